@@ -1,0 +1,140 @@
+# lathe - the one build. `make` builds build/lathe, build/liblathe.a and the HDF5 zstd plugin.
+# Options: CUDA=auto|0|1 (auto: build kernels/cuda when nvcc is found), SANITIZE=1 (ASan+UBSan),
+# PREFIX=/usr/local for `make install`.
+.DEFAULT_GOAL := all
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+CUDA ?= auto
+SANITIZE ?= 0
+
+CC ?= gcc
+HDF5_INC := /usr/include/hdf5/serial
+HDF5_LIB := /usr/lib/x86_64-linux-gnu/hdf5/serial
+PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# Truncated messages are acceptable, so -Wformat-truncation is off.
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -Wno-format-truncation
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -pthread -fopenmp $(WARN) -MMD -MP \
+  -I. -I$(HDF5_INC) $(PKG_CFLAGS) -DLATHE_VERSION=\"$(VERSION)\"
+LDLIBS := -L$(HDF5_LIB) -lhdf5 $(PKG_LIBS) -lxxhash -lm -pthread -fopenmp
+
+BUILD_DIR ?= build
+ifeq ($(SANITIZE),1)
+  BUILD := $(BUILD_DIR)/san
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDLIBS += -fsanitize=address,undefined
+else
+  BUILD := $(BUILD_DIR)
+endif
+
+# CUDA probe: nvcc on PATH or in /usr/local/cuda.
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(CUDA),auto)
+  USE_CUDA := $(if $(NVCC),1,0)
+else
+  USE_CUDA := $(CUDA)
+endif
+ifeq ($(USE_CUDA),1)
+  ifeq ($(NVCC),)
+    $(error CUDA=1 but nvcc was not found)
+  endif
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
+  NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. \
+    -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+endif
+CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
+
+LIB_SRC := $(sort $(wildcard libcore/*/*.c) $(wildcard datasets/*.c) $(wildcard kernels/cpu/*.c) \
+  $(wildcard notebooks-export/*.c))
+LIB_SRC := $(filter-out libcore/io/h5z_plugin.c,$(LIB_SRC))
+CU_SRC := $(if $(filter 1,$(USE_CUDA)),$(sort $(wildcard kernels/cuda/*.cu)))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+GPU_TEST_SRC := $(sort $(wildcard tests/gpu/test_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+LIB := $(BUILD)/liblathe.a
+LATHE := $(BUILD)/lathe
+PLUGIN := $(BUILD)/plugins/liblathe_h5zstd.so
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: all test demo bench deps install clean gpu-check probe
+all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN)
+
+probe:
+	@echo "lathe $(VERSION): cc=$(CC) sanitize=$(SANITIZE) cuda=$(if $(filter 1,$(USE_CUDA)),✓ $(NVCC),✗ (CPU only))"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LATHE): $(TOOL_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS)
+
+# The zstd filter as an HDF5 plugin, for h5dump and plain h5py (HDF5_PLUGIN_PATH=build/plugins).
+$(PLUGIN): libcore/io/h5z_plugin.c libcore/io/h5z_zstd.c libcore/base/error.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $^ -L$(HDF5_LIB) -lhdf5 -lzstd
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+test: all
+	LATHE_BUILD=$(BUILD) tests/run.sh
+
+demo: all
+	LATHE_BUILD=$(BUILD) tools/demo.sh
+
+bench: all
+	LATHE_BUILD=$(BUILD) experiments/bench/ingest/run.sh
+
+gpu-check: all
+	LATHE_BUILD=$(BUILD) tests/gpu/run.sh
+
+# Debian packages (as root: installed; otherwise the apt command is printed) and the Python venv
+# of test oracles.
+APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
+  zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev \
+  python3 python3-venv python3-pip
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \
+	else echo "run as root: apt-get install -y $(APT_PKGS)"; fi
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r tests/requirements.txt
+
+install: $(LATHE) $(LIB) $(PLUGIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/lathe/plugins
+	install -m 755 $(LATHE) $(DESTDIR)$(PREFIX)/bin/lathe
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/liblathe.a
+	install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/lathe/plugins/
+	for d in base io data; do install -d $(DESTDIR)$(PREFIX)/include/lathe/libcore/$$d && \
+	  install -m 644 libcore/$$d/*.h $(DESTDIR)$(PREFIX)/include/lathe/libcore/$$d/; done
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS@|$(LDLIBS)|g' lathe.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lathe.pc
+
+clean:
+	rm -rf $(BUILD_DIR)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,347 @@
+/* catalog.c - records and classes collected from label files, indexed by path and basename. */
+#include "catalog.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../base/error.h"
+#include "../base/hashmap.h"
+
+struct lathe_catalog {
+    lathe_record **records;
+    size_t nrecords, caprecords, capchain;
+    lathe_hashmap *by_file; /* file -> record index */
+    /* basename -> index into the chain arrays: records sharing a basename, for suffix matching */
+    lathe_hashmap *by_base;
+    size_t *chain_next;     /* per record: next record with the same basename, SIZE_MAX ends */
+    lathe_class *classes;
+    size_t nclasses, capclasses;
+    lathe_label_reject *rejects;
+    size_t nrejects, caprejects;
+    int declared_by_id; /* some class was declared by source id: number classes by id, not name */
+    int finished;
+};
+
+static int grow_array(void **ptr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t cap2 = *cap ? *cap * 2 : 16;
+    while (cap2 < need) cap2 *= 2;
+    void *p = realloc(*ptr, cap2 * elem);
+    if (!p) return lathe_fail(LATHE_ENOMEM, "catalog: growing to %zu entries", cap2);
+    *ptr = p;
+    *cap = cap2;
+    return 0;
+}
+
+lathe_catalog *lathe_catalog_create(void) {
+    lathe_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat) return NULL;
+    cat->by_file = lathe_hashmap_create();
+    cat->by_base = lathe_hashmap_create();
+    if (!cat->by_file || !cat->by_base) {
+        lathe_catalog_free(cat);
+        return NULL;
+    }
+    return cat;
+}
+
+void lathe_catalog_free(lathe_catalog *cat) {
+    if (!cat) return;
+    for (size_t i = 0; i < cat->nrecords; i++) {
+        lathe_record *r = cat->records[i];
+        free(r->file);
+        free(r->text);
+        free(r->mask_file);
+        free(r->boxes);
+        free(r);
+    }
+    free(cat->records);
+    free(cat->chain_next);
+    for (size_t i = 0; i < cat->nclasses; i++) free(cat->classes[i].name);
+    free(cat->classes);
+    for (size_t i = 0; i < cat->nrejects; i++) {
+        free(cat->rejects[i].path);
+        free(cat->rejects[i].reason);
+        free(cat->rejects[i].detail);
+    }
+    free(cat->rejects);
+    lathe_hashmap_free(cat->by_file);
+    lathe_hashmap_free(cat->by_base);
+    free(cat);
+}
+
+static lathe_class *find_class(const lathe_catalog *cat, int64_t source_id) {
+    for (size_t i = 0; i < cat->nclasses; i++)
+        if (cat->classes[i].source_id == source_id) return &cat->classes[i];
+    return NULL;
+}
+
+static int declare_class(lathe_catalog *cat, int64_t source_id, const char *name) {
+    LATHE_ASSERT(!cat->finished);
+    lathe_class *c = find_class(cat, source_id);
+    if (c) {
+        if (!c->name && name) return lathe_record_set(&c->name, name);
+        return 0;
+    }
+    int rc = grow_array((void **)&cat->classes, &cat->capclasses, cat->nclasses + 1, sizeof *cat->classes);
+    if (rc) return rc;
+    c = &cat->classes[cat->nclasses];
+    c->source_id = source_id;
+    c->name = NULL;
+    if (name && !(c->name = strdup(name))) return lathe_fail(LATHE_ENOMEM, "class name");
+    cat->nclasses++;
+    return 0;
+}
+
+int lathe_catalog_declare_class(lathe_catalog *cat, int64_t source_id, const char *name) {
+    cat->declared_by_id = 1;
+    return declare_class(cat, source_id, name);
+}
+
+int64_t lathe_catalog_class_named(lathe_catalog *cat, const char *name) {
+    int64_t next = 0;
+    for (size_t i = 0; i < cat->nclasses; i++) {
+        if (cat->classes[i].name && strcmp(cat->classes[i].name, name) == 0) return cat->classes[i].source_id;
+        if (cat->classes[i].source_id >= next) next = cat->classes[i].source_id + 1;
+    }
+    int rc = declare_class(cat, next, name);
+    return rc ? rc : next;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+lathe_record *lathe_catalog_record(lathe_catalog *cat, const char *file) {
+    LATHE_ASSERT(!cat->finished);
+    size_t idx;
+    if (lathe_hashmap_get(cat->by_file, file, &idx)) return cat->records[idx];
+    if (grow_array((void **)&cat->records, &cat->caprecords, cat->nrecords + 1, sizeof *cat->records) ||
+        grow_array((void **)&cat->chain_next, &cat->capchain, cat->nrecords + 1, sizeof *cat->chain_next))
+        return NULL;
+    lathe_record *r = calloc(1, sizeof *r);
+    if (!r || !(r->file = strdup(file))) {
+        free(r);
+        lathe_fail(LATHE_ENOMEM, "catalog record");
+        return NULL;
+    }
+    r->image_id = -1;
+    r->label = -1;
+    idx = cat->nrecords;
+    size_t head;
+    cat->chain_next[idx] = lathe_hashmap_get(cat->by_base, base_name(file), &head) ? head : SIZE_MAX;
+    if (lathe_hashmap_put(cat->by_file, file, idx) || lathe_hashmap_put(cat->by_base, base_name(file), idx)) {
+        free(r->file);
+        free(r);
+        return NULL;
+    }
+    cat->records[cat->nrecords++] = r;
+    return r;
+}
+
+lathe_record *lathe_catalog_find(const lathe_catalog *cat, const char *file) {
+    size_t idx;
+    return lathe_hashmap_get(cat->by_file, file, &idx) ? cat->records[idx] : NULL;
+}
+
+/* 1 when suffix equals path or a '/'-bounded tail of it. */
+static int is_path_suffix(const char *path, const char *suffix) {
+    size_t lp = strlen(path), ls = strlen(suffix);
+    if (ls > lp) return 0;
+    if (strcmp(path + lp - ls, suffix) != 0) return 0;
+    return ls == lp || path[lp - ls - 1] == '/';
+}
+
+static lathe_record *match_path(const lathe_catalog *cat, const char *entry_path) {
+    lathe_record *exact = lathe_catalog_find(cat, entry_path);
+    if (exact) return exact;
+    size_t idx;
+    if (!lathe_hashmap_get(cat->by_base, base_name(entry_path), &idx)) return NULL;
+    /* the longest matching suffix wins: "train/a.jpg" beats "a.jpg" for "x/train/a.jpg" */
+    lathe_record *best = NULL;
+    for (; idx != SIZE_MAX; idx = cat->chain_next[idx]) {
+        lathe_record *r = cat->records[idx];
+        const char *file = r->file;
+        while (file[0] == '.' && file[1] == '/') file += 2;
+        if (is_path_suffix(entry_path, file) && (!best || strlen(r->file) > strlen(best->file))) best = r;
+    }
+    return best;
+}
+
+lathe_record *lathe_catalog_match(const lathe_catalog *cat, const char *entry_path) {
+    lathe_record *r = match_path(cat, entry_path);
+    if (r) return r;
+    /* formats that name images without their extension (YOLO, KITTI): "images/a.jpg" -> "images/a" */
+    const char *dot = strrchr(entry_path, '.');
+    if (!dot || strchr(dot, '/')) return NULL;
+    char *bare = strndup(entry_path, (size_t)(dot - entry_path));
+    if (!bare) return NULL;
+    r = match_path(cat, bare);
+    free(bare);
+    return r;
+}
+
+int lathe_record_add_box(lathe_record *rec, const lathe_box *box) {
+    int rc = grow_array((void **)&rec->boxes, &rec->capboxes, rec->nboxes + 1, sizeof *rec->boxes);
+    if (rc) return rc;
+    rec->boxes[rec->nboxes++] = *box;
+    return 0;
+}
+
+int lathe_record_set(char **field, const char *value) {
+    char *copy = NULL;
+    if (value && !(copy = strdup(value))) return lathe_fail(LATHE_ENOMEM, "string field");
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+void lathe_catalog_reject(lathe_catalog *cat, const char *path, const char *reason, const char *fmt, ...) {
+    if (grow_array((void **)&cat->rejects, &cat->caprejects, cat->nrejects + 1, sizeof *cat->rejects)) return;
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    lathe_label_reject *r = &cat->rejects[cat->nrejects];
+    r->path = strdup(path ? path : "");
+    r->reason = strdup(reason);
+    r->detail = strdup(detail);
+    if (!r->path || !r->reason || !r->detail) {
+        free(r->path);
+        free(r->reason);
+        free(r->detail);
+        return;
+    }
+    cat->nrejects++;
+}
+
+static int compare_class_id(const void *a, const void *b) {
+    int64_t x = ((const lathe_class *)a)->source_id, y = ((const lathe_class *)b)->source_id;
+    return (x > y) - (x < y);
+}
+
+static int compare_class_name(const void *a, const void *b) {
+    return strcmp(((const lathe_class *)a)->name, ((const lathe_class *)b)->name);
+}
+
+/* (source id, class index) pairs sorted by id, for relabelling */
+typedef struct {
+    int64_t source_id;
+    int index;
+} id_index;
+
+static int compare_id_index(const void *a, const void *b) {
+    int64_t x = ((const id_index *)a)->source_id, y = ((const id_index *)b)->source_id;
+    return (x > y) - (x < y);
+}
+
+static int lookup_index(const id_index *map, size_t n, int64_t source_id) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (map[mid].source_id < source_id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && map[lo].source_id == source_id ? map[lo].index : -1;
+}
+
+static void relabel_record(lathe_catalog *cat, lathe_record *r, const id_index *map) {
+    if (r->label >= 0) {
+        int idx = lookup_index(map, cat->nclasses, r->label);
+        if (idx < 0)
+            lathe_catalog_reject(cat, r->file, "unknown_category", "image label %d is not a declared class",
+                                 r->label);
+        r->label = idx;
+    }
+    size_t kept = 0;
+    for (size_t b = 0; b < r->nboxes; b++) {
+        int idx = lookup_index(map, cat->nclasses, r->boxes[b].label);
+        if (idx < 0) {
+            lathe_catalog_reject(cat, r->file, "unknown_category",
+                                 "annotation %lld has category %d, which is not declared",
+                                 (long long)r->boxes[b].id, r->boxes[b].label);
+            continue;
+        }
+        r->boxes[kept] = r->boxes[b];
+        r->boxes[kept++].label = idx;
+    }
+    r->nboxes = kept;
+}
+
+int lathe_catalog_finish(lathe_catalog *cat) {
+    LATHE_ASSERT(!cat->finished);
+    if (cat->declared_by_id) {
+        qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_id);
+    } else {
+        /* classes known only by name (folders, VOC): alphabetical, whatever the file order */
+        qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_name);
+    }
+    id_index *map = malloc((cat->nclasses ? cat->nclasses : 1) * sizeof *map);
+    if (!map) return lathe_fail(LATHE_ENOMEM, "class map");
+    for (size_t i = 0; i < cat->nclasses; i++) {
+        map[i].source_id = cat->classes[i].source_id;
+        map[i].index = (int)i;
+        if (cat->classes[i].name) continue;
+        char name[40];
+        snprintf(name, sizeof name, "class_%lld", (long long)cat->classes[i].source_id);
+        if (!(cat->classes[i].name = strdup(name))) {
+            free(map);
+            return lathe_fail(LATHE_ENOMEM, "class name");
+        }
+    }
+    qsort(map, cat->nclasses, sizeof *map, compare_id_index);
+    for (size_t i = 0; i < cat->nrecords; i++) relabel_record(cat, cat->records[i], map);
+    free(map);
+    cat->finished = 1;
+    return 0;
+}
+
+size_t lathe_catalog_nrecords(const lathe_catalog *cat) { return cat->nrecords; }
+lathe_record *lathe_catalog_at(const lathe_catalog *cat, size_t i) { return cat->records[i]; }
+size_t lathe_catalog_nclasses(const lathe_catalog *cat) { return cat->nclasses; }
+const lathe_class *lathe_catalog_class_at(const lathe_catalog *cat, size_t i) { return &cat->classes[i]; }
+size_t lathe_catalog_nrejects(const lathe_catalog *cat) { return cat->nrejects; }
+const lathe_label_reject *lathe_catalog_reject_at(const lathe_catalog *cat, size_t i) {
+    return &cat->rejects[i];
+}
+
+static int has_extension(const char *path, const char *const *exts) {
+    const char *dot = strrchr(path, '.');
+    if (!dot || strchr(dot, '/')) return 0;
+    for (; *exts; exts++)
+        if (strcasecmp(dot + 1, *exts) == 0) return 1;
+    return 0;
+}
+
+int lathe_path_is_image(const char *path) {
+    static const char *const exts[] = {"jpg", "jpeg", "png", NULL};
+    return has_extension(path, exts);
+}
+
+int lathe_path_is_unsupported_image(const char *path) {
+    static const char *const exts[] = {"bmp", "tif", "tiff", "gif", "webp", "ppm", "pgm", "jp2", "heic", NULL};
+    return has_extension(path, exts);
+}
+
+void lathe_path_stem(const char *path, char *out, size_t cap) {
+    const char *base = base_name(path);
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, base, n);
+    out[n] = '\0';
+}
+
+int lathe_path_has_dir(const char *path, const char *dir) {
+    size_t n = strlen(dir);
+    for (const char *p = path; (p = strstr(p, dir)); p++) {
+        if ((p == path || p[-1] == '/') && p[n] == '/') return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# tests/run.sh - `make test`: the C unit tests, the integration scripts and the interop tests
+# (pytest with h5py/hdf5plugin/Pillow as oracles). Prints one summary line; exits 1 on any failure.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${LATHE_BUILD:-build}
+export LATHE="$PWD/$BUILD/lathe" LATHE_BUILD="$BUILD" HDF5_PLUGIN_PATH="$PWD/$BUILD/plugins"
+export TMPDIR=$(mktemp -d /tmp/lathe-tests.XXXXXX)
+trap 'rm -rf "$TMPDIR"' EXIT
+pass=0 fail=0 failed=()
+run() { # name, command...
+  local name=$1; shift
+  local log="$TMPDIR/$(echo "$name" | tr '/ ' '__').log"
+  if "$@" >"$log" 2>&1; then pass=$((pass + 1)); echo "PASS $name"
+  else fail=$((fail + 1)); failed+=("$name"); echo "FAIL $name"; tail -n 40 "$log" | sed 's/^/    /'; fi
+}
+for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && run "unit/$(basename "$t")" "$t"; done
+for t in tests/integration/test_*.sh; do [ -f "$t" ] && run "integration/$(basename "$t")" bash "$t"; done
+if [ -x .venv/bin/python ]; then
+  run "interop/pytest" .venv/bin/python -m pytest -q tests/interop
+else
+  fail=$((fail + 1)); failed+=("interop (no .venv: run make deps)"); echo "FAIL interop: .venv missing, run make deps"
+fi
+echo "lathe tests: $pass passed, $fail failed${failed:+ (${failed[*]})}"
+[ "$fail" = 0 ]

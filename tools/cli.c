@@ -1,0 +1,52 @@
+/* cli.c - shared command-line helpers (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libcore/base/error.h"
+#include "libcore/base/log.h"
+
+void cli_error(const char *what, const char *why) {
+    const char *reason = why ? why : lathe_last_error();
+    fprintf(stderr, "lathe: error: %s: %s\n", what, reason && *reason ? reason : "unknown error");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "lathe %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `lathe %s --help`)\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_set_log_format(const char *value) {
+    if (strcmp(value, "text") == 0) lathe_log_set_json(0);
+    else if (strcmp(value, "json") == 0) lathe_log_set_json(1);
+    else return -1;
+    return 0;
+}
+
+int cli_parse_int(const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}

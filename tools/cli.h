@@ -1,0 +1,25 @@
+/* cli.h - what every subcommand shares: exit codes, error printing, the --log-format option and
+ * number parsing. Only tools/ may exit; library calls report through lathe_last_error(). */
+#ifndef LATHE_TOOLS_CLI_H
+#define LATHE_TOOLS_CLI_H
+#include <stdint.h>
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,       /* the work failed */
+    EXIT_USAGE = 2,      /* bad command line */
+    EXIT_REGRESSION = 3, /* a quality gate failed */
+    EXIT_REJECTED = 4,   /* input was rejected under --strict */
+};
+
+/* Prints "lathe: error: <what>: <why>" (why = the library's last error when NULL). */
+void cli_error(const char *what, const char *why);
+/* Prints "lathe <cmd>: <message>" and a hint to --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Applies --log-format text|json; returns 0 or -1 when the value is unknown. */
+int cli_set_log_format(const char *value);
+/* Strict number parsing: the whole string must be a number within [min, max]. 0 on success. */
+int cli_parse_int(const char *s, long long min, long long max, long long *out);
+int cli_parse_double(const char *s, double min, double max, double *out);
+
+#endif

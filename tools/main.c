@@ -1,0 +1,47 @@
+/* main.c - `lathe`: dispatches to one subcommand per file (tools/<name>.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"synth", cmd_synth, "write a deterministic synthetic factory archive"},
+    {"ingest", cmd_ingest, "ingest a folder or archive into a dataset of HDF5 shards"},
+    {"info", cmd_info, "describe a dataset: counts, classes, splits, shards, schema"},
+    {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lathe <command> [options]\n       lathe --version\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`lathe <command> --help` describes each command. Exit codes: 0 ok, 1 failure, 2 usage,\n"
+                 "3 quality gate failed, 4 input rejected under --strict.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("lathe %s\n", LATHE_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lathe: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
