@@ -1,0 +1,105 @@
+/* image.c - image buffers, format sniffing, the decode dispatch and EXIF orientation. */
+#include "image.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "image_codec.h"
+
+int lathe_image_alloc(lathe_image *img, int width, int height, int channels) {
+    img->pixels = NULL;
+    img->width = img->height = img->channels = 0;
+    if (width <= 0 || height <= 0 || channels <= 0 || channels > 4)
+        return lathe_fail(LATHE_EINVAL, "image of %dx%dx%d", width, height, channels);
+    size_t bytes = (size_t)width * (size_t)height * (size_t)channels;
+    if (!(img->pixels = malloc(bytes))) return lathe_fail(LATHE_ENOMEM, "image of %zu bytes", bytes);
+    img->width = width;
+    img->height = height;
+    img->channels = channels;
+    return 0;
+}
+
+void lathe_image_free(lathe_image *img) {
+    if (!img) return;
+    free(img->pixels);
+    img->pixels = NULL;
+    img->width = img->height = img->channels = 0;
+}
+
+int lathe_image_sniff(const uint8_t *data, size_t len) {
+    if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return LATHE_FORMAT_JPEG;
+    if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) return LATHE_FORMAT_PNG;
+    return LATHE_FORMAT_UNKNOWN;
+}
+
+/* A name for formats lathe recognises but does not decode, for the reject message. */
+static const char *other_format(const uint8_t *data, size_t len) {
+    if (len >= 2 && data[0] == 'B' && data[1] == 'M') return "BMP";
+    if (len >= 4 && (memcmp(data, "II*\0", 4) == 0 || memcmp(data, "MM\0*", 4) == 0)) return "TIFF";
+    if (len >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0)) return "GIF";
+    if (len >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0) return "WebP";
+    return NULL;
+}
+
+static int unknown_format(const uint8_t *data, size_t len) {
+    if (len == 0) return lathe_fail(LATHE_EFORMAT, "empty file");
+    const char *name = other_format(data, len);
+    if (name) return lathe_fail(LATHE_EUNSUPPORTED, "%s images are not supported (JPEG and PNG are)", name);
+    return lathe_fail(LATHE_EUNSUPPORTED, "not a JPEG or PNG image");
+}
+
+int lathe_image_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
+    switch (lathe_image_sniff(data, len)) {
+    case LATHE_FORMAT_JPEG: return lathe_jpeg_probe(data, len, info);
+    case LATHE_FORMAT_PNG: return lathe_png_probe(data, len, info);
+    default: return unknown_format(data, len);
+    }
+}
+
+int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                       lathe_image_info *info) {
+    lathe_image_info local;
+    lathe_decode_opts defaults = {0, 0, 0, 3};
+    if (!info) info = &local;
+    if (!opts) opts = &defaults;
+    img->pixels = NULL;
+    switch (lathe_image_sniff(data, len)) {
+    case LATHE_FORMAT_JPEG: return lathe_jpeg_decode(data, len, opts, img, info);
+    case LATHE_FORMAT_PNG: return lathe_png_decode(data, len, opts, img, info);
+    default: return unknown_format(data, len);
+    }
+}
+
+/* Source pixel (sx, sy) for output pixel (ox, oy) under EXIF orientation o of a W x H source. */
+static void source_of(int o, int W, int H, int ox, int oy, int *sx, int *sy) {
+    switch (o) {
+    case 2: *sx = W - 1 - ox, *sy = oy; break;          /* mirrored */
+    case 3: *sx = W - 1 - ox, *sy = H - 1 - oy; break;  /* rotated 180 */
+    case 4: *sx = ox, *sy = H - 1 - oy; break;          /* flipped */
+    case 5: *sx = oy, *sy = ox; break;                  /* transposed */
+    case 6: *sx = oy, *sy = H - 1 - ox; break;          /* shown rotated 90 clockwise */
+    case 7: *sx = W - 1 - oy, *sy = H - 1 - ox; break;  /* transversed */
+    case 8: *sx = W - 1 - oy, *sy = ox; break;          /* shown rotated 90 counter-clockwise */
+    default: *sx = ox, *sy = oy; break;
+    }
+}
+
+int lathe_image_orient(lathe_image *img, int orientation) {
+    if (orientation <= 1 || orientation > 8) return 0;
+    int W = img->width, H = img->height, C = img->channels;
+    int ow = orientation >= 5 ? H : W, oh = orientation >= 5 ? W : H;
+    lathe_image out;
+    int rc = lathe_image_alloc(&out, ow, oh, C);
+    if (rc) return rc;
+    for (int oy = 0; oy < oh; oy++) {
+        for (int ox = 0; ox < ow; ox++) {
+            int sx, sy;
+            source_of(orientation, W, H, ox, oy, &sx, &sy);
+            memcpy(out.pixels + ((size_t)oy * ow + ox) * C, img->pixels + ((size_t)sy * W + sx) * C, (size_t)C);
+        }
+    }
+    lathe_image_free(img);
+    *img = out;
+    return 0;
+}

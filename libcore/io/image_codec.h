@@ -1,0 +1,13 @@
+/* image_codec.h - the per-format halves behind image.h's lathe_image_decode/probe (internal). */
+#ifndef LATHE_IO_IMAGE_CODEC_H
+#define LATHE_IO_IMAGE_CODEC_H
+#include "image.h"
+
+int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info);
+int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                      lathe_image_info *info);
+int lathe_png_probe(const uint8_t *data, size_t len, lathe_image_info *info);
+int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                     lathe_image_info *info);
+
+#endif

@@ -1,0 +1,158 @@
+/* jpeg.c - JPEG through libjpeg-turbo's TurboJPEG API: header probe, decoding at a reduced scale
+ * (the DCT scaling TurboJPEG offers) with the EXIF orientation applied, and encoding. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "../base/error.h"
+#include "image_codec.h"
+
+static uint16_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static uint32_t read32(const uint8_t *p, int little) {
+    return little ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+                  : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Orientation tag (0x0112) of IFD0 in a TIFF block; 1 when absent or malformed. */
+static int tiff_orientation(const uint8_t *tiff, size_t len) {
+    if (len < 8) return 1;
+    int little;
+    if (tiff[0] == 'I' && tiff[1] == 'I') little = 1;
+    else if (tiff[0] == 'M' && tiff[1] == 'M') little = 0;
+    else return 1;
+    uint32_t ifd = read32(tiff + 4, little);
+    if (ifd > len - 2) return 1;
+    uint16_t count = read16(tiff + ifd, little);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t at = (size_t)ifd + 2 + (size_t)i * 12;
+        if (at + 12 > len) return 1;
+        if (read16(tiff + at, little) != 0x0112) continue;
+        uint16_t type = read16(tiff + at + 2, little);
+        if (type != 3) return 1; /* SHORT */
+        uint16_t v = read16(tiff + at + 8, little);
+        return v >= 1 && v <= 8 ? v : 1;
+    }
+    return 1;
+}
+
+int lathe_jpeg_exif_orientation(const uint8_t *data, size_t len) {
+    if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return 1;
+    size_t at = 2;
+    while (at + 4 <= len) {
+        if (data[at] != 0xFF) return 1;
+        uint8_t marker = data[at + 1];
+        if (marker == 0xFF) { /* fill byte */
+            at++;
+            continue;
+        }
+        if (marker == 0xDA || marker == 0xD9) return 1; /* scan data or end: no EXIF before it */
+        size_t seglen = (size_t)data[at + 2] << 8 | data[at + 3];
+        if (seglen < 2 || at + 2 + seglen > len) return 1;
+        const uint8_t *seg = data + at + 4;
+        size_t body = seglen - 2;
+        if (marker == 0xE1 && body >= 6 && memcmp(seg, "Exif\0\0", 6) == 0)
+            return tiff_orientation(seg + 6, body - 6);
+        at += 2 + seglen;
+    }
+    return 1;
+}
+
+static int tj_failure(tjhandle tj, int code, const char *what) {
+    return lathe_fail(code, "%s: %s", what, tj ? tjGetErrorStr2(tj) : tjGetErrorStr2(NULL));
+}
+
+int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj) return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
+    int w, h, subsamp, colorspace;
+    int rc = 0;
+    if (len > ULONG_MAX || tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0)
+        rc = tj_failure(tj, LATHE_EFORMAT, "corrupt jpeg header");
+    tjDestroy(tj);
+    if (rc) return rc;
+    if (w <= 0 || h <= 0) return lathe_fail(LATHE_EFORMAT, "jpeg of size %dx%d", w, h);
+    int orientation = lathe_jpeg_exif_orientation(data, len);
+    info->format = LATHE_FORMAT_JPEG;
+    info->orientation = orientation;
+    info->width = orientation >= 5 ? h : w;
+    info->height = orientation >= 5 ? w : h;
+    info->source_channels = colorspace == TJCS_GRAY ? 1 : colorspace == TJCS_CMYK || colorspace == TJCS_YCCK ? 4 : 3;
+    info->bit_depth = 8;
+    return 0;
+}
+
+/* The smallest TurboJPEG scale whose output still covers need_w x need_h (stored orientation). */
+static tjscalingfactor pick_scale(int w, int h, int need_w, int need_h) {
+    tjscalingfactor best = {1, 1};
+    int n = 0;
+    tjscalingfactor *factors = tjGetScalingFactors(&n);
+    if (need_w <= 0 || need_h <= 0 || !factors) return best;
+    int best_w = w;
+    for (int i = 0; i < n; i++) {
+        tjscalingfactor f = factors[i];
+        if (f.num > f.denom) continue; /* never upscale inside the decoder */
+        int sw = TJSCALED(w, f), sh = TJSCALED(h, f);
+        if (sw >= need_w && sh >= need_h && sw < best_w) {
+            best = f;
+            best_w = sw;
+        }
+    }
+    return best;
+}
+
+int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                      lathe_image_info *info) {
+    int rc = lathe_jpeg_probe(data, len, info);
+    if (rc) return rc;
+    if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels)
+        return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,
+                          (unsigned long long)opts->max_pixels);
+    if (info->source_channels == 4) return lathe_fail(LATHE_EUNSUPPORTED, "CMYK jpeg");
+    int swap = info->orientation >= 5;
+    int stored_w = swap ? info->height : info->width, stored_h = swap ? info->width : info->height;
+    tjscalingfactor f = pick_scale(stored_w, stored_h, swap ? opts->min_height : opts->min_width,
+                                   swap ? opts->min_width : opts->min_height);
+    int sw = TJSCALED(stored_w, f), sh = TJSCALED(stored_h, f);
+    int channels = opts->channels == 1 ? 1 : 3;
+    rc = lathe_image_alloc(img, sw, sh, channels);
+    if (rc) return rc;
+    tjhandle tj = tjInitDecompress();
+    if (!tj) {
+        lathe_image_free(img);
+        return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
+    }
+    /* Warnings (a truncated file, a corrupt segment) are failures: a damaged image is rejected. */
+    if (tjDecompress2(tj, data, (unsigned long)len, img->pixels, sw, sw * channels, sh,
+                      channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+        rc = tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
+        lathe_image_free(img);
+    }
+    tjDestroy(tj);
+    if (rc) return rc;
+    rc = lathe_image_orient(img, info->orientation);
+    if (rc) lathe_image_free(img);
+    return rc;
+}
+
+int lathe_jpeg_encode(const lathe_image *img, int quality, uint8_t **out, size_t *len) {
+    if (img->channels != 1 && img->channels != 3) return lathe_fail(LATHE_EINVAL, "jpeg of %d channels", img->channels);
+    tjhandle tj = tjInitCompress();
+    if (!tj) return tj_failure(NULL, LATHE_ENOMEM, "jpeg encoder");
+    unsigned char *buf = NULL;
+    unsigned long size = 0;
+    int rc = 0;
+    if (tjCompress2(tj, img->pixels, img->width, img->width * img->channels, img->height,
+                    img->channels == 1 ? TJPF_GRAY : TJPF_RGB, &buf, &size,
+                    img->channels == 1 ? TJSAMP_GRAY : TJSAMP_420, quality, 0) != 0) {
+        rc = tj_failure(tj, LATHE_EINVAL, "jpeg encoding");
+    } else if (!(*out = malloc(size))) {
+        rc = lathe_fail(LATHE_ENOMEM, "jpeg of %lu bytes", size);
+    } else {
+        memcpy(*out, buf, size);
+        *len = size;
+    }
+    tjFree(buf);
+    tjDestroy(tj);
+    return rc;
+}

@@ -1,0 +1,195 @@
+/* png.c - PNG through libpng's classic API: every colour type and bit depth decoded to 8-bit
+ * gray or RGB the way Pillow's convert() does it (palette expanded, 16-bit keeps the high byte,
+ * alpha dropped, no gamma), and 8-bit encoding. Errors longjmp back into lathe's return codes. */
+#include <png.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "image_codec.h"
+
+typedef struct {
+    const uint8_t *data;
+    size_t len, at;
+    char message[200];
+} png_source;
+
+static void on_error(png_structp png, png_const_charp msg) {
+    png_source *src = png_get_error_ptr(png);
+    snprintf(src->message, sizeof src->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* ancillary-chunk complaints: the pixels are still good */
+}
+
+static void read_bytes(png_structp png, png_bytep out, png_size_t n) {
+    png_source *src = png_get_io_ptr(png);
+    if (n > src->len - src->at) png_error(png, "truncated file");
+    memcpy(out, src->data + src->at, n);
+    src->at += n;
+}
+
+typedef struct {
+    png_structp png;
+    png_infop info;
+    png_bytep *rows;
+    lathe_image *img;
+} png_reader;
+
+static void reader_close(png_reader *r) {
+    free(r->rows);
+    r->rows = NULL;
+    png_destroy_read_struct(&r->png, r->info ? &r->info : NULL, NULL);
+}
+
+static int reader_open(png_reader *r, png_source *src) {
+    memset(r, 0, sizeof *r);
+    if (src->len < 8 || png_sig_cmp(src->data, 0, 8)) return lathe_fail(LATHE_EFORMAT, "not a png");
+    r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, on_error, on_warning);
+    if (!r->png || !(r->info = png_create_info_struct(r->png))) {
+        reader_close(r);
+        return lathe_fail(LATHE_ENOMEM, "png decoder");
+    }
+    png_set_read_fn(r->png, src, read_bytes);
+    /* ancillary chunks (text, ICC) may not make us allocate without bound */
+    png_set_chunk_malloc_max(r->png, 8u << 20);
+    png_set_user_limits(r->png, 1u << 20, 1u << 20);
+    return 0;
+}
+
+static void fill_info(png_structp png, png_infop pinfo, lathe_image_info *info) {
+    int type = png_get_color_type(png, pinfo);
+    info->format = LATHE_FORMAT_PNG;
+    info->width = (int)png_get_image_width(png, pinfo);
+    info->height = (int)png_get_image_height(png, pinfo);
+    info->orientation = 1;
+    info->bit_depth = png_get_bit_depth(png, pinfo) == 16 ? 16 : 8;
+    info->source_channels = type == PNG_COLOR_TYPE_GRAY ? 1 : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+                            : type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 3;
+}
+
+int lathe_png_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
+    png_source src = {data, len, 0, ""};
+    png_reader r;
+    int rc = reader_open(&r, &src);
+    if (rc) return rc;
+    if (setjmp(png_jmpbuf(r.png))) {
+        reader_close(&r);
+        return lathe_fail(LATHE_EFORMAT, "corrupt png: %s", src.message);
+    }
+    png_read_info(r.png, r.info);
+    fill_info(r.png, r.info, info);
+    reader_close(&r);
+    return 0;
+}
+
+/* ITU-R 601-2 luma with Pillow's integer rounding, for channels = 1 from colour sources. */
+static void rgb_to_luma(lathe_image *img) {
+    size_t n = (size_t)img->width * img->height;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img->pixels + 3 * i;
+        img->pixels[i] = (uint8_t)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+    }
+    img->channels = 1;
+}
+
+int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                     lathe_image_info *info) {
+    png_source src = {data, len, 0, ""};
+    png_reader r;
+    int rc = reader_open(&r, &src);
+    if (rc) return rc;
+    r.img = img;
+    if (setjmp(png_jmpbuf(r.png))) {
+        lathe_image_free(r.img);
+        reader_close(&r);
+        return lathe_fail(LATHE_EFORMAT, "corrupt png: %s", src.message);
+    }
+    png_read_info(r.png, r.info);
+    fill_info(r.png, r.info, info);
+    if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels) {
+        reader_close(&r);
+        return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,
+                          (unsigned long long)opts->max_pixels);
+    }
+    int type = png_get_color_type(r.png, r.info);
+    png_set_strip_16(r.png);
+    png_set_strip_alpha(r.png);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(r.png);
+    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) {
+        png_set_expand_gray_1_2_4_to_8(r.png);
+        if (opts->channels != 1) png_set_gray_to_rgb(r.png);
+    }
+    png_set_interlace_handling(r.png);
+    png_read_update_info(r.png, r.info);
+    int got = png_get_channels(r.png, r.info);
+    if (got != 1 && got != 3) png_error(r.png, "unexpected channel count after expansion");
+    if (lathe_image_alloc(img, info->width, info->height, got)) png_error(r.png, "out of memory for pixels");
+    r.rows = malloc(sizeof *r.rows * (size_t)info->height);
+    if (!r.rows) png_error(r.png, "out of memory for rows");
+    for (int y = 0; y < info->height; y++) r.rows[y] = img->pixels + (size_t)y * info->width * got;
+    png_read_image(r.png, r.rows);
+    png_read_end(r.png, NULL);
+    reader_close(&r);
+    if (opts->channels == 1 && img->channels == 3) rgb_to_luma(img);
+    return 0;
+}
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    int failed;
+} png_sink;
+
+static void write_bytes(png_structp png, png_bytep in, png_size_t n) {
+    png_sink *sink = png_get_io_ptr(png);
+    if (sink->len + n > sink->cap) {
+        size_t cap = sink->cap ? sink->cap * 2 : 1 << 16;
+        while (cap < sink->len + n) cap *= 2;
+        uint8_t *p = realloc(sink->buf, cap);
+        if (!p) {
+            sink->failed = 1;
+            png_error(png, "out of memory");
+        }
+        sink->buf = p;
+        sink->cap = cap;
+    }
+    memcpy(sink->buf + sink->len, in, n);
+    sink->len += n;
+}
+
+static void flush_bytes(png_structp png) { (void)png; }
+
+int lathe_png_encode(const lathe_image *img, uint8_t **out, size_t *len) {
+    if (img->channels != 1 && img->channels != 3) return lathe_fail(LATHE_EINVAL, "png of %d channels", img->channels);
+    png_source errs = {NULL, 0, 0, ""};
+    png_sink sink = {NULL, 0, 0, 0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &errs, on_error, on_warning);
+    png_infop pinfo = png ? png_create_info_struct(png) : NULL;
+    if (!pinfo) {
+        png_destroy_write_struct(&png, NULL);
+        return lathe_fail(LATHE_ENOMEM, "png encoder");
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &pinfo);
+        free(sink.buf);
+        return lathe_fail(sink.failed ? LATHE_ENOMEM : LATHE_EINVAL, "png encoding: %s", errs.message);
+    }
+    png_set_write_fn(png, &sink, write_bytes, flush_bytes);
+    png_set_IHDR(png, pinfo, (png_uint_32)img->width, (png_uint_32)img->height, 8,
+                 img->channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 3);
+    png_write_info(png, pinfo);
+    for (int y = 0; y < img->height; y++)
+        png_write_row(png, img->pixels + (size_t)y * img->width * img->channels);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &pinfo);
+    *out = sink.buf;
+    *len = sink.len;
+    return 0;
+}
