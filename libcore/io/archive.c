@@ -1,0 +1,275 @@
+/* archive.c - entries of a folder (sorted walk, lstat: links and devices reported, not followed)
+ * or of an archive streamed through libarchive (names checked here: libarchive's own path
+ * protections apply only when extracting to disk). */
+#include "archive.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/error.h"
+
+struct lathe_archive {
+    /* folder */
+    char *root;
+    char **paths; /* sorted relative paths of every non-directory entry */
+    size_t npaths, cappaths, next;
+    /* archive */
+    struct archive *ar;
+    char *name; /* normalised current entry name */
+    int data_read;
+    /* both */
+    char *current;
+};
+
+int lathe_archive_is_folder(const char *src) {
+    struct stat st;
+    return stat(src, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int add_path(lathe_archive *a, const char *rel) {
+    if (a->npaths == a->cappaths) {
+        size_t cap = a->cappaths ? a->cappaths * 2 : 256;
+        char **p = realloc(a->paths, cap * sizeof *p);
+        if (!p) return lathe_fail(LATHE_ENOMEM, "listing the source folder");
+        a->paths = p;
+        a->cappaths = cap;
+    }
+    if (!(a->paths[a->npaths] = strdup(rel))) return lathe_fail(LATHE_ENOMEM, "listing the source folder");
+    a->npaths++;
+    return 0;
+}
+
+static int by_name(const struct dirent **x, const struct dirent **y) { return strcmp((*x)->d_name, (*y)->d_name); }
+
+/* Appends the entries under root/rel, depth first, names in byte order. */
+static int walk(lathe_archive *a, const char *rel, int depth) {
+    if (depth > 64) return lathe_fail(LATHE_ELIMIT, "%s: folders nested deeper than 64", rel);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", a->root, *rel ? "/" : "", rel);
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0) return lathe_fail(LATHE_EIO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (!rc && strcmp(name, ".") && strcmp(name, "..")) {
+            char child[4096], full[4096];
+            snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "", name);
+            snprintf(full, sizeof full, "%s/%s", a->root, child);
+            struct stat st;
+            if (lstat(full, &st) != 0) rc = lathe_fail(LATHE_EIO, "%s: %s", full, strerror(errno));
+            else if (S_ISDIR(st.st_mode)) rc = walk(a, child, depth + 1);
+            else rc = add_path(a, child);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int open_folder(lathe_archive *a, const char *src) {
+    if (!(a->root = strdup(src))) return lathe_fail(LATHE_ENOMEM, "source path");
+    size_t n = strlen(a->root);
+    while (n > 1 && a->root[n - 1] == '/') a->root[--n] = '\0';
+    return walk(a, "", 0);
+}
+
+static int open_file(lathe_archive *a, const char *src) {
+    if (access(src, R_OK) != 0) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", src, strerror(errno));
+    a->ar = archive_read_new();
+    if (!a->ar) return lathe_fail(LATHE_ENOMEM, "archive reader");
+    archive_read_support_filter_all(a->ar);
+    archive_read_support_format_all(a->ar);
+    if (archive_read_open_filename(a->ar, src, 1 << 16) != ARCHIVE_OK)
+        return lathe_fail(LATHE_EFORMAT, "%s: %s", src, archive_error_string(a->ar));
+    return 0;
+}
+
+int lathe_archive_open(const char *src, lathe_archive **out) {
+    *out = NULL;
+    struct stat st;
+    if (stat(src, &st) != 0) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", src, strerror(errno));
+    lathe_archive *a = calloc(1, sizeof *a);
+    if (!a) return lathe_fail(LATHE_ENOMEM, "archive");
+    int rc = S_ISDIR(st.st_mode) ? open_folder(a, src) : open_file(a, src);
+    if (rc) {
+        lathe_archive_close(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Normalises an archive name in place-free fashion into a->name; returns the reason it is unsafe. */
+static const char *normalise(lathe_archive *a, const char *raw, const char **detail) {
+    free(a->name);
+    a->name = NULL;
+    *detail = NULL;
+    if (!raw || !*raw) {
+        *detail = "entry without a name";
+        return "unsafe_path";
+    }
+    if (raw[0] == '/' || raw[0] == '\\' || (raw[0] && raw[1] == ':')) {
+        *detail = "absolute path";
+        return "unsafe_path";
+    }
+    while (raw[0] == '.' && raw[1] == '/') raw += 2;
+    if (!(a->name = strdup(raw))) {
+        *detail = "out of memory";
+        return "unsafe_path";
+    }
+    /* every component: no "..", no backslash tricks */
+    for (const char *p = a->name; *p;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if ((n == 2 && p[0] == '.' && p[1] == '.') || memchr(p, '\\', n)) {
+            *detail = "path leaves the archive root";
+            return "unsafe_path";
+        }
+        p += n + (end ? 1 : 0);
+    }
+    return NULL;
+}
+
+int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
+    memset(entry, 0, sizeof *entry);
+    a->data_read = 0;
+    if (!a->ar) {
+        if (a->next >= a->npaths) return 0;
+        a->current = a->paths[a->next++];
+        entry->path = a->current;
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", a->root, a->current);
+        struct stat st;
+        if (lstat(full, &st) != 0) return lathe_fail(LATHE_EIO, "%s: %s", full, strerror(errno));
+        entry->size = st.st_size;
+        if (!S_ISREG(st.st_mode)) {
+            entry->reject_reason = "not_regular_file";
+            entry->reject_detail = S_ISLNK(st.st_mode) ? "symbolic link (not followed)" : "device, fifo or socket";
+        }
+        return 1;
+    }
+    for (;;) {
+        struct archive_entry *ae;
+        int r = archive_read_next_header(a->ar, &ae);
+        if (r == ARCHIVE_EOF) return 0;
+        if (r < ARCHIVE_WARN) return lathe_fail(LATHE_EFORMAT, "damaged archive: %s", archive_error_string(a->ar));
+        mode_t type = archive_entry_filetype(ae);
+        if (type == AE_IFDIR) continue;
+        const char *detail;
+        const char *reason = normalise(a, archive_entry_pathname(ae), &detail);
+        entry->path = a->name ? a->name : "";
+        entry->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+        if (reason) {
+            entry->reject_reason = reason;
+            entry->reject_detail = detail;
+        } else if (archive_entry_hardlink(ae) || type != AE_IFREG) {
+            entry->reject_reason = "not_regular_file";
+            entry->reject_detail = type == AE_IFLNK ? "symbolic link (not followed)"
+                                   : archive_entry_hardlink(ae) ? "hard link (not followed)"
+                                                                : "device, fifo or socket";
+        }
+        return 1;
+    }
+}
+
+static int read_folder_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **data, size_t *len) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", a->root, a->current);
+    int fd = open(full, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0) return lathe_fail(LATHE_EIO, "%s: %s", full, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return lathe_fail(LATHE_EIO, "%s: not a regular file", full);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return lathe_fail(LATHE_ELIMIT, "%lld bytes is over the entry limit of %llu", (long long)st.st_size,
+                          (unsigned long long)max_bytes);
+    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return lathe_fail(LATHE_ENOMEM, "%lld bytes for %s", (long long)st.st_size, full);
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != (size_t)st.st_size) {
+        free(buf);
+        return lathe_fail(LATHE_EIO, "%s: short read", full);
+    }
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+static int read_archive_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **data, size_t *len) {
+    size_t cap = 1 << 16, got = 0;
+    uint8_t *buf = malloc(cap + 1);
+    if (!buf) return lathe_fail(LATHE_ENOMEM, "entry buffer");
+    for (;;) {
+        if (got == cap) {
+            if (cap >= max_bytes) {
+                free(buf);
+                return lathe_fail(LATHE_ELIMIT, "more than %llu bytes (entry limit)", (unsigned long long)max_bytes);
+            }
+            size_t cap2 = cap * 2 > max_bytes ? (size_t)max_bytes : cap * 2;
+            uint8_t *p = realloc(buf, cap2 + 1);
+            if (!p) {
+                free(buf);
+                return lathe_fail(LATHE_ENOMEM, "entry buffer of %zu bytes", cap2);
+            }
+            buf = p;
+            cap = cap2;
+        }
+        la_ssize_t n = archive_read_data(a->ar, buf + got, cap - got);
+        if (n == 0) break;
+        if (n < 0) {
+            free(buf);
+            return lathe_fail(LATHE_EFORMAT, "damaged entry: %s", archive_error_string(a->ar));
+        }
+        got += (size_t)n;
+    }
+    if (got > max_bytes) {
+        free(buf);
+        return lathe_fail(LATHE_ELIMIT, "more than %llu bytes (entry limit)", (unsigned long long)max_bytes);
+    }
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+int lathe_archive_read(lathe_archive *a, uint64_t max_bytes, uint8_t **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    if (a->data_read) return lathe_fail(LATHE_EINVAL, "entry data already read");
+    a->data_read = 1;
+    return a->ar ? read_archive_entry(a, max_bytes, data, len) : read_folder_entry(a, max_bytes, data, len);
+}
+
+void lathe_archive_close(lathe_archive *a) {
+    if (!a) return;
+    if (a->ar) archive_read_free(a->ar);
+    for (size_t i = 0; i < a->npaths; i++) free(a->paths[i]);
+    free(a->paths);
+    free(a->root);
+    free(a->name);
+    free(a);
+}

@@ -1,0 +1,55 @@
+/* h5z_zstd.c - HDF5 filter 32015: zstd frames with their content size, so hdf5plugin, h5py and
+ * lathe's own direct-chunk reader agree. Used by HDF5 only off the hot path (small datasets, and
+ * ordinary reads by other tools); lathe compresses image chunks in its own threads. */
+#include "h5z_zstd.h"
+
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "../base/error.h"
+
+/* A decompressed chunk above this is refused: no valid lathe chunk comes near it. */
+#define MAX_CHUNK_BYTES ((unsigned long long)1 << 32)
+
+static size_t zstd_filter(unsigned int flags, size_t cd_nelmts, const unsigned int cd_values[], size_t nbytes,
+                          size_t *buf_size, void **buf) {
+    if (flags & H5Z_FLAG_REVERSE) {
+        unsigned long long size = ZSTD_getFrameContentSize(*buf, nbytes);
+        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > MAX_CHUNK_BYTES) return 0;
+        void *out = malloc(size ? (size_t)size : 1);
+        if (!out) return 0;
+        size_t got = ZSTD_decompress(out, (size_t)size, *buf, nbytes);
+        if (ZSTD_isError(got) || got != size) {
+            free(out);
+            return 0;
+        }
+        free(*buf);
+        *buf = out;
+        *buf_size = (size_t)size;
+        return got;
+    }
+    int level = cd_nelmts > 0 ? (int)cd_values[0] : 3;
+    size_t bound = ZSTD_compressBound(nbytes);
+    void *out = malloc(bound);
+    if (!out) return 0;
+    size_t got = ZSTD_compress(out, bound, *buf, nbytes, level);
+    if (ZSTD_isError(got)) {
+        free(out);
+        return 0;
+    }
+    free(*buf);
+    *buf = out;
+    *buf_size = bound;
+    return got;
+}
+
+const H5Z_class2_t lathe_h5z_zstd_class = {
+    H5Z_CLASS_T_VERS, LATHE_H5Z_ZSTD, 1, 1, "zstd (lathe)", NULL, NULL, zstd_filter,
+};
+
+int lathe_h5z_zstd_register(void) {
+    htri_t have = H5Zfilter_avail(LATHE_H5Z_ZSTD);
+    if (have > 0) return 0;
+    if (H5Zregister(&lathe_h5z_zstd_class) < 0) return lathe_fail(LATHE_EIO, "registering the zstd HDF5 filter");
+    return 0;
+}
