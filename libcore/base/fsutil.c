@@ -1,0 +1,102 @@
+/* fsutil.c - durable file replacement and small file helpers (see fsutil.h). */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+void lathe_dirname(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+}
+
+int lathe_fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* some file systems refuse fsync on folders; that is not a data-loss risk we can fix */
+    if (rc != 0 && err != EINVAL) return lathe_fail(LATHE_EIO, "fsync %s: %s", path, strerror(err));
+    return 0;
+}
+
+int lathe_rename_durable(const char *tmp, const char *path) {
+    int rc = lathe_fsync_path(tmp);
+    if (rc) return rc;
+    if (rename(tmp, path) != 0) return lathe_fail(LATHE_EIO, "rename %s -> %s: %s", tmp, path, strerror(errno));
+    char dir[4096];
+    lathe_dirname(path, dir, sizeof dir);
+    return lathe_fsync_path(dir);
+}
+
+int lathe_write_atomic(const char *path, const void *data, size_t len) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return lathe_fail(LATHE_EIO, "%s: %s", tmp, strerror(errno));
+    size_t n = fwrite(data, 1, len, f);
+    int closed = fclose(f);
+    if (n != len || closed != 0) {
+        unlink(tmp);
+        return lathe_fail(LATHE_EIO, "writing %s: %s", tmp, strerror(errno));
+    }
+    return lathe_rename_durable(tmp, path);
+}
+
+int lathe_mkdirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return lathe_fail(LATHE_EIO, "mkdir %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return lathe_fail(LATHE_EIO, "mkdir %s: %s", buf, strerror(errno));
+    return 0;
+}
+
+int lathe_read_file(const char *path, size_t max_bytes, char **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lathe_fail(errno == ENOENT ? LATHE_ENOTFOUND : LATHE_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno));
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        return lathe_fail(LATHE_ELIMIT, "%s: %lld bytes is over %zu", path, (long long)st.st_size, max_bytes);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        fclose(f);
+        return lathe_fail(LATHE_ENOMEM, "%s: %lld bytes", path, (long long)st.st_size);
+    }
+    size_t n = fread(buf, 1, (size_t)st.st_size, f);
+    fclose(f);
+    if (n != (size_t)st.st_size) {
+        free(buf);
+        return lathe_fail(LATHE_EIO, "%s: short read", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return 0;
+}
