@@ -58,6 +58,8 @@ size_t lathe_shard_count(const lathe_shard_writer *w);
 /* Writes the buffered arrays, closes, fsyncs and renames the file to its final name, fsyncs the
  * folder; reports the file's size and xxh64. Frees w whatever happens. */
 int lathe_shard_commit(lathe_shard_writer *w, uint64_t *bytes, uint64_t *xxh64);
+/* The same, under another final name (ingest names shards in the order they complete). */
+int lathe_shard_commit_as(lathe_shard_writer *w, const char *final_path, uint64_t *bytes, uint64_t *xxh64);
 /* Closes and deletes the temporary file. Frees w. */
 void lathe_shard_abort(lathe_shard_writer *w);
 

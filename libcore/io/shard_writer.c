@@ -277,10 +277,15 @@ static int write_array(lathe_shard_writer *w, const char *name, hid_t type, int 
     return 0;
 }
 
-static int write_strings_attr(hid_t obj, const char *name, const char *const *values, size_t n) {
+static hid_t utf8_string_type(void) {
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, H5T_VARIABLE);
     H5Tset_cset(str, H5T_CSET_UTF8);
+    return str;
+}
+
+static int write_strings_attr(hid_t obj, const char *name, const char *const *values, size_t n) {
+    hid_t str = utf8_string_type();
     hsize_t dims[1] = {n};
     hid_t space = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_NULL);
     hid_t a = H5Acreate2(obj, name, str, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -291,23 +296,33 @@ static int write_strings_attr(hid_t obj, const char *name, const char *const *va
     return st < 0 ? -1 : 0;
 }
 
+/* A scalar attribute (a plain number or string in h5py, not a one-element array). */
+static int write_scalar_attr(hid_t obj, const char *name, hid_t type, const void *value) {
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, type, value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    return st < 0 ? -1 : 0;
+}
+
 static int write_attrs(lathe_shard_writer *w) {
     const lathe_shard_schema *s = &w->schema;
-    hsize_t one = 1, two = 2;
+    hsize_t two = 2;
     int schema = LATHE_SCHEMA_VERSION;
     int size[2] = {s->height, s->width};
-    hid_t scalar = H5Screate_simple(1, &one, NULL), pair = H5Screate_simple(1, &two, NULL);
-    hid_t a1 = H5Acreate2(w->file, "lathe_schema", H5T_NATIVE_INT, scalar, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t a2 = H5Acreate2(w->file, "image_size", H5T_NATIVE_INT, pair, H5P_DEFAULT, H5P_DEFAULT);
-    int bad = a1 < 0 || a2 < 0 || H5Awrite(a1, H5T_NATIVE_INT, &schema) < 0 || H5Awrite(a2, H5T_NATIVE_INT, size) < 0;
-    if (a1 >= 0) H5Aclose(a1);
-    if (a2 >= 0) H5Aclose(a2);
-    H5Sclose(scalar);
+    hid_t pair = H5Screate_simple(1, &two, NULL);
+    hid_t a = H5Acreate2(w->file, "image_size", H5T_NATIVE_INT, pair, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = a < 0 || H5Awrite(a, H5T_NATIVE_INT, size) < 0;
+    if (a >= 0) H5Aclose(a);
     H5Sclose(pair);
     const char *store = s->store == LATHE_STORE_PIXELS ? "pixels" : "encoded";
     const char *created = s->created_by ? s->created_by : "lathe";
-    bad = bad || write_strings_attr(w->file, "class_names", s->class_names, (size_t)s->nclasses) ||
-          write_strings_attr(w->file, "created_by", &created, 1) || write_strings_attr(w->file, "store", &store, 1);
+    hid_t str = utf8_string_type();
+    bad = bad || write_scalar_attr(w->file, "lathe_schema", H5T_NATIVE_INT, &schema) ||
+          write_strings_attr(w->file, "class_names", s->class_names, (size_t)s->nclasses) ||
+          write_scalar_attr(w->file, "created_by", str, &created) || write_scalar_attr(w->file, "store", str, &store);
+    H5Tclose(str);
     return bad ? h5fail("write the root attributes", w) : 0;
 }
 
@@ -327,9 +342,7 @@ static int write_buffered(lathe_shard_writer *w) {
     }
     hsize_t d_boxes[2] = {m, 4}, d_m[1] = {m}, d_n[1] = {n}, d_off[1] = {n + 1};
     hid_t meta_type = lathe_shard_meta_type();
-    hid_t str = H5Tcopy(H5T_C_S1);
-    H5Tset_size(str, H5T_VARIABLE);
-    H5Tset_cset(str, H5T_CSET_UTF8);
+    hid_t str = utf8_string_type();
     if (!rc) rc = write_array(w, "boxes", H5T_NATIVE_FLOAT, 2, d_boxes, coords);
     if (!rc) rc = write_array(w, "box_labels", H5T_NATIVE_INT32, 1, d_m, box_labels);
     if (!rc) rc = write_array(w, "box_flags", H5T_NATIVE_UINT8, 1, d_m, flags);
@@ -369,6 +382,11 @@ static int shrink(lathe_shard_writer *w, hid_t dset) {
 }
 
 int lathe_shard_commit(lathe_shard_writer *w, uint64_t *bytes, uint64_t *xxh64) {
+    return lathe_shard_commit_as(w, NULL, bytes, xxh64);
+}
+
+int lathe_shard_commit_as(lathe_shard_writer *w, const char *final_path, uint64_t *bytes, uint64_t *xxh64) {
+    if (final_path) snprintf(w->final_path, sizeof w->final_path, "%s", final_path);
     int rc = shrink(w, w->images);
     if (!rc) rc = shrink(w, w->masks);
     if (!rc) rc = shrink(w, w->encoded);
