@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${LATHE_BUILD:-build}
+LATHE="$BUILD/lathe"
+OUT=${DEMO_DIR:-out/demo}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+echo "== lathe synth: 300 inspection scenes with sensors and descriptions -> $OUT/archive.tar.zst"
+"$LATHE" synth "$OUT/archive.tar.zst" --count 300 --seed 7 --yolo --voc
+echo "== lathe ingest (letterbox to 320, shards of 100, parts of one physical part kept in one split)"
+"$LATHE" ingest "$OUT/archive.tar.zst" -o "$OUT/dataset" --size 320 --shard-size 100 --group-by 'part[0-9]+'
+echo "== lathe verify"
+"$LATHE" verify "$OUT/dataset"
+echo "== lathe info"
+"$LATHE" info "$OUT/dataset"
