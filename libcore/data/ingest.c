@@ -194,7 +194,7 @@ static void *worker_main(void *arg) {
         }
         ingest_result *r = p->slots[p->next_job++ % p->window];
         pthread_mutex_unlock(&p->lock);
-        int rc = ingest_process(p->c, cctx, r);
+        int rc = r->rejected ? 0 : ingest_process(p->c, cctx, r); /* rejected while reading */
         if (rc) set_failure(p, rc);
         pthread_mutex_lock(&p->lock);
         p->ready[r->job.seq % p->window] = 1;
@@ -318,6 +318,8 @@ static int ingest_entry(pipeline *p, lathe_archive *a, const lathe_entry *e, int
         ingest_sidecar_key(e->path, 't', key, sizeof key))
         return 0;
     if (lathe_path_is_unsupported_image(e->path)) {
+        lathe_record *named = lathe_catalog_match(c->cat, e->path);
+        if (named) named->matched = 1; /* present, just not decodable: not also "missing" */
         ingest_reject(c, idx, e->path, "unsupported_format", -1, -1, -1, "only JPEG and PNG images are ingested");
         return 0;
     }

@@ -117,13 +117,13 @@ static const char *normalise(lathe_archive *a, const char *raw, const char **det
         *detail = "entry without a name";
         return "unsafe_path";
     }
-    if (raw[0] == '/' || raw[0] == '\\' || (raw[0] && raw[1] == ':')) {
-        *detail = "absolute path";
-        return "unsafe_path";
-    }
     while (raw[0] == '.' && raw[1] == '/') raw += 2;
     if (!(a->name = strdup(raw))) {
         *detail = "out of memory";
+        return "unsafe_path";
+    }
+    if (raw[0] == '/' || raw[0] == '\\' || (raw[0] && raw[1] == ':')) {
+        *detail = "absolute path";
         return "unsafe_path";
     }
     /* every component: no "..", no backslash tricks */

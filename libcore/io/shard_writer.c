@@ -79,6 +79,7 @@ static hid_t create_chunked(hid_t file, const char *name, hid_t type, int rank, 
     hid_t space = H5Screate_simple(rank, dims, maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     unsigned cd = (unsigned)level;
+    H5Pset_obj_track_times(dcpl, 0);
     H5Pset_chunk(dcpl, rank, chunk);
     H5Pset_filter(dcpl, LATHE_H5Z_ZSTD, H5Z_FLAG_OPTIONAL, 1, &cd);
     hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -157,7 +158,12 @@ int lathe_shard_create(const char *final_path, const lathe_shard_schema *schema,
         free_writer(w);
         return rc;
     }
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* no modification times anywhere: the same samples give byte-identical shards, so a resumed
+     * ingest can be checked against an uninterrupted one by checksum */
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
     if (w->file < 0) {
         rc = lathe_fail(LATHE_EIO, "cannot create %s", w->tmp_path);
         free_writer(w);
@@ -174,6 +180,7 @@ int lathe_shard_create(const char *final_path, const lathe_shard_schema *schema,
         hsize_t dims[1] = {capacity}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {64};
         hid_t space = H5Screate_simple(1, dims, maxdims);
         hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_obj_track_times(dcpl, 0);
         H5Pset_chunk(dcpl, 1, chunk);
         w->encoded = H5Dcreate2(w->file, "encoded", vlen, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         H5Pclose(dcpl);
@@ -256,6 +263,7 @@ static int write_array(lathe_shard_writer *w, const char *name, hid_t type, int 
                        const void *data) {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
     if (dims[0] > 0) {
         hsize_t chunk[3];
         for (int i = 0; i < rank; i++) chunk[i] = dims[i];

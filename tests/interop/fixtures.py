@@ -1,0 +1,120 @@
+"""Builders of small source archives for the ingest tests: COCO folders of real JPEG/PNG files,
+hostile tars, and helpers that run the lathe binary and read datasets back with h5py."""
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import h5py
+import hdf5plugin  # noqa: F401  (registers the zstd filter, id 32015)
+import numpy as np
+from PIL import Image
+
+LATHE = os.environ.get("LATHE") or str(Path(__file__).resolve().parents[2] / "build" / "lathe")
+
+
+def lathe(*args, check=True, **kw):
+    """Runs lathe; returns the CompletedProcess (text mode)."""
+    p = subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"lathe {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def image_array(rng, w, h):
+    """A smooth random image (JPEG-friendly), uint8 HWC."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([(xx * (1 + k) + yy * (3 - k)) % 256 for k in range(3)], -1)
+    return ((base + rng.integers(0, 40, size=(h, w, 3))) % 256).astype(np.uint8)
+
+
+def jpeg_bytes(arr, quality=90, exif=None):
+    buf = io.BytesIO()
+    img = Image.fromarray(arr)
+    if exif is not None:
+        img.save(buf, "JPEG", quality=quality, exif=exif)
+    else:
+        img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png_bytes(img):
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def coco_source(root, n=20, w=160, h=120, seed=0, png_every=4, sensors=True):
+    """A COCO folder: images/, annotations.json, sensors/*.csv, text/*.txt. Returns (images, annotations)."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    if sensors:
+        (root / "sensors").mkdir(exist_ok=True)
+        (root / "text").mkdir(exist_ok=True)
+    images, anns = [], []
+    for i in range(n):
+        arr = image_array(rng, w, h)
+        name = f"img{i:04d}." + ("png" if png_every and i % png_every == 3 else "jpg")
+        data = png_bytes(Image.fromarray(arr)) if name.endswith("png") else jpeg_bytes(arr)
+        (root / "images" / name).write_bytes(data)
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h, "label": i % 2})
+        for k in range(i % 3):
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1 + k % 2,
+                         "bbox": [5.0 + k * 20, 6.0 + k * 10, 30.0, 20.0], "area": 600.0, "iscrowd": 0})
+        if sensors:
+            rows = "".join(f"{t},{np.sin(t + i):.6f},{20 + t * 0.1:.6f}\n" for t in range(16))
+            (root / "sensors" / f"img{i:04d}.csv").write_text("t,vib_x,temperature\n" + rows)
+            (root / "text" / f"img{i:04d}.txt").write_text(f"part {i} on the belt\n")
+    cats = [{"id": 0, "name": "good"}, {"id": 1, "name": "scratch"}, {"id": 2, "name": "dent"}]
+    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return images, anns
+
+
+def read_dataset(ds):
+    """Every sample of a dataset, in manifest order, as dicts of numpy values (via h5py)."""
+    manifest = json.loads((Path(ds) / "manifest.json").read_text())
+    samples = []
+    for sh in manifest["shards"]:
+        with h5py.File(Path(ds) / sh["file"], "r") as f:
+            off = f["box_offsets"][:]
+            for i in range(len(f["labels"])):
+                s = {"split": sh["split"], "label": int(f["labels"][i]),
+                     "boxes": f["boxes"][off[i]:off[i + 1]], "box_labels": f["box_labels"][off[i]:off[i + 1]],
+                     "meta": f["meta"][i]}
+                if "images" in f:
+                    s["image"] = f["images"][i]
+                if "encoded" in f:
+                    s["encoded"] = bytes(f["encoded"][i])
+                if "sensors" in f:
+                    s["sensors"] = f["sensors"][i]
+                if "text" in f:
+                    s["text"] = f["text"][i].decode()
+                samples.append(s)
+    return manifest, samples
+
+
+def rejects(ds):
+    p = Path(ds) / "rejects.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+
+
+def tar_with(path, members):
+    """Writes a tar from (name, bytes | TarInfo-type) pairs; type may be 'symlink', 'chr', 'hardlink'."""
+    with tarfile.open(path, "w") as t:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            if payload == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                t.addfile(info)
+            elif payload == "chr":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+                t.addfile(info)
+            elif payload == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, "images/img0000.jpg"
+                t.addfile(info)
+            else:
+                info.size = len(payload)
+                t.addfile(info, io.BytesIO(payload))
