@@ -151,6 +151,13 @@ static int in_part(const ingest_ctx *c, const char *key) {
     return XXH64(key, strlen(key), 0x9a27) % (uint64_t)c->o->part_count == (uint64_t)c->o->part_index;
 }
 
+int ingest_owns(const ingest_ctx *c, const char *path) {
+    if (c->o->part_count <= 1) return 1;
+    char key[4096];
+    group_key(c, path, key, sizeof key);
+    return in_part(c, key);
+}
+
 /* ---- the pipeline: a bounded window of results between dispatcher, workers and writer ---- */
 
 typedef struct {

@@ -52,6 +52,8 @@ int ingest_spool_read(const ingest_ctx *c, spool_ref ref, uint8_t **data);
 /* 1 when the ingest treats path as a sidecar of this kind ('s', 't'), writing its key. */
 int ingest_sidecar_key(const char *path, char kind, char *key, size_t cap);
 
+/* 1 when this run (--part I/N) owns path: its rejects are reported by this part alone. */
+int ingest_owns(const ingest_ctx *c, const char *path);
 /* Appends one line to the rejects. entry: index of the entry in the source stream (-1: label
  * files); split/pos: the candidate's split and position (-1 when none); box: index or -1. */
 void ingest_reject(ingest_ctx *c, int64_t entry, const char *path, const char *reason, int split, int64_t pos,

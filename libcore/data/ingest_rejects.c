@@ -17,6 +17,7 @@
 
 void ingest_reject(ingest_ctx *c, int64_t entry, const char *path, const char *reason, int split, int64_t pos,
                    int box, const char *fmt, ...) {
+    if (split < 0 && !ingest_owns(c, path ? path : "")) return; /* another part reports it */
     char detail[600];
     va_list ap;
     va_start(ap, fmt);
