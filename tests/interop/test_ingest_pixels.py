@@ -1,0 +1,122 @@
+"""What lathe stores equals what Pillow decodes: every PNG colour type and depth, JPEG with each
+EXIF orientation (at the original size, letterbox scale 1); tiles and the encoded store."""
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from fixtures import image_array, lathe, read_dataset
+
+
+def pillow_rgb(data):
+    img = Image.open(io.BytesIO(data))
+    img = ImageOps.exif_transpose(img)
+    if img.mode == "I;16":  # Pillow clips 16-bit gray when converting; lathe keeps the high byte
+        return np.repeat((np.array(img).astype(np.uint16) >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    return np.array(img.convert("RGB"))
+
+
+def exif_orientation(o):
+    exif = Image.Exif()
+    exif[0x0112] = o
+    return exif.tobytes()
+
+
+def variants(rng):
+    w, h = 72, 40
+    rgb = image_array(rng, w, h)
+    out = {}
+    for mode in ("L", "LA", "RGB", "RGBA", "P", "1"):
+        img = Image.fromarray(rgb).convert(mode) if mode != "LA" else Image.fromarray(rgb).convert("LA")
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        out[f"png_{mode}.png"] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(buf, "PNG")  # 16-bit gray
+    out["png_16gray.png"] = buf.getvalue()
+    for o in range(1, 9):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=92, exif=exif_orientation(o))
+        out[f"jpeg_o{o}.jpg"] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert("L").save(buf, "JPEG", quality=92)
+    out["jpeg_gray.jpg"] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90, progressive=True)
+    out["jpeg_progressive.jpg"] = buf.getvalue()
+    return out
+
+
+@pytest.fixture(scope="module")
+def decoded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pixels")
+    files = variants(np.random.default_rng(4))
+    (root / "src" / "images").mkdir(parents=True)
+    images = []
+    for i, (name, data) in enumerate(sorted(files.items())):
+        (root / "src" / "images" / name).write_bytes(data)
+        images.append({"id": i + 1, "file_name": name})
+    (root / "src" / "annotations.json").write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", "72", "--split", "1,0,0")
+    _, samples = read_dataset(root / "ds")
+    return files, {s["meta"]["source"].decode()[len("images/"):]: s for s in samples}
+
+
+def test_every_variant_was_ingested(decoded):
+    files, samples = decoded
+    assert sorted(samples) == sorted(files)
+
+
+@pytest.mark.parametrize("name", sorted(variants(np.random.default_rng(4))))
+def test_pixels_equal_pillow(decoded, name):
+    files, samples = decoded
+    want = pillow_rgb(files[name])
+    s = samples[name]
+    h, w = want.shape[:2]
+    assert (int(s["meta"]["orig_width"]), int(s["meta"]["orig_height"])) == (w, h)
+    py, px = int(s["meta"]["pad_y"]), int(s["meta"]["pad_x"])
+    got = s["image"][py:py + h, px:px + w]
+    assert float(s["meta"]["scale_x"]) == 1.0
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 1, f"{name}: max difference {diff.max()}"  # same libjpeg IDCT; PNG exact
+    if name.endswith(".png"):
+        assert diff.max() == 0
+
+
+def test_tiles_cover_the_image_and_clip_boxes(tmp_path):
+    rng = np.random.default_rng(1)
+    arr = image_array(rng, 300, 200)
+    (tmp_path / "src" / "images").mkdir(parents=True)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    (tmp_path / "src" / "images" / "big.png").write_bytes(buf.getvalue())
+    coco = {"images": [{"id": 1, "file_name": "big.png", "width": 300, "height": 200}],
+            "categories": [{"id": 1, "name": "crack"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [100, 50, 60, 40]},   # spans tiles
+                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [125, 10, 10, 10]}]}  # sliver at edges
+    (tmp_path / "src" / "annotations.json").write_text(json.dumps(coco))
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--tile", "128", "--overlap", "16", "--split", "1,0,0")
+    manifest, tiles = read_dataset(tmp_path / "ds")
+    assert manifest["image_size"] == [128, 128] and len(tiles) == 3 * 2  # x: 0,112,172  y: 0,72
+    for t in tiles:
+        x0, y0 = int(t["meta"]["tile_x"]), int(t["meta"]["tile_y"])
+        assert np.array_equal(t["image"], arr[y0:y0 + 128, x0:x0 + 128])
+        for b in t["boxes"]:
+            assert 0 <= b[0] < b[2] <= 128 and 0 <= b[1] < b[3] <= 128
+            visible = (b[2] - b[0]) * (b[3] - b[1])
+            assert visible >= 0.25 * 60 * 40 or visible >= 0.25 * 100  # slivers dropped
+    assert sum(len(t["boxes"]) for t in tiles) >= 2
+
+
+def test_encoded_store_keeps_source_bytes(tmp_path):
+    from fixtures import coco_source
+    coco_source(tmp_path / "src", n=6, sensors=False)
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--store", "encoded", "--split", "1,0,0")
+    manifest, samples = read_dataset(tmp_path / "ds")
+    assert manifest["store"] == "encoded"
+    for s in samples:
+        src = (tmp_path / "src" / s["meta"]["source"].decode()).read_bytes()
+        assert s["encoded"] == src
+        assert all(b[2] <= 160 and b[3] <= 120 for b in s["boxes"])  # source pixels
