@@ -42,7 +42,7 @@ ifeq ($(USE_CUDA),1)
   endif
   CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
   CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
   NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 endif
@@ -50,7 +50,7 @@ CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
 LIB_SRC := $(sort $(wildcard libcore/*/*.c) $(wildcard datasets/*.c) $(wildcard kernels/cpu/*.c) \
   $(wildcard notebooks-export/*.c))
-LIB_SRC := $(filter-out libcore/io/h5z_plugin.c,$(LIB_SRC))
+LIB_SRC := $(filter-out libcore/io/h5z_plugin.c $(if $(filter 1,$(USE_CUDA)),kernels/cpu/cuda_stub.c),$(LIB_SRC))
 CU_SRC := $(if $(filter 1,$(USE_CUDA)),$(sort $(wildcard kernels/cuda/*.cu)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -88,20 +88,24 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
 $(LATHE): $(TOOL_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS)
 
 # The zstd filter as an HDF5 plugin, for h5dump and plain h5py (HDF5_PLUGIN_PATH=build/plugins).
 $(PLUGIN): libcore/io/h5z_plugin.c libcore/io/h5z_zstd.c libcore/base/error.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ -L$(HDF5_LIB) -lhdf5 -lzstd
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -shared -o $@ $^ -L$(HDF5_LIB) -lhdf5 -lzstd
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 test: all
 	LATHE_BUILD=$(BUILD) tests/run.sh

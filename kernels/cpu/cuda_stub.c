@@ -1,0 +1,15 @@
+/* cuda_stub.c - the CUDA entry points in a build without CUDA (the Makefile compiles this file only
+ * then): they report that no GPU path exists. */
+#include "kernels/preprocess.h"
+
+int lathe_k_cuda_available(const char **reason) {
+    if (reason) *reason = "lathe was built without CUDA (CUDA=0 or no nvcc)";
+    return 0;
+}
+
+int lathe_k_preprocess_cuda(const uint8_t *src_gpu, float *dst_gpu, int n, int h, int w, int c, const float *mean,
+                            const float *std, void *stream, const char **error) {
+    (void)src_gpu, (void)dst_gpu, (void)n, (void)h, (void)w, (void)c, (void)mean, (void)std, (void)stream;
+    if (error) *error = "lathe was built without CUDA";
+    return -1;
+}
