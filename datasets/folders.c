@@ -1,5 +1,6 @@
 /* folders.c - class folders (the torchvision ImageFolder layout): an image's immediate parent folder
  * names its class, so "train/bolt/x.jpg" is a bolt. No label files; the auto-detect fallback. */
+#include <stdio.h>
 #include <string.h>
 
 #include "datasets/adapters.h"

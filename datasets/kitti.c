@@ -2,6 +2,7 @@
  * truncation, occlusion, alpha, 2D box in pixels, 3D dimensions, location, rotation[, score]). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,6 +13,19 @@
 /* Values beyond this are not KITTI quantities (pixels, metres, radians). */
 #define KITTI_VALUE_LIMIT 1e7
 #define KITTI_MAX_FIELDS 16
+/* Far more object types than any real label set; the catalog looks classes up linearly, so hostile
+ * files with endless distinct types would otherwise cost quadratic time. */
+#define KITTI_MAX_CLASSES 10000
+
+/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
+ * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
+static int is_debris(const char *path) {
+    for (const char *c = path; c; c = strchr(c, '/')) {
+        if (*c == '/') c++;
+        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
+    }
+    return 0;
+}
 
 static int ends_with_nocase(const char *s, const char *suffix) {
     size_t ls = strlen(s), lx = strlen(suffix);
@@ -54,8 +68,8 @@ static int parse_value(const char *tok, double *out) {
     return 0;
 }
 
-/* One label line into box (all but the label) and type. Returns 1 for an object, 0 for a blank line or a DontCare
- * region, -1 when malformed (why says what).
+/* One label line into box (all but the label) and type. Returns 1 for an object, 0 for a blank line
+ * or a DontCare region, -1 when malformed (why says what).
  * DontCare lines mark regions that were not labelled (far or crowded objects). They carry no class,
  * and lathe boxes need one, so they are dropped: training treats those regions as background, and
  * evaluation of a KITTI-sourced dataset cannot forgive detections inside them. */
@@ -123,6 +137,9 @@ static int kitti_parse(lathe_catalog *cat, const char *path, const uint8_t *data
         } else if (got > 0) {
             int64_t id = lathe_catalog_class_named(cat, type);
             if (id < 0) rc = (int)id;
+            else if (lathe_catalog_nclasses(cat) > KITTI_MAX_CLASSES)
+                rc = lathe_fail(LATHE_ELIMIT, "%s: line %d: more than %d object types", path, lineno,
+                                KITTI_MAX_CLASSES);
             box.label = (int32_t)id;
             if (!rc) rc = lathe_record_add_box(rec, &box);
         }
@@ -132,13 +149,14 @@ static int kitti_parse(lathe_catalog *cat, const char *path, const uint8_t *data
 }
 
 static lathe_entry_role kitti_role(const char *path) {
-    return is_label_file(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return is_label_file(path) && !is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
-/* label_N/*.txt scores; an image_N folder beside it scores higher. */
+/* label_N/NAME.txt scores; an image_N folder beside it scores higher. */
 static int kitti_detect(const char *const *paths, size_t n) {
     size_t labels = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
+        if (is_debris(paths[i])) continue;
         if (is_label_file(paths[i])) labels++;
         else if (lathe_path_is_image(paths[i]) && last_dir_with_prefix(paths[i], "image_")) images++;
     }

@@ -1,10 +1,11 @@
-/* voc.c - the Pascal VOC label format: one <annotation> XML file per image (Annotations/*.xml, or
+/* voc.c - the Pascal VOC label format: one <annotation> XML file per image (Annotations/NAME.xml, or
  * beside the images), parsed with libxml2 with entity loading and network access off. */
 #include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,11 +16,24 @@
 /* Pixel coordinates beyond this are not coordinates (ingest judges the ones below against the
  * image). */
 #define VOC_COORD_LIMIT 1e7
+/* Far more classes than any real label set; the catalog looks classes up linearly, so hostile files
+ * with endless distinct names would otherwise cost quadratic time. */
+#define VOC_MAX_CLASSES 10000
 
 /* Hostile XML: no XML_PARSE_NOENT (entities stay references and are never expanded into the tree),
  * no XML_PARSE_DTDLOAD (no external DTD), XML_PARSE_NONET (no network), no XML_PARSE_HUGE (libxml2
  * keeps its depth, text size and entity amplification limits). Errors are collected, not printed. */
 #define VOC_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES)
+
+/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
+ * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
+static int is_debris(const char *path) {
+    for (const char *c = path; c; c = strchr(c, '/')) {
+        if (*c == '/') c++;
+        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
+    }
+    return 0;
+}
 
 static int ends_with_nocase(const char *s, const char *suffix) {
     size_t ls = strlen(s), lx = strlen(suffix);
@@ -113,6 +127,8 @@ static int add_object(lathe_catalog *cat, const char *path, const xmlNode *objec
     }
     int64_t id = lathe_catalog_class_named(cat, name);
     if (id < 0) return (int)id;
+    if (lathe_catalog_nclasses(cat) > VOC_MAX_CLASSES)
+        return lathe_fail(LATHE_ELIMIT, "%s: line %ld: more than %d class names", path, line, VOC_MAX_CLASSES);
     lathe_box box = {
         .x1 = (float)(xmin - 1),
         .y1 = (float)(ymin - 1),
@@ -188,16 +204,17 @@ static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, 
     return rc;
 }
 
-/* Every XML file is a label file: Annotations/*.xml is VOC's own layout, and exporters (Roboflow,
+/* Every XML file is a label file: Annotations/NAME.xml is VOC's own layout, and exporters (Roboflow,
  * labelImg) also write x.xml beside x.jpg. */
 static lathe_entry_role voc_role(const char *path) {
-    return ends_with_nocase(path, ".xml") ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return ends_with_nocase(path, ".xml") && !is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
-/* Annotations/*.xml scores high; XML files beside images score lower. */
+/* Annotations/NAME.xml scores high; XML files beside images score lower. */
 static int voc_detect(const char *const *paths, size_t n) {
     size_t annotations = 0, xml = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
+        if (is_debris(paths[i])) continue;
         if (is_annotations_xml(paths[i])) annotations++;
         else if (ends_with_nocase(paths[i], ".xml")) xml++;
         else if (lathe_path_is_image(paths[i])) images++;

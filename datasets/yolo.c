@@ -1,10 +1,11 @@
-/* yolo.c - the YOLO label format (Ultralytics, Darknet, Roboflow): labels/**.txt with one normalized
+/* yolo.c - the YOLO label format (Ultralytics, Darknet, Roboflow): labels/.../NAME.txt, one normalized
  * "cls cx cy w h" line per box, class names from data.yaml/dataset.yaml (libfyaml) or classes.txt. */
 #include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,10 +19,22 @@
 /* Normalized coordinates are near [0, 1]; a magnitude beyond this is not a coordinate (and would
  * lose all precision as a float). Out-of-image boxes below it are ingest's to judge. */
 #define YOLO_COORD_LIMIT 1e6
+/* A data.yaml is a few kilobytes; anything this size is not one. */
+#define YOLO_MAX_YAML_BYTES (1 << 20)
 
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
+}
+
+/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
+ * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
+static int is_debris(const char *path) {
+    for (const char *c = path; c; c = strchr(c, '/')) {
+        if (*c == '/') c++;
+        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
+    }
+    return 0;
 }
 
 static int is_yaml_file(const char *path) {
@@ -289,24 +302,19 @@ static int scalar_int(struct fy_node *node, int64_t *out) {
     return 0;
 }
 
-/* Declares the classes of a names: sequence or id -> name mapping; returns how many there were. */
-static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_node *names, struct fy_node *key,
-                              int64_t *count) {
+/* Declares the classes of a names: sequence or id -> name mapping (key is the names: key, for
+ * positions). A single bad entry is rejected; returns a negative code only when out of memory. */
+static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_node *names, struct fy_node *key) {
     char name[512];
     void *iter = NULL;
     int rc = 0;
     int is_seq = fy_node_is_sequence(names);
-    int n = is_seq ? fy_node_sequence_item_count(names) : fy_node_mapping_item_count(names);
-    if (n > YOLO_MAX_CLASSES)
-        return lathe_fail(LATHE_ELIMIT, "%s: line %d: %d class names, more than %d", path, node_line(key), n,
-                          YOLO_MAX_CLASSES);
-    *count = n;
     if (is_seq) {
         struct fy_node *item;
         for (int64_t i = 0; !rc && (item = fy_node_sequence_iterate(names, &iter)); i++) {
             if (scalar_text(item, name, sizeof name)) {
                 lathe_catalog_reject(cat, path, "malformed_label", "line %d: names[%lld] is not a plain string",
-                                     node_line(key), (long long)i);
+                                     node_line(item) ? node_line(item) : node_line(key), (long long)i);
                 rc = lathe_catalog_declare_class(cat, i, NULL);
             } else {
                 char *t = trim(name);
@@ -336,6 +344,31 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
     return rc;
 }
 
+/* Offset of the first byte that is not YAML-printable UTF-8 (YAML 1.2 c-printable: tab, LF, CR,
+ * U+0020-7E, U+0085, U+00A0-D7FF, U+E000-FFFD, U+10000-10FFFF, shortest encodings only), or len.
+ * Such input is not YAML, and libfyaml 0.7.12 (Debian) loops forever on some invalid UTF-8 in a
+ * directive line (upstream issue pantoniou/libfyaml#101), so it must never reach the parser. */
+static size_t first_unprintable(const uint8_t *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        uint32_t c = s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || i + n > len) return i;
+        if (n > 1) c &= 0xFFu >> (n + 1);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+            c = (c << 6) | (s[i + k] & 0x3F);
+        }
+        static const uint32_t min_of_length[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (c < min_of_length[n]) return i; /* overlong */
+        int printable = c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+                        (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+        if (!printable) return i;
+        i += n;
+    }
+    return len;
+}
+
 static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
     (void)diag;
     (void)user;
@@ -346,6 +379,23 @@ static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_
 /* The data.yaml of Ultralytics: names (a list, or a map id -> name) and/or nc. As Ultralytics does,
  * a names count that differs from nc makes the file unusable. Aliases are never resolved. */
 static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
+    if (len > YOLO_MAX_YAML_BYTES)
+        return lathe_fail(LATHE_ELIMIT, "%s: %zu bytes, more than a data.yaml can be (%d)", path, len,
+                          YOLO_MAX_YAML_BYTES);
+    size_t bad = first_unprintable(data, len);
+    if (bad < len) {
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < bad; i++) {
+            if (data[i] == '\n') {
+                line++;
+                col = 1;
+            } else if ((data[i] & 0xC0) != 0x80) {
+                col++;
+            }
+        }
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", path,
+                          line, col, data[bad]);
+    }
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -405,10 +455,15 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
                             node_line(names_key));
             goto done;
         }
-        if ((rc = declare_yaml_names(cat, path, names, names_key, &count))) goto done;
+        count = fy_node_is_sequence(names) ? fy_node_sequence_item_count(names) : fy_node_mapping_item_count(names);
         if (nc >= 0 && count != nc)
             rc = lathe_fail(LATHE_EFORMAT, "%s: line %d: names has %lld entries but nc is %lld", path,
                             node_line(nc_key), (long long)count, (long long)nc);
+        else if (count > YOLO_MAX_CLASSES)
+            rc = lathe_fail(LATHE_ELIMIT, "%s: line %d: %lld class names, more than %d", path, node_line(names_key),
+                            (long long)count, YOLO_MAX_CLASSES);
+        else
+            rc = declare_yaml_names(cat, path, names, names_key);
     } else if (nc >= 0) {
         for (int64_t i = 0; !rc && i < nc; i++) rc = lathe_catalog_declare_class(cat, i, NULL);
     } else {
@@ -421,6 +476,7 @@ done:
 }
 
 static lathe_entry_role yolo_role(const char *path) {
+    if (is_debris(path)) return LATHE_ENTRY_OTHER;
     return is_yaml_file(path) || is_names_file(path) || is_label_file(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
@@ -468,7 +524,7 @@ static int yolo_scan_paths(lathe_catalog *cat, const char *const *paths, size_t 
     if (lathe_catalog_nclasses(cat) == 0 && (rc = declare_seen_ids(cat))) return rc;
     for (size_t i = 0; i < n; i++) {
         const char *p = paths[i];
-        if (!lathe_path_is_image(p) || !lathe_path_has_dir(p, "images")) continue;
+        if (!lathe_path_is_image(p) || !lathe_path_has_dir(p, "images") || is_debris(p)) continue;
         const char *dot = strrchr(p, '.');
         char *bare = strndup(p, (size_t)(dot - p));
         if (!bare) return lathe_fail(LATHE_ENOMEM, "yolo: image path");
@@ -482,11 +538,12 @@ static int yolo_scan_paths(lathe_catalog *cat, const char *const *paths, size_t 
     return 0;
 }
 
-/* Scores labels/*.txt: highest with a class list (data.yaml, classes.txt), then with an images/
- * folder beside them. */
+/* Scores the .txt files under labels/: highest with a class list (data.yaml, classes.txt), then with
+ * an images/ folder beside them. */
 static int yolo_detect(const char *const *paths, size_t n) {
     size_t labels = 0, lists = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
+        if (is_debris(paths[i])) continue;
         if (is_label_file(paths[i])) labels++;
         else if (is_yaml_file(paths[i]) || is_names_file(paths[i])) lists++;
         else if (lathe_path_is_image(paths[i]) && lathe_path_has_dir(paths[i], "images")) images++;

@@ -46,7 +46,11 @@ static int compress(void *cctx, const uint8_t *src, size_t n, int level, uint8_t
     size_t bound = ZSTD_compressBound(n);
     *out = malloc(bound);
     if (!*out) return lathe_fail(LATHE_ENOMEM, "chunk of %zu bytes", bound);
-    size_t got = ZSTD_compressCCtx(cctx, *out, bound, src, n, level);
+    /* one frame with its content size (what hdf5plugin needs) and a checksum (so the reader and
+     * verify catch a flipped bit instead of returning wrong pixels) */
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    size_t got = ZSTD_compress2(cctx, *out, bound, src, n);
     if (ZSTD_isError(got)) {
         free(*out);
         *out = NULL;

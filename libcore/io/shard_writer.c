@@ -138,8 +138,8 @@ static void close_handles(lathe_shard_writer *w) {
     w->images = w->encoded = w->masks = w->file = -1;
 }
 
-int lathe_shard_create(const char *final_path, const lathe_shard_schema *schema, size_t capacity,
-                       lathe_shard_writer **out) {
+static int shard_create(const char *final_path, const lathe_shard_schema *schema, size_t capacity,
+                        lathe_shard_writer **out) {
     *out = NULL;
     if (capacity == 0) return lathe_fail(LATHE_EINVAL, "shard capacity 0");
     int rc = lathe_h5z_zstd_register();
@@ -217,7 +217,7 @@ static int write_encoded(lathe_shard_writer *w, const uint8_t *data, size_t len)
     return st < 0 ? h5fail("write /encoded", w) : 0;
 }
 
-int lathe_shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
+static int shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
     if (w->count >= w->capacity) return lathe_fail(LATHE_ELIMIT, "shard full at %zu samples", w->capacity);
     int rc;
     if (w->schema.store == LATHE_STORE_PIXELS) {
@@ -389,11 +389,8 @@ static int shrink(lathe_shard_writer *w, hid_t dset) {
     return rank < 1 || H5Dset_extent(dset, dims) < 0 ? h5fail("set the sample count", w) : 0;
 }
 
-int lathe_shard_commit(lathe_shard_writer *w, uint64_t *bytes, uint64_t *xxh64) {
-    return lathe_shard_commit_as(w, NULL, bytes, xxh64);
-}
 
-int lathe_shard_commit_as(lathe_shard_writer *w, const char *final_path, uint64_t *bytes, uint64_t *xxh64) {
+static int shard_commit(lathe_shard_writer *w, const char *final_path, uint64_t *bytes, uint64_t *xxh64) {
     if (final_path) snprintf(w->final_path, sizeof w->final_path, "%s", final_path);
     int rc = shrink(w, w->images);
     if (!rc) rc = shrink(w, w->masks);
@@ -446,4 +443,28 @@ int lathe_file_xxh64(const char *path, uint64_t *hash, uint64_t *bytes) {
     XXH64_freeState(st);
     free(buf);
     return rc;
+}
+
+/* The public calls keep HDF5's own error stack off stderr: failures come back as lathe errors. */
+int lathe_shard_create(const char *final_path, const lathe_shard_schema *schema, size_t capacity,
+                       lathe_shard_writer **out) {
+    int rc = -LATHE_EIO;
+    H5E_BEGIN_TRY { rc = shard_create(final_path, schema, capacity, out); } H5E_END_TRY;
+    return rc;
+}
+
+int lathe_shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
+    int rc = -LATHE_EIO;
+    H5E_BEGIN_TRY { rc = shard_append(w, s); } H5E_END_TRY;
+    return rc;
+}
+
+int lathe_shard_commit_as(lathe_shard_writer *w, const char *final_path, uint64_t *bytes, uint64_t *xxh64) {
+    int rc = -LATHE_EIO;
+    H5E_BEGIN_TRY { rc = shard_commit(w, final_path, bytes, xxh64); } H5E_END_TRY;
+    return rc;
+}
+
+int lathe_shard_commit(lathe_shard_writer *w, uint64_t *bytes, uint64_t *xxh64) {
+    return lathe_shard_commit_as(w, NULL, bytes, xxh64);
 }

@@ -1,0 +1,704 @@
+/* synth.c - the synthetic factory generator's plans: which part each sample shows, its pose,
+ * defects, occluders and lighting, its sensor window and its description. Everything is drawn from
+ * per-(seed, part, view) random streams, so any sample can be made alone, in any thread.
+ * Pixels are drawn by synth_scene.c, archives written by synth_write.c. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/synth.h"
+#include "datasets/synth_internal.h"
+#include "libcore/base/error.h"
+
+#define PI 3.14159265358979323846
+
+static const char *const class_names[LATHE_SYNTH_NCLASSES] = {
+    "good", "scratch", "dent", "crack", "missing_hole", "bearing_wear", "overheating",
+};
+static const char *const channel_names[LATHE_SYNTH_NCHANNELS] = {
+    "vib_x", "vib_y", "vib_z", "temperature", "current",
+};
+
+const char *lathe_synth_class_name(int id) {
+    return id >= 0 && id < LATHE_SYNTH_NCLASSES ? class_names[id] : NULL;
+}
+
+const char *lathe_synth_channel_name(int channel) {
+    return channel >= 0 && channel < LATHE_SYNTH_NCHANNELS ? channel_names[channel] : NULL;
+}
+
+void lathe_synth_defaults(lathe_synth_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->count = 200;
+    o->width = 640;
+    o->height = 480;
+    o->sensor_steps = 64;
+    o->jpeg_quality = 90;
+    o->png_ratio = 0.2;
+}
+
+int lathe_synth_check(const lathe_synth_opts *o) {
+    if (!o) return lathe_fail(LATHE_EINVAL, "no options");
+    if (o->count < 1) return lathe_fail(LATHE_EINVAL, "count %d: must be at least 1", o->count);
+    if (o->width < 32 || o->width > 16384 || o->height < 32 || o->height > 16384)
+        return lathe_fail(LATHE_EINVAL, "image size %dx%d: width and height must be 32..16384", o->width,
+                          o->height);
+    if (o->sensor_steps < 2 || o->sensor_steps > 1000000)
+        return lathe_fail(LATHE_EINVAL, "sensor steps %d: must be 2..1000000", o->sensor_steps);
+    if (o->jpeg_quality < 1 || o->jpeg_quality > 100)
+        return lathe_fail(LATHE_EINVAL, "jpeg quality %d: must be 1..100", o->jpeg_quality);
+    if (!(o->png_ratio >= 0 && o->png_ratio <= 1))
+        return lathe_fail(LATHE_EINVAL, "png ratio %g: must be 0..1", o->png_ratio);
+    if (o->threads < 0 || o->threads > 1024)
+        return lathe_fail(LATHE_EINVAL, "threads %d: must be 0..1024", o->threads);
+    return 0;
+}
+
+/* ---- random streams ---- */
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream) {
+    uint64_t k = mix64(mix64(mix64(mix64(seed) ^ part) ^ view) ^ stream);
+    for (int i = 0; i < 4; i++) r->s[i] = mix64(k += 0x9E3779B97F4A7C15ull);
+}
+
+/* Standard normal (Box-Muller, one value per call). */
+static double gauss(synth_rng *r) {
+    double u = synth_unit(r), v = synth_unit(r);
+    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * PI * v);
+}
+
+int lathe_synth_views(uint64_t seed, int part_no) {
+    synth_rng r;
+    lathe_synth_rng_init(&r, seed, (uint64_t)part_no, 0, SYNTH_STREAM_PART);
+    double u = synth_unit(&r); /* the first draw of the part stream, see plan_part */
+    return u < 0.4 ? 1 : u < 0.75 ? 2 : 3;
+}
+
+void lathe_synth_locate(uint64_t seed, size_t index, int *part_no, int *view) {
+    int p = 1;
+    for (;;) {
+        int n = lathe_synth_views(seed, p);
+        if (index < (size_t)n) break;
+        index -= (size_t)n;
+        p++;
+    }
+    *part_no = p;
+    *view = (int)index + 1;
+}
+
+/* ---- parts ---- */
+
+typedef struct {
+    const char *name;
+    float r, g, b;
+} material;
+
+enum { M_STEEL, M_BRASS, M_ZINC, M_OXIDE, M_ALU, M_IRON, M_NYLON, M_BLUEP, M_YELLOWP, M_PCBG, M_PCBB, M_PCBK };
+static const material materials[] = {
+    {"steel", 168, 171, 176},      {"brass", 196, 164, 84},          {"zinc-plated", 188, 194, 204},
+    {"black-oxide", 62, 62, 68},   {"aluminium", 206, 208, 212},     {"cast-iron", 104, 104, 108},
+    {"nylon", 226, 222, 206},      {"blue-painted", 52, 88, 164},    {"yellow-painted", 222, 180, 46},
+    {"green", 34, 114, 58},        {"blue", 30, 64, 142},            {"black", 36, 38, 42},
+};
+static const int type_materials[SYNTH_NTYPES][4] = {
+    {M_STEEL, M_BRASS, M_ZINC, M_OXIDE},  {M_STEEL, M_ALU, M_IRON, M_ZINC}, {M_ALU, M_STEEL, M_BLUEP, M_YELLOWP},
+    {M_STEEL, M_BRASS, M_NYLON, M_OXIDE}, {M_PCBG, M_PCBB, M_PCBK, M_PCBG},
+};
+static const char *const type_names[SYNTH_NTYPES] = {"hex nut", "flange", "bracket plate", "gear", "circuit board"};
+static const char *const hole_names[SYNTH_NTYPES] = {"hole", "bolt hole", "bolt hole", "lightening hole",
+                                                     "mounting hole"};
+
+static const struct {
+    const char *name;
+} belts[] = {{"grey"}, {"dark grey"}, {"black"}, {"green"}, {"blue"}};
+enum { NBELTS = sizeof belts / sizeof belts[0] };
+
+/* A new part of `type`; with need_holes, one that has holes that could be missing. */
+static void make_part(synth_rng *r, int type, int need_holes, synth_part *p) {
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->material = type_materials[type][synth_int(r, 0, 3)];
+    p->rgb[0] = materials[p->material].r;
+    p->rgb[1] = materials[p->material].g;
+    p->rgb[2] = materials[p->material].b;
+    p->bound = 1.0f;
+    switch (type) {
+    case SYNTH_NUT: p->bore = (float)synth_range(r, 0.40, 0.48); break;
+    case SYNTH_FLANGE: {
+        p->bore = (float)synth_range(r, 0.28, 0.38);
+        int n = 4 + 2 * synth_int(r, 0, 2);
+        float pitch = (float)synth_range(r, 0.66, 0.72), hr = (float)synth_range(r, 0.08, 0.11);
+        double phase = synth_range(r, 0, 2 * PI);
+        p->nholes = n;
+        for (int i = 0; i < n; i++) {
+            double a = phase + 2 * PI * i / n;
+            p->holes[i] = (synth_hole){pitch * (float)cos(a), pitch * (float)sin(a), hr};
+        }
+        break;
+    }
+    case SYNTH_BRACKET: {
+        p->hw = 0.86f;
+        p->hh = (float)synth_range(r, 0.42, 0.52);
+        p->bound = hypotf(p->hw, p->hh);
+        float hr = (float)synth_range(r, 0.07, 0.09), ix = p->hw - 0.17f, iy = p->hh - 0.17f;
+        if (synth_unit(r) < 0.5) {
+            p->nholes = 2;
+            p->holes[0] = (synth_hole){-ix, 0, hr};
+            p->holes[1] = (synth_hole){ix, 0, hr};
+        } else {
+            p->nholes = 4;
+            for (int i = 0; i < 4; i++) p->holes[i] = (synth_hole){i & 1 ? ix : -ix, i & 2 ? iy : -iy, hr};
+        }
+        break;
+    }
+    case SYNTH_GEAR: {
+        p->teeth = synth_int(r, 12, 24);
+        p->tooth_phase = (float)synth_unit(r);
+        p->bore = (float)synth_range(r, 0.16, 0.22);
+        int n = synth_unit(r) < 0.5 && !need_holes ? 0 : synth_int(r, 4, 6);
+        float hr = (float)synth_range(r, 0.10, 0.13);
+        double phase = synth_range(r, 0, 2 * PI);
+        p->nholes = n;
+        for (int i = 0; i < n; i++) {
+            double a = phase + 2 * PI * i / n;
+            p->holes[i] = (synth_hole){0.56f * (float)cos(a), 0.56f * (float)sin(a), hr};
+        }
+        break;
+    }
+    default: { /* SYNTH_PCB */
+        p->hw = 0.86f;
+        p->hh = (float)synth_range(r, 0.48, 0.58);
+        p->bound = hypotf(p->hw, p->hh);
+        float hr = (float)synth_range(r, 0.040, 0.052), ix = p->hw - 0.09f, iy = p->hh - 0.09f;
+        p->nholes = 4;
+        for (int i = 0; i < 4; i++) p->holes[i] = (synth_hole){i & 1 ? ix : -ix, i & 2 ? iy : -iy, hr};
+        p->nchips = synth_int(r, 1, 3);
+        for (int i = 0; i < p->nchips; i++) {
+            float slot = 2 * (p->hw - 0.22f) / (float)p->nchips, x0 = -(p->hw - 0.22f) + slot * (float)i;
+            float chw = (float)synth_range(r, 0.25, 0.42) * slot, chh = (float)synth_range(r, 0.12, 0.28);
+            p->chips[i][0] = x0 + slot / 2;
+            p->chips[i][1] = (float)synth_range(r, -0.1, 0.1);
+            p->chips[i][2] = chw;
+            p->chips[i][3] = chh;
+        }
+        p->ntraces = synth_int(r, 3, SYNTH_MAX_TRACES);
+        for (int i = 0; i < p->ntraces; i++) {
+            float t = 0.012f;
+            if (i % 2 == 0) { /* along u */
+                float y = (float)synth_range(r, -p->hh + 0.12, p->hh - 0.12), a = (float)synth_range(r, -0.7, 0.2);
+                float b = a + (float)synth_range(r, 0.3, 0.9);
+                p->traces[i][0] = a, p->traces[i][1] = y - t, p->traces[i][2] = b < 0.75f ? b : 0.75f;
+                p->traces[i][3] = y + t;
+            } else {
+                float x = (float)synth_range(r, -0.7, 0.7), a = (float)synth_range(r, -p->hh + 0.1, 0);
+                float b = a + (float)synth_range(r, 0.2, 0.6);
+                p->traces[i][0] = x - t, p->traces[i][1] = a, p->traces[i][2] = x + t;
+                p->traces[i][3] = b < p->hh - 0.1f ? b : p->hh - 0.1f;
+            }
+        }
+        break;
+    }
+    }
+}
+
+/* ---- defects in part-local units (the same on every view of a part) ---- */
+
+typedef struct {
+    int category;
+    int npts;
+    float u[SYNTH_MAX_PTS], v[SYNTH_MAX_PTS];
+    float hw;               /* line half width */
+    float a, b, angle;      /* dent */
+    float strength;
+    int bright;
+    int hole;               /* missing hole index */
+    float cu, cv, rad;      /* bounding circle */
+} local_defect;
+
+/* 1 when (u, v) lies on material at least margin inside every edge and hole. */
+static int on_material(const synth_part *p, float u, float v, float margin) {
+    for (int i = 0; i < p->nchips; i++) /* keep off the black chips, where a dark defect would vanish */
+        if (fabsf(u - p->chips[i][0]) < p->chips[i][2] + 0.05f + margin &&
+            fabsf(v - p->chips[i][1]) < p->chips[i][3] + 0.08f + margin)
+            return 0;
+    return lathe_synth_part_sdf(p, u, v) < -margin;
+}
+
+/* Dark surfaces (black-oxide, black boards) show scratches and cracks as light lines. */
+static int dark_surface(const synth_part *p) { return p->rgb[0] + p->rgb[1] + p->rgb[2] < 3 * 90; }
+
+static void bounding_circle(local_defect *d) {
+    if (d->category == LATHE_SYNTH_DENT || d->category == LATHE_SYNTH_MISSING_HOLE) return;
+    float lo_u = d->u[0], hi_u = d->u[0], lo_v = d->v[0], hi_v = d->v[0];
+    for (int i = 1; i < d->npts; i++) {
+        lo_u = fminf(lo_u, d->u[i]), hi_u = fmaxf(hi_u, d->u[i]);
+        lo_v = fminf(lo_v, d->v[i]), hi_v = fmaxf(hi_v, d->v[i]);
+    }
+    d->cu = (lo_u + hi_u) / 2, d->cv = (lo_v + hi_v) / 2;
+    d->rad = hypotf(hi_u - lo_u, hi_v - lo_v) / 2 + d->hw;
+}
+
+static int clear_of(const local_defect *d, const local_defect *others, int n) {
+    for (int i = 0; i < n; i++)
+        if (hypotf(d->cu - others[i].cu, d->cv - others[i].cv) < d->rad + others[i].rad + 0.04f) return 0;
+    return 1;
+}
+
+/* Tries to place one defect of category cat on part p (size scaled by k). Returns 1 when placed. */
+static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const local_defect *others, int n,
+                        local_defect *d) {
+    for (int attempt = 0; attempt < 60; attempt++) {
+        memset(d, 0, sizeof *d);
+        d->category = cat;
+        d->hole = -1;
+        float cu = (float)synth_range(r, -p->bound, p->bound), cv = (float)synth_range(r, -p->bound, p->bound);
+        if (!on_material(p, cu, cv, 0.05f)) continue;
+        int ok = 1;
+        if (cat == LATHE_SYNTH_SCRATCH) {
+            float len = k * (float)synth_range(r, 0.2, 0.55), a = (float)synth_range(r, 0, 2 * PI);
+            d->hw = (float)synth_range(r, 0.006, 0.013);
+            d->npts = 2;
+            d->u[0] = cu - len / 2 * cosf(a), d->v[0] = cv - len / 2 * sinf(a);
+            d->u[1] = cu + len / 2 * cosf(a), d->v[1] = cv + len / 2 * sinf(a);
+            d->strength = (float)synth_range(r, 0.55, 0.85);
+            d->bright = synth_unit(r) < 0.6 || dark_surface(p);
+            for (int i = 0; i <= 8 && ok; i++) {
+                float t = (float)i / 8;
+                ok = on_material(p, d->u[0] + t * (d->u[1] - d->u[0]), d->v[0] + t * (d->v[1] - d->v[0]), d->hw + 0.04f);
+            }
+        } else if (cat == LATHE_SYNTH_DENT) {
+            d->a = k * (float)synth_range(r, 0.06, 0.13);
+            d->b = d->a * (float)synth_range(r, 0.55, 1.0);
+            d->angle = (float)synth_range(r, 0, PI);
+            d->strength = (float)synth_range(r, 0.5, 0.85);
+            d->cu = cu, d->cv = cv, d->rad = d->a;
+            for (int i = 0; i < 12 && ok; i++) {
+                float t = (float)(2 * PI * i / 12), x = d->a * cosf(t), y = d->b * sinf(t);
+                ok = on_material(p, cu + x * cosf(d->angle) - y * sinf(d->angle),
+                                 cv + x * sinf(d->angle) + y * cosf(d->angle), 0.03f);
+            }
+        } else if (cat == LATHE_SYNTH_CRACK) {
+            d->hw = (float)synth_range(r, 0.005, 0.011);
+            d->npts = synth_int(r, 5, SYNTH_MAX_PTS);
+            d->strength = (float)synth_range(r, 0.6, 0.85);
+            d->bright = dark_surface(p);
+            float dir = (float)synth_range(r, 0, 2 * PI);
+            d->u[0] = cu, d->v[0] = cv;
+            for (int i = 1; i < d->npts; i++) {
+                float step = k * (float)synth_range(r, 0.035, 0.075);
+                float turn = (float)synth_range(r, -0.8, 0.8);
+                d->u[i] = d->u[i - 1] + step * cosf(dir + turn);
+                d->v[i] = d->v[i - 1] + step * sinf(dir + turn);
+            }
+            for (int i = 0; i < d->npts && ok; i++) {
+                ok = on_material(p, d->u[i], d->v[i], d->hw + 0.03f);
+                if (ok && i > 0)
+                    ok = on_material(p, (d->u[i] + d->u[i - 1]) / 2, (d->v[i] + d->v[i - 1]) / 2, d->hw + 0.03f);
+            }
+        } else { /* LATHE_SYNTH_MISSING_HOLE: one drilled hole of the part is not there */
+            int drilled = 0;
+            for (int i = 0; i < p->nholes; i++) drilled += !(p->missing >> i & 1);
+            if (drilled < 2) return 0;
+            int pick = synth_int(r, 0, drilled - 1);
+            for (int i = 0; i < p->nholes; i++)
+                if (!(p->missing >> i & 1) && pick-- == 0) d->hole = i;
+            const synth_hole *h = &p->holes[d->hole];
+            d->cu = h->x, d->cv = h->y, d->rad = h->r;
+            if (!clear_of(d, others, n)) continue;
+            p->missing |= 1u << d->hole;
+            return 1;
+        }
+        if (!ok) continue;
+        bounding_circle(d);
+        if (clear_of(d, others, n)) return 1;
+    }
+    return 0;
+}
+
+/* ---- one image ---- */
+
+/* Inclusive pixel range whose centres fall inside (lo, hi), clipped to [0, n-1] and never empty. */
+static void pixel_range(float lo, float hi, int n, int *a, int *b) {
+    int i0 = (int)floorf(lo - 0.5f) + 1, i1 = (int)ceilf(hi - 0.5f) - 1;
+    if (i0 < 0) i0 = 0;
+    if (i1 > n - 1) i1 = n - 1;
+    if (i1 < i0) { /* thinner than a pixel centre spacing: the pixel under its middle */
+        int mid = (int)floorf((lo + hi) / 2);
+        i0 = i1 = mid < 0 ? 0 : mid > n - 1 ? n - 1 : mid;
+    }
+    *a = i0, *b = i1;
+}
+
+static void to_image(const synth_pose *ps, float u, float v, float *x, float *y) {
+    float c = cosf(ps->theta), s = sinf(ps->theta);
+    *x = ps->cx + ps->R * (u * c - v * s);
+    *y = ps->cy + ps->R * (u * s + v * c);
+}
+
+/* Places local defect ld on the image through the pose; sets the pixel box. */
+static void view_defect(const synth_pose *ps, const local_defect *ld, int W, int H, synth_defect *d) {
+    memset(d, 0, sizeof *d);
+    d->category = ld->category;
+    d->strength = ld->strength;
+    d->bright = ld->bright;
+    float lo_x, hi_x, lo_y, hi_y;
+    if (ld->category == LATHE_SYNTH_DENT || ld->category == LATHE_SYNTH_MISSING_HOLE) {
+        float cx, cy;
+        to_image(ps, ld->cu, ld->cv, &cx, &cy);
+        d->npts = 1, d->px[0] = cx, d->py[0] = cy;
+        float ex, ey;
+        if (ld->category == LATHE_SYNTH_DENT) {
+            d->a = ld->a * ps->R, d->b = ld->b * ps->R, d->angle = ld->angle + ps->theta;
+            float k = 1.0f + 0.5f / fminf(d->a, d->b), c = cosf(d->angle), s = sinf(d->angle);
+            ex = k * sqrtf(d->a * d->a * c * c + d->b * d->b * s * s);
+            ey = k * sqrtf(d->a * d->a * s * s + d->b * d->b * c * c);
+        } else {
+            ex = ey = ld->rad * ps->R + 0.5f;
+        }
+        lo_x = cx - ex, hi_x = cx + ex, lo_y = cy - ey, hi_y = cy + ey;
+    } else {
+        d->npts = ld->npts;
+        d->half_width = fmaxf(0.6f, ld->hw * ps->R);
+        lo_x = lo_y = 1e30f, hi_x = hi_y = -1e30f;
+        for (int i = 0; i < ld->npts; i++) {
+            to_image(ps, ld->u[i], ld->v[i], &d->px[i], &d->py[i]);
+            lo_x = fminf(lo_x, d->px[i]), hi_x = fmaxf(hi_x, d->px[i]);
+            lo_y = fminf(lo_y, d->py[i]), hi_y = fmaxf(hi_y, d->py[i]);
+        }
+        float e = d->half_width + 0.5f;
+        lo_x -= e, hi_x += e, lo_y -= e, hi_y += e;
+    }
+    pixel_range(lo_x, hi_x, W, &d->x0, &d->x1);
+    pixel_range(lo_y, hi_y, H, &d->y0, &d->y1);
+}
+
+/* Distance from point (x, y) to segment (ax, ay)-(bx, by). */
+static float seg_dist(float x, float y, float ax, float ay, float bx, float by) {
+    float dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
+    float t = l2 > 0 ? ((x - ax) * dx + (y - ay) * dy) / l2 : 0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    return hypotf(x - ax - t * dx, y - ay - t * dy);
+}
+
+/* Distance between a segment and an inclusive pixel box (0 when they touch). */
+static float seg_box_dist(const float s[4], const synth_defect *d) {
+    float x0 = (float)d->x0, y0 = (float)d->y0, x1 = (float)d->x1 + 1, y1 = (float)d->y1 + 1;
+    for (int i = 0; i <= 64; i++) { /* a sampled test of crossing: fine at the sizes used here */
+        float t = (float)i / 64, x = s[0] + t * (s[2] - s[0]), y = s[1] + t * (s[3] - s[1]);
+        if (x >= x0 && x <= x1 && y >= y0 && y <= y1) return 0;
+    }
+    float best = 1e30f, cx[4] = {x0, x1, x0, x1}, cy[4] = {y0, y0, y1, y1};
+    for (int i = 0; i < 4; i++) best = fminf(best, seg_dist(cx[i], cy[i], s[0], s[1], s[2], s[3]));
+    for (int i = 0; i < 2; i++) {
+        float x = s[2 * i], y = s[2 * i + 1];
+        float dx = fmaxf(fmaxf(x0 - x, 0), x - x1), dy = fmaxf(fmaxf(y0 - y, 0), y - y1);
+        best = fminf(best, hypotf(dx, dy));
+    }
+    return best;
+}
+
+static int circle_hits_defects(const synth_scene *sc, float cx, float cy, float rad) {
+    for (int i = 0; i < sc->ndefects; i++) {
+        const synth_defect *d = &sc->defects[i];
+        float dx = fmaxf(fmaxf((float)d->x0 - cx, 0), cx - (float)(d->x1 + 1));
+        float dy = fmaxf(fmaxf((float)d->y0 - cy, 0), cy - (float)(d->y1 + 1));
+        if (hypotf(dx, dy) < rad) return 1;
+    }
+    return 0;
+}
+
+static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.93, 1.0};
+
+void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_scene *sc) {
+    memset(sc, 0, sizeof *sc);
+    sc->part_no = part_no, sc->view = view;
+    sc->width = o->width, sc->height = o->height;
+    sc->seed = o->seed;
+    int W = o->width, H = o->height;
+
+    /* The physical part and its station: the same on every view. */
+    synth_rng pr;
+    lathe_synth_rng_init(&pr, o->seed, (uint64_t)part_no, 0, SYNTH_STREAM_PART);
+    (void)synth_unit(&pr); /* number of views, see lathe_synth_views */
+    double u = synth_unit(&pr);
+    int label = 0;
+    while (u >= label_cdf[label]) label++;
+    sc->label = label;
+    int type = label == LATHE_SYNTH_MISSING_HOLE ? synth_int(&pr, SYNTH_FLANGE, SYNTH_PCB) : synth_int(&pr, 0, SYNTH_NTYPES - 1);
+    synth_part *part = &sc->main.part;
+    make_part(&pr, type, label == LATHE_SYNTH_MISSING_HOLE, part);
+    sc->belt = synth_int(&pr, 0, NBELTS - 1);
+    sc->belt_vertical = synth_unit(&pr) < 0.3;
+    float rail_frac0 = synth_unit(&pr) < 0.5 ? (float)synth_range(&pr, 0.035, 0.07) : 0;
+    float rail_frac1 = synth_unit(&pr) < 0.5 ? (float)synth_range(&pr, 0.035, 0.07) : 0;
+    sc->stripe_period = (float)synth_range(&pr, 0.025, 0.08);
+    sc->stripe_amp = (float)synth_range(&pr, 4, 14);
+
+    local_defect ld[SYNTH_MAX_DEFECTS];
+    int nld = 0;
+    if (label >= LATHE_SYNTH_SCRATCH && label <= LATHE_SYNTH_MISSING_HOLE) {
+        double c = synth_unit(&pr);
+        int want = c < (label == LATHE_SYNTH_CRACK || label == LATHE_SYNTH_MISSING_HOLE ? 0.85 : 0.7) ? 1 : 2;
+        for (float k = 1.0f; nld == 0 && k > 0.2f; k *= 0.7f)
+            for (int i = 0; i < want; i++)
+                if (place_defect(&pr, part, label, k, ld, nld, &ld[nld])) nld++;
+        if (label != LATHE_SYNTH_MISSING_HOLE && synth_unit(&pr) < 0.15) { /* a second kind of defect */
+            int other = synth_int(&pr, LATHE_SYNTH_SCRATCH, LATHE_SYNTH_CRACK - 1);
+            if (other >= label) other++;
+            if (place_defect(&pr, part, other, 0.8f, ld, nld, &ld[nld])) nld++;
+        }
+        if (nld == 0) sc->label = label = LATHE_SYNTH_GOOD; /* nowhere to put it (cannot happen at these sizes) */
+    }
+    sc->bearing = label == LATHE_SYNTH_BEARING_WEAR;
+    sc->overheat = label == LATHE_SYNTH_OVERHEATING;
+    for (int i = 0; i < nld; i++) sc->crack |= ld[i].category == LATHE_SYNTH_CRACK;
+
+    /* This photo of it. */
+    synth_rng vr;
+    lathe_synth_rng_init(&vr, o->seed, (uint64_t)part_no, (uint64_t)view, SYNTH_STREAM_VIEW);
+    sc->is_png = synth_unit(&vr) < o->png_ratio;
+    int across = sc->belt_vertical ? W : H;
+    sc->rail0 = (int)(rail_frac0 * (float)across + 0.5f);
+    sc->rail1 = (int)(rail_frac1 * (float)across + 0.5f);
+    float bx0 = 0, by0 = 0, bx1 = (float)W, by1 = (float)H; /* the belt between the rails */
+    if (sc->belt_vertical) bx0 = (float)sc->rail0, bx1 = (float)(W - sc->rail1);
+    else by0 = (float)sc->rail0, by1 = (float)(H - sc->rail1);
+    sc->stripe_phase = (float)synth_unit(&vr);
+    float belt_min = fminf(bx1 - bx0, by1 - by0);
+    float span = (float)synth_range(&vr, 0.2, 0.34) * belt_min; /* radius of the bounding circle */
+    synth_pose *m = &sc->main;
+    m->R = span / part->bound;
+    m->cx = (float)synth_range(&vr, bx0 + span + 2, bx1 - span - 2);
+    m->cy = (float)synth_range(&vr, by0 + span + 2, by1 - span - 2);
+    m->theta = (float)synth_range(&vr, 0, 2 * PI);
+    sc->light0 = (float)synth_range(&vr, 0.85, 1.1);
+    sc->light_x = (float)synth_range(&vr, -0.3, 0.3);
+    sc->light_y = (float)synth_range(&vr, -0.3, 0.3);
+    sc->vignette = (float)synth_range(&vr, 0, 0.4);
+    sc->noise = (float)synth_range(&vr, 1.5, 5.0);
+    sc->soft = (float)synth_range(&vr, 0.8, 1.8);
+    sc->blur = synth_unit(&vr) < 0.5;
+    for (int i = 0; i < nld; i++) view_defect(m, &ld[i], W, H, &sc->defects[i]);
+    sc->ndefects = nld;
+
+    /* Occluders, kept off every defect box so no labelled defect is hidden. */
+    if (synth_unit(&vr) < 0.3) {
+        synth_pose *s2 = &sc->second;
+        make_part(&vr, synth_int(&vr, 0, SYNTH_NTYPES - 1), 0, &s2->part);
+        float span2 = span * (float)synth_range(&vr, 0.7, 1.1);
+        s2->R = span2 / s2->part.bound;
+        s2->theta = (float)synth_range(&vr, 0, 2 * PI);
+        float along = (float)synth_range(&vr, -0.5, 0.1) * span2; /* centre outside or just inside an end */
+        int far_end = synth_unit(&vr) < 0.5;
+        if (sc->belt_vertical) {
+            s2->cy = far_end ? (float)H - along : along;
+            s2->cx = bx1 - bx0 > 2 * span2 ? (float)synth_range(&vr, bx0 + span2, bx1 - span2) : (bx0 + bx1) / 2;
+        } else {
+            s2->cx = far_end ? (float)W - along : along;
+            s2->cy = by1 - by0 > 2 * span2 ? (float)synth_range(&vr, by0 + span2, by1 - span2) : (by0 + by1) / 2;
+        }
+        int over = synth_unit(&vr) < 0.5;
+        sc->has_second = 1;
+        sc->second_over = over && !circle_hits_defects(sc, s2->cx, s2->cy, span2 + 0.1f * span2 + 3);
+    }
+    if (synth_unit(&vr) < 0.2) {
+        float hw = fmaxf(2.0f, span * (float)synth_range(&vr, 0.1, 0.16));
+        sc->grip_color = synth_int(&vr, 0, 1);
+        for (int attempt = 0; attempt < 10 && !sc->has_gripper; attempt++) {
+            double psi = synth_range(&vr, 0, 2 * PI), phi = synth_range(&vr, 0, 2 * PI);
+            float reach = span * (float)synth_range(&vr, 0.25, 0.75);
+            float ex = m->cx + reach * (float)cos(psi), ey = m->cy + reach * (float)sin(psi);
+            float far = 2.0f * (float)(W + H);
+            float seg[4] = {ex + far * (float)cos(phi), ey + far * (float)sin(phi), ex, ey};
+            int clear = 1;
+            for (int i = 0; i < sc->ndefects && clear; i++) clear = seg_box_dist(seg, &sc->defects[i]) > 2.2f * hw + 3;
+            if (!clear) continue;
+            memcpy(sc->grip, seg, sizeof seg);
+            sc->grip_hw = hw;
+            sc->has_gripper = 1;
+        }
+    }
+}
+
+/* ---- sensors ---- */
+
+void lathe_synth_sensors(const synth_scene *sc, int steps, float *out) {
+    synth_rng r;
+    lathe_synth_rng_init(&r, sc->seed, (uint64_t)sc->part_no, (uint64_t)sc->view, SYNTH_STREAM_SENSORS);
+    /* Every parameter is drawn whatever the defects, so a defect changes only its own pattern. */
+    double f0 = synth_range(&r, 0.07, 0.12); /* shaft rotation, cycles per step */
+    double amp[3], ph[3], ph2[3], bamp[3], bph[3], gain[3];
+    for (int c = 0; c < 3; c++) {
+        amp[c] = synth_range(&r, 0.15, 0.35), ph[c] = synth_range(&r, 0, 2 * PI), ph2[c] = synth_range(&r, 0, 2 * PI);
+        bamp[c] = synth_range(&r, 0.25, 0.45), bph[c] = synth_range(&r, 0, 2 * PI);
+        gain[c] = synth_range(&r, 0.6, 1.0);
+    }
+    double fb = synth_range(&r, 0.36, 0.46);                           /* bearing defect frequency */
+    double t0 = synth_range(&r, 0.2, 0.7) * steps, burst = synth_range(&r, 1.6, 2.6);
+    double tau = synth_range(&r, 2.0, 5.0), fc = synth_range(&r, 0.22, 0.30);
+    double temp0 = synth_range(&r, 36, 46), drift = synth_range(&r, -0.4, 0.4), rise = synth_range(&r, 4, 9);
+    double cur0 = synth_range(&r, 3.5, 6.0), cur_rise = synth_range(&r, 0.12, 0.25);
+    for (int t = 0; t < steps; t++) {
+        double x = (double)t / (steps - 1), w = 2 * PI * f0 * t;
+        float *row = out + (size_t)t * LATHE_SYNTH_NCHANNELS;
+        for (int c = 0; c < 3; c++) {
+            double v = amp[c] * sin(w + ph[c]) + 0.3 * amp[c] * sin(2 * w + ph2[c]) + 0.03 * gauss(&r);
+            if (sc->bearing) v += bamp[c] * sin(2 * PI * fb * t + bph[c]) * (1 + 0.3 * sin(w));
+            if (sc->crack && t >= t0)
+                v += burst * gain[c] * exp(-(t - t0) / tau) * cos(2 * PI * fc * (t - t0) + 0.4 * c);
+            row[c] = (float)v;
+        }
+        double temp = temp0 + drift * x + 0.03 * gauss(&r);
+        if (sc->overheat) temp += rise * pow(x, 1.2);
+        double cur = cur0 * (1 + 0.015 * sin(w)) + 0.04 * gauss(&r);
+        if (sc->overheat) cur *= 1 + cur_rise * x;
+        row[3] = (float)temp;
+        row[4] = (float)cur;
+    }
+}
+
+/* ---- text ---- */
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+    if (t->len + 1 >= t->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap - 1;
+}
+
+/* Where a defect sits on the part, as the camera sees it. */
+static const char *where(const synth_scene *sc, const synth_defect *d) {
+    static const char *const dirs[8] = {"near the right edge",  "near the upper right", "near the top edge",
+                                        "near the upper left", "near the left edge",   "near the lower left",
+                                        "near the bottom edge", "near the lower right"};
+    float dx = ((float)(d->x0 + d->x1 + 1) / 2 - sc->main.cx) / (sc->main.R * sc->main.part.bound);
+    float dy = ((float)(d->y0 + d->y1 + 1) / 2 - sc->main.cy) / (sc->main.R * sc->main.part.bound);
+    if (hypotf(dx, dy) < 0.3f) return "near the center";
+    double a = atan2(-dy, dx) * 180 / PI;
+    int sector = (int)floor((a + 360 + 22.5) / 45) % 8;
+    return dirs[sector];
+}
+
+static const char *const counts[] = {"no", "a", "two", "three", "four", "five", "six", "seven", "eight"};
+
+void lathe_synth_describe(const synth_scene *sc, char *buf, size_t cap) {
+    text t = {buf, cap, 0};
+    if (cap) buf[0] = 0;
+    const synth_part *p = &sc->main.part;
+    const char *mat = materials[p->material].name;
+    put(&t, "%s %s %s", strchr("aeiouAEIOU", mat[0]) ? "An" : "A", mat, type_names[p->type]);
+    if (p->type == SYNTH_GEAR) put(&t, " with %d teeth", p->teeth);
+    if (p->type == SYNTH_FLANGE) put(&t, " with %d bolt holes", p->nholes - __builtin_popcount(p->missing));
+    put(&t, " on a %s belt", belts[sc->belt].name);
+    if (p->type == SYNTH_NUT || p->type == SYNTH_BRACKET || p->type == SYNTH_PCB) { /* round parts: no angle */
+        double period = p->type == SYNTH_NUT ? PI / 3 : PI;
+        double off = fmod(sc->main.theta, period);
+        off = fmin(off, period - off) * 180 / PI;
+        if (off < 3) put(&t, ", lying straight");
+        else if (off < 20) put(&t, ", slightly rotated");
+        else put(&t, ", rotated about %d degrees", (int)(off / 5 + 0.5) * 5);
+    }
+    if (sc->light_x * sc->light_x + sc->light_y * sc->light_y > 0.1f) put(&t, ", under uneven lighting");
+    if (sc->blur && sc->soft > 1.4f) put(&t, ", slightly out of focus");
+    if (sc->has_gripper) put(&t, ", partly covered by a gripper arm");
+    if (sc->has_second) {
+        const char *other = type_names[sc->second.part.type];
+        float gap = hypotf(sc->second.cx - sc->main.cx, sc->second.cy - sc->main.cy);
+        int touch = gap < sc->second.R * sc->second.part.bound + sc->main.R * p->bound;
+        if (touch && sc->second_over) put(&t, ", partly covered by another %s", other);
+        else put(&t, ", next to part of another %s at the edge of the frame", other);
+    }
+    if (sc->ndefects == 0) {
+        put(&t, ", with no visible defects");
+    } else {
+        static const char *const one[] = {"", "thin scratch", "shallow dent", "jagged crack", "missing "};
+        static const char *const many[] = {"", "thin scratches", "shallow dents", "jagged cracks", "missing "};
+        int first = 1, done = 0;
+        for (int cat = LATHE_SYNTH_SCRATCH; cat <= LATHE_SYNTH_MISSING_HOLE; cat++) {
+            int n = 0;
+            for (int i = 0; i < sc->ndefects; i++) n += sc->defects[i].category == cat;
+            if (!n) continue;
+            done += n;
+            put(&t, first ? ", with " : done == sc->ndefects ? " and " : ", ");
+            first = 0;
+            put(&t, "%s %s%s%s", counts[n], n == 1 ? one[cat] : many[cat],
+                cat == LATHE_SYNTH_MISSING_HOLE ? hole_names[p->type] : "",
+                cat == LATHE_SYNTH_MISSING_HOLE && n > 1 ? "s" : "");
+            const char *seen[SYNTH_MAX_DEFECTS];
+            int nseen = 0;
+            for (int i = 0; i < sc->ndefects; i++) {
+                if (sc->defects[i].category != cat) continue;
+                const char *w = where(sc, &sc->defects[i]);
+                int dup = 0;
+                for (int j = 0; j < nseen; j++) dup |= seen[j] == w;
+                if (!dup) seen[nseen++] = w;
+            }
+            for (int j = 0; j < nseen; j++) put(&t, "%s%s", j == 0 ? " " : j == nseen - 1 ? " and " : ", ", seen[j]);
+        }
+    }
+    put(&t, ".");
+    if (sc->crack) put(&t, " The vibration sensors record a sharp burst.");
+    if (sc->bearing) put(&t, " The vibration sensors show a high-frequency component typical of bearing wear.");
+    if (sc->overheat) put(&t, " Temperature and motor current rise steadily, a sign of overheating.");
+}
+
+/* ---- one sample in memory ---- */
+
+void lathe_synth_sample_free(lathe_synth_sample *s) {
+    if (!s) return;
+    lathe_image_free(&s->image);
+    free(s->sensors);
+    s->sensors = NULL;
+}
+
+int lathe_synth_sample_make(const lathe_synth_opts *o, size_t index, lathe_synth_sample *s) {
+    memset(s, 0, sizeof *s);
+    int rc = lathe_synth_check(o);
+    if (rc) return rc;
+    synth_scene sc;
+    int part_no, view;
+    lathe_synth_locate(o->seed, index, &part_no, &view);
+    lathe_synth_plan(o, part_no, view, &sc);
+    void *rows = malloc(lathe_synth_scratch_bytes(o->width, o->height));
+    s->sensors = malloc(sizeof(float) * (size_t)o->sensor_steps * LATHE_SYNTH_NCHANNELS);
+    if (!rows || !s->sensors || (rc = lathe_image_alloc(&s->image, o->width, o->height, 3))) {
+        free(rows);
+        free(s->sensors);
+        memset(s, 0, sizeof *s);
+        return rc ? rc : lathe_fail(LATHE_ENOMEM, "synthetic sample of %dx%d", o->width, o->height);
+    }
+    lathe_synth_render(&sc, &s->image, rows);
+    free(rows);
+    lathe_synth_sensors(&sc, o->sensor_steps, s->sensors);
+    s->steps = o->sensor_steps;
+    snprintf(s->stem, sizeof s->stem, "part%05d_v%d", part_no, view);
+    s->part = part_no, s->view = view;
+    s->label = sc.label;
+    s->is_png = sc.is_png;
+    s->nboxes = sc.ndefects;
+    for (int i = 0; i < sc.ndefects; i++) {
+        const synth_defect *d = &sc.defects[i];
+        s->boxes[i].category = d->category;
+        s->boxes[i].x = d->x0, s->boxes[i].y = d->y0;
+        s->boxes[i].w = d->x1 - d->x0 + 1, s->boxes[i].h = d->y1 - d->y0 + 1;
+    }
+    lathe_synth_describe(&sc, s->text, sizeof s->text);
+    return 0;
+}

@@ -1,0 +1,90 @@
+/* synth.h - `lathe synth`: deterministic synthetic factory archives (product inspection).
+ * Each sample is one photo of a part on a conveyor belt (JPEG or PNG), its defect boxes (COCO,
+ * optionally YOLO and Pascal VOC), a sensor window (vibration x/y/z, temperature, motor current)
+ * and a one-line English description. Output depends only on the options (never on --threads),
+ * and sample i is the same whatever the count (a smaller archive is a prefix of a larger one).
+ * Shape letters: H height, W width, T sensor steps, S sensor channels (5). */
+#ifndef LATHE_DATASETS_SYNTH_H
+#define LATHE_DATASETS_SYNTH_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libcore/io/image.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* COCO category ids, fixed. Boxes use only the image defects 1..4; 5 and 6 show in the sensors
+ * only and appear as an image's "label" without boxes. */
+enum {
+    LATHE_SYNTH_GOOD = 0,
+    LATHE_SYNTH_SCRATCH = 1,      /* image only: thin bright or dark line */
+    LATHE_SYNTH_DENT = 2,         /* image only: shaded ellipse */
+    LATHE_SYNTH_CRACK = 3,        /* image (jagged dark polyline) and sensors (vibration burst) */
+    LATHE_SYNTH_MISSING_HOLE = 4, /* image only: a bolt/mounting hole that is not there */
+    LATHE_SYNTH_BEARING_WEAR = 5, /* sensors only: high-frequency vibration component */
+    LATHE_SYNTH_OVERHEATING = 6,  /* sensors only: temperature ramp with rising motor current */
+    LATHE_SYNTH_NCLASSES = 7,
+};
+
+enum { LATHE_SYNTH_NCHANNELS = 5 }; /* vib_x, vib_y, vib_z, temperature, current */
+enum { LATHE_SYNTH_MAX_BOXES = 8 };
+
+typedef struct {
+    uint64_t seed;
+    int count;        /* samples (images) to write, >= 1 */
+    int width, height;/* image size in pixels, 32..16384 each */
+    int sensor_steps; /* T, 2..1000000 */
+    int jpeg_quality; /* 1..100 */
+    int threads;      /* worker threads, 0 = OpenMP's default; never changes the output */
+    double png_ratio; /* fraction of images written as PNG, 0..1 */
+    int yolo, voc;    /* also write YOLO labels + data.yaml / Pascal VOC XML */
+    int force;        /* write into a non-empty folder / replace an existing archive file */
+} lathe_synth_opts;
+
+/* count 200, 640x480, seed 0, T 64, JPEG quality 90, PNG ratio 0.2, all threads, no YOLO/VOC. */
+void lathe_synth_defaults(lathe_synth_opts *o);
+/* Checks every field; returns 0 or -LATHE_EINVAL with a message naming the field. */
+int lathe_synth_check(const lathe_synth_opts *o);
+
+/* Name of a category id ("good", "scratch", ...; NULL outside 0..6) and of a sensor channel. */
+const char *lathe_synth_class_name(int id);
+const char *lathe_synth_channel_name(int channel);
+
+/* Writes count samples to out_path: a folder (created with its parents), or a tar streamed through
+ * libarchive when out_path ends in .tar, .tar.gz, .tgz or .tar.zst (written to "<out>.partial" and
+ * renamed when complete). Layout:
+ *   annotations.json (COCO; first entry of a tar), data.yaml (--yolo), then per sample in index
+ *   order images/partNNNNN_vK.{jpg,png}, sensors/<stem>.csv, text/<stem>.txt,
+ *   labels/<stem>.txt (--yolo), Annotations/<stem>.xml (--voc).
+ * Fails with -LATHE_EINVAL (bad options), -LATHE_EEXIST (non-empty folder or existing file without
+ * force), -LATHE_EIO (a write failed; a tar's partial file is removed, a folder keeps what was
+ * written) or -LATHE_ENOMEM, with a message. Reports progress through lathe_progress_*. */
+int lathe_synth_write(const lathe_synth_opts *o, const char *out_path);
+
+/* One sample in memory, exactly as lathe_synth_write writes sample `index` (0-based). */
+typedef struct {
+    char stem[32];    /* "part00001_v1": part number and view, both from 1 */
+    int part, view;
+    int label;        /* main defect's category id, 0 = good */
+    int is_png;       /* written as PNG (else JPEG) */
+    lathe_image image;/* (H, W, 3) RGB */
+    int nboxes;
+    struct {
+        int category;    /* 1..4 */
+        int x, y, w, h;  /* pixels: columns x..x+w-1, rows y..y+h-1, inside the image */
+    } boxes[LATHE_SYNTH_MAX_BOXES];
+    float *sensors;   /* (T, S) in lathe_synth_channel_name order */
+    int steps;        /* T */
+    char text[512];   /* the description, one line */
+} lathe_synth_sample;
+
+/* Generates sample `index` of the archive that options o describe. Returns 0 or a negative code
+ * (-LATHE_EINVAL, -LATHE_ENOMEM); on failure s holds nothing to free. */
+int lathe_synth_sample_make(const lathe_synth_opts *o, size_t index, lathe_synth_sample *s);
+void lathe_synth_sample_free(lathe_synth_sample *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

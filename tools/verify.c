@@ -1,0 +1,434 @@
+/* verify.c - `lathe verify DATASET [--json] [--quick]`: checks a dataset end to end and lists every
+ * problem: the manifest, each shard's size and xxh64, each shard's HDF5 schema against the
+ * manifest (lathe_dataset_check_shard), every image and mask chunk through the reader, every box
+ * inside its image, and leftover files. Exit 0 when clean, 1 with the problems listed.
+ * Hashing and the chunk pass use every core (OpenMP); problems are sorted before printing. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "libcore/base/error.h"
+#include "libcore/base/log.h"
+#include "libcore/io/dataset.h"
+#include "libcore/io/image.h"
+#include "libcore/io/shard.h"
+
+#define SHOWN_PER_FILE 20 /* problems printed per file; the rest are counted */
+
+enum { GROUP_MANIFEST = 0, GROUP_SHARD = 1, GROUP_FOLDER = 2 };
+
+typedef struct {
+    int group;
+    size_t shard;
+    int64_t row;    /* shard row, -1 for the file as a whole */
+    uint64_t index; /* global sample index when row >= 0 */
+    size_t seq;
+    char *file;     /* manifest.json, a shard file, or a stray file */
+    char *message;
+} problem;
+
+typedef struct {
+    const char *dir;
+    const lathe_manifest *m;
+    lathe_dataset *ds;
+    problem *v;
+    size_t n, cap;
+    int oom;
+} verifier;
+
+static void add(verifier *vf, int group, size_t shard, int64_t row, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void add(verifier *vf, int group, size_t shard, int64_t row, const char *file, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+#pragma omp critical(verify_problems)
+    {
+        if (vf->n == vf->cap) {
+            size_t cap = vf->cap ? vf->cap * 2 : 64;
+            problem *p = realloc(vf->v, cap * sizeof *p);
+            if (p) vf->v = p, vf->cap = cap;
+        }
+        if (vf->n < vf->cap) {
+            problem *p = &vf->v[vf->n];
+            p->group = group, p->shard = shard, p->row = row, p->seq = vf->n;
+            p->index = row >= 0 ? lathe_dataset_shard_first(vf->ds, shard) + (uint64_t)row : 0;
+            p->file = strdup(file);
+            p->message = strdup(msg);
+            if (p->file && p->message) vf->n++;
+            else free(p->file), free(p->message), vf->oom = 1;
+        } else {
+            vf->oom = 1;
+        }
+    }
+}
+
+static int compare_problems(const void *a, const void *b) {
+    const problem *x = a, *y = b;
+    if (x->group != y->group) return x->group < y->group ? -1 : 1;
+    if (x->shard != y->shard) return x->shard < y->shard ? -1 : 1;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* ---- the manifest ---- */
+
+static void check_manifest(verifier *vf) {
+    const lathe_manifest *m = vf->m;
+    const char *f = "manifest.json";
+    if (!m->complete) add(vf, GROUP_MANIFEST, 0, -1, f, "the dataset is incomplete: its ingest has not finished");
+    if (m->has_masks && m->store != LATHE_STORE_PIXELS)
+        add(vf, GROUP_MANIFEST, 0, -1, f, "masks: true with the encoded store, which holds no masks");
+    if (m->sensor_steps > 0 && m->sensor_channels == 0)
+        add(vf, GROUP_MANIFEST, 0, -1, f, "sensors have %d steps but no channels", m->sensor_steps);
+    if (m->sensor_steps == 0 && m->sensor_channels > 0)
+        add(vf, GROUP_MANIFEST, 0, -1, f, "sensors have %d channels but no steps", m->sensor_channels);
+    for (int c = 0; c < m->nclasses; c++) {
+        if (!*m->class_names[c]) add(vf, GROUP_MANIFEST, 0, -1, f, "class %d has an empty name", c);
+        for (int k = 0; k < c; k++)
+            if (strcmp(m->class_names[c], m->class_names[k]) == 0)
+                add(vf, GROUP_MANIFEST, 0, -1, f, "classes %d and %d are both named '%s'", k, c, m->class_names[c]);
+    }
+    for (size_t i = 0; i < m->nshards; i++)
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(m->shards[i].file, m->shards[k].file) == 0)
+                add(vf, GROUP_MANIFEST, 0, -1, f, "shards %zu and %zu are both %s", k, i, m->shards[i].file);
+    /* rejects.jsonl holds one line per rejected input once the ingest is complete */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rejects.jsonl", vf->dir);
+    FILE *r = fopen(path, "rb");
+    if (!r) {
+        if (m->complete && m->rejected)
+            add(vf, GROUP_MANIFEST, 0, -1, f, "%" PRIu64 " rejected, but rejects.jsonl is missing", m->rejected);
+        return;
+    }
+    uint64_t lines = 0;
+    int c, last = '\n';
+    while ((c = getc(r)) != EOF) {
+        if (c == '\n') lines++;
+        last = c;
+    }
+    if (last != '\n') lines++;
+    fclose(r);
+    if (m->complete && lines != m->rejected)
+        add(vf, GROUP_MANIFEST, 0, -1, f, "%" PRIu64 " rejected, but rejects.jsonl has %" PRIu64 " lines", m->rejected,
+            lines);
+}
+
+/* ---- shard files: presence, size, checksum ---- */
+
+/* Checks shard s's size and (unless quick) its xxh64. Returns 1 when the file exists, so that the
+ * deeper checks still run on a changed file and say what changed. */
+static int check_file(verifier *vf, size_t s, int quick) {
+    const lathe_manifest_shard *sh = &vf->m->shards[s];
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", vf->dir, sh->file);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        add(vf, GROUP_SHARD, s, -1, sh->file, "missing (the manifest lists it)");
+        return 0;
+    }
+    if ((uint64_t)st.st_size != sh->bytes) {
+        add(vf, GROUP_SHARD, s, -1, sh->file, "%lld bytes, the manifest says %" PRIu64 " (truncated or replaced)",
+            (long long)st.st_size, sh->bytes);
+        return 1;
+    }
+    if (quick) return 1;
+    uint64_t hash = 0, bytes = 0;
+    if (lathe_file_xxh64(path, &hash, &bytes)) {
+        add(vf, GROUP_SHARD, s, -1, sh->file, "cannot be read: %s", lathe_last_error());
+        return 1;
+    }
+    if (hash != sh->xxh64)
+        add(vf, GROUP_SHARD, s, -1, sh->file, "xxh64 is %016" PRIx64 ", the manifest says %016" PRIx64
+            " (the file changed after ingest)", hash, sh->xxh64);
+    return 1;
+}
+
+static void check_files(verifier *vf, int quick, int threads, int *file_ok) {
+    const lathe_manifest *m = vf->m;
+    lathe_progress *p = quick ? NULL : lathe_progress_start("verify: checksums (shards)", m->nshards);
+    _Atomic uint64_t done = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t i = 0; i < (int64_t)m->nshards; i++) {
+        file_ok[i] = check_file(vf, (size_t)i, quick);
+        uint64_t now = atomic_fetch_add(&done, 1) + 1;
+        if (omp_get_thread_num() == 0) lathe_progress_update(p, now);
+    }
+    if (p) lathe_progress_finish(p, atomic_load(&done));
+}
+
+/* ---- HDF5 schema of each shard ---- */
+
+static void shard_problem(void *ctx, size_t shard, int64_t row, const char *message) {
+    verifier *vf = ctx;
+    add(vf, GROUP_SHARD, shard, row, vf->m->shards[shard].file, "%s", message);
+}
+
+/* ---- the sample pass: chunks through the reader, boxes inside their image ---- */
+
+/* Strips the "<shard>: sample I (row R): " context the reader puts before its message. */
+static const char *reader_message(const char *msg) {
+    const char *p = strstr(msg, "): ");
+    return p && strstr(msg, ": sample ") && strstr(msg, ": sample ") < p ? p + 3 : msg;
+}
+
+static void check_boxes(verifier *vf, size_t s, uint64_t row, const lathe_dataset_sample *smp, int w, int h) {
+    for (size_t j = 0; j < smp->nboxes; j++) {
+        const lathe_box *b = &smp->boxes[j];
+        const char *file = vf->m->shards[s].file;
+        if (!(b->x1 < b->x2 && b->y1 < b->y2))
+            add(vf, GROUP_SHARD, s, (int64_t)row, file, "box %zu has no area (%g, %g, %g, %g)", j, b->x1, b->y1,
+                b->x2, b->y2);
+        else if (!(b->x1 >= 0 && b->y1 >= 0 && b->x2 <= (float)w && b->y2 <= (float)h))
+            add(vf, GROUP_SHARD, s, (int64_t)row, file, "box %zu outside the image (%g, %g, %g, %g in %dx%d)", j,
+                b->x1, b->y1, b->x2, b->y2, w, h);
+    }
+}
+
+static void check_sample(verifier *vf, uint64_t i, int quick, uint64_t *nboxes) {
+    const lathe_manifest *m = vf->m;
+    unsigned what = LATHE_READ_BOXES;
+    if (!quick) what |= LATHE_READ_PIXELS | LATHE_READ_MASK;
+    if (m->store == LATHE_STORE_ENCODED) what |= LATHE_READ_PIXELS | (quick ? 0 : LATHE_READ_DECODE);
+    size_t s;
+    uint64_t row;
+    lathe_dataset_locate(vf->ds, i, &s, &row);
+    lathe_dataset_sample smp;
+    if (lathe_dataset_get(vf->ds, i, what, &smp)) {
+        add(vf, GROUP_SHARD, s, (int64_t)row, m->shards[s].file, "%s", reader_message(lathe_last_error()));
+        return;
+    }
+    int w = m->width, h = m->height;
+    if (m->store == LATHE_STORE_ENCODED) {
+        lathe_image_info info;
+        if (smp.pixels) w = smp.width, h = smp.height;
+        else if (lathe_image_probe(smp.encoded, smp.encoded_len, &info) == 0) w = info.width, h = info.height;
+        else {
+            add(vf, GROUP_SHARD, s, (int64_t)row, m->shards[s].file, "encoded image: %s", lathe_last_error());
+            w = h = -1;
+        }
+    }
+    if (w >= 0) check_boxes(vf, s, row, &smp, w, h);
+    *nboxes += smp.nboxes;
+    lathe_dataset_sample_free(&smp);
+}
+
+static uint64_t check_samples(verifier *vf, const int *shard_ok, int quick, int threads) {
+    const lathe_manifest *m = vf->m;
+    uint64_t total = 0;
+    for (size_t s = 0; s < m->nshards; s++)
+        if (shard_ok[s]) total += m->shards[s].samples;
+    lathe_progress *p = lathe_progress_start(quick ? "verify: boxes" : "verify: chunks and boxes", total);
+    _Atomic uint64_t done = 0, boxes = 0;
+    uint64_t count = lathe_dataset_count(vf->ds);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int64_t i = 0; i < (int64_t)count; i++) {
+        size_t s;
+        uint64_t row, nb = 0;
+        lathe_dataset_locate(vf->ds, (uint64_t)i, &s, &row);
+        if (!shard_ok[s]) continue;
+        check_sample(vf, (uint64_t)i, quick, &nb);
+        atomic_fetch_add(&boxes, nb);
+        uint64_t now = atomic_fetch_add(&done, 1) + 1;
+        if (omp_get_thread_num() == 0) lathe_progress_update(p, now);
+    }
+    lathe_progress_finish(p, atomic_load(&done));
+    return atomic_load(&boxes);
+}
+
+/* ---- the folder: temporaries and shards the manifest does not list ---- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static void check_folder(verifier *vf) {
+    DIR *d = opendir(vf->dir);
+    if (!d) {
+        add(vf, GROUP_FOLDER, 0, -1, ".", "the folder cannot be listed");
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (ends_with(name, ".tmp") || strcmp(name, "rejects.partial.jsonl") == 0) {
+            add(vf, GROUP_FOLDER, 0, -1, name, "leftover temporary file (an interrupted ingest?)");
+        } else if (ends_with(name, ".h5")) {
+            int listed = 0;
+            for (size_t i = 0; i < vf->m->nshards && !listed; i++) listed = strcmp(vf->m->shards[i].file, name) == 0;
+            if (!listed) add(vf, GROUP_FOLDER, 0, -1, name, "a shard file the manifest does not list");
+        }
+    }
+    closedir(d);
+}
+
+/* ---- output ---- */
+
+static void print_text(const verifier *vf, size_t nshards, uint64_t nsamples, uint64_t nboxes, int quick) {
+    size_t shown = 0, omitted = 0;
+    const char *current = NULL;
+    for (size_t i = 0; i < vf->n; i++) {
+        const problem *p = &vf->v[i];
+        if (!current || strcmp(current, p->file) != 0) {
+            if (omitted) printf("lathe: verify: %s: ... and %zu more problems\n", current, omitted);
+            current = p->file, shown = omitted = 0;
+        }
+        if (shown++ >= SHOWN_PER_FILE) {
+            omitted++;
+            continue;
+        }
+        if (p->row >= 0) printf("lathe: verify: %s: sample %" PRId64 " %s\n", p->file, p->row, p->message);
+        else printf("lathe: verify: %s: %s\n", p->file, p->message);
+    }
+    if (omitted) printf("lathe: verify: %s: ... and %zu more problems\n", current, omitted);
+    const char *checked = quick ? "quick: sizes, schema, boxes" : "checksums, schema, chunks, boxes";
+    if (vf->n == 0)
+        printf("lathe: verify: %s: ok (%zu shards, %" PRIu64 " samples, %" PRIu64 " boxes; %s)\n", vf->dir, nshards,
+               nsamples, nboxes, checked);
+    else
+        printf("lathe: verify: %s: %zu problem%s (%zu shards, %" PRIu64 " samples, %" PRIu64 " boxes; %s)\n", vf->dir,
+               vf->n, vf->n == 1 ? "" : "s", nshards, nsamples, nboxes, checked);
+}
+
+static int print_json(const verifier *vf, size_t nshards, uint64_t nsamples, uint64_t nboxes, int quick) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "path", vf->dir);
+    cJSON_AddBoolToObject(root, "ok", vf->n == 0);
+    cJSON_AddBoolToObject(root, "quick", quick);
+    cJSON_AddNumberToObject(root, "shards", (double)nshards);
+    cJSON_AddNumberToObject(root, "samples", (double)nsamples);
+    cJSON_AddNumberToObject(root, "boxes", (double)nboxes);
+    cJSON_AddNumberToObject(root, "problem_count", (double)vf->n);
+    cJSON *list = cJSON_AddArrayToObject(root, "problems");
+    for (size_t i = 0; i < vf->n; i++) {
+        const problem *p = &vf->v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", p->file);
+        if (p->row >= 0) {
+            cJSON_AddNumberToObject(o, "sample", (double)p->row);
+            cJSON_AddNumberToObject(o, "index", (double)p->index);
+        } else {
+            cJSON_AddNullToObject(o, "sample");
+            cJSON_AddNullToObject(o, "index");
+        }
+        cJSON_AddStringToObject(o, "message", p->message);
+        cJSON_AddItemToArray(list, o);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return -1;
+    puts(text);
+    cJSON_free(text);
+    return 0;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lathe verify DATASET [--json] [--quick] [--threads N] [--log-format text|json]\n\n"
+                 "Checks a dataset written by `lathe ingest` and lists every problem: the manifest; each\n"
+                 "shard's presence, size and xxh64; each shard's HDF5 schema against the manifest; every image\n"
+                 "and mask chunk decompressing to its size; every box inside its image with a positive size;\n"
+                 "leftover temporary files and shards the manifest does not list.\n"
+                 "Exit status: 0 clean, 1 problems found (or the dataset cannot be read), 2 bad usage.\n\n"
+                 "  --json              print one JSON object on stdout (ok, counts, problems)\n"
+                 "  --quick             skip the checksums and the chunk pass (sizes, schema, boxes only)\n"
+                 "  --threads N         threads for hashing and chunks (default: all cores)\n"
+                 "  --log-format FMT    text (default) or json log lines on stderr\n"
+                 "  -h, --help          this help\n");
+}
+
+int cmd_verify(int argc, char **argv) {
+    const char *dir = NULL;
+    int json = 0, quick = 0, threads = omp_get_max_threads();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--quick") == 0) {
+            quick = 1;
+        } else if (strcmp(a, "--threads") == 0 || strncmp(a, "--threads=", 10) == 0) {
+            const char *v = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i] : NULL;
+            long long n;
+            if (!v || cli_parse_int(v, 1, 1024, &n))
+                return cli_usage_error("verify", "--threads needs a number 1..1024");
+            threads = (int)n;
+        } else if (strcmp(a, "--log-format") == 0 || strncmp(a, "--log-format=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v) return cli_usage_error("verify", "--log-format needs a value (text or json)");
+            if (cli_set_log_format(v)) return cli_usage_error("verify", "unknown --log-format '%s' (text or json)", v);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("verify", "unknown option '%s'", a);
+        } else if (dir) {
+            return cli_usage_error("verify", "one DATASET only ('%s' and '%s')", dir, a);
+        } else {
+            dir = a;
+        }
+    }
+    if (!dir) return cli_usage_error("verify", "which DATASET?");
+
+    char what[4200];
+    snprintf(what, sizeof what, "verify %s", dir);
+    lathe_dataset_options opts = {0, 1}; /* missing or resized shards are reported below, not refused */
+    lathe_dataset *ds;
+    if (lathe_dataset_open_ex(dir, &opts, &ds)) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    verifier vf = {dir, m, ds, NULL, 0, 0, 0};
+    int *file_ok = calloc(m->nshards ? m->nshards : 1, sizeof *file_ok);
+    int *shard_ok = calloc(m->nshards ? m->nshards : 1, sizeof *shard_ok);
+    if (!file_ok || !shard_ok) {
+        free(file_ok);
+        free(shard_ok);
+        lathe_dataset_close(ds);
+        cli_error(what, "out of memory");
+        return EXIT_FAIL;
+    }
+    check_manifest(&vf);
+    check_files(&vf, quick, threads, file_ok);
+    for (size_t s = 0; s < m->nshards; s++)
+        shard_ok[s] = file_ok[s] && lathe_dataset_check_shard(ds, s, shard_problem, &vf) == 0;
+    uint64_t nboxes = check_samples(&vf, shard_ok, quick, threads);
+    check_folder(&vf);
+    if (vf.n) qsort(vf.v, vf.n, sizeof *vf.v, compare_problems);
+
+    int rc = vf.n ? EXIT_FAIL : EXIT_OK;
+    if (json) {
+        if (print_json(&vf, m->nshards, lathe_dataset_count(ds), nboxes, quick)) {
+            cli_error(what, "out of memory");
+            rc = EXIT_FAIL;
+        }
+    } else {
+        print_text(&vf, m->nshards, lathe_dataset_count(ds), nboxes, quick);
+    }
+    if (vf.oom) {
+        cli_error(what, "out of memory while collecting problems (the list is incomplete)");
+        rc = EXIT_FAIL;
+    }
+    if (fflush(stdout) != 0) {
+        cli_error(what, "cannot write to stdout");
+        rc = EXIT_FAIL;
+    }
+    for (size_t i = 0; i < vf.n; i++) free(vf.v[i].file), free(vf.v[i].message);
+    free(vf.v);
+    free(file_ok);
+    free(shard_ok);
+    lathe_dataset_close(ds);
+    return rc;
+}
