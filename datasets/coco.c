@@ -16,11 +16,13 @@ static int ends_with_json(const char *path) {
     return n > 5 && strcasecmp(path + n - 5, ".json") == 0;
 }
 
+/* A COCO-named JSON outranks every other format: when an archive carries several label formats
+ * (lathe synth --yolo --voc), COCO holds the most (ids, areas, image labels, descriptions). */
 static int coco_detect(const char *const *paths, size_t n) {
     int score = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ends_with_json(paths[i])) continue;
-        if (strstr(paths[i], "instances") || strstr(paths[i], "annotations") || strstr(paths[i], "coco")) return 50;
+        if (strstr(paths[i], "instances") || strstr(paths[i], "annotations") || strstr(paths[i], "coco")) return 100;
         score = 10;
     }
     return score;
