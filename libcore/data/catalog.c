@@ -276,7 +276,9 @@ static void relabel_record(lathe_catalog *cat, lathe_record *r, const id_index *
 
 int lathe_catalog_finish(lathe_catalog *cat) {
     LATHE_ASSERT(!cat->finished);
-    if (cat->declared_by_id) {
+    if (cat->nclasses == 0) {
+        /* nothing to order */
+    } else if (cat->declared_by_id) {
         qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_id);
     } else {
         /* classes known only by name (folders, VOC): alphabetical, whatever the file order */
@@ -295,7 +297,7 @@ int lathe_catalog_finish(lathe_catalog *cat) {
             return lathe_fail(LATHE_ENOMEM, "class name");
         }
     }
-    qsort(map, cat->nclasses, sizeof *map, compare_id_index);
+    if (cat->nclasses) qsort(map, cat->nclasses, sizeof *map, compare_id_index);
     for (size_t i = 0; i < cat->nrecords; i++) relabel_record(cat, cat->records[i], map);
     free(map);
     cat->finished = 1;

@@ -24,7 +24,9 @@ def source(tmp_path_factory):
     (root / "src" / "images" / "broken.jpg").write_bytes(b"\xff\xd8\xff\x00garbage")  # a reject, for rejects.jsonl
     with tarfile.open(root / "src.tar", "w") as t:
         t.add(root / "src", arcname="src")
+    t0 = time.monotonic()
     lathe("ingest", root / "src.tar", "-o", root / "ref", *ARGS)
+    (root / "ref-seconds").write_text(str(time.monotonic() - t0))  # kill points scale with the build's speed
     return root
 
 
@@ -50,10 +52,11 @@ def assert_same_dataset(ref, ds):
 def test_sigkill_at_several_points_then_resume(source):
     ds = source / "killed"
     interrupted = 0
-    for delay in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0):
+    whole = float((source / "ref-seconds").read_text())
+    for share in (0.2, 0.35, 0.5, 0.3, 0.45, 0.6, 0.8):
         p = subprocess.Popen([LATHE, "ingest", str(source / "src.tar"), "-o", str(ds), *ARGS],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        time.sleep(share * whole)
         p.send_signal(signal.SIGKILL)
         p.wait()
         if (ds / "manifest.json").exists() and not json.loads((ds / "manifest.json").read_text())["complete"]:
@@ -64,11 +67,12 @@ def test_sigkill_at_several_points_then_resume(source):
 
 
 def test_ctrl_c_stops_cleanly_then_resumes(source):
-    for delay in (0.3, 0.15, 0.6, 0.05):
-        ds = source / f"interrupted-{delay}"
+    whole = float((source / "ref-seconds").read_text())
+    for share in (0.4, 0.25, 0.6, 0.15):
+        ds = source / f"interrupted-{share}"
         p = subprocess.Popen([LATHE, "ingest", str(source / "src.tar"), "-o", str(ds), *ARGS],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
+        time.sleep(share * whole)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
         if p.returncode != 0 and (ds / "manifest.json").exists():
