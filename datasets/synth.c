@@ -233,8 +233,10 @@ static int on_material(const synth_part *p, float u, float v, float margin) {
     return lathe_synth_part_sdf(p, u, v) < -margin;
 }
 
-/* Dark surfaces (black-oxide, black boards) show scratches and cracks as light lines. */
+/* Dark surfaces (black-oxide, black boards) show scratches and cracks as light lines, light ones
+ * (nylon, aluminium) show scratches as dark lines. */
 static int dark_surface(const synth_part *p) { return p->rgb[0] + p->rgb[1] + p->rgb[2] < 3 * 90; }
+static int light_surface(const synth_part *p) { return p->rgb[0] + p->rgb[1] + p->rgb[2] > 3 * 195; }
 
 static void bounding_circle(local_defect *d) {
     if (d->category == LATHE_SYNTH_DENT || d->category == LATHE_SYNTH_MISSING_HOLE) return;
@@ -270,7 +272,8 @@ static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const loc
             d->u[0] = cu - len / 2 * cosf(a), d->v[0] = cv - len / 2 * sinf(a);
             d->u[1] = cu + len / 2 * cosf(a), d->v[1] = cv + len / 2 * sinf(a);
             d->strength = (float)synth_range(r, 0.55, 0.85);
-            d->bright = synth_unit(r) < 0.6 || dark_surface(p);
+            d->bright = synth_unit(r) < 0.6;
+            if (dark_surface(p) || light_surface(p)) d->bright = dark_surface(p);
             for (int i = 0; i <= 8 && ok; i++) {
                 float t = (float)i / 8;
                 ok = on_material(p, d->u[0] + t * (d->u[1] - d->u[0]), d->v[0] + t * (d->v[1] - d->v[0]), d->hw + 0.04f);
@@ -474,7 +477,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     else by0 = (float)sc->rail0, by1 = (float)(H - sc->rail1);
     sc->stripe_phase = (float)synth_unit(&vr);
     float belt_min = fminf(bx1 - bx0, by1 - by0);
-    float span = (float)synth_range(&vr, 0.2, 0.34) * belt_min; /* radius of the bounding circle */
+    float span = (float)synth_range(&vr, 0.16, 0.36) * belt_min; /* radius of the bounding circle */
     synth_pose *m = &sc->main;
     m->R = span / part->bound;
     m->cx = (float)synth_range(&vr, bx0 + span + 2, bx1 - span - 2);
@@ -676,16 +679,16 @@ int lathe_synth_sample_make(const lathe_synth_opts *o, size_t index, lathe_synth
     int part_no, view;
     lathe_synth_locate(o->seed, index, &part_no, &view);
     lathe_synth_plan(o, part_no, view, &sc);
-    void *rows = malloc(lathe_synth_scratch_bytes(o->width, o->height));
+    void *scratch = malloc(lathe_synth_scratch_bytes(o->width, o->height));
     s->sensors = malloc(sizeof(float) * (size_t)o->sensor_steps * LATHE_SYNTH_NCHANNELS);
-    if (!rows || !s->sensors || (rc = lathe_image_alloc(&s->image, o->width, o->height, 3))) {
-        free(rows);
+    if (!scratch || !s->sensors || (rc = lathe_image_alloc(&s->image, o->width, o->height, 3))) {
+        free(scratch);
         free(s->sensors);
         memset(s, 0, sizeof *s);
         return rc ? rc : lathe_fail(LATHE_ENOMEM, "synthetic sample of %dx%d", o->width, o->height);
     }
-    lathe_synth_render(&sc, &s->image, rows);
-    free(rows);
+    lathe_synth_render(&sc, &s->image, scratch);
+    free(scratch);
     lathe_synth_sensors(&sc, o->sensor_steps, s->sensors);
     s->steps = o->sensor_steps;
     snprintf(s->stem, sizeof s->stem, "part%05d_v%d", part_no, view);

@@ -266,9 +266,10 @@ static void draw_defect(const synth_defect *d, canvas *cv) {
                 float rho = sqrtf(qx * qx + qy * qy);
                 float alpha = clampf((1 - rho) * minab + 0.5f, 0, 1);
                 if (alpha <= 0) continue;
-                /* A hollow lit from the upper left: its upper-left wall is in shade. */
-                float t = (-0.7071f * dx - 0.7071f * dy) / maxab;
-                f = 1 - alpha * d->strength * (0.25f + 0.75f * t);
+                /* A hollow lit from the upper left: its upper-left wall is in shade, the opposite
+                 * one catches light, and a darker rim outlines it all round. */
+                float t = (-0.7071f * dx - 0.7071f * dy) / maxab, w = clampf((rho - 0.7f) * 3.333f, 0, 1);
+                f = 1 - alpha * d->strength * ((1 - w) * (0.2f + 0.6f * t) + w * 0.5f);
                 for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] * f);
                 continue;
             }

@@ -113,7 +113,8 @@ static int add_object(lathe_catalog *cat, const char *path, const xmlNode *objec
     char name[256];
     long line = xmlGetLineNo(object);
     if (element_text(child(object, "name"), name, sizeof name) || !name[0]) {
-        lathe_catalog_reject(cat, path, "malformed_label", "line %ld: object %d has no <name>", line, index);
+        lathe_catalog_reject(cat, path, "malformed_label", "line %ld: object %d has no <name> (or one over 255 bytes)",
+                             line, index);
         return 0;
     }
     const xmlNode *bb = child(object, "bndbox");

@@ -22,7 +22,9 @@ struct lathe_catalog {
     size_t nclasses, capclasses;
     lathe_label_reject *rejects;
     size_t nrejects, caprejects;
+    lathe_hashmap *class_by_id, *class_by_name; /* "<id>" / name -> index into classes */
     int declared_by_id; /* some class was declared by source id: number classes by id, not name */
+    int64_t next_class_id; /* one past the largest source id, for classes named on the fly */
     int finished;
 };
 
@@ -42,7 +44,9 @@ lathe_catalog *lathe_catalog_create(void) {
     if (!cat) return NULL;
     cat->by_file = lathe_hashmap_create();
     cat->by_base = lathe_hashmap_create();
-    if (!cat->by_file || !cat->by_base) {
+    cat->class_by_id = lathe_hashmap_create();
+    cat->class_by_name = lathe_hashmap_create();
+    if (!cat->by_file || !cat->by_base || !cat->class_by_id || !cat->class_by_name) {
         lathe_catalog_free(cat);
         return NULL;
     }
@@ -71,21 +75,32 @@ void lathe_catalog_free(lathe_catalog *cat) {
     free(cat->rejects);
     lathe_hashmap_free(cat->by_file);
     lathe_hashmap_free(cat->by_base);
+    lathe_hashmap_free(cat->class_by_id);
+    lathe_hashmap_free(cat->class_by_name);
     free(cat);
 }
 
+/* Indexes stay valid until finish() reorders the classes (no lookups happen after it). */
 static lathe_class *find_class(const lathe_catalog *cat, int64_t source_id) {
-    for (size_t i = 0; i < cat->nclasses; i++)
-        if (cat->classes[i].source_id == source_id) return &cat->classes[i];
-    return NULL;
+    char key[32];
+    size_t idx;
+    snprintf(key, sizeof key, "%lld", (long long)source_id);
+    return lathe_hashmap_get(cat->class_by_id, key, &idx) ? &cat->classes[idx] : NULL;
+}
+
+static int index_name(lathe_catalog *cat, size_t idx) {
+    const char *name = cat->classes[idx].name;
+    return name && !lathe_hashmap_get(cat->class_by_name, name, NULL) ? lathe_hashmap_put(cat->class_by_name, name, idx)
+                                                                        : 0;
 }
 
 static int declare_class(lathe_catalog *cat, int64_t source_id, const char *name) {
     LATHE_ASSERT(!cat->finished);
     lathe_class *c = find_class(cat, source_id);
     if (c) {
-        if (!c->name && name) return lathe_record_set(&c->name, name);
-        return 0;
+        if (c->name || !name) return 0;
+        int rc = lathe_record_set(&c->name, name);
+        return rc ? rc : index_name(cat, (size_t)(c - cat->classes));
     }
     int rc = grow_array((void **)&cat->classes, &cat->capclasses, cat->nclasses + 1, sizeof *cat->classes);
     if (rc) return rc;
@@ -93,7 +108,14 @@ static int declare_class(lathe_catalog *cat, int64_t source_id, const char *name
     c->source_id = source_id;
     c->name = NULL;
     if (name && !(c->name = strdup(name))) return lathe_fail(LATHE_ENOMEM, "class name");
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)source_id);
+    if ((rc = lathe_hashmap_put(cat->class_by_id, key, cat->nclasses)) || (rc = index_name(cat, cat->nclasses))) {
+        free(c->name);
+        return rc;
+    }
     cat->nclasses++;
+    if (source_id >= cat->next_class_id) cat->next_class_id = source_id + 1;
     return 0;
 }
 
@@ -103,13 +125,11 @@ int lathe_catalog_declare_class(lathe_catalog *cat, int64_t source_id, const cha
 }
 
 int64_t lathe_catalog_class_named(lathe_catalog *cat, const char *name) {
-    int64_t next = 0;
-    for (size_t i = 0; i < cat->nclasses; i++) {
-        if (cat->classes[i].name && strcmp(cat->classes[i].name, name) == 0) return cat->classes[i].source_id;
-        if (cat->classes[i].source_id >= next) next = cat->classes[i].source_id + 1;
-    }
-    int rc = declare_class(cat, next, name);
-    return rc ? rc : next;
+    size_t idx;
+    if (lathe_hashmap_get(cat->class_by_name, name, &idx)) return cat->classes[idx].source_id;
+    int64_t id = cat->next_class_id;
+    int rc = declare_class(cat, id, name);
+    return rc ? rc : id;
 }
 
 static const char *base_name(const char *path) {
