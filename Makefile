@@ -57,6 +57,10 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 GPU_TEST_SRC := $(sort $(wildcard tests/gpu/test_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+# The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
+# has CUDA but none of the I/O libraries (HDF5, libarchive, ...).
+KERNEL_OBJ := $(filter $(BUILD)/kernels/%,$(LIB_OBJ))
+GPU_LDLIBS := $(filter -L% -lcudart -lstdc++ -Wl%,$(LDLIBS)) -lm -pthread -fopenmp
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
@@ -103,10 +107,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(KERNEL_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
-	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $< $(KERNEL_OBJ) $(GPU_LDLIBS)
 
 test: all
 	LATHE_BUILD=$(BUILD) tests/run.sh
@@ -117,7 +121,7 @@ demo: all
 bench: all
 	LATHE_BUILD=$(BUILD) experiments/bench/ingest/run.sh
 
-gpu-check: all
+gpu-check: probe $(GPU_TEST_BIN)
 	LATHE_BUILD=$(BUILD) tests/gpu/run.sh
 
 # Debian packages (as root: installed; otherwise the apt command is printed) and the Python venv
