@@ -255,8 +255,9 @@ static int clear_of(const local_defect *d, const local_defect *others, int n) {
     return 1;
 }
 
-/* Tries to place one defect of category cat on part p (size scaled by k). Returns 1 when placed. */
-static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const local_defect *others, int n,
+/* Tries to place one defect of category cat on part p (size scaled by k, but never below a few
+ * pixels where px is one pixel in local units on the part's smallest view). Returns 1 when placed. */
+static int place_defect(synth_rng *r, synth_part *p, int cat, float k, float px, const local_defect *others, int n,
                         local_defect *d) {
     for (int attempt = 0; attempt < 60; attempt++) {
         memset(d, 0, sizeof *d);
@@ -266,7 +267,8 @@ static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const loc
         if (!on_material(p, cu, cv, 0.05f)) continue;
         int ok = 1;
         if (cat == LATHE_SYNTH_SCRATCH) {
-            float len = k * (float)synth_range(r, 0.2, 0.55), a = (float)synth_range(r, 0, 2 * PI);
+            float len = fmaxf(k * (float)synth_range(r, 0.2, 0.55), fminf(10 * px, 0.6f));
+            float a = (float)synth_range(r, 0, 2 * PI);
             d->hw = (float)synth_range(r, 0.006, 0.013);
             d->npts = 2;
             d->u[0] = cu - len / 2 * cosf(a), d->v[0] = cv - len / 2 * sinf(a);
@@ -279,8 +281,8 @@ static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const loc
                 ok = on_material(p, d->u[0] + t * (d->u[1] - d->u[0]), d->v[0] + t * (d->v[1] - d->v[0]), d->hw + 0.04f);
             }
         } else if (cat == LATHE_SYNTH_DENT) {
-            d->a = k * (float)synth_range(r, 0.06, 0.13);
-            d->b = d->a * (float)synth_range(r, 0.55, 1.0);
+            d->a = fmaxf(k * (float)synth_range(r, 0.06, 0.13), fminf(3.5f * px, 0.25f));
+            d->b = fmaxf(d->a * (float)synth_range(r, 0.55, 1.0), fminf(3 * px, d->a));
             d->angle = (float)synth_range(r, 0, PI);
             d->strength = (float)synth_range(r, 0.5, 0.85);
             d->cu = cu, d->cv = cv, d->rad = d->a;
@@ -297,7 +299,7 @@ static int place_defect(synth_rng *r, synth_part *p, int cat, float k, const loc
             float dir = (float)synth_range(r, 0, 2 * PI);
             d->u[0] = cu, d->v[0] = cv;
             for (int i = 1; i < d->npts; i++) {
-                float step = k * (float)synth_range(r, 0.035, 0.075);
+                float step = fmaxf(k * (float)synth_range(r, 0.035, 0.075), fminf(3 * px, 0.1f));
                 float turn = (float)synth_range(r, -0.8, 0.8);
                 d->u[i] = d->u[i - 1] + step * cosf(dir + turn);
                 d->v[i] = d->v[i - 1] + step * sinf(dir + turn);
@@ -419,6 +421,10 @@ static int circle_hits_defects(const synth_scene *sc, float cx, float cy, float 
     return 0;
 }
 
+/* The main part's bounding circle spans this share of the belt's smaller side. */
+#define SPAN_MIN 0.16
+#define SPAN_MAX 0.36
+
 static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.93, 1.0};
 
 void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_scene *sc) {
@@ -445,6 +451,14 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     float rail_frac1 = synth_unit(&pr) < 0.5 ? (float)synth_range(&pr, 0.035, 0.07) : 0;
     sc->stripe_period = (float)synth_range(&pr, 0.025, 0.08);
     sc->stripe_amp = (float)synth_range(&pr, 4, 14);
+    int across = sc->belt_vertical ? W : H;
+    sc->rail0 = (int)(rail_frac0 * (float)across + 0.5f);
+    sc->rail1 = (int)(rail_frac1 * (float)across + 0.5f);
+    float bx0 = 0, by0 = 0, bx1 = (float)W, by1 = (float)H; /* the belt between the rails */
+    if (sc->belt_vertical) bx0 = (float)sc->rail0, bx1 = (float)(W - sc->rail1);
+    else by0 = (float)sc->rail0, by1 = (float)(H - sc->rail1);
+    float belt_min = fminf(bx1 - bx0, by1 - by0);
+    float px = part->bound / (SPAN_MIN * belt_min); /* a pixel in local units when seen smallest */
 
     local_defect ld[SYNTH_MAX_DEFECTS];
     int nld = 0;
@@ -453,11 +467,11 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
         int want = c < (label == LATHE_SYNTH_CRACK || label == LATHE_SYNTH_MISSING_HOLE ? 0.85 : 0.7) ? 1 : 2;
         for (float k = 1.0f; nld == 0 && k > 0.2f; k *= 0.7f)
             for (int i = 0; i < want; i++)
-                if (place_defect(&pr, part, label, k, ld, nld, &ld[nld])) nld++;
+                if (place_defect(&pr, part, label, k, px, ld, nld, &ld[nld])) nld++;
         if (label != LATHE_SYNTH_MISSING_HOLE && synth_unit(&pr) < 0.15) { /* a second kind of defect */
             int other = synth_int(&pr, LATHE_SYNTH_SCRATCH, LATHE_SYNTH_CRACK - 1);
             if (other >= label) other++;
-            if (place_defect(&pr, part, other, 0.8f, ld, nld, &ld[nld])) nld++;
+            if (place_defect(&pr, part, other, 0.8f, px, ld, nld, &ld[nld])) nld++;
         }
         if (nld == 0) sc->label = label = LATHE_SYNTH_GOOD; /* nowhere to put it (cannot happen at these sizes) */
     }
@@ -469,15 +483,8 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     synth_rng vr;
     lathe_synth_rng_init(&vr, o->seed, (uint64_t)part_no, (uint64_t)view, SYNTH_STREAM_VIEW);
     sc->is_png = synth_unit(&vr) < o->png_ratio;
-    int across = sc->belt_vertical ? W : H;
-    sc->rail0 = (int)(rail_frac0 * (float)across + 0.5f);
-    sc->rail1 = (int)(rail_frac1 * (float)across + 0.5f);
-    float bx0 = 0, by0 = 0, bx1 = (float)W, by1 = (float)H; /* the belt between the rails */
-    if (sc->belt_vertical) bx0 = (float)sc->rail0, bx1 = (float)(W - sc->rail1);
-    else by0 = (float)sc->rail0, by1 = (float)(H - sc->rail1);
     sc->stripe_phase = (float)synth_unit(&vr);
-    float belt_min = fminf(bx1 - bx0, by1 - by0);
-    float span = (float)synth_range(&vr, 0.16, 0.36) * belt_min; /* radius of the bounding circle */
+    float span = (float)synth_range(&vr, SPAN_MIN, SPAN_MAX) * belt_min; /* radius of the bounding circle */
     synth_pose *m = &sc->main;
     m->R = span / part->bound;
     m->cx = (float)synth_range(&vr, bx0 + span + 2, bx1 - span - 2);

@@ -2,7 +2,8 @@
  * grooves, fibres and side rails; parts as signed-distance shapes with soft (defocused) edges,
  * bevels, machining rings and drop shadows; defects; a gripper bar; then optional 3x3 blur, a
  * lighting gradient with vignette, and sensor noise. Per-pixel work is a handful of float or
- * integer operations so a 1280x960 image takes a few milliseconds; it cannot fail. */
+ * integer operations: a 1280x960 image takes about 8 ms of one core (JPEG encoding about 3.5 ms).
+ * It cannot fail. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static const float grip_rgb[][3] = {{232, 118, 34}, {122, 126, 132}};
 static inline float maxf(float a, float b) { return a > b ? a : b; }
 static inline float minf(float a, float b) { return a < b ? a : b; }
 static inline float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
-static inline uint8_t to_u8(float v) { return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v + 0.5f); }
+static inline uint8_t to_u8(float v) { return (uint8_t)(int)(clampf(v, 0, 255) + 0.5f); }
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* atan2 to about 1e-5 rad: enough to place gear teeth, and several times cheaper than libm. */
@@ -54,13 +55,16 @@ static inline float box_sdf(float u, float v, float hw, float hh, float cr) {
 /* Triangle wave in [-1, 1] with period 1: concentric machining marks. */
 static inline float tri(float x) { return fabsf(x - floorf(x) - 0.5f) * 4 - 1; }
 
-/* Signed distance (local units) at (u, v) and the surface colour there (before lighting). */
-static inline float part_eval(const synth_part *p, float u, float v, float rgb[3]) {
+/* Signed distance (local units) at (u, v) and the surface colour there (before lighting). Always
+ * inlined with a constant `type`, so each part type gets its own pixel loop with no per-pixel
+ * switch (about 10% faster than one generic loop). */
+static inline __attribute__((always_inline)) float part_eval(const synth_part *p, int type, float u, float v,
+                                                              float rgb[3]) {
     float d, shade = 1, r = sqrtf(u * u + v * v);
     const float *base = p->rgb;
     static const float black[3] = {24, 25, 28}, gold[3] = {204, 168, 84}, pin[3] = {190, 190, 194};
     float trace_rgb[3];
-    switch (p->type) {
+    switch (type) {
     case SYNTH_NUT:
         d = maxf(hex_sdf(u, v, 0.866f), p->bore - r);
         if (r > 0.9f) shade = 0.84f;                  /* chamfered corners */
@@ -121,7 +125,7 @@ static inline float part_eval(const synth_part *p, float u, float v, float rgb[3
         if (hit >= 0) {
             float dist = sqrtf(best);
             d = maxf(d, p->holes[hit].r - dist);
-            if (p->type == SYNTH_PCB && dist < p->holes[hit].r + 0.035f) base = gold, shade = 1;
+            if (type == SYNTH_PCB && dist < p->holes[hit].r + 0.035f) base = gold, shade = 1;
         }
     }
     rgb[0] = base[0] * shade, rgb[1] = base[1] * shade, rgb[2] = base[2] * shade;
@@ -130,7 +134,7 @@ static inline float part_eval(const synth_part *p, float u, float v, float rgb[3
 
 float lathe_synth_part_sdf(const synth_part *p, float u, float v) {
     float rgb[3];
-    return part_eval(p, u, v, rgb);
+    return part_eval(p, p->type, u, v, rgb);
 }
 
 /* Noise comes from windows at random offsets into one pool of random bytes per image: as good as
@@ -201,7 +205,8 @@ static void background(const synth_scene *sc, canvas *cv, int32_t *col_add, int3
 
 /* A part with its drop shadow: soft edges from the signed distance, a bevel darkening every edge
  * (holes too), and light falling from the upper left. */
-static void draw_part(const synth_pose *ps, float soft, canvas *cv) {
+static inline __attribute__((always_inline)) void draw_part_as(const synth_pose *ps, int type, float soft,
+                                                                canvas *cv) {
     const synth_part *p = &ps->part;
     float span = ps->R * p->bound, ox = 0.06f * span, oy = 0.09f * span, pen = maxf(1.5f, 0.05f * span);
     float off = sqrtf(ox * ox + oy * oy), ext = span + off + pen + soft + 2;
@@ -224,12 +229,12 @@ static void draw_part(const synth_pose *ps, float soft, canvas *cv) {
             float dx = (float)x + 0.5f - ps->cx;
             float u = dx * c + dy * s, v = -dx * s + dy * c, rgb[3];
             if (u * u + v * v > far2 || fabsf(u) > ub || fabsf(v) > vb) continue;
-            float dpx = part_eval(p, u, v, rgb) * ps->R;
+            float dpx = part_eval(p, type, u, v, rgb) * ps->R;
             float cov = clampf(0.5f - dpx * inv_soft, 0, 1);
             uint8_t *q = row + 3 * x;
             if (cov < 1 && dpx < shadow_reach) { /* belt visible: shade it where the shadow falls */
                 float su = (dx - ox) * c + (dy - oy) * s, sv = -(dx - ox) * s + (dy - oy) * c;
-                float sd = lathe_synth_part_sdf(p, su, sv) * ps->R;
+                float srgb[3], sd = part_eval(p, type, su, sv, srgb) * ps->R;
                 float sh = 1 - 0.38f * clampf(0.5f - sd / pen, 0, 1);
                 if (sh < 1)
                     for (int k = 0; k < 3; k++) q[k] = (uint8_t)((float)q[k] * sh);
@@ -238,6 +243,16 @@ static void draw_part(const synth_pose *ps, float soft, canvas *cv) {
             float light = (1 + lk * (dx + dy)) * (0.7f + 0.3f * clampf(-dpx * bevel, 0, 1));
             for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] + cov * (rgb[k] * light - (float)q[k]));
         }
+    }
+}
+
+static void draw_part(const synth_pose *ps, float soft, canvas *cv) {
+    switch (ps->part.type) {
+    case SYNTH_NUT: draw_part_as(ps, SYNTH_NUT, soft, cv); break;
+    case SYNTH_FLANGE: draw_part_as(ps, SYNTH_FLANGE, soft, cv); break;
+    case SYNTH_BRACKET: draw_part_as(ps, SYNTH_BRACKET, soft, cv); break;
+    case SYNTH_GEAR: draw_part_as(ps, SYNTH_GEAR, soft, cv); break;
+    default: draw_part_as(ps, SYNTH_PCB, soft, cv); break;
     }
 }
 
@@ -270,7 +285,8 @@ static void draw_defect(const synth_defect *d, canvas *cv) {
                  * one catches light, and a darker rim outlines it all round. */
                 float t = (-0.7071f * dx - 0.7071f * dy) / maxab, w = clampf((rho - 0.7f) * 3.333f, 0, 1);
                 f = 1 - alpha * d->strength * ((1 - w) * (0.2f + 0.6f * t) + w * 0.5f);
-                for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] * f);
+                float glint = alpha * d->strength * (1 - w) * maxf(0, -t) * 50; /* shows on dark metal too */
+                for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] * f + glint);
                 continue;
             }
             float best = 1e30f;

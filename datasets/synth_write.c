@@ -21,6 +21,7 @@
 #include "datasets/synth.h"
 #include "datasets/synth_internal.h"
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 
 /* Every tar entry gets this modification time (2024-01-01 00:00 UTC) so archives are byte-identical. */
@@ -40,18 +41,10 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return lathe_fail(LATHE_EINVAL, "path too long: %s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return lathe_fail(LATHE_EIO, "cannot create %s: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
+/* lathe_mkdirs, and a check that the result is a folder (a file may sit where it should be). */
+static int make_folder(const char *path) {
+    int rc = lathe_mkdirs(path);
+    if (rc) return rc;
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return lathe_fail(LATHE_EEXIST, "%s exists and is not a folder", path);
     return 0;
@@ -79,24 +72,22 @@ static int sink_open(sink *s, const char *out, const lathe_synth_opts *o) {
         if (exists && !o->force && !folder_is_empty(out))
             return lathe_fail(LATHE_EEXIST, "output folder %s exists and is not empty", out);
         static const char *const dirs[] = {"images", "sensors", "text", "labels", "Annotations"};
-        int rc = mkdir_p(out);
+        int rc = make_folder(out);
         for (int i = 0; !rc && i < 5; i++) {
             if ((i == 3 && !o->yolo) || (i == 4 && !o->voc)) continue;
             char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", out, dirs[i]);
-            rc = mkdir_p(sub);
+            if (snprintf(sub, sizeof sub, "%s/%s", out, dirs[i]) >= (int)sizeof sub)
+                return lathe_fail(LATHE_EINVAL, "path too long: %s", out);
+            rc = make_folder(sub);
         }
         return rc;
     }
     if (exists && (!o->force || S_ISDIR(st.st_mode)))
         return lathe_fail(LATHE_EEXIST, "output archive %s already exists", out);
-    const char *slash = strrchr(out, '/');
-    if (slash && slash != out) { /* create the parent folders, as for a folder output */
-        char parent[4096];
-        snprintf(parent, sizeof parent, "%.*s", (int)(slash - out), out);
-        int rc = mkdir_p(parent);
-        if (rc) return rc;
-    }
+    char parent[4096];
+    lathe_dirname(out, parent, sizeof parent);
+    int rc = make_folder(parent); /* parents are created, as for a folder output */
+    if (rc) return rc;
     size_t n = strlen(out) + 16;
     if (!(s->partial = malloc(n))) return lathe_fail(LATHE_ENOMEM, "path");
     snprintf(s->partial, n, "%s.partial", out);
@@ -149,8 +140,7 @@ static int sink_close(sink *s, int ok) {
         if (archive_write_close(s->ar) != ARCHIVE_OK && ok)
             rc = lathe_fail(LATHE_EIO, "finishing %s: %s", s->partial, archive_error_string(s->ar));
         archive_write_free(s->ar);
-        if (ok && !rc && rename(s->partial, s->root) != 0)
-            rc = lathe_fail(LATHE_EIO, "renaming %s to %s: %s", s->partial, s->root, strerror(errno));
+        if (ok && !rc) rc = lathe_rename_durable(s->partial, s->root);
         if ((!ok || rc) && s->partial) unlink(s->partial);
     }
     free(s->root);
