@@ -6,16 +6,6 @@
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
 
-/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
- * ("__MACOSX"): such entries must not become classes or samples. */
-static int is_debris(const char *path) {
-    for (const char *c = path; c; c = strchr(c, '/')) {
-        if (*c == '/') c++;
-        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
-    }
-    return 0;
-}
-
 /* The name of path's parent folder into buf; -1 when path has none (an image at the root) or the
  * name does not fit. */
 static int parent_name(const char *path, char *buf, size_t cap) {
@@ -31,7 +21,7 @@ static int parent_name(const char *path, char *buf, size_t cap) {
 }
 
 static lathe_entry_role folders_role(const char *path) {
-    return lathe_path_is_image(path) && !is_debris(path) ? LATHE_ENTRY_IMAGE : LATHE_ENTRY_OTHER;
+    return lathe_path_is_image(path) && !lathe_path_is_debris(path) ? LATHE_ENTRY_IMAGE : LATHE_ENTRY_OTHER;
 }
 
 /* One record per image in a folder: label = the class the folder names (classes numbered by name at
@@ -40,7 +30,7 @@ static int folders_scan_paths(lathe_catalog *cat, const char *const *paths, size
     char name[256];
     for (size_t i = 0; i < n; i++) {
         const char *p = paths[i];
-        if (!lathe_path_is_image(p) || is_debris(p) || parent_name(p, name, sizeof name)) continue;
+        if (!lathe_path_is_image(p) || lathe_path_is_debris(p) || parent_name(p, name, sizeof name)) continue;
         int64_t id = lathe_catalog_class_named(cat, name);
         if (id < 0) return (int)id;
         lathe_record *rec = lathe_catalog_record(cat, p);
@@ -53,7 +43,7 @@ static int folders_scan_paths(lathe_catalog *cat, const char *const *paths, size
 /* Scores 1 (below every real format) when some image sits in a folder. */
 static int folders_detect(const char *const *paths, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (lathe_path_is_image(paths[i]) && strchr(paths[i], '/') && !is_debris(paths[i])) return 1;
+        if (lathe_path_is_image(paths[i]) && strchr(paths[i], '/') && !lathe_path_is_debris(paths[i])) return 1;
     return 0;
 }
 

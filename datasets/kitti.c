@@ -17,21 +17,6 @@
  * files with endless distinct types would otherwise cost quadratic time. */
 #define KITTI_MAX_CLASSES 10000
 
-/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
- * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
-static int is_debris(const char *path) {
-    for (const char *c = path; c; c = strchr(c, '/')) {
-        if (*c == '/') c++;
-        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
-    }
-    return 0;
-}
-
-static int ends_with_nocase(const char *s, const char *suffix) {
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
-}
-
 /* Start of the last directory component of path whose name begins with prefix ("label_" finds
  * label_2, label_3), or NULL. */
 static const char *last_dir_with_prefix(const char *path, const char *prefix) {
@@ -43,7 +28,7 @@ static const char *last_dir_with_prefix(const char *path, const char *prefix) {
 
 static const char *last_label_dir(const char *path) { return last_dir_with_prefix(path, "label_"); }
 
-static int is_label_file(const char *path) { return ends_with_nocase(path, ".txt") && last_label_dir(path); }
+static int is_label_file(const char *path) { return lathe_path_ends_with(path, ".txt") && last_label_dir(path); }
 
 /* "training/label_2/000042.txt" -> "training/image_2/000042" (malloc'd): the image path without its
  * extension. NULL when out of memory. */
@@ -149,14 +134,14 @@ static int kitti_parse(lathe_catalog *cat, const char *path, const uint8_t *data
 }
 
 static lathe_entry_role kitti_role(const char *path) {
-    return is_label_file(path) && !is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return is_label_file(path) && !lathe_path_is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
 /* label_N/NAME.txt scores; an image_N folder beside it scores higher. */
 static int kitti_detect(const char *const *paths, size_t n) {
     size_t labels = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_debris(paths[i])) continue;
+        if (lathe_path_is_debris(paths[i])) continue;
         if (is_label_file(paths[i])) labels++;
         else if (lathe_path_is_image(paths[i]) && last_dir_with_prefix(paths[i], "image_")) images++;
     }

@@ -8,14 +8,6 @@
 #include "libcore/base/error.h"
 
 /* Same rule as class folders: hidden components and __MACOSX never become classes or samples. */
-static int is_debris(const char *path) {
-    for (const char *c = path; c; c = strchr(c, '/')) {
-        if (*c == '/') c++;
-        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
-    }
-    return 0;
-}
-
 /* Where the last three components of path start: grandparent folder, parent folder, file name.
  * Returns -1 when path has fewer than two folders. */
 typedef struct {
@@ -46,7 +38,7 @@ static int component_is(const char *s, size_t len, const char *name) {
 /* An image that is a sample: not a mask, not debris, in a good/ folder or in test/<defect>/.
  * Returns 1 and fills t for samples. */
 static int sample_tail(const char *path, path_tail *t) {
-    if (!lathe_path_is_image(path) || is_debris(path) || lathe_path_has_dir(path, "ground_truth")) return 0;
+    if (!lathe_path_is_image(path) || lathe_path_is_debris(path) || lathe_path_has_dir(path, "ground_truth")) return 0;
     if (split_tail(path, t)) return 0;
     return component_is(t->parent, t->parent_len, "good") || component_is(t->grand, t->grand_len, "test");
 }
@@ -160,7 +152,7 @@ done:
 }
 
 static lathe_entry_role mvtec_role(const char *path) {
-    if (!lathe_path_is_image(path) || is_debris(path)) return LATHE_ENTRY_OTHER;
+    if (!lathe_path_is_image(path) || lathe_path_is_debris(path)) return LATHE_ENTRY_OTHER;
     return lathe_path_has_dir(path, "ground_truth") ? LATHE_ENTRY_MASK : LATHE_ENTRY_IMAGE;
 }
 
@@ -169,7 +161,7 @@ static int mvtec_detect(const char *const *paths, size_t n) {
     int masks = 0, good = 0, test = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p = paths[i];
-        if (!lathe_path_is_image(p) || is_debris(p)) continue;
+        if (!lathe_path_is_image(p) || lathe_path_is_debris(p)) continue;
         if (lathe_path_has_dir(p, "ground_truth")) masks = 1;
         else if (lathe_path_has_dir(p, "good")) good = 1;
         else if (lathe_path_has_dir(p, "test")) test = 1;

@@ -25,23 +25,8 @@
  * keeps its depth, text size and entity amplification limits). Errors are collected, not printed. */
 #define VOC_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES)
 
-/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
- * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
-static int is_debris(const char *path) {
-    for (const char *c = path; c; c = strchr(c, '/')) {
-        if (*c == '/') c++;
-        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
-    }
-    return 0;
-}
-
-static int ends_with_nocase(const char *s, const char *suffix) {
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
-}
-
 static int is_annotations_xml(const char *path) {
-    return ends_with_nocase(path, ".xml") &&
+    return lathe_path_ends_with(path, ".xml") &&
            (lathe_path_has_dir(path, "Annotations") || lathe_path_has_dir(path, "annotations"));
 }
 
@@ -208,16 +193,16 @@ static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, 
 /* Every XML file is a label file: Annotations/NAME.xml is VOC's own layout, and exporters (Roboflow,
  * labelImg) also write x.xml beside x.jpg. */
 static lathe_entry_role voc_role(const char *path) {
-    return ends_with_nocase(path, ".xml") && !is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return lathe_path_ends_with(path, ".xml") && !lathe_path_is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
 /* Annotations/NAME.xml scores high; XML files beside images score lower. */
 static int voc_detect(const char *const *paths, size_t n) {
     size_t annotations = 0, xml = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_debris(paths[i])) continue;
+        if (lathe_path_is_debris(paths[i])) continue;
         if (is_annotations_xml(paths[i])) annotations++;
-        else if (ends_with_nocase(paths[i], ".xml")) xml++;
+        else if (lathe_path_ends_with(paths[i], ".xml")) xml++;
         else if (lathe_path_is_image(paths[i])) images++;
     }
     if (annotations) return 90;

@@ -27,16 +27,6 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-/* 1 when a component of path is hidden (".x", but not "." itself) or macOS archive debris
- * ("__MACOSX", "._x" AppleDouble files): never label files, whatever their extension. */
-static int is_debris(const char *path) {
-    for (const char *c = path; c; c = strchr(c, '/')) {
-        if (*c == '/') c++;
-        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
-    }
-    return 0;
-}
-
 static int is_yaml_file(const char *path) {
     const char *b = base_name(path);
     return strcasecmp(b, "data.yaml") == 0 || strcasecmp(b, "dataset.yaml") == 0 ||
@@ -48,11 +38,6 @@ static int is_names_file(const char *path) {
     return strcasecmp(b, "classes.txt") == 0 || strcasecmp(b, "obj.names") == 0;
 }
 
-static int ends_with_nocase(const char *s, const char *suffix) {
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
-}
-
 /* Start of the last directory component called "labels" in path, or NULL. */
 static const char *last_labels_dir(const char *path) {
     const char *found = NULL;
@@ -62,7 +47,7 @@ static const char *last_labels_dir(const char *path) {
 }
 
 static int is_label_file(const char *path) {
-    return ends_with_nocase(path, ".txt") && last_labels_dir(path) && !is_names_file(path);
+    return lathe_path_ends_with(path, ".txt") && last_labels_dir(path) && !is_names_file(path);
 }
 
 /* "a/labels/b/c.txt" -> "a/images/b/c" (malloc'd), the image path without its extension. NULL when
@@ -476,7 +461,7 @@ done:
 }
 
 static lathe_entry_role yolo_role(const char *path) {
-    if (is_debris(path)) return LATHE_ENTRY_OTHER;
+    if (lathe_path_is_debris(path)) return LATHE_ENTRY_OTHER;
     return is_yaml_file(path) || is_names_file(path) || is_label_file(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 
@@ -524,7 +509,7 @@ static int yolo_scan_paths(lathe_catalog *cat, const char *const *paths, size_t 
     if (lathe_catalog_nclasses(cat) == 0 && (rc = declare_seen_ids(cat))) return rc;
     for (size_t i = 0; i < n; i++) {
         const char *p = paths[i];
-        if (!lathe_path_is_image(p) || !lathe_path_has_dir(p, "images") || is_debris(p)) continue;
+        if (!lathe_path_is_image(p) || !lathe_path_has_dir(p, "images") || lathe_path_is_debris(p)) continue;
         const char *dot = strrchr(p, '.');
         char *bare = strndup(p, (size_t)(dot - p));
         if (!bare) return lathe_fail(LATHE_ENOMEM, "yolo: image path");
@@ -543,7 +528,7 @@ static int yolo_scan_paths(lathe_catalog *cat, const char *const *paths, size_t 
 static int yolo_detect(const char *const *paths, size_t n) {
     size_t labels = 0, lists = 0, images = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_debris(paths[i])) continue;
+        if (lathe_path_is_debris(paths[i])) continue;
         if (is_label_file(paths[i])) labels++;
         else if (is_yaml_file(paths[i]) || is_names_file(paths[i])) lists++;
         else if (lathe_path_is_image(paths[i]) && lathe_path_has_dir(paths[i], "images")) images++;

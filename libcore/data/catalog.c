@@ -367,3 +367,16 @@ int lathe_path_has_dir(const char *path, const char *dir) {
     }
     return 0;
 }
+
+int lathe_path_is_debris(const char *path) {
+    for (const char *c = path; c; c = strchr(c, '/')) {
+        if (*c == '/') c++;
+        if ((c[0] == '.' && c[1] != '/' && c[1] != '\0') || strncmp(c, "__MACOSX/", 9) == 0) return 1;
+    }
+    return 0;
+}
+
+int lathe_path_ends_with(const char *path, const char *suffix) {
+    size_t lp = strlen(path), ls = strlen(suffix);
+    return lp >= ls && strcasecmp(path + lp - ls, suffix) == 0;
+}

@@ -107,6 +107,11 @@ int lathe_path_is_image(const char *path);
 int lathe_path_is_unsupported_image(const char *path);
 /* The final component of path without its extension, written to out (size cap). */
 void lathe_path_stem(const char *path, char *out, size_t cap);
+/* 1 when a component of path is hidden (".x", not "." itself) or macOS archive debris
+ * ("__MACOSX/", "._x" AppleDouble files): never data, whatever the extension. */
+int lathe_path_is_debris(const char *path);
+/* 1 when path ends with suffix, ignoring ASCII case. */
+int lathe_path_ends_with(const char *path, const char *suffix);
 /* 1 when path contains the directory component dir ("a/labels/b.txt" has "labels"). */
 int lathe_path_has_dir(const char *path, const char *dir);
 

@@ -330,10 +330,8 @@ static int ingest_entry(pipeline *p, lathe_archive *a, const lathe_entry *e, int
         ingest_reject(c, idx, e->path, "unsupported_format", -1, -1, -1, "only JPEG and PNG images are ingested");
         return 0;
     }
-    const char *base = strrchr(e->path, '/');
-    base = base ? base + 1 : e->path;
-    /* not data: non-images, and the resource forks macOS puts in zips (__MACOSX/, ._name) */
-    if (!lathe_path_is_image(e->path) || lathe_path_has_dir(e->path, "__MACOSX") || strncmp(base, "._", 2) == 0) {
+    /* not data: non-images, hidden files and the resource forks macOS puts in zips */
+    if (!lathe_path_is_image(e->path) || lathe_path_is_debris(e->path)) {
         sum->ignored++;
         return 0;
     }

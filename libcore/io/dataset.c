@@ -25,17 +25,6 @@
 #define DEFAULT_MAX_OPEN 64
 #define MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 
-/* One /meta row in memory; read through meta_mem_type(), matched to the file's members by name. */
-typedef struct {
-    char *source;
-    int64_t image_id;
-    int32_t orig_width, orig_height;
-    float scale_x, scale_y, pad_x, pad_y;
-    int32_t tile_x, tile_y;
-    uint64_t source_xxh64, phash;
-    uint8_t split, orientation;
-} meta_row;
-
 /* The small per-sample arrays of one shard, all or some loaded (NULL = not loaded). */
 typedef struct {
     int32_t *labels;   /* (N) */
@@ -99,29 +88,6 @@ static void problem(reporter *r, int64_t row, const char *fmt, ...) {
 }
 
 /* ---- small HDF5 helpers ---- */
-
-static hid_t meta_mem_type(void) {
-    hid_t str = H5Tcopy(H5T_C_S1);
-    H5Tset_size(str, H5T_VARIABLE);
-    H5Tset_cset(str, H5T_CSET_UTF8);
-    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(meta_row));
-    H5Tinsert(t, "source", HOFFSET(meta_row, source), str);
-    H5Tinsert(t, "image_id", HOFFSET(meta_row, image_id), H5T_NATIVE_INT64);
-    H5Tinsert(t, "orig_width", HOFFSET(meta_row, orig_width), H5T_NATIVE_INT32);
-    H5Tinsert(t, "orig_height", HOFFSET(meta_row, orig_height), H5T_NATIVE_INT32);
-    H5Tinsert(t, "scale_x", HOFFSET(meta_row, scale_x), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "scale_y", HOFFSET(meta_row, scale_y), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "pad_x", HOFFSET(meta_row, pad_x), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "pad_y", HOFFSET(meta_row, pad_y), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "tile_x", HOFFSET(meta_row, tile_x), H5T_NATIVE_INT32);
-    H5Tinsert(t, "tile_y", HOFFSET(meta_row, tile_y), H5T_NATIVE_INT32);
-    H5Tinsert(t, "source_xxh64", HOFFSET(meta_row, source_xxh64), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "phash", HOFFSET(meta_row, phash), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "split", HOFFSET(meta_row, split), H5T_NATIVE_UINT8);
-    H5Tinsert(t, "orientation", HOFFSET(meta_row, orientation), H5T_NATIVE_UINT8);
-    H5Tclose(str);
-    return t;
-}
 
 static hid_t utf8_string_type(void) {
     hid_t str = H5Tcopy(H5T_C_S1);
@@ -470,7 +436,7 @@ static int load_boxes(hid_t file, uint64_t n, shard_data *d) {
 }
 
 static int load_meta(hid_t file, uint64_t n, shard_data *d) {
-    meta_row *rows = alloc_array(n, sizeof *rows);
+    lathe_shard_meta_row *rows = alloc_array(n, sizeof *rows);
     lathe_meta *meta = calloc(n ? n : 1, sizeof *meta);
     if (!rows || !meta) {
         free(rows);
@@ -478,10 +444,10 @@ static int load_meta(hid_t file, uint64_t n, shard_data *d) {
         return lathe_fail(LATHE_ENOMEM, "meta of %" PRIu64 " samples", n);
     }
     memset(rows, 0, (size_t)(n ? n : 1) * sizeof *rows);
-    hid_t type = meta_mem_type();
+    hid_t type = lathe_shard_meta_type();
     int rc = read_whole(file, "meta", type, rows, n);
     for (uint64_t i = 0; !rc && i < n; i++) {
-        const meta_row *r = &rows[i];
+        const lathe_shard_meta_row *r = &rows[i];
         meta[i] = (lathe_meta){NULL, r->image_id, r->orig_width, r->orig_height, r->scale_x, r->scale_y, r->pad_x,
                                r->pad_y, r->tile_x, r->tile_y, r->source_xxh64, r->phash, r->split, r->orientation};
         if (!(meta[i].source = strdup(r->source ? r->source : ""))) rc = lathe_fail(LATHE_ENOMEM, "meta strings");

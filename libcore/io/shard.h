@@ -63,6 +63,18 @@ int lathe_shard_commit_as(lathe_shard_writer *w, const char *final_path, uint64_
 /* Closes and deletes the temporary file. Frees w. */
 void lathe_shard_abort(lathe_shard_writer *w);
 
+/* One /meta row in memory, the layout lathe_shard_meta_type() describes (fields match the file's
+ * members by name, so readers of older or reordered files still work). */
+typedef struct {
+    char *source;
+    int64_t image_id;
+    int32_t orig_width, orig_height;
+    float scale_x, scale_y, pad_x, pad_y;
+    int32_t tile_x, tile_y;
+    uint64_t source_xxh64, phash;
+    uint8_t split, orientation;
+} lathe_shard_meta_row;
+
 /* The HDF5 compound type of /meta (caller closes it). */
 hid_t lathe_shard_meta_type(void);
 /* xxh64 of a whole file; returns 0 or -LATHE_EIO. */

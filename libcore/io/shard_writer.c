@@ -14,17 +14,6 @@
 #include "h5z_zstd.h"
 #include "shard.h"
 
-/* The in-memory image of one /meta row; mirrors lathe_shard_meta_type(). */
-typedef struct {
-    char *source;
-    int64_t image_id;
-    int32_t orig_width, orig_height;
-    float scale_x, scale_y, pad_x, pad_y;
-    int32_t tile_x, tile_y;
-    uint64_t source_xxh64, phash;
-    uint8_t split, orientation;
-} meta_row;
-
 struct lathe_shard_writer {
     char final_path[4096], tmp_path[4096];
     lathe_shard_schema schema;
@@ -37,7 +26,7 @@ struct lathe_shard_writer {
     size_t nboxes, capboxes;
     int64_t *box_offsets; /* capacity + 1 */
     int32_t *labels;
-    meta_row *meta;
+    lathe_shard_meta_row *meta;
     float *sensors;       /* capacity * T * S */
     char **text;
 };
@@ -46,21 +35,21 @@ hid_t lathe_shard_meta_type(void) {
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, H5T_VARIABLE);
     H5Tset_cset(str, H5T_CSET_UTF8);
-    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(meta_row));
-    H5Tinsert(t, "source", HOFFSET(meta_row, source), str);
-    H5Tinsert(t, "image_id", HOFFSET(meta_row, image_id), H5T_NATIVE_INT64);
-    H5Tinsert(t, "orig_width", HOFFSET(meta_row, orig_width), H5T_NATIVE_INT32);
-    H5Tinsert(t, "orig_height", HOFFSET(meta_row, orig_height), H5T_NATIVE_INT32);
-    H5Tinsert(t, "scale_x", HOFFSET(meta_row, scale_x), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "scale_y", HOFFSET(meta_row, scale_y), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "pad_x", HOFFSET(meta_row, pad_x), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "pad_y", HOFFSET(meta_row, pad_y), H5T_NATIVE_FLOAT);
-    H5Tinsert(t, "tile_x", HOFFSET(meta_row, tile_x), H5T_NATIVE_INT32);
-    H5Tinsert(t, "tile_y", HOFFSET(meta_row, tile_y), H5T_NATIVE_INT32);
-    H5Tinsert(t, "source_xxh64", HOFFSET(meta_row, source_xxh64), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "phash", HOFFSET(meta_row, phash), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "split", HOFFSET(meta_row, split), H5T_NATIVE_UINT8);
-    H5Tinsert(t, "orientation", HOFFSET(meta_row, orientation), H5T_NATIVE_UINT8);
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(lathe_shard_meta_row));
+    H5Tinsert(t, "source", HOFFSET(lathe_shard_meta_row, source), str);
+    H5Tinsert(t, "image_id", HOFFSET(lathe_shard_meta_row, image_id), H5T_NATIVE_INT64);
+    H5Tinsert(t, "orig_width", HOFFSET(lathe_shard_meta_row, orig_width), H5T_NATIVE_INT32);
+    H5Tinsert(t, "orig_height", HOFFSET(lathe_shard_meta_row, orig_height), H5T_NATIVE_INT32);
+    H5Tinsert(t, "scale_x", HOFFSET(lathe_shard_meta_row, scale_x), H5T_NATIVE_FLOAT);
+    H5Tinsert(t, "scale_y", HOFFSET(lathe_shard_meta_row, scale_y), H5T_NATIVE_FLOAT);
+    H5Tinsert(t, "pad_x", HOFFSET(lathe_shard_meta_row, pad_x), H5T_NATIVE_FLOAT);
+    H5Tinsert(t, "pad_y", HOFFSET(lathe_shard_meta_row, pad_y), H5T_NATIVE_FLOAT);
+    H5Tinsert(t, "tile_x", HOFFSET(lathe_shard_meta_row, tile_x), H5T_NATIVE_INT32);
+    H5Tinsert(t, "tile_y", HOFFSET(lathe_shard_meta_row, tile_y), H5T_NATIVE_INT32);
+    H5Tinsert(t, "source_xxh64", HOFFSET(lathe_shard_meta_row, source_xxh64), H5T_NATIVE_UINT64);
+    H5Tinsert(t, "phash", HOFFSET(lathe_shard_meta_row, phash), H5T_NATIVE_UINT64);
+    H5Tinsert(t, "split", HOFFSET(lathe_shard_meta_row, split), H5T_NATIVE_UINT8);
+    H5Tinsert(t, "orientation", HOFFSET(lathe_shard_meta_row, orientation), H5T_NATIVE_UINT8);
     H5Tclose(str);
     return t;
 }
@@ -247,7 +236,7 @@ static int shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
     size_t sv = (size_t)w->schema.sensor_steps * w->schema.sensor_channels;
     for (size_t k = 0; k < sv; k++) w->sensors[i * sv + k] = s->sensors ? s->sensors[k] : NAN;
     const lathe_meta *m = &s->meta;
-    w->meta[i] = (meta_row){NULL, m->image_id, m->orig_width, m->orig_height, m->scale_x, m->scale_y, m->pad_x,
+    w->meta[i] = (lathe_shard_meta_row){NULL, m->image_id, m->orig_width, m->orig_height, m->scale_x, m->scale_y, m->pad_x,
                             m->pad_y, m->tile_x, m->tile_y, m->source_xxh64, m->phash, m->split, m->orientation};
     w->meta[i].source = strdup(m->source ? m->source : "");
     w->text[i] = strdup(s->text ? s->text : "");
