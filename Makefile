@@ -136,13 +136,14 @@ deps:
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r tests/requirements.txt
 
+# Headers a C program needs (internal ones stay out).
+PUBLIC_HEADERS := $(filter-out %_internal.h libcore/io/image_codec.h,$(wildcard libcore/*/*.h datasets/*.h kernels/*.h))
 install: $(LATHE) $(LIB) $(PLUGIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/lathe/plugins
 	install -m 755 $(LATHE) $(DESTDIR)$(PREFIX)/bin/lathe
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/liblathe.a
 	install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/lathe/plugins/
-	for d in base io data; do install -d $(DESTDIR)$(PREFIX)/include/lathe/libcore/$$d && \
-	  install -m 644 libcore/$$d/*.h $(DESTDIR)$(PREFIX)/include/lathe/libcore/$$d/; done
+	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/lathe/$$h; done
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS@|$(LDLIBS)|g' lathe.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lathe.pc
 
