@@ -2,6 +2,9 @@
  * libcore's ingest pipeline, handles Ctrl-C, and prints the summary. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,7 +230,18 @@ static int apply_option(int opt, const char *arg, lathe_ingest_opts *o, int *mer
     }
 }
 
+/* Workers allocate image-sized buffers (~1 MB) that the writer thread frees. Above glibc's default
+ * mmap threshold each one is a fresh mmap with its page faults and munmap: about 15% of ingest time
+ * on 2 cores (docs/PERFORMANCE.md). The program, not the library, owns this process-wide choice. */
+static void tune_allocator(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 int cmd_ingest(int argc, char **argv) {
+    tune_allocator();
     lathe_ingest_opts o;
     lathe_ingest_defaults(&o);
     o.adapters = lathe_adapters();

@@ -56,6 +56,9 @@ static int compress(void *cctx, const uint8_t *src, size_t n, int level, uint8_t
         *out = NULL;
         return lathe_fail(LATHE_EIO, "zstd: %s", ZSTD_getErrorName(got));
     }
+    /* the chunk waits in the writer queue: keep only what it needs, not the worst-case bound */
+    uint8_t *fit = realloc(*out, got ? got : 1);
+    if (fit) *out = fit;
     *len = got;
     return 0;
 }
