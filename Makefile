@@ -10,7 +10,7 @@ SANITIZE ?= 0
 CC ?= gcc
 HDF5_INC := /usr/include/hdf5/serial
 HDF5_LIB := /usr/lib/x86_64-linux-gnu/hdf5/serial
-PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml
+PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -128,7 +128,7 @@ gpu-check: probe $(GPU_TEST_BIN)
 # of test oracles.
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev \
-  python3 python3-venv python3-pip
+  chromium python3 python3-venv python3-pip
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \

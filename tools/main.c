@@ -16,6 +16,7 @@ static const command commands[] = {
     {"ingest", cmd_ingest, "ingest a folder or archive into a dataset of HDF5 shards"},
     {"info", cmd_info, "describe a dataset: counts, classes, splits, shards, schema"},
     {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
+    {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
 };
 
 static void usage(FILE *out) {

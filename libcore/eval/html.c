@@ -1,0 +1,38 @@
+/* html.c - HTML escaping and inline PNGs (see html.h). */
+#include "html.h"
+
+void lathe_html_escape(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputs("<img src=\"data:image/png;base64,", f);
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)png[i] << 16 | (i + 1 < len ? (unsigned)png[i + 1] << 8 : 0) | (i + 2 < len ? png[i + 2] : 0);
+        fputc(digits[v >> 18 & 63], f);
+        fputc(digits[v >> 12 & 63], f);
+        fputc(i + 1 < len ? digits[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < len ? digits[v & 63] : '=', f);
+    }
+    fputs("\" alt=\"", f);
+    lathe_html_escape(f, alt);
+    fputs("\">", f);
+}
+
+void lathe_md_cell(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|') fputs("\\|", f);
+        else if (*s == '\n' || *s == '\r') fputc(' ', f);
+        else fputc(*s, f);
+    }
+}
