@@ -30,7 +30,7 @@ static void usage(FILE *out) {
             "  --fail-on KINDS       comma-separated finding kinds (or 'any'): exit 3 when any is found\n"
             "  --compare REF         a reference dataset folder or its analysis.json: report the differences\n"
             "  --radius N            near-duplicate candidates: Hamming radius of the 64-bit hash, 0..15 (12)\n"
-            "  --similarity X        near-duplicates: thumbnail correlation at least X, -1..1 (0.92)\n"
+            "  --similarity X        near-duplicates: 48x48 luma grids correlated at least X, -1..1 (0.95)\n"
             "  --tiny-box PX         boxes with a side under PX stored pixels are tiny (4)\n"
             "  --border PX           boxes within PX of the image content's edge are on the border (1)\n"
             "  --double-iou X        same-class boxes with IoU >= X in one image are double labels (0.9)\n"

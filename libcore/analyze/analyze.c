@@ -28,7 +28,7 @@ static const char *const kind_table[][2] = {
     {"underexposed", "images with mean luma below dark_mean or clip_share of pixels at Y <= 5"},
     {"blurred", "images whose Laplacian variance is under blur_ratio x the dataset median"},
     {"duplicate", "groups of samples with identical pixels"},
-    {"near-duplicate", "groups of samples alike up to re-encoding, small crops, brightness and contrast: hashes within radius bits and thumbnails correlated at >= similarity"},
+    {"near-duplicate", "groups of samples alike up to re-encoding, small crops, brightness and contrast: hashes within radius bits, then 48x48 luma grids correlated at >= similarity"},
     {"leakage", "duplicate or near-duplicate groups that span more than one split"},
     {"sensor-nan", "sensor channels with a NaN share above sensor_nan (samples: those with NaN)"},
     {"sensor-constant", "sensor channels that never change"},
@@ -61,7 +61,7 @@ double lathe_analyze_finding_count(const cJSON *analysis, const char *kind) {
 void lathe_analyze_defaults(lathe_analyze_opts *o) {
     memset(o, 0, sizeof *o);
     o->radius = 12;
-    o->similarity = 0.92;
+    o->similarity = 0.95;
     o->tiny_box = 4;
     o->border_px = 1;
     o->double_iou = 0.9;
@@ -113,87 +113,94 @@ static void note_corrupt(analyze_ctx *c, uint64_t i) {
     }
 }
 
-/* Reads and measures sample i into c->rec[i]; buf/luma are the thread's scratch (pixels store). */
-static void measure_sample(analyze_ctx *c, uint64_t i, uint8_t *buf, float **luma, size_t *luma_cap) {
-    analyze_record *r = &c->rec[i];
-    memset(r, 0, sizeof *r);
+int analyze_scratch_luma(analyze_scratch *sc, size_t n) {
+    if (n <= sc->luma_cap) return 0;
+    float *grown = realloc(sc->luma, n * sizeof *grown);
+    if (!grown) return lathe_fail(LATHE_ENOMEM, "luma of %zu pixels", n);
+    sc->luma = grown, sc->luma_cap = n;
+    return 0;
+}
+
+void analyze_scratch_free(analyze_scratch *sc) {
+    free(sc->frame);
+    free(sc->luma);
+}
+
+int analyze_read_image(analyze_ctx *c, uint64_t i, analyze_scratch *sc, lathe_dataset_sample *s, const uint8_t **px,
+                       int *w, int *h, lathe_rect *rect) {
     int pixels_store = c->m->store == LATHE_STORE_PIXELS;
     unsigned what = LATHE_READ_META | (pixels_store ? 0 : LATHE_READ_PIXELS | LATHE_READ_DECODE);
-    lathe_dataset_sample s;
-    int rc = lathe_dataset_get(c->ds, i, what, &s);
+    int rc = lathe_dataset_get(c->ds, i, what, s);
     if (rc && !pixels_store) { /* the image does not decode: still learn its split and label */
-        int read_rc = rc;
         char why[512];
         snprintf(why, sizeof why, "%s", lathe_last_error());
-        if (lathe_dataset_get(c->ds, i, LATHE_READ_META, &s) == 0) lathe_fail(-read_rc, "%s", why);
+        if (lathe_dataset_get(c->ds, i, LATHE_READ_META, s) == 0) lathe_fail(-rc, "%s", why);
     }
+    if (rc) return rc;
+    *px = s->pixels, *w = s->width, *h = s->height;
+    if (pixels_store) {
+        *w = c->m->width, *h = c->m->height;
+        size_t frame = (size_t)*w * *h * 3;
+        if (!sc->frame) sc->frame = malloc(frame);
+        if (!sc->frame) return lathe_fail(LATHE_ENOMEM, "frame of %zu bytes", frame);
+        rc = lathe_dataset_read_pixels(c->ds, i, sc->frame, frame);
+        if (rc) return rc;
+        *px = sc->frame;
+    }
+    if (!*px || (!pixels_store && s->channels != 3))
+        return lathe_fail(LATHE_EFORMAT, "sample %llu: no RGB pixels", (unsigned long long)i);
+    const lathe_meta *mt = &s->meta;
+    *rect = lathe_content_rect(*w, *h, mt->orig_width, mt->orig_height, mt->scale_x, mt->scale_y, mt->pad_x, mt->pad_y,
+                               mt->tile_x, mt->tile_y);
+    if (rect->x1 <= rect->x0 || rect->y1 <= rect->y0) *rect = (lathe_rect){0, 0, *w, *h};
+    return analyze_scratch_luma(sc, (size_t)(rect->x1 - rect->x0) * (rect->y1 - rect->y0));
+}
+
+/* Reads and measures sample i into c->rec[i] and its thumbnail. */
+static void measure_sample(analyze_ctx *c, uint64_t i, analyze_scratch *sc) {
+    analyze_record *r = &c->rec[i];
+    memset(r, 0, sizeof *r);
+    lathe_dataset_sample s;
+    const uint8_t *px = NULL;
+    int w = 0, h = 0;
+    lathe_rect rect;
+    int rc = analyze_read_image(c, i, sc, &s, &px, &w, &h, &rect);
     r->split = (uint8_t)s.split, r->label = s.label;
-    const uint8_t *px = s.pixels;
-    int w = s.width, h = s.height;
-    if (!rc && pixels_store) {
-        w = c->m->width, h = c->m->height;
-        rc = lathe_dataset_read_pixels(c->ds, i, buf, (size_t)w * h * 3);
-        px = buf;
-    }
-    if (!rc && (!px || s.channels > 3 || (!pixels_store && s.channels != 3)))
-        rc = lathe_fail(LATHE_EFORMAT, "sample %llu: no RGB pixels", (unsigned long long)i);
+    lathe_image_stats st;
+    if (!rc) rc = lathe_image_stats_compute(px, w, h, rect, sc->luma, &st);
     if (!rc) {
-        const lathe_meta *mt = &s.meta;
-        lathe_rect rect = lathe_content_rect(w, h, mt->orig_width, mt->orig_height, mt->scale_x, mt->scale_y,
-                                             mt->pad_x, mt->pad_y, mt->tile_x, mt->tile_y);
-        if (rect.x1 <= rect.x0 || rect.y1 <= rect.y0) rect = (lathe_rect){0, 0, w, h};
-        size_t need = (size_t)(rect.x1 - rect.x0) * (rect.y1 - rect.y0);
-        if (need > *luma_cap) {
-            float *grown = realloc(*luma, need * sizeof **luma);
-            if (!grown) rc = lathe_fail(LATHE_ENOMEM, "luma of %zu pixels", need);
-            else *luma = grown, *luma_cap = need;
-        }
-        lathe_image_stats st;
-        if (!rc) rc = lathe_image_stats_compute(px, w, h, rect, *luma, &st);
-        if (!rc) {
-            r->content = XXH64(px, (size_t)w * h * 3, 0);
-            r->phash = st.phash;
-            memcpy(c->thumbs + i * sizeof st.thumb, st.thumb, sizeof st.thumb);
-            r->brightness = (float)st.brightness, r->contrast = (float)st.contrast;
-            r->sharpness = (float)st.sharpness;
-            for (int k = 0; k < 3; k++) r->rgb[k] = (float)st.rgb[k];
-            r->bright_share = (float)st.bright_share, r->dark_share = (float)st.dark_share;
-            r->ok = 1;
-        }
+        r->content = XXH64(px, (size_t)w * h * 3, 0);
+        r->phash = st.phash;
+        memcpy(c->thumbs + i * sizeof st.thumb, st.thumb, sizeof st.thumb);
+        r->brightness = (float)st.brightness, r->contrast = (float)st.contrast;
+        r->sharpness = (float)st.sharpness;
+        for (int k = 0; k < 3; k++) r->rgb[k] = (float)st.rgb[k];
+        r->bright_share = (float)st.bright_share, r->dark_share = (float)st.dark_share;
+        r->ok = 1;
     }
     if (rc) note_corrupt(c, i);
     lathe_dataset_sample_free(&s);
 }
 
 static int pixel_pass(analyze_ctx *c) {
-    size_t frame = c->m->store == LATHE_STORE_PIXELS ? (size_t)c->m->width * c->m->height * 3 : 1;
     lathe_progress *prog = lathe_progress_start("analyze", c->n);
     uint64_t done = 0;
-    int failed = 0;
     int threads = c->opts->threads > 0 ? c->opts->threads : omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
     {
-        uint8_t *buf = malloc(frame);
-        float *luma = NULL;
-        size_t luma_cap = 0;
-        if (!buf) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        analyze_scratch sc = {0};
 #pragma omp for schedule(dynamic, 16)
         for (uint64_t i = 0; i < c->n; i++) {
-            if (!buf) continue;
-            measure_sample(c, i, buf, &luma, &luma_cap);
+            measure_sample(c, i, &sc);
             uint64_t d;
 #pragma omp atomic capture
             d = ++done;
             if (omp_get_thread_num() == 0) lathe_progress_update(prog, d);
         }
-        free(buf);
-        free(luma);
+        analyze_scratch_free(&sc);
     }
     lathe_progress_finish(prog, done);
-    return failed ? lathe_fail(LATHE_ENOMEM, "frame buffers of %zu bytes", frame) : 0;
+    return 0;
 }
 
 static cJSON *options_json(const lathe_analyze_opts *o) {

@@ -14,7 +14,7 @@ extern "C" {
 typedef struct {
     int threads;          /* worker threads, 0 = OpenMP's default */
     int radius;           /* near-duplicate candidates: Hamming radius on the 64-bit hash, 0..15 */
-    double similarity;    /* near-duplicates: thumbnail correlation at least this, -1..1 */
+    double similarity;    /* near-duplicates: correlation of the 48x48 luma grids (best of 5 scales) at least this */
     double tiny_box;      /* a box whose shorter side is under this many stored pixels is tiny */
     double border_px;     /* a box within this many pixels of the image content's edge is on the border */
     double double_iou;    /* two boxes of one class in one image with IoU >= this are a double label */

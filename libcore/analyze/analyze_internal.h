@@ -59,6 +59,20 @@ cJSON *u64_array(const uint64_t *v, size_t n);
 /* "defective" in the sense of sensors' separation: has boxes or an image label other than good. */
 int record_defective(const analyze_ctx *c, const analyze_record *r);
 
+/* Per-thread scratch of the pixel readers (zero-initialized, freed with analyze_scratch_free). */
+typedef struct {
+    uint8_t *frame;          /* pixels store: one stored image */
+    float *luma;             /* at least the content rectangle's pixels */
+    size_t luma_cap;
+} analyze_scratch;
+int analyze_scratch_luma(analyze_scratch *sc, size_t n);
+void analyze_scratch_free(analyze_scratch *sc);
+/* Reads sample i (its meta into s, which the caller frees whatever the result) and points *px at
+ * its (H, W, 3) pixels with their content rectangle; sc->luma then holds room for the rectangle.
+ * Returns 0 or the reader's error (the message names the sample). */
+int analyze_read_image(analyze_ctx *c, uint64_t i, analyze_scratch *sc, lathe_dataset_sample *s, const uint8_t **px,
+                       int *w, int *h, lathe_rect *rect);
+
 /* The parts of the analysis, each adding its keys to root. Return 0 or a negative LATHE_E* code. */
 int analyze_labels(analyze_ctx *c, cJSON *root, cJSON *findings);
 int analyze_images(analyze_ctx *c, cJSON *root, cJSON *findings);

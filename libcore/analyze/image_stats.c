@@ -28,24 +28,36 @@ lathe_rect lathe_content_rect(int width, int height, int orig_width, int orig_he
  * thumbnail is the area-averaged luma on a 16x16 grid; the 64-bit hash sets bit (8v+u) where the
  * 2-D DCT-II coefficient (u, v) of that grid, u, v < 8, exceeds the median of the 63 AC ones (a
  * brightness shift moves only the DC term, which the median ignores). */
-static uint64_t describe(const float *y, int w, int h, uint8_t *thumb) {
-    enum { G = LATHE_THUMB_SIDE, K = 8 };
-    int cx = w / 10, cy = h / 10; /* the central 80% (all of it when under 10 pixels) */
-    int cw = w - 2 * cx, ch = h - 2 * cy;
-    double grid[G][G];
-    for (int gy = 0; gy < G; gy++) {
-        int ya = cy + (int)((long)gy * ch / G), yb = cy + (int)((long)(gy + 1) * ch / G);
+void lathe_area_grid(const float *y, int w, int h, double fraction, int side, float *grid) {
+    int cw = (int)lround(w * fraction), ch = (int)lround(h * fraction);
+    if (cw < 1) cw = 1;
+    if (ch < 1) ch = 1;
+    if (cw > w) cw = w;
+    if (ch > h) ch = h;
+    int cx = (w - cw) / 2, cy = (h - ch) / 2;
+    for (int gy = 0; gy < side; gy++) {
+        int ya = cy + (int)((long)gy * ch / side), yb = cy + (int)((long)(gy + 1) * ch / side);
         if (yb <= ya) yb = ya + 1;
-        for (int gx = 0; gx < G; gx++) {
-            int xa = cx + (int)((long)gx * cw / G), xb = cx + (int)((long)(gx + 1) * cw / G);
+        for (int gx = 0; gx < side; gx++) {
+            int xa = cx + (int)((long)gx * cw / side), xb = cx + (int)((long)(gx + 1) * cw / side);
             if (xb <= xa) xb = xa + 1;
-            double s = 0;
+            double sum = 0;
             int k = 0;
             for (int yy = ya; yy < yb && yy < h; yy++)
-                for (int xx = xa; xx < xb && xx < w; xx++) s += y[(size_t)yy * w + xx], k++;
-            grid[gy][gx] = k ? s / k : 0;
-            thumb[gy * G + gx] = (uint8_t)lround(grid[gy][gx] < 0 ? 0 : grid[gy][gx] > 255 ? 255 : grid[gy][gx]);
+                for (int xx = xa; xx < xb && xx < w; xx++) sum += y[(size_t)yy * w + xx], k++;
+            grid[gy * side + gx] = k ? (float)(sum / k) : 0;
         }
+    }
+}
+
+static uint64_t describe(const float *y, int w, int h, uint8_t *thumb) {
+    enum { G = LATHE_THUMB_SIDE, K = 8 };
+    float cells[G * G];
+    lathe_area_grid(y, w, h, 0.8, G, cells);
+    double grid[G][G];
+    for (int i = 0; i < G * G; i++) {
+        grid[i / G][i % G] = cells[i];
+        thumb[i] = (uint8_t)lroundf(cells[i] < 0 ? 0 : cells[i] > 255 ? 255 : cells[i]);
     }
     double basis[K][G]; /* cos(pi (2x+1) u / 2G) */
     for (int u = 0; u < K; u++)
@@ -78,18 +90,33 @@ static uint64_t describe(const float *y, int w, int h, uint8_t *thumb) {
     return bits;
 }
 
-double lathe_thumb_similarity(const uint8_t *a, const uint8_t *b) {
-    enum { N = LATHE_THUMB_SIDE * LATHE_THUMB_SIDE };
+double lathe_grid_similarity(const float *a, const float *b, int n) {
     double ma = 0, mb = 0;
-    for (int i = 0; i < N; i++) ma += a[i], mb += b[i];
-    ma /= N, mb /= N;
+    for (int i = 0; i < n; i++) ma += a[i], mb += b[i];
+    ma /= n, mb /= n;
     double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         double x = a[i] - ma, y = b[i] - mb;
         ab += x * y, aa += x * x, bb += y * y;
     }
-    if (aa == 0 || bb == 0) return aa == bb ? 1 : 0; /* flat images: alike only when both are flat */
+    if (aa == 0 || bb == 0) return aa == bb ? 1 : 0;
     return ab / sqrt(aa * bb);
+}
+
+double lathe_thumb_similarity(const uint8_t *a, const uint8_t *b) {
+    enum { N = LATHE_THUMB_SIDE * LATHE_THUMB_SIDE };
+    float fa[N], fb[N];
+    for (int i = 0; i < N; i++) fa[i] = a[i], fb[i] = b[i];
+    return lathe_grid_similarity(fa, fb, N);
+}
+
+void lathe_luma(const uint8_t *pixels, int width, lathe_rect r, float *out) {
+    int w = r.x1 - r.x0;
+    for (int yy = r.y0; yy < r.y1; yy++) {
+        const uint8_t *p = pixels + ((size_t)yy * width + r.x0) * 3;
+        float *dst = out + (size_t)(yy - r.y0) * w;
+        for (int xx = 0; xx < w; xx++, p += 3) dst[xx] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+    }
 }
 
 int lathe_image_stats_compute(const uint8_t *pixels, int width, int height, lathe_rect r, float *scratch,

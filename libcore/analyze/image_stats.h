@@ -35,6 +35,13 @@ lathe_rect lathe_content_rect(int width, int height, int orig_width, int orig_he
 int lathe_image_stats_compute(const uint8_t *pixels, int width, int height, lathe_rect r, float *scratch,
                               lathe_image_stats *out);
 
+/* Luma Y = 0.299 R + 0.587 G + 0.114 B (float) of the pixels (H, W, 3) inside r, row by row. */
+void lathe_luma(const uint8_t *pixels, int width, lathe_rect r, float *out);
+/* Area averages of the central `fraction` (0..1] of luma (h, w) on a side x side grid. */
+void lathe_area_grid(const float *luma, int w, int h, double fraction, int side, float *grid);
+/* Pearson correlation of two grids of n cells, -1..1 (flat grids: 1 when both are flat, else 0). */
+double lathe_grid_similarity(const float *a, const float *b, int n);
+
 /* Pearson correlation of two thumbnails, -1..1 (1: the same picture up to brightness and contrast). */
 double lathe_thumb_similarity(const uint8_t *a, const uint8_t *b);
 
