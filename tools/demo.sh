@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it.
+# tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it,
+# analyze it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
@@ -15,3 +16,6 @@ echo "== lathe verify"
 "$LATHE" verify "$OUT/dataset"
 echo "== lathe info"
 "$LATHE" info "$OUT/dataset"
+echo "== lathe analyze (statistics, quality findings, leakage between splits)"
+"$LATHE" analyze "$OUT/dataset" -o "$OUT/analysis"
+echo "demo done: open $OUT/analysis/report.html (also report.md and analysis.json there)"
