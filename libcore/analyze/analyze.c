@@ -234,8 +234,10 @@ int lathe_analyze_run(lathe_dataset *ds, const lathe_analyze_opts *o, cJSON **ou
     cJSON *root = cJSON_CreateObject();
     if (!c.rec || !c.thumbs || !c.corrupt_errors || !root || sensors_init(&c))
         rc = lathe_fail(LATHE_ENOMEM, "records of %llu samples", (unsigned long long)c.n);
-    double t0 = lathe_now();
+    double t0 = lathe_now(), t[5];
     if (!rc) rc = pixel_pass(&c);
+    for (size_t s = 0; s < c.m->nshards; s++) lathe_dataset_drop_caches(ds, s); /* the pass's /meta */
+    t[0] = lathe_now();
     cJSON *findings = NULL;
     if (!rc) {
         cJSON_AddNumberToObject(root, "lathe_analysis", 1);
@@ -258,13 +260,22 @@ int lathe_analyze_run(lathe_dataset *ds, const lathe_analyze_opts *o, cJSON **ou
         cJSON_AddNumberToObject(root, "analyzed", (double)analyzed);
         rc = analyze_labels(&c, root, findings);
     }
+    t[1] = lathe_now();
     if (!rc) rc = analyze_images(&c, root, findings);
+    t[2] = lathe_now();
     if (!rc) rc = analyze_duplicates(&c, findings);
+    t[3] = lathe_now();
     if (!rc) rc = analyze_sensors(&c, root, findings);
+    t[4] = lathe_now();
     if (!rc) {
         cJSON_AddItemToObject(root, "findings", findings);
         findings = NULL;
-        cJSON_AddNumberToObject(root, "seconds", lathe_now() - t0);
+        cJSON_AddNumberToObject(root, "seconds", t[4] - t0);
+        static const char *const stages[] = {"pixels", "labels", "images", "duplicates", "sensors"};
+        cJSON *timing = cJSON_AddObjectToObject(root, "stage_seconds");
+        for (int k = 0; k < 5; k++) cJSON_AddNumberToObject(timing, stages[k], t[k] - (k ? t[k - 1] : t0));
+        cJSON_AddNumberToObject(timing, "near_duplicate_search", c.search_seconds);
+        cJSON_AddNumberToObject(timing, "near_duplicate_verify", c.verify_seconds);
     }
     cJSON_Delete(findings);
     cJSON_Delete(c.corrupt_errors);

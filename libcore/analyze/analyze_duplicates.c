@@ -7,6 +7,7 @@
 
 #include "analyze_internal.h"
 #include "libcore/base/error.h"
+#include "libcore/base/log.h"
 
 typedef struct {
     uint64_t content;
@@ -83,18 +84,25 @@ static void write_groups(const analyze_ctx *c, cJSON *f, const uint32_t *group, 
 
 /* Near-duplicates are found in three stages, each cheaper than the next and run on fewer pairs:
  * (1) 64-bit hashes within the radius (neardup.c), (2) 16x16 thumbnails correlated at >= THUMB_GATE
- * (kept in memory), (3) the pixels of both samples read again: 48x48 luma grids of the central 80%
+ * and mean tints within TINT_GATE (kept in memory), (3) the pixels of both samples read again: 48x48 luma grids of the central 80%
  * correlated at >= opts.similarity, the first sample's grid taken at 5 scales (0.96..1.04) so a
  * crop of a few percent still lines up. On factory images, where every picture shows the same belt,
  * stage 2 alone confuses different parts at the same place; stage 3 separates them (measured on
  * synthetic scenes in docs/ARCHITECTURE.md). */
-#define THUMB_GATE 0.90
+#define THUMB_GATE 0.93
+#define TINT_GATE 12.0f /* grey levels */
 enum { FINE = 48, NSCALES = 5 };
 static const double fine_scales[NSCALES] = {0.96, 0.98, 1.0, 1.02, 1.04};
 
+/* Stage 2: thumbnails alike, and the same tint. The luma checks ignore colour, and a grey part on a
+ * blue belt matches the same part on a grey one; the differences R-G and B-G of the mean colour
+ * survive a brightness shift (and change little under a contrast change), a belt colour does not. */
 static int thumbs_alike(void *ctx, uint32_t a, uint32_t b) {
     const analyze_ctx *c = ctx;
     enum { T = LATHE_THUMB_SIDE * LATHE_THUMB_SIDE };
+    const float *ca = c->rec[a].rgb, *cb = c->rec[b].rgb;
+    if (fabsf((ca[0] - ca[1]) - (cb[0] - cb[1])) > TINT_GATE || fabsf((ca[2] - ca[1]) - (cb[2] - cb[1])) > TINT_GATE)
+        return 0;
     return lathe_thumb_similarity(c->thumbs + (size_t)a * T, c->thumbs + (size_t)b * T) >= THUMB_GATE;
 }
 
@@ -167,7 +175,9 @@ int analyze_duplicates(analyze_ctx *c, cJSON *findings) {
     if (!rc) rc = exact_pairs(c, &exact, &nexact);
     if (!rc) {
         for (uint64_t i = 0; i < c->n; i++) hash[i] = c->rec[i].phash, use[i] = c->rec[i].ok;
+        double t0 = lathe_now();
         rc = lathe_neardup_pairs(hash, use, c->n, c->opts->radius, thumbs_alike, c, &near, &nnear);
+        c->search_seconds = lathe_now() - t0;
     }
     if (!rc) {
         lathe_neardup_groups(exact, nexact, c->n, group);
@@ -177,7 +187,10 @@ int analyze_duplicates(analyze_ctx *c, cJSON *findings) {
         for (size_t i = 0; i < nnear; i++)
             if (c->rec[near[i].a].content != c->rec[near[i].b].content) near[k++] = near[i];
         nnear = k;
+        cJSON_AddNumberToObject(finding_add(findings, "near-duplicate", ""), "candidate_pairs", (double)nnear);
+        double t0 = lathe_now();
         rc = verify_pairs(c, near, &nnear);
+        c->verify_seconds = lathe_now() - t0;
     }
     if (!rc) {
         lathe_neardup_groups(near, nnear, c->n, group);

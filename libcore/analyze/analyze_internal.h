@@ -42,6 +42,7 @@ typedef struct {
     running_stat *chan;      /* (S): every finite value of the channel */
     uint64_t *chan_nan, *chan_values; /* (S): NaN values, all values */
     cJSON *corrupt_errors;   /* [{"sample", "message"}], the first 100 */
+    double search_seconds, verify_seconds; /* near-duplicate stages 1-2 and 3 */
 } analyze_ctx;
 
 void running_add(running_stat *s, double x);

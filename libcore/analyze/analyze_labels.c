@@ -362,7 +362,10 @@ int analyze_labels(analyze_ctx *c, cJSON *root, cJSON *findings) {
         }
         sensors_add(c, &s);
         rc = add_text(&a, s.text, i);
+        size_t shard = s.shard;
         lathe_dataset_sample_free(&s);
+        if (i + 1 == lathe_dataset_shard_first(c->ds, shard + 1)) /* one shard's arrays at a time */
+            lathe_dataset_drop_caches(c->ds, shard);
     }
     if (!rc) {
         class_findings(c, &a, findings);

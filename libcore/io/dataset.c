@@ -518,6 +518,18 @@ static void shard_data_free(shard_data *d, uint64_t n) {
     memset(d, 0, sizeof *d);
 }
 
+void lathe_dataset_drop_caches(lathe_dataset *ds, size_t s) {
+    if (s >= ds->m.nshards) return;
+    pthread_mutex_lock(&ds->mu);
+    shard *sh = &ds->shards[s];
+    int32_t *labels = sh->data.labels; /* kept: 4 bytes a sample, needed by every read */
+    sh->data.labels = NULL;
+    shard_data_free(&sh->data, sh->n);
+    memset(&sh->data, 0, sizeof sh->data);
+    sh->data.labels = labels;
+    pthread_mutex_unlock(&ds->mu);
+}
+
 /* ---- opening and closing shard files (under ds->mu) ---- */
 
 static void close_shard_file(lathe_dataset *ds, shard *sh) {

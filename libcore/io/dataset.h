@@ -83,6 +83,11 @@ int lathe_dataset_get(lathe_dataset *ds, uint64_t i, unsigned what, lathe_datase
 /* Frees what a sample holds and empties it. */
 void lathe_dataset_sample_free(lathe_dataset_sample *s);
 
+/* Frees the cached small arrays of shard s except its labels (boxes, meta, sensors, text are read
+ * again on the next use), so a pass over a large dataset keeps one shard's arrays at a time. No
+ * lathe_dataset_get of shard s may be running. Out-of-range s is ignored. */
+void lathe_dataset_drop_caches(lathe_dataset *ds, size_t s);
+
 /* Pixels store: decompresses the pixels of sample i into dst (H*W*C bytes, cap at least that), with
  * no allocation but the compressed chunk. Thread-safe. Returns 0, -LATHE_EINVAL (i out of range,
  * cap too small, not a pixels store) or the errors of lathe_dataset_get. */
