@@ -374,3 +374,74 @@ def test_compare_reports_shifts(planted, tmp_path):
     assert a["findings"]["class-mix-shift"]["count"] == 0
     assert a["compare"]["sensors"][0]["shift_std"] == pytest.approx(5, rel=1e-6)
     assert "Compared with the reference" in (tmp_path / "diff" / "report.md").read_text()
+
+
+def findings_fixture(root, store):
+    """A COCO folder where each quality finding has exactly one known culprit; returns its dataset
+    (ingested with `store`) and {source name: index} read back with h5py."""
+    rng = np.random.default_rng(5)
+    src = root / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "sensors").mkdir()
+    w, h = 200, 150
+    images, anns = [], []
+
+    def add(name, arr, boxes=(), label=1):
+        Image.fromarray(arr).save(src / "images" / name, quality=95)
+        iid = len(images) + 1
+        images.append({"id": iid, "file_name": name, "width": w, "height": h, "label": label})
+        for cat, box in boxes:
+            anns.append({"id": len(anns) + 1, "image_id": iid, "category_id": cat, "bbox": list(box),
+                         "area": box[2] * box[3], "iscrowd": 0})
+
+    def write_sensors():  # temperature rises with the file name's rank, the order ingest stores them in
+        names = sorted(im["file_name"] for im in images)
+        for rank, name in enumerate(names):
+            t = np.arange(16)
+            vib = np.sin(t * (0.3 + 0.01 * rank)) * (1 + rank % 3)
+            temp = 20 + 2.0 * rank + 0.1 * np.cos(t)
+            rows = [f"{v:.5f},{'nan' if name.startswith('nan') and k % 2 else f'{tt:.3f}'}"
+                    for k, (v, tt) in enumerate(zip(vib, temp))]
+            (src / "sensors" / (Path(name).stem + ".csv")).write_text("vib,temp\n" + "\n".join(rows) + "\n")
+
+    def scene():  # distinct textured scenes: random smooth fields, never near-duplicates of each other
+        base = rng.normal(size=(h // 10 + 1, w // 10 + 1, 3))
+        big = np.kron(base, np.ones((10, 10, 1)))[:h, :w]
+        return np.clip(128 + 40 * big + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    for i in range(12):
+        add(f"ok{i:02d}.jpg", scene(), [(1, (40 + i, 30, 50, 40))])
+    add("dark.jpg", (scene() * 0.05).astype(np.uint8), [(1, (50, 50, 40, 30))])
+    add("bright.jpg", np.clip(scene().astype(int) + 200, 0, 255).astype(np.uint8), [(1, (50, 50, 40, 30))])
+    add("flat.jpg", np.full((h, w, 3), 120, np.uint8) + (np.indices((h, w))[1][..., None] // 50).astype(np.uint8),
+        [(1, (50, 50, 40, 30))])
+    add("tiny.jpg", scene(), [(1, (60, 60, 3, 30))])
+    add("border.jpg", scene(), [(1, (0, 40, 30, 30))])
+    add("double.jpg", scene(), [(1, (50, 50, 60, 40)), (1, (51, 50, 60, 40))])
+    add("nan.jpg", scene(), [(1, (50, 50, 40, 30))])
+    write_sensors()
+    cats = [{"id": 0, "name": "good"}, {"id": 1, "name": "scratch"}, {"id": 2, "name": "never_seen"}]
+    (src / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    ds = root / "ds"
+    lathe("ingest", src, "-o", ds, "--store", store, "--size", 160, "--split", "1,0,0")
+    manifest, samples = read_dataset(ds)
+    return ds, {Path(source_of(s)).name: i for i, s in enumerate(samples)}
+
+
+@pytest.mark.parametrize("store", ["pixels", "encoded"])
+def test_each_finding_names_its_culprit(tmp_path, store):
+    ds, index = findings_fixture(tmp_path, store)
+    out = tmp_path / "out"
+    lathe("analyze", ds, "-o", out, "--drift", "1.0", "--sensor-nan", "0.01")
+    f = json.loads((out / "analysis.json").read_text())["findings"]
+    assert f["underexposed"]["samples"] == [index["dark.jpg"]]
+    assert f["overexposed"]["samples"] == [index["bright.jpg"]]
+    assert index["flat.jpg"] in f["blurred"]["samples"]
+    assert f["tiny-box"]["samples"] == [index["tiny.jpg"]]
+    assert f["border-box"]["samples"] == [index["border.jpg"]]
+    assert f["double-label"]["samples"] == [index["double.jpg"]]
+    assert f["empty-class"]["classes"] == ["good", "never_seen"]
+    assert f["sensor-nan"]["channels"] == ["temp"] and f["sensor-nan"]["samples"] == [index["nan.jpg"]]
+    assert f["sensor-drift"]["channels"] == ["temp"]
+    for kind in ("corrupt", "duplicate", "near-duplicate", "leakage", "degenerate-box", "sensor-constant"):
+        assert f[kind]["count"] == 0, kind
