@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
 export LATHE="$PWD/$BUILD/lathe" LATHE_BUILD="$BUILD" HDF5_PLUGIN_PATH="$PWD/$BUILD/plugins"
 export TMPDIR=$(mktemp -d /tmp/lathe-tests.XXXXXX)
+# sanitizer builds: third-party allocations kept for the process's life (tests/lsan.supp)
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 trap 'rm -rf "$TMPDIR"' EXIT
 pass=0 fail=0 failed=()
 run() { # name, command...
