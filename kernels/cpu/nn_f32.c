@@ -1,0 +1,18 @@
+/* nn_f32.c - the float32 CPU kernels of nn.h (what training uses). */
+#include <cblas.h>
+
+#include "kernels/nn.h"
+
+#define T float
+#define SUF _f32
+#define GEMM cblas_sgemm
+#include "nn_ops.inc"
+
+int lathe_k_conv_out(int in, int kernel, int stride, int pad, int dilation) {
+    if (stride < 1 || dilation < 1) return 0;
+    return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+size_t lathe_k_conv_workspace(const lathe_conv_shape *s) {
+    return (size_t)(s->c / s->groups) * s->r * s->s * s->p * s->q;
+}

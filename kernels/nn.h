@@ -1,0 +1,78 @@
+/* nn.h - the CPU kernels of the compute core, forward and backward, on plain buffers.
+ * Shape letters: N batch, C channels in, K channels out, H W input, P Q output, R S kernel,
+ * M rows, D features. Layout NCHW, row-major. Every kernel exists as _f32 (what lathe trains with)
+ * and _f64 (the same source compiled for double: the finite-difference tests). Backward kernels
+ * ACCUMULATE into their d* outputs (callers zero them once per step), so a tensor used by two
+ * layers receives both gradients. Kernels know buffers and shapes only. */
+#ifndef LATHE_KERNELS_NN_H
+#define LATHE_KERNELS_NN_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int n, c, h, w;       /* input */
+    int k, r, s;          /* filters (K, C/groups, R, S) */
+    int stride, pad, dilation, groups;
+    int p, q;             /* output size: (h + 2 pad - dilation (r - 1) - 1) / stride + 1 */
+} lathe_conv_shape;
+
+/* Output size of a convolution or pooling window along one axis; < 1 means it does not fit. */
+int lathe_k_conv_out(int in, int kernel, int stride, int pad, int dilation);
+/* Floats of the im2col workspace one conv call needs: (C/groups) R S x P Q. */
+size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
+
+#define LATHE_K_DECLARE(T, SUF)                                                                              \
+    /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C/g,R,S)) + b (K) (b may be NULL); ws: conv_workspace */        \
+    void lathe_k_conv2d_fwd##SUF(const lathe_conv_shape *s, const T *x, const T *w, const T *b, T *y, T *ws); \
+    /* dx, dw, db accumulate (each may be NULL) */                                                          \
+    void lathe_k_conv2d_bwd##SUF(const lathe_conv_shape *s, const T *x, const T *w, const T *dy, T *dx, T *dw, \
+                                 T *db, T *ws);                                                             \
+    /* y (M,K) = x (M,D) w^T (K,D) + b (K) */                                                               \
+    void lathe_k_linear_fwd##SUF(int m, int d, int k, const T *x, const T *w, const T *b, T *y);             \
+    void lathe_k_linear_bwd##SUF(int m, int d, int k, const T *x, const T *w, const T *dy, T *dx, T *dw, T *db); \
+    /* batch norm over (N, H W) per channel. train: batch statistics, saved mean/invstd (C), running    \
+     * stats updated with momentum (new = (1-m) old + m batch, unbiased var); eval: running stats */     \
+    void lathe_k_bn_fwd##SUF(int n, int c, int hw, const T *x, const T *gamma, const T *beta, T *running_mean,  \
+                             T *running_var, T momentum, T eps, int train, T *saved_mean, T *saved_invstd, T *y); \
+    /* train 0: the statistics were constants (eval mode), so dx = dy gamma invstd */                   \
+    void lathe_k_bn_bwd##SUF(int n, int c, int hw, int train, const T *x, const T *gamma, const T *saved_mean, \
+                             const T *saved_invstd, const T *dy, T *dx, T *dgamma, T *dbeta);                  \
+    /* layer norm over the last d values of each of m rows */                                              \
+    void lathe_k_layernorm_fwd##SUF(int m, int d, const T *x, const T *gamma, const T *beta, T eps, T *mean,    \
+                                    T *invstd, T *y);                                                      \
+    void lathe_k_layernorm_bwd##SUF(int m, int d, const T *x, const T *gamma, const T *mean, const T *invstd,   \
+                                    const T *dy, T *dx, T *dgamma, T *dbeta);                              \
+    /* elementwise activations: act one of LATHE_ACT_*, slope for leaky ReLU */                             \
+    void lathe_k_act_fwd##SUF(int act, size_t n, const T *x, T slope, T *y);                                 \
+    void lathe_k_act_bwd##SUF(int act, size_t n, const T *x, T slope, const T *dy, T *dx);                   \
+    /* max pool (argmax saved as the input offset inside the image) and average pool (padding counted) */  \
+    void lathe_k_maxpool_fwd##SUF(int n, int c, int h, int w, int r, int stride, int pad, int p, int q,       \
+                                  const T *x, T *y, int32_t *argmax);                                      \
+    void lathe_k_maxpool_bwd##SUF(int n, int c, int h, int w, int p, int q, const int32_t *argmax,          \
+                                  const T *dy, T *dx);                                                     \
+    void lathe_k_avgpool_fwd##SUF(int n, int c, int h, int w, int r, int stride, int pad, int p, int q,       \
+                                  const T *x, T *y);                                                       \
+    void lathe_k_avgpool_bwd##SUF(int n, int c, int h, int w, int r, int stride, int pad, int p, int q,       \
+                                  const T *dy, T *dx);                                                     \
+    /* nearest upsampling by an integer factor */                                                           \
+    void lathe_k_upsample_fwd##SUF(int n, int c, int h, int w, int f, const T *x, T *y);                     \
+    void lathe_k_upsample_bwd##SUF(int n, int c, int h, int w, int f, const T *dy, T *dx);                   \
+    /* softmax cross-entropy of logits (M,K) with labels (M) and label smoothing e: returns the mean   \
+     * loss over rows with label >= 0; dlogits (may be NULL) gets the gradient of that mean */          \
+    double lathe_k_softmax_ce##SUF(int m, int k, const T *logits, const int32_t *labels, T smoothing,         \
+                                   T *dlogits);                                                            \
+    /* binary cross-entropy with logits, mean over n values; dlogits (may be NULL) gets its gradient */     \
+    double lathe_k_bce_logits##SUF(size_t n, const T *logits, const T *targets, T *dlogits);
+
+enum { LATHE_ACT_RELU, LATHE_ACT_LEAKY, LATHE_ACT_SILU, LATHE_ACT_GELU, LATHE_ACT_SIGMOID };
+
+LATHE_K_DECLARE(float, _f32)
+LATHE_K_DECLARE(double, _f64)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

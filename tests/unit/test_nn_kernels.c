@@ -1,0 +1,248 @@
+/* test_nn_kernels.c - every backward kernel of kernels/nn.h against central finite differences of
+ * its forward kernel, in double precision (the _f64 build of the same source): for a random input
+ * and a random upstream gradient r, d(sum(r * f(x)))/dx must equal the backward result. Also checks
+ * that the float build agrees with the double one. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "kernels/nn.h"
+
+static uint64_t rng_state = 12345;
+static double uniform(void) { /* xorshift64*, in [-1, 1) */
+    rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
+    return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2 - 1;
+}
+static double *randv(size_t n) {
+    double *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = uniform();
+    return v;
+}
+
+/* A forward pass as a closure: writes f(params) into y. */
+typedef void (*fwd_fn)(void *ctx, double *y);
+
+/* Checks the analytic gradient g of sum(r * f) w.r.t. the n values at p (perturbed in place). */
+static void check_grad(const char *what, fwd_fn f, void *ctx, double *p, size_t n, const double *g, const double *r,
+                       size_t ny) {
+    double *y = malloc(ny * sizeof *y);
+    const double eps = 1e-6;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double keep = p[i], lp = 0, lm = 0;
+        p[i] = keep + eps;
+        f(ctx, y);
+        for (size_t k = 0; k < ny; k++) lp += r[k] * y[k];
+        p[i] = keep - eps;
+        f(ctx, y);
+        for (size_t k = 0; k < ny; k++) lm += r[k] * y[k];
+        p[i] = keep;
+        double num = (lp - lm) / (2 * eps);
+        double err = fabs(num - g[i]) / fmax(1.0, fabs(num));
+        if (err > worst) worst = err;
+    }
+    if (worst > 1e-6) fail_msg("%s: worst relative gradient error %.3g", what, worst);
+    free(y);
+}
+
+/* ---- convolution ---- */
+typedef struct {
+    lathe_conv_shape s;
+    double *x, *w, *b, *ws;
+} conv_ctx;
+static void conv_f(void *c, double *y) {
+    conv_ctx *k = c;
+    lathe_k_conv2d_fwd_f64(&k->s, k->x, k->w, k->b, y, k->ws);
+}
+
+static void conv_case(int n, int c, int h, int w, int k, int r, int stride, int pad, int dil, int groups) {
+    conv_ctx x = {{n, c, h, w, k, r, r, stride, pad, dil, groups, 0, 0}, 0, 0, 0, 0};
+    x.s.p = lathe_k_conv_out(h, r, stride, pad, dil), x.s.q = lathe_k_conv_out(w, r, stride, pad, dil);
+    size_t nx = (size_t)n * c * h * w, nw = (size_t)k * (c / groups) * r * r, ny = (size_t)n * k * x.s.p * x.s.q;
+    x.x = randv(nx), x.w = randv(nw), x.b = randv(k), x.ws = malloc(lathe_k_conv_workspace(&x.s) * sizeof(double));
+    double *rr = randv(ny), *dx = calloc(nx, sizeof(double)), *dw = calloc(nw, sizeof(double)), *db = calloc(k, sizeof(double));
+    lathe_k_conv2d_bwd_f64(&x.s, x.x, x.w, rr, dx, dw, db, x.ws);
+    check_grad("conv dx", conv_f, &x, x.x, nx, dx, rr, ny);
+    check_grad("conv dw", conv_f, &x, x.w, nw, dw, rr, ny);
+    check_grad("conv db", conv_f, &x, x.b, k, db, rr, ny);
+    /* the float build agrees with the double one */
+    float *xf = malloc(nx * 4), *wf = malloc(nw * 4), *bf = malloc(k * 4), *yf = malloc(ny * 4);
+    float *wsf = malloc(lathe_k_conv_workspace(&x.s) * 4);
+    double *yd = malloc(ny * 8);
+    for (size_t i = 0; i < nx; i++) xf[i] = (float)x.x[i];
+    for (size_t i = 0; i < nw; i++) wf[i] = (float)x.w[i];
+    for (int i = 0; i < k; i++) bf[i] = (float)x.b[i];
+    lathe_k_conv2d_fwd_f32(&x.s, xf, wf, bf, yf, wsf);
+    conv_f(&x, yd);
+    for (size_t i = 0; i < ny; i++) assert_true(fabs(yf[i] - yd[i]) < 1e-4);
+    free(xf), free(wf), free(bf), free(yf), free(wsf), free(yd);
+    free(x.x), free(x.w), free(x.b), free(x.ws), free(rr), free(dx), free(dw), free(db);
+}
+
+static void conv_gradients(void **state) {
+    (void)state;
+    conv_case(2, 3, 7, 6, 4, 3, 1, 1, 1, 1);   /* plain 3x3 */
+    conv_case(2, 4, 9, 8, 6, 3, 2, 1, 1, 2);   /* stride 2, groups 2 */
+    conv_case(1, 2, 9, 9, 3, 3, 1, 2, 2, 1);   /* dilation 2 */
+    conv_case(2, 4, 5, 5, 4, 3, 1, 1, 1, 4);   /* depthwise */
+    conv_case(1, 3, 4, 4, 5, 1, 1, 0, 1, 1);   /* 1x1 */
+}
+
+/* ---- linear ---- */
+typedef struct {
+    int m, d, k;
+    double *x, *w, *b;
+} lin_ctx;
+static void lin_f(void *c, double *y) {
+    lin_ctx *l = c;
+    lathe_k_linear_fwd_f64(l->m, l->d, l->k, l->x, l->w, l->b, y);
+}
+static void linear_gradients(void **state) {
+    (void)state;
+    lin_ctx l = {3, 5, 4, randv(15), randv(20), randv(4)};
+    double *r = randv(12), *dx = calloc(15, 8), *dw = calloc(20, 8), *db = calloc(4, 8);
+    lathe_k_linear_bwd_f64(3, 5, 4, l.x, l.w, r, dx, dw, db);
+    check_grad("linear dx", lin_f, &l, l.x, 15, dx, r, 12);
+    check_grad("linear dw", lin_f, &l, l.w, 20, dw, r, 12);
+    check_grad("linear db", lin_f, &l, l.b, 4, db, r, 12);
+    free(l.x), free(l.w), free(l.b), free(r), free(dx), free(dw), free(db);
+}
+
+/* ---- batch norm (train and eval) ---- */
+typedef struct {
+    int n, c, hw, train;
+    double *x, *g, *b, *rm, *rv, *sm, *si;
+} bn_ctx;
+static void bn_f(void *ctx, double *y) {
+    bn_ctx *b = ctx;
+    double rm[8], rv[8];
+    memcpy(rm, b->rm, sizeof(double) * b->c), memcpy(rv, b->rv, sizeof(double) * b->c);
+    lathe_k_bn_fwd_f64(b->n, b->c, b->hw, b->x, b->g, b->b, rm, rv, 0.1, 1e-5, b->train, b->sm, b->si, y);
+}
+static void bn_gradients(void **state) {
+    (void)state;
+    for (int train = 0; train <= 1; train++) {
+        bn_ctx b = {3, 4, 5, train, randv(60), randv(4), randv(4), randv(4), randv(4), malloc(32), malloc(32)};
+        for (int i = 0; i < 4; i++) b.rv[i] = 1 + fabs(b.rv[i]);
+        double *r = randv(60), *y = malloc(60 * 8), *dx = calloc(60, 8), *dg = calloc(4, 8), *db = calloc(4, 8);
+        bn_f(&b, y);
+        lathe_k_bn_bwd_f64(3, 4, 5, train, b.x, b.g, b.sm, b.si, r, dx, dg, db);
+        check_grad(train ? "bn dx (train)" : "bn dx (eval)", bn_f, &b, b.x, 60, dx, r, 60);
+        check_grad("bn dgamma", bn_f, &b, b.g, 4, dg, r, 60);
+        check_grad("bn dbeta", bn_f, &b, b.b, 4, db, r, 60);
+        free(b.x), free(b.g), free(b.b), free(b.rm), free(b.rv), free(b.sm), free(b.si), free(r), free(y), free(dx),
+            free(dg), free(db);
+    }
+}
+
+/* ---- layer norm ---- */
+typedef struct {
+    double *x, *g, *b, mean[4], inv[4];
+} ln_ctx;
+static void ln_f(void *ctx, double *y) {
+    ln_ctx *l = ctx;
+    lathe_k_layernorm_fwd_f64(4, 6, l->x, l->g, l->b, 1e-5, l->mean, l->inv, y);
+}
+static void layernorm_gradients(void **state) {
+    (void)state;
+    ln_ctx l = {randv(24), randv(6), randv(6), {0}, {0}};
+    double *r = randv(24), *y = malloc(24 * 8), *dx = calloc(24, 8), *dg = calloc(6, 8), *db = calloc(6, 8);
+    ln_f(&l, y);
+    lathe_k_layernorm_bwd_f64(4, 6, l.x, l.g, l.mean, l.inv, r, dx, dg, db);
+    check_grad("layernorm dx", ln_f, &l, l.x, 24, dx, r, 24);
+    check_grad("layernorm dgamma", ln_f, &l, l.g, 6, dg, r, 24);
+    check_grad("layernorm dbeta", ln_f, &l, l.b, 6, db, r, 24);
+    free(l.x), free(l.g), free(l.b), free(r), free(y), free(dx), free(dg), free(db);
+}
+
+/* ---- activations ---- */
+typedef struct {
+    int act;
+    double *x;
+} act_ctx;
+static void act_f(void *ctx, double *y) {
+    act_ctx *a = ctx;
+    lathe_k_act_fwd_f64(a->act, 40, a->x, 0.1, y);
+}
+static void activation_gradients(void **state) {
+    (void)state;
+    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
+    for (int act = 0; act <= LATHE_ACT_SIGMOID; act++) {
+        act_ctx a = {act, randv(40)};
+        for (int i = 0; i < 40; i++)
+            if (fabs(a.x[i]) < 1e-3) a.x[i] = 0.5; /* ReLU kinks: keep away from 0 */
+        double *r = randv(40), *dx = calloc(40, 8);
+        lathe_k_act_bwd_f64(act, 40, a.x, 0.1, r, dx);
+        check_grad(names[act], act_f, &a, a.x, 40, dx, r, 40);
+        free(a.x), free(r), free(dx);
+    }
+}
+
+/* ---- pooling and upsampling ---- */
+typedef struct {
+    int kind; /* 0 max, 1 avg, 2 upsample */
+    double *x;
+    int32_t arg[64];
+} pool_ctx;
+static void pool_f(void *ctx, double *y) {
+    pool_ctx *p = ctx;
+    if (p->kind == 0) lathe_k_maxpool_fwd_f64(2, 2, 5, 5, 3, 2, 1, 3, 3, p->x, y, p->arg);
+    else if (p->kind == 1) lathe_k_avgpool_fwd_f64(2, 2, 5, 5, 3, 2, 1, 3, 3, p->x, y);
+    else lathe_k_upsample_fwd_f64(2, 2, 5, 5, 2, p->x, y);
+}
+static void pooling_gradients(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        pool_ctx p = {kind, randv(100), {0}};
+        size_t ny = kind == 2 ? 400 : 36;
+        double *r = randv(ny), *y = malloc(ny * 8), *dx = calloc(100, 8);
+        pool_f(&p, y);
+        if (kind == 0) lathe_k_maxpool_bwd_f64(2, 2, 5, 5, 3, 3, p.arg, r, dx);
+        else if (kind == 1) lathe_k_avgpool_bwd_f64(2, 2, 5, 5, 3, 2, 1, 3, 3, r, dx);
+        else lathe_k_upsample_bwd_f64(2, 2, 5, 5, 2, r, dx);
+        check_grad(kind == 0 ? "maxpool" : kind == 1 ? "avgpool" : "upsample", pool_f, &p, p.x, 100, dx, r, ny);
+        free(p.x), free(r), free(y), free(dx);
+    }
+}
+
+/* ---- losses ---- */
+typedef struct {
+    double *z;
+    int32_t labels[5];
+    double *t;
+} loss_ctx;
+static void ce_f(void *ctx, double *y) {
+    loss_ctx *l = ctx;
+    y[0] = lathe_k_softmax_ce_f64(5, 4, l->z, l->labels, 0.1, NULL);
+}
+static void bce_f(void *ctx, double *y) {
+    loss_ctx *l = ctx;
+    y[0] = lathe_k_bce_logits_f64(20, l->z, l->t, NULL);
+}
+static void loss_gradients(void **state) {
+    (void)state;
+    loss_ctx l = {randv(20), {0, 3, -1, 2, 1}, randv(20)};
+    for (int i = 0; i < 20; i++) l.t[i] = (l.t[i] + 1) / 2;
+    double one = 1, dz[20];
+    double loss = lathe_k_softmax_ce_f64(5, 4, l.z, l.labels, 0.1, dz);
+    assert_true(loss > 0);
+    check_grad("softmax ce", ce_f, &l, l.z, 20, dz, &one, 1);
+    for (int j = 0; j < 4; j++) assert_true(dz[2 * 4 + j] == 0); /* the ignored row */
+    lathe_k_bce_logits_f64(20, l.z, l.t, dz);
+    check_grad("bce", bce_f, &l, l.z, 20, dz, &one, 1);
+    /* a perfect prediction without smoothing costs ~0 */
+    double zz[4] = {50, 0, 0, 0};
+    int32_t lab[1] = {0};
+    assert_true(lathe_k_softmax_ce_f64(1, 4, zz, lab, 0, NULL) < 1e-12);
+    free(l.z), free(l.t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv_gradients),      cmocka_unit_test(linear_gradients),
+        cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
+        cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
+        cmocka_unit_test(loss_gradients),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
