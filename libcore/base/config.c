@@ -1,0 +1,265 @@
+/* config.c - YAML experiment specs as cJSON trees (see config.h). libfyaml parses; this file only
+ * maps its nodes to JSON values and back. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* A plain scalar under YAML 1.2's core schema. */
+static cJSON *plain_scalar(const char *s, size_t n) {
+    char buf[128];
+    if (n < sizeof buf) {
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        if (!strcmp(buf, "") || !strcmp(buf, "~") || !strcasecmp(buf, "null")) return cJSON_CreateNull();
+        if (!strcmp(buf, "true") || !strcmp(buf, "True") || !strcmp(buf, "TRUE")) return cJSON_CreateTrue();
+        if (!strcmp(buf, "false") || !strcmp(buf, "False") || !strcmp(buf, "FALSE")) return cJSON_CreateFalse();
+        char *end;
+        errno = 0;
+        double v = strtod(buf, &end);
+        if (end != buf && *end == 0 && errno == 0 && isfinite(v) && !isspace((unsigned char)buf[0]))
+            return cJSON_CreateNumber(v);
+    }
+    char *copy = strndup(s, n);
+    cJSON *str = copy ? cJSON_CreateString(copy) : NULL;
+    free(copy);
+    return str;
+}
+
+static cJSON *convert(struct fy_node *node, const char *name) {
+    if (!node) return cJSON_CreateNull();
+    switch (fy_node_get_type(node)) {
+    case FYNT_SCALAR: {
+        size_t n;
+        const char *s = fy_node_get_scalar(node, &n);
+        if (fy_node_is_alias(node)) {
+            lathe_fail(LATHE_EFORMAT, "%s: YAML aliases are not supported in specs", name);
+            return NULL;
+        }
+        if (fy_node_get_style(node) == FYNS_PLAIN) return plain_scalar(s, n);
+        char *copy = strndup(s, n);
+        cJSON *str = copy ? cJSON_CreateString(copy) : NULL;
+        free(copy);
+        return str;
+    }
+    case FYNT_SEQUENCE: {
+        cJSON *a = cJSON_CreateArray();
+        void *it = NULL;
+        struct fy_node *item;
+        while (a && (item = fy_node_sequence_iterate(node, &it))) {
+            cJSON *v = convert(item, name);
+            if (!v) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+            cJSON_AddItemToArray(a, v);
+        }
+        return a;
+    }
+    default: {
+        cJSON *o = cJSON_CreateObject();
+        void *it = NULL;
+        struct fy_node_pair *pair;
+        while (o && (pair = fy_node_mapping_iterate(node, &it))) {
+            struct fy_node *k = fy_node_pair_key(pair);
+            size_t n;
+            const char *key = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &n) : NULL;
+            if (!key) {
+                lathe_fail(LATHE_EFORMAT, "%s: a mapping key is not a scalar", name);
+                cJSON_Delete(o);
+                return NULL;
+            }
+            char *kc = strndup(key, n);
+            if (!strcmp(kc, "<<")) {
+                free(kc);
+                lathe_fail(LATHE_EFORMAT, "%s: YAML merge keys are not supported in specs", name);
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON *v = convert(fy_node_pair_value(pair), name);
+            if (!v) {
+                free(kc);
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(o, kc); /* the last of duplicate keys wins */
+            cJSON_AddItemToObject(o, kc, v);
+            free(kc);
+        }
+        return o;
+    }
+    }
+}
+
+static int from_document(struct fy_document *doc, const char *name, cJSON **out) {
+    *out = NULL;
+    if (!doc) return lathe_fail(LATHE_EFORMAT, "%s: not valid YAML", name);
+    cJSON *tree = convert(fy_document_root(doc), name);
+    fy_document_destroy(doc);
+    if (!tree) return lathe_last_error()[0] ? -LATHE_EFORMAT : lathe_fail(LATHE_ENOMEM, "%s", name);
+    *out = tree;
+    return 0;
+}
+
+/* libfyaml reports parse errors itself on stderr unless told to stay quiet */
+static const struct fy_parse_cfg quiet = {.flags = FYPCF_QUIET};
+
+int lathe_config_load(const char *path, cJSON **out) {
+    FILE *f = fopen(path, "r");
+    if (!f) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
+    fclose(f);
+    lathe_clear_error();
+    return from_document(fy_document_build_from_file(&quiet, path), path, out);
+}
+
+int lathe_config_parse(const char *text, const char *name, cJSON **out) {
+    lathe_clear_error();
+    return from_document(fy_document_build_from_string(&quiet, text, strlen(text)), name, out);
+}
+
+static int is_index(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s)) return 0;
+    return 1;
+}
+
+int lathe_config_override(cJSON *root, const char *assignment) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) return lathe_fail(LATHE_EINVAL, "'%s' is not key=value", assignment);
+    char path[512];
+    size_t klen = (size_t)(eq - assignment);
+    if (klen >= sizeof path) return lathe_fail(LATHE_EINVAL, "key too long in '%s'", assignment);
+    memcpy(path, assignment, klen);
+    path[klen] = 0;
+    cJSON *node = root;
+    char *save = NULL, *part = strtok_r(path, ".", &save);
+    while (part) {
+        char *next = strtok_r(NULL, ".", &save);
+        cJSON *child;
+        if (cJSON_IsArray(node)) {
+            int i = is_index(part) ? atoi(part) : -1;
+            if (i < 0 || i >= cJSON_GetArraySize(node))
+                return lathe_fail(LATHE_EINVAL, "'%s': %s is not an index of the list", assignment, part);
+            child = cJSON_GetArrayItem(node, i);
+        } else if (cJSON_IsObject(node)) {
+            child = cJSON_GetObjectItemCaseSensitive(node, part);
+        } else {
+            return lathe_fail(LATHE_EINVAL, "'%s': %s sits under a value that is not a mapping", assignment, part);
+        }
+        if (!next) {
+            cJSON *v = plain_scalar(eq + 1, strlen(eq + 1));
+            if (!v) return lathe_fail(LATHE_ENOMEM, "override");
+            if (cJSON_IsArray(node)) cJSON_ReplaceItemInArray(node, atoi(part), v);
+            else if (child) cJSON_ReplaceItemInObjectCaseSensitive(node, part, v);
+            else cJSON_AddItemToObject(node, part, v);
+            return 0;
+        }
+        if (!child) child = cJSON_AddObjectToObject(node, part);
+        node = child;
+        part = next;
+    }
+    return lathe_fail(LATHE_EINVAL, "'%s': empty key", assignment);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->cap + n + 1) * 2;
+        char *grown = realloc(b->buf, cap);
+        if (!grown) {
+            b->oom = 1;
+            return;
+        }
+        b->buf = grown, b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n + 1);
+    b->len += n;
+}
+
+static void indent(sbuf *b, int depth) {
+    for (int i = 0; i < depth; i++) put(b, "  ");
+}
+
+static void scalar(sbuf *b, const cJSON *v) {
+    char *text = cJSON_PrintUnformatted(v); /* JSON scalars are valid YAML flow scalars */
+    if (!text) b->oom = 1;
+    else put(b, text);
+    cJSON_free(text);
+}
+
+static int is_container(const cJSON *v) { return (cJSON_IsObject(v) || cJSON_IsArray(v)) && v->child; }
+
+static void emit(sbuf *b, const cJSON *v, int depth) {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+        indent(b, depth);
+        if (cJSON_IsArray(v)) put(b, "-");
+        else {
+            cJSON *k = cJSON_CreateString(item->string);
+            scalar(b, k);
+            cJSON_Delete(k);
+            put(b, ":");
+        }
+        if (is_container(item)) {
+            put(b, "\n");
+            emit(b, item, depth + 1);
+        } else {
+            put(b, " ");
+            if (cJSON_IsObject(item)) put(b, "{}");
+            else if (cJSON_IsArray(item)) put(b, "[]");
+            else scalar(b, item);
+            put(b, "\n");
+        }
+    }
+}
+
+char *lathe_config_to_yaml(const cJSON *root) {
+    sbuf b = {0};
+    put(&b, "");
+    if (is_container(root)) emit(&b, root, 0);
+    else {
+        scalar(&b, root);
+        put(&b, "\n");
+    }
+    if (b.oom) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
+const cJSON *lathe_config_get(const cJSON *root, const char *path) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *node = root;
+    char *save = NULL;
+    for (char *part = strtok_r(buf, ".", &save); part && node; part = strtok_r(NULL, ".", &save))
+        node = cJSON_IsArray(node) ? (is_index(part) ? cJSON_GetArrayItem(node, atoi(part)) : NULL)
+                                   : cJSON_GetObjectItemCaseSensitive(node, part);
+    return node;
+}
+
+double lathe_config_num(const cJSON *root, const char *path, double def) {
+    const cJSON *v = lathe_config_get(root, path);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+const char *lathe_config_str(const cJSON *root, const char *path, const char *def) {
+    const cJSON *v = lathe_config_get(root, path);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}

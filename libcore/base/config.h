@@ -1,0 +1,31 @@
+/* config.h - experiment specs: YAML files read into a cJSON tree (YAML's core schema: plain null,
+ * booleans and numbers become JSON values, everything else strings), `key.path=value` overrides
+ * from the command line, and the resolved tree written back as block YAML (runs/NAME/config.yaml). */
+#ifndef LATHE_BASE_CONFIG_H
+#define LATHE_BASE_CONFIG_H
+#include <cjson/cJSON.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Parses one YAML document. Returns 0 with *out (cJSON_Delete it), -LATHE_ENOTFOUND, or
+ * -LATHE_EFORMAT with the file, line and reason (aliases and merge keys are refused). */
+int lathe_config_load(const char *path, cJSON **out);
+/* The same from a string (name appears in messages). */
+int lathe_config_parse(const char *text, const char *name, cJSON **out);
+/* Applies "a.b.c=value": objects are created along the path; a numeric part indexes an array;
+ * value is read as a YAML plain scalar. Returns 0 or -LATHE_EINVAL (no '=', empty key, a path
+ * through a non-object, an index out of range). */
+int lathe_config_override(cJSON *root, const char *assignment);
+/* Block YAML of the tree (strings double-quoted); NULL on allocation failure. free() it. */
+char *lathe_config_to_yaml(const cJSON *root);
+
+/* Lookups by dotted path: the value, or def when absent or of another type. */
+const cJSON *lathe_config_get(const cJSON *root, const char *path);
+double lathe_config_num(const cJSON *root, const char *path, double def);
+const char *lathe_config_str(const cJSON *root, const char *path, const char *def);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,606 @@
+/* graph.c - building and running a static graph (graph.h). Building plans every tensor first
+ * (shapes, sizes, offsets), then allocates three arenas (parameters with their gradients,
+ * activations with theirs, and integer scratch) and one convolution workspace; forward and backward
+ * only index into them. */
+#include "graph.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/nn.h"
+#include "libcore/base/error.h"
+
+enum {
+    L_INPUT, L_CONV, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_GAP, L_UPSAMPLE, L_CONCAT, L_ADD, L_LINEAR, L_DROPOUT,
+    L_LAYERNORM,
+};
+
+typedef struct {
+    char name[64];
+    int type, act;
+    float slope, drop, eps, momentum;
+    int in[8], nin;
+    int c, h, w;               /* output per sample */
+    lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
+    int factor;                /* upsample */
+    int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats */
+    size_t y_off, aux_off, aux_len, int_off; /* arena offsets: output (+ its gradient), saved values, ints */
+    float *y, *dy, *aux;       /* aux: BN mean+invstd, LN mean+invstd, dropout mask as 0/1 floats */
+    int32_t *ints;             /* maxpool argmax */
+    double macs;               /* multiply-accumulates per sample */
+} layer;
+
+struct lathe_graph {
+    layer *layers;
+    int nlayers, batch, train;
+    lathe_param *params;
+    size_t nparams;
+    float *param_arena, *act_arena, *workspace;
+    int32_t *int_arena;
+    size_t param_floats, act_floats, int_count, workspace_floats;
+    uint64_t seed;
+};
+
+static size_t per_sample(const layer *l) { return (size_t)l->c * l->h * l->w; }
+
+/* ---- reading the description ---- */
+
+static int get_int(const cJSON *o, const char *key, int def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
+}
+static float get_float(const cJSON *o, const char *key, float def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (float)v->valuedouble : def;
+}
+
+static int type_of(const char *t, int *act) {
+    static const struct {
+        const char *name;
+        int type, act;
+    } table[] = {
+        {"conv", L_CONV, 0},          {"bn", L_BN, 0},           {"relu", L_ACT, LATHE_ACT_RELU},
+        {"leaky", L_ACT, LATHE_ACT_LEAKY}, {"silu", L_ACT, LATHE_ACT_SILU}, {"gelu", L_ACT, LATHE_ACT_GELU},
+        {"sigmoid", L_ACT, LATHE_ACT_SIGMOID}, {"maxpool", L_MAXPOOL, 0}, {"avgpool", L_AVGPOOL, 0},
+        {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
+        {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
+        {"layernorm", L_LAYERNORM, 0},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(t, table[i].name)) {
+            *act = table[i].act;
+            return table[i].type;
+        }
+    return -1;
+}
+
+static int find_layer(const lathe_graph *g, int upto, const char *name) {
+    for (int i = upto - 1; i >= 0; i--)
+        if (!strcmp(g->layers[i].name, name)) return i;
+    return -1;
+}
+
+static int add_input(lathe_graph *g, int i, const cJSON *item) {
+    layer *l = &g->layers[i];
+    if (l->nin == 8) return lathe_fail(LATHE_EINVAL, "layer %s: more than 8 inputs", l->name);
+    int at = -1;
+    if (cJSON_IsNumber(item)) at = item->valuedouble < 0 ? i + (int)item->valuedouble : (int)item->valuedouble + 1;
+    else if (cJSON_IsString(item)) at = find_layer(g, i, item->valuestring);
+    if (at < 0 || at >= i)
+        return lathe_fail(LATHE_EINVAL, "layer %s: input %s is not an earlier layer", l->name,
+                          cJSON_IsString(item) ? item->valuestring : "(index)");
+    l->in[l->nin++] = at;
+    return 0;
+}
+
+/* inputs of layer i from "from": -k (relative), k (the k-th layer, 0-based), a name, or a list of
+ * those; by default the previous layer */
+static int resolve_inputs(lathe_graph *g, int i, const cJSON *from) {
+    if (!from) {
+        g->layers[i].in[0] = i - 1, g->layers[i].nin = 1;
+        return 0;
+    }
+    if (!cJSON_IsArray(from)) return add_input(g, i, from);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, from) {
+        int rc = add_input(g, i, item);
+        if (rc) return rc;
+    }
+    return g->layers[i].nin ? 0 : lathe_fail(LATHE_EINVAL, "layer %s: empty from", g->layers[i].name);
+}
+
+static int add_param(lathe_graph *g, const layer *l, const char *suffix, int rank, const int *shape, int decay,
+                     int learnable, size_t *cap) {
+    if (g->nparams == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 32;
+        lathe_param *p = realloc(g->params, ncap * sizeof *p);
+        if (!p) return -1;
+        g->params = p, *cap = ncap;
+    }
+    lathe_param *p = &g->params[g->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s.%s", l->name, suffix);
+    p->rank = rank, p->count = 1;
+    for (int k = 0; k < rank; k++) p->shape[k] = shape[k], p->count *= (size_t)shape[k];
+    p->decay = decay;
+    /* offsets for now (stored in the pointers' place as integers, fixed once the arena exists) */
+    p->data = (float *)(uintptr_t)(g->param_floats + 1);
+    g->param_floats += p->count;
+    if (learnable) {
+        p->grad = (float *)(uintptr_t)(g->param_floats + 1);
+        g->param_floats += p->count;
+    }
+    return (int)g->nparams++;
+}
+
+/* Shapes and parameters of layer i from its description; returns 0 or -LATHE_EINVAL. */
+static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model, double width, size_t *cap) {
+    layer *l = &g->layers[i];
+    const layer *a = &g->layers[l->in[0]];
+    l->pw = l->pb = l->prm = l->prv = -1;
+    l->c = a->c, l->h = a->h, l->w = a->w;
+    int ok = 1;
+    switch (l->type) {
+    case L_CONV: {
+        const cJSON *outv = cJSON_GetObjectItemCaseSensitive(d, "out");
+        int out = cJSON_IsNumber(outv) ? (int)outv->valuedouble : -1;
+        if (cJSON_IsNumber(outv) && get_int(d, "fixed_width", 0) == 0) out = (int)lround(out * width);
+        if (out < 1) out = 1;
+        int k = get_int(d, "k", 3), groups = get_int(d, "groups", 1), dil = get_int(d, "dilation", 1);
+        if (groups == -1) groups = a->c; /* depthwise */
+        lathe_conv_shape s = {g->batch, a->c, a->h, a->w, out, k, k, get_int(d, "stride", 1),
+                              get_int(d, "pad", dil * (k - 1) / 2), dil, groups, 0, 0};
+        if (k < 1 || groups < 1 || a->c % groups || out % groups)
+            return lathe_fail(LATHE_EINVAL, "layer %s: %d input and %d output channels do not split into %d groups",
+                              l->name, a->c, out, groups);
+        s.p = lathe_k_conv_out(a->h, k, s.stride, s.pad, dil), s.q = lathe_k_conv_out(a->w, k, s.stride, s.pad, dil);
+        ok = s.p > 0 && s.q > 0;
+        l->cs = s, l->c = out, l->h = s.p, l->w = s.q;
+        int wshape[4] = {out, a->c / groups, k, k};
+        l->pw = add_param(g, l, "weight", 4, wshape, 1, 1, cap);
+        if (get_int(d, "bias", 1)) l->pb = add_param(g, l, "bias", 1, &out, 0, 1, cap);
+        size_t ws = lathe_k_conv_workspace(&s);
+        if (ws > g->workspace_floats) g->workspace_floats = ws;
+        l->macs = (double)out * s.p * s.q * (a->c / groups) * k * k;
+        break;
+    }
+    case L_BN:
+    case L_LAYERNORM: {
+        int n = l->type == L_BN ? a->c : (int)per_sample(a);
+        l->eps = get_float(d, "eps", 1e-5f), l->momentum = get_float(d, "momentum", 0.1f);
+        l->pw = add_param(g, l, "weight", 1, &n, 0, 1, cap);
+        l->pb = add_param(g, l, "bias", 1, &n, 0, 1, cap);
+        if (l->type == L_BN) {
+            l->prm = add_param(g, l, "running_mean", 1, &n, 0, 0, cap);
+            l->prv = add_param(g, l, "running_var", 1, &n, 0, 0, cap);
+            l->aux_len = 2 * (size_t)n;
+        } else {
+            l->aux_len = 2 * (size_t)g->batch;
+        }
+        break;
+    }
+    case L_ACT: l->slope = get_float(d, "slope", 0.1f); break;
+    case L_MAXPOOL:
+    case L_AVGPOOL: {
+        int k = get_int(d, "k", 2);
+        l->cs.r = k, l->cs.stride = get_int(d, "stride", k), l->cs.pad = get_int(d, "pad", 0);
+        l->h = lathe_k_conv_out(a->h, k, l->cs.stride, l->cs.pad, 1);
+        l->w = lathe_k_conv_out(a->w, k, l->cs.stride, l->cs.pad, 1);
+        ok = l->h > 0 && l->w > 0 && l->cs.pad < k;
+        l->macs = (double)l->c * l->h * l->w * k * k;
+        break;
+    }
+    case L_GAP: l->h = l->w = 1; break;
+    case L_UPSAMPLE:
+        l->factor = get_int(d, "factor", 2);
+        ok = l->factor >= 1;
+        l->h *= l->factor, l->w *= l->factor;
+        break;
+    case L_CONCAT:
+        l->c = 0;
+        for (int k = 0; k < l->nin; k++) {
+            const layer *b = &g->layers[l->in[k]];
+            ok &= b->h == a->h && b->w == a->w;
+            l->c += b->c;
+        }
+        break;
+    case L_ADD:
+        for (int k = 1; k < l->nin; k++) {
+            const layer *b = &g->layers[l->in[k]];
+            ok &= b->c == a->c && b->h == a->h && b->w == a->w;
+        }
+        break;
+    case L_LINEAR: {
+        const cJSON *outv = cJSON_GetObjectItemCaseSensitive(d, "out");
+        int out = cJSON_IsNumber(outv) ? (int)outv->valuedouble
+                  : cJSON_IsString(outv) && !strcmp(outv->valuestring, "classes") ? get_int(model, "classes", -1)
+                                                                                     : -1;
+        if (out < 1) return lathe_fail(LATHE_EINVAL, "layer %s: linear needs out: N or out: classes", l->name);
+        int din = (int)per_sample(a), wshape[2] = {out, din};
+        l->c = out, l->h = l->w = 1;
+        l->pw = add_param(g, l, "weight", 2, wshape, 1, 1, cap);
+        if (get_int(d, "bias", 1)) l->pb = add_param(g, l, "bias", 1, &out, 0, 1, cap);
+        l->macs = (double)out * din;
+        break;
+    }
+    case L_DROPOUT:
+        l->drop = get_float(d, "p", 0.5f);
+        ok = l->drop >= 0 && l->drop < 1;
+        l->aux_len = (size_t)g->batch * per_sample(a);
+        break;
+    default: break;
+    }
+    if (g->nparams && !g->params) return lathe_fail(LATHE_ENOMEM, "parameters");
+    if (!ok)
+        return lathe_fail(LATHE_EINVAL, "layer %s: its input (%d x %d x %d) does not fit its arguments", l->name, a->c,
+                          a->h, a->w);
+    return 0;
+}
+
+/* ---- building ---- */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* He (Kaiming) uniform for weights, sized by fan-in; zero biases; norms at identity */
+static void init_params(lathe_graph *g) {
+    uint64_t state = g->seed;
+    for (size_t i = 0; i < g->nparams; i++) {
+        lathe_param *p = &g->params[i];
+        const char *suffix = strrchr(p->name, '.') + 1;
+        if (p->decay) {
+            size_t fan_in = p->count / (size_t)p->shape[0];
+            float bound = sqrtf(6.0f / (float)fan_in);
+            for (size_t k = 0; k < p->count; k++)
+                p->data[k] = bound * (float)((double)(splitmix(&state) >> 11) / 9007199254740992.0 * 2 - 1);
+        } else {
+            float v = !strcmp(suffix, "running_var") || (!strcmp(suffix, "weight")) ? 1.0f : 0.0f;
+            for (size_t k = 0; k < p->count; k++) p->data[k] = v;
+        }
+    }
+}
+
+static void fix_pointers(lathe_graph *g) {
+    for (size_t i = 0; i < g->nparams; i++) {
+        lathe_param *p = &g->params[i];
+        p->data = g->param_arena + ((uintptr_t)p->data - 1);
+        if (p->grad) p->grad = g->param_arena + ((uintptr_t)p->grad - 1);
+    }
+    size_t per = 0;
+    for (int i = 0; i < g->nlayers; i++) {
+        layer *l = &g->layers[i];
+        size_t n = (size_t)g->batch * per_sample(l);
+        l->y = g->act_arena + per, l->dy = l->y + n;
+        per += 2 * n;
+        l->aux = l->aux_len ? g->act_arena + per : NULL;
+        per += l->aux_len;
+        l->ints = l->type == L_MAXPOOL ? g->int_arena + l->int_off : NULL;
+    }
+}
+
+int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out) {
+    *out = NULL;
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(model, "input");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(model, "layers");
+    if (!cJSON_IsArray(input) || cJSON_GetArraySize(input) != 3)
+        return lathe_fail(LATHE_EINVAL, "model.input must be [C, H, W]");
+    if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
+        return lathe_fail(LATHE_EINVAL, "model.layers must be a non-empty list");
+    if (batch < 1) return lathe_fail(LATHE_EINVAL, "batch must be >= 1");
+    double width = get_float(model, "width", 1.0f), depth = get_float(model, "depth", 1.0f);
+    if (!(width > 0) || !(depth > 0)) return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be > 0");
+    int total = 1;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, layers) {
+        int rep = get_int(d, "repeat", 1);
+        total += rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
+    }
+    lathe_graph *g = calloc(1, sizeof *g);
+    if (!g || !(g->layers = calloc((size_t)total, sizeof *g->layers))) {
+        free(g);
+        return lathe_fail(LATHE_ENOMEM, "graph");
+    }
+    g->batch = batch, g->seed = seed, g->train = 1;
+    layer *in = &g->layers[0];
+    snprintf(in->name, sizeof in->name, "input");
+    in->type = L_INPUT, in->pw = in->pb = in->prm = in->prv = -1;
+    in->c = (int)cJSON_GetArrayItem(input, 0)->valuedouble, in->h = (int)cJSON_GetArrayItem(input, 1)->valuedouble;
+    in->w = (int)cJSON_GetArrayItem(input, 2)->valuedouble;
+    int rc = in->c > 0 && in->h > 0 && in->w > 0 ? 0 : lathe_fail(LATHE_EINVAL, "model.input must be positive");
+    size_t cap = 0;
+    int i = 1, entry = 0;
+    cJSON_ArrayForEach(d, layers) {
+        if (rc) break;
+        int rep = get_int(d, "repeat", 1);
+        rep = rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "type");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");
+        for (int r = 0; r < rep && !rc; r++, i++) {
+            layer *l = &g->layers[i];
+            if (cJSON_IsString(nm) && rep == 1) snprintf(l->name, sizeof l->name, "%s", nm->valuestring);
+            else if (cJSON_IsString(nm)) snprintf(l->name, sizeof l->name, "%s.%d", nm->valuestring, r);
+            else snprintf(l->name, sizeof l->name, "layers.%d", i - 1);
+            if (find_layer(g, i, l->name) >= 0) {
+                rc = lathe_fail(LATHE_EINVAL, "layer name %s is used twice", l->name);
+                break;
+            }
+            l->type = cJSON_IsString(t) ? type_of(t->valuestring, &l->act) : -1;
+            if (l->type < 0) {
+                rc = lathe_fail(LATHE_EINVAL, "layer %d (%s): unknown type %s", entry, l->name,
+                                cJSON_IsString(t) ? t->valuestring : "(none)");
+                break;
+            }
+            rc = resolve_inputs(g, i, r == 0 ? cJSON_GetObjectItemCaseSensitive(d, "from") : NULL);
+            if (!rc && (l->type == L_CONCAT || l->type == L_ADD) && l->nin < 2)
+                rc = lathe_fail(LATHE_EINVAL, "layer %s: %s needs at least two inputs (from)", l->name,
+                                t->valuestring);
+            if (!rc) rc = plan_layer(g, i, d, model, width, &cap);
+        }
+        entry++;
+    }
+    g->nlayers = rc ? i : total;
+    if (!rc) {
+        for (int k = 0; k < g->nlayers; k++) {
+            layer *l = &g->layers[k];
+            g->act_floats += 2 * (size_t)batch * per_sample(l) + l->aux_len;
+            if (l->type == L_MAXPOOL) l->int_off = g->int_count, g->int_count += (size_t)batch * per_sample(l);
+        }
+        g->param_arena = calloc(g->param_floats ? g->param_floats : 1, sizeof(float));
+        g->act_arena = calloc(g->act_floats, sizeof(float));
+        g->int_arena = calloc(g->int_count ? g->int_count : 1, sizeof(int32_t));
+        g->workspace = malloc((g->workspace_floats ? g->workspace_floats : 1) * sizeof(float));
+        if (!g->param_arena || !g->act_arena || !g->int_arena || !g->workspace)
+            rc = lathe_fail(LATHE_ENOMEM, "arenas of %zu + %zu floats", g->param_floats, g->act_floats);
+    }
+    if (rc) {
+        lathe_graph_free(g);
+        return rc;
+    }
+    fix_pointers(g);
+    init_params(g);
+    *out = g;
+    return 0;
+}
+
+void lathe_graph_free(lathe_graph *g) {
+    if (!g) return;
+    free(g->layers), free(g->params), free(g->param_arena), free(g->act_arena), free(g->int_arena), free(g->workspace);
+    free(g);
+}
+
+/* ---- running ---- */
+
+static float *pdata(lathe_graph *g, int i) { return i >= 0 ? g->params[i].data : NULL; }
+static float *pgrad(lathe_graph *g, int i) { return i >= 0 && !g->params[i].frozen ? g->params[i].grad : NULL; }
+
+void lathe_graph_set_train(lathe_graph *g, int train) { g->train = train; }
+
+void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
+    LATHE_ASSERT(n >= 1 && n <= g->batch);
+    for (int i = 1; i < g->nlayers; i++) {
+        layer *l = &g->layers[i];
+        const layer *a = &g->layers[l->in[0]];
+        size_t sz = (size_t)n * per_sample(l);
+        switch (l->type) {
+        case L_CONV: {
+            lathe_conv_shape s = l->cs;
+            s.n = n;
+            lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
+            break;
+        }
+        case L_BN:
+            lathe_k_bn_fwd_f32(n, l->c, l->h * l->w, a->y, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
+                               pdata(g, l->prv), l->momentum, l->eps, g->train, l->aux, l->aux + l->c, l->y);
+            break;
+        case L_LAYERNORM:
+            lathe_k_layernorm_fwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), pdata(g, l->pb), l->eps, l->aux,
+                                      l->aux + g->batch, l->y);
+            break;
+        case L_ACT: lathe_k_act_fwd_f32(l->act, sz, a->y, l->slope, l->y); break;
+        case L_MAXPOOL:
+            lathe_k_maxpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y,
+                                    l->ints);
+            break;
+        case L_AVGPOOL:
+            lathe_k_avgpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y);
+            break;
+        case L_GAP:
+            for (size_t k = 0; k < (size_t)n * l->c; k++) {
+                double acc = 0;
+                for (int j = 0; j < a->h * a->w; j++) acc += a->y[k * a->h * a->w + j];
+                l->y[k] = (float)(acc / (a->h * a->w));
+            }
+            break;
+        case L_UPSAMPLE: lathe_k_upsample_fwd_f32(n, a->c, a->h, a->w, l->factor, a->y, l->y); break;
+        case L_CONCAT:
+            for (int s = 0; s < n; s++) {
+                float *dst = l->y + (size_t)s * per_sample(l);
+                for (int k = 0; k < l->nin; k++) {
+                    const layer *b = &g->layers[l->in[k]];
+                    memcpy(dst, b->y + (size_t)s * per_sample(b), per_sample(b) * sizeof(float));
+                    dst += per_sample(b);
+                }
+            }
+            break;
+        case L_ADD:
+            memcpy(l->y, a->y, sz * sizeof(float));
+            for (int k = 1; k < l->nin; k++) {
+                const float *b = g->layers[l->in[k]].y;
+                for (size_t j = 0; j < sz; j++) l->y[j] += b[j];
+            }
+            break;
+        case L_LINEAR:
+            lathe_k_linear_fwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
+            break;
+        case L_DROPOUT:
+            if (!g->train || l->drop == 0) {
+                memcpy(l->y, a->y, sz * sizeof(float));
+                for (size_t j = 0; j < sz; j++) l->aux[j] = 1;
+            } else { /* inverted dropout; the mask hashes (seed, step, layer, element): repeatable */
+                float keep = 1 - l->drop, scale = 1 / keep;
+                for (size_t j = 0; j < sz; j++) {
+                    uint64_t st = g->seed ^ (step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 48) ^ j;
+                    float u = (float)((double)(splitmix(&st) >> 11) / 9007199254740992.0);
+                    l->aux[j] = u < keep ? scale : 0;
+                    l->y[j] = a->y[j] * l->aux[j];
+                }
+            }
+            break;
+        default: break;
+        }
+    }
+}
+
+void lathe_graph_backward(lathe_graph *g, int n) {
+    LATHE_ASSERT(n >= 1 && n <= g->batch);
+    for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
+        memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
+    for (size_t k = 0; k < g->nparams; k++)
+        if (g->params[k].grad) memset(g->params[k].grad, 0, g->params[k].count * sizeof(float));
+    for (int i = g->nlayers - 1; i >= 1; i--) {
+        layer *l = &g->layers[i];
+        layer *a = &g->layers[l->in[0]];
+        size_t sz = (size_t)n * per_sample(l);
+        float *dx = l->in[0] == 0 ? NULL : a->dy; /* nothing flows into the input */
+        switch (l->type) {
+        case L_CONV: {
+            lathe_conv_shape s = l->cs;
+            s.n = n;
+            lathe_k_conv2d_bwd_f32(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb),
+                                   g->workspace);
+            break;
+        }
+        case L_BN:
+            lathe_k_bn_bwd_f32(n, l->c, l->h * l->w, g->train, a->y, pdata(g, l->pw), l->aux, l->aux + l->c, l->dy, dx,
+                               pgrad(g, l->pw), pgrad(g, l->pb));
+            break;
+        case L_LAYERNORM:
+            lathe_k_layernorm_bwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->aux, l->aux + g->batch, l->dy,
+                                      dx, pgrad(g, l->pw), pgrad(g, l->pb));
+            break;
+        case L_ACT:
+            if (dx) lathe_k_act_bwd_f32(l->act, sz, a->y, l->slope, l->dy, dx);
+            break;
+        case L_MAXPOOL:
+            if (dx) lathe_k_maxpool_bwd_f32(n, l->c, a->h, a->w, l->h, l->w, l->ints, l->dy, dx);
+            break;
+        case L_AVGPOOL:
+            if (dx)
+                lathe_k_avgpool_bwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, l->dy, dx);
+            break;
+        case L_GAP:
+            if (dx)
+                for (size_t k = 0; k < (size_t)n * l->c; k++) {
+                    float gv = l->dy[k] / (float)(a->h * a->w);
+                    for (int j = 0; j < a->h * a->w; j++) dx[k * a->h * a->w + j] += gv;
+                }
+            break;
+        case L_UPSAMPLE:
+            if (dx) lathe_k_upsample_bwd_f32(n, a->c, a->h, a->w, l->factor, l->dy, dx);
+            break;
+        case L_CONCAT:
+            for (int s = 0; s < n; s++) {
+                const float *src = l->dy + (size_t)s * per_sample(l);
+                for (int k = 0; k < l->nin; k++) {
+                    layer *b = &g->layers[l->in[k]];
+                    if (l->in[k] != 0) {
+                        float *d = b->dy + (size_t)s * per_sample(b);
+                        for (size_t j = 0; j < per_sample(b); j++) d[j] += src[j];
+                    }
+                    src += per_sample(b);
+                }
+            }
+            break;
+        case L_ADD:
+            for (int k = 0; k < l->nin; k++) {
+                if (l->in[k] == 0) continue;
+                float *d = g->layers[l->in[k]].dy;
+                for (size_t j = 0; j < sz; j++) d[j] += l->dy[j];
+            }
+            break;
+        case L_LINEAR:
+            lathe_k_linear_bwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw),
+                                   pgrad(g, l->pb));
+            break;
+        case L_DROPOUT:
+            if (dx)
+                for (size_t j = 0; j < sz; j++) dx[j] += l->dy[j] * l->aux[j];
+            break;
+        default: break;
+        }
+    }
+}
+
+/* ---- access ---- */
+
+float *lathe_graph_input(lathe_graph *g, int *c, int *h, int *w) {
+    if (c) *c = g->layers[0].c;
+    if (h) *h = g->layers[0].h;
+    if (w) *w = g->layers[0].w;
+    return g->layers[0].y;
+}
+
+const float *lathe_graph_output(const lathe_graph *g, int *k) {
+    const layer *l = &g->layers[g->nlayers - 1];
+    if (k) *k = (int)per_sample(l);
+    return l->y;
+}
+
+float *lathe_graph_doutput(lathe_graph *g) { return g->layers[g->nlayers - 1].dy; }
+size_t lathe_graph_nparams(const lathe_graph *g) { return g->nparams; }
+lathe_param *lathe_graph_param(lathe_graph *g, size_t i) { return i < g->nparams ? &g->params[i] : NULL; }
+
+lathe_param *lathe_graph_find_param(lathe_graph *g, const char *name) {
+    for (size_t i = 0; i < g->nparams; i++)
+        if (!strcmp(g->params[i].name, name)) return &g->params[i];
+    return NULL;
+}
+
+size_t lathe_graph_freeze(lathe_graph *g, const char *pattern) {
+    size_t n = 0, plen = strlen(pattern);
+    for (size_t i = 0; i < g->nparams; i++) {
+        lathe_param *p = &g->params[i];
+        if (fnmatch(pattern, p->name, 0) == 0 || (!strncmp(p->name, pattern, plen) && p->name[plen] == '.')) {
+            p->frozen = 1;
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t lathe_graph_param_count(const lathe_graph *g) {
+    size_t n = 0;
+    for (size_t i = 0; i < g->nparams; i++)
+        if (g->params[i].grad) n += g->params[i].count;
+    return n;
+}
+
+double lathe_graph_flops(const lathe_graph *g) {
+    double macs = 0;
+    for (int i = 0; i < g->nlayers; i++) macs += g->layers[i].macs;
+    return 2 * macs;
+}
+
+void lathe_graph_summary(const lathe_graph *g, FILE *out) {
+    static const char *const names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
+                                        "concat", "add", "linear", "dropout", "layernorm"};
+    fprintf(out, "%-4s %-24s %-9s %-18s %12s %14s\n", "#", "layer", "type", "output (C x H x W)", "params", "MACs");
+    for (int i = 0; i < g->nlayers; i++) {
+        const layer *l = &g->layers[i];
+        size_t params = 0;
+        int idx[4] = {l->pw, l->pb, -1, -1};
+        for (int k = 0; k < 2; k++)
+            if (idx[k] >= 0) params += g->params[idx[k]].count;
+        char shape[40];
+        snprintf(shape, sizeof shape, "%d x %d x %d", l->c, l->h, l->w);
+        fprintf(out, "%-4d %-24s %-9s %-18s %12zu %14.0f\n", i, l->name, names[l->type], shape, params, l->macs);
+    }
+    fprintf(out, "parameters: %zu learnable; forward: %.3f GFLOP per sample\n", lathe_graph_param_count(g),
+            lathe_graph_flops(g) / 1e9);
+}

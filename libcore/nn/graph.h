@@ -1,0 +1,62 @@
+/* graph.h - a model as a static graph, built once from its YAML description (docs/MODELS.md):
+ * shapes inferred, every parameter in one arena, every activation and gradient in another, so a
+ * training step allocates nothing. CPU execution through kernels/nn.h.
+ * Shape letters: N batch, C channels, H W spatial, K classes. Activations are NCHW float32. */
+#ifndef LATHE_NN_GRAPH_H
+#define LATHE_NN_GRAPH_H
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lathe_graph lathe_graph;
+
+/* One learnable (or running-statistics) tensor, named like PyTorch's state_dict keys. */
+typedef struct {
+    char name[96];      /* "<layer>.weight", ".bias", ".running_mean", ".running_var" */
+    float *data, *grad; /* grad is NULL for buffers (running statistics) */
+    size_t count;
+    int shape[4], rank;
+    int decay;          /* 1: weight decay applies (conv and linear weights), 0: biases and norms */
+    int frozen;         /* 1: the optimizer leaves it alone (lathe_graph_freeze) */
+} lathe_param;
+
+/* Builds the graph of `model` (the `model` mapping of a spec) for batches of up to `batch`.
+ * Returns 0, -LATHE_EINVAL naming the layer and the problem (unknown type, shapes that do not fit,
+ * an unknown input name), or -LATHE_ENOMEM. Parameters are initialized from `seed` (Kaiming
+ * uniform for conv and linear weights, zero biases, BN gamma 1 beta 0). */
+int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out);
+void lathe_graph_free(lathe_graph *g);
+
+/* The input buffer (batch, C, H, W) to fill before forward, and its shape. */
+float *lathe_graph_input(lathe_graph *g, int *c, int *h, int *w);
+/* The output (N, K) of the last forward and the buffer for its gradient (filled by the caller). */
+const float *lathe_graph_output(const lathe_graph *g, int *k);
+float *lathe_graph_doutput(lathe_graph *g);
+/* train 1: batch norm uses batch statistics and dropout drops; 0: inference behaviour. */
+void lathe_graph_set_train(lathe_graph *g, int train);
+/* Runs the layers on the first n (<= batch) samples. `step` seeds dropout (deterministic). */
+void lathe_graph_forward(lathe_graph *g, int n, uint64_t step);
+/* Zeroes every gradient, then back-propagates doutput through the graph (frozen parameters get no
+ * gradient; activations still do, so layers below a frozen one still learn). */
+void lathe_graph_backward(lathe_graph *g, int n);
+
+size_t lathe_graph_nparams(const lathe_graph *g);
+lathe_param *lathe_graph_param(lathe_graph *g, size_t i);
+lathe_param *lathe_graph_find_param(lathe_graph *g, const char *name);
+/* Freezes (frozen = 1) the parameters whose names match the fnmatch pattern, or whose layer name
+ * starts with it followed by '.'; returns how many. */
+size_t lathe_graph_freeze(lathe_graph *g, const char *pattern);
+/* Layers, output shapes, parameters and multiply-accumulates per sample, as a table. */
+void lathe_graph_summary(const lathe_graph *g, FILE *out);
+/* Total learnable parameters and forward FLOPs (2 x MACs) per sample. */
+size_t lathe_graph_param_count(const lathe_graph *g);
+double lathe_graph_flops(const lathe_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
