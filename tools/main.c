@@ -17,6 +17,8 @@ static const command commands[] = {
     {"info", cmd_info, "describe a dataset: counts, classes, splits, shards, schema"},
     {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
     {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
+    {"train", cmd_train, "train an image classifier from a YAML spec into runs/NAME/"},
+    {"eval", cmd_eval, "evaluate a classifier run: accuracy, per-class P/R/F1, confusion matrix"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,142 @@
+/* loader.c - classification batches (loader.h). */
+#include "loader.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libcore/base/error.h"
+#include "libcore/io/shard.h"
+
+struct lathe_loader {
+    lathe_dataset *ds;
+    lathe_loader_opts o;
+    uint64_t *index, n; /* the split's labelled samples, in dataset order */
+    int32_t *label;
+    uint64_t *order;    /* the current epoch's permutation */
+    int order_epoch;
+    int sw, sh;         /* stored image size */
+};
+
+static uint64_t mix(uint64_t x) {
+    x ^= x >> 30, x *= 0xbf58476d1ce4e5b9ull, x ^= x >> 27, x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+static double unit(uint64_t *s) { /* [0, 1) */
+    *s = mix(*s + 0x9e3779b97f4a7c15ull);
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loader **out) {
+    *out = NULL;
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    if (m->store != LATHE_STORE_PIXELS) return lathe_fail(LATHE_EINVAL, "training reads a pixels-store dataset");
+    if ((o->c != 1 && o->c != 3) || o->h < 1 || o->w < 1 || !(o->std > 0) || o->crop < 0 || o->crop >= 1 ||
+        o->jitter < 0 || o->jitter >= 1)
+        return lathe_fail(LATHE_EINVAL, "loader: input must be 1 or 3 channels; crop and jitter in [0, 1)");
+    lathe_loader *l = calloc(1, sizeof *l);
+    uint64_t total = lathe_dataset_count(ds);
+    if (!l || !(l->index = malloc(total * sizeof *l->index)) || !(l->label = malloc(total * sizeof *l->label)) ||
+        !(l->order = malloc(total * sizeof *l->order))) {
+        lathe_loader_free(l);
+        return lathe_fail(LATHE_ENOMEM, "loader of %llu samples", (unsigned long long)total);
+    }
+    l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height, l->order_epoch = -1;
+    for (uint64_t i = 0; i < total; i++) {
+        lathe_dataset_sample s;
+        int rc = lathe_dataset_get(ds, i, 0, &s); /* the label and split only */
+        if (rc) {
+            lathe_loader_free(l);
+            return rc;
+        }
+        if (s.split == o->split && s.label >= 0) l->index[l->n] = i, l->label[l->n++] = s.label;
+        lathe_dataset_sample_free(&s);
+    }
+    if (!l->n) {
+        lathe_loader_free(l);
+        return lathe_fail(LATHE_EINVAL, "the %s split has no labelled sample", lathe_split_name(o->split));
+    }
+    *out = l;
+    return 0;
+}
+
+void lathe_loader_free(lathe_loader *l) {
+    if (!l) return;
+    free(l->index), free(l->label), free(l->order), free(l);
+}
+
+uint64_t lathe_loader_size(const lathe_loader *l) { return l->n; }
+
+/* Fisher-Yates from (seed, epoch) */
+static void make_order(lathe_loader *l, int epoch) {
+    for (uint64_t i = 0; i < l->n; i++) l->order[i] = i;
+    if (l->o.shuffle) {
+        uint64_t s = mix(l->o.seed ^ mix((uint64_t)epoch + 1));
+        for (uint64_t i = l->n - 1; i > 0; i--) {
+            uint64_t j = (uint64_t)(unit(&s) * (double)(i + 1));
+            uint64_t t = l->order[i];
+            l->order[i] = l->order[j], l->order[j] = t;
+        }
+    }
+    l->order_epoch = epoch;
+}
+
+/* Area-averaged resize of the window [x0, x0+ww) x [y0, y0+hh) of img (sh, sw, 3) into dst (C, H, W). */
+static void resample(const lathe_loader *l, const uint8_t *img, double x0, double y0, double ww, double hh, int flip,
+                     float gain, float bias, float *dst) {
+    int H = l->o.h, W = l->o.w, C = l->o.c;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int xs = flip ? W - 1 - x : x;
+            int ya = (int)floor(y0 + hh * y / H), yb = (int)ceil(y0 + hh * (y + 1) / H);
+            int xa = (int)floor(x0 + ww * xs / W), xb = (int)ceil(x0 + ww * (xs + 1) / W);
+            if (yb <= ya) yb = ya + 1;
+            if (xb <= xa) xb = xa + 1;
+            double acc[3] = {0, 0, 0};
+            int k = 0;
+            for (int yy = ya; yy < yb; yy++)
+                for (int xx = xa; xx < xb; xx++) {
+                    int cy = yy < 0 ? 0 : yy >= l->sh ? l->sh - 1 : yy, cx = xx < 0 ? 0 : xx >= l->sw ? l->sw - 1 : xx;
+                    const uint8_t *p = img + ((size_t)cy * l->sw + cx) * 3;
+                    acc[0] += p[0], acc[1] += p[1], acc[2] += p[2], k++;
+                }
+            for (int c = 0; c < C; c++) {
+                double v = C == 1 ? (0.299 * acc[0] + 0.587 * acc[1] + 0.114 * acc[2]) / k : acc[c] / k;
+                v = v / 255.0 * gain + bias;
+                dst[((size_t)c * H + y) * W + x] = (float)((v - l->o.mean) / l->o.std);
+            }
+        }
+}
+
+int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float *x, int32_t *labels) {
+    if (first >= l->n) return 0;
+    if ((uint64_t)n > l->n - first) n = (int)(l->n - first);
+    if (l->order_epoch != epoch) make_order(l, epoch);
+    size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)l->o.c * l->o.h * l->o.w;
+    int failed = 0;
+#pragma omp parallel
+    {
+        uint8_t *img = malloc(frame);
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < n; b++) {
+            uint64_t pos = l->order[first + (uint64_t)b], sample = l->index[pos];
+            labels[b] = l->label[pos];
+            if (!img || lathe_dataset_read_pixels(l->ds, sample, img, frame)) {
+#pragma omp atomic write
+                failed = 1;
+                continue;
+            }
+            uint64_t s = mix(l->o.seed ^ mix((uint64_t)epoch * 0x1000003ull + pos + 7));
+            double keep = 1 - l->o.crop * unit(&s);
+            double ww = l->sw * keep, hh = l->sh * keep;
+            double x0 = (l->sw - ww) * unit(&s), y0 = (l->sh - hh) * unit(&s);
+            int flip = l->o.flip && unit(&s) < 0.5;
+            float gain = 1 + l->o.jitter * (float)(2 * unit(&s) - 1);
+            float bias = l->o.jitter * 0.5f * (float)(2 * unit(&s) - 1);
+            resample(l, img, x0, y0, ww, hh, flip, gain, bias, x + (size_t)b * per);
+        }
+        free(img);
+    }
+    return failed ? lathe_fail(LATHE_EIO, "a batch of epoch %d could not be read", epoch) : n;
+}

@@ -1,0 +1,265 @@
+/* safetensors.c - reading and writing safetensors files (safetensors.h). The header is JSON
+ * through cJSON; offsets are taken from valuedouble and required to be integral (cJSON's valueint
+ * saturates at 2^31-1), and duplicate keys, which cJSON accepts silently, are refused. */
+#include "safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+
+#define MAX_HEADER (100u << 20)
+
+int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const char *const *meta, size_t nmeta) {
+    cJSON *h = cJSON_CreateObject();
+    if (nmeta) {
+        cJSON *m = cJSON_AddObjectToObject(h, "__metadata__");
+        for (size_t i = 0; i < nmeta; i++) cJSON_AddStringToObject(m, meta[2 * i], meta[2 * i + 1]);
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(h, t[i].name)) {
+            cJSON_Delete(h);
+            return lathe_fail(LATHE_EINVAL, "%s: tensor %s twice", path, t[i].name);
+        }
+        size_t count = 1;
+        cJSON *e = cJSON_AddObjectToObject(h, t[i].name), *shape;
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        shape = cJSON_AddArrayToObject(e, "shape");
+        for (int k = 0; k < t[i].rank; k++) {
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber(t[i].shape[k]));
+            count *= (size_t)t[i].shape[k];
+        }
+        cJSON *range = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(range, cJSON_CreateNumber((double)off));
+        off += count * 4;
+        cJSON_AddItemToArray(range, cJSON_CreateNumber((double)off));
+    }
+    char *json = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!json) return lathe_fail(LATHE_ENOMEM, "safetensors header");
+    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8; /* pad with spaces: data starts aligned */
+    size_t total = 8 + padded + off;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        free(json);
+        return lathe_fail(LATHE_ENOMEM, "%s: %zu bytes", path, total);
+    }
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)padded >> (8 * k));
+    memcpy(buf + 8, json, hlen);
+    memset(buf + 8 + hlen, ' ', padded - hlen);
+    free(json);
+    uint8_t *data = buf + 8 + padded;
+    for (size_t i = 0; i < n; i++) {
+        size_t count = 1;
+        for (int k = 0; k < t[i].rank; k++) count *= (size_t)t[i].shape[k];
+        for (size_t k = 0; k < count; k++) { /* little-endian float32 */
+            uint32_t bits;
+            memcpy(&bits, &t[i].data[k], 4);
+            for (int b = 0; b < 4; b++) *data++ = (uint8_t)(bits >> (8 * b));
+        }
+    }
+    int rc = lathe_write_atomic(path, buf, total);
+    free(buf);
+    return rc;
+}
+
+typedef struct {
+    char *name, dtype[8];
+    int64_t shape[8];
+    int rank;
+    size_t begin, end;
+} entry;
+
+struct lathe_st_file {
+    uint8_t *buf;
+    size_t len, data_start;
+    entry *e;
+    size_t n;
+    cJSON *meta;
+};
+
+static int dtype_size(const char *d) {
+    static const struct {
+        const char *name;
+        int size;
+    } t[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+             {"I16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(d, t[i].name)) return t[i].size;
+    return 0;
+}
+
+static int exact_u64(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != floor(v->valuedouble))
+        return 0;
+    *out = (uint64_t)v->valuedouble;
+    return 1;
+}
+
+static int cmp_begin(const void *a, const void *b) {
+    const entry *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+static int parse_header(lathe_st_file *f, const char *path, const char *json, size_t hlen) {
+    cJSON *h = cJSON_ParseWithLength(json, hlen);
+    if (!cJSON_IsObject(h)) {
+        cJSON_Delete(h);
+        return lathe_fail(LATHE_EFORMAT, "%s: the header is not a JSON object", path);
+    }
+    size_t n = (size_t)cJSON_GetArraySize(h);
+    f->e = calloc(n ? n : 1, sizeof *f->e);
+    if (!f->e) {
+        cJSON_Delete(h);
+        return lathe_fail(LATHE_ENOMEM, "%s", path);
+    }
+    size_t data_len = f->len - f->data_start;
+    int rc = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, h) {
+        for (size_t k = 0; k < f->n && !rc; k++)
+            if (!strcmp(f->e[k].name, it->string)) rc = lathe_fail(LATHE_EFORMAT, "%s: %s appears twice", path, it->string);
+        if (rc) break;
+        if (!strcmp(it->string, "__metadata__")) {
+            const cJSON *v;
+            cJSON_ArrayForEach(v, it) if (!cJSON_IsString(v)) rc = lathe_fail(LATHE_EFORMAT, "%s: metadata %s is not a string", path, v->string);
+            if (!rc) f->meta = cJSON_Duplicate(it, 1);
+            continue;
+        }
+        entry *e = &f->e[f->n];
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+        uint64_t b = 0, en = 0, count = 1;
+        int size = cJSON_IsString(dt) ? dtype_size(dt->valuestring) : 0;
+        if (!size || !cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > 8 || cJSON_GetArraySize(off) != 2 ||
+            !exact_u64(cJSON_GetArrayItem(off, 0), &b) || !exact_u64(cJSON_GetArrayItem(off, 1), &en)) {
+            rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s has a bad dtype, shape or data_offsets", path, it->string);
+            break;
+        }
+        const cJSON *d;
+        cJSON_ArrayForEach(d, sh) {
+            uint64_t v;
+            if (!exact_u64(d, &v)) rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s: bad shape", path, it->string);
+            else e->shape[e->rank++] = (int64_t)v, count *= v;
+        }
+        if (rc) break;
+        if (en < b || en > data_len || en - b != count * (uint64_t)size) {
+            rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s: bytes [%llu, %llu) do not hold its shape or lie outside the file",
+                            path, it->string, (unsigned long long)b, (unsigned long long)en);
+            break;
+        }
+        e->name = strdup(it->string);
+        snprintf(e->dtype, sizeof e->dtype, "%s", dt->valuestring);
+        e->begin = (size_t)b, e->end = (size_t)en;
+        f->n++;
+    }
+    cJSON_Delete(h);
+    if (rc) return rc;
+    entry *sorted = malloc((f->n ? f->n : 1) * sizeof *sorted);
+    if (!sorted) return lathe_fail(LATHE_ENOMEM, "%s", path);
+    memcpy(sorted, f->e, f->n * sizeof *sorted);
+    qsort(sorted, f->n, sizeof *sorted, cmp_begin);
+    size_t at = 0;
+    for (size_t k = 0; k < f->n && !rc; k++) {
+        if (sorted[k].begin != at) rc = lathe_fail(LATHE_EFORMAT, "%s: tensors overlap or leave a gap at byte %zu", path, at);
+        at = sorted[k].end;
+    }
+    if (!rc && at != data_len) rc = lathe_fail(LATHE_EFORMAT, "%s: %zu bytes after the last tensor", path, data_len - at);
+    free(sorted);
+    return rc;
+}
+
+int lathe_st_open(const char *path, lathe_st_file **out) {
+    *out = NULL;
+    lathe_st_file *f = calloc(1, sizeof *f);
+    if (!f) return lathe_fail(LATHE_ENOMEM, "%s", path);
+    char *data = NULL;
+    int rc = lathe_read_file(path, (size_t)1 << 40, &data, &f->len);
+    f->buf = (uint8_t *)data;
+    uint64_t hlen = 0;
+    if (!rc && f->len < 8) rc = lathe_fail(LATHE_EFORMAT, "%s: shorter than a safetensors header", path);
+    if (!rc) {
+        for (int k = 0; k < 8; k++) hlen |= (uint64_t)f->buf[k] << (8 * k);
+        if (hlen > MAX_HEADER || hlen > f->len - 8) rc = lathe_fail(LATHE_EFORMAT, "%s: header length %llu is impossible", path, (unsigned long long)hlen);
+    }
+    if (!rc) {
+        f->data_start = 8 + (size_t)hlen;
+        rc = parse_header(f, path, (const char *)f->buf + 8, (size_t)hlen);
+    }
+    if (rc) {
+        lathe_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void lathe_st_close(lathe_st_file *f) {
+    if (!f) return;
+    for (size_t i = 0; i < f->n; i++) free(f->e[i].name);
+    free(f->e), free(f->buf);
+    cJSON_Delete(f->meta);
+    free(f);
+}
+
+size_t lathe_st_count(const lathe_st_file *f) { return f->n; }
+
+const char *lathe_st_name(const lathe_st_file *f, size_t i, const char **dtype, int64_t *shape, int *rank) {
+    if (i >= f->n) return NULL;
+    if (dtype) *dtype = f->e[i].dtype;
+    if (shape) memcpy(shape, f->e[i].shape, sizeof f->e[i].shape);
+    if (rank) *rank = f->e[i].rank;
+    return f->e[i].name;
+}
+
+static float half_to_float(uint16_t h, int bf16) {
+    if (bf16) {
+        uint32_t bits = (uint32_t)h << 16;
+        float v;
+        memcpy(&v, &bits, 4);
+        return v;
+    }
+    int sign = h >> 15, exp = (h >> 10) & 31, man = h & 1023;
+    float v = exp == 0 ? ldexpf((float)man, -24) : exp == 31 ? (man ? NAN : INFINITY) : ldexpf((float)(man | 1024), exp - 25);
+    return sign ? -v : v;
+}
+
+int lathe_st_read_f32(const lathe_st_file *f, const char *name, float *dst, size_t count) {
+    for (size_t i = 0; i < f->n; i++) {
+        const entry *e = &f->e[i];
+        if (strcmp(e->name, name)) continue;
+        int size = dtype_size(e->dtype);
+        if ((e->end - e->begin) / (size_t)size != count)
+            return lathe_fail(LATHE_EFORMAT, "%s holds %zu values, %zu expected", name, (e->end - e->begin) / size, count);
+        const uint8_t *p = f->buf + f->data_start + e->begin;
+        for (size_t k = 0; k < count; k++, p += size) {
+            if (!strcmp(e->dtype, "F32")) {
+                uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+                memcpy(&dst[k], &bits, 4);
+            } else if (!strcmp(e->dtype, "F64")) {
+                uint64_t bits = 0;
+                for (int b = 0; b < 8; b++) bits |= (uint64_t)p[b] << (8 * b);
+                double d;
+                memcpy(&d, &bits, 8);
+                dst[k] = (float)d;
+            } else if (!strcmp(e->dtype, "F16") || !strcmp(e->dtype, "BF16")) {
+                dst[k] = half_to_float((uint16_t)(p[0] | p[1] << 8), e->dtype[0] == 'B');
+            } else {
+                return lathe_fail(LATHE_EFORMAT, "%s is %s, not a floating-point tensor", name, e->dtype);
+            }
+        }
+        return 0;
+    }
+    return lathe_fail(LATHE_ENOTFOUND, "no tensor %s", name);
+}
+
+const char *lathe_st_meta(const lathe_st_file *f, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->meta, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}

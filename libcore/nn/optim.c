@@ -1,0 +1,141 @@
+/* optim.c - SGD and AdamW (optim.h). Updates run per parameter tensor in a fixed order, each
+ * element independent, so results do not depend on thread count. */
+#include "optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libcore/base/error.h"
+
+typedef struct {
+    char name[112];
+    float *data;
+    size_t count;
+} state_tensor;
+
+struct lathe_optim {
+    lathe_graph *g;
+    lathe_optim_opts o;
+    float *arena;
+    state_tensor *state; /* per parameter: 1 (SGD) or 2 (AdamW) tensors, in parameter order */
+    size_t nstate;
+    long steps;
+};
+
+void lathe_optim_defaults(lathe_optim_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->kind = LATHE_OPT_ADAMW;
+    o->momentum = 0.9, o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8, o->weight_decay = 0.01;
+}
+
+int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **out) {
+    *out = NULL;
+    if (o->kind != LATHE_OPT_SGD && o->kind != LATHE_OPT_ADAMW) return lathe_fail(LATHE_EINVAL, "unknown optimizer");
+    if (o->momentum < 0 || o->momentum >= 1 || o->beta1 < 0 || o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1 ||
+        o->eps <= 0 || o->weight_decay < 0 || o->clip < 0)
+        return lathe_fail(LATHE_EINVAL, "optimizer settings out of range");
+    lathe_optim *op = calloc(1, sizeof *op);
+    int per = o->kind == LATHE_OPT_ADAMW ? 2 : 1;
+    size_t np = lathe_graph_nparams(g), floats = 0, k = 0;
+    op->state = op ? calloc(np * per + 1, sizeof *op->state) : NULL;
+    for (size_t i = 0; i < np; i++)
+        if (lathe_graph_param(g, i)->grad) floats += per * lathe_graph_param(g, i)->count;
+    if (op && op->state) op->arena = calloc(floats ? floats : 1, sizeof(float));
+    if (!op || !op->state || !op->arena) {
+        if (op) free(op->state), free(op);
+        return lathe_fail(LATHE_ENOMEM, "optimizer state of %zu floats", floats);
+    }
+    op->g = g, op->o = *o;
+    float *at = op->arena;
+    for (size_t i = 0; i < np; i++) {
+        lathe_param *p = lathe_graph_param(g, i);
+        if (!p->grad) continue;
+        for (int s = 0; s < per; s++, k++) {
+            snprintf(op->state[k].name, sizeof op->state[k].name, "%s.%s", p->name,
+                     per == 1 ? "momentum" : s == 0 ? "exp_avg" : "exp_avg_sq");
+            op->state[k].data = at, op->state[k].count = p->count;
+            at += p->count;
+        }
+    }
+    op->nstate = k;
+    *out = op;
+    return 0;
+}
+
+void lathe_optim_free(lathe_optim *o) {
+    if (!o) return;
+    free(o->arena), free(o->state), free(o);
+}
+
+long lathe_optim_steps(const lathe_optim *o) { return o->steps; }
+void lathe_optim_set_steps(lathe_optim *o, long steps) { o->steps = steps; }
+size_t lathe_optim_nstate(const lathe_optim *o) { return o->nstate; }
+
+float *lathe_optim_state(lathe_optim *o, size_t i, const char **name, size_t *count) {
+    if (i >= o->nstate) return NULL;
+    if (name) *name = o->state[i].name;
+    if (count) *count = o->state[i].count;
+    return o->state[i].data;
+}
+
+int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
+    size_t np = lathe_graph_nparams(o->g);
+    double sq = 0;
+    for (size_t i = 0; i < np; i++) {
+        lathe_param *p = lathe_graph_param(o->g, i);
+        if (!p->grad || p->frozen) continue;
+        double s = 0;
+        for (size_t k = 0; k < p->count; k++) s += (double)p->grad[k] * p->grad[k];
+        sq += s;
+    }
+    double norm = sqrt(sq);
+    if (grad_norm) *grad_norm = norm;
+    if (!isfinite(norm)) return 1; /* NaN/Inf guard: skip the step, leave weights and state alone */
+    float scale = o->o.clip > 0 && norm > o->o.clip ? (float)(o->o.clip / norm) : 1.0f;
+    o->steps++;
+    double b1 = o->o.beta1, b2 = o->o.beta2;
+    double c1 = 1 - pow(b1, (double)o->steps), c2 = 1 - pow(b2, (double)o->steps);
+    size_t si = 0;
+    int per = o->o.kind == LATHE_OPT_ADAMW ? 2 : 1;
+    for (size_t i = 0; i < np; i++) {
+        lathe_param *p = lathe_graph_param(o->g, i);
+        if (!p->grad) continue;
+        float *m = o->state[si].data, *v = per == 2 ? o->state[si + 1].data : NULL;
+        si += per;
+        if (p->frozen) continue;
+        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr;
+        if (o->o.kind == LATHE_OPT_SGD) {
+            float mu = (float)o->o.momentum;
+            for (size_t k = 0; k < p->count; k++) {
+                float gk = p->grad[k] * scale + wd * p->data[k];
+                m[k] = mu * m[k] + gk;
+                p->data[k] -= flr * (o->o.nesterov ? gk + mu * m[k] : m[k]);
+            }
+        } else {
+            float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o->o.eps;
+            float step = (float)(lr / c1), denom_c = (float)sqrt(c2);
+            for (size_t k = 0; k < p->count; k++) {
+                float gk = p->grad[k] * scale;
+                m[k] = fb1 * m[k] + (1 - fb1) * gk;
+                v[k] = fb2 * v[k] + (1 - fb2) * gk * gk;
+                p->data[k] -= flr * wd * p->data[k]; /* decoupled weight decay */
+                p->data[k] -= step * m[k] / (sqrtf(v[k]) / denom_c + eps);
+            }
+        }
+    }
+    return 0;
+}
+
+double lathe_schedule_lr(const lathe_schedule *s, long step) {
+    if (s->warmup > 0 && step < s->warmup) return s->lr * (double)(step + 1) / (double)s->warmup;
+    long span = s->total - s->warmup, t = step - s->warmup;
+    double frac = span > 0 ? fmin(1.0, (double)t / (double)span) : 1.0;
+    switch (s->kind) {
+    case LATHE_SCHED_COSINE: return s->final_lr + (s->lr - s->final_lr) * 0.5 * (1 + cos(M_PI * frac));
+    case LATHE_SCHED_LINEAR: return s->lr + (s->final_lr - s->lr) * frac;
+    case LATHE_SCHED_STEP: return s->lr * pow(s->step_gamma, s->step_every > 0 ? (double)(t / s->step_every) : 0);
+    default: return s->lr;
+    }
+}

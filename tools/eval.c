@@ -1,0 +1,75 @@
+/* eval.c - `lathe eval RUN`: a classifier run's checkpoint on a split of its dataset: accuracy,
+ * per-class precision/recall/F1 and the confusion matrix into RUN/eval/report.json and report.html. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/nn/train.h"
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lathe eval RUN [options]\n\n"
+                 "Evaluates a classifier run (a folder written by `lathe train`) on a dataset split: accuracy,\n"
+                 "per-class precision, recall, F1 and support, macro averages and the confusion matrix, into\n"
+                 "RUN/eval/report.json (keys in docs/FORMAT.md) and report.html. Prints the accuracy.\n\n"
+                 "  --checkpoint C      best (default), last, or a .safetensors path\n"
+                 "  --split S           train, val (default) or test\n"
+                 "  --dataset D         another dataset with the same classes (default: the run's)\n"
+                 "  -o, --output DIR    where the report goes (default RUN/eval)\n"
+                 "  --log-format FMT    text (default) or json log lines on stderr\n"
+                 "  -h, --help          this help\n");
+}
+
+static const struct option options[] = {
+    {"checkpoint", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
+    {"dataset", required_argument, NULL, 'd'},    {"output", required_argument, NULL, 'o'},
+    {"log-format", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int cmd_eval(int argc, char **argv) {
+    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'c': checkpoint = optarg; break;
+        case 's': split = optarg; break;
+        case 'd': dataset = optarg; break;
+        case 'o': out = optarg; break;
+        case 'l':
+            if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
+            break;
+        default: return cli_usage_error("eval", "bad option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
+    const char *run = argv[optind];
+    char cfg[4200], ck[4200], outdir[4200], what[4300];
+    snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
+    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
+        snprintf(ck, sizeof ck, "%s/checkpoints/%s.safetensors", run, checkpoint);
+    else snprintf(ck, sizeof ck, "%s", checkpoint);
+    snprintf(outdir, sizeof outdir, "%s", out ? out : run);
+    if (!out) snprintf(outdir, sizeof outdir, "%s/eval", run);
+    snprintf(what, sizeof what, "eval %s", run);
+    cJSON *spec = NULL, *report = NULL;
+    int rc = lathe_config_load(cfg, &spec);
+    if (!rc) rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
+    if (!rc)
+        printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",
+               cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
+    cJSON_Delete(spec);
+    cJSON_Delete(report);
+    if (rc) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}

@@ -1,0 +1,146 @@
+/* train.c - `lathe train SPEC.yaml [key=value ...]`: trains an image classifier as the spec says
+ * (docs/TRAINING.md) into runs/NAME/; `--resume` continues a run from its last checkpoint. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+#include "libcore/nn/graph.h"
+#include "libcore/nn/train.h"
+
+void openblas_set_num_threads(int); /* OpenBLAS's own control (its OpenMP build follows OpenMP too) */
+
+static volatile int stop_requested;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: lathe train SPEC.yaml [key=value ...] [options]\n\n"
+            "Trains an image classifier on the image-level labels of a lathe dataset, as SPEC.yaml says\n"
+            "(sections data, model, train: docs/TRAINING.md). Any key can be overridden as key=value\n"
+            "(train.epochs=5 model.width=0.5). The run goes to RUNS/NAME/: config.yaml (the resolved spec),\n"
+            "log.jsonl, checkpoints/last.safetensors and best.safetensors, metrics.json.\n"
+            "SIGINT/SIGTERM write a checkpoint and stop (exit 130); --resume continues exactly.\n\n"
+            "  --name NAME         run name (default: the spec's name, else the file's stem)\n"
+            "  --runs DIR          where runs go (default runs)\n"
+            "  --resume            continue RUNS/NAME from its last checkpoint with its saved config.yaml\n"
+            "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
+            "  --threads N         CPU threads (default: all cores); results are identical for equal N\n"
+            "  --log-format FMT    text (default) or json log lines on stderr\n"
+            "  -h, --help          this help\n");
+}
+
+static const struct option options[] = {
+    {"name", required_argument, NULL, 'n'},    {"runs", required_argument, NULL, 'r'},
+    {"resume", no_argument, NULL, 'R'},        {"summary", no_argument, NULL, 's'},
+    {"threads", required_argument, NULL, 't'}, {"log-format", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+};
+
+static void stem_of(const char *path, char *out, size_t cap) {
+    const char *base = strrchr(path, '/');
+    snprintf(out, cap, "%s", base ? base + 1 : path);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *name = NULL, *runs = "runs";
+    int resume = 0, summary = 0, opt;
+    long long threads = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'n': name = optarg; break;
+        case 'r': runs = optarg; break;
+        case 'R': resume = 1; break;
+        case 's': summary = 1; break;
+        case 't':
+            if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("train", "--threads needs 1..1024");
+            break;
+        case 'l':
+            if (cli_set_log_format(optarg)) return cli_usage_error("train", "unknown --log-format '%s'", optarg);
+            break;
+        default: return cli_usage_error("train", "bad option");
+        }
+    }
+    if (optind >= argc) return cli_usage_error("train", "which SPEC.yaml?");
+    const char *spec_path = argv[optind];
+    if (threads > 0) omp_set_num_threads((int)threads), openblas_set_num_threads((int)threads);
+    cJSON *spec = NULL;
+    char what[4200];
+    snprintf(what, sizeof what, "train %s", spec_path);
+    if (lathe_config_load(spec_path, &spec)) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    for (int i = optind + 1; i < argc; i++)
+        if (lathe_config_override(spec, argv[i])) {
+            cJSON_Delete(spec);
+            return cli_usage_error("train", "%s", lathe_last_error());
+        }
+    char run_name[256], run_dir[4400], cfg_path[4500];
+    if (name) snprintf(run_name, sizeof run_name, "%s", name);
+    else if (lathe_config_str(spec, "name", NULL)) snprintf(run_name, sizeof run_name, "%s", lathe_config_str(spec, "name", ""));
+    else stem_of(spec_path, run_name, sizeof run_name);
+    snprintf(run_dir, sizeof run_dir, "%s/%s", runs, run_name);
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", run_dir);
+    int rc = 0;
+    if (resume) { /* the run's own resolved spec, so the continuation is the same training */
+        if (optind + 1 < argc) {
+            cJSON_Delete(spec);
+            return cli_usage_error("train", "--resume takes no key=value overrides (the run's config.yaml is used)");
+        }
+        cJSON_Delete(spec);
+        spec = NULL;
+        rc = lathe_config_load(cfg_path, &spec);
+    }
+    if (!rc && summary) {
+        lathe_graph *g;
+        cJSON *model = cJSON_Duplicate(lathe_config_get(spec, "model"), 1);
+        if (model && !cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", 2);
+        rc = lathe_graph_build(model, 1, 0, &g);
+        cJSON_Delete(model);
+        if (!rc) lathe_graph_summary(g, stdout), lathe_graph_free(g);
+        cJSON_Delete(spec);
+        if (rc) cli_error(what, NULL);
+        return rc ? EXIT_FAIL : EXIT_OK;
+    }
+    if (!rc && !resume) {
+        char *yaml = lathe_config_to_yaml(spec);
+        rc = yaml ? lathe_mkdirs(run_dir) : lathe_fail(LATHE_ENOMEM, "config");
+        if (!rc) rc = lathe_write_atomic(cfg_path, yaml, strlen(yaml));
+        free(yaml);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (!rc) rc = lathe_train_classifier(spec, run_dir, resume, &stop_requested);
+    cJSON_Delete(spec);
+    if (rc == -LATHE_EINTR) {
+        fprintf(stderr, "lathe: %s; resume with: lathe train %s --resume --name %s --runs %s\n", lathe_last_error(),
+                spec_path, run_name, runs);
+        return 130;
+    }
+    if (rc) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    printf("run: %s (metrics.json, log.jsonl, checkpoints/)\n", run_dir);
+    return EXIT_OK;
+}
