@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it,
-# analyze it.
+# analyze it, train and evaluate an image-level defect classifier on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
@@ -18,4 +18,8 @@ echo "== lathe info"
 "$LATHE" info "$OUT/dataset"
 echo "== lathe analyze (statistics, quality findings, leakage between splits)"
 "$LATHE" analyze "$OUT/dataset" -o "$OUT/analysis"
-echo "demo done: open $OUT/analysis/report.html (also report.md and analysis.json there)"
+echo "== lathe train: the image-level defect classifier (experiments/classify/defects.yaml)"
+"$LATHE" train experiments/classify/defects.yaml "data.dataset=$OUT/dataset" --runs "$OUT/runs"
+echo "== lathe eval on the test split"
+"$LATHE" eval "$OUT/runs/defects" --split test
+echo "demo done: dataset report $OUT/analysis/report.html; classifier report $OUT/runs/defects/eval/report.html"

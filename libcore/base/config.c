@@ -155,7 +155,8 @@ int lathe_config_override(cJSON *root, const char *assignment) {
             return lathe_fail(LATHE_EINVAL, "'%s': %s sits under a value that is not a mapping", assignment, part);
         }
         if (!next) {
-            cJSON *v = plain_scalar(eq + 1, strlen(eq + 1));
+            cJSON *v = NULL; /* a YAML value ([3, 64, 64], {a: 1}, 0.5, text); plain text if it is not YAML */
+            if (lathe_config_parse(eq + 1, "override", &v) || !v) v = plain_scalar(eq + 1, strlen(eq + 1));
             if (!v) return lathe_fail(LATHE_ENOMEM, "override");
             if (cJSON_IsArray(node)) cJSON_ReplaceItemInArray(node, atoi(part), v);
             else if (child) cJSON_ReplaceItemInObjectCaseSensitive(node, part, v);

@@ -14,7 +14,7 @@ int lathe_config_load(const char *path, cJSON **out);
 /* The same from a string (name appears in messages). */
 int lathe_config_parse(const char *text, const char *name, cJSON **out);
 /* Applies "a.b.c=value": objects are created along the path; a numeric part indexes an array;
- * value is read as a YAML plain scalar. Returns 0 or -LATHE_EINVAL (no '=', empty key, a path
+ * value is read as YAML (a scalar, or a flow sequence or mapping like [3, 64, 64]). Returns 0 or -LATHE_EINVAL (no '=', empty key, a path
  * through a non-object, an index out of range). */
 int lathe_config_override(cJSON *root, const char *assignment);
 /* Block YAML of the tree (strings double-quoted); NULL on allocation failure. free() it. */
