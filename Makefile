@@ -14,13 +14,14 @@ PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cair
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# OpenBLAS, its OpenMP build (the default pthread build would oversubscribe inside OpenMP code)
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
+
 # Truncated messages are acceptable, so -Wformat-truncation is off.
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -Wno-format-truncation
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -pthread -fopenmp $(WARN) -MMD -MP \
   -I. -I$(HDF5_INC) -I$(BLAS_INC) $(PKG_CFLAGS) -DLATHE_VERSION=\"$(VERSION)\"
-# OpenBLAS, its OpenMP build (the default pthread build would oversubscribe inside OpenMP code)
-BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
-BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 LDLIBS := -L$(HDF5_LIB) -lhdf5 $(PKG_LIBS) -lxxhash -L$(BLAS_LIB) -lopenblas -Wl,-rpath,$(BLAS_LIB) -lm -pthread -fopenmp
 
 BUILD_DIR ?= build
@@ -73,7 +74,7 @@ PLUGIN := $(BUILD)/plugins/liblathe_h5zstd.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test demo bench deps install clean gpu-check probe
+.PHONY: all test demo bench deps install clean gpu-check probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN)
 
 probe:
@@ -130,6 +131,8 @@ demo: all
 
 bench: all
 	LATHE_BUILD=$(BUILD) experiments/bench/ingest/run.sh
+	LATHE_BUILD=$(BUILD) experiments/bench/analyze/run.sh
+	LATHE_BUILD=$(BUILD) experiments/bench/train/run.sh
 
 gpu-check: probe $(GPU_TEST_BIN)
 	LATHE_BUILD=$(BUILD) tests/gpu/run.sh
@@ -162,3 +165,7 @@ clean:
 	rm -rf $(BUILD_DIR)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# For scripts that build with the project's flags (benchmarks): make -s print-CFLAGS
+print-%:
+	@echo $($*)

@@ -17,11 +17,14 @@ typedef struct {
     int k, r, s;          /* filters (K, C/groups, R, S) */
     int stride, pad, dilation, groups;
     int p, q;             /* output size: (h + 2 pad - dilation (r - 1) - 1) / stride + 1 */
+    int threads;          /* images run in parallel on this many threads (>= 1; the workspace is sized
+                             for it, and the result does not depend on it) */
 } lathe_conv_shape;
 
 /* Output size of a convolution or pooling window along one axis; < 1 means it does not fit. */
 int lathe_k_conv_out(int in, int kernel, int stride, int pad, int dilation);
-/* Floats of the im2col workspace one conv call needs: (C/groups) R S x P Q. */
+/* Floats of the workspace a conv call needs: per thread, an im2col matrix (C/groups) R S x P Q and
+ * (for the backward pass) private weight and bias gradients. */
 size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
 
 #define LATHE_K_DECLARE(T, SUF)                                                                              \

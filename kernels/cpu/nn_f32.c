@@ -14,5 +14,7 @@ int lathe_k_conv_out(int in, int kernel, int stride, int pad, int dilation) {
 }
 
 size_t lathe_k_conv_workspace(const lathe_conv_shape *s) {
-    return (size_t)(s->c / s->groups) * s->r * s->s * s->p * s->q;
+    size_t col = (size_t)(s->c / s->groups) * s->r * s->s * s->p * s->q;
+    size_t grads = (size_t)s->k * (s->c / s->groups) * s->r * s->s + (size_t)s->k;
+    return (size_t)(s->threads > 0 ? s->threads : 1) * (col + grads);
 }

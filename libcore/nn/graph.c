@@ -5,6 +5,7 @@
 #include "graph.h"
 
 #include <fnmatch.h>
+#include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ typedef struct {
 
 struct lathe_graph {
     layer *layers;
-    int nlayers, batch, train;
+    int nlayers, batch, train, threads;
     lathe_param *params;
     size_t nparams;
     float *param_arena, *act_arena, *workspace;
@@ -151,7 +152,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         int k = get_int(d, "k", 3), groups = get_int(d, "groups", 1), dil = get_int(d, "dilation", 1);
         if (groups == -1) groups = a->c; /* depthwise */
         lathe_conv_shape s = {g->batch, a->c, a->h, a->w, out, k, k, get_int(d, "stride", 1),
-                              get_int(d, "pad", dil * (k - 1) / 2), dil, groups, 0, 0};
+                              get_int(d, "pad", dil * (k - 1) / 2), dil, groups, 0, 0, g->threads};
         if (k < 1 || groups < 1 || a->c % groups || out % groups)
             return lathe_fail(LATHE_EINVAL, "layer %s: %d input and %d output channels do not split into %d groups",
                               l->name, a->c, out, groups);
@@ -306,7 +307,7 @@ int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph 
         free(g);
         return lathe_fail(LATHE_ENOMEM, "graph");
     }
-    g->batch = batch, g->seed = seed, g->train = 1;
+    g->batch = batch, g->seed = seed, g->train = 1, g->threads = omp_get_max_threads();
     layer *in = &g->layers[0];
     snprintf(in->name, sizeof in->name, "input");
     in->type = L_INPUT, in->pw = in->pb = in->prm = in->prv = -1;

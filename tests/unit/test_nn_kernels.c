@@ -56,7 +56,7 @@ static void conv_f(void *c, double *y) {
 }
 
 static void conv_case(int n, int c, int h, int w, int k, int r, int stride, int pad, int dil, int groups) {
-    conv_ctx x = {{n, c, h, w, k, r, r, stride, pad, dil, groups, 0, 0}, 0, 0, 0, 0};
+    conv_ctx x = {{n, c, h, w, k, r, r, stride, pad, dil, groups, 0, 0, 2}, 0, 0, 0, 0};
     x.s.p = lathe_k_conv_out(h, r, stride, pad, dil), x.s.q = lathe_k_conv_out(w, r, stride, pad, dil);
     size_t nx = (size_t)n * c * h * w, nw = (size_t)k * (c / groups) * r * r, ny = (size_t)n * k * x.s.p * x.s.q;
     x.x = randv(nx), x.w = randv(nw), x.b = randv(k), x.ws = malloc(lathe_k_conv_workspace(&x.s) * sizeof(double));
