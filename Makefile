@@ -71,11 +71,12 @@ GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
 LIB := $(BUILD)/liblathe.a
 LATHE := $(BUILD)/lathe
 PLUGIN := $(BUILD)/plugins/liblathe_h5zstd.so
+NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: all test demo bench deps install clean gpu-check probe print-%
-all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN)
+all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(NN_SO)
 
 probe:
 	@echo "lathe $(VERSION): cc=$(CC) sanitize=$(SANITIZE) cuda=$(if $(filter 1,$(USE_CUDA)),✓ $(NVCC),✗ (CPU only))"
@@ -110,6 +111,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+# The CPU nn kernels as a shared library, so tests/interop/test_kernels_numpy.py can call them
+# through ctypes and compare their forward passes with numpy. Never sanitized: Python lacks the
+# ASan runtime (as for the HDF5 plugin).
+NN_SO_SRC := kernels/cpu/nn_f32.c kernels/cpu/nn_f64.c
+$(NN_SO): $(NN_SO_SRC) kernels/cpu/nn_ops.inc kernels/nn.h
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(filter-out -fsanitize% -fno-sanitize% -MMD -MP,$(CFLAGS)) -shared -o $@ $(NN_SO_SRC) \
+	  -L$(BLAS_LIB) -lopenblas -Wl,-rpath,$(BLAS_LIB) -fopenmp -lm
 
 # The GPU tests' kernels, as an archive so a test pulls in only what it calls; the BLAS-backed nn
 # kernels stay out, so a GPU machine needs no OpenBLAS to run `make gpu-check`.
