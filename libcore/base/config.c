@@ -98,9 +98,43 @@ static cJSON *convert(struct fy_node *node, const char *name) {
     }
 }
 
-static int from_document(struct fy_document *doc, const char *name, cJSON **out) {
+/* libfyaml's diagnostics, captured into a buffer instead of printed (library code prints nothing) */
+typedef struct {
+    char text[512];
+} diag_capture;
+
+static void capture(struct fy_diag *diag, void *user, const char *buf, size_t len) {
+    (void)diag;
+    diag_capture *c = user;
+    if (c->text[0]) return; /* the first message says where and why */
+    snprintf(c->text, sizeof c->text, "%.*s", (int)len, buf);
+    for (char *p = c->text; *p; p++)
+        if (*p == '\n') *p = ' ';
+}
+
+typedef struct fy_document *(*build_fn)(const struct fy_parse_cfg *cfg, const void *src, size_t len);
+
+static struct fy_document *build_file(const struct fy_parse_cfg *cfg, const void *src, size_t len) {
+    (void)len;
+    return fy_document_build_from_file(cfg, src);
+}
+
+static struct fy_document *build_string(const struct fy_parse_cfg *cfg, const void *src, size_t len) {
+    return fy_document_build_from_string(cfg, src, len);
+}
+
+static int parse_with(build_fn build, const void *src, size_t len, const char *name, cJSON **out) {
     *out = NULL;
-    if (!doc) return lathe_fail(LATHE_EFORMAT, "%s: not valid YAML", name);
+    diag_capture cap = {{0}};
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL, dcfg.output_fn = capture, dcfg.user = &cap, dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_document *doc = diag ? build(&cfg, src, len) : NULL;
+    fy_diag_destroy(diag);
+    if (!doc) return lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: %s", name, cap.text[0] ? cap.text : "parse error");
+    lathe_clear_error();
     cJSON *tree = convert(fy_document_root(doc), name);
     fy_document_destroy(doc);
     if (!tree) return lathe_last_error()[0] ? -LATHE_EFORMAT : lathe_fail(LATHE_ENOMEM, "%s", name);
@@ -108,20 +142,15 @@ static int from_document(struct fy_document *doc, const char *name, cJSON **out)
     return 0;
 }
 
-/* libfyaml reports parse errors itself on stderr unless told to stay quiet */
-static const struct fy_parse_cfg quiet = {.flags = FYPCF_QUIET};
-
 int lathe_config_load(const char *path, cJSON **out) {
     FILE *f = fopen(path, "r");
     if (!f) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
     fclose(f);
-    lathe_clear_error();
-    return from_document(fy_document_build_from_file(&quiet, path), path, out);
+    return parse_with(build_file, path, 0, path, out);
 }
 
 int lathe_config_parse(const char *text, const char *name, cJSON **out) {
-    lathe_clear_error();
-    return from_document(fy_document_build_from_string(&quiet, text, strlen(text)), name, out);
+    return parse_with(build_string, text, strlen(text), name, out);
 }
 
 static int is_index(const char *s) {

@@ -1,0 +1,185 @@
+/* test_specs_checkpoints.c - YAML specs (typing, overrides, round trip through the YAML writer,
+ * refusals), safetensors files (round trip, hostile headers: impossible lengths, overlapping or
+ * gapped ranges, unknown dtypes, duplicate names, 64-bit offsets), graph building errors, and
+ * checkpoints restoring a graph exactly. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/io/safetensors.h"
+#include "libcore/nn/checkpoint.h"
+#include "libcore/nn/graph.h"
+
+static void yaml_typing_overrides_round_trip(void **state) {
+    (void)state;
+    cJSON *c;
+    const char *text = "name: run1\ntrain:\n  epochs: 10\n  lr: 1e-3\n  flag: true\n  none: ~\n  quoted: \"12\"\n"
+                       "model:\n  input: [3, 32, 32]\n  layers:\n    - {type: conv, out: 8}\n    - type: relu\n";
+    assert_int_equal(lathe_config_parse(text, "t", &c), 0);
+    assert_true(lathe_config_num(c, "train.epochs", 0) == 10);
+    assert_true(fabs(lathe_config_num(c, "train.lr", 0) - 1e-3) < 1e-12);
+    assert_true(cJSON_IsTrue(lathe_config_get(c, "train.flag")));
+    assert_true(cJSON_IsNull(lathe_config_get(c, "train.none")));
+    assert_string_equal(lathe_config_str(c, "train.quoted", ""), "12"); /* quoted stays a string */
+    assert_true(lathe_config_num(c, "model.input.2", 0) == 32);
+    assert_string_equal(lathe_config_str(c, "model.layers.1.type", ""), "relu");
+    assert_int_equal(lathe_config_override(c, "train.epochs=3"), 0);
+    assert_int_equal(lathe_config_override(c, "model.layers.0.out=16"), 0);
+    assert_int_equal(lathe_config_override(c, "model.input=[1, 8, 8]"), 0);
+    assert_int_equal(lathe_config_override(c, "data.new.key=hello world"), 0);
+    assert_true(lathe_config_num(c, "train.epochs", 0) == 3);
+    assert_true(lathe_config_num(c, "model.layers.0.out", 0) == 16);
+    assert_true(lathe_config_num(c, "model.input.0", 0) == 1);
+    assert_string_equal(lathe_config_str(c, "data.new.key", ""), "hello world");
+    assert_int_equal(lathe_config_override(c, "noequals"), -LATHE_EINVAL);
+    assert_int_equal(lathe_config_override(c, "model.layers.9.out=1"), -LATHE_EINVAL);
+    assert_int_equal(lathe_config_override(c, "name.sub=1"), -LATHE_EINVAL); /* through a string */
+    char *yaml = lathe_config_to_yaml(c);
+    cJSON *back;
+    assert_int_equal(lathe_config_parse(yaml, "round trip", &back), 0);
+    assert_true(cJSON_Compare(c, back, 1));
+    free(yaml);
+    cJSON_Delete(back);
+    cJSON_Delete(c);
+    assert_int_equal(lathe_config_parse("a: [1, 2\n", "bad", &c), -LATHE_EFORMAT);
+    assert_int_equal(lathe_config_parse("a: &x 1\nb: *x\n", "alias", &c), -LATHE_EFORMAT);
+    assert_int_equal(lathe_config_load("/nonexistent/spec.yaml", &c), -LATHE_ENOTFOUND);
+}
+
+/* Writes a raw safetensors file: header JSON, then `data_len` zero bytes. */
+static void raw_st(const char *path, const char *header, size_t data_len) {
+    size_t h = strlen(header);
+    uint8_t *buf = calloc(8 + h + data_len, 1);
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)h >> (8 * k));
+    memcpy(buf + 8, header, h);
+    assert_int_equal(test_write_file(path, buf, 8 + h + data_len), 0);
+    free(buf);
+}
+
+static void safetensors_round_trip_and_hostile_files(void **state) {
+    (void)state;
+    char *dir = test_tempdir("st"), path[4200];
+    snprintf(path, sizeof path, "%s/a.safetensors", dir);
+    float a[6] = {1, -2, 3.5f, 0, 1e-30f, -7}, b[2] = {9, 10};
+    lathe_st_tensor t[2] = {{"a", a, {2, 3}, 2}, {"b.bias", b, {2}, 1}};
+    const char *meta[] = {"step", "12"};
+    assert_int_equal(lathe_st_write(path, t, 2, meta, 1), 0);
+    lathe_st_file *f;
+    assert_int_equal(lathe_st_open(path, &f), 0);
+    assert_int_equal(lathe_st_count(f), 2);
+    float back[6];
+    assert_int_equal(lathe_st_read_f32(f, "a", back, 6), 0);
+    assert_memory_equal(back, a, sizeof a);
+    assert_int_equal(lathe_st_read_f32(f, "a", back, 5), -LATHE_EFORMAT);
+    assert_int_equal(lathe_st_read_f32(f, "missing", back, 1), -LATHE_ENOTFOUND);
+    assert_string_equal(lathe_st_meta(f, "step"), "12");
+    lathe_st_close(f);
+    lathe_st_tensor dup[2] = {{"x", a, {1}, 1}, {"x", b, {1}, 1}};
+    assert_int_equal(lathe_st_write(path, dup, 2, NULL, 0), -LATHE_EINVAL);
+
+    static const struct {
+        const char *header;
+        size_t data;
+    } bad[] = {
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8},    /* shape 2 in 4 bytes */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 8},     /* overlap */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8},    /* gap at the start */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 12},   /* bytes after the end */
+        {"{\"a\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4},     /* unknown dtype */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8},     /* duplicate name */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4294967296,4294967300]}}", 4}, /* 64-bit */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4},   /* negative dim */
+        {"[1,2,3]", 0},                                                           /* not an object */
+        {"{\"a\":", 0},                                                           /* truncated JSON */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        raw_st(path, bad[i].header, bad[i].data);
+        assert_int_equal(lathe_st_open(path, &f), -LATHE_EFORMAT);
+    }
+    uint8_t huge[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'}; /* impossible length */
+    assert_int_equal(test_write_file(path, huge, sizeof huge), 0);
+    assert_int_equal(lathe_st_open(path, &f), -LATHE_EFORMAT);
+    assert_int_equal(test_write_file(path, huge, 3), 0);
+    assert_int_equal(lathe_st_open(path, &f), -LATHE_EFORMAT);
+    /* F16 and BF16 convert */
+    raw_st(path, "{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4);
+    size_t len = 0;
+    uint8_t *bytes = test_read_file(path, &len);
+    assert_non_null(bytes);
+    bytes[len - 4] = 0x00, bytes[len - 3] = 0x3c; /* 1.0 */
+    bytes[len - 2] = 0x00, bytes[len - 1] = 0xc0; /* -2.0 */
+    test_write_file(path, bytes, len);
+    free(bytes);
+    assert_int_equal(lathe_st_open(path, &f), 0);
+    assert_int_equal(lathe_st_read_f32(f, "h", back, 2), 0);
+    assert_true(back[0] == 1.0f && back[1] == -2.0f);
+    lathe_st_close(f);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static cJSON *model_of(const char *yaml) {
+    cJSON *c;
+    assert_int_equal(lathe_config_parse(yaml, "model", &c), 0);
+    return c;
+}
+
+static void graph_errors_and_checkpoints(void **state) {
+    (void)state;
+    lathe_graph *g;
+    static const char *const bad[] = {
+        "input: [1, 8, 8]\nlayers: [{type: conv2d, out: 4}]\n",               /* unknown type */
+        "input: [1, 8, 8]\nlayers: [{type: conv, out: 4, k: 11, pad: 0}]\n",   /* kernel larger than input */
+        "input: [3, 8, 8]\nlayers: [{type: conv, out: 4, groups: 2}]\n",       /* channels and groups */
+        "input: [1, 8, 8]\nlayers: [{type: relu}, {type: add, from: [-1, nowhere]}]\n", /* unknown input */
+        "input: [1, 8, 8]\nlayers: [{type: linear}]\n",                        /* linear without out */
+        "input: [1, 8]\nlayers: [{type: relu}]\n",                             /* input rank */
+        "input: [1, 8, 8]\nlayers: [{type: relu, name: a}, {type: relu, name: a}]\n", /* name twice */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *m = model_of(bad[i]);
+        assert_int_equal(lathe_graph_build(m, 2, 0, &g), -LATHE_EINVAL);
+        cJSON_Delete(m);
+    }
+    cJSON *m = model_of("input: [2, 6, 6]\nclasses: 3\nlayers:\n  - {name: c, type: conv, out: 4}\n"
+                        "  - {name: n, type: bn}\n  - {type: relu}\n  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
+    assert_int_equal(lathe_graph_build(m, 2, 7, &g), 0);
+    assert_non_null(lathe_graph_find_param(g, "n.running_var"));
+    assert_int_equal(lathe_graph_freeze(g, "c"), 2); /* c.weight, c.bias */
+    char *dir = test_tempdir("ck"), path[4200];
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    const char *meta[] = {"epoch", "3"};
+    assert_int_equal(lathe_checkpoint_save(path, g, NULL, meta, 1), 0);
+    lathe_graph *h;
+    assert_int_equal(lathe_graph_build(m, 2, 99, &h), 0); /* other seed: other weights */
+    lathe_param *pg = lathe_graph_find_param(g, "fc.weight"), *ph = lathe_graph_find_param(h, "fc.weight");
+    assert_memory_not_equal(pg->data, ph->data, pg->count * sizeof(float));
+    assert_int_equal(lathe_checkpoint_load(path, h, NULL), 0);
+    for (size_t i = 0; i < lathe_graph_nparams(g); i++)
+        assert_memory_equal(lathe_graph_param(g, i)->data, lathe_graph_param(h, i)->data,
+                            lathe_graph_param(g, i)->count * sizeof(float));
+    char v[16];
+    assert_int_equal(lathe_checkpoint_meta(path, "epoch", v, sizeof v), 0);
+    assert_string_equal(v, "3");
+    size_t loaded;
+    assert_int_equal(lathe_checkpoint_import(path, NULL, h, &loaded), 0);
+    assert_int_equal(loaded, lathe_graph_nparams(h));
+    lathe_graph_free(g);
+    lathe_graph_free(h);
+    cJSON_Delete(m);
+    test_rmtree(dir);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(yaml_typing_overrides_round_trip),
+        cmocka_unit_test(safetensors_round_trip_and_hostile_files),
+        cmocka_unit_test(graph_errors_and_checkpoints),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
