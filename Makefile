@@ -46,7 +46,7 @@ ifeq ($(USE_CUDA),1)
   endif
   CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
   CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
   NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 endif
@@ -64,7 +64,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 # The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
 # has CUDA but none of the I/O libraries (HDF5, libarchive, ...).
 KERNEL_OBJ := $(filter $(BUILD)/kernels/%,$(LIB_OBJ))
-GPU_LDLIBS := $(filter -L% -lcudart -lstdc++ -Wl%,$(LDLIBS)) -lm -pthread -fopenmp
+GPU_LDLIBS := $(filter -L% -lcudnn -lcublas -lcudart -lstdc++ -Wl%,$(LDLIBS)) -lm -pthread -fopenmp
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
@@ -133,6 +133,13 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(KERNEL_LIB) $(GPU_LDLIBS)
+
+# The nn parity test also needs the CPU twins, with OpenBLAS linked statically so the binary runs
+# on a GPU machine that lacks it.
+$(BUILD)/tests/gpu/test_nn_parity: tests/gpu/test_nn_parity.c $(KERNEL_LIB) $(BUILD)/kernels/cpu/nn_f32.o
+	@mkdir -p $(dir $@)
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/kernels/cpu/nn_f32.o $(KERNEL_LIB) $(BLAS_LIB)/libopenblas.a $(GPU_LDLIBS)
 
 test: all
 	LATHE_BUILD=$(BUILD) tests/run.sh

@@ -1,0 +1,614 @@
+// nn.cu - the CUDA twins of the CPU nn kernels (kernels/nn_cuda.h). Elementwise kernels use a
+// grid-stride loop; reductions (batch norm, bias gradients, the loss) give each output one block
+// that sums in a fixed order, and backward passes of pooling and upsampling gather into each input
+// element instead of scattering with atomics, so every result is the same on every run.
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.cuh"
+#include "kernels/nn_cuda.h"
+
+#define CHECK_CUDNN(call, error)                                                                   \
+    do {                                                                                           \
+        cudnnStatus_t st_ = (call);                                                                \
+        if (st_ != CUDNN_STATUS_SUCCESS) {                                                         \
+            if (error) *(error) = cudnnGetErrorString(st_);                                        \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+#define CHECK_CUBLAS(call, error)                                                                  \
+    do {                                                                                           \
+        cublasStatus_t st_ = (call);                                                               \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+            if (error) *(error) = cublasGetStatusString(st_);                                      \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+enum { THREADS = 256, ALGO_CACHE = 64 };
+
+struct conv_algos {
+    lathe_conv_shape s;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+};
+
+struct lathe_cuda_ctx {
+    cudaStream_t stream;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+    void *workspace;
+    size_t workspace_bytes;
+    conv_algos cache[ALGO_CACHE];
+    int ncache;
+    float *scratch; // device: loss partial sums
+    size_t scratch_floats;
+};
+
+static unsigned grid(size_t n) {
+    size_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 65535 ? (b ? b : 1) : 65535);
+}
+
+extern "C" int lathe_kc_create(void *stream, lathe_cuda_ctx **out, const char **error) {
+    *out = NULL;
+    lathe_cuda_ctx *c = (lathe_cuda_ctx *)calloc(1, sizeof *c);
+    if (!c) {
+        if (error) *error = "out of host memory";
+        return -1;
+    }
+    c->stream = (cudaStream_t)stream;
+    *out = c; // freed by lathe_kc_free on any later failure too
+    CHECK_CUDNN(cudnnCreate(&c->dnn), error);
+    CHECK_CUDNN(cudnnSetStream(c->dnn, c->stream), error);
+    CHECK_CUBLAS(cublasCreate(&c->blas), error);
+    CHECK_CUBLAS(cublasSetStream(c->blas, c->stream), error);
+    // fp32 products in fp32 (no TF32), so results stay comparable with the CPU twins
+    CHECK_CUBLAS(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH), error);
+    c->workspace_bytes = 256u << 20;
+    LATHE_CHECK_CUDA(cudaMalloc(&c->workspace, c->workspace_bytes), error);
+    return 0;
+}
+
+extern "C" void lathe_kc_free(lathe_cuda_ctx *c) {
+    if (!c) return;
+    if (c->dnn) cudnnDestroy(c->dnn);
+    if (c->blas) cublasDestroy(c->blas);
+    cudaFree(c->workspace);
+    cudaFree(c->scratch);
+    free(c);
+}
+
+// ---- convolution (cuDNN) ----
+
+struct conv_descs {
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+};
+
+static void destroy(conv_descs *d) {
+    if (d->x) cudnnDestroyTensorDescriptor(d->x);
+    if (d->y) cudnnDestroyTensorDescriptor(d->y);
+    if (d->b) cudnnDestroyTensorDescriptor(d->b);
+    if (d->w) cudnnDestroyFilterDescriptor(d->w);
+    if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
+}
+
+static int describe(const lathe_conv_shape *s, conv_descs *d, const char **error) {
+    memset(d, 0, sizeof *d);
+    CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->x), error);
+    CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->y), error);
+    CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->b), error);
+    CHECK_CUDNN(cudnnCreateFilterDescriptor(&d->w), error);
+    CHECK_CUDNN(cudnnCreateConvolutionDescriptor(&d->conv), error);
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->h, s->w), error);
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->k, s->p, s->q), error);
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->k, 1, 1), error);
+    CHECK_CUDNN(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->k, s->c / s->groups, s->r, s->s),
+                error);
+    CHECK_CUDNN(cudnnSetConvolution2dDescriptor(d->conv, s->pad, s->pad, s->stride, s->stride, s->dilation, s->dilation,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                error);
+    CHECK_CUDNN(cudnnSetConvolutionGroupCount(d->conv, s->groups), error);
+    CHECK_CUDNN(cudnnSetConvolutionMathType(d->conv, CUDNN_FMA_MATH), error); // fp32 FMA, no TF32
+    return 0;
+}
+
+static bool same_shape(const lathe_conv_shape *a, const lathe_conv_shape *b) {
+    return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->k == b->k && a->r == b->r &&
+           a->s == b->s && a->stride == b->stride && a->pad == b->pad && a->dilation == b->dilation &&
+           a->groups == b->groups;
+}
+
+// The fastest deterministic algorithms cuDNN measures for this shape (once; then cached).
+static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, conv_descs *d, conv_algos **out, const char **error) {
+    for (int i = 0; i < c->ncache; i++)
+        if (same_shape(&c->cache[i].s, s)) {
+            *out = &c->cache[i];
+            return 0;
+        }
+    conv_algos a;
+    a.s = *s;
+    int got = 0;
+    cudnnConvolutionFwdAlgoPerf_t fp[8];
+    CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithm(c->dnn, d->x, d->w, d->conv, d->y, 8, &got, fp), error);
+    a.fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    for (int i = 0; i < got; i++)
+        if (fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].memory <= c->workspace_bytes && fp[i].determinism == CUDNN_DETERMINISTIC) {
+            a.fwd = fp[i].algo;
+            break;
+        }
+    cudnnConvolutionBwdDataAlgoPerf_t dp[8];
+    CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(c->dnn, d->w, d->y, d->conv, d->x, 8, &got, dp), error);
+    a.bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    for (int i = 0; i < got; i++)
+        if (dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].memory <= c->workspace_bytes && dp[i].determinism == CUDNN_DETERMINISTIC) {
+            a.bwd_data = dp[i].algo;
+            break;
+        }
+    cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
+    CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(c->dnn, d->x, d->y, d->conv, d->w, 8, &got, wp), error);
+    a.bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+    for (int i = 0; i < got; i++)
+        if (wp[i].status == CUDNN_STATUS_SUCCESS && wp[i].memory <= c->workspace_bytes && wp[i].determinism == CUDNN_DETERMINISTIC) {
+            a.bwd_filter = wp[i].algo;
+            break;
+        }
+    int slot = c->ncache < ALGO_CACHE ? c->ncache++ : ALGO_CACHE - 1;
+    c->cache[slot] = a;
+    *out = &c->cache[slot];
+    return 0;
+}
+
+extern "C" int lathe_kc_conv2d_fwd(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
+                                   const float *b, float *y, const char **error) {
+    conv_descs d;
+    conv_algos *a;
+    int rc = describe(s, &d, error);
+    if (!rc) rc = algos(c, s, &d, &a, error);
+    const float one = 1, zero = 0;
+    if (!rc && cudnnConvolutionForward(c->dnn, &one, d.x, x, d.w, w, d.conv, a->fwd, c->workspace, c->workspace_bytes,
+                                       &zero, d.y, y) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = "cudnnConvolutionForward failed";
+    if (!rc && b && cudnnAddTensor(c->dnn, &one, d.b, b, &one, d.y, y) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = "cudnnAddTensor failed";
+    destroy(&d);
+    return rc;
+}
+
+extern "C" int lathe_kc_conv2d_bwd(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
+                                   const float *dy, float *dx, float *dw, float *db, const char **error) {
+    conv_descs d;
+    conv_algos *a;
+    int rc = describe(s, &d, error);
+    if (!rc) rc = algos(c, s, &d, &a, error);
+    const float one = 1; // beta 1: accumulate, as the CPU kernels do
+    if (!rc && dx &&
+        cudnnConvolutionBackwardData(c->dnn, &one, d.w, w, d.y, dy, d.conv, a->bwd_data, c->workspace,
+                                     c->workspace_bytes, &one, d.x, dx) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = "cudnnConvolutionBackwardData failed";
+    if (!rc && dw &&
+        cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, x, d.y, dy, d.conv, a->bwd_filter, c->workspace,
+                                       c->workspace_bytes, &one, d.w, dw) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = "cudnnConvolutionBackwardFilter failed";
+    if (!rc && db && cudnnConvolutionBackwardBias(c->dnn, &one, d.y, dy, &one, d.b, db) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = "cudnnConvolutionBackwardBias failed";
+    destroy(&d);
+    return rc;
+}
+
+// ---- linear (cuBLAS, column-major view of row-major buffers) ----
+
+__global__ static void add_bias(int m, int k, const float *b, float *y) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (size_t)m * k; i += (size_t)gridDim.x * blockDim.x)
+        y[i] += b[i % k];
+}
+
+// one block per column j: sum over rows in a fixed order
+__global__ static void sum_rows(int m, int k, const float *dy, float *db) {
+    __shared__ double part[THREADS];
+    int j = blockIdx.x;
+    double acc = 0;
+    for (int i = threadIdx.x; i < m; i += blockDim.x) acc += dy[(size_t)i * k + j];
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) db[j] += (float)part[0];
+}
+
+extern "C" int lathe_kc_linear_fwd(lathe_cuda_ctx *c, int m, int d, int k, const float *x, const float *w,
+                                   const float *b, float *y, const char **error) {
+    const float one = 1, zero = 0;
+    // row-major y (m,k) = x (m,d) w^T: column-major y^T (k,m) = w (k,d as col-major d x k)^T ... = W x^T
+    CHECK_CUBLAS(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, k, m, d, &one, w, d, x, d, &zero, y, k), error);
+    if (b) add_bias<<<grid((size_t)m * k), THREADS, 0, c->stream>>>(m, k, b, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_linear_bwd(lathe_cuda_ctx *c, int m, int d, int k, const float *x, const float *w,
+                                   const float *dy, float *dx, float *dw, float *db, const char **error) {
+    const float one = 1;
+    if (dx) // dx (m,d) += dy (m,k) w (k,d): column-major dx^T (d,m) += w^T... = W(d x k col) * dy^T
+        CHECK_CUBLAS(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, d, m, k, &one, w, d, dy, k, &one, dx, d), error);
+    if (dw) // dw (k,d) += dy^T (k,m) x (m,d): column-major dw^T (d,k) += x^T(d,m) dy(m,k)
+        CHECK_CUBLAS(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, d, k, m, &one, x, d, dy, k, &one, dw, d), error);
+    if (db) sum_rows<<<k, THREADS, 0, c->stream>>>(m, k, dy, db);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+// ---- batch norm: one block per channel ----
+
+__device__ static double block_sum(double v, double *part) {
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    double r = part[0];
+    __syncthreads();
+    return r;
+}
+
+__global__ static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *rm,
+                              float *rv, float momentum, float eps, int train, float *sm, float *si, float *y) {
+    __shared__ double part[THREADS];
+    int ch = blockIdx.x;
+    size_t count = (size_t)n * hw;
+    double mean, var;
+    if (train) {
+        double s = 0;
+        for (size_t i = threadIdx.x; i < count; i += blockDim.x) s += x[((i / hw) * c + ch) * hw + i % hw];
+        mean = block_sum(s, part) / count;
+        double s2 = 0;
+        for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
+            double dv = x[((i / hw) * c + ch) * hw + i % hw] - mean;
+            s2 += dv * dv;
+        }
+        var = block_sum(s2, part) / count;
+        if (threadIdx.x == 0) {
+            rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mean);
+            rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (count > 1 ? var * count / (count - 1) : var));
+        }
+    } else {
+        mean = rm[ch], var = rv[ch];
+    }
+    float invstd = (float)(1 / sqrt(var + eps));
+    if (threadIdx.x == 0) sm[ch] = (float)mean, si[ch] = invstd;
+    float scale = gamma[ch] * invstd, shift = beta[ch] - (float)mean * scale;
+    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
+        size_t at = ((i / hw) * c + ch) * hw + i % hw;
+        y[at] = x[at] * scale + shift;
+    }
+}
+
+__global__ static void bn_bwd(int n, int c, int hw, int train, const float *x, const float *gamma, const float *sm,
+                              const float *si, const float *dy, float *dx, float *dgamma, float *dbeta) {
+    __shared__ double part[THREADS];
+    int ch = blockIdx.x;
+    size_t count = (size_t)n * hw;
+    float mean = sm[ch], invstd = si[ch];
+    double a = 0, b = 0;
+    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
+        size_t at = ((i / hw) * c + ch) * hw + i % hw;
+        a += dy[at], b += dy[at] * (x[at] - mean) * invstd;
+    }
+    double sdy = block_sum(a, part), sdyx = block_sum(b, part);
+    if (threadIdx.x == 0) {
+        if (dgamma) dgamma[ch] += (float)sdyx;
+        if (dbeta) dbeta[ch] += (float)sdy;
+    }
+    if (!dx) return;
+    float gi = gamma[ch] * invstd;
+    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
+        size_t at = ((i / hw) * c + ch) * hw + i % hw;
+        dx[at] += train ? gi * (float)(dy[at] - sdy / count - (x[at] - mean) * invstd * sdyx / count) : gi * dy[at];
+    }
+}
+
+extern "C" int lathe_kc_bn_fwd(lathe_cuda_ctx *c, int n, int ch, int hw, const float *x, const float *gamma,
+                               const float *beta, float *rm, float *rv, float momentum, float eps, int train, float *sm,
+                               float *si, float *y, const char **error) {
+    bn_fwd<<<ch, THREADS, 0, c->stream>>>(n, ch, hw, x, gamma, beta, rm, rv, momentum, eps, train, sm, si, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_bn_bwd(lathe_cuda_ctx *c, int n, int ch, int hw, int train, const float *x, const float *gamma,
+                               const float *sm, const float *si, const float *dy, float *dx, float *dgamma,
+                               float *dbeta, const char **error) {
+    bn_bwd<<<ch, THREADS, 0, c->stream>>>(n, ch, hw, train, x, gamma, sm, si, dy, dx, dgamma, dbeta);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+// ---- activations ----
+
+__device__ static float sigm(float v) { return v >= 0 ? 1 / (1 + expf(-v)) : expf(v) / (1 + expf(v)); }
+
+__global__ static void act_fwd(int act, size_t n, const float *x, float slope, float *y) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        switch (act) {
+        case LATHE_ACT_RELU: y[i] = v > 0 ? v : 0; break;
+        case LATHE_ACT_LEAKY: y[i] = v > 0 ? v : slope * v; break;
+        case LATHE_ACT_SILU: y[i] = v * sigm(v); break;
+        case LATHE_ACT_GELU: y[i] = (float)(0.5 * v * (1 + erf(v / sqrt(2.0)))); break;
+        default: y[i] = sigm(v);
+        }
+    }
+}
+
+__global__ static void act_bwd(int act, size_t n, const float *x, float slope, const float *dy, float *dx) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = x[i], g;
+        switch (act) {
+        case LATHE_ACT_RELU: g = v > 0 ? 1.f : 0.f; break;
+        case LATHE_ACT_LEAKY: g = v > 0 ? 1.f : slope; break;
+        case LATHE_ACT_SILU: {
+            float s = sigm(v);
+            g = s * (1 + v * (1 - s));
+            break;
+        }
+        case LATHE_ACT_GELU: g = (float)(0.5 * (1 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) / sqrt(2 * M_PI)); break;
+        default: {
+            float s = sigm(v);
+            g = s * (1 - s);
+        }
+        }
+        dx[i] += dy[i] * g;
+    }
+}
+
+extern "C" int lathe_kc_act_fwd(lathe_cuda_ctx *c, int act, size_t n, const float *x, float slope, float *y,
+                                const char **error) {
+    act_fwd<<<grid(n), THREADS, 0, c->stream>>>(act, n, x, slope, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_act_bwd(lathe_cuda_ctx *c, int act, size_t n, const float *x, float slope, const float *dy,
+                                float *dx, const char **error) {
+    act_bwd<<<grid(n), THREADS, 0, c->stream>>>(act, n, x, slope, dy, dx);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+// ---- pooling and upsampling ----
+
+__global__ static void pool_fwd(int max, int nc, int h, int w, int r, int stride, int pad, int p, int q,
+                                const float *x, float *y, int32_t *arg) {
+    size_t total = (size_t)nc * p * q;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = o / ((size_t)p * q);
+        int i = (int)(o % ((size_t)p * q) / q), j = (int)(o % q);
+        const float *px = x + plane * h * w;
+        float best = -INFINITY, acc = 0;
+        int at = -1;
+        for (int a = 0; a < r; a++) {
+            int yy = i * stride - pad + a;
+            if (yy < 0 || yy >= h) continue;
+            for (int b = 0; b < r; b++) {
+                int xx = j * stride - pad + b;
+                if (xx < 0 || xx >= w) continue;
+                float v = px[yy * w + xx];
+                acc += v;
+                if (at < 0 || v > best) best = v, at = yy * w + xx;
+            }
+        }
+        if (max) {
+            y[o] = at < 0 ? 0 : best;
+            arg[o] = at;
+        } else {
+            y[o] = acc / (float)(r * r);
+        }
+    }
+}
+
+// gather: each input element sums the gradients of the windows that contain it
+__global__ static void pool_bwd(int max, int nc, int h, int w, int r, int stride, int pad, int p, int q,
+                                const int32_t *arg, const float *dy, float *dx) {
+    size_t total = (size_t)nc * h * w;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = e / ((size_t)h * w);
+        int yy = (int)(e % ((size_t)h * w) / w), xx = (int)(e % w), self = yy * w + xx;
+        // windows i with i*stride - pad <= yy < i*stride - pad + r
+        int ilo = yy + pad - r + 1, jlo = xx + pad - r + 1;
+        int i0 = ilo <= 0 ? 0 : (ilo + stride - 1) / stride, i1 = (yy + pad) / stride;
+        int j0 = jlo <= 0 ? 0 : (jlo + stride - 1) / stride, j1 = (xx + pad) / stride;
+        float acc = 0;
+        for (int i = i0; i <= i1 && i < p; i++)
+            for (int j = j0; j <= j1 && j < q; j++) {
+                int top = i * stride - pad, left = j * stride - pad;
+                if (yy < top || yy >= top + r || xx < left || xx >= left + r) continue;
+                size_t o = plane * p * q + (size_t)i * q + j;
+                if (max) acc += arg[o] == self ? dy[o] : 0;
+                else acc += dy[o] / (float)(r * r);
+            }
+        dx[e] += acc;
+    }
+}
+
+extern "C" int lathe_kc_maxpool_fwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int r, int stride, int pad, int p,
+                                    int q, const float *x, float *y, int32_t *arg, const char **error) {
+    pool_fwd<<<grid((size_t)n * ch * p * q), THREADS, 0, c->stream>>>(1, n * ch, h, w, r, stride, pad, p, q, x, y, arg);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_maxpool_bwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int r, int stride, int pad, int p,
+                                    int q, const int32_t *arg, const float *dy, float *dx, const char **error) {
+    pool_bwd<<<grid((size_t)n * ch * h * w), THREADS, 0, c->stream>>>(1, n * ch, h, w, r, stride, pad, p, q, arg, dy, dx);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_avgpool_fwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int r, int stride, int pad, int p,
+                                    int q, const float *x, float *y, const char **error) {
+    pool_fwd<<<grid((size_t)n * ch * p * q), THREADS, 0, c->stream>>>(0, n * ch, h, w, r, stride, pad, p, q, x, y, NULL);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_avgpool_bwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int r, int stride, int pad, int p,
+                                    int q, const float *dy, float *dx, const char **error) {
+    pool_bwd<<<grid((size_t)n * ch * h * w), THREADS, 0, c->stream>>>(0, n * ch, h, w, r, stride, pad, p, q, NULL, dy, dx);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+__global__ static void up_fwd(int nc, int h, int w, int f, const float *x, float *y) {
+    size_t total = (size_t)nc * h * f * w * f;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = o / ((size_t)h * f * w * f);
+        int i = (int)(o % ((size_t)h * f * w * f) / (w * f)), j = (int)(o % (w * f));
+        y[o] = x[plane * h * w + (size_t)(i / f) * w + j / f];
+    }
+}
+
+__global__ static void up_bwd(int nc, int h, int w, int f, const float *dy, float *dx) {
+    size_t total = (size_t)nc * h * w;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = e / ((size_t)h * w);
+        int i = (int)(e % ((size_t)h * w) / w), j = (int)(e % w);
+        float acc = 0;
+        for (int a = 0; a < f; a++)
+            for (int b = 0; b < f; b++) acc += dy[plane * h * w * f * f + (size_t)(i * f + a) * w * f + j * f + b];
+        dx[e] += acc;
+    }
+}
+
+extern "C" int lathe_kc_upsample_fwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int f, const float *x, float *y,
+                                     const char **error) {
+    up_fwd<<<grid((size_t)n * ch * h * w * f * f), THREADS, 0, c->stream>>>(n * ch, h, w, f, x, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_upsample_bwd(lathe_cuda_ctx *c, int n, int ch, int h, int w, int f, const float *dy, float *dx,
+                                     const char **error) {
+    up_bwd<<<grid((size_t)n * ch * h * w), THREADS, 0, c->stream>>>(n * ch, h, w, f, dy, dx);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+// ---- softmax cross-entropy: one block per row, then one block sums the rows in order ----
+
+__global__ static void ce_rows(int k, const float *z, const int32_t *labels, float smoothing, int valid, float *dz,
+                               float *row_loss) {
+    __shared__ double part[THREADS];
+    int i = blockIdx.x, lab = labels[i];
+    const float *zi = z + (size_t)i * k;
+    if (lab < 0 || lab >= k) {
+        for (int j = threadIdx.x; dz && j < k; j += blockDim.x) dz[(size_t)i * k + j] = 0;
+        if (threadIdx.x == 0) row_loss[i] = 0;
+        return;
+    }
+    double mx = -INFINITY;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) mx = fmax(mx, (double)zi[j]);
+    part[threadIdx.x] = mx;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) part[threadIdx.x] = fmax(part[threadIdx.x], part[threadIdx.x + w]);
+        __syncthreads();
+    }
+    mx = part[0];
+    __syncthreads();
+    double s = 0;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) s += exp(zi[j] - mx);
+    double lse = mx + log(block_sum(s, part));
+    double l = 0;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) {
+        double t = (j == lab ? 1 - smoothing : 0) + (double)smoothing / k;
+        l -= t * (zi[j] - lse);
+        if (dz) dz[(size_t)i * k + j] = (float)((exp(zi[j] - lse) - t) / valid);
+    }
+    double total = block_sum(l, part);
+    if (threadIdx.x == 0) row_loss[i] = (float)total;
+}
+
+__global__ static void count_valid(int m, int k, const int32_t *labels, float *out) {
+    if (threadIdx.x || blockIdx.x) return;
+    int v = 0;
+    for (int i = 0; i < m; i++) v += labels[i] >= 0 && labels[i] < k;
+    out[0] = (float)v;
+}
+
+extern "C" int lathe_kc_softmax_ce(lathe_cuda_ctx *c, int m, int k, const float *z, const int32_t *labels,
+                                   float smoothing, float *dz, double *loss, const char **error) {
+    if ((size_t)m + 1 > c->scratch_floats) {
+        cudaFree(c->scratch);
+        c->scratch = NULL;
+        LATHE_CHECK_CUDA(cudaMalloc((void **)&c->scratch, sizeof(float) * ((size_t)m + 1)), error);
+        c->scratch_floats = (size_t)m + 1;
+    }
+    count_valid<<<1, 1, 0, c->stream>>>(m, k, labels, c->scratch + m);
+    float valid_f;
+    LATHE_CHECK_CUDA(cudaMemcpyAsync(&valid_f, c->scratch + m, sizeof valid_f, cudaMemcpyDeviceToHost, c->stream), error);
+    LATHE_CHECK_CUDA(cudaStreamSynchronize(c->stream), error);
+    int valid = (int)valid_f;
+    ce_rows<<<m, THREADS, 0, c->stream>>>(k, z, labels, smoothing, valid ? valid : 1, dz, c->scratch);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    float *rows = (float *)malloc(sizeof(float) * m);
+    if (!rows) {
+        *error = "out of host memory";
+        return -1;
+    }
+    cudaError_t st = cudaMemcpyAsync(rows, c->scratch, sizeof(float) * m, cudaMemcpyDeviceToHost, c->stream);
+    if (st == cudaSuccess) st = cudaStreamSynchronize(c->stream);
+    double total = 0;
+    for (int i = 0; i < m; i++) total += rows[i]; // host sum in row order
+    free(rows);
+    LATHE_CHECK_CUDA(st, error);
+    *loss = valid ? total / valid : 0;
+    return 0;
+}
+
+// ---- optimizers ----
+
+__global__ static void sgd(size_t n, float *w, const float *g, float *m, float lr, float mu, int nesterov, float wd,
+                           float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float gk = g[i] * scale + wd * w[i];
+        m[i] = mu * m[i] + gk;
+        w[i] -= lr * (nesterov ? gk + mu * m[i] : m[i]);
+    }
+}
+
+__global__ static void adamw(size_t n, float *w, const float *g, float *m, float *v, float lr, float b1, float b2,
+                             float eps, float wd, float scale, float c1, float c2) {
+    float step = lr / c1, denom_c = sqrtf(c2);
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float gk = g[i] * scale;
+        m[i] = b1 * m[i] + (1 - b1) * gk;
+        v[i] = b2 * v[i] + (1 - b2) * gk * gk;
+        w[i] -= lr * wd * w[i];
+        w[i] -= step * m[i] / (sqrtf(v[i]) / denom_c + eps);
+    }
+}
+
+extern "C" int lathe_kc_sgd_step(lathe_cuda_ctx *c, size_t n, float *w, const float *g, float *m, float lr, float mu,
+                                 int nesterov, float wd, float scale, const char **error) {
+    sgd<<<grid(n), THREADS, 0, c->stream>>>(n, w, g, m, lr, mu, nesterov, wd, scale);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_adamw_step(lathe_cuda_ctx *c, size_t n, float *w, const float *g, float *m, float *v, float lr,
+                                   float b1, float b2, float eps, float wd, float scale, float c1, float c2,
+                                   const char **error) {
+    adamw<<<grid(n), THREADS, 0, c->stream>>>(n, w, g, m, v, lr, b1, b2, eps, wd, scale, c1, c2);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* nn_cuda.h - the CUDA twins of kernels/nn.h (float32): same shapes, same accumulate-into-gradient
+ * contract, device pointers (suffix _gpu), a stream (NULL = default) and, on failure, -1 with the
+ * CUDA/cuDNN/cuBLAS error text in *error. Convolutions go through cuDNN (the fastest algorithm
+ * cudnnFind* reports for the shape, cached per context), linear layers through cuBLAS; the rest are
+ * lathe's own kernels, written so every reduction has a fixed order (no atomics): results are
+ * deterministic run to run. tests/gpu/test_nn_parity.c compares each with its CPU twin. */
+#ifndef LATHE_KERNELS_NN_CUDA_H
+#define LATHE_KERNELS_NN_CUDA_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lathe_cuda_ctx lathe_cuda_ctx; /* cuDNN and cuBLAS handles, a workspace, the stream */
+
+int lathe_kc_create(void *stream, lathe_cuda_ctx **out, const char **error);
+void lathe_kc_free(lathe_cuda_ctx *ctx);
+
+int lathe_kc_conv2d_fwd(lathe_cuda_ctx *ctx, const lathe_conv_shape *s, const float *x_gpu, const float *w_gpu,
+                        const float *b_gpu, float *y_gpu, const char **error);
+int lathe_kc_conv2d_bwd(lathe_cuda_ctx *ctx, const lathe_conv_shape *s, const float *x_gpu, const float *w_gpu,
+                        const float *dy_gpu, float *dx_gpu, float *dw_gpu, float *db_gpu, const char **error);
+int lathe_kc_linear_fwd(lathe_cuda_ctx *ctx, int m, int d, int k, const float *x_gpu, const float *w_gpu,
+                        const float *b_gpu, float *y_gpu, const char **error);
+int lathe_kc_linear_bwd(lathe_cuda_ctx *ctx, int m, int d, int k, const float *x_gpu, const float *w_gpu,
+                        const float *dy_gpu, float *dx_gpu, float *dw_gpu, float *db_gpu, const char **error);
+int lathe_kc_bn_fwd(lathe_cuda_ctx *ctx, int n, int c, int hw, const float *x_gpu, const float *gamma_gpu,
+                    const float *beta_gpu, float *running_mean_gpu, float *running_var_gpu, float momentum, float eps,
+                    int train, float *saved_mean_gpu, float *saved_invstd_gpu, float *y_gpu, const char **error);
+int lathe_kc_bn_bwd(lathe_cuda_ctx *ctx, int n, int c, int hw, int train, const float *x_gpu, const float *gamma_gpu,
+                    const float *saved_mean_gpu, const float *saved_invstd_gpu, const float *dy_gpu, float *dx_gpu,
+                    float *dgamma_gpu, float *dbeta_gpu, const char **error);
+int lathe_kc_act_fwd(lathe_cuda_ctx *ctx, int act, size_t n, const float *x_gpu, float slope, float *y_gpu,
+                     const char **error);
+int lathe_kc_act_bwd(lathe_cuda_ctx *ctx, int act, size_t n, const float *x_gpu, float slope, const float *dy_gpu,
+                     float *dx_gpu, const char **error);
+int lathe_kc_maxpool_fwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int r, int stride, int pad, int p, int q,
+                         const float *x_gpu, float *y_gpu, int32_t *argmax_gpu, const char **error);
+int lathe_kc_maxpool_bwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int r, int stride, int pad, int p, int q,
+                         const int32_t *argmax_gpu, const float *dy_gpu, float *dx_gpu, const char **error);
+int lathe_kc_avgpool_fwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int r, int stride, int pad, int p, int q,
+                         const float *x_gpu, float *y_gpu, const char **error);
+int lathe_kc_avgpool_bwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int r, int stride, int pad, int p, int q,
+                         const float *dy_gpu, float *dx_gpu, const char **error);
+int lathe_kc_upsample_fwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int f, const float *x_gpu, float *y_gpu,
+                          const char **error);
+int lathe_kc_upsample_bwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int f, const float *dy_gpu, float *dx_gpu,
+                          const char **error);
+/* mean loss into *loss (host), gradient of the mean into dlogits_gpu (may be NULL) */
+int lathe_kc_softmax_ce(lathe_cuda_ctx *ctx, int m, int k, const float *logits_gpu, const int32_t *labels_gpu,
+                        float smoothing, float *dlogits_gpu, double *loss, const char **error);
+/* fused optimizer updates of n values (the CPU versions live in libcore/nn/optim.c):
+ * SGD: g' = g*scale + wd*w; m = mu*m + g'; w -= lr*(nesterov ? g' + mu*m : m)
+ * AdamW: w -= lr*wd*w; m,v moments; w -= lr/c1 * m / (sqrt(v)/sqrt(c2) + eps) */
+int lathe_kc_sgd_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float *g_gpu, float *m_gpu, float lr,
+                      float mu, int nesterov, float wd, float scale, const char **error);
+int lathe_kc_adamw_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float *g_gpu, float *m_gpu, float *v_gpu,
+                        float lr, float b1, float b2, float eps, float wd, float scale, float c1, float c2,
+                        const char **error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
