@@ -21,6 +21,10 @@ typedef struct {
                              for it, and the result does not depend on it) */
 } lathe_conv_shape;
 
+/* Floats of saved activations and of backward workspace for multi-head attention. */
+size_t lathe_k_mha_saved(int b, int l, int d, int h);
+size_t lathe_k_mha_workspace(int b, int l, int d, int h);
+
 /* Output size of a convolution or pooling window along one axis; < 1 means it does not fit. */
 int lathe_k_conv_out(int in, int kernel, int stride, int pad, int dilation);
 /* Floats of the workspace a conv call needs: per thread, an im2col matrix (C/groups) R S x P Q and
@@ -68,7 +72,16 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
     double lathe_k_softmax_ce##SUF(int m, int k, const T *logits, const int32_t *labels, T smoothing,         \
                                    T *dlogits);                                                            \
     /* binary cross-entropy with logits, mean over n values; dlogits (may be NULL) gets its gradient */     \
-    double lathe_k_bce_logits##SUF(size_t n, const T *logits, const T *targets, T *dlogits);
+    double lathe_k_bce_logits##SUF(size_t n, const T *logits, const T *targets, T *dlogits);                \
+    /* multi-head self-attention over x (B, L, D) with H heads (D % H == 0): Q, K, V = x Wq^T + bq, ...; \
+     * per head softmax(Q K^T / sqrt(D/H)) V, heads concatenated, then y = C Wo^T + bo. w_in (3D, D)   \
+     * stacks Wq, Wk, Wv and b_in (3D) their biases, as PyTorch's in_proj_weight/bias; w_out (D, D),    \
+     * b_out (D). saved: lathe_k_mha_saved floats (Q, K, V, C, the attention probabilities); the       \
+     * backward pass needs lathe_k_mha_workspace floats in ws. */                                       \
+    void lathe_k_mha_fwd##SUF(int b, int l, int d, int h, const T *x, const T *w_in, const T *b_in,         \
+                              const T *w_out, const T *b_out, T *saved, T *y);                            \
+    void lathe_k_mha_bwd##SUF(int b, int l, int d, int h, const T *x, const T *w_in, const T *w_out,        \
+                              const T *saved, const T *dy, T *dx, T *dw_in, T *db_in, T *dw_out, T *db_out, T *ws);
 
 enum { LATHE_ACT_RELU, LATHE_ACT_LEAKY, LATHE_ACT_SILU, LATHE_ACT_GELU, LATHE_ACT_SIGMOID };
 

@@ -18,3 +18,9 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s) {
     size_t grads = (size_t)s->k * (s->c / s->groups) * s->r * s->s + (size_t)s->k;
     return (size_t)(s->threads > 0 ? s->threads : 1) * (col + grads);
 }
+
+size_t lathe_k_mha_saved(int b, int l, int d, int h) { return 4 * (size_t)b * l * d + (size_t)b * h * l * l; }
+size_t lathe_k_mha_workspace(int b, int l, int d, int h) {
+    (void)h;
+    return 4 * (size_t)b * l * d + (size_t)l * l;
+}

@@ -15,7 +15,7 @@
 
 enum {
     L_INPUT, L_CONV, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_GAP, L_UPSAMPLE, L_CONCAT, L_ADD, L_LINEAR, L_DROPOUT,
-    L_LAYERNORM,
+    L_LAYERNORM, L_ATTENTION,
 };
 
 typedef struct {
@@ -26,7 +26,9 @@ typedef struct {
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
     int factor;                /* upsample */
-    int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats */
+    int heads;                 /* attention */
+    int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats
+                                  (batch norm) or the output projection (attention) */
     size_t y_off, aux_off, aux_len, int_off; /* arena offsets: output (+ its gradient), saved values, ints */
     float *y, *dy, *aux;       /* aux: BN mean+invstd, LN mean+invstd, dropout mask as 0/1 floats */
     int32_t *ints;             /* maxpool argmax */
@@ -67,7 +69,7 @@ static int type_of(const char *t, int *act) {
         {"sigmoid", L_ACT, LATHE_ACT_SIGMOID}, {"maxpool", L_MAXPOOL, 0}, {"avgpool", L_AVGPOOL, 0},
         {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
         {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
-        {"layernorm", L_LAYERNORM, 0},
+        {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(t, table[i].name)) {
@@ -226,6 +228,22 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         l->macs = (double)out * din;
         break;
     }
+    case L_ATTENTION: { /* tokens: the H x W positions; features: the C channels */
+        int dm = a->c, len = a->h * a->w;
+        l->heads = get_int(d, "heads", 1);
+        ok = l->heads >= 1 && dm % l->heads == 0;
+        int win[2] = {3 * dm, dm}, wout[2] = {dm, dm}, bin = 3 * dm;
+        l->pw = add_param(g, l, "in_proj_weight", 2, win, 1, 1, cap);
+        l->pb = add_param(g, l, "in_proj_bias", 1, &bin, 0, 1, cap);
+        l->prm = add_param(g, l, "out_proj.weight", 2, wout, 1, 1, cap);
+        l->prv = add_param(g, l, "out_proj.bias", 1, &dm, 0, 1, cap);
+        /* aux: x and y (or dy) as (N, L, D), dx as (N, L, D), then the kernel's saved activations */
+        l->aux_len = 3 * (size_t)g->batch * len * dm + lathe_k_mha_saved(g->batch, len, dm, l->heads);
+        size_t ws = lathe_k_mha_workspace(g->batch, len, dm, l->heads);
+        if (ws > g->workspace_floats) g->workspace_floats = ws;
+        l->macs = 4.0 * len * dm * dm + 2.0 * len * len * dm;
+        break;
+    }
     case L_DROPOUT:
         l->drop = get_float(d, "p", 0.5f);
         ok = l->drop >= 0 && l->drop < 1;
@@ -377,6 +395,23 @@ void lathe_graph_free(lathe_graph *g) {
 
 /* ---- running ---- */
 
+/* (N, D, L) channel planes <-> (N, L, D) token rows; from_tokens adds when accumulate is set */
+static void to_tokens(const float *src, int n, int d, int len, float *dst) {
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < d; c++)
+            for (int t = 0; t < len; t++) dst[((size_t)b * len + t) * d + c] = src[((size_t)b * d + c) * len + t];
+}
+
+static void from_tokens(const float *src, int n, int d, int len, float *dst, int accumulate) {
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < d; c++)
+            for (int t = 0; t < len; t++) {
+                float v = src[((size_t)b * len + t) * d + c];
+                float *o = &dst[((size_t)b * d + c) * len + t];
+                *o = accumulate ? *o + v : v;
+            }
+}
+
 static float *pdata(lathe_graph *g, int i) { return i >= 0 ? g->params[i].data : NULL; }
 static float *pgrad(lathe_graph *g, int i) { return i >= 0 && !g->params[i].frozen ? g->params[i].grad : NULL; }
 
@@ -439,6 +474,16 @@ void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_LINEAR:
             lathe_k_linear_fwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
             break;
+        case L_ATTENTION: {
+            int len = l->h * l->w, dm = l->c;
+            size_t bld = (size_t)g->batch * len * dm;
+            float *xt = l->aux, *yt = xt + bld, *saved = l->aux + 3 * bld;
+            to_tokens(a->y, n, dm, len, xt);
+            lathe_k_mha_fwd_f32(n, len, dm, l->heads, xt, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
+                                pdata(g, l->prv), saved, yt);
+            from_tokens(yt, n, dm, len, l->y, 0);
+            break;
+        }
         case L_DROPOUT:
             if (!g->train || l->drop == 0) {
                 memcpy(l->y, a->y, sz * sizeof(float));
@@ -533,6 +578,17 @@ void lathe_graph_backward(lathe_graph *g, int n) {
             if (dx)
                 for (size_t j = 0; j < sz; j++) dx[j] += l->dy[j] * l->aux[j];
             break;
+        case L_ATTENTION: {
+            int len = l->h * l->w, dm = l->c;
+            size_t bld = (size_t)g->batch * len * dm;
+            float *xt = l->aux, *dyt = xt + bld, *dxt = dyt + bld, *saved = l->aux + 3 * bld;
+            to_tokens(l->dy, n, dm, len, dyt);
+            memset(dxt, 0, sizeof(float) * (size_t)n * len * dm);
+            lathe_k_mha_bwd_f32(n, len, dm, l->heads, xt, pdata(g, l->pw), pdata(g, l->prm), saved, dyt, dxt,
+                                pgrad(g, l->pw), pgrad(g, l->pb), pgrad(g, l->prm), pgrad(g, l->prv), g->workspace);
+            if (dx) from_tokens(dxt, n, dm, len, dx, 1);
+            break;
+        }
         default: break;
         }
     }
@@ -590,13 +646,13 @@ double lathe_graph_flops(const lathe_graph *g) {
 
 void lathe_graph_summary(const lathe_graph *g, FILE *out) {
     static const char *const names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
-                                        "concat", "add", "linear", "dropout", "layernorm"};
+                                        "concat", "add", "linear", "dropout", "layernorm", "attention"};
     fprintf(out, "%-4s %-24s %-9s %-18s %12s %14s\n", "#", "layer", "type", "output (C x H x W)", "params", "MACs");
     for (int i = 0; i < g->nlayers; i++) {
         const layer *l = &g->layers[i];
         size_t params = 0;
-        int idx[4] = {l->pw, l->pb, -1, -1};
-        for (int k = 0; k < 2; k++)
+        int idx[4] = {l->pw, l->pb, l->type == L_ATTENTION ? l->prm : -1, l->type == L_ATTENTION ? l->prv : -1};
+        for (int k = 0; k < 4; k++)
             if (idx[k] >= 0) params += g->params[idx[k]].count;
         char shape[40];
         snprintf(shape, sizeof shape, "%d x %d x %d", l->c, l->h, l->w);

@@ -177,3 +177,26 @@ def test_losses():
     xd = x.astype(np.float64)
     want = np.mean(-(t * np.log(1 / (1 + np.exp(-xd))) + (1 - t) * np.log(1 - 1 / (1 + np.exp(-xd)))))
     assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_multi_head_attention():
+    rng = np.random.default_rng(6)
+    b, l, d, h = 2, 7, 8, 2
+    x, w, bias = f32(b, l, d, rng=rng), f32(4, d, d, rng=rng) * 0.5, f32(4, d, rng=rng)
+    LIB.lathe_k_mha_saved.restype = ctypes.c_size_t
+    saved = np.zeros(LIB.lathe_k_mha_saved(b, l, d, h), np.float32)
+    y = np.zeros((b, l, d), np.float32)
+    w_out, b_out = np.ascontiguousarray(w[3]), np.ascontiguousarray(bias[3])
+    LIB.lathe_k_mha_fwd_f32(b, l, d, h, fp(x), fp(w), fp(bias), fp(w_out), fp(b_out), fp(saved), fp(y))
+    xd, wd, bd = x.astype(np.float64), w.astype(np.float64), bias.astype(np.float64)
+    q, k, v = (xd @ wd[i].T + bd[i] for i in range(3))
+    dh = d // h
+    heads = []
+    for hi in range(h):
+        sl = slice(hi * dh, (hi + 1) * dh)
+        s = q[:, :, sl] @ k[:, :, sl].transpose(0, 2, 1) / np.sqrt(dh)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        heads.append(p @ v[:, :, sl])
+    want = np.concatenate(heads, -1) @ wd[3].T + bd[3]
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)

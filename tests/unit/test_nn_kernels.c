@@ -1,4 +1,4 @@
-/* test_nn_kernels.c - every backward kernel of kernels/nn.h against central finite differences of
+/* test_nn_kernels.c - every backward kernel (attention included) of kernels/nn.h against central finite differences of
  * its forward kernel, in double precision (the _f64 build of the same source): for a random input
  * and a random upstream gradient r, d(sum(r * f(x)))/dx must equal the backward result. Also checks
  * that the float build agrees with the double one. */
@@ -237,12 +237,43 @@ static void loss_gradients(void **state) {
     free(l.z), free(l.t);
 }
 
+/* ---- multi-head attention ---- */
+typedef struct {
+    double *x, *w, *b, *saved;
+} mha_ctx;
+enum { MB = 2, ML = 5, MD = 6, MH = 2 };
+static void mha_f(void *ctx, double *y) {
+    mha_ctx *a = ctx;
+    lathe_k_mha_fwd_f64(MB, ML, MD, MH, a->x, a->w, a->b, a->w + 3 * MD * MD, a->b + 3 * MD, a->saved, y);
+}
+static void attention_gradients(void **state) {
+    (void)state;
+    size_t nx = MB * ML * MD, nw = 4 * MD * MD, nb = 4 * MD;
+    mha_ctx a = {randv(nx), randv(nw), randv(nb), malloc(lathe_k_mha_saved(MB, ML, MD, MH) * sizeof(double))};
+    double *r = randv(nx), *y = malloc(nx * 8), *dx = calloc(nx, 8), *dw = calloc(nw, 8), *db = calloc(nb, 8);
+    double *ws = malloc(lathe_k_mha_workspace(MB, ML, MD, MH) * sizeof(double));
+    mha_f(&a, y);
+    lathe_k_mha_bwd_f64(MB, ML, MD, MH, a.x, a.w, a.w + 3 * MD * MD, a.saved, r, dx, dw, db, dw + 3 * MD * MD,
+                        db + 3 * MD, ws);
+    check_grad("attention dx", mha_f, &a, a.x, nx, dx, r, nx);
+    check_grad("attention dw", mha_f, &a, a.w, nw, dw, r, nx);
+    check_grad("attention db", mha_f, &a, a.b, nb, db, r, nx);
+    /* each attention row is a probability distribution */
+    const double *p = a.saved + 4 * nx;
+    for (int row = 0; row < MB * MH * ML; row++) {
+        double s = 0;
+        for (int j = 0; j < ML; j++) s += p[row * ML + j];
+        assert_true(fabs(s - 1) < 1e-12);
+    }
+    free(a.x), free(a.w), free(a.b), free(a.saved), free(r), free(y), free(dx), free(dw), free(db), free(ws);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_gradients),      cmocka_unit_test(linear_gradients),
         cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
         cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
-        cmocka_unit_test(loss_gradients),
+        cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

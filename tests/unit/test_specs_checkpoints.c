@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+#include "kernels/nn.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/io/safetensors.h"
@@ -175,11 +176,62 @@ static void graph_errors_and_checkpoints(void **state) {
     free(dir);
 }
 
+/* The graph's wiring (token transposes of attention, residual adds, concat, pooling) checked end
+ * to end: the gradient of the loss for a few parameters of every kind against central differences
+ * of the whole forward pass (float32, so a loose tolerance). */
+static double graph_loss(lathe_graph *g, const int32_t *labels) {
+    lathe_graph_forward(g, 3, 0);
+    int k;
+    const float *out = lathe_graph_output(g, &k);
+    return lathe_k_softmax_ce_f32(3, k, out, labels, 0, NULL);
+}
+
+static void graph_gradients_end_to_end(void **state) {
+    (void)state;
+    cJSON *m = model_of("input: [2, 4, 4]\nclasses: 3\nlayers:\n"
+                        "  - {name: c1, type: conv, out: 4, k: 3}\n  - {type: silu, name: s1}\n"
+                        "  - {name: att, type: attention, heads: 2}\n  - {type: add, from: [-1, s1]}\n"
+                        "  - {type: concat, from: [-1, s1]}\n  - {name: ln, type: layernorm}\n"
+                        "  - {type: maxpool, k: 2}\n  - {type: upsample, factor: 2}\n  - {type: gap}\n"
+                        "  - {name: fc, type: linear, out: classes}\n");
+    lathe_graph *g;
+    assert_int_equal(lathe_graph_build(m, 3, 5, &g), 0);
+    lathe_graph_set_train(g, 0);
+    int c, h, w;
+    float *x = lathe_graph_input(g, &c, &h, &w);
+    for (int i = 0; i < 3 * c * h * w; i++) x[i] = (float)sin(i * 0.7);
+    int32_t labels[3] = {0, 2, 1};
+    graph_loss(g, labels);
+    int k;
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, &k), labels, 0, lathe_graph_doutput(g));
+    lathe_graph_backward(g, 3);
+    static const char *const names[] = {"c1.weight", "att.in_proj_weight", "att.in_proj_bias", "att.out_proj.weight",
+                                        "ln.weight", "fc.weight", "fc.bias"};
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        lathe_param *p = lathe_graph_find_param(g, names[n]);
+        assert_non_null(p);
+        for (size_t i = 0; i < p->count; i += p->count / 5 + 1) {
+            float keep = p->data[i], eps = 1e-3f; /* small: max pooling must not switch its argmax */
+            p->data[i] = keep + eps;
+            double lp = graph_loss(g, labels);
+            p->data[i] = keep - eps;
+            double lm = graph_loss(g, labels);
+            p->data[i] = keep;
+            double num = (lp - lm) / (2 * eps);
+            if (fabs(num - p->grad[i]) > 2e-3 + 2e-2 * fabs(num))
+                fail_msg("%s[%zu]: analytic %.6f, numeric %.6f", names[n], i, p->grad[i], num);
+        }
+    }
+    lathe_graph_free(g);
+    cJSON_Delete(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(yaml_typing_overrides_round_trip),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
+        cmocka_unit_test(graph_gradients_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
