@@ -34,10 +34,10 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
     *out = NULL;
     if (o->kind != LATHE_OPT_SGD && o->kind != LATHE_OPT_ADAMW) return lathe_fail(LATHE_EINVAL, "unknown optimizer");
     if (o->momentum < 0 || o->momentum >= 1 || o->beta1 < 0 || o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1 ||
-        o->eps <= 0 || o->weight_decay < 0 || o->clip < 0)
+        o->eps <= 0 || o->weight_decay < 0 || o->clip < 0 || o->ema < 0 || o->ema >= 1)
         return lathe_fail(LATHE_EINVAL, "optimizer settings out of range");
     lathe_optim *op = calloc(1, sizeof *op);
-    int per = o->kind == LATHE_OPT_ADAMW ? 2 : 1;
+    int per = (o->kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->ema > 0);
     size_t np = lathe_graph_nparams(g), floats = 0, k = 0;
     op->state = op ? calloc(np * per + 1, sizeof *op->state) : NULL;
     for (size_t i = 0; i < np; i++)
@@ -53,9 +53,11 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
         lathe_param *p = lathe_graph_param(g, i);
         if (!p->grad) continue;
         for (int s = 0; s < per; s++, k++) {
+            int ema_slot = o->ema > 0 && s == per - 1;
             snprintf(op->state[k].name, sizeof op->state[k].name, "%s.%s", p->name,
-                     per == 1 ? "momentum" : s == 0 ? "exp_avg" : "exp_avg_sq");
+                     ema_slot ? "ema" : o->kind == LATHE_OPT_SGD ? "momentum" : s == 0 ? "exp_avg" : "exp_avg_sq");
             op->state[k].data = at, op->state[k].count = p->count;
+            if (ema_slot) memcpy(at, p->data, p->count * sizeof *at); /* the average starts at the weights */
             at += p->count;
         }
     }
@@ -98,11 +100,13 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
     double b1 = o->o.beta1, b2 = o->o.beta2;
     double c1 = 1 - pow(b1, (double)o->steps), c2 = 1 - pow(b2, (double)o->steps);
     size_t si = 0;
-    int per = o->o.kind == LATHE_OPT_ADAMW ? 2 : 1;
+    int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->o.ema > 0);
+    float decay = (float)fmin(o->o.ema, (1.0 + (double)o->steps) / (10.0 + (double)o->steps));
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(o->g, i);
         if (!p->grad) continue;
-        float *m = o->state[si].data, *v = per == 2 ? o->state[si + 1].data : NULL;
+        float *m = o->state[si].data, *v = o->o.kind == LATHE_OPT_ADAMW ? o->state[si + 1].data : NULL;
+        float *ema = o->o.ema > 0 ? o->state[si + per - 1].data : NULL;
         si += per;
         if (p->frozen) continue;
         float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr;
@@ -124,8 +128,25 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
                 p->data[k] -= step * m[k] / (sqrtf(v[k]) / denom_c + eps);
             }
         }
+        for (size_t k = 0; ema && k < p->count; k++) ema[k] = decay * ema[k] + (1 - decay) * p->data[k];
     }
     return 0;
+}
+
+void lathe_optim_swap_ema(lathe_optim *o) {
+    if (!(o->o.ema > 0)) return;
+    int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + 1;
+    size_t si = 0;
+    for (size_t i = 0; i < lathe_graph_nparams(o->g); i++) {
+        lathe_param *p = lathe_graph_param(o->g, i);
+        if (!p->grad) continue;
+        float *ema = o->state[si + per - 1].data;
+        si += per;
+        for (size_t k = 0; k < p->count; k++) {
+            float t = p->data[k];
+            p->data[k] = ema[k], ema[k] = t;
+        }
+    }
 }
 
 double lathe_schedule_lr(const lathe_schedule *s, long step) {

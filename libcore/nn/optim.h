@@ -21,6 +21,8 @@ typedef struct {
     double beta1, beta2, eps; /* AdamW (0.9, 0.999, 1e-8) */
     double weight_decay;      /* decoupled for AdamW, L2 added to the gradient for SGD */
     double clip;              /* global gradient-norm limit, 0 = none */
+    double ema;               /* EMA decay of the weights (0 = none): ema = d ema + (1 - d) w after each
+                                 step, d ramped as min(ema, (1 + steps) / (10 + steps)) */
 } lathe_optim_opts;
 
 typedef struct {
@@ -39,10 +41,13 @@ void lathe_optim_free(lathe_optim *o);
 /* Applies one update at learning rate lr. Returns 0, or 1 when a gradient held NaN or Inf (the
  * step is skipped, nothing changes). *grad_norm (may be NULL) gets the global norm before clipping. */
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm);
+/* Exchanges the weights with their EMA (no-op without ema); call again to exchange back. Used to
+ * evaluate and save with the averaged weights. */
+void lathe_optim_swap_ema(lathe_optim *o);
 /* Steps taken (skipped ones excluded). */
 long lathe_optim_steps(const lathe_optim *o);
 void lathe_optim_set_steps(lathe_optim *o, long steps);
-/* The state tensors, for checkpoints: name ("<param>.momentum", ".exp_avg", ".exp_avg_sq"), data. */
+/* The state tensors, for checkpoints: name ("<param>.momentum", ".exp_avg", ".exp_avg_sq", ".ema"), data. */
 size_t lathe_optim_nstate(const lathe_optim *o);
 float *lathe_optim_state(lathe_optim *o, size_t i, const char **name, size_t *count);
 

@@ -92,6 +92,7 @@ static int setup(trainer *t, const cJSON *spec, const char *dataset_override, in
         o.nesterov = cJSON_IsTrue(lathe_config_get(spec, "train.nesterov"));
         o.weight_decay = num(spec, "train.weight_decay", o.kind == LATHE_OPT_SGD ? 5e-4 : 0.01);
         o.clip = num(spec, "train.clip", 0);
+        o.ema = num(spec, "train.ema", 0);
         rc = lathe_optim_create(t->g, &o, &t->opt);
     }
     return rc;
@@ -256,8 +257,12 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
         lathe_progress_finish(prog, seen);
         if (rc) break;
         double seconds = lathe_now() - t0, val_loss;
+        lathe_optim_swap_ema(t.opt); /* validate (and keep as best) the averaged weights, when there are any */
         rc = evaluate(&t, t.val, cm, &val_loss);
-        if (rc) break;
+        if (rc) {
+            lathe_optim_swap_ema(t.opt);
+            break;
+        }
         double acc = accuracy(cm, k);
         log_line(log, "{\"epoch\": %d, \"steps\": %ld, \"loss\": %.6g, \"val_loss\": %.6g, \"val_accuracy\": %.6g, "
                       "\"lr\": %.6g, \"images_per_s\": %.1f, \"seconds\": %.3f}",
@@ -269,6 +274,7 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
             best = acc;
             rc = save(&t, best_path, epoch + 1, 0, best);
         }
+        lathe_optim_swap_ema(t.opt);
         if (!rc) rc = save(&t, last, epoch + 1, 0, best);
     }
     if (!rc) {

@@ -72,7 +72,7 @@ def test_same_seed_and_threads_give_identical_weights(digits, tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_and_resumed_run_equals_uninterrupted(digits, tmp_path, sig):
-    args = ["train.epochs=4", "train.checkpoint_every=7", "--threads", "2"]
+    args = ["train.epochs=4", "train.checkpoint_every=7", "train.ema=0.99", "--threads", "2"]
     train(digits, tmp_path, *args, name="whole")
     cmd = [LATHE, "train", str(SPEC), f"data.dataset={digits / 'ds'}", *args, "--runs", str(tmp_path), "--name", "cut"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
