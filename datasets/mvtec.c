@@ -140,7 +140,7 @@ static int mvtec_scan_paths(lathe_catalog *cat, const char *const *paths, size_t
         goto done;
     }
     for (size_t i = 0; i < n; i++) sorted[i] = (char *)paths[i];
-    qsort(sorted, n, sizeof *sorted, compare_str); /* cheap insurance: the contract says sorted */
+    if (n) qsort(sorted, n, sizeof *sorted, compare_str); /* cheap insurance: the contract says sorted */
     rc = lathe_catalog_declare_class(cat, 0, "good");
     for (size_t i = 0; !rc && i < ndefects; i++) rc = lathe_catalog_declare_class(cat, (int64_t)i + 1, defects[i]);
     if (!rc) rc = add_samples(cat, paths, n, defects, ndefects, sorted);

@@ -489,7 +489,7 @@ static int declare_seen_ids(lathe_catalog *cat) {
         const lathe_record *r = lathe_catalog_at(cat, i);
         for (size_t b = 0; b < r->nboxes; b++) ids[k++] = r->boxes[b].label;
     }
-    qsort(ids, total, sizeof *ids, compare_i32);
+    if (total) qsort(ids, total, sizeof *ids, compare_i32);
     size_t distinct = 0;
     for (size_t i = 0; i < total; i++)
         if (i == 0 || ids[i] != ids[i - 1]) ids[distinct++] = ids[i];

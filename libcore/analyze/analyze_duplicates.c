@@ -31,7 +31,7 @@ static int exact_pairs(const analyze_ctx *c, lathe_hash_pair **out, size_t *nout
     size_t m = 0, np = 0;
     for (uint64_t i = 0; i < c->n; i++)
         if (c->rec[i].ok) k[m++] = (content_key){c->rec[i].content, (uint32_t)i};
-    qsort(k, m, sizeof *k, cmp_content);
+    if (m) qsort(k, m, sizeof *k, cmp_content);
     for (size_t i = 1, first = 0; i < m; i++) {
         if (k[i].content != k[first].content) first = i;
         else p[np++] = (lathe_hash_pair){k[first].index, k[i].index, 0};

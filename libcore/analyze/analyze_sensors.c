@@ -65,7 +65,7 @@ static int cmp_scored(const void *x, const void *y) {
 /* Area under the ROC curve of score v for positives against negatives (Mann-Whitney U with tied
  * ranks averaged); NaN when either class is empty. */
 static double auroc(scored *s, size_t n) {
-    qsort(s, n, sizeof *s, cmp_scored);
+    if (n) qsort(s, n, sizeof *s, cmp_scored);
     double rank_sum = 0, npos = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;

@@ -67,7 +67,7 @@ cJSON *summary_json(double *v, size_t n, int bins, double lo, double hi, int log
     for (size_t i = 0; i < n; i++)
         if (isfinite(v[i])) v[k++] = v[i];
     n = k;
-    qsort(v, n, sizeof *v, cmp_double);
+    if (n) qsort(v, n, sizeof *v, cmp_double);
     cJSON *o = cJSON_CreateObject();
     double sum = 0, sum2 = 0;
     for (size_t i = 0; i < n; i++) sum += v[i];

@@ -299,10 +299,10 @@ int lathe_catalog_finish(lathe_catalog *cat) {
     if (cat->nclasses == 0) {
         /* nothing to order */
     } else if (cat->declared_by_id) {
-        qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_id);
+        if (cat->nclasses) qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_id);
     } else {
         /* classes known only by name (folders, VOC): alphabetical, whatever the file order */
-        qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_name);
+        if (cat->nclasses) qsort(cat->classes, cat->nclasses, sizeof *cat->classes, compare_class_name);
     }
     id_index *map = malloc((cat->nclasses ? cat->nclasses : 1) * sizeof *map);
     if (!map) return lathe_fail(LATHE_ENOMEM, "class map");

@@ -133,7 +133,7 @@ int ingest_rejects_finish(ingest_ctx *c, const char *dir, uint64_t *count) {
         free(text);
         return lathe_fail(LATHE_ENOMEM, "sorting rejects");
     }
-    qsort(lines, n, sizeof *lines, compare_lines);
+    if (n) qsort(lines, n, sizeof *lines, compare_lines);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += strlen(lines[i].line) + 1;
     char *out = malloc(total + 1), *w = out;

@@ -231,14 +231,14 @@ static int build_catalog(ingest_ctx *c, scan_lists *l) {
     if (!c->adapter) return lathe_fail(LATHE_EUNSUPPORTED, "no label format recognises this source");
     lathe_log(LATHE_LOG_INFO, "ingest.format", "label format: %s", c->adapter->name);
     /* label files in path order, so the catalog does not depend on the archive's order */
-    qsort(l->labels, l->nlabels, sizeof *l->labels, compare_labels);
+    if (l->nlabels) qsort(l->labels, l->nlabels, sizeof *l->labels, compare_labels);
     for (size_t i = 0; i < l->nlabels; i++) {
         const label_file *lf = &l->labels[i];
         if (!c->adapter->parse || !c->adapter->role || c->adapter->role(lf->path) != LATHE_ENTRY_LABEL) continue;
         int rc = c->adapter->parse(c->cat, lf->path, lf->data, lf->len);
         if (rc) return rc;
     }
-    qsort(l->paths, l->npaths, sizeof *l->paths, compare_paths);
+    if (l->npaths) qsort(l->paths, l->npaths, sizeof *l->paths, compare_paths);
     if (c->adapter->scan_paths) {
         int rc = c->adapter->scan_paths(c->cat, (const char *const *)l->paths, l->npaths);
         if (rc) return rc;

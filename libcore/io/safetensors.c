@@ -164,7 +164,7 @@ static int parse_header(lathe_st_file *f, const char *path, const char *json, si
     entry *sorted = malloc((f->n ? f->n : 1) * sizeof *sorted);
     if (!sorted) return lathe_fail(LATHE_ENOMEM, "%s", path);
     memcpy(sorted, f->e, f->n * sizeof *sorted);
-    qsort(sorted, f->n, sizeof *sorted, cmp_begin);
+    if (f->n) qsort(sorted, f->n, sizeof *sorted, cmp_begin);
     size_t at = 0;
     for (size_t k = 0; k < f->n && !rc; k++) {
         if (sorted[k].begin != at) rc = lathe_fail(LATHE_EFORMAT, "%s: tensors overlap or leave a gap at byte %zu", path, at);
