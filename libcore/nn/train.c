@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +29,46 @@ typedef struct {
     lathe_loader *train, *val;
     int batch, epochs, classes;
     uint64_t seed;
-    float *x;
-    int32_t *y;
+    float *x, *x2; /* the step's batch and the one being prefetched */
+    int32_t *y, *y2;
 } trainer;
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
+
+/* The next training batch is read, resampled and augmented on a helper thread while the current
+ * step runs (the loader is deterministic, so the overlap changes no result). */
+typedef struct {
+    lathe_loader *l;
+    int epoch, n, got;
+    uint64_t pos;
+    float *x;
+    int32_t *y;
+    pthread_t thread;
+    int running;
+    char error[256];
+} prefetch;
+
+static void *prefetch_run(void *arg) {
+    prefetch *p = arg;
+    p->got = lathe_loader_batch(p->l, p->epoch, p->pos, p->n, p->x, p->y);
+    if (p->got < 0) snprintf(p->error, sizeof p->error, "%s", lathe_last_error());
+    return NULL;
+}
+
+static int prefetch_start(prefetch *p, int epoch, uint64_t pos) {
+    p->epoch = epoch, p->pos = pos, p->error[0] = 0;
+    if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
+    p->running = 1;
+    return 0;
+}
+
+/* Waits for the batch; returns its size or the loader's error (message restored in this thread). */
+static int prefetch_wait(prefetch *p) {
+    if (!p->running) return 0;
+    pthread_join(p->thread, NULL);
+    p->running = 0;
+    return p->got < 0 ? lathe_fail(-p->got, "%s", p->error) : p->got;
+}
 
 static int loader_for(trainer *t, const char *split_key, const char *def, int augment, lathe_loader **out) {
     int c, h, w;
@@ -81,7 +117,9 @@ static int setup(trainer *t, const cJSON *spec, const char *dataset_override, in
     lathe_graph_input(t->g, &c, &h, &w);
     t->x = malloc((size_t)t->batch * c * h * w * sizeof *t->x);
     t->y = malloc((size_t)t->batch * sizeof *t->y);
-    if (!t->x || !t->y) return lathe_fail(LATHE_ENOMEM, "batch buffers");
+    t->x2 = malloc((size_t)t->batch * c * h * w * sizeof *t->x2);
+    t->y2 = malloc((size_t)t->batch * sizeof *t->y2);
+    if (!t->x || !t->y || !t->x2 || !t->y2) return lathe_fail(LATHE_ENOMEM, "batch buffers");
     if (with_optimizer) {
         lathe_optim_opts o;
         lathe_optim_defaults(&o);
@@ -103,7 +141,7 @@ static void teardown(trainer *t) {
     lathe_optim_free(t->opt);
     lathe_graph_free(t->g);
     lathe_dataset_close(t->ds);
-    free(t->x), free(t->y);
+    free(t->x), free(t->y), free(t->x2), free(t->y2);
 }
 
 /* Forward over a whole loader in eval mode: mean loss and the confusion matrix (k x k). */
@@ -224,21 +262,31 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
         char what[64];
         snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, t.epochs);
         lathe_progress *prog = lathe_progress_start(what, n);
-        for (uint64_t pos = epoch == start_epoch ? start_pos : 0; !rc && pos < n; pos += (uint64_t)t.batch) {
+        uint64_t first = epoch == start_epoch ? start_pos : 0;
+        prefetch pf = {t.train, 0, t.batch, 0, 0, t.x2, t.y2, 0, 0, {0}};
+        double wait = 0;
+        if (first < n) rc = prefetch_start(&pf, epoch, first);
+        for (uint64_t pos = first; !rc && pos < n; pos += (uint64_t)t.batch) {
+            double w0 = lathe_now();
+            int got = prefetch_wait(&pf);
+            wait += lathe_now() - w0;
+            if (got < 0) {
+                rc = got;
+                break;
+            }
+            float *bx = pf.x; /* the ready batch becomes the step's; the other buffer takes the next one */
+            int32_t *by = pf.y;
+            pf.x = bx == t.x2 ? t.x : t.x2, pf.y = by == t.y2 ? t.y : t.y2;
             if (stop && *stop) {
                 rc = save(&t, last, epoch, pos, best);
                 if (!rc) rc = lathe_fail(LATHE_EINTR, "stopped at epoch %d, sample %" PRIu64 " (checkpoint written)", epoch + 1, pos);
                 break;
             }
-            int got = lathe_loader_batch(t.train, epoch, pos, t.batch, t.x, t.y);
-            if (got < 0) {
-                rc = got;
-                break;
-            }
+            if (pos + (uint64_t)t.batch < n && (rc = prefetch_start(&pf, epoch, pos + (uint64_t)t.batch))) break;
             long step = lathe_optim_steps(t.opt) + bad_steps;
-            memcpy(lathe_graph_input(t.g, NULL, NULL, NULL), t.x, sizeof(float) * (size_t)got * c * h * w);
+            memcpy(lathe_graph_input(t.g, NULL, NULL, NULL), bx, sizeof(float) * (size_t)got * c * h * w);
             lathe_graph_forward(t.g, got, (uint64_t)step);
-            double loss = lathe_k_softmax_ce_f32(got, k, lathe_graph_output(t.g, NULL), t.y, smoothing,
+            double loss = lathe_k_softmax_ce_f32(got, k, lathe_graph_output(t.g, NULL), by, smoothing,
                                                  lathe_graph_doutput(t.g));
             lathe_graph_backward(t.g, got);
             double lr = lathe_schedule_lr(&sched, lathe_optim_steps(t.opt)), gnorm;
@@ -254,6 +302,7 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
             if (ck_every > 0 && lathe_optim_steps(t.opt) % ck_every == 0 && pos + (uint64_t)got < n)
                 rc = save(&t, last, epoch, pos + (uint64_t)got, best);
         }
+        prefetch_wait(&pf); /* a stop or an error may leave a batch in flight */
         lathe_progress_finish(prog, seen);
         if (rc) break;
         double seconds = lathe_now() - t0, val_loss;
@@ -265,9 +314,10 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
         }
         double acc = accuracy(cm, k);
         log_line(log, "{\"epoch\": %d, \"steps\": %ld, \"loss\": %.6g, \"val_loss\": %.6g, \"val_accuracy\": %.6g, "
-                      "\"lr\": %.6g, \"images_per_s\": %.1f, \"seconds\": %.3f}",
+                      "\"lr\": %.6g, \"images_per_s\": %.1f, \"seconds\": %.3f, \"data_wait_share\": %.4f}",
                  epoch + 1, lathe_optim_steps(t.opt), seen ? loss_sum / seen : 0, val_loss, acc,
-                 lathe_schedule_lr(&sched, lathe_optim_steps(t.opt)), seconds > 0 ? seen / seconds : 0, seconds);
+                 lathe_schedule_lr(&sched, lathe_optim_steps(t.opt)), seconds > 0 ? seen / seconds : 0, seconds,
+                 seconds > 0 ? wait / seconds : 0);
         lathe_log(LATHE_LOG_INFO, "train.epoch", "epoch %d/%d: loss %.4f, val loss %.4f, val accuracy %.4f, %.0f images/s",
                   epoch + 1, t.epochs, seen ? loss_sum / seen : 0, val_loss, acc, seconds > 0 ? seen / seconds : 0);
         if (acc > best) {

@@ -2,7 +2,7 @@
  * (docs/TRAINING.md): data, model, train sections. Writes into the run folder log.jsonl (one JSON
  * object per logged step and per epoch), checkpoints/last.safetensors (every epoch and every
  * train.checkpoint_every steps) and checkpoints/best.safetensors (best validation accuracy), and
- * metrics.json at the end. Resuming continues from last.safetensors exactly where it stopped: data
+ * metrics.json at the end. The next batch is prepared on a helper thread during each step. Resuming continues from last.safetensors exactly where it stopped: data
  * order, augmentation and dropout are functions of (seed, epoch, position, step), so a resumed run
  * ends with the same weights, bit for bit, as one that was never interrupted (same thread count). */
 #ifndef LATHE_NN_TRAIN_H
