@@ -128,6 +128,7 @@ static int add_param(lathe_graph *g, const layer *l, const char *suffix, int ran
     p->rank = rank, p->count = 1;
     for (int k = 0; k < rank; k++) p->shape[k] = shape[k], p->count *= (size_t)shape[k];
     p->decay = decay;
+    p->lr_scale = 1;
     /* offsets for now (stored in the pointers' place as integers, fixed once the arena exists) */
     p->data = (float *)(uintptr_t)(g->param_floats + 1);
     g->param_floats += p->count;
@@ -619,15 +620,22 @@ lathe_param *lathe_graph_find_param(lathe_graph *g, const char *name) {
     return NULL;
 }
 
+static int matches(const char *pattern, const char *name) {
+    size_t plen = strlen(pattern);
+    return fnmatch(pattern, name, 0) == 0 || (!strncmp(name, pattern, plen) && name[plen] == '.');
+}
+
 size_t lathe_graph_freeze(lathe_graph *g, const char *pattern) {
-    size_t n = 0, plen = strlen(pattern);
-    for (size_t i = 0; i < g->nparams; i++) {
-        lathe_param *p = &g->params[i];
-        if (fnmatch(pattern, p->name, 0) == 0 || (!strncmp(p->name, pattern, plen) && p->name[plen] == '.')) {
-            p->frozen = 1;
-            n++;
-        }
-    }
+    size_t n = 0;
+    for (size_t i = 0; i < g->nparams; i++)
+        if (matches(pattern, g->params[i].name)) g->params[i].frozen = 1, n++;
+    return n;
+}
+
+size_t lathe_graph_set_lr_scale(lathe_graph *g, const char *pattern, float scale) {
+    size_t n = 0;
+    for (size_t i = 0; i < g->nparams; i++)
+        if (matches(pattern, g->params[i].name)) g->params[i].lr_scale = scale, n++;
     return n;
 }
 

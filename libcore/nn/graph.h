@@ -22,6 +22,7 @@ typedef struct {
     int shape[4], rank;
     int decay;          /* 1: weight decay applies (conv and linear weights), 0: biases and norms */
     int frozen;         /* 1: the optimizer leaves it alone (lathe_graph_freeze) */
+    float lr_scale;     /* its learning rate is the schedule's times this (1 unless a group sets it) */
 } lathe_param;
 
 /* Builds the graph of `model` (the `model` mapping of a spec) for batches of up to `batch`.
@@ -50,6 +51,8 @@ lathe_param *lathe_graph_find_param(lathe_graph *g, const char *name);
 /* Freezes (frozen = 1) the parameters whose names match the fnmatch pattern, or whose layer name
  * starts with it followed by '.'; returns how many. */
 size_t lathe_graph_freeze(lathe_graph *g, const char *pattern);
+/* Sets lr_scale of the parameters matching pattern (as lathe_graph_freeze matches); returns how many. */
+size_t lathe_graph_set_lr_scale(lathe_graph *g, const char *pattern, float scale);
 /* Layers, output shapes, parameters and multiply-accumulates per sample, as a table. */
 void lathe_graph_summary(const lathe_graph *g, FILE *out);
 /* Total learnable parameters and forward FLOPs (2 x MACs) per sample. */

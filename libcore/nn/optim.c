@@ -109,7 +109,7 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
         float *ema = o->o.ema > 0 ? o->state[si + per - 1].data : NULL;
         si += per;
         if (p->frozen) continue;
-        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr;
+        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr * p->lr_scale;
         if (o->o.kind == LATHE_OPT_SGD) {
             float mu = (float)o->o.momentum;
             for (size_t k = 0; k < p->count; k++) {
@@ -119,7 +119,7 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
             }
         } else {
             float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o->o.eps;
-            float step = (float)(lr / c1), denom_c = (float)sqrt(c2);
+            float step = (float)(lr * p->lr_scale / c1), denom_c = (float)sqrt(c2);
             for (size_t k = 0; k < p->count; k++) {
                 float gk = p->grad[k] * scale;
                 m[k] = fb1 * m[k] + (1 - fb1) * gk;

@@ -208,6 +208,16 @@ static int apply_freeze_and_init(trainer *t) {
         if (rc) return rc;
         lathe_log(LATHE_LOG_INFO, "train.init", "imported %zu tensors from %s", loaded, init);
     }
+    const cJSON *groups = lathe_config_get(t->spec, "train.lr_groups"), *grp;
+    if (groups && !cJSON_IsArray(groups)) return lathe_fail(LATHE_EINVAL, "train.lr_groups must be a list");
+    cJSON_ArrayForEach(grp, groups) {
+        const char *pat = lathe_config_str(grp, "pattern", NULL);
+        double scale = lathe_config_num(grp, "lr_scale", -1);
+        if (!pat || !(scale >= 0))
+            return lathe_fail(LATHE_EINVAL, "train.lr_groups: each entry needs pattern and lr_scale >= 0");
+        size_t n = lathe_graph_set_lr_scale(t->g, pat, (float)scale);
+        if (!n) return lathe_fail(LATHE_EINVAL, "train.lr_groups: %s matches no parameter", pat);
+    }
     const cJSON *fr = lathe_config_get(t->spec, "train.freeze"), *it;
     if (cJSON_IsString(fr)) lathe_graph_freeze(t->g, fr->valuestring);
     if (cJSON_IsArray(fr))

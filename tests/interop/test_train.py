@@ -102,3 +102,14 @@ def test_bad_specs_are_usage_or_clear_errors(digits, tmp_path):
     bad.write_text("model: [unclosed\n")
     p = lathe("train", bad, check=False)
     assert p.returncode == 1 and "YAML" in p.stderr
+
+
+def test_freeze_and_learning_rate_groups(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", "train.freeze=stem", name="frozen")
+    train(digits, tmp_path, "train.epochs=1", "train.lr_groups=[{pattern: 'stem*', lr_scale: 0}]", name="zero_lr")
+    train(digits, tmp_path, "train.epochs=1", name="free")
+    ck = {n: load_file(tmp_path / n / "checkpoints" / "last.safetensors") for n in ("frozen", "zero_lr", "free")}
+    np.testing.assert_array_equal(ck["frozen"]["stem.weight"], ck["zero_lr"]["stem.weight"])  # both the init
+    assert not np.array_equal(ck["frozen"]["stem.weight"], ck["free"]["stem.weight"])
+    p = train(digits, tmp_path, "train.lr_groups=[{pattern: 'nothing*', lr_scale: 0.1}]", name="bad", check=False)
+    assert p.returncode == 1 and "matches no parameter" in p.stderr
