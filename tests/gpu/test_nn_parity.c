@@ -13,19 +13,13 @@
 #ifdef LATHE_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include "gputest.h"
+
 #include "kernels/nn_cuda.h"
 
 static int failures;
 static lathe_cuda_ctx *ctx;
 
-#define CHECK(call)                                                                                    \
-    do {                                                                                               \
-        cudaError_t st_ = (call);                                                                      \
-        if (st_ != cudaSuccess) {                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(st_)); \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
 #define KC(call)                                                                                       \
     do {                                                                                               \
         const char *err_ = NULL;                                                                       \
@@ -239,12 +233,6 @@ static void other_ops(void) {
     compare("adamw second moment", cv, ovg, no, 1e-6);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* a 3x3, 64-channel conv layer's training step (forward + backward) at batch 32, 56x56 */
 static void timing(void) {
     lathe_conv_shape s = {32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 56, 56, 1};
@@ -252,21 +240,21 @@ static void timing(void) {
     size_t nx = (size_t)32 * 64 * 56 * 56, nw = 64 * 64 * 9;
     float *x = rnd(nx), *w = rnd(nw), *y = malloc(nx * 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4);
     float *ws = malloc(lathe_k_conv_workspace(&s) * 4);
-    double t0 = now();
+    double t0 = gputest_now();
     lathe_k_conv2d_fwd_f32(&s, x, w, NULL, y, ws);
     lathe_k_conv2d_bwd_f32(&s, x, w, y, dx, dw, NULL, ws);
-    double cpu = now() - t0;
+    double cpu = gputest_now() - t0;
     float *xg = dev(x, nx), *wg = dev(w, nw), *yg = dev(y, nx), *dxg = dev(dx, nx), *dwg = dev(dw, nw);
     KC(lathe_kc_conv2d_fwd(ctx, &s, xg, wg, NULL, yg, &err_)); /* algorithm search, untimed */
     KC(lathe_kc_conv2d_bwd(ctx, &s, xg, wg, yg, dxg, dwg, NULL, &err_));
     CHECK(cudaDeviceSynchronize());
-    t0 = now();
+    t0 = gputest_now();
     for (int i = 0; i < 20; i++) {
         KC(lathe_kc_conv2d_fwd(ctx, &s, xg, wg, NULL, yg, &err_));
         KC(lathe_kc_conv2d_bwd(ctx, &s, xg, wg, yg, dxg, dwg, NULL, &err_));
     }
     CHECK(cudaDeviceSynchronize());
-    double gpu = (now() - t0) / 20;
+    double gpu = (gputest_now() - t0) / 20;
     printf("conv 3x3 64->64 @56x56, batch 32, forward + backward: cpu %.1f ms (%d threads), gpu %.3f ms, %.0fx; "
            "gpu %.0f images/s\n", cpu * 1e3, s.threads, gpu * 1e3, cpu / gpu, 32 / gpu);
 }

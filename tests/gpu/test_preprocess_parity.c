@@ -10,26 +10,14 @@
 #include "kernels/preprocess.h"
 #ifdef LATHE_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+#include "gputest.h"
 #endif
 
 #define GUARD 64
 #define GUARD_VALUE -12345.0f
 
 #ifdef LATHE_HAVE_CUDA
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-#define CHECK(call)                                                                                    \
-    do {                                                                                               \
-        cudaError_t st_ = (call);                                                                      \
-        if (st_ != cudaSuccess) {                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(st_)); \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
 
 static int check_shape(int n, int h, int w, int c) {
     static const float mean[4] = {0.485f, 0.456f, 0.406f, 0.5f}, std[4] = {0.229f, 0.224f, 0.225f, 0.25f};
@@ -75,9 +63,9 @@ static void bench(void) {
     uint8_t *src = malloc(bytes), *src_gpu;
     float *dst = malloc(bytes * sizeof(float)), *dst_gpu;
     memset(src, 77, bytes);
-    double t0 = now();
+    double t0 = gputest_now();
     for (int r = 0; r < 3; r++) lathe_k_preprocess_cpu(src, dst, n, h, w, c, mean, std);
-    double cpu = (now() - t0) / 3;
+    double cpu = (gputest_now() - t0) / 3;
     CHECK(cudaMalloc((void **)&src_gpu, bytes));
     CHECK(cudaMalloc((void **)&dst_gpu, bytes * sizeof(float)));
     CHECK(cudaMemcpy(src_gpu, src, bytes, cudaMemcpyHostToDevice));
