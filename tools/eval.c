@@ -3,19 +3,29 @@
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+#include "libcore/eval/coco.h"
 #include "libcore/nn/train.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: lathe eval RUN [options]\n\n"
+    fprintf(out, "usage: lathe eval RUN [options]\n"
+                 "       lathe eval --detections RESULTS.json --gt COCO.json [-o DIR]\n\n"
                  "Evaluates a classifier run (a folder written by `lathe train`) on a dataset split: accuracy,\n"
                  "per-class precision, recall, F1 and support, macro averages and the confusion matrix, into\n"
                  "RUN/eval/report.json (keys in docs/FORMAT.md) and report.html. Prints the accuracy.\n\n"
+                 "With --detections, evaluates a COCO results file from any detector against COCO ground\n"
+                 "truth with pycocotools' semantics exactly (AP, AP50, AP75, AP small/medium/large,\n"
+                 "AR1/10/100, AR small/medium/large; per-class AP; precision-recall curves), on all cores,\n"
+                 "printing pycocotools' summary table and writing DIR/report.json (default eval-detections).\n\n"
+                 "  --detections FILE   a COCO results file: [{image_id, category_id, bbox, score}, ...]\n"
+                 "  --gt FILE           COCO ground truth (images, annotations, categories)\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --split S           train, val (default) or test\n"
                  "  --dataset D         another dataset with the same classes (default: the run's)\n"
@@ -28,11 +38,59 @@ static const struct option options[] = {
     {"checkpoint", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
     {"dataset", required_argument, NULL, 'd'},    {"output", required_argument, NULL, 'o'},
     {"log-format", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+    {"detections", required_argument, NULL, 'D'}, {"gt", required_argument, NULL, 'g'},
     {NULL, 0, NULL, 0},
 };
 
+/* pycocotools' summarize() lines */
+static void print_coco(const lathe_coco_result *r) {
+    static const char *const lines[12] = {
+        "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+        "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
+        "Average Precision  (AP) @[ IoU=0.75      | area=   all | maxDets=100 ]",
+        "Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+        "Average Precision  (AP) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+        "Average Precision  (AP) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets= 10 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
+        "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
+    for (int i = 0; i < 12; i++) printf(" %s = %0.3f\n", lines[i], r->stats[i]);
+}
+
+static int eval_detections(const char *dets, const char *gt, const char *out) {
+    lathe_coco_data d;
+    lathe_coco_result r;
+    char what[4300];
+    snprintf(what, sizeof what, "eval --detections %s", dets);
+    int rc = lathe_coco_load(gt, dets, &d);
+    if (!rc) rc = lathe_coco_evaluate(&d, &r);
+    if (rc) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    print_coco(&r);
+    cJSON *report = lathe_coco_report(&d, &r);
+    char *text = cJSON_Print(report);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.json", out);
+    rc = text ? lathe_mkdirs(out) : lathe_fail(LATHE_ENOMEM, "report");
+    if (!rc) rc = lathe_write_atomic(path, text, strlen(text));
+    cJSON_free(text);
+    cJSON_Delete(report);
+    lathe_coco_result_free(&r);
+    lathe_coco_data_free(&d);
+    if (rc) {
+        cli_error(what, NULL);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
-    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL;
+    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *dets = NULL, *gt = NULL;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
@@ -42,11 +100,18 @@ int cmd_eval(int argc, char **argv) {
         case 's': split = optarg; break;
         case 'd': dataset = optarg; break;
         case 'o': out = optarg; break;
+        case 'D': dets = optarg; break;
+        case 'g': gt = optarg; break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
             break;
         default: return cli_usage_error("eval", "bad option");
         }
+    }
+    if (dets || gt) {
+        if (!dets || !gt) return cli_usage_error("eval", "--detections and --gt go together");
+        if (optind != argc) return cli_usage_error("eval", "--detections takes no RUN");
+        return eval_detections(dets, gt, out ? out : "eval-detections");
     }
     if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
     const char *run = argv[optind];
