@@ -151,6 +151,7 @@ bench: all
 	LATHE_BUILD=$(BUILD) experiments/bench/ingest/run.sh
 	LATHE_BUILD=$(BUILD) experiments/bench/analyze/run.sh
 	LATHE_BUILD=$(BUILD) experiments/bench/train/run.sh
+	LATHE_BUILD=$(BUILD) experiments/bench/eval/run.sh
 
 gpu-check: probe $(GPU_TEST_BIN)
 	LATHE_BUILD=$(BUILD) tests/gpu/run.sh

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# run.sh - the evaluation benchmark (README.md beside this file): `lathe eval --detections` against
+# pycocotools (and faster-coco-eval when it is installed) on 5000 images with ~7 ground-truth boxes
+# and 100 detections each, whole jobs from loading the files to the summary, in one run. Checks that
+# all agree on the 12 metrics, prints seconds and the ratios. Exit 1 when it cannot run.
+# Environment: LATHE_BUILD (build), BENCH_DIR (/tmp/lathe-bench-eval), IMAGES (5000), RUNS (3),
+# PYTHON (.venv/bin/python with pycocotools), THREADS (nproc).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+HERE=$ROOT/experiments/bench/eval
+BUILD=${LATHE_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+BENCH_DIR=${BENCH_DIR:-/tmp/lathe-bench-eval}
+IMAGES=${IMAGES:-5000}
+RUNS=${RUNS:-3}
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+export OMP_NUM_THREADS=${THREADS:-$(nproc)}
+die() { echo "bench: error: $*" >&2; exit 1; }
+[ -x "$BUILD/lathe" ] || die "no $BUILD/lathe (run make)"
+"$PYTHON" -c 'import pycocotools' 2>/dev/null || die "$PYTHON lacks pycocotools (make deps)"
+DATA=$BENCH_DIR/data-$IMAGES
+[ -f "$DATA/dt.json" ] || "$PYTHON" "$HERE/make_data.py" "$DATA" "$IMAGES" >&2
+FASTER=0
+"$PYTHON" -c 'import faster_coco_eval' 2>/dev/null && FASTER=1
+"$PYTHON" - "$BUILD/lathe" "$DATA" "$HERE" "$RUNS" "$FASTER" "$PYTHON" <<'PY'
+import json, statistics, subprocess, sys, time
+lathe, data, here, runs, faster, py = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1", sys.argv[6]
+gt, dt = f"{data}/gt.json", f"{data}/dt.json"
+def run_lathe():
+    t0 = time.perf_counter()
+    subprocess.run([lathe, "eval", "--detections", dt, "--gt", gt, "-o", f"{data}/out"], check=True, capture_output=True)
+    sec = time.perf_counter() - t0
+    return sec, list(json.load(open(f"{data}/out/report.json"))["metrics"].values())
+def run_peer(extra):
+    out = subprocess.run([py, f"{here}/peer_pycocotools.py", gt, dt, *extra], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout)
+    return r["seconds"], r["stats"]
+times = {"lathe": [], "pycocotools": [], "faster-coco-eval": []}
+stats = {}
+for _ in range(runs):
+    for name, fn in (("lathe", run_lathe), ("pycocotools", lambda: run_peer([])),
+                     ("faster-coco-eval", lambda: run_peer(["--faster"]))):
+        if name == "faster-coco-eval" and not faster:
+            continue
+        sec, st = fn()
+        times[name].append(sec)
+        stats[name] = st
+worst = max(abs(a - b) for a, b in zip(stats["lathe"], stats["pycocotools"]))
+print(f"evaluation benchmark: {data}, median of {runs} runs (whole jobs: load, evaluate, summarize)")
+print(f"  metrics: lathe vs pycocotools, largest difference {worst:.2e}")
+lat = statistics.median(times["lathe"])
+for name, ts in times.items():
+    if ts:
+        med = statistics.median(ts)
+        print(f"  {name:18s} {med:8.2f} s   lathe speed-up x{med / lat:6.1f}")
+PY
