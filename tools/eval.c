@@ -12,6 +12,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/eval/coco.h"
+#include "libcore/eval/gate.h"
 #include "libcore/nn/train.h"
 
 static void usage(FILE *out) {
@@ -26,6 +27,9 @@ static void usage(FILE *out) {
                  "printing pycocotools' summary table and writing DIR/report.json (default eval-detections).\n\n"
                  "  --detections FILE   a COCO results file: [{image_id, category_id, bbox, score}, ...]\n"
                  "  --gt FILE           COCO ground truth (images, annotations, categories)\n"
+                 "  --baseline FILE     a report.json to gate on: exit 3 with a table of every metric (overall\n"
+                 "                      and per class) that fell by more than --max-drop\n"
+                 "  --max-drop X        allowed absolute drop per metric (default 0.01)\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --split S           train, val (default) or test\n"
                  "  --dataset D         another dataset with the same classes (default: the run's)\n"
@@ -39,6 +43,7 @@ static const struct option options[] = {
     {"dataset", required_argument, NULL, 'd'},    {"output", required_argument, NULL, 'o'},
     {"log-format", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
     {"detections", required_argument, NULL, 'D'}, {"gt", required_argument, NULL, 'g'},
+    {"baseline", required_argument, NULL, 'b'},   {"max-drop", required_argument, NULL, 'x'},
     {NULL, 0, NULL, 0},
 };
 
@@ -60,7 +65,32 @@ static void print_coco(const lathe_coco_result *r) {
     for (int i = 0; i < 12; i++) printf(" %s = %0.3f\n", lines[i], r->stats[i]);
 }
 
-static int eval_detections(const char *dets, const char *gt, const char *out) {
+/* The CI gate: 0 when nothing regressed (or no baseline), EXIT_REGRESSION with a table, EXIT_FAIL
+ * when the baseline cannot be read. */
+static int gate(const cJSON *report, const char *baseline, double max_drop) {
+    if (!baseline) return EXIT_OK;
+    char *text;
+    size_t len;
+    if (lathe_read_file(baseline, 1 << 28, &text, &len)) {
+        cli_error("reading the baseline", NULL);
+        return EXIT_FAIL;
+    }
+    cJSON *b = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!b) {
+        cli_error(baseline, "not JSON");
+        return EXIT_FAIL;
+    }
+    cJSON *reg = lathe_gate_compare(report, b, max_drop);
+    int n = cJSON_GetArraySize(reg);
+    if (n) lathe_gate_print(reg, max_drop, stderr);
+    else printf("baseline %s: no metric fell by more than %g\n", baseline, max_drop);
+    cJSON_Delete(reg);
+    cJSON_Delete(b);
+    return n ? EXIT_REGRESSION : EXIT_OK;
+}
+
+static int eval_detections(const char *dets, const char *gt, const char *out, const char *baseline, double max_drop) {
     lathe_coco_data d;
     lathe_coco_result r;
     char what[4300];
@@ -79,18 +109,18 @@ static int eval_detections(const char *dets, const char *gt, const char *out) {
     rc = text ? lathe_mkdirs(out) : lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_write_atomic(path, text, strlen(text));
     cJSON_free(text);
+    int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     cJSON_Delete(report);
     lathe_coco_result_free(&r);
     lathe_coco_data_free(&d);
-    if (rc) {
-        cli_error(what, NULL);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
+    if (rc) cli_error(what, NULL);
+    return verdict;
 }
 
 int cmd_eval(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *dets = NULL, *gt = NULL;
+    const char *baseline = NULL;
+    double max_drop = 0.01;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
@@ -102,6 +132,10 @@ int cmd_eval(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'D': dets = optarg; break;
         case 'g': gt = optarg; break;
+        case 'b': baseline = optarg; break;
+        case 'x':
+            if (cli_parse_double(optarg, 0, 1, &max_drop)) return cli_usage_error("eval", "--max-drop needs 0..1");
+            break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
             break;
@@ -111,7 +145,7 @@ int cmd_eval(int argc, char **argv) {
     if (dets || gt) {
         if (!dets || !gt) return cli_usage_error("eval", "--detections and --gt go together");
         if (optind != argc) return cli_usage_error("eval", "--detections takes no RUN");
-        return eval_detections(dets, gt, out ? out : "eval-detections");
+        return eval_detections(dets, gt, out ? out : "eval-detections", baseline, max_drop);
     }
     if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
     const char *run = argv[optind];
@@ -130,11 +164,9 @@ int cmd_eval(int argc, char **argv) {
         printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",
                cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
                cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
+    int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     cJSON_Delete(spec);
     cJSON_Delete(report);
-    if (rc) {
-        cli_error(what, NULL);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
+    if (rc) cli_error(what, NULL);
+    return verdict;
 }

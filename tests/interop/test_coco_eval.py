@@ -103,3 +103,24 @@ def test_bad_inputs(tmp_path):
     assert p.returncode == 1 and "JSON list" in p.stderr
     p = lathe("eval", "--detections", tmp_path / "dt.json", check=False)
     assert p.returncode == 2
+
+
+def test_baseline_gate(tmp_path):
+    rng = np.random.default_rng(9)
+    gt = make_gt(rng)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(results(rng, gt, "random")))
+    args = ["eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "out"]
+    lathe(*args)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (tmp_path / "same.json").write_text(json.dumps(report))
+    assert lathe(*args, "--baseline", tmp_path / "same.json").returncode == 0
+    better = json.loads(json.dumps(report))  # a baseline 0.05 better on AP50 and on one class
+    better["metrics"]["AP50"] += 0.05
+    better["classes"][1]["AP"] += 0.03
+    (tmp_path / "better.json").write_text(json.dumps(better))
+    p = lathe(*args, "--baseline", tmp_path / "better.json", check=False)
+    assert p.returncode == 3
+    assert "AP50" in p.stderr and "AP[class1]" in p.stderr and "metric(s) fell" in p.stderr
+    assert "AP75" not in p.stderr
+    assert lathe(*args, "--baseline", tmp_path / "better.json", "--max-drop", "0.06").returncode == 0

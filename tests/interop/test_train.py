@@ -50,6 +50,14 @@ def test_digits_reach_95_percent_within_two_minutes(digits, tmp_path):
     assert cm.sum() == report["samples"] and np.trace(cm) / cm.sum() == pytest.approx(report["accuracy"])
     assert len(report["classes"]) == 10 and "accuracy" in p.stdout
     assert "data:image/png;base64," in (tmp_path / "digits" / "eval" / "report.html").read_text()
+    # the CI gate: against its own report nothing regressed; against a better baseline it exits 3
+    base = tmp_path / "baseline.json"
+    base.write_text(json.dumps(report))
+    assert lathe("eval", tmp_path / "digits", "--split", "test", "--baseline", base).returncode == 0
+    report["accuracy"] += 0.05
+    base.write_text(json.dumps(report))
+    p = lathe("eval", tmp_path / "digits", "--split", "test", "--baseline", base, check=False)
+    assert p.returncode == 3 and "accuracy" in p.stderr
 
 
 def test_checkpoints_are_safetensors(digits, tmp_path):
