@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/nms.h"
 #include "kernels/nn.h"
 #include "kernels/preprocess.h"
 #ifdef LATHE_HAVE_CUDA
@@ -233,6 +234,35 @@ static void other_ops(void) {
     compare("adamw second moment", cv, ovg, no, 1e-6);
 }
 
+/* NMS: the GPU keeps exactly the boxes the CPU keeps, in the same order */
+static void nms_parity(void) {
+    for (int round = 0; round < 4; round++) {
+        int n = round == 3 ? 5000 : 300 * (round + 1);
+        float *boxes = malloc(sizeof(float) * 4 * n), *scores = rnd(n);
+        int32_t *classes = malloc(sizeof(int32_t) * n), *k1 = malloc(sizeof(int32_t) * n), *k2 = malloc(sizeof(int32_t) * n);
+        for (int i = 0; i < n; i++) {
+            float *r = rnd(4);
+            boxes[4 * i] = 100 * (r[0] + 1), boxes[4 * i + 1] = 100 * (r[1] + 1);
+            boxes[4 * i + 2] = boxes[4 * i] + 5 + 30 * (r[2] + 1), boxes[4 * i + 3] = boxes[4 * i + 1] + 5 + 30 * (r[3] + 1);
+            scores[i] = roundf((scores[i] + 1) * 50) / 100; /* ties */
+            classes[i] = i % (round + 1);
+            free(r);
+        }
+        float *bg = dev(boxes, 4 * (size_t)n), *sg = dev(scores, n);
+        int32_t *cg;
+        CHECK(cudaMalloc((void **)&cg, sizeof(int32_t) * n));
+        CHECK(cudaMemcpy(cg, classes, sizeof(int32_t) * n, cudaMemcpyHostToDevice));
+        int a = lathe_k_nms_cpu(boxes, scores, classes, n, 0.45f, 0.1f, 300, k1);
+        const char *err = NULL;
+        int b = lathe_k_nms_cuda(bg, sg, cg, n, 0.45f, 0.1f, 300, k2, NULL, &err);
+        if (b < 0) printf("FAIL nms launch: %s\n", err ? err : "?");
+        int ok = a == b && !memcmp(k1, k2, sizeof(int32_t) * (a > 0 ? a : 0));
+        printf("%s nms %5d boxes, %d classes: kept %d / %d\n", ok ? "PASS" : "FAIL", n, round + 1, a, b);
+        failures += !ok;
+        free(boxes), free(scores), free(classes), free(k1), free(k2), cudaFree(bg), cudaFree(sg), cudaFree(cg);
+    }
+}
+
 /* a 3x3, 64-channel conv layer's training step (forward + backward) at batch 32, 56x56 */
 static void timing(void) {
     lathe_conv_shape s = {32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 56, 56, 1};
@@ -279,6 +309,7 @@ int main(void) {
     conv_case(3, 24, 9, 9, 48, 1, 1, 0, 1, 1);
     conv_case(1, 3, 31, 29, 6, 5, 2, 2, 1, 1);
     other_ops();
+    nms_parity();
     timing();
     lathe_kc_free(ctx);
     printf("nn parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);

@@ -200,3 +200,43 @@ def test_multi_head_attention():
         heads.append(p @ v[:, :, sl])
     want = np.concatenate(heads, -1) @ wd[3].T + bd[3]
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+
+
+def nms_numpy(boxes, scores, classes, iou_thr, score_thr, max_out):
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= score_thr]
+    keep = []
+    for i in order:
+        if len(keep) == max_out:
+            break
+        ok = True
+        for k in keep:
+            if classes[k] != classes[i]:
+                continue
+            a, b = boxes[k].astype(np.float32), boxes[i].astype(np.float32)
+            w = np.float32(min(a[2], b[2]) - max(a[0], b[0]))
+            h = np.float32(min(a[3], b[3]) - max(a[1], b[1]))
+            if w <= 0 or h <= 0:
+                continue
+            inter = np.float32(w * h)
+            ua = np.float32(np.float32((a[2] - a[0]) * (a[3] - a[1])) + np.float32((b[2] - b[0]) * (b[3] - b[1])) - inter)
+            if np.float32(inter / ua) > np.float32(iou_thr):
+                ok = False
+                break
+        if ok:
+            keep.append(int(i))
+    return keep
+
+
+@pytest.mark.parametrize("seed,n,iou,score_thr,max_out", [(1, 300, 0.5, 0.0, 1000), (2, 500, 0.3, 0.2, 50),
+                                                           (3, 50, 0.7, 0.0, 5), (4, 0, 0.5, 0.0, 10)])
+def test_nms(seed, n, iou, score_thr, max_out):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(5, 60, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = np.round(rng.random(n), 2).astype(np.float32)  # rounded: many ties
+    classes = rng.integers(0, 3, n).astype(np.int32)
+    keep = np.zeros(max(n, 1), np.int32)
+    got = LIB.lathe_k_nms_cpu(fp(boxes), fp(scores), classes.ctypes.data_as(I32), n, ctypes.c_float(iou),
+                              ctypes.c_float(score_thr), max_out, keep.ctypes.data_as(I32))
+    assert list(keep[:got]) == nms_numpy(boxes, scores, classes, iou, score_thr, max_out)
