@@ -13,6 +13,7 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/gate.h"
+#include "libcore/io/dataset.h"
 #include "libcore/nn/train.h"
 
 static void usage(FILE *out) {
@@ -26,7 +27,9 @@ static void usage(FILE *out) {
                  "AR1/10/100, AR small/medium/large; per-class AP; precision-recall curves), on all cores,\n"
                  "printing pycocotools' summary table and writing DIR/report.json (default eval-detections).\n\n"
                  "  --detections FILE   a COCO results file: [{image_id, category_id, bbox, score}, ...]\n"
-                 "  --gt FILE           COCO ground truth (images, annotations, categories)\n"
+                 "  --gt FILE           COCO ground truth (images, annotations, categories), or instead:\n"
+                 "  --dataset D         with --detections: a lathe dataset's --split as ground truth (category_id =\n"
+                 "                      class index, image_id = the source's COCO id, boxes in source pixels)\n"
                  "  --baseline FILE     a report.json to gate on: exit 3 with a table of every metric (overall\n"
                  "                      and per class) that fell by more than --max-drop\n"
                  "  --max-drop X        allowed absolute drop per metric (default 0.01)\n"
@@ -90,12 +93,22 @@ static int gate(const cJSON *report, const char *baseline, double max_drop) {
     return n ? EXIT_REGRESSION : EXIT_OK;
 }
 
-static int eval_detections(const char *dets, const char *gt, const char *out, const char *baseline, double max_drop) {
+static int eval_detections(const char *dets, const char *gt, const char *dataset, const char *split, const char *out,
+                           const char *baseline, double max_drop) {
     lathe_coco_data d;
     lathe_coco_result r;
     char what[4300];
     snprintf(what, sizeof what, "eval --detections %s", dets);
-    int rc = lathe_coco_load(gt, dets, &d);
+    int rc;
+    if (gt) {
+        rc = lathe_coco_load(gt, dets, &d);
+    } else {
+        lathe_dataset *ds = NULL;
+        int sp = lathe_split_parse(split);
+        rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : lathe_dataset_open(dataset, &ds);
+        if (!rc) rc = lathe_coco_load_dataset(ds, sp, dets, &d);
+        lathe_dataset_close(ds);
+    }
     if (!rc) rc = lathe_coco_evaluate(&d, &r);
     if (rc) {
         cli_error(what, NULL);
@@ -143,9 +156,9 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     if (dets || gt) {
-        if (!dets || !gt) return cli_usage_error("eval", "--detections and --gt go together");
+        if (!dets || (!gt == !dataset)) return cli_usage_error("eval", "--detections needs --gt or --dataset (one of them)");
         if (optind != argc) return cli_usage_error("eval", "--detections takes no RUN");
-        return eval_detections(dets, gt, out ? out : "eval-detections", baseline, max_drop);
+        return eval_detections(dets, gt, dataset, split, out ? out : "eval-detections", baseline, max_drop);
     }
     if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
     const char *run = argv[optind];

@@ -12,6 +12,7 @@
 
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/io/dataset.h"
 
 #define MAXDET 100
 static const double area_lo[LATHE_COCO_A] = {0, 0, 32.0 * 32, 96.0 * 96};
@@ -64,6 +65,30 @@ static long find_i64(const int64_t *v, size_t n, int64_t key) {
     return p ? (long)(p - v) : -1;
 }
 
+/* The results list into d->dt (d->images must be ready: results on unknown images are refused). */
+static int read_results(lathe_coco_data *d, const cJSON *dt, const char *dt_path) {
+    size_t nd = (size_t)cJSON_GetArraySize(dt), k = 0;
+    free(d->dt);
+    d->dt = calloc(nd + 1, sizeof *d->dt);
+    if (!d->dt) return lathe_fail(LATHE_ENOMEM, "%zu results", nd);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, dt) {
+        lathe_coco_ann *a = &d->dt[k];
+        double img, cat, score;
+        if (!num_field(it, "image_id", &img) || !num_field(it, "category_id", &cat) || !bbox_of(it, a) ||
+            !num_field(it, "score", &score))
+            return lathe_fail(LATHE_EFORMAT, "%s: result %zu lacks image_id, category_id, bbox or score", dt_path, k);
+        a->id = (int64_t)k + 1, a->image_id = (int64_t)img, a->category_id = (int64_t)cat, a->score = score;
+        a->area = a->w * a->h;
+        if (find_i64(d->images, d->nimages, a->image_id) < 0)
+            return lathe_fail(LATHE_EFORMAT, "%s: result %zu is on image %lld, which the ground truth lacks", dt_path, k,
+                              (long long)a->image_id);
+        k++;
+    }
+    d->ndt = k;
+    return 0;
+}
+
 int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d) {
     memset(d, 0, sizeof *d);
     cJSON *gt = NULL, *dt = NULL;
@@ -76,14 +101,13 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
         rc = lathe_fail(LATHE_EFORMAT, "%s: needs images, annotations and categories lists", gt_path);
     if (!rc && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
     size_t ni = rc ? 0 : (size_t)cJSON_GetArraySize(images), nc = rc ? 0 : (size_t)cJSON_GetArraySize(cats);
-    size_t na = rc ? 0 : (size_t)cJSON_GetArraySize(anns), nd = rc ? 0 : (size_t)cJSON_GetArraySize(dt);
+    size_t na = rc ? 0 : (size_t)cJSON_GetArraySize(anns);
     if (!rc) {
         d->images = malloc((ni + 1) * sizeof *d->images);
         d->categories = malloc((nc + 1) * sizeof *d->categories);
         d->category_names = calloc(nc + 1, sizeof *d->category_names);
         d->gt = calloc(na + 1, sizeof *d->gt);
-        d->dt = calloc(nd + 1, sizeof *d->dt);
-        if (!d->images || !d->categories || !d->category_names || !d->gt || !d->dt)
+        if (!d->images || !d->categories || !d->category_names || !d->gt)
             rc = lathe_fail(LATHE_ENOMEM, "COCO data");
     }
     const cJSON *it;
@@ -142,26 +166,79 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
             k++;
         }
     d->ngt = rc ? 0 : k;
-    k = 0;
-    if (!rc) cJSON_ArrayForEach(it, dt) {
-            lathe_coco_ann *a = &d->dt[k];
-            double img, cat, score;
-            if (!num_field(it, "image_id", &img) || !num_field(it, "category_id", &cat) || !bbox_of(it, a) ||
-                !num_field(it, "score", &score)) {
-                rc = lathe_fail(LATHE_EFORMAT, "%s: result %zu lacks image_id, category_id, bbox or score", dt_path, k);
-                break;
-            }
-            a->id = (int64_t)k + 1, a->image_id = (int64_t)img, a->category_id = (int64_t)cat, a->score = score;
-            a->area = a->w * a->h;
-            if (find_i64(d->images, d->nimages, a->image_id) < 0) {
-                rc = lathe_fail(LATHE_EFORMAT, "%s: result %zu is on image %lld, which the ground truth lacks", dt_path,
-                                k, (long long)a->image_id);
-                break;
-            }
-            k++;
-        }
-    d->ndt = rc ? 0 : k;
+    if (!rc) rc = read_results(d, dt, dt_path);
     cJSON_Delete(gt);
+    cJSON_Delete(dt);
+    if (rc) lathe_coco_data_free(d);
+    return rc;
+}
+
+int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, lathe_coco_data *d) {
+    memset(d, 0, sizeof *d);
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    uint64_t n = lathe_dataset_count(ds), nboxes = 0;
+    size_t ni = 0, cap = 1024;
+    cJSON *dt = NULL;
+    int rc = read_json(dt_path, &dt);
+    if (!rc && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
+    cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
+    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
+    if (!rc && cJSON_IsNumber(tile) && tile->valuedouble > 0)
+        rc = lathe_fail(LATHE_EUNSUPPORTED, "a tiled dataset (--tile) holds many samples per source image: "
+                        "evaluate detections against its COCO ground truth (--gt) instead");
+    cJSON_Delete(args);
+    d->images = malloc((n + 1) * sizeof *d->images);
+    d->categories = malloc(((size_t)m->nclasses + 1) * sizeof *d->categories);
+    d->category_names = calloc((size_t)m->nclasses + 1, sizeof *d->category_names);
+    d->gt = malloc(cap * sizeof *d->gt);
+    if (!rc && (!d->images || !d->categories || !d->category_names || !d->gt)) rc = lathe_fail(LATHE_ENOMEM, "ground truth");
+    for (int c = 0; !rc && c < m->nclasses; c++) {
+        d->categories[c] = c;
+        d->category_names[c] = strdup(m->class_names[c]);
+    }
+    d->ncategories = rc ? 0 : (size_t)m->nclasses;
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        lathe_dataset_sample s;
+        rc = lathe_dataset_get(ds, i, LATHE_READ_BOXES | LATHE_READ_META, &s);
+        if (rc) break;
+        const lathe_meta *mt = &s.meta;
+        if (s.split != split) {
+            lathe_dataset_sample_free(&s);
+            continue;
+        }
+        int64_t img = mt->image_id >= 0 ? mt->image_id : (int64_t)i;
+        d->images[ni++] = img;
+        double sx = mt->scale_x > 0 ? mt->scale_x : 1, sy = mt->scale_y > 0 ? mt->scale_y : 1;
+        for (size_t b = 0; b < s.nboxes && !rc; b++) {
+            if (d->ngt == cap) {
+                lathe_coco_ann *g = realloc(d->gt, 2 * cap * sizeof *g);
+                if (!g) {
+                    rc = lathe_fail(LATHE_ENOMEM, "ground truth");
+                    break;
+                }
+                d->gt = g, cap *= 2;
+            }
+            const lathe_box *bx = &s.boxes[b];
+            lathe_coco_ann *a = &d->gt[d->ngt++];
+            memset(a, 0, sizeof *a);
+            a->id = (int64_t)++nboxes; /* matching needs unique positive ids only */
+            a->image_id = img, a->category_id = bx->label;
+            a->x = (bx->x1 - mt->pad_x) / sx, a->y = (bx->y1 - mt->pad_y) / sy;
+            a->w = (bx->x2 - bx->x1) / sx, a->h = (bx->y2 - bx->y1) / sy;
+            a->area = bx->area >= 0 ? bx->area : a->w * a->h;
+            a->iscrowd = (bx->flags & LATHE_BOX_CROWD) != 0;
+            a->ignore = a->iscrowd || (bx->flags & LATHE_BOX_IGNORE);
+        }
+        lathe_dataset_sample_free(&s);
+    }
+    if (!rc) {
+        qsort(d->images, ni ? ni : 1, sizeof *d->images, cmp_i64);
+        size_t u = 0;
+        for (size_t i = 0; i < ni; i++)
+            if (!u || d->images[u - 1] != d->images[i]) d->images[u++] = d->images[i];
+        d->nimages = u;
+        rc = read_results(d, dt, dt_path);
+    }
     cJSON_Delete(dt);
     if (rc) lathe_coco_data_free(d);
     return rc;

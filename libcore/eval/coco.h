@@ -37,6 +37,14 @@ typedef struct {
 int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *out);
 void lathe_coco_data_free(lathe_coco_data *d);
 
+struct lathe_dataset;
+/* The same with the ground truth of one split of a lathe dataset: image ids are the source's (COCO
+ * `id`, or the sample index when the source had none), category ids the dataset's class indices
+ * (names from the manifest), boxes mapped back to source pixels through /meta, `area` the source's
+ * annotation area when it recorded one (else the box's), crowd boxes as iscrowd and "difficult"
+ * boxes ignored. Tiled datasets are refused (one source image is many samples). */
+int lathe_coco_load_dataset(struct lathe_dataset *ds, int split, const char *dt_path, lathe_coco_data *out);
+
 enum { LATHE_COCO_T = 10, LATHE_COCO_R = 101, LATHE_COCO_A = 4, LATHE_COCO_M = 3 };
 
 typedef struct {
