@@ -18,7 +18,7 @@ static const command commands[] = {
     {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
     {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
     {"train", cmd_train, "train an image classifier from a YAML spec into runs/NAME/"},
-    {"eval", cmd_eval, "evaluate a classifier run: accuracy, per-class P/R/F1, confusion matrix"},
+    {"eval", cmd_eval, "evaluate a classifier run, or COCO detections (pycocotools metrics); CI gate"},
 };
 
 static void usage(FILE *out) {
