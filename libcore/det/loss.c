@@ -1,0 +1,139 @@
+/* loss.c - the detector loss of one image (loss.h). */
+#include "loss.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "kernels/det_loss.h"
+#include "libcore/base/error.h"
+
+void lathe_det_loss_defaults(lathe_det_loss_opts *o, int classes, int bins) {
+    memset(o, 0, sizeof *o);
+    o->classes = classes, o->bins = bins;
+    o->w_cls = 0.5f, o->w_iou = 7.5f, o->w_dfl = 1.5f;
+    o->assign.topk = 10, o->assign.alpha = 1, o->assign.beta = 6;
+}
+
+/* the predicted class probabilities (A, C) and decoded boxes (A, 4) of raw head outputs */
+static void predictions(const lathe_det_loss_opts *o, int A, const float *points, const float *stride, const float *out,
+                        float *prob, float *boxes, float *dfl_logits) {
+    int B = o->bins, C = o->classes, per = 4 * B + C;
+    for (int a = 0; a < A; a++) {
+        memcpy(dfl_logits + (size_t)a * 4 * B, out + (size_t)a * per, sizeof(float) * 4 * B);
+        for (int c = 0; c < C; c++) prob[(size_t)a * C + c] = 1 / (1 + expf(-out[(size_t)a * per + 4 * B + c]));
+    }
+    lathe_det_decode(A, B, dfl_logits, points, stride, boxes);
+}
+
+int lathe_det_assign_image(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
+                           const float *out, int G, const float *gt, const int32_t *gt_labels, int32_t *assigned,
+                           float *score) {
+    size_t ac = (size_t)A * o->classes;
+    float *prob = malloc(sizeof(float) * (ac + 1)), *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
+    float *dfl = calloc(4 * (size_t)o->bins * ((size_t)A + 1), sizeof(float));
+    int rc;
+    if (!prob || !boxes || !dfl) rc = lathe_fail(LATHE_ENOMEM, "assignment of %d anchors", A);
+    else {
+        predictions(o, A, points, stride, out, prob, boxes, dfl);
+        rc = lathe_assign_tal(&o->assign, A, o->classes, points, prob, boxes, G, gt, gt_labels, assigned, score);
+    }
+    free(prob), free(boxes), free(dfl);
+    return rc;
+}
+
+double lathe_det_loss_image(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
+                            const float *out, int G, const float *gt, const int32_t *gt_labels, float *dout,
+                            double parts[3]) {
+    int32_t *assigned = malloc(sizeof(int32_t) * ((size_t)A + 1));
+    float *score = malloc(sizeof(float) * ((size_t)A + 1));
+    int rc = assigned && score ? lathe_det_assign_image(o, A, points, stride, out, G, gt, gt_labels, assigned, score)
+                               : lathe_fail(LATHE_ENOMEM, "detector loss");
+    double total = rc < 0 ? rc : lathe_det_loss_assigned(o, A, points, stride, out, gt, gt_labels, assigned, score, dout, parts);
+    free(assigned), free(score);
+    return total;
+}
+
+double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
+                               const float *out, const float *gt, const int32_t *gt_labels, const int32_t *assigned,
+                               const float *score, float *dout, double parts[3]) {
+    int B = o->bins, C = o->classes, per = 4 * B + C;
+    size_t ac = (size_t)A * C;
+    float *prob = malloc(sizeof(float) * (ac + 1)), *cls_logit = malloc(sizeof(float) * (ac + 1));
+    float *q = calloc(ac + 1, sizeof(float)), *dcls = malloc(sizeof(float) * (ac + 1));
+    float *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
+    float *dfl_logits = calloc(4 * (size_t)B * ((size_t)A + 1), sizeof(float));
+    if (!prob || !cls_logit || !q || !dcls || !boxes || !dfl_logits) {
+        free(prob), free(cls_logit), free(q), free(dcls), free(boxes), free(dfl_logits);
+        return (double)lathe_fail(LATHE_ENOMEM, "detector loss of %d anchors", A);
+    }
+    predictions(o, A, points, stride, out, prob, boxes, dfl_logits);
+    for (int a = 0; a < A; a++)
+        for (int c = 0; c < C; c++) cls_logit[(size_t)a * C + c] = out[(size_t)a * per + 4 * B + c];
+    int npos = 0;
+    for (int a = 0; a < A; a++) npos += assigned[a] >= 0;
+    double total = 0, norm = 0;
+    for (int a = 0; a < A; a++)
+        if (assigned[a] >= 0) q[(size_t)a * C + gt_labels[assigned[a]]] = score[a], norm += score[a];
+    if (norm < 1) norm = 1;
+    double l_cls = lathe_k_varifocal_f32(ac, cls_logit, q, 0.75f, 2.0f, dcls) / norm;
+    /* positives: CIoU on decoded boxes, DFL on the logits, both weighted by target score */
+    float *pb = malloc(sizeof(float) * 4 * ((size_t)npos + 1)), *tb = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
+    float *w = malloc(sizeof(float) * ((size_t)npos + 1)), *dbox = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
+    float *pl = malloc(sizeof(float) * 4 * (size_t)B * ((size_t)npos + 1)), *dist = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
+    float *dpl = malloc(sizeof(float) * 4 * (size_t)B * ((size_t)npos + 1));
+    float *pp = malloc(sizeof(float) * 2 * ((size_t)npos + 1)), *ps = malloc(sizeof(float) * ((size_t)npos + 1));
+    int32_t *idx = malloc(sizeof(int32_t) * ((size_t)npos + 1));
+    double l_iou = 0, l_dfl = 0;
+    if (!pb || !tb || !w || !dbox || !pl || !dist || !dpl || !pp || !ps || !idx) {
+        total = -LATHE_ENOMEM;
+        lathe_fail(LATHE_ENOMEM, "detector loss");
+    } else {
+        int k = 0;
+        for (int a = 0; a < A; a++) {
+            if (assigned[a] < 0) continue;
+            idx[k] = a;
+            memcpy(pb + 4 * k, boxes + 4 * (size_t)a, 4 * sizeof(float));
+            memcpy(tb + 4 * k, gt + 4 * (size_t)assigned[a], 4 * sizeof(float));
+            memcpy(pl + (size_t)k * 4 * B, dfl_logits + (size_t)a * 4 * B, sizeof(float) * 4 * B);
+            pp[2 * k] = points[2 * a], pp[2 * k + 1] = points[2 * a + 1], ps[k] = stride[a];
+            w[k] = score[a];
+            k++;
+        }
+        lathe_det_encode(npos, B, tb, pp, ps, dist);
+        /* both return sum(w L) / sum(w); rescale to sum(w L) / norm like the class loss */
+        double wsum = 0;
+        for (int i = 0; i < npos; i++) wsum += w[i];
+        double scale = npos ? wsum / norm : 0;
+        l_iou = npos ? lathe_k_iou_loss_f32(LATHE_IOU_CIOU, npos, pb, tb, w, dbox) * scale : 0;
+        l_dfl = npos ? lathe_k_dfl_f32(npos, B, pl, dist, w, dpl) * scale : 0;
+        total = o->w_cls * l_cls + o->w_iou * l_iou + o->w_dfl * l_dfl;
+        if (dout) {
+            memset(dout, 0, sizeof(float) * (size_t)A * per);
+            for (int a = 0; a < A; a++)
+                for (int c = 0; c < C; c++) dout[(size_t)a * per + 4 * B + c] = (float)(o->w_cls * dcls[(size_t)a * C + c] / norm);
+            for (int i = 0; i < npos; i++) {
+                int a = idx[i];
+                float *d = dout + (size_t)a * per;
+                /* box side s moves with the expectation of its distribution: x1 = px - d_l stride, ... */
+                static const float sign[4] = {-1, -1, 1, 1};
+                for (int side = 0; side < 4; side++) {
+                    const float *z = pl + ((size_t)i * 4 + side) * B;
+                    double mx = z[0], sum = 0, e = 0;
+                    for (int j = 1; j < B; j++) mx = z[j] > mx ? z[j] : mx;
+                    for (int j = 0; j < B; j++) sum += exp(z[j] - mx), e += exp(z[j] - mx) * j;
+                    double mean = e / sum, gbox = o->w_iou * scale * dbox[4 * i + side] * sign[side] * ps[i];
+                    for (int j = 0; j < B; j++) {
+                        double pj = exp(z[j] - mx) / sum;
+                        d[side * B + j] += (float)(gbox * pj * (j - mean) + o->w_dfl * scale * dpl[((size_t)i * 4 + side) * B + j]);
+                    }
+                }
+            }
+        }
+    }
+    if (parts) parts[0] = l_cls, parts[1] = l_iou, parts[2] = l_dfl;
+    free(pb), free(tb), free(w), free(dbox), free(pl), free(dist), free(dpl), free(pp), free(ps), free(idx);
+    free(prob), free(cls_logit), free(q), free(dcls), free(boxes), free(dfl_logits);
+    return total;
+}

@@ -1,0 +1,90 @@
+/* test_det_head_loss.c - the detector loss of one image (libcore/det/loss.h): positives exist and
+ * carry IoU-aware scores, the box-regression gradient (CIoU through DFL decoding, plus DFL) equals
+ * central differences of the loss (float32, loose tolerance), the class gradient is varifocal's
+ * with its weights held constant, and an image without boxes pushes every class score down. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "libcore/base/error.h"
+#include "libcore/det/decode.h"
+#include "libcore/det/loss.h"
+
+enum { C = 3, B = 8, PER = 4 * B + C };
+
+static uint64_t seed = 5;
+static float uni(void) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(seed >> 11) / 9007199254740992.0);
+}
+
+static void box_gradient_matches_finite_differences(void **state) {
+    (void)state;
+    int strides[] = {8, 16};
+    int A = lathe_det_anchors(32, 32, strides, 2, NULL, NULL);
+    float points[2 * 64], stride[64], out[64 * PER], dout[64 * PER];
+    lathe_det_anchors(32, 32, strides, 2, points, stride);
+    for (int i = 0; i < A * PER; i++) out[i] = 0.6f * (uni() - 0.5f);
+    for (int a = 0; a < A; a++)
+        for (int c = 0; c < C; c++) out[a * PER + 4 * B + c] = 1.5f * (uni() - 0.5f);
+    float gt[] = {2, 3, 20, 18, 12, 10, 30, 31};
+    int32_t labels[] = {0, 2};
+    lathe_det_loss_opts o;
+    lathe_det_loss_defaults(&o, C, B);
+    double parts[3];
+    double loss = lathe_det_loss_image(&o, A, points, stride, out, 2, gt, labels, dout, parts);
+    assert_true(loss > 0 && parts[0] > 0 && parts[1] > 0 && parts[2] > 0);
+    /* the box path for fixed targets (varifocal's weights are constants by definition, so the
+     * class path is checked by formula below) */
+    int32_t assigned[64];
+    float score[64];
+    assert_true(lathe_det_assign_image(&o, A, points, stride, out, 2, gt, labels, assigned, score) > 0);
+    o.w_cls = 0;
+    lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, dout, NULL);
+    int checked = 0;
+    for (int a = 0; a < A; a++)
+        for (int j = 0; j < 4 * B; j += 3) {
+            float *x = &out[a * PER + j], keep = *x, eps = 1e-3f;
+            *x = keep + eps;
+            double lp = lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, NULL, NULL);
+            *x = keep - eps;
+            double lm = lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, NULL, NULL);
+            *x = keep;
+            double num = (lp - lm) / (2 * eps), ana = dout[a * PER + j];
+            if (fabs(num - ana) > 2e-3 + 3e-2 * fabs(num))
+                fail_msg("anchor %d logit %d: analytic %.6f, numeric %.6f", a, j, ana, num);
+            checked += ana != 0;
+        }
+    assert_true(checked > 0); /* some positives were checked */
+}
+
+static void class_gradient_and_empty_images(void **state) {
+    (void)state;
+    int strides[] = {16};
+    int A = lathe_det_anchors(32, 32, strides, 1, NULL, NULL);
+    float points[8], stride[4], out[4 * PER], dout[4 * PER];
+    lathe_det_anchors(32, 32, strides, 1, points, stride);
+    for (int i = 0; i < A * PER; i++) out[i] = 0.3f * (uni() - 0.5f);
+    lathe_det_loss_opts o;
+    lathe_det_loss_defaults(&o, C, B);
+    /* no boxes: every class logit is pushed down with 0.5 * 0.75 p^2 * p (norm 1) */
+    double loss = lathe_det_loss_image(&o, A, points, stride, out, 0, NULL, NULL, dout, NULL);
+    assert_true(loss > 0);
+    for (int a = 0; a < A; a++)
+        for (int c = 0; c < C; c++) {
+            float z = out[a * PER + 4 * B + c], p = 1 / (1 + expf(-z));
+            assert_true(fabsf(dout[a * PER + 4 * B + c] - 0.5f * 0.75f * p * p * p) < 1e-6f);
+        }
+    for (int j = 0; j < 4 * B; j++) assert_true(dout[j] == 0); /* no box loss without boxes */
+    int32_t bad[] = {7};
+    float gt[] = {0, 0, 10, 10};
+    assert_true(lathe_det_loss_image(&o, A, points, stride, out, 1, gt, bad, dout, NULL) == -LATHE_EINVAL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(box_gradient_matches_finite_differences),
+        cmocka_unit_test(class_gradient_and_empty_images),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
