@@ -15,7 +15,7 @@
 
 enum {
     L_INPUT, L_CONV, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_GAP, L_UPSAMPLE, L_CONCAT, L_ADD, L_LINEAR, L_DROPOUT,
-    L_LAYERNORM, L_ATTENTION,
+    L_LAYERNORM, L_ATTENTION, L_DETECT,
 };
 
 typedef struct {
@@ -70,6 +70,7 @@ static int type_of(const char *t, int *act) {
         {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
         {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
         {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
+        {"detect", L_DETECT, 0},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(t, table[i].name)) {
@@ -243,6 +244,16 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         size_t ws = lathe_k_mha_workspace(g->batch, len, dm, l->heads);
         if (ws > g->workspace_floats) g->workspace_floats = ws;
         l->macs = 4.0 * len * dm * dm + 2.0 * len * len * dm;
+        break;
+    }
+    case L_DETECT: { /* the head maps of every level, anchor by anchor: (A, C) with A = sum H x W */
+        int anchors = 0;
+        for (int k = 0; k < l->nin; k++) {
+            const layer *b = &g->layers[l->in[k]];
+            ok &= b->c == a->c;
+            anchors += b->h * b->w;
+        }
+        l->c = anchors, l->h = 1, l->w = a->c;
         break;
     }
     case L_DROPOUT:
@@ -485,6 +496,18 @@ void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             from_tokens(yt, n, dm, len, l->y, 0);
             break;
         }
+        case L_DETECT:
+            for (int s = 0; s < n; s++) {
+                float *dst = l->y + (size_t)s * per_sample(l);
+                for (int k = 0, at = 0; k < l->nin; k++) {
+                    const layer *b = &g->layers[l->in[k]];
+                    const float *src = b->y + (size_t)s * per_sample(b);
+                    int hw = b->h * b->w;
+                    for (int p = 0; p < hw; p++, at++)
+                        for (int ch = 0; ch < b->c; ch++) dst[(size_t)at * b->c + ch] = src[(size_t)ch * hw + p];
+                }
+            }
+            break;
         case L_DROPOUT:
             if (!g->train || l->drop == 0) {
                 memcpy(l->y, a->y, sz * sizeof(float));
@@ -579,6 +602,22 @@ void lathe_graph_backward(lathe_graph *g, int n) {
             if (dx)
                 for (size_t j = 0; j < sz; j++) dx[j] += l->dy[j] * l->aux[j];
             break;
+        case L_DETECT:
+            for (int s = 0; s < n; s++) {
+                const float *src = l->dy + (size_t)s * per_sample(l);
+                for (int k = 0, at = 0; k < l->nin; k++) {
+                    layer *b = &g->layers[l->in[k]];
+                    int hw = b->h * b->w;
+                    if (l->in[k] == 0) {
+                        at += hw;
+                        continue;
+                    }
+                    float *dst = b->dy + (size_t)s * per_sample(b);
+                    for (int p = 0; p < hw; p++, at++)
+                        for (int ch = 0; ch < b->c; ch++) dst[(size_t)ch * hw + p] += src[(size_t)at * b->c + ch];
+                }
+            }
+            break;
         case L_ATTENTION: {
             int len = l->h * l->w, dm = l->c;
             size_t bld = (size_t)g->batch * len * dm;
@@ -654,7 +693,7 @@ double lathe_graph_flops(const lathe_graph *g) {
 
 void lathe_graph_summary(const lathe_graph *g, FILE *out) {
     static const char *const names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
-                                        "concat", "add", "linear", "dropout", "layernorm", "attention"};
+                                        "concat", "add", "linear", "dropout", "layernorm", "attention", "detect"};
     fprintf(out, "%-4s %-24s %-9s %-18s %12s %14s\n", "#", "layer", "type", "output (C x H x W)", "params", "MACs");
     for (int i = 0; i < g->nlayers; i++) {
         const layer *l = &g->layers[i];
