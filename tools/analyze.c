@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "libcore/analyze/analyze.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/io/dataset.h"
@@ -154,13 +155,7 @@ static int analyze_dataset(const char *dir, const lathe_analyze_opts *o, cJSON *
 static int load_reference(const char *ref, const lathe_analyze_opts *o, cJSON **out) {
     size_t len = strlen(ref);
     if (len > 5 && !strcmp(ref + len - 5, ".json")) {
-        char *text = NULL;
-        size_t n;
-        int rc = lathe_read_file(ref, (size_t)1 << 30, &text, &n);
-        if (rc) return rc;
-        *out = cJSON_ParseWithLength(text, n);
-        free(text);
-        return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not JSON", ref);
+        return lathe_json_load(ref, (size_t)1 << 30, out);
     }
     return analyze_dataset(ref, o, out);
 }

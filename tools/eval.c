@@ -72,16 +72,9 @@ static void print_coco(const lathe_coco_result *r) {
  * when the baseline cannot be read. */
 static int gate(const cJSON *report, const char *baseline, double max_drop) {
     if (!baseline) return EXIT_OK;
-    char *text;
-    size_t len;
-    if (lathe_read_file(baseline, 1 << 28, &text, &len)) {
+    cJSON *b;
+    if (lathe_json_load(baseline, 1 << 28, &b)) {
         cli_error("reading the baseline", NULL);
-        return EXIT_FAIL;
-    }
-    cJSON *b = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!b) {
-        cli_error(baseline, "not JSON");
         return EXIT_FAIL;
     }
     cJSON *reg = lathe_gate_compare(report, b, max_drop);

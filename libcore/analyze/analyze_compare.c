@@ -1,9 +1,9 @@
 /* analyze_compare.c - `lathe analyze A --compare B`: how analysis A differs from reference B in
  * class mix, box sizes, brightness and sensor channels, from the two documents alone. */
 #include <math.h>
-#include <string.h>
 
 #include "analyze_internal.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 
 static const cJSON *at(const cJSON *o, const char *a, const char *b, const char *c) {
@@ -25,15 +25,6 @@ static double class_total(const cJSON *cls) {
     return num(at(cls, "boxes", "total", NULL)) + num(at(cls, "image_labels", "total", NULL));
 }
 
-static const cJSON *class_named(const cJSON *classes, const char *name) {
-    const cJSON *k;
-    cJSON_ArrayForEach(k, classes) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(k, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return k;
-    }
-    return NULL;
-}
-
 static double all_instances(const cJSON *classes) {
     double t = 0;
     const cJSON *k;
@@ -50,8 +41,8 @@ static double class_mix(cJSON *out, const cJSON *ca, const cJSON *cb) {
         const cJSON *k;
         cJSON_ArrayForEach(k, lists[side]) {
             const char *name = cJSON_GetObjectItemCaseSensitive(k, "name")->valuestring;
-            if (side == 1 && class_named(ca, name)) continue; /* already listed from A */
-            const cJSON *a = class_named(ca, name), *b = class_named(cb, name);
+            if (side == 1 && lathe_json_named(ca, name)) continue; /* already listed from A */
+            const cJSON *a = lathe_json_named(ca, name), *b = lathe_json_named(cb, name);
             double sa = a && ta > 0 ? class_total(a) / ta : 0, sb = b && tb > 0 ? class_total(b) / tb : 0;
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", name);
@@ -131,11 +122,7 @@ int lathe_analyze_compare(cJSON *analysis, const cJSON *reference, const char *r
     const cJSON *ch;
     cJSON_ArrayForEach(ch, at(analysis, "sensors", "channels", NULL)) {
         const char *name = cJSON_GetObjectItemCaseSensitive(ch, "name")->valuestring;
-        const cJSON *rc = NULL, *k;
-        cJSON_ArrayForEach(k, at(reference, "sensors", "channels", NULL)) {
-            const cJSON *n = cJSON_GetObjectItemCaseSensitive(k, "name");
-            if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) rc = k;
-        }
+        const cJSON *rc = lathe_json_named(at(reference, "sensors", "channels", NULL), name); /* names are unique */
         if (!rc) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", name);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fsutil.h"
 
 /* A plain scalar under YAML 1.2's core schema. */
 static cJSON *plain_scalar(const char *s, size_t n) {
@@ -292,4 +293,24 @@ double lathe_config_num(const cJSON *root, const char *path, double def) {
 const char *lathe_config_str(const cJSON *root, const char *path, const char *def) {
     const cJSON *v = lathe_config_get(root, path);
     return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+int lathe_json_load(const char *path, size_t max_bytes, cJSON **out) {
+    *out = NULL;
+    char *text;
+    size_t len;
+    int rc = lathe_read_file(path, max_bytes, &text, &len);
+    if (rc) return rc;
+    *out = cJSON_ParseWithLength(text, len);
+    free(text);
+    return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON", path);
+}
+
+const cJSON *lathe_json_named(const cJSON *list, const char *name) {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return item;
+    }
+    return NULL;
 }

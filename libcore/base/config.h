@@ -4,6 +4,7 @@
 #ifndef LATHE_BASE_CONFIG_H
 #define LATHE_BASE_CONFIG_H
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,6 +20,12 @@ int lathe_config_parse(const char *text, const char *name, cJSON **out);
 int lathe_config_override(cJSON *root, const char *assignment);
 /* Block YAML of the tree (strings double-quoted); NULL on allocation failure. free() it. */
 char *lathe_config_to_yaml(const cJSON *root);
+
+/* Reads a JSON file of at most max_bytes. Returns 0 with *out (cJSON_Delete it), the errors of
+ * lathe_read_file, or -LATHE_EFORMAT when the text is not JSON. */
+int lathe_json_load(const char *path, size_t max_bytes, cJSON **out);
+/* The first object of a JSON list whose "name" is the string name, or NULL. */
+const cJSON *lathe_json_named(const cJSON *list, const char *name);
 
 /* Lookups by dotted path: the value, or def when absent or of another type. */
 const cJSON *lathe_config_get(const cJSON *root, const char *path);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/io/dataset.h"
@@ -25,15 +26,7 @@ static double rec_thr(int r) { return r == LATHE_COCO_R - 1 ? 1.0 : r * (1.0 / 1
 
 /* ---- loading ---- */
 
-static int read_json(const char *path, cJSON **out) {
-    char *text;
-    size_t len;
-    int rc = lathe_read_file(path, (size_t)8 << 30, &text, &len);
-    if (rc) return rc;
-    *out = cJSON_ParseWithLength(text, len);
-    free(text);
-    return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON", path);
-}
+#define MAX_JSON_BYTES ((size_t)8 << 30)
 
 static int num_field(const cJSON *o, const char *key, double *v) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -58,6 +51,15 @@ static int bbox_of(const cJSON *o, lathe_coco_ann *a) {
 static int cmp_i64(const void *x, const void *y) {
     int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
     return (a > b) - (a < b);
+}
+
+/* Sorts v and drops repeated values; returns how many remain. */
+static size_t sort_unique(int64_t *v, size_t n) {
+    if (n) qsort(v, n, sizeof *v, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!u || v[u - 1] != v[i]) v[u++] = v[i];
+    return u;
 }
 
 static long find_i64(const int64_t *v, size_t n, int64_t key) {
@@ -92,8 +94,8 @@ static int read_results(lathe_coco_data *d, const cJSON *dt, const char *dt_path
 int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d) {
     memset(d, 0, sizeof *d);
     cJSON *gt = NULL, *dt = NULL;
-    int rc = read_json(gt_path, &gt);
-    if (!rc) rc = read_json(dt_path, &dt);
+    int rc = lathe_json_load(gt_path, MAX_JSON_BYTES, &gt);
+    if (!rc) rc = lathe_json_load(dt_path, MAX_JSON_BYTES, &dt);
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(gt, "images");
     const cJSON *anns = cJSON_GetObjectItemCaseSensitive(gt, "annotations");
     const cJSON *cats = cJSON_GetObjectItemCaseSensitive(gt, "categories");
@@ -121,13 +123,8 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
             d->images[k++] = (int64_t)id;
         }
     if (!rc) {
-        qsort(d->images, ni ? ni : 1, sizeof *d->images, cmp_i64);
-        size_t u = 0; /* unique, as pycocotools' imgs dict */
-        for (size_t i = 0; i < ni; i++)
-            if (!u || d->images[u - 1] != d->images[i]) d->images[u++] = d->images[i];
-        d->nimages = u;
+        d->nimages = sort_unique(d->images, ni); /* unique, as pycocotools' imgs dict */
     }
-    int64_t *cat_order = rc ? NULL : malloc((nc + 1) * sizeof *cat_order);
     k = 0;
     if (!rc) cJSON_ArrayForEach(it, cats) {
             double id;
@@ -136,7 +133,7 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
                 rc = lathe_fail(LATHE_EFORMAT, "%s: category %zu has no numeric id", gt_path, k);
                 break;
             }
-            cat_order[k] = (int64_t)id, d->categories[k] = (int64_t)id;
+            d->categories[k] = (int64_t)id;
             d->category_names[k++] = strdup(cJSON_IsString(name) ? name->valuestring : "");
         }
     if (!rc) { /* sorted ids, names following */
@@ -149,7 +146,6 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
                 d->category_names[j] = d->category_names[j - 1], d->category_names[j - 1] = s;
             }
     }
-    free(cat_order);
     k = 0;
     if (!rc) cJSON_ArrayForEach(it, anns) {
             lathe_coco_ann *a = &d->gt[k];
@@ -179,7 +175,7 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
     uint64_t n = lathe_dataset_count(ds), nboxes = 0;
     size_t ni = 0, cap = 1024;
     cJSON *dt = NULL;
-    int rc = read_json(dt_path, &dt);
+    int rc = lathe_json_load(dt_path, MAX_JSON_BYTES, &dt);
     if (!rc && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
     cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
     const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
@@ -232,11 +228,7 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
         lathe_dataset_sample_free(&s);
     }
     if (!rc) {
-        qsort(d->images, ni ? ni : 1, sizeof *d->images, cmp_i64);
-        size_t u = 0;
-        for (size_t i = 0; i < ni; i++)
-            if (!u || d->images[u - 1] != d->images[i]) d->images[u++] = d->images[i];
-        d->nimages = u;
+        d->nimages = sort_unique(d->images, ni);
         rc = read_results(d, dt, dt_path);
     }
     cJSON_Delete(dt);

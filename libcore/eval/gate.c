@@ -2,7 +2,9 @@
 #include "gate.h"
 
 #include <math.h>
-#include <string.h>
+#include <stdio.h>
+
+#include "libcore/base/config.h"
 
 static void check(cJSON *out, const char *metric, const cJSON *base, const cJSON *now, double max_drop) {
     if (!cJSON_IsNumber(base) || base->valuedouble < 0) return; /* not in the baseline, or undefined */
@@ -18,15 +20,6 @@ static void check(cJSON *out, const char *metric, const cJSON *base, const cJSON
     }
 }
 
-static const cJSON *class_named(const cJSON *classes, const char *name) {
-    const cJSON *c;
-    cJSON_ArrayForEach(c, classes) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return c;
-    }
-    return NULL;
-}
-
 cJSON *lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max_drop) {
     cJSON *out = cJSON_CreateArray();
     const cJSON *bm = cJSON_GetObjectItemCaseSensitive(baseline, "metrics"), *m;
@@ -40,7 +33,7 @@ cJSON *lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(baseline, "classes")) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
         if (!cJSON_IsString(n)) continue;
-        const cJSON *now = class_named(rc, n->valuestring);
+        const cJSON *now = lathe_json_named(rc, n->valuestring);
         static const char *const keys[] = {"AP", "f1"};
         for (int k = 0; k < 2; k++) {
             char metric[256];
