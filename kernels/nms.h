@@ -10,6 +10,10 @@
 extern "C" {
 #endif
 
+/* IoU of two x1, y1, x2, y2 boxes in float, as NMS (both versions) computes it; 0 when they do not
+ * overlap. */
+float lathe_k_box_iou(const float *a, const float *b);
+
 /* Returns the number kept (>= 0), or -1 when memory runs out. */
 int lathe_k_nms_cpu(const float *boxes, const float *scores, const int32_t *classes, int n, float iou_thr,
                     float score_thr, int max_out, int32_t *keep);

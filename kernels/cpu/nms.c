@@ -15,7 +15,7 @@ static int by_score(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static float iou(const float *a, const float *b) {
+float lathe_k_box_iou(const float *a, const float *b) {
     float w = (a[2] < b[2] ? a[2] : b[2]) - (a[0] > b[0] ? a[0] : b[0]);
     float h = (a[3] < b[3] ? a[3] : b[3]) - (a[1] > b[1] ? a[1] : b[1]);
     if (w <= 0 || h <= 0) return 0;
@@ -36,7 +36,7 @@ int lathe_k_nms_cpu(const float *boxes, const float *scores, const int32_t *clas
         const float *b = boxes + 4 * (size_t)c[i].index;
         int ok = 1;
         for (int k = 0; k < kept && ok; k++)
-            ok = classes[keep[k]] != classes[c[i].index] || iou(boxes + 4 * (size_t)keep[k], b) <= iou_thr;
+            ok = classes[keep[k]] != classes[c[i].index] || lathe_k_box_iou(boxes + 4 * (size_t)keep[k], b) <= iou_thr;
         if (ok) keep[kept++] = c[i].index;
     }
     free(c);

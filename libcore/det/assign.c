@@ -7,14 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/nms.h"
 #include "libcore/base/error.h"
-
-static float box_iou(const float *a, const float *b) {
-    float w = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), h = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
-    if (w <= 0 || h <= 0) return 0;
-    float inter = w * h, u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    return u > 0 ? inter / u : 0;
-}
 
 int lathe_assign_tal(const lathe_assign_opts *o, int A, int C, const float *points, const float *scores,
                      const float *pred, int G, const float *gt, const int32_t *gt_labels, int32_t *assigned,
@@ -38,7 +32,7 @@ int lathe_assign_tal(const lathe_assign_opts *o, int A, int C, const float *poin
             size_t at = (size_t)g * A + a;
             float px = points[2 * a], py = points[2 * a + 1];
             int inside = px > b[0] && px < b[2] && py > b[1] && py < b[3];
-            iou[at] = box_iou(pred + 4 * (size_t)a, b);
+            iou[at] = lathe_k_box_iou(pred + 4 * (size_t)a, b);
             metric[at] = inside ? powf(scores[(size_t)a * C + gt_labels[g]], o->alpha) * powf(iou[at], o->beta) : -1;
             if (inside) cand[nc++] = a;
         }
