@@ -1,0 +1,257 @@
+/* trainer.c - the shared training loop (trainer.h). */
+#include "trainer.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
+#include "optim.h"
+
+static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
+
+/* The next batch is prepared on a helper thread while the current step runs (loaders are
+ * deterministic, so the overlap changes no result). */
+typedef struct {
+    const lathe_task *task;
+    int slot, epoch, n, got;
+    uint64_t pos;
+    pthread_t thread;
+    int running;
+    char error[256];
+} prefetch;
+
+static void *prefetch_run(void *arg) {
+    prefetch *p = arg;
+    p->got = p->task->load(p->task->ctx, p->slot, p->epoch, p->pos, p->n);
+    if (p->got < 0) snprintf(p->error, sizeof p->error, "%s", lathe_last_error());
+    return NULL;
+}
+
+static int prefetch_start(prefetch *p, int slot, int epoch, uint64_t pos) {
+    p->slot = slot, p->epoch = epoch, p->pos = pos, p->error[0] = 0;
+    if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
+    p->running = 1;
+    return 0;
+}
+
+/* Waits for the batch; returns its size or the loader's error (message restored in this thread). */
+static int prefetch_wait(prefetch *p) {
+    if (!p->running) return 0;
+    pthread_join(p->thread, NULL);
+    p->running = 0;
+    return p->got < 0 ? lathe_fail(-p->got, "%s", p->error) : p->got;
+}
+
+static int optim_from_spec(const cJSON *spec, lathe_graph *g, lathe_optim **out) {
+    lathe_optim_opts o;
+    lathe_optim_defaults(&o);
+    const char *kind = lathe_config_str(spec, "train.optimizer", "adamw");
+    if (!strcmp(kind, "sgd")) o.kind = LATHE_OPT_SGD;
+    else if (strcmp(kind, "adamw")) return lathe_fail(LATHE_EINVAL, "train.optimizer: sgd or adamw, not %s", kind);
+    o.momentum = num(spec, "train.momentum", 0.9);
+    o.nesterov = cJSON_IsTrue(lathe_config_get(spec, "train.nesterov"));
+    o.weight_decay = num(spec, "train.weight_decay", o.kind == LATHE_OPT_SGD ? 5e-4 : 0.01);
+    o.clip = num(spec, "train.clip", 0);
+    o.ema = num(spec, "train.ema", 0);
+    return lathe_optim_create(g, &o, out);
+}
+
+static int schedule_from_spec(const cJSON *spec, long steps_per_epoch, int epochs, lathe_schedule *s) {
+    const char *kind = lathe_config_str(spec, "train.schedule", "cosine");
+    s->kind = !strcmp(kind, "linear") ? LATHE_SCHED_LINEAR : !strcmp(kind, "step") ? LATHE_SCHED_STEP
+              : !strcmp(kind, "constant") ? LATHE_SCHED_CONSTANT : !strcmp(kind, "cosine") ? LATHE_SCHED_COSINE : -1;
+    if (s->kind < 0) return lathe_fail(LATHE_EINVAL, "train.schedule: cosine, linear, step or constant, not %s", kind);
+    s->lr = num(spec, "train.lr", 1e-3), s->final_lr = num(spec, "train.final_lr", 0);
+    s->warmup = (long)(num(spec, "train.warmup_epochs", 0) * steps_per_epoch);
+    s->total = (long)epochs * steps_per_epoch;
+    s->step_gamma = num(spec, "train.step_gamma", 0.1);
+    s->step_every = (long)(num(spec, "train.step_epochs", 10) * steps_per_epoch);
+    return 0;
+}
+
+int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
+    const char *init = lathe_config_str(spec, "train.init", NULL);
+    if (init) {
+        size_t loaded;
+        int rc = lathe_checkpoint_import(init, lathe_config_str(spec, "train.init_map", NULL), g, &loaded);
+        if (rc) return rc;
+        lathe_log(LATHE_LOG_INFO, "train.init", "imported %zu of %zu tensors from %s (the rest keep their initial values)",
+                  loaded, lathe_graph_nparams(g), init);
+    }
+    const cJSON *groups = lathe_config_get(spec, "train.lr_groups"), *grp;
+    if (groups && !cJSON_IsArray(groups)) return lathe_fail(LATHE_EINVAL, "train.lr_groups must be a list");
+    cJSON_ArrayForEach(grp, groups) {
+        const char *pat = lathe_config_str(grp, "pattern", NULL);
+        double scale = lathe_config_num(grp, "lr_scale", -1);
+        if (!pat || !(scale >= 0))
+            return lathe_fail(LATHE_EINVAL, "train.lr_groups: each entry needs pattern and lr_scale >= 0");
+        if (!lathe_graph_set_lr_scale(g, pat, (float)scale))
+            return lathe_fail(LATHE_EINVAL, "train.lr_groups: %s matches no parameter", pat);
+    }
+    const cJSON *fr = lathe_config_get(spec, "train.freeze"), *it;
+    if (fr && !cJSON_IsString(fr) && !cJSON_IsArray(fr))
+        return lathe_fail(LATHE_EINVAL, "train.freeze: a name pattern or a list of them");
+    if (cJSON_IsString(fr) && !lathe_graph_freeze(g, fr->valuestring))
+        return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", fr->valuestring);
+    if (cJSON_IsArray(fr))
+        cJSON_ArrayForEach(it, fr) if (cJSON_IsString(it) && !lathe_graph_freeze(g, it->valuestring))
+            return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", it->valuestring);
+    return 0;
+}
+
+typedef struct {
+    const cJSON *spec;
+    lathe_graph *g;
+    lathe_optim *opt;
+    const lathe_task *task;
+    uint64_t seed;
+    char last[4300], best[4300];
+} loop;
+
+static int save(loop *L, const char *path, int epoch, uint64_t position, double best) {
+    char e[32], p[32], b[32], s[32];
+    snprintf(e, sizeof e, "%d", epoch);
+    snprintf(p, sizeof p, "%" PRIu64, position);
+    snprintf(b, sizeof b, "%.17g", best);
+    snprintf(s, sizeof s, "%" PRIu64, L->seed);
+    const char *meta[] = {"epoch", e, "position", p, "best_metric", b, "metric", L->task->metric, "seed", s,
+                          "format", "lathe-checkpoint-1"};
+    return lathe_checkpoint_save(path, L->g, L->opt, meta, 6);
+}
+
+/* Validates the averaged weights (when EMA is on), logs the epoch, keeps the best. */
+static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, double *best) {
+    lathe_optim_swap_ema(L->opt);
+    lathe_graph_set_train(L->g, 0);
+    double metric = 0;
+    int rc = L->task->validate(L->task->ctx, L->g, entry, &metric);
+    lathe_graph_set_train(L->g, 1);
+    if (!rc) {
+        char *text = cJSON_PrintUnformatted(entry);
+        if (!text) rc = lathe_fail(LATHE_ENOMEM, "log line");
+        else fprintf(log, "%s\n", text), fflush(log);
+        cJSON_free(text);
+        const cJSON *loss = cJSON_GetObjectItemCaseSensitive(entry, "loss");
+        const cJSON *ips = cJSON_GetObjectItemCaseSensitive(entry, "images_per_s");
+        lathe_log(LATHE_LOG_INFO, "train.epoch", "epoch %d/%d: loss %.4f, %s %.4f, %.0f images/s", epoch + 1, epochs,
+                  loss ? loss->valuedouble : 0, L->task->metric, metric, ips ? ips->valuedouble : 0);
+    }
+    if (!rc && metric > *best) {
+        *best = metric;
+        rc = save(L, L->best, epoch + 1, 0, *best);
+    }
+    lathe_optim_swap_ema(L->opt);
+    if (!rc) rc = save(L, L->last, epoch + 1, 0, *best);
+    return rc;
+}
+
+int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
+                      volatile int *stop) {
+    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}};
+    int batch = (int)num(spec, "train.batch", 32), epochs = (int)num(spec, "train.epochs", 10);
+    if (batch < 1 || epochs < 1) return lathe_fail(LATHE_EINVAL, "train.batch and train.epochs must be >= 1");
+    char ckdir[4200], logpath[4200];
+    snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
+    snprintf(L.last, sizeof L.last, "%s/last.safetensors", ckdir);
+    snprintf(L.best, sizeof L.best, "%s/best.safetensors", ckdir);
+    snprintf(logpath, sizeof logpath, "%s/log.jsonl", run_dir);
+    uint64_t n = task->size(task->ctx);
+    long steps_per_epoch = (long)((n + (uint64_t)batch - 1) / (uint64_t)batch);
+    lathe_schedule sched;
+    int rc = schedule_from_spec(spec, steps_per_epoch, epochs, &sched);
+    if (!rc) rc = optim_from_spec(spec, g, &L.opt);
+    if (!rc) rc = lathe_mkdirs(ckdir);
+    int start_epoch = 0;
+    uint64_t start_pos = 0;
+    double best = -1;
+    if (!rc && resume && access(L.last, F_OK) == 0) {
+        char v[64];
+        rc = lathe_checkpoint_load(L.last, g, L.opt);
+        if (!rc && !lathe_checkpoint_meta(L.last, "epoch", v, sizeof v)) start_epoch = atoi(v);
+        if (!rc && !lathe_checkpoint_meta(L.last, "position", v, sizeof v)) start_pos = strtoull(v, NULL, 10);
+        if (!rc && !lathe_checkpoint_meta(L.last, "best_metric", v, sizeof v)) best = atof(v);
+        if (!rc) lathe_log(LATHE_LOG_INFO, "train.resume", "resuming at epoch %d, sample %" PRIu64, start_epoch + 1, start_pos);
+    }
+    FILE *log = rc ? NULL : fopen(logpath, resume ? "a" : "w");
+    if (!rc && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s", logpath);
+    long ck_every = (long)num(spec, "train.checkpoint_every", 0), max_bad = (long)num(spec, "train.max_nan_steps", 10);
+    long bad_steps = 0;
+    for (int epoch = start_epoch; !rc && epoch < epochs; epoch++) {
+        double t0 = lathe_now(), loss_sum = 0, wait = 0;
+        uint64_t seen = 0, first = epoch == start_epoch ? start_pos : 0;
+        char what[64];
+        snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, epochs);
+        lathe_progress *prog = lathe_progress_start(what, n);
+        prefetch pf = {task, 0, 0, batch, 0, 0, 0, 0, {0}};
+        int slot = 0;
+        if (first < n) rc = prefetch_start(&pf, slot, epoch, first);
+        for (uint64_t pos = first; !rc && pos < n; pos += (uint64_t)batch) {
+            double w0 = lathe_now();
+            int got = prefetch_wait(&pf);
+            wait += lathe_now() - w0;
+            if (got < 0) {
+                rc = got;
+                break;
+            }
+            if (stop && *stop) {
+                rc = save(&L, L.last, epoch, pos, best);
+                if (!rc) rc = lathe_fail(LATHE_EINTR, "stopped at epoch %d, sample %" PRIu64 " (checkpoint written)", epoch + 1, pos);
+                break;
+            }
+            int ready = slot; /* the ready slot trains; the other one takes the next batch */
+            slot = 1 - slot;
+            if (pos + (uint64_t)batch < n && (rc = prefetch_start(&pf, slot, epoch, pos + (uint64_t)batch))) break;
+            long step = lathe_optim_steps(L.opt) + bad_steps;
+            double loss = task->step(task->ctx, ready, got, g, (uint64_t)step);
+            if (loss < 0) {
+                rc = (int)loss;
+                break;
+            }
+            lathe_graph_backward(g, got);
+            double lr = lathe_schedule_lr(&sched, lathe_optim_steps(L.opt));
+            if (lathe_optim_step(L.opt, lr, NULL)) {
+                bad_steps++;
+                lathe_log(LATHE_LOG_WARN, "train.nan", "step %ld: gradient is NaN/Inf, step skipped (%ld so far)", step, bad_steps);
+                if (bad_steps > max_bad)
+                    rc = lathe_fail(LATHE_EFORMAT, "%ld steps with NaN/Inf gradients: lower train.lr or check the data", bad_steps);
+                continue;
+            }
+            loss_sum += loss * got, seen += (uint64_t)got;
+            lathe_progress_update(prog, pos + (uint64_t)got);
+            if (ck_every > 0 && lathe_optim_steps(L.opt) % ck_every == 0 && pos + (uint64_t)got < n)
+                rc = save(&L, L.last, epoch, pos + (uint64_t)got, best);
+        }
+        prefetch_wait(&pf); /* a stop or an error may leave a batch in flight */
+        lathe_progress_finish(prog, seen);
+        if (rc) break;
+        double seconds = lathe_now() - t0;
+        cJSON *entry = cJSON_CreateObject();
+        cJSON_AddNumberToObject(entry, "epoch", epoch + 1);
+        cJSON_AddNumberToObject(entry, "steps", (double)lathe_optim_steps(L.opt));
+        cJSON_AddNumberToObject(entry, "loss", seen ? loss_sum / (double)seen : 0);
+        cJSON_AddNumberToObject(entry, "lr", lathe_schedule_lr(&sched, lathe_optim_steps(L.opt)));
+        cJSON_AddNumberToObject(entry, "images_per_s", seconds > 0 ? (double)seen / seconds : 0);
+        cJSON_AddNumberToObject(entry, "seconds", seconds);
+        cJSON_AddNumberToObject(entry, "data_wait_share", seconds > 0 ? wait / seconds : 0);
+        rc = entry ? end_epoch(&L, log, entry, epoch, epochs, &best) : lathe_fail(LATHE_ENOMEM, "log line");
+        cJSON_Delete(entry);
+    }
+    if (!rc) {
+        char path[4300], text[512];
+        snprintf(path, sizeof path, "%s/metrics.json", run_dir);
+        int len = snprintf(text, sizeof text, "{\"best_%s\": %.6g, \"epochs\": %d, \"steps\": %ld, \"skipped_steps\": %ld}\n",
+                           task->metric, best, epochs, lathe_optim_steps(L.opt), bad_steps);
+        rc = lathe_write_atomic(path, text, (size_t)len);
+    }
+    if (log) fclose(log);
+    lathe_optim_free(L.opt);
+    return rc;
+}
