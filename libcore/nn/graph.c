@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "kernels/nn.h"
 #include "libcore/base/error.h"
 
@@ -19,9 +20,10 @@ enum {
 };
 
 typedef struct {
-    char name[64];
+    char name[LATHE_GRAPH_NAME_MAX];
     int type, act;
     float slope, drop, eps, momentum;
+    float bias_init;           /* conv: the bias's initial value (a prior, e.g. for detection scores) */
     int in[8], nin;
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
@@ -57,6 +59,16 @@ static int get_int(const cJSON *o, const char *key, int def) {
 static float get_float(const cJSON *o, const char *key, float def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? (float)v->valuedouble : def;
+}
+
+/* `out` of conv and linear: a number, `classes` (model.classes) or `distances` (4 x model.bins,
+ * a detection head's box branch); -1 when none of them */
+static int out_of(const cJSON *d, const cJSON *model) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "out");
+    if (cJSON_IsNumber(v)) return (int)v->valuedouble;
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "classes")) return get_int(model, "classes", -1);
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) return 4 * get_int(model, "bins", 16);
+    return -1;
 }
 
 static int type_of(const char *t, int *act) {
@@ -149,10 +161,11 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     int ok = 1;
     switch (l->type) {
     case L_CONV: {
-        const cJSON *outv = cJSON_GetObjectItemCaseSensitive(d, "out");
-        int out = cJSON_IsNumber(outv) ? (int)outv->valuedouble : -1;
-        if (cJSON_IsNumber(outv) && get_int(d, "fixed_width", 0) == 0) out = (int)lround(out * width);
-        if (out < 1) out = 1;
+        int out = out_of(d, model);
+        if (out < 1) return lathe_fail(LATHE_EINVAL, "layer %s: conv needs out: N, classes or distances", l->name);
+        /* class and distance counts are never scaled */
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "out")) && get_int(d, "fixed_width", 0) == 0)
+            out = (int)fmax(1, lround(out * width));
         int k = get_int(d, "k", 3), groups = get_int(d, "groups", 1), dil = get_int(d, "dilation", 1);
         if (groups == -1) groups = a->c; /* depthwise */
         lathe_conv_shape s = {g->batch, a->c, a->h, a->w, out, k, k, get_int(d, "stride", 1),
@@ -166,6 +179,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         int wshape[4] = {out, a->c / groups, k, k};
         l->pw = add_param(g, l, "weight", 4, wshape, 1, 1, cap);
         if (get_int(d, "bias", 1)) l->pb = add_param(g, l, "bias", 1, &out, 0, 1, cap);
+        l->bias_init = get_float(d, "bias_init", 0);
         size_t ws = lathe_k_conv_workspace(&s);
         if (ws > g->workspace_floats) g->workspace_floats = ws;
         l->macs = (double)out * s.p * s.q * (a->c / groups) * k * k;
@@ -218,10 +232,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         }
         break;
     case L_LINEAR: {
-        const cJSON *outv = cJSON_GetObjectItemCaseSensitive(d, "out");
-        int out = cJSON_IsNumber(outv) ? (int)outv->valuedouble
-                  : cJSON_IsString(outv) && !strcmp(outv->valuestring, "classes") ? get_int(model, "classes", -1)
-                                                                                     : -1;
+        int out = out_of(d, model);
         if (out < 1) return lathe_fail(LATHE_EINVAL, "layer %s: linear needs out: N or out: classes", l->name);
         int din = (int)per_sample(a), wshape[2] = {out, din};
         l->c = out, l->h = l->w = 1;
@@ -315,8 +326,7 @@ static void fix_pointers(lathe_graph *g) {
     }
 }
 
-int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out) {
-    *out = NULL;
+static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out) {
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(model, "input");
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(model, "layers");
     if (!cJSON_IsArray(input) || cJSON_GetArraySize(input) != 3)
@@ -395,8 +405,23 @@ int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph 
     }
     fix_pointers(g);
     init_params(g);
+    for (int j = 0; j < g->nlayers; j++) {
+        const layer *lj = &g->layers[j];
+        if (lj->type == L_CONV && lj->pb >= 0)
+            for (size_t k = 0; k < g->params[lj->pb].count; k++) g->params[lj->pb].data[k] = lj->bias_init;
+    }
     *out = g;
     return 0;
+}
+
+int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out) {
+    *out = NULL;
+    cJSON *expanded;
+    int rc = lathe_blocks_expand(model, &expanded);
+    if (rc) return rc;
+    rc = build(expanded ? expanded : model, batch, seed, out);
+    cJSON_Delete(expanded);
+    return rc;
 }
 
 void lathe_graph_free(lathe_graph *g) {
@@ -707,4 +732,15 @@ void lathe_graph_summary(const lathe_graph *g, FILE *out) {
     }
     fprintf(out, "parameters: %zu learnable; forward: %.3f GFLOP per sample\n", lathe_graph_param_count(g),
             lathe_graph_flops(g) / 1e9);
+}
+
+int lathe_graph_detect_levels(const lathe_graph *g, int *strides, int max) {
+    const layer *last = &g->layers[g->nlayers - 1], *in = &g->layers[0];
+    if (last->type != L_DETECT) return 0;
+    for (int k = 0; k < last->nin && k < max; k++) {
+        const layer *b = &g->layers[last->in[k]];
+        if (in->h % b->h || in->w % b->w || in->h / b->h != in->w / b->w) return -1;
+        strides[k] = in->h / b->h;
+    }
+    return last->nin <= max ? last->nin : -1;
 }

@@ -14,6 +14,9 @@ extern "C" {
 
 typedef struct lathe_graph lathe_graph;
 
+/* Layer names hold up to LATHE_GRAPH_NAME_MAX - 1 characters. */
+#define LATHE_GRAPH_NAME_MAX 64
+
 /* One learnable (or running-statistics) tensor, named like PyTorch's state_dict keys. */
 typedef struct {
     char name[96];      /* "<layer>.weight", ".bias", ".running_mean", ".running_var" */
@@ -25,10 +28,11 @@ typedef struct {
     float lr_scale;     /* its learning rate is the schedule's times this (1 unless a group sets it) */
 } lathe_param;
 
-/* Builds the graph of `model` (the `model` mapping of a spec) for batches of up to `batch`.
+/* Builds the graph of `model` (the `model` mapping of a spec) for batches of up to `batch`, its
+ * blocks (cbs, csp, sppf, resnet) first expanded into primitive layers (blocks.h).
  * Returns 0, -LATHE_EINVAL naming the layer and the problem (unknown type, shapes that do not fit,
- * an unknown input name), or -LATHE_ENOMEM. Parameters are initialized from `seed` (Kaiming
- * uniform for conv and linear weights, zero biases, BN gamma 1 beta 0). */
+ * an unknown input name, a bad block argument), or -LATHE_ENOMEM. Parameters are initialized from
+ * `seed` (Kaiming uniform for conv and linear weights, zero biases, BN gamma 1 beta 0). */
 int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out);
 void lathe_graph_free(lathe_graph *g);
 
@@ -55,6 +59,10 @@ size_t lathe_graph_freeze(lathe_graph *g, const char *pattern);
 size_t lathe_graph_set_lr_scale(lathe_graph *g, const char *pattern, float scale);
 /* Layers, output shapes, parameters and multiply-accumulates per sample, as a table. */
 void lathe_graph_summary(const lathe_graph *g, FILE *out);
+/* When the graph ends in a `detect` layer: the stride (input size / map size) of each level it
+ * gathers, into strides (max entries); returns the number of levels, 0 for another last layer, or
+ * -1 when a level's map does not divide the input evenly or there are more than max levels. */
+int lathe_graph_detect_levels(const lathe_graph *g, int *strides, int max);
 /* Total learnable parameters and forward FLOPs (2 x MACs) per sample. */
 size_t lathe_graph_param_count(const lathe_graph *g);
 double lathe_graph_flops(const lathe_graph *g);
