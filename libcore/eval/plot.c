@@ -2,6 +2,8 @@
  * axis labels, "nice" tick steps (1, 2, 5 x 10^k) on the value axis. */
 #include "plot.h"
 
+#include "plot_internal.h"
+
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,11 +11,15 @@
 #include <string.h>
 
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
 
-enum { MARGIN_L = 70, MARGIN_R = 20, MARGIN_T = 40, MARGIN_B = 60 };
+enum { MARGIN_L = 70, MARGIN_R = 20, MARGIN_T = 40, MARGIN_B = 60, LEGEND_W = 130 };
 
-static const double palette[][3] = {{0.22, 0.42, 0.69}, {0.89, 0.47, 0.16}, {0.30, 0.63, 0.31},
-                                    {0.80, 0.25, 0.25}, {0.55, 0.40, 0.70}};
+enum { NCOLOURS = 10 };
+static const double palette[NCOLOURS][3] = {{0.22, 0.42, 0.69}, {0.89, 0.47, 0.16}, {0.30, 0.63, 0.31},
+                                            {0.80, 0.25, 0.25}, {0.55, 0.40, 0.70}, {0.55, 0.34, 0.29},
+                                            {0.89, 0.47, 0.76}, {0.50, 0.50, 0.50}, {0.74, 0.74, 0.13},
+                                            {0.09, 0.75, 0.81}};
 
 typedef struct {
     cairo_surface_t *surface;
@@ -77,14 +83,14 @@ static void number_text(char *buf, size_t cap, double v) {
     else snprintf(buf, cap, "%g", round(v * 1000) / 1000);
 }
 
-/* value axis on the left from 0 to top; returns the y of value v */
-static double value_axis(canvas *c, double top) {
-    if (!(top > 0)) top = 1;
-    double step = nice_step(top, 5);
+/* value axis on the left from lo to top with grid lines; returns top (1 above lo when the range is empty) */
+static double value_axis(canvas *c, double lo, double top) {
+    if (!(top > lo)) top = lo + 1;
+    double step = nice_step(top - lo, 5);
     char buf[32];
     cairo_set_source_rgb(c->cr, 0.3, 0.3, 0.3);
-    for (double v = 0; v <= top * 1.0001; v += step) {
-        double y = c->y1 - (c->y1 - c->y0) * v / top;
+    for (double v = ceil(lo / step) * step + 0.0; v <= top + (top - lo) * 1e-4; v += step) { /* + 0.0: no "-0" */
+        double y = c->y1 - (c->y1 - c->y0) * (v - lo) / (top - lo);
         number_text(buf, sizeof buf, v);
         text_at(c->cr, buf, c->x0 - 6, y, 10, 1, 0);
         cairo_set_source_rgb(c->cr, 0.9, 0.9, 0.9);
@@ -94,6 +100,18 @@ static double value_axis(canvas *c, double top) {
         cairo_set_source_rgb(c->cr, 0.3, 0.3, 0.3);
     }
     return top;
+}
+
+/* each series' colour and name, one row per series from the top of the plot area, starting at x */
+static void legend(canvas *c, const char *const *series, int nseries, double x) {
+    for (int s = 0; s < nseries && series; s++) {
+        const double *col = palette[s % NCOLOURS];
+        cairo_set_source_rgb(c->cr, col[0], col[1], col[2]);
+        cairo_rectangle(c->cr, x, c->y0 + 4 + 16 * s, 10, 10);
+        cairo_fill(c->cr);
+        cairo_set_source_rgb(c->cr, 0.1, 0.1, 0.1);
+        text_at(c->cr, series[s], x + 15, c->y0 + 9 + 16 * s, 10, 0, 0);
+    }
 }
 
 static cairo_status_t append_png(void *closure, const unsigned char *data, unsigned int len) {
@@ -106,13 +124,11 @@ static cairo_status_t append_png(void *closure, const unsigned char *data, unsig
     return CAIRO_STATUS_SUCCESS;
 }
 
-static int canvas_close(canvas *c, lathe_png *out) {
+int plot_surface_png(cairo_surface_t *surface, lathe_png *out) {
     out->data = NULL;
     out->len = 0;
-    cairo_surface_flush(c->surface);
-    cairo_status_t st = cairo_surface_write_to_png_stream(c->surface, append_png, out);
-    cairo_destroy(c->cr);
-    cairo_surface_destroy(c->surface);
+    cairo_surface_flush(surface);
+    cairo_status_t st = cairo_surface_write_to_png_stream(surface, append_png, out);
     if (st != CAIRO_STATUS_SUCCESS) {
         lathe_png_free(out);
         return lathe_fail(LATHE_ENOMEM, "PNG encoding: %s", cairo_status_to_string(st));
@@ -120,10 +136,22 @@ static int canvas_close(canvas *c, lathe_png *out) {
     return 0;
 }
 
+static int canvas_close(canvas *c, lathe_png *out) {
+    int rc = plot_surface_png(c->surface, out);
+    cairo_destroy(c->cr);
+    cairo_surface_destroy(c->surface);
+    return rc;
+}
+
 void lathe_png_free(lathe_png *p) {
     free(p->data);
     p->data = NULL;
     p->len = 0;
+}
+
+int lathe_png_write_file(const lathe_png *p, const char *path) {
+    if (!p || !p->data || !path) return lathe_fail(LATHE_EINVAL, "no PNG to write");
+    return lathe_write_atomic(path, p->data, p->len);
 }
 
 int lathe_plot_bars(const lathe_plot_frame *f, const char *const *names, size_t n, const double *values, int nseries,
@@ -135,13 +163,13 @@ int lathe_plot_bars(const lathe_plot_frame *f, const char *const *names, size_t 
     double top = 0;
     for (size_t i = 0; i < n * (size_t)nseries; i++)
         if (isfinite(values[i]) && values[i] > top) top = values[i];
-    top = value_axis(&c, top * 1.05);
+    top = value_axis(&c, 0, top * 1.05);
     double slot = (c.x1 - c.x0) / n, bw = slot * 0.8 / nseries;
     for (size_t i = 0; i < n; i++) {
         for (int s = 0; s < nseries; s++) {
             double v = values[(size_t)s * n + i];
             if (!isfinite(v) || v <= 0) continue;
-            const double *col = palette[s % 5];
+            const double *col = palette[s % NCOLOURS];
             cairo_set_source_rgb(c.cr, col[0], col[1], col[2]);
             double hgt = (c.y1 - c.y0) * v / top;
             cairo_rectangle(c.cr, c.x0 + slot * i + slot * 0.1 + bw * s, c.y1 - hgt, bw, hgt);
@@ -150,14 +178,7 @@ int lathe_plot_bars(const lathe_plot_frame *f, const char *const *names, size_t 
         cairo_set_source_rgb(c.cr, 0.2, 0.2, 0.2);
         text_at(c.cr, names[i], c.x0 + slot * (i + 0.5), c.y1 + 10, n > 12 ? 8 : 10, n > 8 ? 1 : 0.5, n > 8 ? -M_PI / 5 : 0);
     }
-    for (int s = 0; s < nseries && series; s++) { /* legend, top right */
-        const double *col = palette[s % 5];
-        cairo_set_source_rgb(c.cr, col[0], col[1], col[2]);
-        cairo_rectangle(c.cr, c.x1 - 90, c.y0 + 4 + 16 * s, 10, 10);
-        cairo_fill(c.cr);
-        cairo_set_source_rgb(c.cr, 0.1, 0.1, 0.1);
-        text_at(c.cr, series[s], c.x1 - 75, c.y0 + 9 + 16 * s, 10, 0, 0);
-    }
+    legend(&c, series, nseries, c.x1 - 90); /* top right, inside the plot area */
     frame_labels(&c, f);
     return canvas_close(&c, out);
 }
@@ -170,7 +191,7 @@ int lathe_plot_histogram(const lathe_plot_frame *f, const double *edges, const d
     if (rc) return rc;
     double top = 0;
     for (size_t i = 0; i < nbins; i++) top = fmax(top, counts[i]);
-    top = value_axis(&c, top * 1.05);
+    top = value_axis(&c, 0, top * 1.05);
     double lo = edges[0], span = edges[nbins] - lo, pw = c.x1 - c.x0;
     const double *col = palette[0];
     for (size_t i = 0; i < nbins; i++) {
@@ -224,6 +245,57 @@ int lathe_plot_heatmap(const lathe_plot_frame *f, const double *v, int rows, int
             text_at(c.cr, buf, c.x0 + (c.x1 - c.x0) * t / 4, c.y1 + 12, 10, 0.5, 0);
             text_at(c.cr, buf, c.x0 - 6, c.y0 + (c.y1 - c.y0) * t / 4, 10, 1, 0);
         }
+    frame_labels(&c, f);
+    return canvas_close(&c, out);
+}
+
+int lathe_plot_lines(const lathe_plot_frame *f, const double *x, size_t n, const double *y, int nseries,
+                     const char *const *series, lathe_png *out) {
+    if (n == 0 || nseries < 1) return lathe_fail(LATHE_EINVAL, "line chart without points");
+    double xlo = INFINITY, xhi = -INFINITY, ylo = 0, yhi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i])) xlo = fmin(xlo, x[i]), xhi = fmax(xhi, x[i]);
+    if (!(xlo <= xhi)) return lathe_fail(LATHE_EINVAL, "line chart without a finite x");
+    if (xhi == xlo) xlo -= 0.5, xhi += 0.5;
+    for (size_t i = 0; i < n * (size_t)nseries; i++)
+        if (isfinite(y[i])) ylo = fmin(ylo, y[i]), yhi = fmax(yhi, y[i]);
+    canvas c;
+    int rc = canvas_open(f, &c);
+    if (rc) return rc;
+    if (series) c.x1 = c.w - LEGEND_W;
+    yhi = value_axis(&c, ylo, yhi + 0.05 * (yhi - ylo));
+    double pw = c.x1 - c.x0, ph = c.y1 - c.y0, step = nice_step(xhi - xlo, 6);
+    char buf[32];
+    cairo_set_source_rgb(c.cr, 0.2, 0.2, 0.2);
+    for (double v = ceil(xlo / step) * step; v <= xhi + step * 1e-6; v += step) {
+        number_text(buf, sizeof buf, v);
+        text_at(c.cr, buf, c.x0 + pw * (v - xlo) / (xhi - xlo), c.y1 + 12, 10, 0.5, 0);
+    }
+    cairo_set_line_width(c.cr, 2);
+    cairo_set_line_join(c.cr, CAIRO_LINE_JOIN_ROUND);
+    for (int s = 0; s < nseries; s++) {
+        const double *col = palette[s % NCOLOURS], *ys = y + (size_t)s * n;
+        cairo_set_source_rgb(c.cr, col[0], col[1], col[2]);
+        int drawing = 0; /* a non-finite point breaks the line */
+        for (size_t i = 0; i < n; i++) {
+            if (!isfinite(x[i]) || !isfinite(ys[i])) {
+                drawing = 0;
+                continue;
+            }
+            double px = c.x0 + pw * (x[i] - xlo) / (xhi - xlo), py = c.y1 - ph * (ys[i] - ylo) / (yhi - ylo);
+            if (drawing) cairo_line_to(c.cr, px, py);
+            else cairo_move_to(c.cr, px, py);
+            drawing = 1;
+        }
+        cairo_stroke(c.cr);
+        for (size_t i = 0; n <= 30 && i < n; i++) { /* dots show where the few points are */
+            if (!isfinite(x[i]) || !isfinite(ys[i])) continue;
+            cairo_arc(c.cr, c.x0 + pw * (x[i] - xlo) / (xhi - xlo), c.y1 - ph * (ys[i] - ylo) / (yhi - ylo), 3, 0,
+                      2 * M_PI);
+            cairo_fill(c.cr);
+        }
+    }
+    legend(&c, series, nseries, c.x1 + 10);
     frame_labels(&c, f);
     return canvas_close(&c, out);
 }

@@ -1,0 +1,408 @@
+/* test_det_report.c - the detection report beyond COCO: confusion cells and best-F1 points on
+ * hand-built data checked against values worked out by hand, boxes drawn into valid PNGs whatever
+ * the coordinates, sample images picked and drawn from a small dataset written here (their boxes
+ * land where meta maps them), line charts, and the three report files. */
+#include <math.h>
+
+#include "libcore/base/error.h"
+#include "libcore/eval/coco.h"
+#include "libcore/eval/det_report.h"
+#include "libcore/eval/draw.h"
+#include "libcore/io/dataset.h"
+#include "libcore/io/image.h"
+#include "libcore/io/manifest.h"
+#include "libcore/io/shard.h"
+#include "testutil.h"
+#include <zstd.h>
+
+static const char png_magic[] = "\x89PNG\r\n\x1a\n";
+
+static lathe_coco_ann gt_box(int64_t id, int64_t img, int64_t cat, double x, double y, double w, double h, int crowd) {
+    return (lathe_coco_ann){.id = id, .image_id = img, .category_id = cat, .x = x, .y = y, .w = w, .h = h,
+                            .area = w * h, .iscrowd = crowd, .ignore = crowd};
+}
+
+static lathe_coco_ann dt_box(int64_t id, int64_t img, int64_t cat, double x, double y, double w, double h,
+                             double score) {
+    return (lathe_coco_ann){.id = id, .image_id = img, .category_id = cat, .x = x, .y = y, .w = w, .h = h,
+                            .area = w * h, .score = score};
+}
+
+/* Categories 1 "cat" and 3 "dog" (ids that are not indices), images 1, 2, 3.
+ * Image 1: cat A (0,0,10,10), dog B (20,0,10,10), a cat crowd C (0,20,40,20);
+ *   cat 0.9 on A; cat 0.8 on B (IoU 0.82: the wrong class); cat 0.7 inside C; dog 0.6 on B.
+ * Image 2: dog D (0,0,20,20), cat E (50,50,10,10); dog 0.95 on D, dog 0.3 on nothing, cat 0.1 on E.
+ * Image 3: cat F (0,0,10,10), no detection. */
+static int64_t images[] = {1, 2, 3}, categories[] = {1, 3};
+static char cat_name[] = "cat", dog_name[] = "dog";
+static char *names[] = {cat_name, dog_name};
+static lathe_coco_ann gts[6], dts[7];
+
+static lathe_coco_data hand_data(void) {
+    gts[0] = gt_box(1, 1, 1, 0, 0, 10, 10, 0);
+    gts[1] = gt_box(2, 1, 3, 20, 0, 10, 10, 0);
+    gts[2] = gt_box(3, 1, 1, 0, 20, 40, 20, 1);
+    gts[3] = gt_box(4, 2, 3, 0, 0, 20, 20, 0);
+    gts[4] = gt_box(5, 2, 1, 50, 50, 10, 10, 0);
+    gts[5] = gt_box(6, 3, 1, 0, 0, 10, 10, 0);
+    dts[0] = dt_box(1, 1, 1, 0, 0, 10, 10, 0.9);
+    dts[1] = dt_box(2, 1, 1, 21, 0, 10, 10, 0.8);
+    dts[2] = dt_box(3, 1, 1, 5, 25, 10, 10, 0.7);
+    dts[3] = dt_box(4, 1, 3, 20, 0, 10, 10, 0.6);
+    dts[4] = dt_box(5, 2, 3, 0, 0, 20, 20, 0.95);
+    dts[5] = dt_box(6, 2, 3, 100, 100, 10, 10, 0.3);
+    dts[6] = dt_box(7, 2, 1, 50, 50, 10, 10, 0.1);
+    return (lathe_coco_data){images, 3, categories, names, 2, gts, dts, 6, 7};
+}
+
+static cJSON *extended_report(const lathe_coco_data *d) {
+    lathe_coco_result r;
+    assert_int_equal(lathe_coco_evaluate(d, &r), 0);
+    cJSON *report = lathe_coco_report(d, &r);
+    lathe_coco_result_free(&r);
+    assert_int_equal(lathe_det_report_extend(d, report), 0);
+    return report;
+}
+
+static double cell(const cJSON *matrix, int row, int col) {
+    return cJSON_GetArrayItem(cJSON_GetArrayItem(matrix, row), col)->valuedouble;
+}
+
+static const cJSON *best_f1(const cJSON *report, int k) {
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(report, "classes"), k), "best_f1");
+}
+
+static void confusion_by_hand(void **state) {
+    (void)state;
+    lathe_coco_data d = hand_data();
+    cJSON *report = extended_report(&d);
+    const cJSON *cm = cJSON_GetObjectItem(report, "confusion"), *labels = cJSON_GetObjectItem(cm, "labels");
+    assert_float_equal(cJSON_GetObjectItem(cm, "iou")->valuedouble, 0.5, 0);
+    assert_float_equal(cJSON_GetObjectItem(cm, "score_threshold")->valuedouble, 0.25, 0);
+    assert_int_equal(cJSON_GetArraySize(labels), 3);
+    assert_string_equal(cJSON_GetArrayItem(labels, 0)->valuestring, "cat");
+    assert_string_equal(cJSON_GetArrayItem(labels, 1)->valuestring, "dog");
+    assert_string_equal(cJSON_GetArrayItem(labels, 2)->valuestring, "background");
+    /* rows true cat, dog, background; columns predicted cat, dog, background:
+     * A hit by cat 0.9; B taken first by cat 0.8 (greedy by score), so dog 0.6 is a false positive;
+     * cat 0.7 sits in the crowd (nothing); D hit by dog 0.95; dog 0.3 a false positive; cat 0.1 is
+     * under the 0.25 threshold, so E is missed, as F; the crowd is never missed */
+    static const double want[3][3] = {{1, 0, 2}, {1, 1, 0}, {0, 2, 0}};
+    const cJSON *m = cJSON_GetObjectItem(cm, "matrix");
+    assert_int_equal(cJSON_GetArraySize(m), 3);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) assert_float_equal(cell(m, r, c), want[r][c], 0);
+    cJSON_Delete(report);
+}
+
+static void best_f1_by_hand(void **state) {
+    (void)state;
+    lathe_coco_data d = hand_data();
+    cJSON *report = extended_report(&d);
+    /* cat, 3 counted truths (A, E, F): 0.9 TP (F1 0.5), 0.8 FP (0.4), 0.7 in the crowd (no change),
+     * 0.1 TP: P = R = 2/3, F1 2/3, the best */
+    const cJSON *cat = best_f1(report, 0);
+    assert_float_equal(cJSON_GetObjectItem(cat, "threshold")->valuedouble, 0.1, 0);
+    assert_float_equal(cJSON_GetObjectItem(cat, "f1")->valuedouble, 2.0 / 3, 1e-12);
+    assert_float_equal(cJSON_GetObjectItem(cat, "precision")->valuedouble, 2.0 / 3, 1e-12);
+    assert_float_equal(cJSON_GetObjectItem(cat, "recall")->valuedouble, 2.0 / 3, 1e-12);
+    /* dog, truths B and D: 0.95 TP (F1 2/3), 0.6 TP on B (same-class matching: F1 1), 0.3 FP (0.8) */
+    const cJSON *dog = best_f1(report, 1);
+    assert_float_equal(cJSON_GetObjectItem(dog, "threshold")->valuedouble, 0.6, 0);
+    assert_float_equal(cJSON_GetObjectItem(dog, "f1")->valuedouble, 1, 0);
+    assert_float_equal(cJSON_GetObjectItem(dog, "precision")->valuedouble, 1, 0);
+    assert_float_equal(cJSON_GetObjectItem(dog, "recall")->valuedouble, 1, 0);
+    /* extending again replaces the keys */
+    int keys = cJSON_GetArraySize(cJSON_GetArrayItem(cJSON_GetObjectItem(report, "classes"), 0));
+    int top = cJSON_GetArraySize(report);
+    assert_int_equal(lathe_det_report_extend(&d, report), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetArrayItem(cJSON_GetObjectItem(report, "classes"), 0)), keys);
+    assert_int_equal(cJSON_GetArraySize(report), top);
+    cJSON_Delete(report);
+}
+
+/* Class "b" has detections but no ground truth, class "c" ground truth but only a stray detection. */
+static void best_f1_without_hits(void **state) {
+    (void)state;
+    int64_t img[] = {7}, cats[] = {0, 1, 2};
+    char a[] = "a", b[] = "b", c[] = "c";
+    char *cat_names[] = {a, b, c};
+    lathe_coco_ann g[] = {gt_box(1, 7, 0, 0, 0, 10, 10, 0), gt_box(2, 7, 2, 40, 40, 10, 10, 0)};
+    lathe_coco_ann t[] = {dt_box(1, 7, 0, 0, 0, 10, 10, 0.9), dt_box(2, 7, 1, 20, 20, 10, 10, 0.8),
+                          dt_box(3, 7, 2, 70, 70, 10, 10, 0.7)};
+    lathe_coco_data d = {img, 1, cats, cat_names, 3, g, t, 2, 3};
+    cJSON *report = extended_report(&d);
+    assert_float_equal(cJSON_GetObjectItem(best_f1(report, 0), "f1")->valuedouble, 1, 0);
+    for (int k = 1; k < 3; k++) {
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(best_f1(report, k), "threshold")));
+        assert_float_equal(cJSON_GetObjectItem(best_f1(report, k), "f1")->valuedouble, 0, 0);
+        assert_float_equal(cJSON_GetObjectItem(best_f1(report, k), "recall")->valuedouble, 0, 0);
+    }
+    const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "confusion"), "matrix");
+    static const double want[4][4] = {{1, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 1}, {0, 1, 1, 0}};
+    for (int r = 0; r < 4; r++)
+        for (int col = 0; col < 4; col++) assert_float_equal(cell(m, r, col), want[r][col], 0);
+    /* a report whose classes are not d's is refused, untouched */
+    cJSON *other = cJSON_CreateObject();
+    cJSON_AddArrayToObject(other, "classes");
+    assert_int_equal(lathe_det_report_extend(&d, other), -LATHE_EINVAL);
+    assert_null(cJSON_GetObjectItem(other, "confusion"));
+    assert_int_equal(lathe_det_report_extend(&d, NULL), -LATHE_EINVAL);
+    cJSON_Delete(other);
+    cJSON_Delete(report);
+}
+
+static uint8_t *grey_image(int w, int h) {
+    uint8_t *px = malloc((size_t)w * h * 3);
+    assert_non_null(px);
+    memset(px, 128, (size_t)w * h * 3);
+    return px;
+}
+
+static void draw_survives_bad_boxes(void **state) {
+    (void)state;
+    enum { W = 64, H = 48 };
+    uint8_t *px = grey_image(W, H);
+    const char *const classes[] = {"cat", "dog"};
+    lathe_drawn_box boxes[] = {
+        {4, 4, 30, 30, 0.87f, 0, LATHE_DRAWN_PREDICTION},
+        {10, 10, 40, 40, -1, 1, LATHE_DRAWN_TRUTH},
+        {20, 5, 60, 45, -1, 0, LATHE_DRAWN_MISSED},
+        {NAN, 0, 10, 10, 0.5f, 0, LATHE_DRAWN_PREDICTION},
+        {0, 0, INFINITY, 10, 0.5f, 1, LATHE_DRAWN_TRUTH},
+        {-1e30f, -1e30f, 1e30f, 1e30f, 0.4f, 1, LATHE_DRAWN_PREDICTION},
+        {-50, -50, -10, -10, 0.3f, 0, LATHE_DRAWN_PREDICTION},
+        {500, 500, 900, 900, 0.3f, 1, LATHE_DRAWN_MISSED},
+        {50, 40, 10, 5, 0.2f, 7, LATHE_DRAWN_PREDICTION}, /* reversed corners, a label past the classes */
+        {30, 30, 50, 40, NAN, -3, LATHE_DRAWN_MISSED},
+    };
+    lathe_png plain, drawn;
+    assert_int_equal(lathe_draw_boxes(px, W, H, NULL, 0, classes, 2, &plain), 0);
+    assert_int_equal(lathe_draw_boxes(px, W, H, boxes, sizeof boxes / sizeof *boxes, classes, 2, &drawn), 0);
+    assert_true(drawn.len > 8 && memcmp(drawn.data, png_magic, 8) == 0);
+    assert_true(plain.len != drawn.len || memcmp(plain.data, drawn.data, plain.len) != 0);
+    lathe_png_free(&plain);
+    assert_int_equal(lathe_draw_boxes(px, W, H, boxes, 3, NULL, 0, &plain), 0); /* no class names: "class N" */
+    lathe_png_free(&plain);
+    lathe_png bad;
+    lathe_drawn_box odd = {0, 0, 5, 5, 0.5f, 0, 3};
+    assert_int_equal(lathe_draw_boxes(px, W, H, &odd, 1, classes, 2, &bad), -LATHE_EINVAL);
+    assert_int_equal(lathe_draw_boxes(NULL, W, H, NULL, 0, classes, 2, &bad), -LATHE_EINVAL);
+    assert_int_equal(lathe_draw_boxes(px, 0, H, NULL, 0, classes, 2, &bad), -LATHE_EINVAL);
+    assert_int_equal(lathe_draw_boxes(px, W, H, NULL, 2, classes, 2, &bad), -LATHE_EINVAL);
+    char *dir = test_tempdir("draw"), path[4200];
+    snprintf(path, sizeof path, "%s/boxes.png", dir);
+    assert_int_equal(lathe_png_write_file(&drawn, path), 0);
+    size_t len = 0;
+    uint8_t *back = test_read_file(path, &len);
+    assert_true(back && len == drawn.len && memcmp(back, drawn.data, len) == 0);
+    free(back);
+    lathe_png_free(&drawn);
+    assert_int_equal(lathe_png_write_file(&drawn, path), -LATHE_EINVAL);
+    test_rmtree(dir);
+    free(dir);
+    free(px);
+}
+
+static void plot_lines_png(void **state) {
+    (void)state;
+    lathe_plot_frame f = {"lines", "x", "y", 320, 200};
+    double x[] = {1, 2, 3, 4}, y[] = {0.5, NAN, 0.7, 0.9, -1, 2, 3, 1};
+    const char *series[] = {"one", "two"};
+    lathe_png png;
+    assert_int_equal(lathe_plot_lines(&f, x, 4, y, 2, series, &png), 0);
+    assert_true(memcmp(png.data, png_magic, 8) == 0);
+    lathe_png_free(&png);
+    assert_int_equal(lathe_plot_lines(&f, x, 1, y, 1, NULL, &png), 0); /* one point, no legend */
+    lathe_png_free(&png);
+    double nan_x[] = {NAN, NAN};
+    assert_int_equal(lathe_plot_lines(&f, nan_x, 2, y, 1, NULL, &png), -LATHE_EINVAL);
+    assert_int_equal(lathe_plot_lines(&f, x, 0, y, 1, NULL, &png), -LATHE_EINVAL);
+}
+
+static int contains(const char *dir, const char *file, const char *needle) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    size_t len = 0;
+    uint8_t *text = test_read_file(path, &len);
+    if (!text) return -1;
+    char *z = realloc(text, len + 1);
+    assert_non_null(z);
+    z[len] = '\0';
+    int n = 0;
+    for (const char *p = z; (p = strstr(p, needle)); p++) n++;
+    free(z);
+    return n;
+}
+
+static void report_files(void **state) {
+    (void)state;
+    lathe_coco_data d = hand_data();
+    cJSON *report = extended_report(&d);
+    cJSON *training = cJSON_AddArrayToObject(report, "training");
+    for (int e = 1; e <= 3; e++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "epoch", e);
+        cJSON_AddNumberToObject(o, "loss", 3.0 / e);
+        if (e < 3) cJSON_AddNumberToObject(o, "val_map", 0.1 * e);
+        cJSON_AddItemToArray(training, o);
+    }
+    uint8_t *px = grey_image(40, 30);
+    lathe_drawn_box box = {5, 5, 20, 20, 0.5f, 1, LATHE_DRAWN_PREDICTION};
+    lathe_det_sample_image item = {"a <sample>", {0}};
+    assert_int_equal(lathe_draw_boxes(px, 40, 30, &box, 1, (const char *const *)names, 2, &item.png), 0);
+    lathe_det_samples samples = {&item, 1};
+    char *root = test_tempdir("det-report"), dir[4200];
+    snprintf(dir, sizeof dir, "%s/nested/out", root);
+    assert_int_equal(lathe_det_report_write(report, "Run <1>", &samples, dir), 0);
+    /* images: one PR chart, the confusion matrix, loss and val_map, the sample */
+    assert_int_equal(contains(dir, "report.html", "<img"), 5);
+    assert_true(contains(dir, "report.html", "<td>cat</td>") == 1 && contains(dir, "report.html", "<td>dog</td>") == 1);
+    assert_int_equal(contains(dir, "report.html", "Run &lt;1&gt;"), 2);
+    assert_int_equal(contains(dir, "report.html", "<figcaption>a &lt;sample&gt;</figcaption>"), 1);
+    assert_int_equal(contains(dir, "report.html", "<td>AR_large</td>"), 1);
+    assert_int_equal(contains(dir, "report.md", "<img"), 0);
+    assert_int_equal(contains(dir, "report.md", "| metric | value |\n| --- | --- |\n| AP |"), 1);
+    assert_int_equal(contains(dir, "report.md", "\n| cat | "), 2); /* the class table and the matrix */
+    assert_int_equal(contains(dir, "report.md", "\n| cat | 1 | 0 | 2 |"), 1);
+    assert_int_equal(contains(dir, "report.md", "| background | 0 | 2 | 0 |"), 1);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    size_t len = 0;
+    uint8_t *json = test_read_file(path, &len);
+    assert_non_null(json);
+    cJSON *back = cJSON_ParseWithLength((const char *)json, len);
+    assert_non_null(cJSON_GetObjectItem(back, "confusion"));
+    assert_non_null(cJSON_GetObjectItem(back, "training"));
+    cJSON_Delete(back);
+    free(json);
+    /* a COCO report alone, no samples: the sections it lacks are left out */
+    lathe_coco_result r;
+    assert_int_equal(lathe_coco_evaluate(&d, &r), 0);
+    cJSON *plain = lathe_coco_report(&d, &r);
+    lathe_coco_result_free(&r);
+    assert_int_equal(lathe_det_report_write(plain, NULL, NULL, dir), 0);
+    assert_int_equal(contains(dir, "report.html", "<img"), 1);
+    assert_int_equal(contains(dir, "report.html", "Confusion"), 0);
+    assert_int_equal(contains(dir, "report.md", "\n| cat | "), 1);
+    assert_int_equal(lathe_det_report_write(NULL, NULL, NULL, dir), -LATHE_EINVAL);
+    cJSON_Delete(plain);
+    cJSON_Delete(report);
+    lathe_png_free(&item.png);
+    free(px);
+    test_rmtree(root);
+    free(root);
+}
+
+/* ---- sample images from a dataset ---- */
+
+enum { S = 128 }; /* stored side: sources of 256 x 192 letterboxed at scale 0.5, 16 pixels of pad on top */
+
+/* Shard 0 (train): sample 0, image id 10. Shard 1 (val): samples 1..3, image ids 20, 30 and none
+ * (so its id is its index, 3). All grey. */
+static char *write_grey_dataset(void) {
+    static const char *const classes[] = {"cat", "dog"};
+    static const int64_t ids[] = {10, 20, 30, -1};
+    char *dir = test_tempdir("det-samples");
+    assert_non_null(dir);
+    lathe_shard_schema schema = {LATHE_STORE_PIXELS, S, S, 3, 0, 0, 0, NULL, 0, classes, 2, 1, "test_det_report"};
+    lathe_manifest m = {0};
+    m.schema = LATHE_SCHEMA_VERSION, m.created_by = "test_det_report", m.store = LATHE_STORE_PIXELS;
+    m.height = S, m.width = S, m.channels = 3, m.class_names = (char **)classes, m.nclasses = 2;
+    m.source_format = "test", m.complete = 1;
+    uint8_t *px = grey_image(S, S);
+    size_t bound = ZSTD_compressBound((size_t)S * S * 3);
+    uint8_t *chunk = malloc(bound);
+    size_t clen = ZSTD_compress(chunk, bound, px, (size_t)S * S * 3, 1);
+    assert_false(ZSTD_isError(clen));
+    for (int shard = 0, i = 0; shard < 2; shard++) {
+        int split = shard == 0 ? LATHE_SPLIT_TRAIN : LATHE_SPLIT_VAL, count = shard == 0 ? 1 : 3;
+        char name[32], path[4200];
+        snprintf(name, sizeof name, "shard-%05d.h5", shard);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        lathe_shard_writer *w;
+        assert_int_equal(lathe_shard_create(path, &schema, (size_t)count, &w), 0);
+        for (int k = 0; k < count; k++, i++) {
+            lathe_shard_sample s = {0};
+            s.image_chunk = chunk, s.image_chunk_len = clen, s.label = -1;
+            char source[32];
+            snprintf(source, sizeof source, "img%d.jpg", i);
+            s.meta = (lathe_meta){source, ids[i], 256, 192, 0.5f, 0.5f, 0, 16, 0, 0, 0, 0, (uint8_t)split, 1};
+            assert_int_equal(lathe_shard_append(w, &s), 0);
+        }
+        uint64_t bytes, hash;
+        assert_int_equal(lathe_shard_commit(w, &bytes, &hash), 0);
+        assert_int_equal(lathe_manifest_add_shard(&m, name, split, (uint64_t)count, bytes, hash), 0);
+    }
+    assert_int_equal(lathe_manifest_save(dir, &m), 0);
+    for (size_t k = 0; k < m.nshards; k++) free(m.shards[k].file);
+    free(m.shards);
+    free(chunk);
+    free(px);
+    return dir;
+}
+
+static const uint8_t *pixel(const lathe_image *img, int x, int y) {
+    return img->pixels + ((size_t)y * img->width + x) * 3;
+}
+
+static void samples_from_dataset(void **state) {
+    (void)state;
+    char *dir = write_grey_dataset();
+    lathe_dataset *ds;
+    assert_int_equal(lathe_dataset_open(dir, &ds), 0);
+    /* Image 30: a dog missed and a cat where nothing is (2 errors). Images 10 (the train split) and
+     * 99 (not in the dataset): a miss each, passed over. Images 3 (the sample without an id: its
+     * index) and 20: a cat hit each, no error, so in id order; image 20 also has a dog under the
+     * threshold, not drawn. */
+    int64_t img[] = {3, 10, 20, 30, 99}, cats[] = {0, 1};
+    lathe_coco_ann g[] = {gt_box(1, 20, 0, 40, 40, 120, 100, 0), gt_box(2, 30, 1, 0, 0, 50, 50, 0),
+                          gt_box(3, 99, 0, 0, 0, 10, 10, 0), gt_box(4, 10, 0, 0, 0, 10, 10, 0),
+                          gt_box(5, 3, 0, 0, 0, 50, 50, 0)};
+    lathe_coco_ann t[] = {dt_box(1, 20, 0, 40, 40, 120, 100, 0.9), dt_box(2, 30, 0, 150, 100, 40, 40, 0.8),
+                          dt_box(3, 20, 1, 100, 100, 60, 60, 0.1), dt_box(4, 3, 0, 0, 0, 50, 50, 0.7)};
+    lathe_coco_data d = {img, 5, cats, names, 2, g, t, 5, 4};
+    lathe_det_samples s;
+    assert_int_equal(lathe_det_report_samples(ds, LATHE_SPLIT_VAL, &d, 0.25f, 5, &s), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.items[0].caption, "image 30 (img2.jpg): 1 missed, 1 false positive");
+    assert_string_equal(s.items[1].caption, "image 3 (img3.jpg): 0 missed, 0 false positives");
+    assert_string_equal(s.items[2].caption, "image 20 (img1.jpg): 0 missed, 0 false positives");
+    lathe_decode_opts opts = {0};
+    opts.channels = 3;
+    lathe_image shown;
+    /* the cat at source (40, 40)-(160, 140) is stored at (20, 36)-(80, 86): its left edge drawn in
+     * the first class colour (blue), its inside untouched */
+    assert_int_equal(lathe_image_decode(s.items[2].png.data, s.items[2].png.len, &opts, &shown, NULL), 0);
+    assert_true(shown.width == S && shown.height == S);
+    assert_true(pixel(&shown, 20, 61)[0] < 90 && pixel(&shown, 20, 61)[2] > 150);
+    assert_memory_equal(pixel(&shown, 50, 61), "\x80\x80\x80", 3);
+    assert_memory_equal(pixel(&shown, 50, 80), "\x80\x80\x80", 3); /* the dog under the threshold is not drawn */
+    lathe_image_free(&shown);
+    /* the missed dog at source (0, 0)-(50, 50) is stored at (0, 16)-(25, 41): its top edge red */
+    assert_int_equal(lathe_image_decode(s.items[0].png.data, s.items[0].png.len, &opts, &shown, NULL), 0);
+    const uint8_t *red = pixel(&shown, 3, 16);
+    assert_true(red[0] > 200 && red[1] < 40 && red[2] < 40);
+    lathe_image_free(&shown);
+    lathe_det_samples_free(&s);
+    assert_null(s.items);
+    assert_int_equal(lathe_det_report_samples(ds, LATHE_SPLIT_VAL, &d, 0.25f, 1, &s), 0);
+    assert_int_equal(s.n, 1);
+    lathe_det_samples_free(&s);
+    assert_int_equal(lathe_det_report_samples(ds, LATHE_SPLIT_TEST, &d, 0.25f, 3, &s), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(lathe_det_report_samples(ds, LATHE_SPLIT_VAL, &d, 0.25f, -1, &s), -LATHE_EINVAL);
+    lathe_dataset_close(ds);
+    test_rmtree(dir);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(confusion_by_hand),    cmocka_unit_test(best_f1_by_hand),
+        cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
+        cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
+        cmocka_unit_test(samples_from_dataset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
