@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,4 +50,10 @@ int cli_parse_double(const char *s, double min, double max, double *out) {
     if (errno || end == s || *end || !isfinite(v) || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+void openblas_set_num_threads(int); /* OpenBLAS's own control (its OpenMP build follows OpenMP too) */
+
+void cli_set_threads(int n) {
+    if (n > 0) omp_set_num_threads(n), openblas_set_num_threads(n);
 }

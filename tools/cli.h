@@ -21,5 +21,7 @@ int cli_set_log_format(const char *value);
 /* Strict number parsing: the whole string must be a number within [min, max]. 0 on success. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 int cli_parse_double(const char *s, double min, double max, double *out);
+/* --threads N: OpenMP's and OpenBLAS's thread counts (n <= 0 keeps the default: all cores). */
+void cli_set_threads(int n);
 
 #endif

@@ -9,5 +9,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

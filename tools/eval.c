@@ -1,5 +1,7 @@
-/* eval.c - `lathe eval RUN`: a classifier run's checkpoint on a split of its dataset: accuracy,
- * per-class precision/recall/F1 and the confusion matrix into RUN/eval/report.json and report.html. */
+/* eval.c - `lathe eval RUN`: a run's checkpoint on a split of its dataset (a classifier: accuracy,
+ * per-class precision/recall/F1, confusion matrix; a detector: COCO metrics and the detection
+ * report), and `lathe eval --detections`: any detector's COCO results against ground truth. Both
+ * can gate on a baseline report (exit 3). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,8 +12,9 @@
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
-#include "libcore/base/fsutil.h"
+#include "libcore/det/detector.h"
 #include "libcore/eval/coco.h"
+#include "libcore/eval/det_report.h"
 #include "libcore/eval/gate.h"
 #include "libcore/io/dataset.h"
 #include "libcore/nn/train.h"
@@ -19,13 +22,17 @@
 static void usage(FILE *out) {
     fprintf(out, "usage: lathe eval RUN [options]\n"
                  "       lathe eval --detections RESULTS.json --gt COCO.json [-o DIR]\n\n"
-                 "Evaluates a classifier run (a folder written by `lathe train`) on a dataset split: accuracy,\n"
-                 "per-class precision, recall, F1 and support, macro averages and the confusion matrix, into\n"
-                 "RUN/eval/report.json (keys in docs/FORMAT.md) and report.html. Prints the accuracy.\n\n"
+                 "Evaluates a run (a folder written by `lathe train`) on a dataset split, into RUN/eval/ (keys in\n"
+                 "docs/FORMAT.md). A classifier: accuracy, per-class precision, recall, F1 and support, macro\n"
+                 "averages and the confusion matrix (report.json, report.html); prints the accuracy. A detector:\n"
+                 "its detections (detections.json, COCO results in source pixels), COCO metrics as below plus\n"
+                 "the confusion matrix with background, the best-F1 score threshold per class and the training\n"
+                 "curves (report.json, report.html with PR curves and sample images, report.md); prints mAP.\n\n"
                  "With --detections, evaluates a COCO results file from any detector against COCO ground\n"
                  "truth with pycocotools' semantics exactly (AP, AP50, AP75, AP small/medium/large,\n"
                  "AR1/10/100, AR small/medium/large; per-class AP; precision-recall curves), on all cores,\n"
-                 "printing pycocotools' summary table and writing DIR/report.json (default eval-detections).\n\n"
+                 "printing pycocotools' summary table and writing DIR/report.json, report.html and report.md\n"
+                 "(default DIR: eval-detections).\n\n"
                  "  --detections FILE   a COCO results file: [{image_id, category_id, bbox, score}, ...]\n"
                  "  --gt FILE           COCO ground truth (images, annotations, categories), or instead:\n"
                  "  --dataset D         with --detections: a lathe dataset's --split as ground truth (category_id =\n"
@@ -50,8 +57,10 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* pycocotools' summarize() lines */
-static void print_coco(const lathe_coco_result *r) {
+/* pycocotools' summarize() lines, from a report's metrics (keys as lathe_coco_report names them) */
+static void print_metrics(const cJSON *metrics) {
+    static const char *const keys[12] = {"AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+                                         "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"};
     static const char *const lines[12] = {
         "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]",
         "Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ]",
@@ -65,7 +74,10 @@ static void print_coco(const lathe_coco_result *r) {
         "Average Recall     (AR) @[ IoU=0.50:0.95 | area= small | maxDets=100 ]",
         "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ]",
         "Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"};
-    for (int i = 0; i < 12; i++) printf(" %s = %0.3f\n", lines[i], r->stats[i]);
+    for (int i = 0; i < 12; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(metrics, keys[i]);
+        printf(" %s = %0.3f\n", lines[i], cJSON_IsNumber(v) ? v->valuedouble : -1.0);
+    }
 }
 
 /* The CI gate: 0 when nothing regressed (or no baseline), EXIT_REGRESSION with a table, EXIT_FAIL
@@ -88,38 +100,35 @@ static int gate(const cJSON *report, const char *baseline, double max_drop) {
 
 static int eval_detections(const char *dets, const char *gt, const char *dataset, const char *split, const char *out,
                            const char *baseline, double max_drop) {
-    lathe_coco_data d;
-    lathe_coco_result r;
-    char what[4300];
+    lathe_coco_data d = {0};
+    lathe_coco_result r = {0};
+    lathe_dataset *ds = NULL;
+    lathe_det_samples samples = {0};
+    cJSON *report = NULL;
+    char what[4300], title[4400];
     snprintf(what, sizeof what, "eval --detections %s", dets);
-    int rc;
+    snprintf(title, sizeof title, "lathe eval: %s", dets);
+    int sp = lathe_split_parse(split), rc;
     if (gt) {
         rc = lathe_coco_load(gt, dets, &d);
     } else {
-        lathe_dataset *ds = NULL;
-        int sp = lathe_split_parse(split);
         rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : lathe_dataset_open(dataset, &ds);
         if (!rc) rc = lathe_coco_load_dataset(ds, sp, dets, &d);
-        lathe_dataset_close(ds);
     }
     if (!rc) rc = lathe_coco_evaluate(&d, &r);
-    if (rc) {
-        cli_error(what, NULL);
-        return EXIT_FAIL;
-    }
-    print_coco(&r);
-    cJSON *report = lathe_coco_report(&d, &r);
-    char *text = cJSON_Print(report);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/report.json", out);
-    rc = text ? lathe_mkdirs(out) : lathe_fail(LATHE_ENOMEM, "report");
-    if (!rc) rc = lathe_write_atomic(path, text, strlen(text));
-    cJSON_free(text);
+    if (!rc && !(report = lathe_coco_report(&d, &r))) rc = lathe_fail(LATHE_ENOMEM, "report");
+    if (!rc) rc = lathe_det_report_extend(&d, report);
+    if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);
+    if (!rc) rc = lathe_det_report_write(report, title, &samples, out);
+    if (!rc) print_metrics(cJSON_GetObjectItemCaseSensitive(report, "metrics"));
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
+    if (rc) cli_error(what, NULL);
+    else printf("report: %s/report.html\n", out);
+    lathe_det_samples_free(&samples);
     cJSON_Delete(report);
     lathe_coco_result_free(&r);
     lathe_coco_data_free(&d);
-    if (rc) cli_error(what, NULL);
+    lathe_dataset_close(ds);
     return verdict;
 }
 
@@ -165,11 +174,23 @@ int cmd_eval(int argc, char **argv) {
     snprintf(what, sizeof what, "eval %s", run);
     cJSON *spec = NULL, *report = NULL;
     int rc = lathe_config_load(cfg, &spec);
-    if (!rc) rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
-    if (!rc)
-        printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",
-               cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
-               cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
+    int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
+    if (detector) {
+        char log[4300];
+        snprintf(log, sizeof log, "%s/log.jsonl", run);
+        rc = lathe_eval_detector(spec, ck, dataset, split, outdir, log, &report);
+        if (!rc) print_metrics(cJSON_GetObjectItemCaseSensitive(report, "metrics"));
+        if (!rc) printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n",
+                        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(report, "metrics"), "AP")->valuedouble,
+                        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(report, "metrics"), "AP50")->valuedouble,
+                        split, outdir);
+    } else if (!rc) {
+        rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
+        if (!rc)
+            printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",
+                   cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
+                   cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
+    }
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     cJSON_Delete(spec);
     cJSON_Delete(report);

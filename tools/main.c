@@ -17,8 +17,9 @@ static const command commands[] = {
     {"info", cmd_info, "describe a dataset: counts, classes, splits, shards, schema"},
     {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
     {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
-    {"train", cmd_train, "train an image classifier from a YAML spec into runs/NAME/"},
-    {"eval", cmd_eval, "evaluate a classifier run, or COCO detections (pycocotools metrics); CI gate"},
+    {"train", cmd_train, "train a classifier or a detector from a YAML spec into runs/NAME/"},
+    {"eval", cmd_eval, "evaluate a run, or COCO detections (pycocotools metrics); CI gate"},
+    {"predict", cmd_predict, "a detector run on images, a folder or a dataset split: COCO results, drawings"},
 };
 
 static void usage(FILE *out) {

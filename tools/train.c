@@ -2,7 +2,6 @@
  * (docs/TRAINING.md) into runs/NAME/; `--resume` continues a run from its last checkpoint. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
-#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +13,10 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/det/detector.h"
 #include "libcore/nn/graph.h"
 #include "libcore/nn/train.h"
 
-void openblas_set_num_threads(int); /* OpenBLAS's own control (its OpenMP build follows OpenMP too) */
 
 static volatile int stop_requested;
 static void on_signal(int sig) {
@@ -28,14 +27,17 @@ static void on_signal(int sig) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: lathe train SPEC.yaml [key=value ...] [options]\n\n"
-            "Trains an image classifier on the image-level labels of a lathe dataset, as SPEC.yaml says\n"
-            "(sections data, model, train: docs/TRAINING.md). Any key can be overridden as key=value\n"
+            "Trains a model on a lathe dataset as SPEC.yaml says (sections data, model, train:\n"
+            "docs/TRAINING.md): an image classifier on the image-level labels (task: classify, the\n"
+            "default) or an anchor-free detector on the boxes (task: detect; validated by COCO mAP). Any key can be overridden as key=value\n"
             "(train.epochs=5 model.width=0.5). The run goes to RUNS/NAME/: config.yaml (the resolved spec),\n"
             "log.jsonl, checkpoints/last.safetensors and best.safetensors, metrics.json.\n"
             "SIGINT/SIGTERM write a checkpoint and stop (exit 130); --resume continues exactly.\n\n"
             "  --name NAME         run name (default: the spec's name, else the file's stem)\n"
             "  --runs DIR          where runs go (default runs)\n"
             "  --resume            continue RUNS/NAME from its last checkpoint with its saved config.yaml\n"
+            "  --init CHECKPOINT   start from these weights (train.init): tensors whose name and size match\n"
+            "                      are loaded, the rest (a head for another class list) stay freshly initialized\n"
             "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
             "  --threads N         CPU threads (default: all cores); results are identical for equal N\n"
             "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -46,7 +48,8 @@ static const struct option options[] = {
     {"name", required_argument, NULL, 'n'},    {"runs", required_argument, NULL, 'r'},
     {"resume", no_argument, NULL, 'R'},        {"summary", no_argument, NULL, 's'},
     {"threads", required_argument, NULL, 't'}, {"log-format", required_argument, NULL, 'l'},
-    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    {"init", required_argument, NULL, 'i'},    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void stem_of(const char *path, char *out, size_t cap) {
@@ -57,7 +60,7 @@ static void stem_of(const char *path, char *out, size_t cap) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *name = NULL, *runs = "runs";
+    const char *name = NULL, *runs = "runs", *init = NULL;
     int resume = 0, summary = 0, opt;
     long long threads = 0;
     optind = 1;
@@ -68,6 +71,7 @@ int cmd_train(int argc, char **argv) {
         case 'r': runs = optarg; break;
         case 'R': resume = 1; break;
         case 's': summary = 1; break;
+        case 'i': init = optarg; break;
         case 't':
             if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("train", "--threads needs 1..1024");
             break;
@@ -79,7 +83,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (optind >= argc) return cli_usage_error("train", "which SPEC.yaml?");
     const char *spec_path = argv[optind];
-    if (threads > 0) omp_set_num_threads((int)threads), openblas_set_num_threads((int)threads);
+    cli_set_threads((int)threads);
     cJSON *spec = NULL;
     char what[4200];
     snprintf(what, sizeof what, "train %s", spec_path);
@@ -92,6 +96,14 @@ int cmd_train(int argc, char **argv) {
             cJSON_Delete(spec);
             return cli_usage_error("train", "%s", lathe_last_error());
         }
+    if (init) {
+        char assignment[4200];
+        snprintf(assignment, sizeof assignment, "train.init=%s", init);
+        if (resume || lathe_config_override(spec, assignment)) {
+            cJSON_Delete(spec);
+            return cli_usage_error("train", "--init: %s", resume ? "not with --resume" : lathe_last_error());
+        }
+    }
     char run_name[256], run_dir[4400], cfg_path[4500];
     if (name) snprintf(run_name, sizeof run_name, "%s", name);
     else if (lathe_config_str(spec, "name", NULL)) snprintf(run_name, sizeof run_name, "%s", lathe_config_str(spec, "name", ""));
@@ -130,7 +142,11 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (!rc) rc = lathe_train_classifier(spec, run_dir, resume, &stop_requested);
+    const char *task = lathe_config_str(spec, "task", "classify");
+    if (!rc && strcmp(task, "classify") && strcmp(task, "detect"))
+        rc = lathe_fail(LATHE_EINVAL, "task: classify or detect, not %s", task);
+    if (!rc) rc = !strcmp(task, "detect") ? lathe_train_detector(spec, run_dir, resume, &stop_requested)
+                                          : lathe_train_classifier(spec, run_dir, resume, &stop_requested);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
         fprintf(stderr, "lathe: %s; resume with: lathe train %s --resume --name %s --runs %s\n", lathe_last_error(),

@@ -143,12 +143,52 @@ static int parse_with(build_fn build, const void *src, size_t len, const char *n
     return 0;
 }
 
-int lathe_config_load(const char *path, cJSON **out) {
+/* Mappings of over merge into base's, key by key; anything else in over replaces. Consumes over. */
+static void merge_into(cJSON *base, cJSON *over) {
+    while (over->child) {
+        cJSON *item = cJSON_DetachItemViaPointer(over, over->child);
+        cJSON *mine = cJSON_GetObjectItemCaseSensitive(base, item->string);
+        if (cJSON_IsObject(mine) && cJSON_IsObject(item)) {
+            merge_into(mine, item); /* consumes item */
+        } else if (mine) {
+            cJSON_ReplaceItemViaPointer(base, mine, item);
+        } else {
+            cJSON_AddItemToObject(base, item->string, item);
+        }
+    }
+    cJSON_Delete(over);
+}
+
+enum { MAX_BASE_DEPTH = 8 };
+
+static int load_depth(const char *path, int depth, cJSON **out) {
     FILE *f = fopen(path, "r");
     if (!f) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
     fclose(f);
-    return parse_with(build_file, path, 0, path, out);
+    int rc = parse_with(build_file, path, 0, path, out);
+    cJSON *base_key = rc ? NULL : cJSON_GetObjectItemCaseSensitive(*out, "base");
+    if (!base_key) return rc;
+    if (!cJSON_IsString(base_key) || depth >= MAX_BASE_DEPTH) {
+        cJSON_Delete(*out), *out = NULL;
+        return lathe_fail(LATHE_EFORMAT, "%s: base must name a file, at most %d levels deep", path, MAX_BASE_DEPTH);
+    }
+    char base_path[4096];
+    const char *slash = strrchr(path, '/');
+    if (base_key->valuestring[0] == '/' || !slash) snprintf(base_path, sizeof base_path, "%s", base_key->valuestring);
+    else snprintf(base_path, sizeof base_path, "%.*s/%s", (int)(slash - path), path, base_key->valuestring);
+    cJSON *base;
+    rc = load_depth(base_path, depth + 1, &base);
+    if (rc) {
+        cJSON_Delete(*out), *out = NULL;
+        return lathe_fail_context(-rc, "%s", path);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(*out, "base");
+    merge_into(base, *out);
+    *out = base;
+    return 0;
 }
+
+int lathe_config_load(const char *path, cJSON **out) { return load_depth(path, 0, out); }
 
 int lathe_config_parse(const char *text, const char *name, cJSON **out) {
     return parse_with(build_string, text, strlen(text), name, out);

@@ -10,7 +10,9 @@ extern "C" {
 #endif
 
 /* Parses one YAML document. Returns 0 with *out (cJSON_Delete it), -LATHE_ENOTFOUND, or
- * -LATHE_EFORMAT with the file, line and reason (aliases and merge keys are refused). */
+ * -LATHE_EFORMAT with the file, line and reason (aliases and merge keys are refused). A top-level
+ * `base: FILE` (relative to this file) loads that file first and merges this one over it: mappings
+ * key by key, lists and values replaced; bases may chain, 8 deep at most. */
 int lathe_config_load(const char *path, cJSON **out);
 /* The same from a string (name appears in messages). */
 int lathe_config_parse(const char *text, const char *name, cJSON **out);

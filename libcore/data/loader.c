@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "libcore/base/error.h"
+#include "libcore/base/rng.h"
 #include "libcore/io/shard.h"
 
 struct lathe_loader {
@@ -19,14 +20,6 @@ struct lathe_loader {
     int sw, sh;         /* stored image size */
 };
 
-static uint64_t mix(uint64_t x) {
-    x ^= x >> 30, x *= 0xbf58476d1ce4e5b9ull, x ^= x >> 27, x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-static double unit(uint64_t *s) { /* [0, 1) */
-    *s = mix(*s + 0x9e3779b97f4a7c15ull);
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
 
 int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loader **out) {
     *out = NULL;
@@ -72,9 +65,9 @@ uint64_t lathe_loader_size(const lathe_loader *l) { return l->n; }
 static void make_order(lathe_loader *l, int epoch) {
     for (uint64_t i = 0; i < l->n; i++) l->order[i] = i;
     if (l->o.shuffle) {
-        uint64_t s = mix(l->o.seed ^ mix((uint64_t)epoch + 1));
+        uint64_t s = lathe_mix64(l->o.seed ^ lathe_mix64((uint64_t)epoch + 1));
         for (uint64_t i = l->n - 1; i > 0; i--) {
-            uint64_t j = (uint64_t)(unit(&s) * (double)(i + 1));
+            uint64_t j = (uint64_t)(lathe_rng_unit(&s) * (double)(i + 1));
             uint64_t t = l->order[i];
             l->order[i] = l->order[j], l->order[j] = t;
         }
@@ -127,13 +120,13 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
                 failed = 1;
                 continue;
             }
-            uint64_t s = mix(l->o.seed ^ mix((uint64_t)epoch * 0x1000003ull + pos + 7));
-            double keep = 1 - l->o.crop * unit(&s);
+            uint64_t s = lathe_mix64(l->o.seed ^ lathe_mix64((uint64_t)epoch * 0x1000003ull + pos + 7));
+            double keep = 1 - l->o.crop * lathe_rng_unit(&s);
             double ww = l->sw * keep, hh = l->sh * keep;
-            double x0 = (l->sw - ww) * unit(&s), y0 = (l->sh - hh) * unit(&s);
-            int flip = l->o.flip && unit(&s) < 0.5;
-            float gain = 1 + l->o.jitter * (float)(2 * unit(&s) - 1);
-            float bias = l->o.jitter * 0.5f * (float)(2 * unit(&s) - 1);
+            double x0 = (l->sw - ww) * lathe_rng_unit(&s), y0 = (l->sh - hh) * lathe_rng_unit(&s);
+            int flip = l->o.flip && lathe_rng_unit(&s) < 0.5;
+            float gain = 1 + l->o.jitter * (float)(2 * lathe_rng_unit(&s) - 1);
+            float bias = l->o.jitter * 0.5f * (float)(2 * lathe_rng_unit(&s) - 1);
             resample(l, img, x0, y0, ww, hh, flip, gain, bias, x + (size_t)b * per);
         }
         free(img);

@@ -76,7 +76,8 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
     double total = 0, norm = 0;
     for (int a = 0; a < A; a++)
         if (assigned[a] >= 0) q[(size_t)a * C + gt_labels[assigned[a]]] = score[a], norm += score[a];
-    if (norm < 1) norm = 1;
+    if (o->norm > 0) norm = o->norm; /* a batch's shared normalizer */
+    else if (norm < 1) norm = 1;
     double l_cls = lathe_k_varifocal_f32(ac, cls_logit, q, 0.75f, 2.0f, dcls) / norm;
     /* positives: CIoU on decoded boxes, DFL on the logits, both weighted by target score */
     float *pb = malloc(sizeof(float) * 4 * ((size_t)npos + 1)), *tb = malloc(sizeof(float) * 4 * ((size_t)npos + 1));

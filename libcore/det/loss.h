@@ -16,6 +16,8 @@ extern "C" {
 typedef struct {
     int classes, bins;
     float w_cls, w_iou, w_dfl;  /* loss weights (0.5, 7.5, 1.5 as YOLOv8 uses them) */
+    double norm;                /* 0: normalize by the image's target-score sum (at least 1); > 0: by
+                                   this (a batch trainer passes the batch's sum, as YOLOv8 does) */
     lathe_assign_opts assign;
 } lathe_det_loss_opts;
 

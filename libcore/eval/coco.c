@@ -91,6 +91,22 @@ static int read_results(lathe_coco_data *d, const cJSON *dt, const char *dt_path
     return 0;
 }
 
+int lathe_coco_set_detections(lathe_coco_data *d, const lathe_coco_ann *dt, size_t n) {
+    free(d->dt);
+    d->ndt = 0;
+    if (!(d->dt = malloc((n + 1) * sizeof *d->dt))) return lathe_fail(LATHE_ENOMEM, "%zu detections", n);
+    for (size_t k = 0; k < n; k++) {
+        lathe_coco_ann *a = &d->dt[k];
+        *a = dt[k];
+        a->id = (int64_t)k + 1, a->area = a->w * a->h, a->iscrowd = a->ignore = 0;
+        if (find_i64(d->images, d->nimages, a->image_id) < 0)
+            return lathe_fail(LATHE_EINVAL, "detection %zu is on image %lld, which the ground truth lacks", k,
+                              (long long)a->image_id);
+    }
+    d->ndt = n;
+    return 0;
+}
+
 int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d) {
     memset(d, 0, sizeof *d);
     cJSON *gt = NULL, *dt = NULL;
@@ -175,8 +191,8 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
     uint64_t n = lathe_dataset_count(ds), nboxes = 0;
     size_t ni = 0, cap = 1024;
     cJSON *dt = NULL;
-    int rc = lathe_json_load(dt_path, MAX_JSON_BYTES, &dt);
-    if (!rc && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
+    int rc = dt_path ? lathe_json_load(dt_path, MAX_JSON_BYTES, &dt) : 0;
+    if (!rc && dt_path && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
     cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
     const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
     if (!rc && cJSON_IsNumber(tile) && tile->valuedouble > 0)
@@ -229,7 +245,7 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
     }
     if (!rc) {
         d->nimages = sort_unique(d->images, ni);
-        rc = read_results(d, dt, dt_path);
+        if (dt_path) rc = read_results(d, dt, dt_path);
     }
     cJSON_Delete(dt);
     if (rc) lathe_coco_data_free(d);
@@ -268,7 +284,7 @@ typedef struct {
     uint8_t *matched, *ignored;
 } pool;
 
-static double box_iou(const lathe_coco_ann *d, const lathe_coco_ann *g, int crowd) {
+double lathe_coco_iou(const lathe_coco_ann *d, const lathe_coco_ann *g, int crowd) {
     double w = fmin(d->x + d->w, g->x + g->w) - fmax(d->x, g->x);
     if (w <= 0) return 0;
     double h = fmin(d->y + d->h, g->y + g->h) - fmax(d->y, g->y);
@@ -482,7 +498,8 @@ int lathe_coco_evaluate(const lathe_coco_data *d, lathe_coco_result *r) {
                 }
                 for (int j = 0; j < n_g; j++) gts[j] = (ref){gk[ga + j].a, gk[ga + j].order};
                 for (int i = 0; i < n_d; i++)
-                    for (int j = 0; j < n_g; j++) sc.ious[(size_t)i * n_g + j] = box_iou(dts[i].a, gts[j].a, gts[j].a->iscrowd);
+                    for (int j = 0; j < n_g; j++)
+                        sc.ious[(size_t)i * n_g + j] = lathe_coco_iou(dts[i].a, gts[j].a, gts[j].a->iscrowd);
                 for (int a = 0; a < (int)A; a++) {
                     pool view = {pl.scores + a * cap_d, pl.matched + a * cap_d * T, pl.ignored + a * cap_d * T};
                     image_eval *e = &ev[(size_t)a * I + img];

@@ -44,6 +44,10 @@ struct lathe_dataset;
  * annotation area when it recorded one (else the box's), crowd boxes as iscrowd and "difficult"
  * boxes ignored. Tiled datasets are refused (one source image is many samples). */
 int lathe_coco_load_dataset(struct lathe_dataset *ds, int split, const char *dt_path, lathe_coco_data *out);
+/* dt_path NULL above loads the ground truth alone; this then sets the detections from memory (ids
+ * and areas assigned as loadRes does). Returns 0, -LATHE_EINVAL (an image the ground truth lacks)
+ * or -LATHE_ENOMEM. */
+int lathe_coco_set_detections(lathe_coco_data *d, const lathe_coco_ann *dt, size_t n);
 
 enum { LATHE_COCO_T = 10, LATHE_COCO_R = 101, LATHE_COCO_A = 4, LATHE_COCO_M = 3 };
 
@@ -53,6 +57,10 @@ typedef struct {
     double *recall;     /* (T, K, A, M) */
     size_t ncategories; /* K */
 } lathe_coco_result;
+
+/* IoU of a detection and a ground-truth box as pycocotools computes it; with crowd set, the
+ * intersection over the detection's area. 0 when they do not overlap. */
+double lathe_coco_iou(const lathe_coco_ann *dt, const lathe_coco_ann *gt, int crowd);
 
 /* Evaluates. Returns 0 or -LATHE_ENOMEM. */
 int lathe_coco_evaluate(const lathe_coco_data *d, lathe_coco_result *out);

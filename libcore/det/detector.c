@@ -1,0 +1,236 @@
+/* detector.c - building and running a detector from a spec (detector.h). */
+#include "detector.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+#include "libcore/data/det_loader.h"
+#include "libcore/eval/det_report.h"
+#include "libcore/nn/checkpoint.h"
+
+enum { MAX_LEVELS = 8 };
+
+static int set_class_names(lathe_detector *d) {
+    const lathe_manifest *m = d->ds ? lathe_dataset_manifest(d->ds) : NULL;
+    if (!(d->class_names = calloc((size_t)d->classes, sizeof *d->class_names))) return lathe_fail(LATHE_ENOMEM, "class names");
+    for (int k = 0; k < d->classes; k++) {
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "class %d", k);
+        if (!(d->class_names[k] = strdup(m && k < m->nclasses ? m->class_names[k] : fallback)))
+            return lathe_fail(LATHE_ENOMEM, "class names");
+    }
+    return 0;
+}
+
+int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *dataset, int need_dataset, int batch) {
+    memset(d, 0, sizeof *d);
+    d->spec = spec, d->batch = batch;
+    d->mean = (float)lathe_config_num(spec, "data.mean", 0), d->std = (float)lathe_config_num(spec, "data.std", 1);
+    const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
+    if (!dir && need_dataset) return lathe_fail(LATHE_EINVAL, "data.dataset is required");
+    int rc = dir ? lathe_dataset_open(dir, &d->ds) : 0;
+    if (rc) return rc;
+    cJSON *model = cJSON_Duplicate(lathe_config_get(spec, "model"), 1);
+    if (!cJSON_IsObject(model)) {
+        cJSON_Delete(model);
+        return lathe_fail(LATHE_EINVAL, "the spec has no model mapping");
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(model, "classes")) {
+        if (!d->ds) {
+            cJSON_Delete(model);
+            return lathe_fail(LATHE_EINVAL, "model.classes is needed without a dataset");
+        }
+        cJSON_AddNumberToObject(model, "classes", lathe_dataset_manifest(d->ds)->nclasses);
+    }
+    d->classes = (int)lathe_config_num(model, "classes", 0);
+    d->bins = (int)lathe_config_num(model, "bins", 16);
+    rc = d->classes >= 1 && d->bins >= 2 ? lathe_graph_build(model, batch, (uint64_t)lathe_config_num(spec, "train.seed", 0), &d->g)
+                                         : lathe_fail(LATHE_EINVAL, "model.classes must be >= 1 and model.bins >= 2");
+    cJSON_Delete(model);
+    if (rc) return rc;
+    int strides[MAX_LEVELS], k, levels = lathe_graph_detect_levels(d->g, strides, MAX_LEVELS);
+    if (levels == 0) return lathe_fail(LATHE_EINVAL, "a detector's model ends in a `detect` layer");
+    if (levels < 0) return lathe_fail(LATHE_EINVAL, "detect: each level's map must divide the input evenly (at most %d levels)", MAX_LEVELS);
+    lathe_graph_output(d->g, &k);
+    lathe_graph_input(d->g, &d->c, &d->h, &d->w);
+    if (d->c != 3) return lathe_fail(LATHE_EINVAL, "a detector takes 3-channel input, not %d", d->c);
+    rc = lathe_det_head_init(&d->head, d->h, d->w, strides, levels, d->bins, d->classes);
+    if (!rc && k != d->head.A * (4 * d->bins + d->classes))
+        rc = lathe_fail(LATHE_EINVAL, "the detect layer gathers %d values per anchor; 4 x bins (%d) + classes (%d) = %d",
+                        k / (d->head.A ? d->head.A : 1), d->bins, d->classes, 4 * d->bins + d->classes);
+    return rc ? rc : set_class_names(d);
+}
+
+void lathe_detector_close(lathe_detector *d) {
+    for (int k = 0; d->class_names && k < d->classes; k++) free(d->class_names[k]);
+    free(d->class_names);
+    lathe_det_head_free(&d->head);
+    lathe_graph_free(d->g);
+    lathe_dataset_close(d->ds);
+    memset(d, 0, sizeof *d);
+}
+
+int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
+    lathe_graph_set_train(d->g, 0);
+    lathe_graph_forward(d->g, n, 0);
+    const float *out = lathe_graph_output(d->g, NULL);
+    size_t per = (size_t)d->head.A * (4 * d->bins + d->classes);
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        counts[i] = lathe_det_predict(&d->head, o, out + (size_t)i * per, dets + (size_t)i * o->max_det);
+        if (counts[i] < 0) {
+#pragma omp atomic write
+            failed = 1;
+        }
+    }
+    return failed ? lathe_fail(LATHE_ENOMEM, "detections") : 0;
+}
+
+/* One image's detections (input pixels) as COCO results in source pixels. */
+static void to_source(const lathe_detection *det, int n, const lathe_meta *mt, int64_t image_id, float r, float px,
+                      float py, lathe_coco_ann *out) {
+    double sx = mt->scale_x > 0 ? mt->scale_x : 1, sy = mt->scale_y > 0 ? mt->scale_y : 1;
+    double W = mt->orig_width > 0 ? mt->orig_width : INFINITY, H = mt->orig_height > 0 ? mt->orig_height : INFINITY;
+    for (int i = 0; i < n; i++) {
+        double v[4];
+        for (int j = 0; j < 4; j++) {
+            double stored = (det[i].box[j] - (j % 2 ? py : px)) / r;
+            double src = j % 2 ? (stored - mt->pad_y) / sy + mt->tile_y : (stored - mt->pad_x) / sx + mt->tile_x;
+            v[j] = fmin(fmax(src, 0), j % 2 ? H : W);
+        }
+        lathe_coco_ann *a = &out[i];
+        memset(a, 0, sizeof *a);
+        a->image_id = image_id, a->category_id = det[i].label, a->score = det[i].score;
+        a->x = v[0], a->y = v[1], a->w = v[2] - v[0], a->h = v[3] - v[1];
+    }
+}
+
+int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_opts *o, lathe_coco_ann **out, size_t *n) {
+    *out = NULL, *n = 0;
+    lathe_det_loader_opts lo;
+    lathe_det_loader_defaults(&lo);
+    lo.split = split, lo.h = d->h, lo.w = d->w, lo.mean = d->mean, lo.std = d->std;
+    lathe_det_loader *l = NULL;
+    lathe_det_batch b = {0};
+    int rc = lathe_det_loader_create(d->ds, &lo, &l);
+    if (!rc) rc = lathe_det_batch_init(&b, d->batch, d->h, d->w);
+    lathe_detection *dets = rc ? NULL : malloc(sizeof *dets * (size_t)d->batch * o->max_det);
+    int *counts = rc ? NULL : malloc(sizeof *counts * (size_t)d->batch);
+    uint64_t total = rc ? 0 : lathe_det_loader_size(l);
+    size_t cap = 0;
+    if (!rc && (!dets || !counts)) rc = lathe_fail(LATHE_ENOMEM, "detections");
+    float r = 1, px = 0, py = 0;
+    if (!rc) lathe_det_loader_letterbox(l, &r, &px, &py);
+    size_t per = (size_t)3 * d->h * d->w;
+    for (uint64_t first = 0; !rc && first < total; first += (uint64_t)d->batch) {
+        int got = lathe_det_loader_batch(l, 0, first, d->batch, &b);
+        if (got < 0) {
+            rc = got;
+            break;
+        }
+        memcpy(lathe_graph_input(d->g, NULL, NULL, NULL), b.x, sizeof(float) * per * (size_t)got);
+        if ((rc = lathe_detector_run(d, got, o, dets, counts))) break;
+        for (int i = 0; i < got && !rc; i++) {
+            lathe_dataset_sample s;
+            if ((rc = lathe_dataset_get(d->ds, b.samples[i], LATHE_READ_META, &s))) break;
+            if (*n + (size_t)counts[i] > cap) {
+                cap = 2 * cap + (size_t)counts[i] + 256;
+                lathe_coco_ann *g = realloc(*out, cap * sizeof *g);
+                if (!g) rc = lathe_fail(LATHE_ENOMEM, "detections");
+                else *out = g;
+            }
+            int64_t image_id = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)b.samples[i];
+            if (!rc) to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_id, r, px, py, *out + *n);
+            if (!rc) *n += (size_t)counts[i];
+            lathe_dataset_sample_free(&s);
+        }
+    }
+    free(dets), free(counts);
+    lathe_det_batch_free(&b);
+    lathe_det_loader_free(l);
+    if (rc) free(*out), *out = NULL, *n = 0;
+    return rc;
+}
+
+int lathe_coco_results_write(const char *path, const lathe_coco_ann *dt, size_t n) {
+    size_t cap = 128 * (n + 1), len = 0;
+    char *text = malloc(cap);
+    if (!text) return lathe_fail(LATHE_ENOMEM, "results of %zu detections", n);
+    len += (size_t)snprintf(text, cap, "[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "%s\n{\"image_id\": %lld, \"category_id\": %lld, \"bbox\": [%.3f, %.3f, %.3f, %.3f], \"score\": %.5f}",
+                                i ? "," : "", (long long)dt[i].image_id, (long long)dt[i].category_id, dt[i].x, dt[i].y,
+                                dt[i].w, dt[i].h, dt[i].score);
+    len += (size_t)snprintf(text + len, cap - len, "\n]\n");
+    int rc = lathe_write_atomic(path, text, len);
+    free(text);
+    return rc;
+}
+
+/* The per-epoch log of a run, as a JSON array (NULL when there is none). */
+static cJSON *training_curves(const char *log_path) {
+    char *text = NULL;
+    size_t len = 0;
+    if (!log_path || lathe_read_file(log_path, 1 << 26, &text, &len)) return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (char *line = strtok(text, "\n"); line && arr; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (cJSON_IsObject(o)) cJSON_AddItemToArray(arr, o);
+        else cJSON_Delete(o);
+    }
+    free(text);
+    return arr;
+}
+
+int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
+                        const char *out_dir, const char *training_log, cJSON **report) {
+    if (report) *report = NULL;
+    int sp = lathe_split_parse(split);
+    if (sp < 0) return lathe_fail(LATHE_EINVAL, "unknown split %s", split);
+    lathe_detector d;
+    int rc = lathe_detector_open(&d, spec, dataset, 1, (int)lathe_config_num(spec, "train.batch", 16));
+    if (!rc) rc = lathe_checkpoint_load(checkpoint, d.g, NULL);
+    lathe_det_predict_opts o;
+    lathe_det_predict_defaults(&o);
+    lathe_coco_ann *dt = NULL;
+    size_t ndt = 0;
+    lathe_coco_data data = {0};
+    lathe_coco_result res = {0};
+    cJSON *r = NULL;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/detections.json", out_dir);
+    if (!rc) rc = lathe_detector_split(&d, sp, &o, &dt, &ndt);
+    if (!rc) rc = lathe_mkdirs(out_dir);
+    if (!rc) rc = lathe_coco_results_write(path, dt, ndt);
+    if (!rc) rc = lathe_coco_load_dataset(d.ds, sp, NULL, &data);
+    if (!rc) rc = lathe_coco_set_detections(&data, dt, ndt);
+    if (!rc) rc = lathe_coco_evaluate(&data, &res);
+    if (!rc && !(r = lathe_coco_report(&data, &res))) rc = lathe_fail(LATHE_ENOMEM, "report");
+    if (!rc) rc = lathe_det_report_extend(&data, r);
+    if (!rc) {
+        cJSON_AddStringToObject(r, "checkpoint", checkpoint);
+        cJSON_AddStringToObject(r, "split", split);
+        cJSON *curves = training_curves(training_log);
+        if (curves) cJSON_AddItemToObject(r, "training", curves);
+        lathe_det_samples samples = {0};
+        rc = lathe_det_report_samples(d.ds, sp, &data, 0.25f, 8, &samples);
+        char title[4400];
+        snprintf(title, sizeof title, "lathe eval: %s on %s", checkpoint, split);
+        if (!rc) rc = lathe_det_report_write(r, title, &samples, out_dir);
+        lathe_det_samples_free(&samples);
+    }
+    if (report && !rc) *report = r;
+    else cJSON_Delete(r);
+    if (res.precision) lathe_coco_result_free(&res);
+    lathe_coco_data_free(&data);
+    free(dt);
+    lathe_detector_close(&d);
+    return rc;
+}

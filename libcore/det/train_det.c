@@ -1,0 +1,161 @@
+/* train_det.c - the detector as a lathe_task of the shared training loop (detector.h): batches
+ * from the augmenting detection loader, the image loss of loss.c averaged over the batch (images
+ * in parallel), and COCO mAP on the val split after every epoch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector.h"
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/data/det_loader.h"
+#include "libcore/nn/trainer.h"
+#include "loss.h"
+
+typedef struct {
+    lathe_detector d;
+    lathe_det_loader *train;
+    lathe_det_batch batch[2]; /* one trains while the other is prepared */
+    lathe_det_loss_opts loss;
+    int val_split;
+    int32_t *assigned;        /* (batch, A) the step's targets: box index or -1 */
+    float *score;             /* (batch, A) and their IoU-aware scores */
+    double parts[3];          /* the epoch's varifocal, CIoU and DFL sums, and the steps they cover */
+    double part_steps;
+} det_trainer;
+
+static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
+
+static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
+    const cJSON *a = lathe_config_get(spec, "data.augment");
+    if (a && !cJSON_IsObject(a)) return lathe_fail(LATHE_EINVAL, "data.augment must be a mapping");
+    o->augment = 1;
+    o->flip = (float)num(spec, "data.augment.flip", o->flip);
+    o->scale = (float)num(spec, "data.augment.scale", o->scale);
+    o->translate = (float)num(spec, "data.augment.translate", o->translate);
+    o->hsv_h = (float)num(spec, "data.augment.hsv_h", o->hsv_h);
+    o->hsv_s = (float)num(spec, "data.augment.hsv_s", o->hsv_s);
+    o->hsv_v = (float)num(spec, "data.augment.hsv_v", o->hsv_v);
+    o->mosaic = (float)num(spec, "data.augment.mosaic", o->mosaic);
+    double close = num(spec, "data.augment.close_mosaic", 0);
+    int epochs = (int)num(spec, "train.epochs", 10);
+    o->mosaic_epochs = close > 0 ? epochs - (int)close : -1;
+    return 0;
+}
+
+static uint64_t task_size(void *ctx) { return lathe_det_loader_size(((det_trainer *)ctx)->train); }
+
+static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
+    det_trainer *t = ctx;
+    return lathe_det_loader_batch(t->train, epoch, pos, n, &t->batch[slot]);
+}
+
+/* Targets of every image first, so the loss can be normalized by the batch's target-score sum
+ * (YOLOv8's normalization: images with few or weak targets do not blow up their share), then each
+ * image's loss and gradient; the step's loss is their sum. Images run in parallel. */
+static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t step) {
+    det_trainer *t = ctx;
+    const lathe_det_batch *b = &t->batch[slot];
+    const lathe_det_head *hd = &t->d.head;
+    memcpy(lathe_graph_input(g, NULL, NULL, NULL), b->x, sizeof(float) * 3 * t->d.h * t->d.w * (size_t)n);
+    lathe_graph_forward(g, n, step);
+    const float *out = lathe_graph_output(g, NULL);
+    float *dout = lathe_graph_doutput(g);
+    size_t per = (size_t)hd->A * (4 * hd->bins + hd->classes), A = (size_t)hd->A;
+    double total = 0, parts[3] = {0, 0, 0}, norm = 0;
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        int first = b->offsets[i], count = b->offsets[i + 1] - first;
+        int rc = lathe_det_assign_image(&t->loss, hd->A, hd->points, hd->stride, out + i * per, count,
+                                        b->boxes + 4 * (size_t)first, b->labels + first, t->assigned + i * A,
+                                        t->score + i * A);
+        if (rc < 0) {
+#pragma omp atomic write
+            failed = rc;
+        }
+    }
+    if (failed) return failed;
+    for (size_t k = 0; k < (size_t)n * A; k++) norm += t->assigned[k] >= 0 ? t->score[k] : 0;
+    lathe_det_loss_opts o = t->loss;
+    o.norm = norm > 1 ? norm : 1;
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : total) reduction(+ : parts[:3])
+    for (int i = 0; i < n; i++) {
+        double p[3];
+        int first = b->offsets[i];
+        double l = lathe_det_loss_assigned(&o, hd->A, hd->points, hd->stride, out + i * per, b->boxes + 4 * (size_t)first,
+                                           b->labels + first, t->assigned + i * A, t->score + i * A, dout + i * per, p);
+        if (l < 0) {
+#pragma omp atomic write
+            failed = (int)l;
+            continue;
+        }
+        total += l, parts[0] += p[0], parts[1] += p[1], parts[2] += p[2];
+    }
+    if (failed) return failed;
+    for (int j = 0; j < 3; j++) t->parts[j] += parts[j];
+    t->part_steps++;
+    return total;
+}
+
+static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric) {
+    det_trainer *t = ctx;
+    (void)g; /* the detector's own graph */
+    static const char *const names[3] = {"loss_cls", "loss_box", "loss_dfl"};
+    for (int j = 0; j < 3; j++) cJSON_AddNumberToObject(entry, names[j], t->part_steps ? t->parts[j] / t->part_steps : 0);
+    memset(t->parts, 0, sizeof t->parts), t->part_steps = 0;
+    lathe_det_predict_opts o;
+    lathe_det_predict_defaults(&o);
+    lathe_coco_ann *dt = NULL;
+    size_t ndt = 0;
+    lathe_coco_data data = {0};
+    lathe_coco_result res = {0};
+    int rc = lathe_detector_split(&t->d, t->val_split, &o, &dt, &ndt);
+    if (!rc) rc = lathe_coco_load_dataset(t->d.ds, t->val_split, NULL, &data);
+    if (!rc) rc = lathe_coco_set_detections(&data, dt, ndt);
+    if (!rc) rc = lathe_coco_evaluate(&data, &res);
+    if (!rc) {
+        *metric = res.stats[0] > 0 ? res.stats[0] : 0; /* -1 (no ground truth) counts as 0 */
+        cJSON_AddNumberToObject(entry, "val_map", *metric);
+        cJSON_AddNumberToObject(entry, "val_map50", res.stats[1] > 0 ? res.stats[1] : 0);
+        cJSON_AddNumberToObject(entry, "val_detections", (double)ndt);
+    }
+    lathe_coco_result_free(&res);
+    lathe_coco_data_free(&data);
+    free(dt);
+    return rc;
+}
+
+int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, volatile int *stop) {
+    det_trainer t;
+    memset(&t, 0, sizeof t);
+    int batch = (int)num(spec, "train.batch", 16);
+    if (batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
+    int rc = lathe_detector_open(&t.d, spec, NULL, 1, batch);
+    lathe_det_loader_opts lo;
+    lathe_det_loader_defaults(&lo);
+    const char *train_split = lathe_config_str(spec, "data.train_split", "train");
+    const char *val_split = lathe_config_str(spec, "data.val_split", "val");
+    lo.split = lathe_split_parse(train_split), t.val_split = lathe_split_parse(val_split);
+    if (!rc && (lo.split < 0 || t.val_split < 0))
+        rc = lathe_fail(LATHE_EINVAL, "data.train_split / data.val_split: train, val or test");
+    lo.h = t.d.h, lo.w = t.d.w, lo.mean = t.d.mean, lo.std = t.d.std, lo.seed = (uint64_t)num(spec, "train.seed", 0);
+    if (!rc) rc = augment_options(spec, &lo);
+    if (!rc) rc = lathe_det_loader_create(t.d.ds, &lo, &t.train);
+    for (int s = 0; s < 2 && !rc; s++) rc = lathe_det_batch_init(&t.batch[s], batch, t.d.h, t.d.w);
+    if (!rc && (!(t.assigned = malloc(sizeof *t.assigned * (size_t)batch * t.d.head.A)) ||
+                !(t.score = malloc(sizeof *t.score * (size_t)batch * t.d.head.A))))
+        rc = lathe_fail(LATHE_ENOMEM, "targets of a batch");
+    lathe_det_loss_defaults(&t.loss, t.d.classes, t.d.bins);
+    t.loss.w_cls = (float)num(spec, "train.loss.cls", t.loss.w_cls);
+    t.loss.w_iou = (float)num(spec, "train.loss.box", t.loss.w_iou);
+    t.loss.w_dfl = (float)num(spec, "train.loss.dfl", t.loss.w_dfl);
+    t.loss.assign.topk = (int)num(spec, "train.assign.topk", t.loss.assign.topk);
+    if (!rc) rc = lathe_trainer_prepare(spec, t.d.g);
+    lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
+    if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);
+    for (int s = 0; s < 2; s++) lathe_det_batch_free(&t.batch[s]);
+    free(t.assigned), free(t.score);
+    lathe_det_loader_free(t.train);
+    lathe_detector_close(&t.d);
+    return rc;
+}

@@ -1,0 +1,188 @@
+"""Detection end to end through the CLI: a COCO dataset of clear shapes (red squares, blue bars) is
+ingested, a small detector of experiments/detect/models/yolo_like.yaml is trained on it, and then
+  - its validation mAP rises above a floor, and two runs with the same seed write the same bytes;
+  - `lathe eval RUN` writes detections whose COCO metrics pycocotools reproduces to 1e-4, and the
+    report (json with confusion matrix / best-F1 / training curves, html, md);
+  - the --baseline gate exits 3 with a table when a metric fell;
+  - `lathe predict` on a folder writes COCO results, images.json and drawings, skipping a corrupt file;
+  - fine-tuning with --init on a dataset with another class list loads everything but the class
+    convolutions, and train.freeze=backbone leaves the backbone's tensors untouched."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from safetensors.numpy import load_file
+
+from fixtures import lathe
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "experiments" / "detect" / "models" / "yolo_like.yaml"
+COLORS = [(220, 30, 30), (30, 60, 220), (30, 200, 60)]
+
+
+def shapes_source(root, n, classes, seed):
+    """COCO folder: 96x96 noisy grey images with 1-3 objects: class 0 squares, class 1 wide bars,
+    class 2 (when asked) tall bars, each in its own colour."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "images").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(n):
+        arr = rng.integers(90, 140, size=(96, 96, 3)).astype(np.uint8)
+        for _ in range(rng.integers(1, 4)):
+            c = int(rng.integers(0, classes))
+            w, h = [(24, 24), (36, 14), (14, 36)][c]
+            x, y = int(rng.integers(0, 96 - w)), int(rng.integers(0, 96 - h))
+            arr[y:y + h, x:x + w] = COLORS[c]
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": c, "bbox": [x, y, w, h],
+                         "area": w * h, "iscrowd": 0})
+        name = f"img{i:03d}.png"
+        Image.fromarray(arr).save(root / "images" / name)
+        images.append({"id": i + 1, "file_name": name, "width": 96, "height": 96})
+    cats = [{"id": c, "name": ["square", "bar", "pillar"][c]} for c in range(classes)]
+    (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return root / "annotations.json"
+
+
+def write_spec(path, dataset, epochs=12, extra=""):
+    path.write_text(f"""base: {MODEL}
+task: detect
+data:
+  dataset: {dataset}
+  val_split: train
+  augment: {{mosaic: 0.5, scale: 0.2, translate: 0.05, close_mosaic: 3}}
+model:
+  input: [3, 64, 64]
+  width: 0.125
+  depth: 0.33
+  bins: 8
+train:
+  epochs: {epochs}
+  batch: 8
+  lr: 0.004
+  warmup_epochs: 1
+  seed: 1
+{extra}""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detect")
+    gt = shapes_source(root / "src", 48, 2, seed=5)
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 64, "--split", "1,0,0")
+    spec = write_spec(root / "spec.yaml", root / "ds")
+    lathe("train", spec, "--runs", root / "runs", "--name", "a", "--threads", 2)
+    return root, gt, spec
+
+
+def log_of(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_map_rises_above_a_floor(trained):
+    root, _, _ = trained
+    log = log_of(root / "runs" / "a")
+    assert {"loss_cls", "loss_box", "loss_dfl", "val_map", "val_map50"} <= set(log[0])
+    assert log[-1]["val_map50"] > 0.5, log[-1]
+    assert max(e["val_map"] for e in log) > log[0]["val_map"] + 0.1
+    metrics = json.loads((root / "runs" / "a" / "metrics.json").read_text())
+    assert metrics["best_val_map"] == pytest.approx(max(e["val_map"] for e in log), abs=1e-6)
+
+
+def test_same_seed_same_bytes(trained, tmp_path):
+    root, _, spec = trained
+    lathe("train", spec, "train.epochs=2", "--runs", tmp_path, "--name", "b1", "--threads", 2)
+    lathe("train", spec, "train.epochs=2", "--runs", tmp_path, "--name", "b2", "--threads", 2)
+    a = (tmp_path / "b1" / "checkpoints" / "last.safetensors").read_bytes()
+    assert a == (tmp_path / "b2" / "checkpoints" / "last.safetensors").read_bytes()
+
+
+def test_eval_equals_pycocotools_and_writes_the_report(trained):
+    root, gt, _ = trained
+    run = root / "runs" / "a"
+    p = lathe("eval", run, "--split", "train")
+    assert "mAP" in p.stdout and "Average Precision" in p.stdout
+    report = json.loads((run / "eval" / "report.json").read_text())
+    coco = COCO(str(gt))
+    dets = json.loads((run / "eval" / "detections.json").read_text())
+    assert dets and all(set(d) >= {"image_id", "category_id", "bbox", "score"} for d in dets)
+    ev = COCOeval(coco, coco.loadRes(str(run / "eval" / "detections.json")), "bbox")
+    ev.evaluate(), ev.accumulate(), ev.summarize()
+    names = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small",
+             "AR_medium", "AR_large"]
+    for name, value in zip(names, ev.stats):
+        assert report["metrics"][name] == pytest.approx(value, abs=1e-4), name
+    assert report["metrics"]["AP50"] > 0.5
+    labels = report["confusion"]["labels"]
+    assert labels == ["square", "bar", "background"]
+    assert all("best_f1" in c for c in report["classes"])
+    assert len(report["training"]) == 12
+    html = (run / "eval" / "report.html").read_text()
+    assert "<img" in html and "square" in html
+    assert "|" in (run / "eval" / "report.md").read_text()
+
+
+def test_gate_fails_on_a_drop(trained, tmp_path):
+    root, _, _ = trained
+    run = root / "runs" / "a"
+    lathe("eval", run, "--split", "train")
+    report = json.loads((run / "eval" / "report.json").read_text())
+    (tmp_path / "same.json").write_text(json.dumps(report))
+    assert lathe("eval", run, "--split", "train", "--baseline", tmp_path / "same.json").returncode == 0
+    report["metrics"]["AP50"] += 0.2
+    (tmp_path / "better.json").write_text(json.dumps(report))
+    p = lathe("eval", run, "--split", "train", "--baseline", tmp_path / "better.json", check=False)
+    assert p.returncode == 3 and "AP50" in p.stderr + p.stdout
+
+
+def test_predict_folder_with_render(trained, tmp_path):
+    root, _, _ = trained
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ["img000.png", "img001.png", "img002.png"]:
+        (folder / name).write_bytes((root / "src" / "images" / name).read_bytes())
+    big = Image.open(root / "src" / "images" / "img003.png").resize((192, 144))
+    big.save(folder / "wide.jpg")  # another size and format: boxes come back in its own pixels
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    p = lathe("predict", root / "runs" / "a", folder, "--render", "-o", tmp_path / "out", check=False)
+    assert p.returncode == 1 and "broken.jpg" in p.stderr
+    images = json.loads((tmp_path / "out" / "images.json").read_text())
+    assert [Path(i["file_name"]).name for i in images] == ["img000.png", "img001.png", "img002.png", "wide.jpg"]
+    assert images[3]["width"] == 192 and images[3]["height"] == 144
+    preds = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    ids = {i["id"] for i in images}
+    assert preds and all(d["image_id"] in ids and d["score"] >= 0.25 for d in preds)
+    for d in preds:
+        x, y, w, h = d["bbox"]
+        size = next((i["width"], i["height"]) for i in images if i["id"] == d["image_id"])
+        assert 0 <= x and 0 <= y and x + w <= size[0] + 1e-3 and y + h <= size[1] + 1e-3
+    for stem in ["img000", "img001", "img002", "wide"]:
+        assert Image.open(tmp_path / "out" / "render" / f"{stem}.png").size in {(96, 96), (192, 144)}
+
+
+def test_finetune_on_another_class_list_with_frozen_backbone(trained, tmp_path):
+    root, _, _ = trained
+    shapes_source(tmp_path / "src3", 24, 3, seed=9)
+    lathe("ingest", tmp_path / "src3", "-o", tmp_path / "ds3", "--size", 64, "--split", "1,0,0")
+    spec = write_spec(tmp_path / "ft.yaml", tmp_path / "ds3", epochs=2, extra="  freeze: backbone\n")
+    init = root / "runs" / "a" / "checkpoints" / "best.safetensors"
+    p = lathe("train", spec, "--init", init, "--runs", tmp_path, "--name", "ft", "--threads", 2)
+    assert "imported" in p.stderr
+    before, after = load_file(str(init)), load_file(str(tmp_path / "ft" / "checkpoints" / "best.safetensors"))
+    assert after["head.cls3.2.weight"].shape[0] == 3 and before["head.cls3.2.weight"].shape[0] == 2
+    backbone = [k for k in after if k.startswith("backbone.") and not k.endswith(("running_mean", "running_var"))]
+    assert backbone and all(np.array_equal(before[k], after[k]) for k in backbone)
+    assert not np.array_equal(before["neck.p3.cv2.conv.weight"], after["neck.p3.cv2.conv.weight"])
+
+
+def test_detector_specs_build(tmp_path):
+    params = {}
+    for size in ["n", "s"]:
+        p = lathe("train", ROOT / "experiments" / "detect" / f"detector_{size}.yaml", "--summary")
+        params[size] = int(p.stdout.split("parameters: ")[1].split()[0])
+    assert params["n"] < params["s"]

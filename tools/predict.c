@@ -1,0 +1,344 @@
+/* predict.c - `lathe predict RUN INPUT...`: a detector run's checkpoint on image files, folders of
+ * images, or a dataset split: COCO results JSON in source pixels, and with --render the images with
+ * their boxes drawn. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "libcore/base/config.h"
+#include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
+#include "libcore/data/transform.h"
+#include "libcore/det/detector.h"
+#include "libcore/eval/draw.h"
+#include "libcore/io/image.h"
+#include "libcore/nn/checkpoint.h"
+
+enum { MAX_FILE_BYTES = 256 << 20 };
+#define MAX_PIXELS 100000000ull /* decompression-bomb guard: 100 megapixels */
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: lathe predict RUN IMAGE|FOLDER... [options]\n"
+                 "       lathe predict RUN --dataset D [--split S] [options]\n\n"
+                 "Runs a detector run's checkpoint (task: detect) on JPEG/PNG files and folders of them (not\n"
+                 "recursive, sorted by name), or on every sample of a dataset split. Writes OUT/predictions.json,\n"
+                 "COCO results ({image_id, category_id, bbox [x, y, w, h] in source pixels, score}); for files\n"
+                 "also OUT/images.json ({id, file_name, width, height} per image, id = image_id), for a dataset\n"
+                 "image_id is the one `lathe eval --detections --dataset` expects. Unreadable images are\n"
+                 "reported and skipped (exit 1 at the end).\n\n"
+                 "  --checkpoint C      best (default), last, or a .safetensors path\n"
+                 "  --dataset D         predict on a lathe dataset instead of files\n"
+                 "  --split S           with --dataset: train, val (default) or test\n"
+                 "  -o, --output DIR    where results go (default RUN/predict)\n"
+                 "  --conf X            score floor (default 0.25; 0.001 for evaluation)\n"
+                 "  --iou X             NMS IoU threshold (default 0.7)\n"
+                 "  --max-det N         detections kept per image (default 100)\n"
+                 "  --render            also draw the boxes: OUT/render/<image>.png\n"
+                 "  --threads N         CPU threads (default: all cores)\n"
+                 "  --log-format FMT    text (default) or json log lines on stderr\n"
+                 "  -h, --help          this help\n");
+}
+
+static const struct option options[] = {
+    {"checkpoint", required_argument, NULL, 'c'}, {"dataset", required_argument, NULL, 'd'},
+    {"split", required_argument, NULL, 's'},      {"output", required_argument, NULL, 'o'},
+    {"conf", required_argument, NULL, 'C'},       {"iou", required_argument, NULL, 'I'},
+    {"max-det", required_argument, NULL, 'M'},    {"render", no_argument, NULL, 'r'},
+    {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+};
+
+typedef struct {
+    char **paths;
+    size_t n, cap;
+} file_list;
+
+static int list_add(file_list *l, const char *path) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (!p) return lathe_fail(LATHE_ENOMEM, "file list");
+        l->paths = p, l->cap = cap;
+    }
+    return (l->paths[l->n] = strdup(path)) ? (l->n++, 0) : lathe_fail(LATHE_ENOMEM, "file list");
+}
+
+static int is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Files as given; a folder contributes its JPEG/PNG files, sorted. */
+static int collect(file_list *l, char **args, int n) {
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(args[i], &st)) return lathe_fail(LATHE_ENOTFOUND, "%s: no such file or folder", args[i]);
+        if (!S_ISDIR(st.st_mode)) {
+            int rc = list_add(l, args[i]);
+            if (rc) return rc;
+            continue;
+        }
+        DIR *dir = opendir(args[i]);
+        if (!dir) return lathe_fail(LATHE_EIO, "%s: cannot read the folder", args[i]);
+        size_t first = l->n;
+        int rc = 0;
+        for (struct dirent *e; !rc && (e = readdir(dir));) {
+            if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", args[i], e->d_name);
+            rc = list_add(l, path);
+        }
+        closedir(dir);
+        if (rc) return rc;
+        qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
+    }
+    return l->n ? 0 : lathe_fail(LATHE_EINVAL, "no JPEG or PNG image among the inputs");
+}
+
+static void list_free(file_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->paths[i]);
+    free(l->paths);
+}
+
+static void stem_of(const char *path, char *out, size_t cap) {
+    const char *base = strrchr(path, '/');
+    snprintf(out, cap, "%s", base ? base + 1 : path);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+/* Draws an image's detections (source pixels) to OUT/render/<name>.png. */
+static int render(const lathe_detector *d, const lathe_image *img, const lathe_coco_ann *dt, size_t n, const char *out,
+                  const char *name) {
+    lathe_drawn_box *boxes = calloc(n + 1, sizeof *boxes);
+    if (!boxes) return lathe_fail(LATHE_ENOMEM, "boxes to draw");
+    for (size_t i = 0; i < n; i++)
+        boxes[i] = (lathe_drawn_box){(float)dt[i].x, (float)dt[i].y, (float)(dt[i].x + dt[i].w), (float)(dt[i].y + dt[i].h),
+                                     (float)dt[i].score, (int32_t)dt[i].category_id, 0};
+    lathe_png png = {0};
+    char dir[4400], path[4600];
+    snprintf(dir, sizeof dir, "%s/render", out);
+    snprintf(path, sizeof path, "%s/%s.png", dir, name);
+    int rc = lathe_draw_boxes(img->pixels, img->width, img->height, boxes, n, (const char *const *)d->class_names,
+                              d->classes, &png);
+    if (!rc) rc = lathe_mkdirs(dir);
+    if (!rc) rc = lathe_png_write_file(&png, path);
+    lathe_png_free(&png);
+    free(boxes);
+    return rc;
+}
+
+/* Letterboxes a decoded image into the graph's input slot i; returns the plan. */
+static int load_input(lathe_detector *d, const lathe_image *img, int slot, uint8_t *canvas, lathe_letterbox *plan) {
+    *plan = lathe_letterbox_plan(img->width, img->height, d->w);
+    int rc = lathe_letterbox_into(img, plan, d->w, LATHE_LETTERBOX_FILL, 0, canvas);
+    if (rc) return rc;
+    float *x = lathe_graph_input(d->g, NULL, NULL, NULL) + (size_t)slot * 3 * d->h * d->w;
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < (size_t)d->h * d->w; p++)
+            x[(size_t)c * d->h * d->w + p] = (canvas[p * 3 + c] / 255.0f - d->mean) / d->std;
+    return 0;
+}
+
+typedef struct {
+    lathe_coco_ann *dt;
+    size_t n, cap;
+} results;
+
+static int results_add(results *r, const lathe_detection *det, int n, const lathe_letterbox *plan, const lathe_image *img,
+                       int64_t id) {
+    if (r->n + (size_t)n > r->cap) {
+        size_t cap = 2 * r->cap + (size_t)n + 256;
+        lathe_coco_ann *p = realloc(r->dt, cap * sizeof *p);
+        if (!p) return lathe_fail(LATHE_ENOMEM, "results");
+        r->dt = p, r->cap = cap;
+    }
+    for (int i = 0; i < n; i++) {
+        double v[4];
+        for (int j = 0; j < 4; j++) {
+            double src = j % 2 ? (det[i].box[j] - plan->pad_y) / plan->scale_y : (det[i].box[j] - plan->pad_x) / plan->scale_x;
+            v[j] = src < 0 ? 0 : src > (j % 2 ? img->height : img->width) ? (j % 2 ? img->height : img->width) : src;
+        }
+        lathe_coco_ann *a = &r->dt[r->n++];
+        memset(a, 0, sizeof *a);
+        a->image_id = id, a->category_id = det[i].label, a->score = det[i].score;
+        a->x = v[0], a->y = v[1], a->w = v[2] - v[0], a->h = v[3] - v[1];
+    }
+    return 0;
+}
+
+/* Files in batches of one graph batch; a bad image is reported and skipped. */
+static int predict_files(lathe_detector *d, const file_list *files, const lathe_det_predict_opts *o, int draw,
+                         const char *out, results *res, cJSON *images, int *skipped) {
+    uint8_t *canvas = malloc((size_t)d->w * d->w * 3);
+    lathe_detection *dets = malloc(sizeof *dets * (size_t)d->batch * o->max_det);
+    int *counts = malloc(sizeof *counts * (size_t)d->batch);
+    lathe_image *imgs = calloc((size_t)d->batch, sizeof *imgs);
+    lathe_letterbox *plans = calloc((size_t)d->batch, sizeof *plans);
+    int64_t *ids = calloc((size_t)d->batch, sizeof *ids);
+    int rc = canvas && dets && counts && imgs && plans && ids ? 0 : lathe_fail(LATHE_ENOMEM, "prediction buffers");
+    lathe_decode_opts dopt = {MAX_PIXELS, 0, 0, 3};
+    for (size_t next = 0; !rc && next < files->n;) {
+        int n = 0;
+        for (; next < files->n && n < d->batch; next++) {
+            char *data = NULL;
+            size_t len = 0;
+            int r = lathe_read_file(files->paths[next], MAX_FILE_BYTES, &data, &len);
+            if (!r) r = lathe_image_decode((const uint8_t *)data, len, &dopt, &imgs[n], NULL);
+            free(data);
+            if (!r) r = load_input(d, &imgs[n], n, canvas, &plans[n]);
+            if (r) {
+                cli_error(files->paths[next], NULL);
+                lathe_image_free(&imgs[n]);
+                ++*skipped;
+                continue;
+            }
+            ids[n] = (int64_t)next;
+            cJSON *im = cJSON_CreateObject();
+            cJSON_AddNumberToObject(im, "id", (double)next);
+            cJSON_AddStringToObject(im, "file_name", files->paths[next]);
+            cJSON_AddNumberToObject(im, "width", imgs[n].width);
+            cJSON_AddNumberToObject(im, "height", imgs[n].height);
+            cJSON_AddItemToArray(images, im);
+            n++;
+        }
+        if (n) rc = lathe_detector_run(d, n, o, dets, counts);
+        for (int i = 0; i < n; i++) {
+            size_t first = res->n;
+            if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
+            char name[256];
+            stem_of(files->paths[ids[i]], name, sizeof name);
+            if (!rc && draw) rc = render(d, &imgs[i], res->dt + first, res->n - first, out, name);
+            lathe_image_free(&imgs[i]);
+        }
+    }
+    free(canvas), free(dets), free(counts), free(imgs), free(plans), free(ids);
+    return rc;
+}
+
+/* A dataset split: the detections of lathe_detector_split; drawings on the stored images. */
+static int predict_dataset(lathe_detector *d, const char *split, const lathe_det_predict_opts *o, int draw,
+                           const char *out, results *res) {
+    int sp = lathe_split_parse(split);
+    if (sp < 0) return lathe_fail(LATHE_EINVAL, "unknown split %s", split);
+    int rc = lathe_detector_split(d, sp, o, &res->dt, &res->n);
+    uint64_t total = lathe_dataset_count(d->ds);
+    for (uint64_t i = 0; !rc && draw && i < total; i++) {
+        lathe_dataset_sample s;
+        if ((rc = lathe_dataset_get(d->ds, i, LATHE_READ_PIXELS | LATHE_READ_META, &s))) break;
+        int64_t id = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
+        size_t n = 0;
+        lathe_coco_ann *mine = s.split == sp ? malloc(sizeof *mine * (res->n + 1)) : NULL;
+        if (s.split == sp && !mine) rc = lathe_fail(LATHE_ENOMEM, "detections to draw");
+        for (size_t k = 0; mine && k < res->n; k++) { /* source pixels to stored pixels */
+            if (res->dt[k].image_id != id) continue;
+            mine[n] = res->dt[k];
+            double sx = s.meta.scale_x > 0 ? s.meta.scale_x : 1, sy = s.meta.scale_y > 0 ? s.meta.scale_y : 1;
+            mine[n].x = (mine[n].x - s.meta.tile_x) * sx + s.meta.pad_x, mine[n].w *= sx;
+            mine[n].y = (mine[n].y - s.meta.tile_y) * sy + s.meta.pad_y, mine[n].h *= sy;
+            n++;
+        }
+        if (mine && !rc) {
+            lathe_image img = {s.width, s.height, s.channels, s.pixels};
+            char name[64];
+            snprintf(name, sizeof name, "%lld", (long long)id);
+            rc = render(d, &img, mine, n, out, name);
+        }
+        free(mine);
+        lathe_dataset_sample_free(&s);
+    }
+    return rc;
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL;
+    lathe_det_predict_opts o;
+    lathe_det_predict_defaults(&o);
+    o.conf = 0.25f;
+    int draw = 0, opt;
+    long long threads = 0, max_det = 100;
+    double conf = o.conf, iou = o.iou;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'c': checkpoint = optarg; break;
+        case 'd': dataset = optarg; break;
+        case 's': split = optarg; break;
+        case 'o': out = optarg; break;
+        case 'r': draw = 1; break;
+        case 'C':
+            if (cli_parse_double(optarg, 0, 1, &conf)) return cli_usage_error("predict", "--conf needs 0..1");
+            break;
+        case 'I':
+            if (cli_parse_double(optarg, 0, 1, &iou)) return cli_usage_error("predict", "--iou needs 0..1");
+            break;
+        case 'M':
+            if (cli_parse_int(optarg, 1, 100000, &max_det)) return cli_usage_error("predict", "--max-det needs 1..100000");
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("predict", "--threads needs 1..1024");
+            break;
+        case 'l':
+            if (cli_set_log_format(optarg)) return cli_usage_error("predict", "unknown --log-format '%s'", optarg);
+            break;
+        default: return cli_usage_error("predict", "bad option");
+        }
+    }
+    if (optind >= argc) return cli_usage_error("predict", "which RUN?");
+    if (!dataset && optind + 1 >= argc) return cli_usage_error("predict", "give images or folders, or --dataset");
+    if (dataset && optind + 1 < argc) return cli_usage_error("predict", "--dataset takes no image arguments");
+    cli_set_threads((int)threads);
+    o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
+    const char *run = argv[optind];
+    char cfg[4200], ck[4200], outdir[4200], what[4300], path[4400];
+    snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
+    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
+        snprintf(ck, sizeof ck, "%s/checkpoints/%s.safetensors", run, checkpoint);
+    else snprintf(ck, sizeof ck, "%s", checkpoint);
+    if (out) snprintf(outdir, sizeof outdir, "%s", out);
+    else snprintf(outdir, sizeof outdir, "%s/predict", run);
+    snprintf(what, sizeof what, "predict %s", run);
+    cJSON *spec = NULL, *images = cJSON_CreateArray();
+    lathe_detector d = {0};
+    file_list files = {0};
+    results res = {0};
+    int skipped = 0;
+    int rc = lathe_config_load(cfg, &spec);
+    if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
+        rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
+    if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
+    if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", 16));
+    if (!rc && d.h != d.w) rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes to a square input, not %dx%d", d.w, d.h);
+    if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
+    if (!rc) rc = lathe_mkdirs(outdir);
+    if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
+                          : predict_files(&d, &files, &o, draw, outdir, &res, images, &skipped);
+    snprintf(path, sizeof path, "%s/predictions.json", outdir);
+    if (!rc) rc = lathe_coco_results_write(path, res.dt, res.n);
+    if (!rc && !dataset) {
+        char *text = cJSON_Print(images), ipath[4400];
+        snprintf(ipath, sizeof ipath, "%s/images.json", outdir);
+        rc = text ? lathe_write_atomic(ipath, text, strlen(text)) : lathe_fail(LATHE_ENOMEM, "images.json");
+        cJSON_free(text);
+    }
+    if (!rc)
+        printf("%zu detections on %s; results: %s%s\n", res.n, dataset ? split : "the images", path,
+               draw ? " (drawings in render/)" : "");
+    if (rc) cli_error(what, NULL);
+    free(res.dt);
+    list_free(&files);
+    lathe_detector_close(&d);
+    cJSON_Delete(images);
+    cJSON_Delete(spec);
+    return rc ? EXIT_FAIL : skipped ? EXIT_FAIL : EXIT_OK;
+}
