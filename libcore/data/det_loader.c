@@ -302,6 +302,8 @@ static int gather(lathe_det_batch *b, int n, float **items, const int *counts) {
 }
 
 int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n, lathe_det_batch *b) {
+    /* epoch -1 would match order_epoch's "no order yet"; a negative n would pass the clip below */
+    if (epoch < 0 || n < 0) return lathe_fail(LATHE_EINVAL, "detection batch: epoch %d, %d items", epoch, n);
     if (first >= l->n) return 0;
     if ((uint64_t)n > l->n - first) n = (int)(l->n - first);
     if (n > b->cap) n = b->cap;

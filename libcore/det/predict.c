@@ -11,9 +11,11 @@
 
 int lathe_det_head_init(lathe_det_head *hd, int h, int w, const int *strides, int nlevels, int bins, int classes) {
     memset(hd, 0, sizeof *hd);
-    if (h < 1 || w < 1 || nlevels < 1 || bins < 2 || classes < 1)
-        return lathe_fail(LATHE_EINVAL, "detection head: input %dx%d, %d levels, %d bins, %d classes", w, h, nlevels, bins,
-                          classes);
+    int strides_ok = strides != NULL;
+    for (int l = 0; strides_ok && l < nlevels; l++) strides_ok = strides[l] >= 1;
+    if (h < 1 || w < 1 || nlevels < 1 || bins < 2 || classes < 1 || !strides_ok)
+        return lathe_fail(LATHE_EINVAL, "detection head: input %dx%d, %d levels, %d bins, %d classes, strides of at least 1",
+                          w, h, nlevels, bins, classes);
     int A = lathe_det_anchors(h, w, strides, nlevels, NULL, NULL);
     hd->points = malloc(sizeof(float) * 2 * ((size_t)A + 1));
     hd->stride = malloc(sizeof(float) * ((size_t)A + 1));
@@ -73,12 +75,15 @@ int lathe_det_predict(const lathe_det_head *hd, const lathe_det_predict_opts *o,
     int32_t *labels = malloc(sizeof(int32_t) * ((size_t)n + 1)), *keep = malloc(sizeof(int32_t) * ((size_t)o->max_det + 1));
     int kept = -1;
     if (boxes && scores && labels && keep) {
+        int m = 0; /* candidates whose box is finite: NaN or infinite distance logits decode to no box */
         for (int i = 0; i < n; i++) {
             int a = c[i].anchor;
-            lathe_det_decode(1, hd->bins, out + (size_t)a * K, hd->points + 2 * a, hd->stride + a, boxes + 4 * i);
-            scores[i] = c[i].score, labels[i] = c[i].label;
+            float *b = boxes + 4 * m;
+            lathe_det_decode(1, hd->bins, out + (size_t)a * K, hd->points + 2 * a, hd->stride + a, b);
+            if (!(isfinite(b[0]) && isfinite(b[1]) && isfinite(b[2]) && isfinite(b[3]))) continue;
+            scores[m] = c[i].score, labels[m] = c[i].label, m++;
         }
-        kept = lathe_k_nms_cpu(boxes, scores, labels, n, o->iou, o->conf, o->max_det, keep);
+        kept = lathe_k_nms_cpu(boxes, scores, labels, m, o->iou, o->conf, o->max_det, keep);
         for (int i = 0; i < kept; i++) {
             memcpy(dets[i].box, boxes + 4 * keep[i], sizeof dets[i].box);
             dets[i].score = scores[keep[i]], dets[i].label = labels[keep[i]];

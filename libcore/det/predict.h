@@ -14,7 +14,8 @@ typedef struct {
     float *points, *stride; /* (A, 2), (A) */
 } lathe_det_head;
 
-/* Anchors of an h x w input over the given strides. Returns 0, -LATHE_EINVAL or -LATHE_ENOMEM. */
+/* Anchors of an h x w input over the given strides (each >= 1). Returns 0, -LATHE_EINVAL or
+ * -LATHE_ENOMEM. */
 int lathe_det_head_init(lathe_det_head *hd, int h, int w, const int *strides, int nlevels, int bins, int classes);
 void lathe_det_head_free(lathe_det_head *hd);
 
@@ -33,8 +34,9 @@ typedef struct {
     int32_t label;
 } lathe_detection;
 
-/* out: one image's head outputs (A, 4 bins + classes). dets has room for o->max_det. Returns how
- * many were kept (by score, descending), or -LATHE_ENOMEM. */
+/* out: one image's head outputs (A, 4 bins + classes). dets has room for o->max_det. NaN scores
+ * and boxes that do not decode to finite numbers are never candidates. Returns how many were kept
+ * (by score, descending), or -LATHE_ENOMEM. */
 int lathe_det_predict(const lathe_det_head *hd, const lathe_det_predict_opts *o, const float *out, lathe_detection *dets);
 
 #ifdef __cplusplus

@@ -38,7 +38,7 @@ static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
     o->mosaic = (float)num(spec, "data.augment.mosaic", o->mosaic);
     double close = num(spec, "data.augment.close_mosaic", 0);
     int epochs = (int)num(spec, "train.epochs", 10);
-    o->mosaic_epochs = close > 0 ? epochs - (int)close : -1;
+    o->mosaic_epochs = close > 0 ? (epochs > (int)close ? epochs - (int)close : 0) : -1;
     return 0;
 }
 
