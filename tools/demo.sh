@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it,
-# analyze it, train and evaluate an image-level defect classifier on it.
+# analyze it, train and evaluate an image-level defect classifier and a defect detector on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
@@ -22,4 +22,12 @@ echo "== lathe train: the image-level defect classifier (experiments/classify/de
 "$LATHE" train experiments/classify/defects.yaml "data.dataset=$OUT/dataset" --runs "$OUT/runs"
 echo "== lathe eval on the test split"
 "$LATHE" eval "$OUT/runs/defects" --split test
-echo "demo done: dataset report $OUT/analysis/report.html; classifier report $OUT/runs/defects/eval/report.html"
+echo "== lathe train: the defect detector (experiments/detect/defects.yaml)"
+"$LATHE" train experiments/detect/defects.yaml "data.dataset=$OUT/dataset" --runs "$OUT/runs"
+echo "== lathe eval: COCO metrics of the detector on the test split"
+"$LATHE" eval "$OUT/runs/defects_detector" --split test
+echo "== lathe predict: the detector on the test split, boxes drawn"
+"$LATHE" predict "$OUT/runs/defects_detector" --dataset "$OUT/dataset" --split test --render -o "$OUT/predict"
+echo "demo done: dataset report $OUT/analysis/report.html"
+echo "           classifier report $OUT/runs/defects/eval/report.html"
+echo "           detector report $OUT/runs/defects_detector/eval/report.html (drawings in $OUT/predict/render)"

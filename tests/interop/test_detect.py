@@ -25,24 +25,24 @@ COLORS = [(220, 30, 30), (30, 60, 220), (30, 200, 60)]
 
 
 def shapes_source(root, n, classes, seed):
-    """COCO folder: 96x96 noisy grey images with 1-3 objects: class 0 squares, class 1 wide bars,
+    """COCO folder: 96x72 noisy grey images (letterboxed on ingest) with 1-3 objects: class 0 squares, class 1 wide bars,
     class 2 (when asked) tall bars, each in its own colour."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     (root / "images").mkdir(parents=True)
     images, anns = [], []
     for i in range(n):
-        arr = rng.integers(90, 140, size=(96, 96, 3)).astype(np.uint8)
+        arr = rng.integers(90, 140, size=(72, 96, 3)).astype(np.uint8)
         for _ in range(rng.integers(1, 4)):
             c = int(rng.integers(0, classes))
             w, h = [(24, 24), (36, 14), (14, 36)][c]
-            x, y = int(rng.integers(0, 96 - w)), int(rng.integers(0, 96 - h))
+            x, y = int(rng.integers(0, 96 - w)), int(rng.integers(0, 72 - h))
             arr[y:y + h, x:x + w] = COLORS[c]
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": c, "bbox": [x, y, w, h],
                          "area": w * h, "iscrowd": 0})
         name = f"img{i:03d}.png"
         Image.fromarray(arr).save(root / "images" / name)
-        images.append({"id": i + 1, "file_name": name, "width": 96, "height": 96})
+        images.append({"id": i + 1, "file_name": name, "width": 96, "height": 72})
     cats = [{"id": c, "name": ["square", "bar", "pillar"][c]} for c in range(classes)]
     (root / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
     return root / "annotations.json"
@@ -146,14 +146,14 @@ def test_predict_folder_with_render(trained, tmp_path):
     folder.mkdir()
     for name in ["img000.png", "img001.png", "img002.png"]:
         (folder / name).write_bytes((root / "src" / "images" / name).read_bytes())
-    big = Image.open(root / "src" / "images" / "img003.png").resize((192, 144))
+    big = Image.open(root / "src" / "images" / "img003.png").resize((144, 192))
     big.save(folder / "wide.jpg")  # another size and format: boxes come back in its own pixels
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     p = lathe("predict", root / "runs" / "a", folder, "--render", "-o", tmp_path / "out", check=False)
     assert p.returncode == 1 and "broken.jpg" in p.stderr
     images = json.loads((tmp_path / "out" / "images.json").read_text())
     assert [Path(i["file_name"]).name for i in images] == ["img000.png", "img001.png", "img002.png", "wide.jpg"]
-    assert images[3]["width"] == 192 and images[3]["height"] == 144
+    assert images[3]["width"] == 144 and images[3]["height"] == 192
     preds = json.loads((tmp_path / "out" / "predictions.json").read_text())
     ids = {i["id"] for i in images}
     assert preds and all(d["image_id"] in ids and d["score"] >= 0.25 for d in preds)
@@ -162,7 +162,7 @@ def test_predict_folder_with_render(trained, tmp_path):
         size = next((i["width"], i["height"]) for i in images if i["id"] == d["image_id"])
         assert 0 <= x and 0 <= y and x + w <= size[0] + 1e-3 and y + h <= size[1] + 1e-3
     for stem in ["img000", "img001", "img002", "wide"]:
-        assert Image.open(tmp_path / "out" / "render" / f"{stem}.png").size in {(96, 96), (192, 144)}
+        assert Image.open(tmp_path / "out" / "render" / f"{stem}.png").size in {(96, 72), (144, 192)}
 
 
 def test_finetune_on_another_class_list_with_frozen_backbone(trained, tmp_path):
