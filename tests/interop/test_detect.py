@@ -186,3 +186,49 @@ def test_detector_specs_build(tmp_path):
         p = lathe("train", ROOT / "experiments" / "detect" / f"detector_{size}.yaml", "--summary")
         params[size] = int(p.stdout.split("parameters: ")[1].split()[0])
     assert params["n"] < params["s"]
+
+
+def torchvision_resnet18_state():
+    """The state_dict keys and shapes of torchvision's resnet18 (written out here, independently of
+    lathe), with random values, fc and num_batches_tracked included as a real export has them."""
+    rng = np.random.default_rng(0)
+    state = {}
+
+    def conv(name, cout, cin, k):
+        state[f"{name}.weight"] = rng.normal(0, 0.05, (cout, cin, k, k)).astype(np.float32)
+
+    def bn(name, c):
+        state[f"{name}.weight"] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+        state[f"{name}.bias"] = rng.normal(0, 0.1, c).astype(np.float32)
+        state[f"{name}.running_mean"] = rng.normal(0, 0.1, c).astype(np.float32)
+        state[f"{name}.running_var"] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+        state[f"{name}.num_batches_tracked"] = np.array(7, dtype=np.int64)
+
+    conv("conv1", 64, 3, 7), bn("bn1", 64)
+    cin = 64
+    for stage, cout in enumerate([64, 128, 256, 512], start=1):
+        for block in range(2):
+            p = f"layer{stage}.{block}"
+            conv(f"{p}.conv1", cout, cin, 3), bn(f"{p}.bn1", cout)
+            conv(f"{p}.conv2", cout, cout, 3), bn(f"{p}.bn2", cout)
+            if block == 0 and (stage > 1):
+                conv(f"{p}.downsample.0", cout, cin, 1), bn(f"{p}.downsample.1", cout)
+            cin = cout
+    state["fc.weight"] = rng.normal(0, 0.05, (1000, 512)).astype(np.float32)
+    state["fc.bias"] = np.zeros(1000, np.float32)
+    return state
+
+
+def test_resnet18_detector_loads_torchvision_names(trained, tmp_path):
+    from safetensors.numpy import save_file
+    root, _, _ = trained
+    state = torchvision_resnet18_state()
+    save_file(state, str(tmp_path / "resnet18.safetensors"))
+    p = lathe("train", ROOT / "experiments" / "detect" / "detector_resnet18.yaml", f"data.dataset={root / 'ds'}",
+              "data.val_split=train", "model.input=[3,64,64]", "train.epochs=1", "train.batch=8",
+              "train.freeze=[conv1, layer1, layer2, layer3, layer4]", "--init", tmp_path / "resnet18.safetensors",
+              "--runs", tmp_path, "--name", "r18", "--threads", 2)
+    assert "imported 100 of" in p.stderr, p.stderr  # 122 keys less fc (2) and num_batches_tracked (20)
+    after = load_file(str(tmp_path / "r18" / "checkpoints" / "last.safetensors"))
+    convs = [k for k in state if k.endswith("weight") and ("conv" in k or "downsample.0" in k)]
+    assert len(convs) == 20 and all(np.array_equal(after[k], state[k]) for k in convs)
