@@ -1,9 +1,13 @@
 """PyTorch's side of the training benchmark: builds the same model as lathe from the same spec
-(the layer types of docs/TRAINING.md), then times training steps (forward, cross-entropy,
-backward, SGD with momentum) on random data at the same batch and thread count, fp32, eager mode
-after warm-up. Prints one JSON line: images_per_s, step_ms, peak_rss_mib, params.
+(the primitive layer types of docs/TRAINING.md, read from `bench_train SPEC --model-json`: blocks
+expanded, bases merged), then times training steps (forward, loss, backward, SGD with momentum) on
+random data at the same batch and thread count, fp32, eager mode after warm-up. The loss is
+cross-entropy for a classifier; for a detector (`detect`) a stand-in of the same shape and a
+lighter cost than lathe's real one: BCE on every class logit plus cross-entropy of every side's
+distance distribution (no target assignment), which can only favour PyTorch. Prints one JSON line:
+images_per_s, step_ms, peak_rss_mib, params.
 
-usage: python3 peer_torch.py SPEC.yaml BATCH STEPS THREADS   (Debian's python3-torch)"""
+usage: python3 peer_torch.py MODEL.json BATCH STEPS THREADS   (Debian's python3-torch)"""
 import json
 import resource
 import sys
@@ -12,7 +16,6 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 
 
 class Graph(nn.Module):
@@ -32,6 +35,7 @@ class Graph(nn.Module):
             if t == "conv":
                 k, s = d.get("k", 3), d.get("stride", 1)
                 p, g = d.get("pad", (k - 1) // 2), d.get("groups", 1)
+                g = c if g == -1 else g
                 self.mods[key] = nn.Conv2d(c, d["out"], k, s, p, groups=g, bias=bool(d.get("bias", 1)))
                 c, h, w = d["out"], (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
             elif t == "bn":
@@ -57,6 +61,8 @@ class Graph(nn.Module):
                 c, h, w = self.mods[key][1].out_features, 1, 1
             elif t == "dropout":
                 self.mods[key] = nn.Dropout(d.get("p", 0.5))
+            elif t == "detect":  # per anchor of every level: (N, A, K)
+                c, h, w = 1, sum(shapes[j][1] * shapes[j][2] for j in ins), c
             elif t != "add":
                 raise ValueError(f"layer type {t} is not in the benchmark peer")
             self.steps.append((t, key, ins))
@@ -68,6 +74,8 @@ class Graph(nn.Module):
         for t, key, ins in self.steps:
             if t == "concat":
                 y = torch.cat([outs[j] for j in ins], 1)
+            elif t == "detect":
+                y = torch.cat([outs[j].flatten(2).transpose(1, 2) for j in ins], 1)
             elif t == "add":
                 y = outs[ins[0]]
                 for j in ins[1:]:
@@ -82,17 +90,27 @@ def main():
     spec, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = yaml.safe_load(open(spec))["model"]
+    model = json.load(open(spec))
     net = Graph(model)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     c, h, w = model["input"]
     x = torch.rand(batch, c, h, w) * 2 - 1
     y = torch.arange(batch) % model["classes"]
+    detector = model["layers"][-1]["type"] == "detect"
+    bins, classes = model.get("bins", 16), model["classes"]
     for i in range(-2, steps):
         if i == 0:
             t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        out = net(x)
+        if detector:  # stand-in loss: every class logit and every side's distance distribution
+            n, a, _ = out.shape
+            cls = out[..., 4 * bins:]
+            sides = out[..., :4 * bins].reshape(n * a * 4, bins)
+            loss = F.binary_cross_entropy_with_logits(cls, torch.zeros_like(cls)) + \
+                F.cross_entropy(sides, torch.arange(n * a * 4) % bins)
+        else:
+            loss = F.cross_entropy(out, y)
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0

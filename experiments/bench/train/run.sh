@@ -12,12 +12,12 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 THREADS=${THREADS:-$(nproc)}
 BATCH=${BATCH:-32}
 STEPS=${STEPS:-10}
-MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_backbone.yaml"}
+MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_backbone.yaml $HERE/detector_n.yaml"}
 TORCH_PYTHON=${TORCH_PYTHON:-/usr/bin/python3}
 die() { echo "bench: error: $*" >&2; exit 1; }
 [ -f "$BUILD/liblathe.a" ] || die "no $BUILD/liblathe.a (run make)"
-"$TORCH_PYTHON" -c 'import torch, yaml' 2>/dev/null ||
-  die "$TORCH_PYTHON lacks torch or yaml: apt-get install python3-torch python3-yaml (benchmark only, not CI)"
+"$TORCH_PYTHON" -c 'import torch' 2>/dev/null ||
+  die "$TORCH_PYTHON lacks torch: apt-get install python3-torch (benchmark only, not CI)"
 BIN=$BUILD/bench_train
 # built with the project's own flags, read from make
 CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
@@ -28,7 +28,9 @@ printf 'training benchmark: batch %d, %d threads, fp32, SGD momentum, %d timed s
 printf '  %-20s %12s %12s %12s %12s %14s\n' model "lathe img/s" "torch img/s" "lathe/torch" "lathe MiB" "torch MiB"
 for spec in $MODELS; do
   l=$(OMP_NUM_THREADS=$THREADS "$BIN" "$spec" "$BATCH" "$STEPS" "$THREADS") || die "bench_train failed on $spec"
-  t=$(OMP_NUM_THREADS=$THREADS "$TORCH_PYTHON" "$HERE/peer_torch.py" "$spec" "$BATCH" "$STEPS" "$THREADS") || die "peer failed on $spec"
+  "$BIN" "$spec" --model-json >"$BUILD/bench_model.json" || die "cannot resolve $spec"
+  t=$(OMP_NUM_THREADS=$THREADS "$TORCH_PYTHON" "$HERE/peer_torch.py" "$BUILD/bench_model.json" "$BATCH" "$STEPS" "$THREADS") ||
+    die "peer failed on $spec"
   python3 - "$(basename "$spec" .yaml)" "$l" "$t" <<'PY'
 import json, sys
 name, l, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
