@@ -16,6 +16,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/rng.h"
 #include "libcore/io/shard.h"
+#include "order.h"
 
 struct lathe_det_loader {
     lathe_dataset *ds;
@@ -80,22 +81,14 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
         return lathe_fail(LATHE_EINVAL, "detection loader: input of at least 8x8; flip and mosaic in [0, 1], scale in "
                                         "[0, 1), translate in [0, 0.5), hsv_h in [0, 0.5], hsv_s and hsv_v in [0, 1]");
     lathe_det_loader *l = calloc(1, sizeof *l);
-    uint64_t total = lathe_dataset_count(ds);
-    if (!l || !(l->index = malloc((total + 1) * sizeof *l->index)) || !(l->order = malloc((total + 1) * sizeof *l->order))) {
-        lathe_det_loader_free(l);
-        return lathe_fail(LATHE_ENOMEM, "detection loader of %llu samples", (unsigned long long)total);
-    }
+    if (!l) return lathe_fail(LATHE_ENOMEM, "detection loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height, l->order_epoch = -1;
     l->r = fminf((float)o->w / (float)l->sw, (float)o->h / (float)l->sh);
-    for (uint64_t i = 0; i < total; i++) {
-        lathe_dataset_sample s;
-        int rc = lathe_dataset_get(ds, i, 0, &s); /* the split only */
-        if (rc) {
-            lathe_det_loader_free(l);
-            return rc;
-        }
-        if (s.split == o->split) l->index[l->n++] = i;
-        lathe_dataset_sample_free(&s);
+    int rc = lathe_split_samples(ds, o->split, 0, &l->index, NULL, &l->n);
+    if (!rc && !(l->order = malloc((l->n + 1) * sizeof *l->order))) rc = lathe_fail(LATHE_ENOMEM, "detection loader");
+    if (rc) {
+        lathe_det_loader_free(l);
+        return rc;
     }
     if (!l->n) {
         lathe_det_loader_free(l);
@@ -118,15 +111,7 @@ void lathe_det_loader_letterbox(const lathe_det_loader *l, float *scale, float *
 }
 
 static void make_order(lathe_det_loader *l, int epoch) {
-    for (uint64_t i = 0; i < l->n; i++) l->order[i] = i;
-    if (l->o.augment) {
-        uint64_t s = lathe_mix64(l->o.seed ^ lathe_mix64((uint64_t)epoch + 1));
-        for (uint64_t i = l->n - 1; i > 0; i--) {
-            uint64_t j = (uint64_t)(lathe_rng_unit(&s) * (double)(i + 1));
-            uint64_t t = l->order[i];
-            l->order[i] = l->order[j], l->order[j] = t;
-        }
-    }
+    lathe_epoch_order(l->order, l->n, l->o.seed, epoch, l->o.augment);
     l->order_epoch = epoch;
 }
 

@@ -8,6 +8,7 @@
 
 #include "libcore/base/error.h"
 #include "libcore/base/rng.h"
+#include "order.h"
 #include "libcore/io/shard.h"
 
 struct lathe_loader {
@@ -20,7 +21,6 @@ struct lathe_loader {
     int sw, sh;         /* stored image size */
 };
 
-
 int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loader **out) {
     *out = NULL;
     const lathe_manifest *m = lathe_dataset_manifest(ds);
@@ -29,22 +29,13 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
         o->jitter < 0 || o->jitter >= 1)
         return lathe_fail(LATHE_EINVAL, "loader: input must be 1 or 3 channels; crop and jitter in [0, 1)");
     lathe_loader *l = calloc(1, sizeof *l);
-    uint64_t total = lathe_dataset_count(ds);
-    if (!l || !(l->index = malloc(total * sizeof *l->index)) || !(l->label = malloc(total * sizeof *l->label)) ||
-        !(l->order = malloc(total * sizeof *l->order))) {
-        lathe_loader_free(l);
-        return lathe_fail(LATHE_ENOMEM, "loader of %llu samples", (unsigned long long)total);
-    }
+    if (!l) return lathe_fail(LATHE_ENOMEM, "loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height, l->order_epoch = -1;
-    for (uint64_t i = 0; i < total; i++) {
-        lathe_dataset_sample s;
-        int rc = lathe_dataset_get(ds, i, 0, &s); /* the label and split only */
-        if (rc) {
-            lathe_loader_free(l);
-            return rc;
-        }
-        if (s.split == o->split && s.label >= 0) l->index[l->n] = i, l->label[l->n++] = s.label;
-        lathe_dataset_sample_free(&s);
+    int rc = lathe_split_samples(ds, o->split, 1, &l->index, &l->label, &l->n);
+    if (!rc && !(l->order = malloc((l->n + 1) * sizeof *l->order))) rc = lathe_fail(LATHE_ENOMEM, "loader");
+    if (rc) {
+        lathe_loader_free(l);
+        return rc;
     }
     if (!l->n) {
         lathe_loader_free(l);
@@ -61,17 +52,8 @@ void lathe_loader_free(lathe_loader *l) {
 
 uint64_t lathe_loader_size(const lathe_loader *l) { return l->n; }
 
-/* Fisher-Yates from (seed, epoch) */
 static void make_order(lathe_loader *l, int epoch) {
-    for (uint64_t i = 0; i < l->n; i++) l->order[i] = i;
-    if (l->o.shuffle) {
-        uint64_t s = lathe_mix64(l->o.seed ^ lathe_mix64((uint64_t)epoch + 1));
-        for (uint64_t i = l->n - 1; i > 0; i--) {
-            uint64_t j = (uint64_t)(lathe_rng_unit(&s) * (double)(i + 1));
-            uint64_t t = l->order[i];
-            l->order[i] = l->order[j], l->order[j] = t;
-        }
-    }
+    lathe_epoch_order(l->order, l->n, l->o.seed, epoch, l->o.shuffle);
     l->order_epoch = epoch;
 }
 

@@ -1,8 +1,9 @@
 /* decode.c - anchor points and box decoding/encoding for the anchor-free head (decode.h). */
 #include "decode.h"
 
-#include <math.h>
 #include <stddef.h>
+
+#include "kernels/det_decode.h"
 
 int lathe_det_anchors(int h, int w, const int *strides, int nlevels, float *points, float *stride) {
     int a = 0;
@@ -17,24 +18,9 @@ int lathe_det_anchors(int h, int w, const int *strides, int nlevels, float *poin
     return a;
 }
 
+/* one implementation: the kernel (kernels/det_decode.h), with rows of exactly 4 B logits */
 void lathe_det_decode(int a, int bins, const float *logits, const float *points, const float *stride, float *boxes) {
-    for (int i = 0; i < a; i++) {
-        float d[4];
-        for (int side = 0; side < 4; side++) {
-            const float *z = logits + ((size_t)i * 4 + side) * bins;
-            float mx = z[0];
-            for (int j = 1; j < bins; j++) mx = z[j] > mx ? z[j] : mx;
-            double s = 0, e = 0;
-            for (int j = 0; j < bins; j++) {
-                double p = exp((double)z[j] - mx);
-                s += p, e += p * j;
-            }
-            d[side] = (float)(e / s) * stride[i];
-        }
-        const float *p = points + 2 * (size_t)i;
-        float *b = boxes + 4 * (size_t)i;
-        b[0] = p[0] - d[0], b[1] = p[1] - d[1], b[2] = p[0] + d[2], b[3] = p[1] + d[3];
-    }
+    lathe_k_dfl_decode_cpu(a, bins, 4 * bins, logits, points, stride, boxes);
 }
 
 void lathe_det_encode(int a, int bins, const float *boxes, const float *points, const float *stride, float *dist) {

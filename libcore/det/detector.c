@@ -189,6 +189,21 @@ static cJSON *training_curves(const char *log_path) {
     return arr;
 }
 
+int lathe_detector_score(lathe_detector *d, int split, lathe_coco_data *data, lathe_coco_result *res) {
+    memset(data, 0, sizeof *data), memset(res, 0, sizeof *res);
+    lathe_det_predict_opts o;
+    lathe_det_predict_defaults(&o);
+    lathe_coco_ann *dt = NULL;
+    size_t ndt = 0;
+    int rc = lathe_detector_split(d, split, &o, &dt, &ndt);
+    if (!rc) rc = lathe_coco_load_dataset(d->ds, split, NULL, data);
+    if (!rc) rc = lathe_coco_set_detections(data, dt, ndt);
+    if (!rc) rc = lathe_coco_evaluate(data, res);
+    free(dt);
+    if (rc) lathe_coco_data_free(data), lathe_coco_result_free(res);
+    return rc;
+}
+
 int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                         const char *out_dir, const char *training_log, cJSON **report) {
     if (report) *report = NULL;
@@ -197,21 +212,14 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     lathe_detector d;
     int rc = lathe_detector_open(&d, spec, dataset, 1, (int)lathe_config_num(spec, "train.batch", 16));
     if (!rc) rc = lathe_checkpoint_load(checkpoint, d.g, NULL);
-    lathe_det_predict_opts o;
-    lathe_det_predict_defaults(&o);
-    lathe_coco_ann *dt = NULL;
-    size_t ndt = 0;
     lathe_coco_data data = {0};
     lathe_coco_result res = {0};
     cJSON *r = NULL;
     char path[4300];
     snprintf(path, sizeof path, "%s/detections.json", out_dir);
-    if (!rc) rc = lathe_detector_split(&d, sp, &o, &dt, &ndt);
+    if (!rc) rc = lathe_detector_score(&d, sp, &data, &res);
     if (!rc) rc = lathe_mkdirs(out_dir);
-    if (!rc) rc = lathe_coco_results_write(path, dt, ndt);
-    if (!rc) rc = lathe_coco_load_dataset(d.ds, sp, NULL, &data);
-    if (!rc) rc = lathe_coco_set_detections(&data, dt, ndt);
-    if (!rc) rc = lathe_coco_evaluate(&data, &res);
+    if (!rc) rc = lathe_coco_results_write(path, data.dt, data.ndt);
     if (!rc && !(r = lathe_coco_report(&data, &res))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&data, r);
     if (!rc) {
@@ -228,9 +236,8 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     }
     if (report && !rc) *report = r;
     else cJSON_Delete(r);
-    if (res.precision) lathe_coco_result_free(&res);
+    lathe_coco_result_free(&res);
     lathe_coco_data_free(&data);
-    free(dt);
     lathe_detector_close(&d);
     return rc;
 }

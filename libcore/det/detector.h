@@ -40,6 +40,11 @@ int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o
  * COCO ground truth has it). *out is malloc'd. Returns 0 or a negative code. */
 int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_opts *o, lathe_coco_ann **out, size_t *n);
 
+/* The split's detections (score floor 0.001, NMS IoU 0.7, 100 per image) scored against its
+ * ground truth: data holds both, res the COCO evaluation. Free with lathe_coco_data_free and
+ * lathe_coco_result_free (done already on failure). Returns 0 or a negative code. */
+int lathe_detector_score(lathe_detector *d, int split, lathe_coco_data *data, lathe_coco_result *res);
+
 /* Writes results as a COCO results JSON list (image_id, category_id, bbox, score). */
 int lathe_coco_results_write(const char *path, const lathe_coco_ann *dt, size_t n);
 

@@ -103,25 +103,17 @@ static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric
     static const char *const names[3] = {"loss_cls", "loss_box", "loss_dfl"};
     for (int j = 0; j < 3; j++) cJSON_AddNumberToObject(entry, names[j], t->part_steps ? t->parts[j] / t->part_steps : 0);
     memset(t->parts, 0, sizeof t->parts), t->part_steps = 0;
-    lathe_det_predict_opts o;
-    lathe_det_predict_defaults(&o);
-    lathe_coco_ann *dt = NULL;
-    size_t ndt = 0;
-    lathe_coco_data data = {0};
-    lathe_coco_result res = {0};
-    int rc = lathe_detector_split(&t->d, t->val_split, &o, &dt, &ndt);
-    if (!rc) rc = lathe_coco_load_dataset(t->d.ds, t->val_split, NULL, &data);
-    if (!rc) rc = lathe_coco_set_detections(&data, dt, ndt);
-    if (!rc) rc = lathe_coco_evaluate(&data, &res);
+    lathe_coco_data data;
+    lathe_coco_result res;
+    int rc = lathe_detector_score(&t->d, t->val_split, &data, &res);
     if (!rc) {
         *metric = res.stats[0] > 0 ? res.stats[0] : 0; /* -1 (no ground truth) counts as 0 */
         cJSON_AddNumberToObject(entry, "val_map", *metric);
         cJSON_AddNumberToObject(entry, "val_map50", res.stats[1] > 0 ? res.stats[1] : 0);
-        cJSON_AddNumberToObject(entry, "val_detections", (double)ndt);
+        cJSON_AddNumberToObject(entry, "val_detections", (double)data.ndt);
+        lathe_coco_result_free(&res);
+        lathe_coco_data_free(&data);
     }
-    lathe_coco_result_free(&res);
-    lathe_coco_data_free(&data);
-    free(dt);
     return rc;
 }
 

@@ -1,8 +1,10 @@
-/* test_decode.c - anchor grids, and boxes surviving encode -> ideal DFL logits -> decode. */
+/* test_decode.c - anchor grids, boxes surviving encode -> ideal DFL logits -> decode, and decoding
+ * in place from head output rows (a row stride). */
 #include "testutil.h"
 
 #include <math.h>
 
+#include "kernels/det_decode.h"
 #include "libcore/det/decode.h"
 
 static void anchors(void **state) {
@@ -40,7 +42,44 @@ static void round_trip(void **state) {
     assert_true(fabsf(dist[0] - (B - 1.01f)) < 1e-6f && fabsf(dist[2] - (B - 1.01f)) < 1e-6f);
 }
 
+/* decoding head output rows (A, 4 B + C) with the row stride equals decoding the compacted (A, 4, B)
+ * logits, bit for bit; enough anchors for the OpenMP path, and the class logits and the guard after
+ * the last box are left alone */
+static void row_stride(void **state) {
+    (void)state;
+    enum { A = 1500, B = 16, C = 3, K = 4 * B + C };
+    float *rows = malloc(sizeof(float) * A * K), *compact = malloc(sizeof(float) * A * 4 * B);
+    float *points = malloc(sizeof(float) * A * 2), *stride = malloc(sizeof(float) * A);
+    float *want = malloc(sizeof(float) * A * 4), *got = malloc(sizeof(float) * (A * 4 + 1));
+    assert_non_null(rows), assert_non_null(compact), assert_non_null(points), assert_non_null(stride);
+    assert_non_null(want), assert_non_null(got);
+    uint64_t seed = 7;
+    for (int i = 0; i < A * K; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        rows[i] = (float)((double)(seed >> 11) / 9007199254740992.0 * 16 - 8);
+    }
+    for (int i = 0; i < A; i++) {
+        memcpy(compact + (size_t)i * 4 * B, rows + (size_t)i * K, sizeof(float) * 4 * B);
+        points[2 * i] = (float)(i % 80) * 8 + 4, points[2 * i + 1] = (float)(i / 80) * 8 + 4;
+        stride[i] = (float)(8 << (i % 3));
+    }
+    lathe_det_decode(A, B, compact, points, stride, want);
+    got[A * 4] = -12345.0f;
+    lathe_k_dfl_decode_cpu(A, B, K, rows, points, stride, got);
+    assert_memory_equal(got, want, sizeof(float) * A * 4);
+    assert_true(got[A * 4] == -12345.0f);
+    for (int i = 0; i < A; i++) /* distances lie in [0, B - 1] strides */
+        assert_true(got[4 * i] <= points[2 * i] && got[4 * i + 2] >= points[2 * i] &&
+                    got[4 * i + 2] - got[4 * i] <= 2 * (B - 1) * stride[i]);
+    /* one anchor at a time (as prediction decodes) gives the same boxes */
+    float one[4];
+    lathe_k_dfl_decode_cpu(1, B, K, rows + (size_t)(A - 1) * K, points + 2 * (A - 1), stride + A - 1, one);
+    assert_memory_equal(one, want + 4 * (A - 1), sizeof one);
+    free(rows), free(compact), free(points), free(stride), free(want), free(got);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(anchors), cmocka_unit_test(round_trip)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(anchors), cmocka_unit_test(round_trip),
+                                       cmocka_unit_test(row_stride)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
