@@ -22,7 +22,7 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -Wno-format-truncation
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -pthread -fopenmp $(WARN) -MMD -MP \
   -I. -I$(HDF5_INC) -I$(BLAS_INC) $(PKG_CFLAGS) -DLATHE_VERSION=\"$(VERSION)\"
-LDLIBS := -L$(HDF5_LIB) -lhdf5 $(PKG_LIBS) -lxxhash -L$(BLAS_LIB) -lopenblas -Wl,-rpath,$(BLAS_LIB) -lm -pthread -fopenmp
+LDLIBS := -L$(HDF5_LIB) -lhdf5 $(PKG_LIBS) -lxxhash -L$(BLAS_LIB) -lopenblas -Wl,-rpath,$(BLAS_LIB) -ldnnl -lm -pthread -fopenmp
 
 BUILD_DIR ?= build
 ifeq ($(SANITIZE),1)
@@ -62,8 +62,9 @@ GPU_TEST_SRC := $(sort $(wildcard tests/gpu/test_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 # The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
-# has CUDA but none of the I/O libraries (HDF5, libarchive, ...).
-KERNEL_OBJ := $(filter $(BUILD)/kernels/%,$(LIB_OBJ))
+# has CUDA but none of the I/O libraries (HDF5, libarchive, ...) nor oneDNN (conv_dnnl.o, which
+# only the graph calls).
+KERNEL_OBJ := $(filter-out $(BUILD)/kernels/cpu/conv_dnnl.o,$(filter $(BUILD)/kernels/%,$(LIB_OBJ)))
 GPU_LDLIBS := $(filter -L% -lcudnn -lcublas -lcudart -lstdc++ -Wl%,$(LDLIBS)) -lm -pthread -fopenmp
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -159,7 +160,7 @@ gpu-check: probe $(GPU_TEST_BIN)
 # Debian packages (as root: installed; otherwise the apt command is printed) and the Python venv
 # of test oracles.
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
-  zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev \
+  zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
   libopenblas-openmp-dev \
   chromium python3 python3-venv python3-pip
 deps:

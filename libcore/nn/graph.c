@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "kernels/conv_dnnl.h"
 #include "kernels/nn.h"
 #include "libcore/base/error.h"
 
@@ -464,7 +465,8 @@ void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
-            lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
+            if (lathe_k_conv2d_fwd_dnnl(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y)) /* oneDNN, else im2col */
+                lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
             break;
         }
         case L_BN:
@@ -567,8 +569,9 @@ void lathe_graph_backward(lathe_graph *g, int n) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
-            lathe_k_conv2d_bwd_f32(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb),
-                                   g->workspace);
+            if (lathe_k_conv2d_bwd_dnnl(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb)))
+                lathe_k_conv2d_bwd_f32(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb),
+                                       g->workspace);
             break;
         }
         case L_BN:

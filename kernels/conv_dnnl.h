@@ -1,0 +1,27 @@
+/* conv_dnnl.h - float32 CPU convolutions through oneDNN, with the contract of nn.h's
+ * lathe_k_conv2d_fwd_f32 / _bwd_f32 (NCHW tensors, OIHW weights, gradients accumulate). oneDNN
+ * computes in the blocked layouts it picks for the machine; the plain tensors are reordered in
+ * and out on every call (experiments/bench/conv: 1.6x faster than im2col + OpenBLAS on the
+ * detector's shapes, reorders included). Primitives are created once per shape and cached.
+ * LATHE_CONV=im2col in the environment turns this path off (for comparisons). Results are
+ * deterministic for a thread count, as oneDNN's CPU primitives are. */
+#ifndef LATHE_KERNELS_CONV_DNNL_H
+#define LATHE_KERNELS_CONV_DNNL_H
+#include "nn.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y = conv(x, w) + b (b may be NULL). Returns 0, or -1 when oneDNN is off or refuses the shape:
+ * the caller then runs lathe_k_conv2d_fwd_f32. */
+int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y);
+/* dx, dw, db accumulate (each may be NULL). Returns 0 or -1 as above (nothing written on -1). */
+int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
+                            float *dw, float *db);
+/* Frees every cached primitive (the next call creates them again). */
+void lathe_k_conv_dnnl_release(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,269 @@
+/* conv_dnnl.c - convolutions through oneDNN (conv_dnnl.h).
+ *
+ * Per shape, one cache entry holds the three primitives (forward, backward data, backward
+ * weights) created with "any" layouts, and for each operand a plain NCHW/OIHW memory whose
+ * handle is pointed at the caller's buffer on every call, the primitive's own memory, and the
+ * reorder between them (none where the layouts agree and nothing accumulates). Gradients
+ * accumulate through a reorder with a sum post-op, so nn.h's contract holds. */
+#include "kernels/conv_dnnl.h"
+
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CACHE_ENTRIES = 64, SLOTS = 4 };
+
+typedef struct {
+    dnnl_memory_t plain, inner; /* inner == plain when no reorder is needed */
+    dnnl_primitive_t reorder;   /* plain -> inner for inputs, inner -> plain for outputs */
+    int output;
+} operand;
+
+typedef struct {
+    lathe_conv_shape key; /* `threads` zeroed: oneDNN follows OpenMP's thread count */
+    int bias;
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    operand f_x, f_w, f_b, f_y;            /* forward */
+    operand d_dy, d_w, d_dx;               /* backward data */
+    operand w_x, w_dy, w_dw, w_db;         /* backward weights */
+} entry;
+
+static struct {
+    pthread_mutex_t lock;
+    int state; /* 0 untried, 1 ready, -1 off (LATHE_CONV=im2col, or no engine) */
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    entry *entries[CACHE_ENTRIES];
+    int n;
+    /* the primitives' layouts live in these, shared by every shape (calls run one at a time), so
+       the cache costs the largest layer's copies rather than a copy of every activation */
+    void *scratch[SLOTS];
+    size_t scratch_cap[SLOTS];
+} cache = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, {0}, 0, {0}, {0}};
+
+static int ready(void) {
+    if (cache.state) return cache.state > 0;
+    const char *mode = getenv("LATHE_CONV");
+    if ((mode && !strcmp(mode, "im2col")) || dnnl_engine_create(&cache.engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&cache.stream, cache.engine, dnnl_stream_default_flags) != dnnl_success) {
+        cache.state = -1;
+        return 0;
+    }
+    cache.state = 1;
+    return 1;
+}
+
+static void operand_free(operand *o) {
+    if (o->reorder) dnnl_primitive_destroy(o->reorder);
+    if (o->inner && o->inner != o->plain) dnnl_memory_destroy(o->inner);
+    if (o->plain) dnnl_memory_destroy(o->plain);
+    memset(o, 0, sizeof *o);
+}
+
+static void entry_free(entry *e) {
+    if (!e) return;
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    for (int i = 0; i < 3; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    operand *ops[] = {&e->f_x, &e->f_w, &e->f_b, &e->f_y, &e->d_dy, &e->d_w, &e->d_dx, &e->w_x, &e->w_dy, &e->w_dw, &e->w_db};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) operand_free(ops[i]);
+    free(e);
+}
+
+/* The operand between a plain layout and the primitive's md. output: the reorder runs inner ->
+ * plain, with a sum post-op when accumulate. */
+static int operand_make(operand *o, const dnnl_memory_desc_t *plain_md, const dnnl_memory_desc_t *md, int output,
+                        int accumulate) {
+    o->output = output;
+    if (dnnl_memory_create(&o->plain, plain_md, cache.engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (!accumulate && dnnl_memory_desc_equal(plain_md, md)) {
+        o->inner = o->plain;
+        return 0;
+    }
+    if (dnnl_memory_create(&o->inner, md, cache.engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    int rc = 0;
+    if (accumulate) {
+        rc = dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&ops) != dnnl_success ||
+                     dnnl_post_ops_append_sum(ops, 1.0f) != dnnl_success ||
+                     dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success
+                 ? -1
+                 : 0;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (!rc)
+        rc = dnnl_reorder_primitive_desc_create(&pd, output ? md : plain_md, cache.engine, output ? plain_md : md,
+                                                cache.engine, attr) != dnnl_success ||
+                     dnnl_primitive_create(&o->reorder, pd) != dnnl_success
+                 ? -1
+                 : 0;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static const dnnl_memory_desc_t *md_of(dnnl_primitive_desc_t pd, dnnl_query_t what) {
+    return dnnl_primitive_desc_query_md(pd, what, 0);
+}
+
+/* Plain descriptors of a shape: x, w (5D with groups), b, y. */
+static int plain_mds(const lathe_conv_shape *s, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w, dnnl_memory_desc_t *b,
+                     dnnl_memory_desc_t *y) {
+    dnnl_dims_t xd = {s->n, s->c, s->h, s->w}, yd = {s->n, s->k, s->p, s->q}, bd = {s->k};
+    dnnl_dims_t wd = {s->k, s->c, s->r, s->s}, gwd = {s->groups, s->k / s->groups, s->c / s->groups, s->r, s->s};
+    int grouped = s->groups > 1;
+    return dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, dnnl_nchw) != dnnl_success ||
+                   dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, dnnl_nchw) != dnnl_success ||
+                   dnnl_memory_desc_init_by_tag(b, 1, bd, dnnl_f32, dnnl_x) != dnnl_success ||
+                   dnnl_memory_desc_init_by_tag(w, grouped ? 5 : 4, grouped ? gwd : wd, dnnl_f32,
+                                                grouped ? dnnl_goihw : dnnl_oihw) != dnnl_success
+               ? -1
+               : 0;
+}
+
+/* Creates the primitives and operands of a shape; NULL when oneDNN refuses it. */
+static entry *entry_create(const lathe_conv_shape *s, int bias) {
+    entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->key = *s, e->key.threads = 0, e->bias = bias;
+    dnnl_memory_desc_t x, w, b, y, ax, aw, ay;
+    if (plain_mds(s, &x, &w, &b, &y)) goto fail;
+    ax = x, aw = w, ay = y; /* the same dims with "any" layout */
+    if (dnnl_memory_desc_init_by_tag(&ax, 4, x.dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&aw, w.ndims, w.dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&ay, 4, y.dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
+        goto fail;
+    dnnl_dims_t strides = {s->stride, s->stride}, dil = {s->dilation - 1, s->dilation - 1}, pad = {s->pad, s->pad};
+    /* oneDNN wants the right padding that makes the output size come out exactly */
+    dnnl_dims_t pad_r = {(s->p - 1) * s->stride + (s->r - 1) * s->dilation + 1 - s->h - s->pad,
+                         (s->q - 1) * s->stride + (s->s - 1) * s->dilation + 1 - s->w - s->pad};
+    dnnl_convolution_desc_t fd, dd, wd;
+    dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+    int bad = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &ax, &aw,
+                                                         bias ? &b : NULL, &ay, strides, dil, pad, pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&fpd, &fd, NULL, cache.engine, NULL) != dnnl_success ||
+              dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &ax, &aw, &ay, strides, dil,
+                                                               pad, pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&dpd, &dd, NULL, cache.engine, fpd) != dnnl_success ||
+              dnnl_dilated_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, bias ? &b : NULL,
+                                                                  &ay, strides, dil, pad, pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&wpd, &wd, NULL, cache.engine, fpd) != dnnl_success;
+    bad = bad || dnnl_primitive_create(&e->fwd, fpd) != dnnl_success ||
+          dnnl_primitive_create(&e->bwd_data, dpd) != dnnl_success ||
+          dnnl_primitive_create(&e->bwd_weights, wpd) != dnnl_success;
+    bad = bad || operand_make(&e->f_x, &x, md_of(fpd, dnnl_query_src_md), 0, 0) ||
+          operand_make(&e->f_w, &w, md_of(fpd, dnnl_query_weights_md), 0, 0) ||
+          (bias && operand_make(&e->f_b, &b, &b, 0, 0)) ||
+          operand_make(&e->f_y, &y, md_of(fpd, dnnl_query_dst_md), 1, 0) ||
+          operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0) ||
+          operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0) ||
+          operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1) ||
+          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0) ||
+          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0) ||
+          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1) ||
+          (bias && operand_make(&e->w_db, &b, &b, 1, 1));
+    if (fpd) dnnl_primitive_desc_destroy(fpd);
+    if (dpd) dnnl_primitive_desc_destroy(dpd);
+    if (wpd) dnnl_primitive_desc_destroy(wpd);
+    if (!bad) return e;
+fail:
+    entry_free(e);
+    return NULL;
+}
+
+/* The entry of a shape, created on first use (oldest evicted when the cache is full). */
+static entry *lookup(const lathe_conv_shape *s, int bias) {
+    lathe_conv_shape key = *s;
+    key.threads = 0;
+    for (int i = 0; i < cache.n; i++)
+        if (cache.entries[i]->bias == bias && !memcmp(&cache.entries[i]->key, &key, sizeof key)) return cache.entries[i];
+    entry *e = entry_create(s, bias);
+    if (!e) return NULL;
+    if (cache.n == CACHE_ENTRIES) {
+        entry_free(cache.entries[0]);
+        memmove(cache.entries, cache.entries + 1, sizeof cache.entries[0] * (CACHE_ENTRIES - 1));
+        cache.n--;
+    }
+    cache.entries[cache.n++] = e;
+    return e;
+}
+
+/* Points the operand's plain side at the caller's buffer and its inner side (when it has its own
+ * layout) at scratch slot `slot`. */
+static int point(operand *o, const void *data, int slot) {
+    if (dnnl_memory_set_data_handle(o->plain, (void *)data) != dnnl_success) return 1;
+    if (o->inner == o->plain) return 0;
+    const dnnl_memory_desc_t *md;
+    if (dnnl_memory_get_memory_desc(o->inner, &md) != dnnl_success) return 1;
+    size_t need = dnnl_memory_desc_get_size(md);
+    if (need > cache.scratch_cap[slot]) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, need)) return 1;
+        free(cache.scratch[slot]);
+        cache.scratch[slot] = p, cache.scratch_cap[slot] = need;
+    }
+    return dnnl_memory_set_data_handle(o->inner, cache.scratch[slot]) != dnnl_success;
+}
+
+static int run_reorder(const operand *o) {
+    if (!o->reorder) return 0;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->output ? o->inner : o->plain}, {DNNL_ARG_TO, o->output ? o->plain : o->inner}};
+    return dnnl_primitive_execute(o->reorder, cache.stream, 2, a) != dnnl_success;
+}
+
+static int execute(dnnl_primitive_t p, const dnnl_exec_arg_t *args, int n) {
+    return dnnl_primitive_execute(p, cache.stream, n, args) != dnnl_success;
+}
+
+int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    pthread_mutex_lock(&cache.lock);
+    entry *e = ready() ? lookup(s, b != NULL) : NULL;
+    int rc = !e;
+    if (!rc) {
+        rc = point(&e->f_x, x, 0) || point(&e->f_w, w, 1) || (b && point(&e->f_b, b, 2)) || point(&e->f_y, y, 3) ||
+             run_reorder(&e->f_x) || run_reorder(&e->f_w) || (b && run_reorder(&e->f_b));
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->f_x.inner}, {DNNL_ARG_WEIGHTS, e->f_w.inner}, {DNNL_ARG_DST, e->f_y.inner},
+                                {DNNL_ARG_BIAS, b ? e->f_b.inner : NULL}};
+        rc = rc || execute(e->fwd, a, b ? 4 : 3) || run_reorder(&e->f_y) ||
+             dnnl_stream_wait(cache.stream) != dnnl_success;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return rc ? -1 : 0;
+}
+
+int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
+                            float *dw, float *db) {
+    pthread_mutex_lock(&cache.lock);
+    entry *e = ready() ? lookup(s, db != NULL) : NULL;
+    int rc = !e;
+    if (!rc && dx) {
+        rc = point(&e->d_dy, dy, 0) || point(&e->d_w, w, 1) || point(&e->d_dx, dx, 3) || run_reorder(&e->d_dy) ||
+             run_reorder(&e->d_w);
+        dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, e->d_dy.inner}, {DNNL_ARG_WEIGHTS, e->d_w.inner},
+                                {DNNL_ARG_DIFF_SRC, e->d_dx.inner}};
+        rc = rc || execute(e->bwd_data, a, 3) || run_reorder(&e->d_dx);
+    }
+    if (!rc && (dw || db)) {
+        /* frozen weights (dw NULL): the gradient goes to scratch and is not added anywhere */
+        rc = point(&e->w_x, x, 0) || point(&e->w_dy, dy, 1) || point(&e->w_dw, dw ? dw : NULL, 2) ||
+             (db && point(&e->w_db, db, 3)) ||
+             run_reorder(&e->w_x) || run_reorder(&e->w_dy);
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->w_x.inner}, {DNNL_ARG_DIFF_DST, e->w_dy.inner},
+                                {DNNL_ARG_DIFF_WEIGHTS, e->w_dw.inner}, {DNNL_ARG_DIFF_BIAS, db ? e->w_db.inner : NULL}};
+        rc = rc || execute(e->bwd_weights, a, db ? 4 : 3) || (dw && run_reorder(&e->w_dw)) || (db && run_reorder(&e->w_db));
+    }
+    rc = rc || dnnl_stream_wait(cache.stream) != dnnl_success;
+    pthread_mutex_unlock(&cache.lock);
+    return rc ? -1 : 0;
+}
+
+void lathe_k_conv_dnnl_release(void) {
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < cache.n; i++) entry_free(cache.entries[i]);
+    cache.n = 0;
+    for (int k = 0; k < SLOTS; k++) free(cache.scratch[k]), cache.scratch[k] = NULL, cache.scratch_cap[k] = 0;
+    pthread_mutex_unlock(&cache.lock);
+}

@@ -1,0 +1,86 @@
+/* test_conv_dnnl.c - the oneDNN convolutions keep nn.h's contract: forward, and backward data,
+ * weights and bias gradients equal the im2col + OpenBLAS kernels (to float rounding) on shapes
+ * with stride, padding, dilation, groups, depthwise, 1x1 and odd sizes; gradients accumulate into
+ * what the buffers held; NULL gradients are skipped; LATHE_CONV=im2col is not set here. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "kernels/conv_dnnl.h"
+
+typedef struct {
+    int n, c, h, w, k, r, stride, pad, dilation, groups, bias;
+} conv_case;
+
+static const conv_case cases[] = {
+    {2, 3, 17, 13, 8, 3, 1, 1, 1, 1, 1},  {3, 8, 16, 16, 16, 3, 2, 1, 1, 1, 0}, {2, 16, 9, 9, 16, 1, 1, 0, 1, 1, 1},
+    {1, 8, 12, 10, 8, 3, 1, 2, 2, 1, 1},  {2, 8, 11, 11, 16, 3, 1, 1, 1, 4, 1}, {2, 12, 10, 10, 12, 3, 2, 1, 1, 12, 0},
+    {2, 4, 15, 15, 6, 5, 2, 2, 1, 2, 1},  {4, 32, 8, 8, 32, 3, 1, 1, 1, 1, 1},
+};
+
+static float *values(size_t n, unsigned seed) {
+    float *p = malloc((n + 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) seed = seed * 1664525u + 1013904223u, p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    return p;
+}
+
+static void assert_close(const float *a, const float *b, size_t n, const char *what, int which) {
+    double worst = 0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    if (worst > 2e-5 * scale) fail_msg("case %d %s: max difference %g (scale %g)", which, what, worst, scale);
+}
+
+static void check_case(const conv_case *c, int which) {
+    lathe_conv_shape s = {c->n, c->c, c->h, c->w, c->k, c->r, c->r, c->stride, c->pad, c->dilation, c->groups, 0, 0, 2};
+    s.p = lathe_k_conv_out(c->h, c->r, c->stride, c->pad, c->dilation);
+    s.q = lathe_k_conv_out(c->w, c->r, c->stride, c->pad, c->dilation);
+    size_t nx = (size_t)c->n * c->c * c->h * c->w, nw = (size_t)c->k * (c->c / c->groups) * c->r * c->r;
+    size_t ny = (size_t)c->n * c->k * s.p * s.q;
+    float *x = values(nx, 1), *w = values(nw, 2), *b = c->bias ? values(c->k, 3) : NULL, *dy = values(ny, 4);
+    float *ws = malloc(lathe_k_conv_workspace(&s) * sizeof *ws);
+    float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4);
+    lathe_k_conv2d_fwd_f32(&s, x, w, b, y0, ws);
+    if (lathe_k_conv2d_fwd_dnnl(&s, x, w, b, y1)) fail_msg("case %d: oneDNN refused the shape", which);
+    assert_close(y1, y0, ny, "forward", which);
+    /* gradients start from nonzero values: both paths must add to them */
+    float *dx0 = values(nx, 5), *dx1 = values(nx, 5), *dw0 = values(nw, 6), *dw1 = values(nw, 6);
+    float *db0 = values(c->k, 7), *db1 = values(c->k, 7);
+    lathe_k_conv2d_bwd_f32(&s, x, w, dy, dx0, dw0, db0, ws);
+    assert_int_equal(lathe_k_conv2d_bwd_dnnl(&s, x, w, dy, dx1, dw1, db1), 0);
+    assert_close(dx1, dx0, nx, "dx", which);
+    assert_close(dw1, dw0, nw, "dw", which);
+    assert_close(db1, db0, c->k, "db", which);
+    /* frozen weights and the graph's first layer: NULL gradients are left alone */
+    float *dw_before = values(nw, 8), *dw2 = values(nw, 8);
+    assert_int_equal(lathe_k_conv2d_bwd_dnnl(&s, x, w, dy, NULL, dw2, NULL), 0);
+    lathe_k_conv2d_bwd_f32(&s, x, w, dy, NULL, dw_before, NULL, ws);
+    assert_close(dw2, dw_before, nw, "dw alone", which);
+    free(x), free(w), free(b), free(dy), free(ws), free(y0), free(y1), free(dx0), free(dx1), free(dw0), free(dw1);
+    free(db0), free(db1), free(dw_before), free(dw2);
+}
+
+static void equals_im2col_kernels(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], (int)i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], (int)i); /* cached primitives */
+    lathe_k_conv_dnnl_release();
+}
+
+static void repeats_exactly(void **state) {
+    (void)state;
+    const conv_case *c = &cases[7];
+    lathe_conv_shape s = {c->n, c->c, c->h, c->w, c->k, c->r, c->r, c->stride, c->pad, c->dilation, c->groups, 8, 8, 2};
+    size_t nx = (size_t)c->n * c->c * 64, nw = (size_t)c->k * c->c * 9, ny = (size_t)c->n * c->k * 64;
+    float *x = values(nx, 1), *w = values(nw, 2), *dy = values(ny, 3);
+    float *dw[2] = {calloc(nw, 4), calloc(nw, 4)};
+    for (int run = 0; run < 2; run++) assert_int_equal(lathe_k_conv2d_bwd_dnnl(&s, x, w, dy, NULL, dw[run], NULL), 0);
+    assert_memory_equal(dw[0], dw[1], nw * sizeof(float));
+    free(x), free(w), free(dy), free(dw[0]), free(dw[1]);
+    lathe_k_conv_dnnl_release();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(equals_im2col_kernels), cmocka_unit_test(repeats_exactly)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
