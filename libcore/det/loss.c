@@ -14,6 +14,7 @@ void lathe_det_loss_defaults(lathe_det_loss_opts *o, int classes, int bins) {
     o->classes = classes, o->bins = bins;
     o->w_cls = 0.5f, o->w_iou = 7.5f, o->w_dfl = 1.5f;
     o->assign.topk = 10, o->assign.alpha = 1, o->assign.beta = 6;
+    o->iou_kind = LATHE_IOU_CIOU;
 }
 
 /* the predicted class probabilities (A, C) and decoded boxes (A, 4) of raw head outputs */
@@ -78,8 +79,15 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
         if (assigned[a] >= 0) q[(size_t)a * C + gt_labels[assigned[a]]] = score[a], norm += score[a];
     if (o->norm > 0) norm = o->norm; /* a batch's shared normalizer */
     else if (norm < 1) norm = 1;
-    double l_cls = lathe_k_varifocal_f32(ac, cls_logit, q, 0.75f, 2.0f, dcls) / norm;
-    /* positives: CIoU on decoded boxes, DFL on the logits, both weighted by target score */
+    double l_cls;
+    if (o->focal) { /* RetinaNet's focal loss on hard targets: 1 for each positive's class */
+        for (size_t i = 0; i < ac; i++) q[i] = q[i] > 0 ? 1.0f : 0.0f;
+        l_cls = lathe_k_focal_f32(ac, cls_logit, q, 0.25f, 2.0f, dcls) * (double)ac / norm; /* a sum, as varifocal's */
+        for (size_t i = 0; i < ac; i++) dcls[i] *= (float)ac;
+    } else {
+        l_cls = lathe_k_varifocal_f32(ac, cls_logit, q, 0.75f, 2.0f, dcls) / norm;
+    }
+    /* positives: CIoU (or GIoU) on decoded boxes, DFL on the logits, both weighted by target score */
     float *pb = malloc(sizeof(float) * 4 * ((size_t)npos + 1)), *tb = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
     float *w = malloc(sizeof(float) * ((size_t)npos + 1)), *dbox = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
     float *pl = malloc(sizeof(float) * 4 * (size_t)B * ((size_t)npos + 1)), *dist = malloc(sizeof(float) * 4 * ((size_t)npos + 1));
@@ -107,7 +115,7 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
         double wsum = 0;
         for (int i = 0; i < npos; i++) wsum += w[i];
         double scale = npos ? wsum / norm : 0;
-        l_iou = npos ? lathe_k_iou_loss_f32(LATHE_IOU_CIOU, npos, pb, tb, w, dbox) * scale : 0;
+        l_iou = npos ? lathe_k_iou_loss_f32(o->iou_kind, npos, pb, tb, w, dbox) * scale : 0;
         l_dfl = npos ? lathe_k_dfl_f32(npos, B, pl, dist, w, dpl) * scale : 0;
         total = o->w_cls * l_cls + o->w_iou * l_iou + o->w_dfl * l_dfl;
         if (dout) {

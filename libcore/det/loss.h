@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "assign.h"
+#include "kernels/det_loss.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -16,6 +17,9 @@ extern "C" {
 typedef struct {
     int classes, bins;
     float w_cls, w_iou, w_dfl;  /* loss weights (0.5, 7.5, 1.5 as YOLOv8 uses them) */
+    int focal;                  /* 0: varifocal classification loss (IoU-aware targets); 1: focal loss
+                                   on hard targets (alpha 0.25, gamma 2) */
+    int iou_kind;               /* LATHE_IOU_CIOU (default) or LATHE_IOU_GIOU (kernels/det_loss.h) */
     double norm;                /* 0: normalize by the image's target-score sum (at least 1); > 0: by
                                    this (a batch trainer passes the batch's sum, as YOLOv8 does) */
     lathe_assign_opts assign;

@@ -142,6 +142,11 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     t.loss.w_iou = (float)num(spec, "train.loss.box", t.loss.w_iou);
     t.loss.w_dfl = (float)num(spec, "train.loss.dfl", t.loss.w_dfl);
     t.loss.assign.topk = (int)num(spec, "train.assign.topk", t.loss.assign.topk);
+    const char *cls_kind = lathe_config_str(spec, "train.loss.cls_kind", "varifocal");
+    const char *iou_kind = lathe_config_str(spec, "train.loss.iou_kind", "ciou");
+    t.loss.focal = !strcmp(cls_kind, "focal"), t.loss.iou_kind = !strcmp(iou_kind, "giou") ? LATHE_IOU_GIOU : LATHE_IOU_CIOU;
+    if (!rc && ((!t.loss.focal && strcmp(cls_kind, "varifocal")) || (strcmp(iou_kind, "ciou") && strcmp(iou_kind, "giou"))))
+        rc = lathe_fail(LATHE_EINVAL, "train.loss.cls_kind: varifocal or focal; train.loss.iou_kind: ciou or giou");
     if (!rc) rc = lathe_trainer_prepare(spec, t.d.g);
     lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);

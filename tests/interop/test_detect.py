@@ -232,3 +232,13 @@ def test_resnet18_detector_loads_torchvision_names(trained, tmp_path):
     after = load_file(str(tmp_path / "r18" / "checkpoints" / "last.safetensors"))
     convs = [k for k in state if k.endswith("weight") and ("conv" in k or "downsample.0" in k)]
     assert len(convs) == 20 and all(np.array_equal(after[k], state[k]) for k in convs)
+
+
+def test_focal_and_giou_losses_train_too(trained, tmp_path):
+    root, _, spec = trained
+    lathe("train", spec, "train.loss.cls_kind=focal", "train.loss.iou_kind=giou", "--runs", tmp_path, "--name", "fg",
+          "--threads", 2)
+    log = log_of(tmp_path / "fg")
+    assert log[-1]["val_map50"] > 0.3, log[-1]
+    bad = lathe("train", spec, "train.loss.cls_kind=hinge", "--runs", tmp_path, "--name", "bad", check=False)
+    assert bad.returncode == 1 and "cls_kind" in bad.stderr

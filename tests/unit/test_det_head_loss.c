@@ -1,7 +1,8 @@
 /* test_det_head_loss.c - the detector loss of one image (libcore/det/loss.h): positives exist and
- * carry IoU-aware scores, the box-regression gradient (CIoU through DFL decoding, plus DFL) equals
- * central differences of the loss (float32, loose tolerance), the class gradient is varifocal's
- * with its weights held constant, and an image without boxes pushes every class score down. */
+ * carry IoU-aware scores, the box-regression gradient (CIoU or GIoU through DFL decoding, plus DFL)
+ * and the focal option's class gradient equal central differences of the loss (float32, loose
+ * tolerance), the varifocal class gradient is varifocal's with its weights held constant, and an
+ * image without boxes pushes every class score down. */
 #include "testutil.h"
 
 #include <math.h>
@@ -18,8 +19,9 @@ static float uni(void) {
     return (float)((double)(seed >> 11) / 9007199254740992.0);
 }
 
-static void box_gradient_matches_finite_differences(void **state) {
-    (void)state;
+/* Central differences of the loss for fixed targets against its gradient, over the box logits
+ * (first 4 B of each anchor) or the class logits. */
+static void check_gradient(int iou_kind, int focal, int class_logits) {
     int strides[] = {8, 16};
     int A = lathe_det_anchors(32, 32, strides, 2, NULL, NULL);
     float points[2 * 64], stride[64], out[64 * PER], dout[64 * PER];
@@ -31,19 +33,19 @@ static void box_gradient_matches_finite_differences(void **state) {
     int32_t labels[] = {0, 2};
     lathe_det_loss_opts o;
     lathe_det_loss_defaults(&o, C, B);
+    o.iou_kind = iou_kind, o.focal = focal;
     double parts[3];
     double loss = lathe_det_loss_image(&o, A, points, stride, out, 2, gt, labels, dout, parts);
     assert_true(loss > 0 && parts[0] > 0 && parts[1] > 0 && parts[2] > 0);
-    /* the box path for fixed targets (varifocal's weights are constants by definition, so the
-     * class path is checked by formula below) */
     int32_t assigned[64];
     float score[64];
     assert_true(lathe_det_assign_image(&o, A, points, stride, out, 2, gt, labels, assigned, score) > 0);
-    o.w_cls = 0;
+    if (class_logits) o.w_iou = o.w_dfl = 0;
+    else o.w_cls = 0; /* varifocal's weights are constants by definition: checked by formula below */
     lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, dout, NULL);
-    int checked = 0;
+    int checked = 0, first = class_logits ? 4 * B : 0, last = class_logits ? PER : 4 * B;
     for (int a = 0; a < A; a++)
-        for (int j = 0; j < 4 * B; j += 3) {
+        for (int j = first; j < last; j += class_logits ? 1 : 3) {
             float *x = &out[a * PER + j], keep = *x, eps = 1e-3f;
             *x = keep + eps;
             double lp = lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, NULL, NULL);
@@ -52,10 +54,22 @@ static void box_gradient_matches_finite_differences(void **state) {
             *x = keep;
             double num = (lp - lm) / (2 * eps), ana = dout[a * PER + j];
             if (fabs(num - ana) > 2e-3 + 3e-2 * fabs(num))
-                fail_msg("anchor %d logit %d: analytic %.6f, numeric %.6f", a, j, ana, num);
+                fail_msg("iou %d focal %d: anchor %d logit %d: analytic %.6f, numeric %.6f", iou_kind, focal, a, j, ana,
+                         num);
             checked += ana != 0;
         }
     assert_true(checked > 0); /* some positives were checked */
+}
+
+static void box_gradient_matches_finite_differences(void **state) {
+    (void)state;
+    check_gradient(LATHE_IOU_CIOU, 0, 0);
+    check_gradient(LATHE_IOU_GIOU, 0, 0);
+}
+
+static void focal_class_gradient_matches_finite_differences(void **state) {
+    (void)state;
+    check_gradient(LATHE_IOU_CIOU, 1, 1);
 }
 
 static void class_gradient_and_empty_images(void **state) {
@@ -84,6 +98,7 @@ static void class_gradient_and_empty_images(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(box_gradient_matches_finite_differences),
+        cmocka_unit_test(focal_class_gradient_matches_finite_differences),
         cmocka_unit_test(class_gradient_and_empty_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
