@@ -6,8 +6,13 @@ ingested, a small detector of experiments/detect/models/yolo_like.yaml is traine
   - the --baseline gate exits 3 with a table when a metric fell;
   - `lathe predict` on a folder writes COCO results, images.json and drawings, skipping a corrupt file;
   - fine-tuning with --init on a dataset with another class list loads everything but the class
-    convolutions, and train.freeze=backbone leaves the backbone's tensors untouched."""
+    convolutions, and train.freeze=backbone leaves the backbone's tensors untouched;
+  - a detector run killed (SIGKILL) mid-epoch and resumed ends with the same bytes as one never
+    interrupted (the loader's mosaic and affine draws included)."""
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from safetensors.numpy import load_file
 
-from fixtures import lathe
+from fixtures import LATHE, lathe
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "experiments" / "detect" / "models" / "yolo_like.yaml"
@@ -242,3 +247,20 @@ def test_focal_and_giou_losses_train_too(trained, tmp_path):
     assert log[-1]["val_map50"] > 0.3, log[-1]
     bad = lathe("train", spec, "train.loss.cls_kind=hinge", "--runs", tmp_path, "--name", "bad", check=False)
     assert bad.returncode == 1 and "cls_kind" in bad.stderr
+
+
+def test_killed_and_resumed_detector_equals_uninterrupted(trained, tmp_path):
+    root, _, spec = trained
+    args = ["train.epochs=3", "train.checkpoint_every=4", "train.ema=0.99", "--threads", "2"]
+    lathe("train", spec, *args, "--runs", tmp_path, "--name", "whole")
+    p = subprocess.Popen([LATHE, "train", str(spec), *args, "--runs", str(tmp_path), "--name", "cut"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    last = tmp_path / "cut" / "checkpoints" / "last.safetensors"
+    deadline = time.monotonic() + 60
+    while not last.exists() and time.monotonic() < deadline:  # wait for a mid-run checkpoint
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
+    whole = (tmp_path / "whole" / "checkpoints" / "last.safetensors").read_bytes()
+    assert whole == last.read_bytes()
