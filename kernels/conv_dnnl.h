@@ -15,7 +15,8 @@ extern "C" {
 /* y = conv(x, w) + b (b may be NULL). Returns 0, or -1 when oneDNN is off or refuses the shape:
  * the caller then runs lathe_k_conv2d_fwd_f32. */
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y);
-/* dx, dw, db accumulate (each may be NULL). Returns 0 or -1 as above (nothing written on -1). */
+/* dx, dw, db accumulate (each may be NULL). Returns 0 or -1 as above; a -1 comes before anything
+ * is written (a refused shape, or no memory for its buffers, found when its primitives are made). */
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *db);
 /* Frees every cached primitive (the next call creates them again). */

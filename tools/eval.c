@@ -179,11 +179,12 @@ int cmd_eval(int argc, char **argv) {
         char log[4300];
         snprintf(log, sizeof log, "%s/log.jsonl", run);
         rc = lathe_eval_detector(spec, ck, dataset, split, outdir, log, &report);
-        if (!rc) print_metrics(cJSON_GetObjectItemCaseSensitive(report, "metrics"));
-        if (!rc) printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n",
-                        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(report, "metrics"), "AP")->valuedouble,
-                        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(report, "metrics"), "AP50")->valuedouble,
-                        split, outdir);
+        if (!rc) {
+            const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(report, "metrics");
+            print_metrics(metrics);
+            printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
+                   lathe_config_num(metrics, "AP50", -1), split, outdir);
+        }
     } else if (!rc) {
         rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
         if (!rc)

@@ -20,6 +20,7 @@
 #include "libcore/eval/draw.h"
 #include "libcore/io/image.h"
 #include "libcore/nn/checkpoint.h"
+#include "libcore/nn/trainer.h"
 
 enum { MAX_FILE_BYTES = 256 << 20 };
 #define MAX_PIXELS 100000000ull /* decompression-bomb guard: 100 megapixels */
@@ -40,7 +41,7 @@ static void usage(FILE *out) {
                  "  --conf X            score floor (default 0.25; 0.001 for evaluation)\n"
                  "  --iou X             NMS IoU threshold (default 0.7)\n"
                  "  --max-det N         detections kept per image (default 100)\n"
-                 "  --render            also draw the boxes: OUT/render/<image>.png\n"
+                 "  --render            also draw the boxes: OUT/render/<image stem>.png (dataset: <sample index>.png)\n"
                  "  --threads N         CPU threads (default: all cores)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
@@ -225,37 +226,58 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
     return rc;
 }
 
-/* A dataset split: the detections of lathe_detector_split; drawings on the stored images. */
+static int by_image(const void *a, const void *b) {
+    const lathe_coco_ann *x = a, *y = b;
+    return (x->image_id > y->image_id) - (x->image_id < y->image_id);
+}
+
+/* Draws the detections of one sample (res sorted by image id) on its stored pixels. */
+static int render_sample(lathe_detector *d, const lathe_coco_ann *sorted, size_t n, uint64_t i, int split, const char *out) {
+    lathe_dataset_sample s;
+    int rc = lathe_dataset_get(d->ds, i, LATHE_READ_META, &s); /* split and meta first: pixels only when drawn */
+    int mine = !rc && s.split == split;
+    int64_t id = !rc && s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
+    lathe_dataset_sample_free(&s);
+    if (rc || !mine) return rc;
+    if ((rc = lathe_dataset_get(d->ds, i, LATHE_READ_PIXELS | LATHE_READ_META, &s))) return rc;
+    lathe_coco_ann key = {.image_id = id};
+    const lathe_coco_ann *hit = bsearch(&key, sorted, n, sizeof key, by_image);
+    size_t first = hit ? (size_t)(hit - sorted) : 0, count = 0;
+    while (hit && first > 0 && sorted[first - 1].image_id == id) first--;
+    while (hit && first + count < n && sorted[first + count].image_id == id) count++;
+    lathe_coco_ann *boxes = malloc(sizeof *boxes * (count + 1));
+    double sx = s.meta.scale_x > 0 ? s.meta.scale_x : 1, sy = s.meta.scale_y > 0 ? s.meta.scale_y : 1;
+    for (size_t k = 0; boxes && k < count; k++) { /* source pixels to stored pixels */
+        boxes[k] = sorted[first + k];
+        boxes[k].x = (boxes[k].x - s.meta.tile_x) * sx + s.meta.pad_x, boxes[k].w *= sx;
+        boxes[k].y = (boxes[k].y - s.meta.tile_y) * sy + s.meta.pad_y, boxes[k].h *= sy;
+    }
+    if (!boxes) rc = lathe_fail(LATHE_ENOMEM, "detections to draw");
+    else if (s.channels != 3) rc = lathe_fail(LATHE_EUNSUPPORTED, "drawing needs RGB images, not %d channels", s.channels);
+    char name[64];
+    snprintf(name, sizeof name, "%llu", (unsigned long long)i); /* the sample index: unique even for tiles */
+    lathe_image img = {s.width, s.height, s.channels, s.pixels};
+    if (!rc) rc = render(d, &img, boxes, count, out, name);
+    free(boxes);
+    lathe_dataset_sample_free(&s);
+    return rc;
+}
+
+/* A dataset split: the detections of lathe_detector_split; drawings on the stored images, named by
+ * sample index. */
 static int predict_dataset(lathe_detector *d, const char *split, const lathe_det_predict_opts *o, int draw,
                            const char *out, results *res) {
     int sp = lathe_split_parse(split);
     if (sp < 0) return lathe_fail(LATHE_EINVAL, "unknown split %s", split);
     int rc = lathe_detector_split(d, sp, o, &res->dt, &res->n);
+    if (rc || !draw) return rc;
+    lathe_coco_ann *sorted = malloc(sizeof *sorted * (res->n + 1));
+    if (!sorted) return lathe_fail(LATHE_ENOMEM, "detections to draw");
+    memcpy(sorted, res->dt, sizeof *sorted * res->n);
+    qsort(sorted, res->n, sizeof *sorted, by_image);
     uint64_t total = lathe_dataset_count(d->ds);
-    for (uint64_t i = 0; !rc && draw && i < total; i++) {
-        lathe_dataset_sample s;
-        if ((rc = lathe_dataset_get(d->ds, i, LATHE_READ_PIXELS | LATHE_READ_META, &s))) break;
-        int64_t id = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
-        size_t n = 0;
-        lathe_coco_ann *mine = s.split == sp ? malloc(sizeof *mine * (res->n + 1)) : NULL;
-        if (s.split == sp && !mine) rc = lathe_fail(LATHE_ENOMEM, "detections to draw");
-        for (size_t k = 0; mine && k < res->n; k++) { /* source pixels to stored pixels */
-            if (res->dt[k].image_id != id) continue;
-            mine[n] = res->dt[k];
-            double sx = s.meta.scale_x > 0 ? s.meta.scale_x : 1, sy = s.meta.scale_y > 0 ? s.meta.scale_y : 1;
-            mine[n].x = (mine[n].x - s.meta.tile_x) * sx + s.meta.pad_x, mine[n].w *= sx;
-            mine[n].y = (mine[n].y - s.meta.tile_y) * sy + s.meta.pad_y, mine[n].h *= sy;
-            n++;
-        }
-        if (mine && !rc) {
-            lathe_image img = {s.width, s.height, s.channels, s.pixels};
-            char name[64];
-            snprintf(name, sizeof name, "%lld", (long long)id);
-            rc = render(d, &img, mine, n, out, name);
-        }
-        free(mine);
-        lathe_dataset_sample_free(&s);
-    }
+    for (uint64_t i = 0; !rc && i < total; i++) rc = render_sample(d, sorted, res->n, i, sp, out);
+    free(sorted);
     return rc;
 }
 
@@ -317,7 +339,7 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
-    if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", 16));
+    if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && d.h != d.w) rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes to a square input, not %dx%d", d.w, d.h);
     if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
     if (!rc) rc = lathe_mkdirs(outdir);

@@ -14,11 +14,12 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
+#include "libcore/io/dataset.h"
 #include "libcore/nn/graph.h"
 #include "libcore/nn/train.h"
 
 
-static volatile int stop_requested;
+static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
@@ -57,6 +58,23 @@ static void stem_of(const char *path, char *out, size_t cap) {
     snprintf(out, cap, "%s", base ? base + 1 : path);
     char *dot = strrchr(out, '.');
     if (dot && dot != out) *dot = 0;
+}
+
+/* A detector run's config.yaml records model.classes and class_names from the dataset, so
+ * `lathe predict` on image files needs no dataset. */
+static int record_classes(cJSON *spec) {
+    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    if (!dir || !cJSON_IsObject(model) || cJSON_GetObjectItemCaseSensitive(spec, "class_names")) return 0;
+    lathe_dataset *ds;
+    int rc = lathe_dataset_open(dir, &ds);
+    if (rc) return rc;
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    if (!cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", m->nclasses);
+    cJSON *names = cJSON_AddArrayToObject(spec, "class_names");
+    for (int k = 0; names && k < m->nclasses; k++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[k]));
+    lathe_dataset_close(ds);
+    return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -131,6 +149,10 @@ int cmd_train(int argc, char **argv) {
         if (rc) cli_error(what, NULL);
         return rc ? EXIT_FAIL : EXIT_OK;
     }
+    const char *task = lathe_config_str(spec, "task", "classify");
+    if (!rc && strcmp(task, "classify") && strcmp(task, "detect"))
+        rc = lathe_fail(LATHE_EINVAL, "task: classify or detect, not %s", task);
+    if (!rc && !resume && !strcmp(task, "detect")) rc = record_classes(spec);
     if (!rc && !resume) {
         char *yaml = lathe_config_to_yaml(spec);
         rc = yaml ? lathe_mkdirs(run_dir) : lathe_fail(LATHE_ENOMEM, "config");
@@ -142,9 +164,6 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    const char *task = lathe_config_str(spec, "task", "classify");
-    if (!rc && strcmp(task, "classify") && strcmp(task, "detect"))
-        rc = lathe_fail(LATHE_EINVAL, "task: classify or detect, not %s", task);
     if (!rc) rc = !strcmp(task, "detect") ? lathe_train_detector(spec, run_dir, resume, &stop_requested)
                                           : lathe_train_classifier(spec, run_dir, resume, &stop_requested);
     cJSON_Delete(spec);

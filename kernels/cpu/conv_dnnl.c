@@ -18,11 +18,13 @@ typedef struct {
     dnnl_memory_t plain, inner; /* inner == plain when no reorder is needed */
     dnnl_primitive_t reorder;   /* plain -> inner for inputs, inner -> plain for outputs */
     int output;
+    int slot;                   /* the scratch buffer inner lives in (see cache.scratch) */
 } operand;
 
 typedef struct {
     lathe_conv_shape key; /* `threads` zeroed: oneDNN follows OpenMP's thread count */
     int bias;
+    int refused;          /* oneDNN cannot run this shape: remembered, so it is not asked again */
     dnnl_primitive_t fwd, bwd_data, bwd_weights;
     operand f_x, f_w, f_b, f_y;            /* forward */
     operand d_dy, d_w, d_dx;               /* backward data */
@@ -47,6 +49,7 @@ static int ready(void) {
     const char *mode = getenv("LATHE_CONV");
     if ((mode && !strcmp(mode, "im2col")) || dnnl_engine_create(&cache.engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&cache.stream, cache.engine, dnnl_stream_default_flags) != dnnl_success) {
+        if (cache.engine) dnnl_engine_destroy(cache.engine), cache.engine = NULL;
         cache.state = -1;
         return 0;
     }
@@ -73,15 +76,17 @@ static void entry_free(entry *e) {
 
 /* The operand between a plain layout and the primitive's md. output: the reorder runs inner ->
  * plain, with a sum post-op when accumulate. */
+static int reserve(int slot, const dnnl_memory_desc_t *md);
+
 static int operand_make(operand *o, const dnnl_memory_desc_t *plain_md, const dnnl_memory_desc_t *md, int output,
-                        int accumulate) {
-    o->output = output;
+                        int accumulate, int slot) {
+    o->output = output, o->slot = slot;
     if (dnnl_memory_create(&o->plain, plain_md, cache.engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
     if (!accumulate && dnnl_memory_desc_equal(plain_md, md)) {
         o->inner = o->plain;
         return 0;
     }
-    if (dnnl_memory_create(&o->inner, md, cache.engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (dnnl_memory_create(&o->inner, md, cache.engine, DNNL_MEMORY_NONE) != dnnl_success || reserve(slot, md)) return -1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
     int rc = 0;
@@ -154,17 +159,18 @@ static entry *entry_create(const lathe_conv_shape *s, int bias) {
     bad = bad || dnnl_primitive_create(&e->fwd, fpd) != dnnl_success ||
           dnnl_primitive_create(&e->bwd_data, dpd) != dnnl_success ||
           dnnl_primitive_create(&e->bwd_weights, wpd) != dnnl_success;
-    bad = bad || operand_make(&e->f_x, &x, md_of(fpd, dnnl_query_src_md), 0, 0) ||
-          operand_make(&e->f_w, &w, md_of(fpd, dnnl_query_weights_md), 0, 0) ||
-          (bias && operand_make(&e->f_b, &b, &b, 0, 0)) ||
-          operand_make(&e->f_y, &y, md_of(fpd, dnnl_query_dst_md), 1, 0) ||
-          operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0) ||
-          operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0) ||
-          operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1) ||
-          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0) ||
-          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0) ||
-          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1) ||
-          (bias && operand_make(&e->w_db, &b, &b, 1, 1));
+    /* slots: one per operand of a primitive, so no two live operands share one */
+    bad = bad || operand_make(&e->f_x, &x, md_of(fpd, dnnl_query_src_md), 0, 0, 0) ||
+          operand_make(&e->f_w, &w, md_of(fpd, dnnl_query_weights_md), 0, 0, 1) ||
+          (bias && operand_make(&e->f_b, &b, &b, 0, 0, 2)) ||
+          operand_make(&e->f_y, &y, md_of(fpd, dnnl_query_dst_md), 1, 0, 3) ||
+          operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
+          operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0, 1) ||
+          operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1, 3) ||
+          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0, 0) ||
+          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0, 1) ||
+          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1, 2) ||
+          (bias && operand_make(&e->w_db, &b, &b, 1, 1, 3));
     if (fpd) dnnl_primitive_desc_destroy(fpd);
     if (dpd) dnnl_primitive_desc_destroy(dpd);
     if (wpd) dnnl_primitive_desc_destroy(wpd);
@@ -179,8 +185,10 @@ static entry *lookup(const lathe_conv_shape *s, int bias) {
     lathe_conv_shape key = *s;
     key.threads = 0;
     for (int i = 0; i < cache.n; i++)
-        if (cache.entries[i]->bias == bias && !memcmp(&cache.entries[i]->key, &key, sizeof key)) return cache.entries[i];
+        if (cache.entries[i]->bias == bias && !memcmp(&cache.entries[i]->key, &key, sizeof key))
+            return cache.entries[i]->refused ? NULL : cache.entries[i];
     entry *e = entry_create(s, bias);
+    if (!e && (e = calloc(1, sizeof *e))) e->key = key, e->bias = bias, e->refused = 1;
     if (!e) return NULL;
     if (cache.n == CACHE_ENTRIES) {
         entry_free(cache.entries[0]);
@@ -188,24 +196,26 @@ static entry *lookup(const lathe_conv_shape *s, int bias) {
         cache.n--;
     }
     cache.entries[cache.n++] = e;
-    return e;
+    return e->refused ? NULL : e;
+}
+
+/* Grows scratch slot `slot` to hold md (done when a shape's entry is made, so a call never
+ * allocates and cannot fail halfway through). */
+static int reserve(int slot, const dnnl_memory_desc_t *md) {
+    size_t need = dnnl_memory_desc_get_size(md);
+    if (need <= cache.scratch_cap[slot]) return 0;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, need)) return -1;
+    free(cache.scratch[slot]);
+    cache.scratch[slot] = p, cache.scratch_cap[slot] = need;
+    return 0;
 }
 
 /* Points the operand's plain side at the caller's buffer and its inner side (when it has its own
- * layout) at scratch slot `slot`. */
-static int point(operand *o, const void *data, int slot) {
+ * layout) at its scratch slot. */
+static int point(operand *o, const void *data) {
     if (dnnl_memory_set_data_handle(o->plain, (void *)data) != dnnl_success) return 1;
-    if (o->inner == o->plain) return 0;
-    const dnnl_memory_desc_t *md;
-    if (dnnl_memory_get_memory_desc(o->inner, &md) != dnnl_success) return 1;
-    size_t need = dnnl_memory_desc_get_size(md);
-    if (need > cache.scratch_cap[slot]) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, need)) return 1;
-        free(cache.scratch[slot]);
-        cache.scratch[slot] = p, cache.scratch_cap[slot] = need;
-    }
-    return dnnl_memory_set_data_handle(o->inner, cache.scratch[slot]) != dnnl_success;
+    return o->inner != o->plain && dnnl_memory_set_data_handle(o->inner, cache.scratch[o->slot]) != dnnl_success;
 }
 
 static int run_reorder(const operand *o) {
@@ -223,7 +233,7 @@ int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     entry *e = ready() ? lookup(s, b != NULL) : NULL;
     int rc = !e;
     if (!rc) {
-        rc = point(&e->f_x, x, 0) || point(&e->f_w, w, 1) || (b && point(&e->f_b, b, 2)) || point(&e->f_y, y, 3) ||
+        rc = point(&e->f_x, x) || point(&e->f_w, w) || (b && point(&e->f_b, b)) || point(&e->f_y, y) ||
              run_reorder(&e->f_x) || run_reorder(&e->f_w) || (b && run_reorder(&e->f_b));
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->f_x.inner}, {DNNL_ARG_WEIGHTS, e->f_w.inner}, {DNNL_ARG_DST, e->f_y.inner},
                                 {DNNL_ARG_BIAS, b ? e->f_b.inner : NULL}};
@@ -240,7 +250,7 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     entry *e = ready() ? lookup(s, db != NULL) : NULL;
     int rc = !e;
     if (!rc && dx) {
-        rc = point(&e->d_dy, dy, 0) || point(&e->d_w, w, 1) || point(&e->d_dx, dx, 3) || run_reorder(&e->d_dy) ||
+        rc = point(&e->d_dy, dy) || point(&e->d_w, w) || point(&e->d_dx, dx) || run_reorder(&e->d_dy) ||
              run_reorder(&e->d_w);
         dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, e->d_dy.inner}, {DNNL_ARG_WEIGHTS, e->d_w.inner},
                                 {DNNL_ARG_DIFF_SRC, e->d_dx.inner}};
@@ -248,8 +258,8 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     }
     if (!rc && (dw || db)) {
         /* frozen weights (dw NULL): the gradient goes to scratch and is not added anywhere */
-        rc = point(&e->w_x, x, 0) || point(&e->w_dy, dy, 1) || point(&e->w_dw, dw ? dw : NULL, 2) ||
-             (db && point(&e->w_db, db, 3)) ||
+        rc = point(&e->w_x, x) || point(&e->w_dy, dy) || point(&e->w_dw, dw) ||
+             (db && point(&e->w_db, db)) ||
              run_reorder(&e->w_x) || run_reorder(&e->w_dy);
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->w_x.inner}, {DNNL_ARG_DIFF_DST, e->w_dy.inner},
                                 {DNNL_ARG_DIFF_WEIGHTS, e->w_dw.inner}, {DNNL_ARG_DIFF_BIAS, db ? e->w_db.inner : NULL}};

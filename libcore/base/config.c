@@ -182,6 +182,10 @@ static int load_depth(const char *path, int depth, cJSON **out) {
         cJSON_Delete(*out), *out = NULL;
         return lathe_fail_context(-rc, "%s", path);
     }
+    if (!cJSON_IsObject(base)) {
+        cJSON_Delete(base), cJSON_Delete(*out), *out = NULL;
+        return lathe_fail(LATHE_EFORMAT, "%s: its base %s is not a mapping", path, base_path);
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(*out, "base");
     merge_into(base, *out);
     *out = base;

@@ -75,6 +75,7 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
     *out = NULL;
     const lathe_manifest *m = lathe_dataset_manifest(ds);
     if (m->store != LATHE_STORE_PIXELS) return lathe_fail(LATHE_EINVAL, "training reads a pixels-store dataset");
+    if (m->channels != 3) return lathe_fail(LATHE_EINVAL, "a detector reads RGB images, not %d channels", m->channels);
     if (o->h < 8 || o->w < 8 || !(o->std > 0) || !(o->flip >= 0 && o->flip <= 1) || !(o->mosaic >= 0 && o->mosaic <= 1) ||
         !(o->scale >= 0 && o->scale < 1) || !(o->translate >= 0 && o->translate < 0.5f) || !(o->hsv_h >= 0 && o->hsv_h <= 0.5f) ||
         !(o->hsv_s >= 0 && o->hsv_s <= 1) || !(o->hsv_v >= 0 && o->hsv_v <= 1))
@@ -228,6 +229,7 @@ static int place_boxes(const lathe_det_loader *l, const plan *p, const lathe_dat
         double x0 = b->x1 * r + t->off_x, y0 = b->y1 * r + t->off_y, x1 = b->x2 * r + t->off_x, y1 = b->y2 * r + t->off_y;
         double before = (x1 - x0) * (y1 - y0) * fabs(p->sx * p->sy);
         x0 = fmax(x0, t->x0), y0 = fmax(y0, t->y0), x1 = fmin(x1, t->x1), y1 = fmin(y1, t->y1);
+        if (!(x1 > x0 && y1 > y0)) continue; /* nothing of it on the tile (NaN coordinates too) */
         double ax, ay, bx, by;
         to_output(l, p, x0, y0, &ax, &ay);
         to_output(l, p, x1, y1, &bx, &by);
@@ -256,8 +258,8 @@ static int make_item(lathe_det_loader *l, int epoch, uint64_t pos, uint8_t *cons
         if (!rc) rc = lathe_dataset_read_pixels(l->ds, p.t[k].sample, img[k], frame);
         total += s[k].nboxes;
     }
-    if (!rc && total && !(*boxes = malloc(total * 5 * sizeof **boxes))) rc = -LATHE_ENOMEM;
-    for (int k = 0; k < p.ntiles && !rc; k++) *nboxes += place_boxes(l, &p, &s[k], &p.t[k], *boxes + 5 * *nboxes);
+    if (!rc && total && !(*boxes = malloc(total * 5 * sizeof **boxes))) rc = lathe_fail(LATHE_ENOMEM, "boxes of an item");
+    for (int k = 0; k < p.ntiles && !rc && *boxes; k++) *nboxes += place_boxes(l, &p, &s[k], &p.t[k], *boxes + 5 * *nboxes);
     for (int k = 0; k < p.ntiles; k++) lathe_dataset_sample_free(&s[k]);
     if (!rc) render(l, &p, img, dst);
     return rc;
@@ -294,8 +296,9 @@ int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n
     if (n > b->cap) n = b->cap;
     if (l->order_epoch != epoch) make_order(l, epoch);
     size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)3 * l->o.h * l->o.w;
-    float **items = calloc((size_t)n, sizeof *items);
-    int *counts = calloc((size_t)n, sizeof *counts), failed = 0;
+    float **items = calloc((size_t)n + 1, sizeof *items);
+    int *counts = calloc((size_t)n + 1, sizeof *counts), failed = 0;
+    char why[256] = ""; /* the first failure's message, from the worker thread that met it */
     if (!items || !counts) {
         free(items), free(counts);
         return lathe_fail(LATHE_ENOMEM, "a detection batch");
@@ -307,15 +310,17 @@ int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n
         for (int k = 0; k < MAX_TILES; k++) ok &= (img[k] = malloc(frame)) != NULL;
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            if (!ok || make_item(l, epoch, first + (uint64_t)i, img, frame, b->x + (size_t)i * per, &items[i], &counts[i],
-                                 &b->samples[i])) {
-#pragma omp atomic write
-                failed = 1;
+            int rc = ok ? make_item(l, epoch, first + (uint64_t)i, img, frame, b->x + (size_t)i * per, &items[i],
+                                    &counts[i], &b->samples[i])
+                        : lathe_fail(LATHE_ENOMEM, "image buffers");
+            if (rc) {
+#pragma omp critical(det_loader_failure)
+                if (!failed) failed = -rc, snprintf(why, sizeof why, "%s", lathe_last_error());
             }
         }
         for (int k = 0; k < MAX_TILES; k++) free(img[k]);
     }
-    int rc = failed ? lathe_fail(LATHE_EIO, "a detection batch of epoch %d could not be read", epoch) : gather(b, n, items, counts);
+    int rc = failed ? lathe_fail(failed, "a detection batch of epoch %d: %s", epoch, why) : gather(b, n, items, counts);
     for (int i = 0; i < n; i++) free(items[i]);
     free(items), free(counts);
     return rc ? rc : n;

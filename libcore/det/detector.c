@@ -12,17 +12,21 @@
 #include "libcore/data/det_loader.h"
 #include "libcore/eval/det_report.h"
 #include "libcore/nn/checkpoint.h"
+#include "libcore/nn/trainer.h"
 
 enum { MAX_LEVELS = 8 };
 
+/* Names from the dataset, else from the spec's class_names (lathe train records them), else "class N". */
 static int set_class_names(lathe_detector *d) {
     const lathe_manifest *m = d->ds ? lathe_dataset_manifest(d->ds) : NULL;
+    const cJSON *listed = lathe_config_get(d->spec, "class_names");
     if (!(d->class_names = calloc((size_t)d->classes, sizeof *d->class_names))) return lathe_fail(LATHE_ENOMEM, "class names");
     for (int k = 0; k < d->classes; k++) {
         char fallback[32];
         snprintf(fallback, sizeof fallback, "class %d", k);
-        if (!(d->class_names[k] = strdup(m && k < m->nclasses ? m->class_names[k] : fallback)))
-            return lathe_fail(LATHE_ENOMEM, "class names");
+        const cJSON *name = cJSON_GetArrayItem(listed, k);
+        const char *chosen = m && k < m->nclasses ? m->class_names[k] : cJSON_IsString(name) ? name->valuestring : fallback;
+        if (!(d->class_names[k] = strdup(chosen))) return lathe_fail(LATHE_ENOMEM, "class names");
     }
     return 0;
 }
@@ -32,6 +36,7 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
     d->spec = spec, d->batch = batch;
     d->mean = (float)lathe_config_num(spec, "data.mean", 0), d->std = (float)lathe_config_num(spec, "data.std", 1);
     const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
+    if (!dataset && !need_dataset && lathe_config_get(spec, "model.classes")) dir = NULL; /* the run recorded them */
     if (!dir && need_dataset) return lathe_fail(LATHE_EINVAL, "data.dataset is required");
     int rc = dir ? lathe_dataset_open(dir, &d->ds) : 0;
     if (rc) return rc;
@@ -162,13 +167,27 @@ int lathe_coco_results_write(const char *path, const lathe_coco_ann *dt, size_t 
     size_t cap = 128 * (n + 1), len = 0;
     char *text = malloc(cap);
     if (!text) return lathe_fail(LATHE_ENOMEM, "results of %zu detections", n);
-    len += (size_t)snprintf(text, cap, "[");
-    for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(text + len, cap - len,
-                                "%s\n{\"image_id\": %lld, \"category_id\": %lld, \"bbox\": [%.3f, %.3f, %.3f, %.3f], \"score\": %.5f}",
-                                i ? "," : "", (long long)dt[i].image_id, (long long)dt[i].category_id, dt[i].x, dt[i].y,
-                                dt[i].w, dt[i].h, dt[i].score);
-    len += (size_t)snprintf(text + len, cap - len, "\n]\n");
+    for (size_t i = 0; i <= n; i++) {
+        char one[512]; /* a record, or the closing bracket; %g keeps even absurd coordinates short */
+        int k = i < n ? snprintf(one, sizeof one,
+                                 "%s\n{\"image_id\": %lld, \"category_id\": %lld, \"bbox\": [%.9g, %.9g, %.9g, %.9g], \"score\": %.5f}",
+                                 i ? "," : "[", (long long)dt[i].image_id, (long long)dt[i].category_id, dt[i].x, dt[i].y,
+                                 dt[i].w, dt[i].h, dt[i].score)
+                      : snprintf(one, sizeof one, "%s\n]\n", n ? "" : "[");
+        if (k < 0 || (size_t)k >= sizeof one) {
+            free(text);
+            return lathe_fail(LATHE_EINVAL, "detection %zu does not print as a COCO result", i);
+        }
+        if (len + (size_t)k + 1 > cap) {
+            char *bigger = realloc(text, cap = 2 * cap + (size_t)k);
+            if (!bigger) {
+                free(text);
+                return lathe_fail(LATHE_ENOMEM, "results of %zu detections", n);
+            }
+            text = bigger;
+        }
+        memcpy(text + len, one, (size_t)k + 1), len += (size_t)k;
+    }
     int rc = lathe_write_atomic(path, text, len);
     free(text);
     return rc;
@@ -210,7 +229,7 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     int sp = lathe_split_parse(split);
     if (sp < 0) return lathe_fail(LATHE_EINVAL, "unknown split %s", split);
     lathe_detector d;
-    int rc = lathe_detector_open(&d, spec, dataset, 1, (int)lathe_config_num(spec, "train.batch", 16));
+    int rc = lathe_detector_open(&d, spec, dataset, 1, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc) rc = lathe_checkpoint_load(checkpoint, d.g, NULL);
     lathe_coco_data data = {0};
     lathe_coco_result res = {0};

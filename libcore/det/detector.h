@@ -25,8 +25,9 @@ typedef struct {
     char **class_names;       /* classes entries */
 } lathe_detector;
 
-/* Opens the dataset (spec's data.dataset, or `dataset` when not NULL; with neither, classes come
- * from model.classes and names are "class N") and builds the graph for batches of `batch`.
+/* Opens the dataset (`dataset` when not NULL, else the spec's data.dataset, which need_dataset 0
+ * skips when the spec records model.classes: classes and names then come from model.classes and
+ * class_names, as `lathe train` records them) and builds the graph for batches of `batch`.
  * Returns 0 or a negative LATHE_E* code naming the problem (no detect layer, a head of the wrong
  * width for 4 x model.bins + classes, ...). */
 int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *dataset, int need_dataset, int batch);

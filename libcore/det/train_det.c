@@ -117,10 +117,20 @@ static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric
     return rc;
 }
 
+/* The val split must be scorable: samples in it, and a dataset COCO ground truth can come from. */
+static int check_val_split(det_trainer *t) {
+    lathe_coco_data gt;
+    int rc = lathe_coco_load_dataset(t->d.ds, t->val_split, NULL, &gt);
+    if (!rc && !gt.nimages)
+        rc = lathe_fail(LATHE_EINVAL, "data.val_split %s has no sample to validate on", lathe_split_name(t->val_split));
+    lathe_coco_data_free(&gt);
+    return rc;
+}
+
 int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, volatile int *stop) {
     det_trainer t;
     memset(&t, 0, sizeof t);
-    int batch = (int)num(spec, "train.batch", 16);
+    int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
     int rc = lathe_detector_open(&t.d, spec, NULL, 1, batch);
     lathe_det_loader_opts lo;
@@ -132,6 +142,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
         rc = lathe_fail(LATHE_EINVAL, "data.train_split / data.val_split: train, val or test");
     lo.h = t.d.h, lo.w = t.d.w, lo.mean = t.d.mean, lo.std = t.d.std, lo.seed = (uint64_t)num(spec, "train.seed", 0);
     if (!rc) rc = augment_options(spec, &lo);
+    if (!rc) rc = check_val_split(&t); /* before an epoch is spent, not after */
     if (!rc) rc = lathe_det_loader_create(t.d.ds, &lo, &t.train);
     for (int s = 0; s < 2 && !rc; s++) rc = lathe_det_batch_init(&t.batch[s], batch, t.d.h, t.d.w);
     if (!rc && (!(t.assigned = malloc(sizeof *t.assigned * (size_t)batch * t.d.head.A)) ||

@@ -54,7 +54,7 @@ static int loader_for(trainer *t, const char *split_key, const char *def, int au
 static int setup(trainer *t, const cJSON *spec, const char *dataset_override) {
     memset(t, 0, sizeof *t);
     t->spec = spec;
-    t->batch = (int)num(spec, "train.batch", 32);
+    t->batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
     t->seed = (uint64_t)num(spec, "train.seed", 0);
     if (t->batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
     const char *dir = dataset_override ? dataset_override : lathe_config_str(spec, "data.dataset", NULL);

@@ -116,19 +116,20 @@ typedef struct {
     char last[4300], best[4300];
 } loop;
 
-static int save(loop *L, const char *path, int epoch, uint64_t position, double best) {
-    char e[32], p[32], b[32], s[32];
+static int save(loop *L, const char *path, int epoch, uint64_t position, double best, long skipped) {
+    char e[32], p[32], b[32], s[32], k[32];
     snprintf(e, sizeof e, "%d", epoch);
     snprintf(p, sizeof p, "%" PRIu64, position);
     snprintf(b, sizeof b, "%.17g", best);
     snprintf(s, sizeof s, "%" PRIu64, L->seed);
+    snprintf(k, sizeof k, "%ld", skipped); /* NaN-skipped steps: they count in the dropout seeds and the budget */
     const char *meta[] = {"epoch", e, "position", p, "best_metric", b, "metric", L->task->metric, "seed", s,
-                          "format", "lathe-checkpoint-1"};
-    return lathe_checkpoint_save(path, L->g, L->opt, meta, 6);
+                          "skipped_steps", k, "format", "lathe-checkpoint-1"};
+    return lathe_checkpoint_save(path, L->g, L->opt, meta, 7);
 }
 
 /* Validates the averaged weights (when EMA is on), logs the epoch, keeps the best. */
-static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, double *best) {
+static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, double *best, long skipped) {
     lathe_optim_swap_ema(L->opt);
     lathe_graph_set_train(L->g, 0);
     double metric = 0;
@@ -146,17 +147,17 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
     }
     if (!rc && metric > *best) {
         *best = metric;
-        rc = save(L, L->best, epoch + 1, 0, *best);
+        rc = save(L, L->best, epoch + 1, 0, *best, skipped);
     }
     lathe_optim_swap_ema(L->opt);
-    if (!rc) rc = save(L, L->last, epoch + 1, 0, *best);
+    if (!rc) rc = save(L, L->last, epoch + 1, 0, *best, skipped);
     return rc;
 }
 
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
                       volatile int *stop) {
     loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}};
-    int batch = (int)num(spec, "train.batch", 32), epochs = (int)num(spec, "train.epochs", 10);
+    int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT), epochs = (int)num(spec, "train.epochs", 10);
     if (batch < 1 || epochs < 1) return lathe_fail(LATHE_EINVAL, "train.batch and train.epochs must be >= 1");
     char ckdir[4200], logpath[4200];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
@@ -172,18 +173,19 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     int start_epoch = 0;
     uint64_t start_pos = 0;
     double best = -1;
+    long bad_steps = 0;
     if (!rc && resume && access(L.last, F_OK) == 0) {
         char v[64];
         rc = lathe_checkpoint_load(L.last, g, L.opt);
         if (!rc && !lathe_checkpoint_meta(L.last, "epoch", v, sizeof v)) start_epoch = atoi(v);
         if (!rc && !lathe_checkpoint_meta(L.last, "position", v, sizeof v)) start_pos = strtoull(v, NULL, 10);
         if (!rc && !lathe_checkpoint_meta(L.last, "best_metric", v, sizeof v)) best = atof(v);
+        if (!rc && !lathe_checkpoint_meta(L.last, "skipped_steps", v, sizeof v)) bad_steps = atol(v);
         if (!rc) lathe_log(LATHE_LOG_INFO, "train.resume", "resuming at epoch %d, sample %" PRIu64, start_epoch + 1, start_pos);
     }
     FILE *log = rc ? NULL : fopen(logpath, resume ? "a" : "w");
     if (!rc && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s", logpath);
     long ck_every = (long)num(spec, "train.checkpoint_every", 0), max_bad = (long)num(spec, "train.max_nan_steps", 10);
-    long bad_steps = 0;
     for (int epoch = start_epoch; !rc && epoch < epochs; epoch++) {
         double t0 = lathe_now(), loss_sum = 0, wait = 0;
         uint64_t seen = 0, first = epoch == start_epoch ? start_pos : 0;
@@ -202,7 +204,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                 break;
             }
             if (stop && *stop) {
-                rc = save(&L, L.last, epoch, pos, best);
+                rc = save(&L, L.last, epoch, pos, best, bad_steps);
                 if (!rc) rc = lathe_fail(LATHE_EINTR, "stopped at epoch %d, sample %" PRIu64 " (checkpoint written)", epoch + 1, pos);
                 break;
             }
@@ -227,7 +229,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
             loss_sum += loss * got, seen += (uint64_t)got;
             lathe_progress_update(prog, pos + (uint64_t)got);
             if (ck_every > 0 && lathe_optim_steps(L.opt) % ck_every == 0 && pos + (uint64_t)got < n)
-                rc = save(&L, L.last, epoch, pos + (uint64_t)got, best);
+                rc = save(&L, L.last, epoch, pos + (uint64_t)got, best, bad_steps);
         }
         prefetch_wait(&pf); /* a stop or an error may leave a batch in flight */
         lathe_progress_finish(prog, seen);
@@ -241,7 +243,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         cJSON_AddNumberToObject(entry, "images_per_s", seconds > 0 ? (double)seen / seconds : 0);
         cJSON_AddNumberToObject(entry, "seconds", seconds);
         cJSON_AddNumberToObject(entry, "data_wait_share", seconds > 0 ? wait / seconds : 0);
-        rc = entry ? end_epoch(&L, log, entry, epoch, epochs, &best) : lathe_fail(LATHE_ENOMEM, "log line");
+        rc = entry ? end_epoch(&L, log, entry, epoch, epochs, &best, bad_steps) : lathe_fail(LATHE_ENOMEM, "log line");
         cJSON_Delete(entry);
     }
     if (!rc) {

@@ -14,6 +14,9 @@
 extern "C" {
 #endif
 
+/* train.batch when a spec leaves it out (every task and tool uses this one value). */
+#define LATHE_TRAIN_BATCH_DEFAULT 32
+
 typedef struct {
     void *ctx;
     const char *metric; /* the validation metric best.safetensors maximizes, e.g. "val_accuracy" */

@@ -264,3 +264,19 @@ def test_killed_and_resumed_detector_equals_uninterrupted(trained, tmp_path):
     lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
     whole = (tmp_path / "whole" / "checkpoints" / "last.safetensors").read_bytes()
     assert whole == last.read_bytes()
+
+
+def test_predict_needs_no_dataset_and_bad_bases_are_refused(trained, tmp_path):
+    import shutil
+    root, _, spec = trained
+    run = tmp_path / "moved"
+    shutil.copytree(root / "runs" / "a", run)
+    config = (run / "config.yaml").read_text()
+    assert "class_names" in config  # lathe train records the class list beside model.classes
+    (run / "config.yaml").write_text(config.replace(str(root / "ds"), str(tmp_path / "gone")))
+    lathe("predict", run, root / "src" / "images" / "img000.png", "-o", tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "predictions.json").read_text())
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "child.yaml").write_text("base: list.yaml\ntask: detect\n")
+    bad = lathe("train", tmp_path / "child.yaml", "--runs", tmp_path, check=False)
+    assert bad.returncode == 1 and "not a mapping" in bad.stderr
