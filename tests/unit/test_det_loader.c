@@ -5,26 +5,19 @@
  * mirrors image and boxes, mosaic switches off from mosaic_epochs on, and bad options are refused. */
 #include <math.h>
 #include <omp.h>
-#include <zstd.h>
 
 #include "libcore/base/error.h"
 #include "libcore/data/det_loader.h"
 #include "libcore/io/dataset.h"
-#include "libcore/io/manifest.h"
-#include "libcore/io/shard.h"
+#include "testdata.h"
 #include "testutil.h"
 
 /* ---- the datasets ---- */
 
 static const char *const class_names[] = {"a", "b"};
 
-typedef struct {
-    int split;
-    int count;
-} shard_spec;
-
 /* The main dataset: train samples 0..4 and 8..9, val samples 5..7 (global indices). */
-static const shard_spec main_shards[] = {{LATHE_SPLIT_TRAIN, 5}, {LATHE_SPLIT_VAL, 3}, {LATHE_SPLIT_TRAIN, 2}};
+static const test_shard main_shards[] = {{LATHE_SPLIT_TRAIN, 5}, {LATHE_SPLIT_VAL, 3}, {LATHE_SPLIT_TRAIN, 2}};
 static const uint64_t train_samples[] = {0, 1, 2, 3, 4, 8, 9}, val_samples[] = {5, 6, 7};
 enum { NTRAIN = 7, NVAL = 3, MAXBOX = 3 };
 
@@ -59,50 +52,20 @@ static size_t target_boxes(uint64_t g, lathe_box *out) {
     return k;
 }
 
+/* Sample g of the datasets: stored_pixel and stored_boxes. */
+static size_t fill_sample(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta) {
+    const int *size = ctx;
+    (void)split, (void)meta;
+    for (int y = 0; y < size[1]; y++)
+        for (int x = 0; x < size[0]; x++)
+            for (int c = 0; c < 3; c++) px[((size_t)y * size[0] + x) * 3 + c] = stored_pixel(g, x, y, c);
+    return stored_boxes(g, boxes);
+}
+
 /* Writes a w x h pixels-store dataset with the given shards; returns its folder. */
-static char *write_det_dataset(const char *tag, int w, int h, const shard_spec *shards, int nshards) {
-    char *dir = test_tempdir(tag);
-    assert_non_null(dir);
-    lathe_shard_schema schema = {LATHE_STORE_PIXELS, h, w, 3, 0, 0, 0, NULL, 0, class_names, 2, 1, "test_det_loader"};
-    lathe_manifest m = {0};
-    m.schema = LATHE_SCHEMA_VERSION, m.created_by = "test_det_loader", m.store = LATHE_STORE_PIXELS;
-    m.height = h, m.width = w, m.channels = 3, m.class_names = (char **)class_names, m.nclasses = 2;
-    m.source_format = "test", m.complete = 1;
-    size_t npix = (size_t)w * h * 3, bound = ZSTD_compressBound(npix);
-    uint8_t *px = malloc(npix), *chunk = malloc(bound);
-    assert_true(px && chunk);
-    uint64_t g = 0;
-    for (int s = 0; s < nshards; s++) {
-        char name[32], path[4200];
-        snprintf(name, sizeof name, "shard-%05d.h5", s);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        lathe_shard_writer *wr;
-        assert_int_equal(lathe_shard_create(path, &schema, (size_t)shards[s].count, &wr), 0);
-        for (int k = 0; k < shards[s].count; k++, g++) {
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++)
-                    for (int c = 0; c < 3; c++) px[((size_t)y * w + x) * 3 + c] = stored_pixel(g, x, y, c);
-            size_t clen = ZSTD_compress(chunk, bound, px, npix, 1);
-            assert_false(ZSTD_isError(clen));
-            lathe_box boxes[MAXBOX];
-            char source[32];
-            snprintf(source, sizeof source, "img%llu.png", (unsigned long long)g);
-            lathe_shard_sample smp = {0};
-            smp.image_chunk = chunk, smp.image_chunk_len = clen, smp.label = -1;
-            smp.boxes = boxes, smp.nboxes = stored_boxes(g, boxes);
-            smp.meta = (lathe_meta){source, (int64_t)g, w, h, 1, 1, 0, 0, 0, 0, 0, 0, (uint8_t)shards[s].split, 1};
-            assert_int_equal(lathe_shard_append(wr, &smp), 0);
-        }
-        uint64_t bytes, hash;
-        assert_int_equal(lathe_shard_commit(wr, &bytes, &hash), 0);
-        assert_int_equal(lathe_manifest_add_shard(&m, name, shards[s].split, (uint64_t)shards[s].count, bytes, hash), 0);
-    }
-    assert_int_equal(lathe_manifest_save(dir, &m), 0);
-    for (size_t k = 0; k < m.nshards; k++) free(m.shards[k].file);
-    free(m.shards);
-    free(chunk);
-    free(px);
-    return dir;
+static char *write_det_dataset(const char *tag, int w, int h, const test_shard *shards, int nshards) {
+    int size[2] = {w, h};
+    return test_write_pixels_dataset(tag, w, h, class_names, 2, shards, nshards, fill_sample, size);
 }
 
 /* ---- helpers ---- */
@@ -113,7 +76,7 @@ typedef struct {
     int w, h; /* stored size */
 } fixture;
 
-static fixture open_fixture(const char *tag, int w, int h, const shard_spec *shards, int nshards) {
+static fixture open_fixture(const char *tag, int w, int h, const test_shard *shards, int nshards) {
     fixture f = {write_det_dataset(tag, w, h, shards, nshards), NULL, w, h};
     assert_int_equal(lathe_dataset_open(f.dir, &f.ds), 0);
     return f;
@@ -290,7 +253,7 @@ static void plain_items_downscaled(void **state) {
  * above and below; into 64 x 64 it is scale 1 with 8 rows, the image exact and the pad grey 114. */
 static void plain_items_non_square(void **state) {
     (void)state;
-    static const shard_spec shards[] = {{LATHE_SPLIT_TRAIN, 2}};
+    static const test_shard shards[] = {{LATHE_SPLIT_TRAIN, 2}};
     fixture f = open_fixture("det-loader-wide", 64, 48, shards, 1);
     lathe_det_loader_opts o = plain_opts(LATHE_SPLIT_TRAIN, 32, 32);
     lathe_det_loader *l = make_loader(&f, &o);

@@ -10,10 +10,8 @@
 #include "libcore/eval/draw.h"
 #include "libcore/io/dataset.h"
 #include "libcore/io/image.h"
-#include "libcore/io/manifest.h"
-#include "libcore/io/shard.h"
+#include "testdata.h"
 #include "testutil.h"
-#include <zstd.h>
 
 static const char png_magic[] = "\x89PNG\r\n\x1a\n";
 
@@ -298,48 +296,24 @@ static void report_files(void **state) {
 
 enum { S = 128 }; /* stored side: sources of 256 x 192 letterboxed at scale 0.5, 16 pixels of pad on top */
 
+/* Sample g: grey, sources of 256 x 192 letterboxed at scale 0.5 with 16 pixels of pad on top. */
+static size_t fill_grey(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta) {
+    static const int64_t ids[] = {10, 20, 30, -1};
+    (void)ctx, (void)split, (void)boxes;
+    uint8_t *grey = grey_image(S, S);
+    memcpy(px, grey, (size_t)S * S * 3);
+    free(grey);
+    meta->image_id = ids[g], meta->orig_width = 256, meta->orig_height = 192;
+    meta->scale_x = meta->scale_y = 0.5f, meta->pad_y = 16;
+    return 0;
+}
+
 /* Shard 0 (train): sample 0, image id 10. Shard 1 (val): samples 1..3, image ids 20, 30 and none
  * (so its id is its index, 3). All grey. */
 static char *write_grey_dataset(void) {
     static const char *const classes[] = {"cat", "dog"};
-    static const int64_t ids[] = {10, 20, 30, -1};
-    char *dir = test_tempdir("det-samples");
-    assert_non_null(dir);
-    lathe_shard_schema schema = {LATHE_STORE_PIXELS, S, S, 3, 0, 0, 0, NULL, 0, classes, 2, 1, "test_det_report"};
-    lathe_manifest m = {0};
-    m.schema = LATHE_SCHEMA_VERSION, m.created_by = "test_det_report", m.store = LATHE_STORE_PIXELS;
-    m.height = S, m.width = S, m.channels = 3, m.class_names = (char **)classes, m.nclasses = 2;
-    m.source_format = "test", m.complete = 1;
-    uint8_t *px = grey_image(S, S);
-    size_t bound = ZSTD_compressBound((size_t)S * S * 3);
-    uint8_t *chunk = malloc(bound);
-    size_t clen = ZSTD_compress(chunk, bound, px, (size_t)S * S * 3, 1);
-    assert_false(ZSTD_isError(clen));
-    for (int shard = 0, i = 0; shard < 2; shard++) {
-        int split = shard == 0 ? LATHE_SPLIT_TRAIN : LATHE_SPLIT_VAL, count = shard == 0 ? 1 : 3;
-        char name[32], path[4200];
-        snprintf(name, sizeof name, "shard-%05d.h5", shard);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        lathe_shard_writer *w;
-        assert_int_equal(lathe_shard_create(path, &schema, (size_t)count, &w), 0);
-        for (int k = 0; k < count; k++, i++) {
-            lathe_shard_sample s = {0};
-            s.image_chunk = chunk, s.image_chunk_len = clen, s.label = -1;
-            char source[32];
-            snprintf(source, sizeof source, "img%d.jpg", i);
-            s.meta = (lathe_meta){source, ids[i], 256, 192, 0.5f, 0.5f, 0, 16, 0, 0, 0, 0, (uint8_t)split, 1};
-            assert_int_equal(lathe_shard_append(w, &s), 0);
-        }
-        uint64_t bytes, hash;
-        assert_int_equal(lathe_shard_commit(w, &bytes, &hash), 0);
-        assert_int_equal(lathe_manifest_add_shard(&m, name, split, (uint64_t)count, bytes, hash), 0);
-    }
-    assert_int_equal(lathe_manifest_save(dir, &m), 0);
-    for (size_t k = 0; k < m.nshards; k++) free(m.shards[k].file);
-    free(m.shards);
-    free(chunk);
-    free(px);
-    return dir;
+    static const test_shard shards[] = {{LATHE_SPLIT_TRAIN, 1}, {LATHE_SPLIT_VAL, 3}};
+    return test_write_pixels_dataset("det-samples", S, S, classes, 2, shards, 2, fill_grey, NULL);
 }
 
 static const uint8_t *pixel(const lathe_image *img, int x, int y) {
@@ -365,9 +339,9 @@ static void samples_from_dataset(void **state) {
     lathe_det_samples s;
     assert_int_equal(lathe_det_report_samples(ds, LATHE_SPLIT_VAL, &d, 0.25f, 5, &s), 0);
     assert_int_equal(s.n, 3);
-    assert_string_equal(s.items[0].caption, "image 30 (img2.jpg): 1 missed, 1 false positive");
-    assert_string_equal(s.items[1].caption, "image 3 (img3.jpg): 0 missed, 0 false positives");
-    assert_string_equal(s.items[2].caption, "image 20 (img1.jpg): 0 missed, 0 false positives");
+    assert_string_equal(s.items[0].caption, "image 30 (img2.png): 1 missed, 1 false positive");
+    assert_string_equal(s.items[1].caption, "image 3 (img3.png): 0 missed, 0 false positives");
+    assert_string_equal(s.items[2].caption, "image 20 (img1.png): 0 missed, 0 false positives");
     lathe_decode_opts opts = {0};
     opts.channels = 3;
     lathe_image shown;
