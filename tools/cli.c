@@ -57,3 +57,33 @@ void openblas_set_num_threads(int); /* OpenBLAS's own control (its OpenMP build 
 void cli_set_threads(int n) {
     if (n > 0) omp_set_num_threads(n), openblas_set_num_threads(n);
 }
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+volatile sig_atomic_t *cli_stop_on_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &stop_requested;
+}
+
+void cli_stem(const char *path, char *out, size_t cap) {
+    const char *base = strrchr(path, '/');
+    snprintf(out, cap, "%s", base ? base + 1 : path);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cfg_cap, char *ck, size_t ck_cap) {
+    snprintf(cfg, cfg_cap, "%s/config.yaml", run);
+    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
+        snprintf(ck, ck_cap, "%s/checkpoints/%s.safetensors", run, checkpoint);
+    else snprintf(ck, ck_cap, "%s", checkpoint);
+}

@@ -2,6 +2,8 @@
  * number parsing. Only tools/ may exit; library calls report through lathe_last_error(). */
 #ifndef LATHE_TOOLS_CLI_H
 #define LATHE_TOOLS_CLI_H
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -23,5 +25,13 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out);
 int cli_parse_double(const char *s, double min, double max, double *out);
 /* --threads N: OpenMP's and OpenBLAS's thread counts (n <= 0 keeps the default: all cores). */
 void cli_set_threads(int n);
+/* From now on SIGINT and SIGTERM set the returned flag instead of killing the process, so a long
+ * command stops at a safe point and keeps its work. */
+volatile sig_atomic_t *cli_stop_on_signals(void);
+/* The file name of path without its last extension ("a/b/run.yaml" -> "run"). */
+void cli_stem(const char *path, char *out, size_t cap);
+/* A run folder's resolved spec (RUN/config.yaml) and checkpoint: "best" or "last"
+ * (RUN/checkpoints/<name>.safetensors), anything else a path taken as it is. */
+void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cfg_cap, char *ck, size_t ck_cap);
 
 #endif

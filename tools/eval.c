@@ -165,12 +165,9 @@ int cmd_eval(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
     const char *run = argv[optind];
     char cfg[4200], ck[4200], outdir[4200], what[4300];
-    snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
-    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
-        snprintf(ck, sizeof ck, "%s/checkpoints/%s.safetensors", run, checkpoint);
-    else snprintf(ck, sizeof ck, "%s", checkpoint);
-    snprintf(outdir, sizeof outdir, "%s", out ? out : run);
-    if (!out) snprintf(outdir, sizeof outdir, "%s/eval", run);
+    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
+    if (out) snprintf(outdir, sizeof outdir, "%s", out);
+    else snprintf(outdir, sizeof outdir, "%s/eval", run);
     snprintf(what, sizeof what, "eval %s", run);
     cJSON *spec = NULL, *report = NULL;
     int rc = lathe_config_load(cfg, &spec);

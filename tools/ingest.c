@@ -5,7 +5,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +17,6 @@
 #include "libcore/base/log.h"
 #include "libcore/data/ingest.h"
 #include "libcore/io/shard.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -270,12 +262,7 @@ int cmd_ingest(int argc, char **argv) {
     } else {
         if (optind != argc - 1) return cli_usage_error("ingest", "exactly one SRC is required");
         o.src = argv[optind];
-        o.stop = &stop_requested;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        o.stop = cli_stop_on_signals();
         rc = lathe_ingest_run(&o, &sum);
         if (rc == -LATHE_EINTR) {
             fprintf(stderr, "lathe: interrupted; %s keeps what was committed; run the same command to resume\n", o.out);

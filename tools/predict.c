@@ -110,13 +110,6 @@ static void list_free(file_list *l) {
     free(l->paths);
 }
 
-static void stem_of(const char *path, char *out, size_t cap) {
-    const char *base = strrchr(path, '/');
-    snprintf(out, cap, "%s", base ? base + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
-}
-
 /* Draws an image's detections (source pixels) to OUT/render/<name>.png. */
 static int render(const lathe_detector *d, const lathe_image *img, const lathe_coco_ann *dt, size_t n, const char *out,
                   const char *name) {
@@ -217,7 +210,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
             size_t first = res->n;
             if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
             char name[256];
-            stem_of(files->paths[ids[i]], name, sizeof name);
+            cli_stem(files->paths[ids[i]], name, sizeof name);
             if (!rc && draw) rc = render(d, &imgs[i], res->dt + first, res->n - first, out, name);
             lathe_image_free(&imgs[i]);
         }
@@ -323,10 +316,7 @@ int cmd_predict(int argc, char **argv) {
     o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
     const char *run = argv[optind];
     char cfg[4200], ck[4200], outdir[4200], what[4300], path[4400];
-    snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
-    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
-        snprintf(ck, sizeof ck, "%s/checkpoints/%s.safetensors", run, checkpoint);
-    else snprintf(ck, sizeof ck, "%s", checkpoint);
+    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
     if (out) snprintf(outdir, sizeof outdir, "%s", out);
     else snprintf(outdir, sizeof outdir, "%s/predict", run);
     snprintf(what, sizeof what, "predict %s", run);

@@ -2,7 +2,6 @@
  * (docs/TRAINING.md) into runs/NAME/; `--resume` continues a run from its last checkpoint. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +17,6 @@
 #include "libcore/nn/graph.h"
 #include "libcore/nn/train.h"
 
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -52,13 +45,6 @@ static const struct option options[] = {
     {"init", required_argument, NULL, 'i'},    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-static void stem_of(const char *path, char *out, size_t cap) {
-    const char *base = strrchr(path, '/');
-    snprintf(out, cap, "%s", base ? base + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
-}
 
 /* A detector run's config.yaml records model.classes and class_names from the dataset, so
  * `lathe predict` on image files needs no dataset. */
@@ -125,7 +111,7 @@ int cmd_train(int argc, char **argv) {
     char run_name[256], run_dir[4400], cfg_path[4500];
     if (name) snprintf(run_name, sizeof run_name, "%s", name);
     else if (lathe_config_str(spec, "name", NULL)) snprintf(run_name, sizeof run_name, "%s", lathe_config_str(spec, "name", ""));
-    else stem_of(spec_path, run_name, sizeof run_name);
+    else cli_stem(spec_path, run_name, sizeof run_name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", runs, run_name);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", run_dir);
     int rc = 0;
@@ -159,13 +145,9 @@ int cmd_train(int argc, char **argv) {
         if (!rc) rc = lathe_write_atomic(cfg_path, yaml, strlen(yaml));
         free(yaml);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    if (!rc) rc = !strcmp(task, "detect") ? lathe_train_detector(spec, run_dir, resume, &stop_requested)
-                                          : lathe_train_classifier(spec, run_dir, resume, &stop_requested);
+    volatile sig_atomic_t *stop = cli_stop_on_signals();
+    if (!rc) rc = !strcmp(task, "detect") ? lathe_train_detector(spec, run_dir, resume, stop)
+                                          : lathe_train_classifier(spec, run_dir, resume, stop);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
         fprintf(stderr, "lathe: %s; resume with: lathe train %s --resume --name %s --runs %s\n", lathe_last_error(),
