@@ -21,11 +21,9 @@
 struct lathe_det_loader {
     lathe_dataset *ds;
     lathe_det_loader_opts o;
-    uint64_t *index, n; /* the split's samples, in dataset order */
-    uint64_t *order;    /* the current epoch's permutation */
-    int order_epoch;
-    int sw, sh;         /* stored image size */
-    float r;            /* stored -> input scale of the letterbox */
+    lathe_split_order split; /* the split's samples and the epoch's order (shuffled when augmenting) */
+    int sw, sh;              /* stored image size */
+    float r;                 /* stored -> input scale of the letterbox */
 };
 
 enum { GRAY = 114, MAX_TILES = 4 };
@@ -83,15 +81,14 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
                                         "[0, 1), translate in [0, 0.5), hsv_h in [0, 0.5], hsv_s and hsv_v in [0, 1]");
     lathe_det_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "detection loader");
-    l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height, l->order_epoch = -1;
+    l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
     l->r = fminf((float)o->w / (float)l->sw, (float)o->h / (float)l->sh);
-    int rc = lathe_split_samples(ds, o->split, 0, &l->index, NULL, &l->n);
-    if (!rc && !(l->order = malloc((l->n + 1) * sizeof *l->order))) rc = lathe_fail(LATHE_ENOMEM, "detection loader");
+    int rc = lathe_split_order_init(&l->split, ds, o->split, 0, 0, o->seed, o->augment);
     if (rc) {
         lathe_det_loader_free(l);
         return rc;
     }
-    if (!l->n) {
+    if (!l->split.n) {
         lathe_det_loader_free(l);
         return lathe_fail(LATHE_EINVAL, "the %s split has no sample", lathe_split_name(o->split));
     }
@@ -101,31 +98,27 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
 
 void lathe_det_loader_free(lathe_det_loader *l) {
     if (!l) return;
-    free(l->index), free(l->order), free(l);
+    lathe_split_order_free(&l->split);
+    free(l);
 }
 
-uint64_t lathe_det_loader_size(const lathe_det_loader *l) { return l->n; }
+uint64_t lathe_det_loader_size(const lathe_det_loader *l) { return l->split.n; }
 
 void lathe_det_loader_letterbox(const lathe_det_loader *l, float *scale, float *pad_x, float *pad_y) {
     *scale = l->r;
     *pad_x = (float)((l->o.w - l->sw * (double)l->r) / 2), *pad_y = (float)((l->o.h - l->sh * (double)l->r) / 2);
 }
 
-static void make_order(lathe_det_loader *l, int epoch) {
-    lathe_epoch_order(l->order, l->n, l->o.seed, epoch, l->o.augment);
-    l->order_epoch = epoch;
-}
-
 static double uniform(uint64_t *s, double a, double b) { return a + (b - a) * lathe_rng_unit(s); }
 
-/* Decides an item: which images, where, and the transform. */
+/* Decides an item: which images, where, and the transform (the split's order holds epoch's). */
 static void make_plan(const lathe_det_loader *l, int epoch, uint64_t pos, plan *p) {
     const lathe_det_loader_opts *o = &l->o;
     double W = o->w, H = o->h, r = l->r, iw = l->sw * r, ih = l->sh * r;
     memset(p, 0, sizeof *p);
     p->sx = p->sy = 1, p->gs = p->gv = 1;
     uint64_t s = lathe_mix64(o->seed ^ lathe_mix64((uint64_t)epoch * 0x1000003ull + pos + 11));
-    uint64_t first = l->index[l->order[pos]];
+    uint64_t first = l->split.index[l->split.order[pos]];
     int mosaic_on = o->augment && (o->mosaic_epochs < 0 || epoch < o->mosaic_epochs);
     p->mosaic = mosaic_on && lathe_rng_unit(&s) < o->mosaic;
     if (!p->mosaic) {
@@ -138,7 +131,8 @@ static void make_plan(const lathe_det_loader *l, int epoch, uint64_t pos, plan *
         p->xc = uniform(&s, 0.5 * W, 1.5 * W), p->yc = uniform(&s, 0.5 * H, 1.5 * H);
         for (int k = 0; k < 4; k++) {
             tile *t = &p->t[k];
-            t->sample = k == 0 ? first : l->index[(uint64_t)(lathe_rng_unit(&s) * (double)l->n) % l->n];
+            uint64_t n = l->split.n;
+            t->sample = k == 0 ? first : l->split.index[(uint64_t)(lathe_rng_unit(&s) * (double)n) % n];
             int right = k & 1, below = k >> 1; /* quadrant of the centre the image sits in */
             t->off_x = right ? p->xc : p->xc - iw, t->off_y = below ? p->yc : p->yc - ih;
             t->x0 = fmax(right ? p->xc : 0, t->off_x), t->x1 = fmin(right ? p->cw : p->xc, t->off_x + iw);
@@ -289,12 +283,12 @@ static int gather(lathe_det_batch *b, int n, float **items, const int *counts) {
 }
 
 int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n, lathe_det_batch *b) {
-    /* epoch -1 would match order_epoch's "no order yet"; a negative n would pass the clip below */
+    /* epoch -1 would match the split order's "no order yet"; a negative n would pass the clip below */
     if (epoch < 0 || n < 0) return lathe_fail(LATHE_EINVAL, "detection batch: epoch %d, %d items", epoch, n);
-    if (first >= l->n) return 0;
-    if ((uint64_t)n > l->n - first) n = (int)(l->n - first);
+    if (first >= l->split.n) return 0;
+    if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
     if (n > b->cap) n = b->cap;
-    if (l->order_epoch != epoch) make_order(l, epoch);
+    lathe_split_order_epoch(&l->split, epoch);
     size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)3 * l->o.h * l->o.w;
     float **items = calloc((size_t)n + 1, sizeof *items);
     int *counts = calloc((size_t)n + 1, sizeof *counts), failed = 0;

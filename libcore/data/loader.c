@@ -14,11 +14,8 @@
 struct lathe_loader {
     lathe_dataset *ds;
     lathe_loader_opts o;
-    uint64_t *index, n; /* the split's labelled samples, in dataset order */
-    int32_t *label;
-    uint64_t *order;    /* the current epoch's permutation */
-    int order_epoch;
-    int sw, sh;         /* stored image size */
+    lathe_split_order split; /* the split's labelled samples and the epoch's order */
+    int sw, sh;              /* stored image size */
 };
 
 int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loader **out) {
@@ -30,14 +27,13 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
         return lathe_fail(LATHE_EINVAL, "loader: input must be 1 or 3 channels; crop and jitter in [0, 1)");
     lathe_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "loader");
-    l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height, l->order_epoch = -1;
-    int rc = lathe_split_samples(ds, o->split, 1, &l->index, &l->label, &l->n);
-    if (!rc && !(l->order = malloc((l->n + 1) * sizeof *l->order))) rc = lathe_fail(LATHE_ENOMEM, "loader");
+    l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
+    int rc = lathe_split_order_init(&l->split, ds, o->split, 1, 1, o->seed, o->shuffle);
     if (rc) {
         lathe_loader_free(l);
         return rc;
     }
-    if (!l->n) {
+    if (!l->split.n) {
         lathe_loader_free(l);
         return lathe_fail(LATHE_EINVAL, "the %s split has no labelled sample", lathe_split_name(o->split));
     }
@@ -47,15 +43,11 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
 
 void lathe_loader_free(lathe_loader *l) {
     if (!l) return;
-    free(l->index), free(l->label), free(l->order), free(l);
+    lathe_split_order_free(&l->split);
+    free(l);
 }
 
-uint64_t lathe_loader_size(const lathe_loader *l) { return l->n; }
-
-static void make_order(lathe_loader *l, int epoch) {
-    lathe_epoch_order(l->order, l->n, l->o.seed, epoch, l->o.shuffle);
-    l->order_epoch = epoch;
-}
+uint64_t lathe_loader_size(const lathe_loader *l) { return l->split.n; }
 
 /* Area-averaged resize of the window [x0, x0+ww) x [y0, y0+hh) of img (sh, sw, 3) into dst (C, H, W). */
 static void resample(const lathe_loader *l, const uint8_t *img, double x0, double y0, double ww, double hh, int flip,
@@ -85,9 +77,9 @@ static void resample(const lathe_loader *l, const uint8_t *img, double x0, doubl
 }
 
 int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float *x, int32_t *labels) {
-    if (first >= l->n) return 0;
-    if ((uint64_t)n > l->n - first) n = (int)(l->n - first);
-    if (l->order_epoch != epoch) make_order(l, epoch);
+    if (first >= l->split.n) return 0;
+    if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
+    const uint64_t *order = lathe_split_order_epoch(&l->split, epoch);
     size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)l->o.c * l->o.h * l->o.w;
     int failed = 0;
 #pragma omp parallel
@@ -95,8 +87,8 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
         uint8_t *img = malloc(frame);
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < n; b++) {
-            uint64_t pos = l->order[first + (uint64_t)b], sample = l->index[pos];
-            labels[b] = l->label[pos];
+            uint64_t pos = order[first + (uint64_t)b], sample = l->split.index[pos];
+            labels[b] = l->split.labels[pos];
             if (!img || lathe_dataset_read_pixels(l->ds, sample, img, frame)) {
 #pragma omp atomic write
                 failed = 1;

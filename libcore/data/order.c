@@ -2,45 +2,55 @@
 #include "order.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "libcore/base/error.h"
 #include "libcore/base/rng.h"
 
-int lathe_split_samples(lathe_dataset *ds, int split, int labelled_only, uint64_t **index, int32_t **labels,
-                        uint64_t *n) {
+int lathe_split_order_init(lathe_split_order *s, lathe_dataset *ds, int split, int labelled_only, int with_labels,
+                           uint64_t seed, int shuffle) {
+    memset(s, 0, sizeof *s);
+    s->seed = seed, s->shuffle = shuffle, s->epoch = -1;
     uint64_t total = lathe_dataset_count(ds);
-    *n = 0;
-    *index = malloc((total + 1) * sizeof **index);
-    if (labels) *labels = malloc((total + 1) * sizeof **labels);
-    if (!*index || (labels && !*labels)) {
-        free(*index), *index = NULL;
-        if (labels) free(*labels), *labels = NULL;
+    s->index = malloc((total + 1) * sizeof *s->index);
+    s->order = malloc((total + 1) * sizeof *s->order);
+    if (with_labels) s->labels = malloc((total + 1) * sizeof *s->labels);
+    if (!s->index || !s->order || (with_labels && !s->labels)) {
+        lathe_split_order_free(s);
         return lathe_fail(LATHE_ENOMEM, "the sample list of %llu samples", (unsigned long long)total);
     }
     for (uint64_t i = 0; i < total; i++) {
-        lathe_dataset_sample s;
-        int rc = lathe_dataset_get(ds, i, 0, &s); /* the label and split only */
+        lathe_dataset_sample smp;
+        int rc = lathe_dataset_get(ds, i, 0, &smp); /* the label and split only */
         if (rc) {
-            free(*index), *index = NULL;
-            if (labels) free(*labels), *labels = NULL;
+            lathe_split_order_free(s);
             return rc;
         }
-        if (s.split == split && (!labelled_only || s.label >= 0)) {
-            if (labels) (*labels)[*n] = s.label;
-            (*index)[(*n)++] = i;
+        if (smp.split == split && (!labelled_only || smp.label >= 0)) {
+            if (s->labels) s->labels[s->n] = smp.label;
+            s->index[s->n++] = i;
         }
-        lathe_dataset_sample_free(&s);
+        lathe_dataset_sample_free(&smp);
     }
     return 0;
 }
 
-void lathe_epoch_order(uint64_t *order, uint64_t n, uint64_t seed, int epoch, int shuffle) {
-    for (uint64_t i = 0; i < n; i++) order[i] = i;
-    if (!shuffle || n < 2) return;
-    uint64_t s = lathe_mix64(seed ^ lathe_mix64((uint64_t)epoch + 1));
-    for (uint64_t i = n - 1; i > 0; i--) {
-        uint64_t j = (uint64_t)(lathe_rng_unit(&s) * (double)(i + 1));
-        uint64_t t = order[i];
-        order[i] = order[j], order[j] = t;
+void lathe_split_order_free(lathe_split_order *s) {
+    free(s->index), free(s->labels), free(s->order);
+    memset(s, 0, sizeof *s);
+}
+
+const uint64_t *lathe_split_order_epoch(lathe_split_order *s, int epoch) {
+    if (s->epoch == epoch) return s->order;
+    for (uint64_t i = 0; i < s->n; i++) s->order[i] = i;
+    if (s->shuffle && s->n > 1) {
+        uint64_t r = lathe_mix64(s->seed ^ lathe_mix64((uint64_t)epoch + 1));
+        for (uint64_t i = s->n - 1; i > 0; i--) {
+            uint64_t j = (uint64_t)(lathe_rng_unit(&r) * (double)(i + 1));
+            uint64_t t = s->order[i];
+            s->order[i] = s->order[j], s->order[j] = t;
+        }
     }
+    s->epoch = epoch;
+    return s->order;
 }

@@ -9,14 +9,22 @@
 extern "C" {
 #endif
 
-/* The dataset indices of split's samples in dataset order into *index (malloc'd, n + 1 entries),
- * with their image-level labels into *labels when labels is not NULL; labelled_only keeps only
- * samples whose label is >= 0. Returns 0 or the reader's errors / -LATHE_ENOMEM. */
-int lathe_split_samples(lathe_dataset *ds, int split, int labelled_only, uint64_t **index, int32_t **labels,
-                        uint64_t *n);
+typedef struct {
+    uint64_t *index;  /* dataset indices of the split's samples, in dataset order (n) */
+    int32_t *labels;  /* their image-level labels (n), NULL unless asked for */
+    uint64_t *order;  /* positions into index in the order of epoch `epoch` (n) */
+    uint64_t n, seed;
+    int shuffle, epoch; /* epoch -1: no order computed yet */
+} lathe_split_order;
 
-/* order[0..n) = the positions 0..n-1, shuffled from (seed, epoch) when shuffle is nonzero. */
-void lathe_epoch_order(uint64_t *order, uint64_t n, uint64_t seed, int epoch, int shuffle);
+/* Lists split's samples (labelled_only: those whose label is >= 0; with_labels: keep the labels).
+ * Returns 0 or the reader's errors / -LATHE_ENOMEM (s is then empty: safe to free). */
+int lathe_split_order_init(lathe_split_order *s, lathe_dataset *ds, int split, int labelled_only, int with_labels,
+                           uint64_t seed, int shuffle);
+void lathe_split_order_free(lathe_split_order *s);
+/* Epoch's order (positions 0..n-1, shuffled from (seed, epoch) when shuffle is set), computed when
+ * the epoch changes. One caller at a time. */
+const uint64_t *lathe_split_order_epoch(lathe_split_order *s, int epoch);
 
 #ifdef __cplusplus
 }
