@@ -161,13 +161,10 @@ static int load_reference(const char *ref, const lathe_analyze_opts *o, cJSON **
 }
 
 static int write_outputs(const cJSON *analysis, const char *dir) {
-    int rc = lathe_mkdirs(dir);
-    char *text = rc ? NULL : cJSON_Print(analysis);
-    if (!rc && !text) rc = lathe_fail(LATHE_ENOMEM, "analysis.json");
     char path[4200];
     snprintf(path, sizeof path, "%s/analysis.json", dir);
-    if (!rc) rc = lathe_write_atomic(path, text, strlen(text));
-    cJSON_free(text);
+    int rc = lathe_mkdirs(dir);
+    if (!rc) rc = lathe_json_save(path, analysis);
     if (!rc) rc = lathe_analyze_write_reports(analysis, dir);
     return rc;
 }

@@ -338,10 +338,9 @@ int cmd_predict(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/predictions.json", outdir);
     if (!rc) rc = lathe_coco_results_write(path, res.dt, res.n);
     if (!rc && !dataset) {
-        char *text = cJSON_Print(images), ipath[4400];
+        char ipath[4400];
         snprintf(ipath, sizeof ipath, "%s/images.json", outdir);
-        rc = text ? lathe_write_atomic(ipath, text, strlen(text)) : lathe_fail(LATHE_ENOMEM, "images.json");
-        cJSON_free(text);
+        rc = lathe_json_save(ipath, images);
     }
     if (!rc)
         printf("%zu detections on %s; results: %s%s\n", res.n, dataset ? split : "the images", path,

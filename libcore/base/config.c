@@ -350,6 +350,13 @@ int lathe_json_load(const char *path, size_t max_bytes, cJSON **out) {
     return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON", path);
 }
 
+int lathe_json_save(const char *path, const cJSON *json) {
+    char *text = cJSON_Print(json);
+    int rc = text ? lathe_write_atomic(path, text, strlen(text)) : lathe_fail(LATHE_ENOMEM, "%s", path);
+    cJSON_free(text);
+    return rc;
+}
+
 const cJSON *lathe_json_named(const cJSON *list, const char *name) {
     const cJSON *item;
     cJSON_ArrayForEach(item, list) {

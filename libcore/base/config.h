@@ -26,6 +26,8 @@ char *lathe_config_to_yaml(const cJSON *root);
 /* Reads a JSON file of at most max_bytes. Returns 0 with *out (cJSON_Delete it), the errors of
  * lathe_read_file, or -LATHE_EFORMAT when the text is not JSON. */
 int lathe_json_load(const char *path, size_t max_bytes, cJSON **out);
+/* Writes json, indented, to path durably (lathe_write_atomic). Returns 0, -LATHE_ENOMEM or its errors. */
+int lathe_json_save(const char *path, const cJSON *json);
 /* The first object of a JSON list whose "name" is the string name, or NULL. */
 const cJSON *lathe_json_named(const cJSON *list, const char *name);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "plot.h"
@@ -50,11 +51,9 @@ cJSON *lathe_classify_report(const uint64_t *cm, int k, const char *const *names
 
 int lathe_classify_write(const cJSON *r, const char *title, const char *dir) {
     char path[4200];
-    int rc = lathe_mkdirs(dir);
-    char *json = rc ? NULL : cJSON_Print(r);
     snprintf(path, sizeof path, "%s/report.json", dir);
-    if (!rc) rc = json ? lathe_write_atomic(path, json, strlen(json)) : lathe_fail(LATHE_ENOMEM, "report");
-    cJSON_free(json);
+    int rc = lathe_mkdirs(dir);
+    if (!rc) rc = lathe_json_save(path, r);
     if (rc) return rc;
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(r, "classes"), *cm = cJSON_GetObjectItemCaseSensitive(r, "confusion");
     int k = cJSON_GetArraySize(classes);

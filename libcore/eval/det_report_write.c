@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 
@@ -331,11 +332,9 @@ int lathe_det_report_write(const cJSON *report, const char *title, const lathe_d
     if (!report || !out_dir) return lathe_fail(LATHE_EINVAL, "a detection report needs a report and a folder");
     if (!title) title = "Detection report";
     char path[4200];
-    int rc = lathe_mkdirs(out_dir);
-    char *json = rc ? NULL : cJSON_Print(report);
     snprintf(path, sizeof path, "%s/report.json", out_dir);
-    if (!rc) rc = json ? lathe_write_atomic(path, json, strlen(json)) : lathe_fail(LATHE_ENOMEM, "report.json");
-    cJSON_free(json);
+    int rc = lathe_mkdirs(out_dir);
+    if (!rc) rc = lathe_json_save(path, report);
     if (!rc) rc = write_doc(out_dir, "report.html", 0, report, title, samples);
     if (!rc) rc = write_doc(out_dir, "report.md", 1, report, title, samples);
     return rc;
