@@ -156,17 +156,11 @@ static int results_add(results *r, const lathe_detection *det, int n, const lath
         if (!p) return lathe_fail(LATHE_ENOMEM, "results");
         r->dt = p, r->cap = cap;
     }
-    for (int i = 0; i < n; i++) {
-        double v[4];
-        for (int j = 0; j < 4; j++) {
-            double src = j % 2 ? (det[i].box[j] - plan->pad_y) / plan->scale_y : (det[i].box[j] - plan->pad_x) / plan->scale_x;
-            v[j] = src < 0 ? 0 : src > (j % 2 ? img->height : img->width) ? (j % 2 ? img->height : img->width) : src;
-        }
-        lathe_coco_ann *a = &r->dt[r->n++];
-        memset(a, 0, sizeof *a);
-        a->image_id = id, a->category_id = det[i].label, a->score = det[i].score;
-        a->x = v[0], a->y = v[1], a->w = v[2] - v[0], a->h = v[3] - v[1];
-    }
+    /* the image file's letterbox plays the part of a dataset sample's /meta */
+    lathe_meta mt = {.orig_width = img->width, .orig_height = img->height, .scale_x = plan->scale_x,
+                     .scale_y = plan->scale_y, .pad_x = plan->pad_x, .pad_y = plan->pad_y};
+    lathe_det_to_source(det, n, &mt, id, 1, 0, 0, r->dt + r->n);
+    r->n += (size_t)n;
     return 0;
 }
 

@@ -97,8 +97,7 @@ int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o
     return failed ? lathe_fail(LATHE_ENOMEM, "detections") : 0;
 }
 
-/* One image's detections (input pixels) as COCO results in source pixels. */
-static void to_source(const lathe_detection *det, int n, const lathe_meta *mt, int64_t image_id, float r, float px,
+void lathe_det_to_source(const lathe_detection *det, int n, const lathe_meta *mt, int64_t image_id, float r, float px,
                       float py, lathe_coco_ann *out) {
     double sx = mt->scale_x > 0 ? mt->scale_x : 1, sy = mt->scale_y > 0 ? mt->scale_y : 1;
     double W = mt->orig_width > 0 ? mt->orig_width : INFINITY, H = mt->orig_height > 0 ? mt->orig_height : INFINITY;
@@ -151,7 +150,7 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
                 else *out = g;
             }
             int64_t image_id = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)b.samples[i];
-            if (!rc) to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_id, r, px, py, *out + *n);
+            if (!rc) lathe_det_to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_id, r, px, py, *out + *n);
             if (!rc) *n += (size_t)counts[i];
             lathe_dataset_sample_free(&s);
         }

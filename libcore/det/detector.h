@@ -46,6 +46,12 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
  * lathe_coco_result_free (done already on failure). Returns 0 or a negative code. */
 int lathe_detector_score(lathe_detector *d, int split, lathe_coco_data *data, lathe_coco_result *res);
 
+/* One image's detections (n, in input pixels) as COCO results in source pixels: stored = (input -
+ * (px, py)) / r undoes the model's letterbox, then mt (stored = source * scale + pad - tile origin *
+ * scale) the dataset's; boxes are clipped to the source image (mt->orig_width/height when set). */
+void lathe_det_to_source(const lathe_detection *det, int n, const lathe_meta *mt, int64_t image_id, float r, float px,
+                         float py, lathe_coco_ann *out);
+
 /* Writes results as a COCO results JSON list (image_id, category_id, bbox, score). */
 int lathe_coco_results_write(const char *path, const lathe_coco_ann *dt, size_t n);
 
