@@ -67,6 +67,19 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
     /* nearest upsampling by an integer factor */                                                           \
     void lathe_k_upsample_fwd##SUF(int n, int c, int h, int w, int f, const T *x, T *y);                     \
     void lathe_k_upsample_bwd##SUF(int n, int c, int h, int w, int f, const T *dy, T *dx);                   \
+    /* per item b of n: y (cols, rows) = x (rows, cols) transposed, items x_stride and y_stride apart  \
+     * (accumulate: y +=); the graph's concat-free moves (detect heads, attention tokens) */            \
+    void lathe_k_transpose##SUF(int n, int rows, int cols, const T *x, size_t x_stride, T *y, size_t y_stride, \
+                                int accumulate);                                                       \
+    /* per item b of n: y[b y_stride + j] += x[b x_stride + j] for j < cols (concat and add backward) */ \
+    void lathe_k_add_rows##SUF(int n, size_t cols, const T *x, size_t x_stride, T *y, size_t y_stride);   \
+    /* global average pool of nc planes of hw values, and its backward (accumulates) */               \
+    void lathe_k_gap_fwd##SUF(int nc, int hw, const T *x, T *y);                                         \
+    void lathe_k_gap_bwd##SUF(int nc, int hw, const T *dy, T *dx);                                       \
+    /* inverted dropout: mask[j] = 1/(1-drop) when splitmix64(key ^ j) as a fraction < 1 - drop, else \
+     * 0; y = x mask. The same key gives the same mask on every device and thread count. */            \
+    void lathe_k_dropout_fwd##SUF(size_t n, const T *x, T drop, uint64_t key, T *mask, T *y);            \
+    void lathe_k_dropout_bwd##SUF(size_t n, const T *mask, const T *dy, T *dx);                          \
     /* softmax cross-entropy of logits (M,K) with labels (M) and label smoothing e: returns the mean   \
      * loss over rows with label >= 0; dlogits (may be NULL) gets the gradient of that mean */          \
     double lathe_k_softmax_ce##SUF(int m, int k, const T *logits, const int32_t *labels, T smoothing,         \

@@ -49,6 +49,35 @@ int lathe_kc_upsample_fwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int f
                           const char **error);
 int lathe_kc_upsample_bwd(lathe_cuda_ctx *ctx, int n, int c, int h, int w, int f, const float *dy_gpu, float *dx_gpu,
                           const char **error);
+int lathe_kc_layernorm_fwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, const float *gamma_gpu,
+                           const float *beta_gpu, float eps, float *mean_gpu, float *invstd_gpu, float *y_gpu,
+                           const char **error);
+int lathe_kc_layernorm_bwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, const float *gamma_gpu,
+                           const float *mean_gpu, const float *invstd_gpu, const float *dy_gpu, float *dx_gpu,
+                           float *dgamma_gpu, float *dbeta_gpu, const char **error);
+/* the graph's data movement, pooling to 1x1 and dropout: as lathe_k_transpose, _add_rows, _gap_*,
+ * _dropout_* of nn.h (dropout draws the same mask for the same key) */
+int lathe_kc_transpose(lathe_cuda_ctx *ctx, int n, int rows, int cols, const float *x_gpu, size_t x_stride,
+                       float *y_gpu, size_t y_stride, int accumulate, const char **error);
+int lathe_kc_add_rows(lathe_cuda_ctx *ctx, int n, size_t cols, const float *x_gpu, size_t x_stride, float *y_gpu,
+                      size_t y_stride, const char **error);
+int lathe_kc_gap_fwd(lathe_cuda_ctx *ctx, int nc, int hw, const float *x_gpu, float *y_gpu, const char **error);
+int lathe_kc_gap_bwd(lathe_cuda_ctx *ctx, int nc, int hw, const float *dy_gpu, float *dx_gpu, const char **error);
+int lathe_kc_dropout_fwd(lathe_cuda_ctx *ctx, size_t n, const float *x_gpu, float drop, uint64_t key, float *mask_gpu,
+                         float *y_gpu, const char **error);
+int lathe_kc_dropout_bwd(lathe_cuda_ctx *ctx, size_t n, const float *mask_gpu, const float *dy_gpu, float *dx_gpu,
+                         const char **error);
+/* multi-head self-attention as lathe_k_mha_*: saved_gpu holds lathe_k_mha_saved floats (the CPU
+ * layout); the backward pass needs lathe_kc_mha_workspace floats in ws_gpu (more than the CPU's:
+ * every head of an image at once) */
+size_t lathe_kc_mha_workspace(int b, int l, int d, int h);
+int lathe_kc_mha_fwd(lathe_cuda_ctx *ctx, int b, int l, int d, int h, const float *x_gpu, const float *w_in_gpu,
+                     const float *b_in_gpu, const float *w_out_gpu, const float *b_out_gpu, float *saved_gpu,
+                     float *y_gpu, const char **error);
+int lathe_kc_mha_bwd(lathe_cuda_ctx *ctx, int b, int l, int d, int h, const float *x_gpu, const float *w_in_gpu,
+                     const float *w_out_gpu, const float *saved_gpu, const float *dy_gpu, float *dx_gpu,
+                     float *dw_in_gpu, float *db_in_gpu, float *dw_out_gpu, float *db_out_gpu, float *ws_gpu,
+                     const char **error);
 /* mean loss into *loss (host), gradient of the mean into dlogits_gpu (may be NULL) */
 int lathe_kc_softmax_ce(lathe_cuda_ctx *ctx, int m, int k, const float *logits_gpu, const int32_t *labels_gpu,
                         float smoothing, float *dlogits_gpu, double *loss, const char **error);
@@ -60,6 +89,13 @@ int lathe_kc_sgd_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float *
 int lathe_kc_adamw_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float *g_gpu, float *m_gpu, float *v_gpu,
                         float lr, float b1, float b2, float eps, float wd, float scale, float c1, float c2,
                         const char **error);
+
+/* *out_gpu (one double on the device) = the sum of x^2 over n values, added in a fixed order (the
+ * optimizer's gradient norm); EMA of weights: ema = decay ema + (1 - decay) w; and an exchange of
+ * two buffers (evaluating with the averaged weights) */
+int lathe_kc_sumsq(lathe_cuda_ctx *ctx, size_t n, const float *x_gpu, double *out_gpu, const char **error);
+int lathe_kc_ema(lathe_cuda_ctx *ctx, size_t n, float *ema_gpu, const float *w_gpu, float decay, const char **error);
+int lathe_kc_swap(lathe_cuda_ctx *ctx, size_t n, float *a_gpu, float *b_gpu, const char **error);
 
 #ifdef __cplusplus
 }

@@ -2,58 +2,11 @@
 // grid-stride loop; reductions (batch norm, bias gradients, the loss) give each output one block
 // that sums in a fixed order, and backward passes of pooling and upsampling gather into each input
 // element instead of scattering with atomics, so every result is the same on every run.
-#include <cublas_v2.h>
-#include <cudnn.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
-#include "common.cuh"
-#include "kernels/nn_cuda.h"
-
-#define CHECK_CUDNN(call, error)                                                                   \
-    do {                                                                                           \
-        cudnnStatus_t st_ = (call);                                                                \
-        if (st_ != CUDNN_STATUS_SUCCESS) {                                                         \
-            if (error) *(error) = cudnnGetErrorString(st_);                                        \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
-#define CHECK_CUBLAS(call, error)                                                                  \
-    do {                                                                                           \
-        cublasStatus_t st_ = (call);                                                               \
-        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                        \
-            if (error) *(error) = cublasGetStatusString(st_);                                      \
-            return -1;                                                                             \
-        }                                                                                          \
-    } while (0)
-
-enum { THREADS = 256, ALGO_CACHE = 64 };
-
-struct conv_algos {
-    lathe_conv_shape s;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-};
-
-struct lathe_cuda_ctx {
-    cudaStream_t stream;
-    cudnnHandle_t dnn;
-    cublasHandle_t blas;
-    void *workspace;
-    size_t workspace_bytes;
-    conv_algos cache[ALGO_CACHE];
-    int ncache;
-    float *scratch; // device: loss partial sums
-    size_t scratch_floats;
-};
-
-static unsigned grid(size_t n) {
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 65535 ? (b ? b : 1) : 65535);
-}
+#include "ctx.cuh"
 
 extern "C" int lathe_kc_create(void *stream, lathe_cuda_ctx **out, const char **error) {
     *out = NULL;
@@ -72,6 +25,7 @@ extern "C" int lathe_kc_create(void *stream, lathe_cuda_ctx **out, const char **
     CHECK_CUBLAS(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH), error);
     c->workspace_bytes = 256u << 20;
     LATHE_CHECK_CUDA(cudaMalloc(&c->workspace, c->workspace_bytes), error);
+    LATHE_CHECK_CUDA(cudaMalloc(&c->partials, (LATHE_KC_PARTIALS + 1) * sizeof(double)), error);
     return 0;
 }
 
@@ -81,6 +35,7 @@ extern "C" void lathe_kc_free(lathe_cuda_ctx *c) {
     if (c->blas) cublasDestroy(c->blas);
     cudaFree(c->workspace);
     cudaFree(c->scratch);
+    cudaFree(c->partials);
     free(c);
 }
 
@@ -248,18 +203,6 @@ extern "C" int lathe_kc_linear_bwd(lathe_cuda_ctx *c, int m, int d, int k, const
 }
 
 // ---- batch norm: one block per channel ----
-
-__device__ static double block_sum(double v, double *part) {
-    part[threadIdx.x] = v;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w /= 2) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    double r = part[0];
-    __syncthreads();
-    return r;
-}
 
 __global__ static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *rm,
                               float *rv, float momentum, float eps, int train, float *sm, float *si, float *y) {

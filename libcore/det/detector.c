@@ -82,7 +82,8 @@ void lathe_detector_close(lathe_detector *d) {
 
 int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
     lathe_graph_set_train(d->g, 0);
-    lathe_graph_forward(d->g, n, 0);
+    int rc = lathe_graph_forward(d->g, n, 0);
+    if (rc) return rc;
     const float *out = lathe_graph_output(d->g, NULL);
     size_t per = (size_t)d->head.A * (4 * d->bins + d->classes);
     int failed = 0;

@@ -57,7 +57,8 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
     const lathe_det_batch *b = &t->batch[slot];
     const lathe_det_head *hd = &t->d.head;
     memcpy(lathe_graph_input(g, NULL, NULL, NULL), b->x, sizeof(float) * 3 * t->d.h * t->d.w * (size_t)n);
-    lathe_graph_forward(g, n, step);
+    int rc = lathe_graph_forward(g, n, step);
+    if (rc) return rc;
     const float *out = lathe_graph_output(g, NULL);
     float *dout = lathe_graph_doutput(g);
     size_t per = (size_t)hd->A * (4 * hd->bins + hd->classes), A = (size_t)hd->A;
@@ -66,12 +67,12 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         int first = b->offsets[i], count = b->offsets[i + 1] - first;
-        int rc = lathe_det_assign_image(&t->loss, hd->A, hd->points, hd->stride, out + i * per, count,
+        int arc = lathe_det_assign_image(&t->loss, hd->A, hd->points, hd->stride, out + i * per, count,
                                         b->boxes + 4 * (size_t)first, b->labels + first, t->assigned + i * A,
                                         t->score + i * A);
-        if (rc < 0) {
+        if (arc < 0) {
 #pragma omp atomic write
-            failed = rc;
+            failed = arc;
         }
     }
     if (failed) return failed;

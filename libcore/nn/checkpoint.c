@@ -10,6 +10,9 @@
 #include "libcore/io/safetensors.h"
 
 int lathe_checkpoint_save(const char *path, lathe_graph *g, lathe_optim *opt, const char *const *meta, size_t nmeta) {
+    int synced = lathe_graph_sync(g, 1); /* a graph on a GPU: its current values, copied down */
+    if (!synced && opt) synced = lathe_optim_sync(opt, 1);
+    if (synced) return synced;
     size_t np = lathe_graph_nparams(g), ns = opt ? lathe_optim_nstate(opt) : 0;
     lathe_st_tensor *t = calloc(np + ns + 1, sizeof *t);
     char (*names)[128] = calloc(ns + 1, sizeof *names);
@@ -59,6 +62,8 @@ int lathe_checkpoint_load(const char *path, lathe_graph *g, lathe_optim *opt) {
         const char *steps = lathe_st_meta(f, "optimizer_steps");
         lathe_optim_set_steps(opt, steps ? atol(steps) : 0);
     }
+    if (!rc) rc = lathe_graph_sync(g, 0); /* a graph on a GPU: the loaded values, copied up */
+    if (!rc && opt) rc = lathe_optim_sync(opt, 0);
     if (rc) rc = lathe_fail_context(-rc, "checkpoint %s", path);
     lathe_st_close(f);
     return rc;
@@ -107,5 +112,5 @@ int lathe_checkpoint_import(const char *path, const char *mapping, lathe_graph *
     }
     lathe_st_close(f);
     free(map);
-    return 0;
+    return lathe_graph_sync(g, 0);
 }

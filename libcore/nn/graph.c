@@ -11,45 +11,10 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "graph_internal.h"
 #include "kernels/conv_dnnl.h"
 #include "kernels/nn.h"
 #include "libcore/base/error.h"
-
-enum {
-    L_INPUT, L_CONV, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_GAP, L_UPSAMPLE, L_CONCAT, L_ADD, L_LINEAR, L_DROPOUT,
-    L_LAYERNORM, L_ATTENTION, L_DETECT,
-};
-
-typedef struct {
-    char name[LATHE_GRAPH_NAME_MAX];
-    int type, act;
-    float slope, drop, eps, momentum;
-    float bias_init;           /* conv: the bias's initial value (a prior, e.g. for detection scores) */
-    int in[8], nin;
-    int c, h, w;               /* output per sample */
-    lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
-    int factor;                /* upsample */
-    int heads;                 /* attention */
-    int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats
-                                  (batch norm) or the output projection (attention) */
-    size_t y_off, aux_off, aux_len, int_off; /* arena offsets: output (+ its gradient), saved values, ints */
-    float *y, *dy, *aux;       /* aux: BN mean+invstd, LN mean+invstd, dropout mask as 0/1 floats */
-    int32_t *ints;             /* maxpool argmax */
-    double macs;               /* multiply-accumulates per sample */
-} layer;
-
-struct lathe_graph {
-    layer *layers;
-    int nlayers, batch, train, threads;
-    lathe_param *params;
-    size_t nparams;
-    float *param_arena, *act_arena, *workspace;
-    int32_t *int_arena;
-    size_t param_floats, act_floats, int_count, workspace_floats;
-    uint64_t seed;
-};
-
-static size_t per_sample(const layer *l) { return (size_t)l->c * l->h * l->w; }
 
 /* ---- reading the description ---- */
 
@@ -427,36 +392,21 @@ int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph 
 
 void lathe_graph_free(lathe_graph *g) {
     if (!g) return;
+    graph_gpu_free(g);
     free(g->layers), free(g->params), free(g->param_arena), free(g->act_arena), free(g->int_arena), free(g->workspace);
     free(g);
 }
 
-/* ---- running ---- */
-
-/* (N, D, L) channel planes <-> (N, L, D) token rows; from_tokens adds when accumulate is set */
-static void to_tokens(const float *src, int n, int d, int len, float *dst) {
-    for (int b = 0; b < n; b++)
-        for (int c = 0; c < d; c++)
-            for (int t = 0; t < len; t++) dst[((size_t)b * len + t) * d + c] = src[((size_t)b * d + c) * len + t];
-}
-
-static void from_tokens(const float *src, int n, int d, int len, float *dst, int accumulate) {
-    for (int b = 0; b < n; b++)
-        for (int c = 0; c < d; c++)
-            for (int t = 0; t < len; t++) {
-                float v = src[((size_t)b * len + t) * d + c];
-                float *o = &dst[((size_t)b * d + c) * len + t];
-                *o = accumulate ? *o + v : v;
-            }
-}
+/* ---- running on the CPU ---- */
 
 static float *pdata(lathe_graph *g, int i) { return i >= 0 ? g->params[i].data : NULL; }
 static float *pgrad(lathe_graph *g, int i) { return i >= 0 && !g->params[i].frozen ? g->params[i].grad : NULL; }
 
 void lathe_graph_set_train(lathe_graph *g, int train) { g->train = train; }
 
-void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
+int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
     LATHE_ASSERT(n >= 1 && n <= g->batch);
+    if (g->gpu) return graph_gpu_forward(g, n, step);
     for (int i = 1; i < g->nlayers; i++) {
         layer *l = &g->layers[i];
         const layer *a = &g->layers[l->in[0]];
@@ -485,13 +435,7 @@ void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_AVGPOOL:
             lathe_k_avgpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y);
             break;
-        case L_GAP:
-            for (size_t k = 0; k < (size_t)n * l->c; k++) {
-                double acc = 0;
-                for (int j = 0; j < a->h * a->w; j++) acc += a->y[k * a->h * a->w + j];
-                l->y[k] = (float)(acc / (a->h * a->w));
-            }
-            break;
+        case L_GAP: lathe_k_gap_fwd_f32(n * l->c, a->h * a->w, a->y, l->y); break;
         case L_UPSAMPLE: lathe_k_upsample_fwd_f32(n, a->c, a->h, a->w, l->factor, a->y, l->y); break;
         case L_CONCAT:
             for (int s = 0; s < n; s++) {
@@ -505,57 +449,41 @@ void lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             break;
         case L_ADD:
             memcpy(l->y, a->y, sz * sizeof(float));
-            for (int k = 1; k < l->nin; k++) {
-                const float *b = g->layers[l->in[k]].y;
-                for (size_t j = 0; j < sz; j++) l->y[j] += b[j];
-            }
+            for (int k = 1; k < l->nin; k++) lathe_k_add_rows_f32(1, sz, g->layers[l->in[k]].y, 0, l->y, 0);
             break;
         case L_LINEAR:
             lathe_k_linear_fwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
             break;
-        case L_ATTENTION: {
+        case L_ATTENTION: { /* (N, D, L) channel planes -> (N, L, D) token rows and back */
             int len = l->h * l->w, dm = l->c;
-            size_t bld = (size_t)g->batch * len * dm;
+            size_t bld = (size_t)g->batch * len * dm, per = (size_t)len * dm;
             float *xt = l->aux, *yt = xt + bld, *saved = l->aux + 3 * bld;
-            to_tokens(a->y, n, dm, len, xt);
+            lathe_k_transpose_f32(n, dm, len, a->y, per, xt, per, 0);
             lathe_k_mha_fwd_f32(n, len, dm, l->heads, xt, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
                                 pdata(g, l->prv), saved, yt);
-            from_tokens(yt, n, dm, len, l->y, 0);
+            lathe_k_transpose_f32(n, len, dm, yt, per, l->y, per, 0);
             break;
         }
-        case L_DETECT:
-            for (int s = 0; s < n; s++) {
-                float *dst = l->y + (size_t)s * per_sample(l);
-                for (int k = 0, at = 0; k < l->nin; k++) {
-                    const layer *b = &g->layers[l->in[k]];
-                    const float *src = b->y + (size_t)s * per_sample(b);
-                    int hw = b->h * b->w;
-                    for (int p = 0; p < hw; p++, at++)
-                        for (int ch = 0; ch < b->c; ch++) dst[(size_t)at * b->c + ch] = src[(size_t)ch * hw + p];
-                }
+        case L_DETECT: /* each level's (C, H W) maps become its anchors' rows (H W, C) */
+            for (int k = 0, at = 0; k < l->nin; k++) {
+                const layer *b = &g->layers[l->in[k]];
+                int hw = b->h * b->w;
+                lathe_k_transpose_f32(n, b->c, hw, b->y, per_sample(b), l->y + (size_t)at * b->c, per_sample(l), 0);
+                at += hw;
             }
             break;
-        case L_DROPOUT:
-            if (!g->train || l->drop == 0) {
-                memcpy(l->y, a->y, sz * sizeof(float));
-                for (size_t j = 0; j < sz; j++) l->aux[j] = 1;
-            } else { /* inverted dropout; the mask hashes (seed, step, layer, element): repeatable */
-                float keep = 1 - l->drop, scale = 1 / keep;
-                for (size_t j = 0; j < sz; j++) {
-                    uint64_t st = g->seed ^ (step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 48) ^ j;
-                    float u = (float)((double)(splitmix(&st) >> 11) / 9007199254740992.0);
-                    l->aux[j] = u < keep ? scale : 0;
-                    l->y[j] = a->y[j] * l->aux[j];
-                }
-            }
+        case L_DROPOUT: /* the mask hashes (seed, step, layer, element): repeatable */
+            lathe_k_dropout_fwd_f32(sz, a->y, g->train ? l->drop : 0, graph_dropout_key(g, i, step), l->aux, l->y);
             break;
         default: break;
         }
     }
+    return 0;
 }
 
-void lathe_graph_backward(lathe_graph *g, int n) {
+int lathe_graph_backward(lathe_graph *g, int n) {
     LATHE_ASSERT(n >= 1 && n <= g->batch);
+    if (g->gpu) return graph_gpu_backward(g, n);
     for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
         memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
     for (size_t k = 0; k < g->nparams; k++)
@@ -593,73 +521,54 @@ void lathe_graph_backward(lathe_graph *g, int n) {
                 lathe_k_avgpool_bwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, l->dy, dx);
             break;
         case L_GAP:
-            if (dx)
-                for (size_t k = 0; k < (size_t)n * l->c; k++) {
-                    float gv = l->dy[k] / (float)(a->h * a->w);
-                    for (int j = 0; j < a->h * a->w; j++) dx[k * a->h * a->w + j] += gv;
-                }
+            if (dx) lathe_k_gap_bwd_f32(n * l->c, a->h * a->w, l->dy, dx);
             break;
         case L_UPSAMPLE:
             if (dx) lathe_k_upsample_bwd_f32(n, a->c, a->h, a->w, l->factor, l->dy, dx);
             break;
         case L_CONCAT:
-            for (int s = 0; s < n; s++) {
-                const float *src = l->dy + (size_t)s * per_sample(l);
-                for (int k = 0; k < l->nin; k++) {
-                    layer *b = &g->layers[l->in[k]];
-                    if (l->in[k] != 0) {
-                        float *d = b->dy + (size_t)s * per_sample(b);
-                        for (size_t j = 0; j < per_sample(b); j++) d[j] += src[j];
-                    }
-                    src += per_sample(b);
-                }
+            for (int k = 0, off = 0; k < l->nin; k++) {
+                layer *b = &g->layers[l->in[k]];
+                if (l->in[k] != 0)
+                    lathe_k_add_rows_f32(n, per_sample(b), l->dy + off, per_sample(l), b->dy, per_sample(b));
+                off += (int)per_sample(b);
             }
             break;
         case L_ADD:
-            for (int k = 0; k < l->nin; k++) {
-                if (l->in[k] == 0) continue;
-                float *d = g->layers[l->in[k]].dy;
-                for (size_t j = 0; j < sz; j++) d[j] += l->dy[j];
-            }
+            for (int k = 0; k < l->nin; k++)
+                if (l->in[k] != 0) lathe_k_add_rows_f32(1, sz, l->dy, 0, g->layers[l->in[k]].dy, 0);
             break;
         case L_LINEAR:
             lathe_k_linear_bwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw),
                                    pgrad(g, l->pb));
             break;
         case L_DROPOUT:
-            if (dx)
-                for (size_t j = 0; j < sz; j++) dx[j] += l->dy[j] * l->aux[j];
+            if (dx) lathe_k_dropout_bwd_f32(sz, l->aux, l->dy, dx);
             break;
         case L_DETECT:
-            for (int s = 0; s < n; s++) {
-                const float *src = l->dy + (size_t)s * per_sample(l);
-                for (int k = 0, at = 0; k < l->nin; k++) {
-                    layer *b = &g->layers[l->in[k]];
-                    int hw = b->h * b->w;
-                    if (l->in[k] == 0) {
-                        at += hw;
-                        continue;
-                    }
-                    float *dst = b->dy + (size_t)s * per_sample(b);
-                    for (int p = 0; p < hw; p++, at++)
-                        for (int ch = 0; ch < b->c; ch++) dst[(size_t)ch * hw + p] += src[(size_t)at * b->c + ch];
-                }
+            for (int k = 0, at = 0; k < l->nin; k++) {
+                layer *b = &g->layers[l->in[k]];
+                int hw = b->h * b->w;
+                if (l->in[k] != 0)
+                    lathe_k_transpose_f32(n, hw, b->c, l->dy + (size_t)at * b->c, per_sample(l), b->dy, per_sample(b), 1);
+                at += hw;
             }
             break;
         case L_ATTENTION: {
             int len = l->h * l->w, dm = l->c;
-            size_t bld = (size_t)g->batch * len * dm;
+            size_t bld = (size_t)g->batch * len * dm, per = (size_t)len * dm;
             float *xt = l->aux, *dyt = xt + bld, *dxt = dyt + bld, *saved = l->aux + 3 * bld;
-            to_tokens(l->dy, n, dm, len, dyt);
+            lathe_k_transpose_f32(n, dm, len, l->dy, per, dyt, per, 0);
             memset(dxt, 0, sizeof(float) * (size_t)n * len * dm);
             lathe_k_mha_bwd_f32(n, len, dm, l->heads, xt, pdata(g, l->pw), pdata(g, l->prm), saved, dyt, dxt,
                                 pgrad(g, l->pw), pgrad(g, l->pb), pgrad(g, l->prm), pgrad(g, l->prv), g->workspace);
-            if (dx) from_tokens(dxt, n, dm, len, dx, 1);
+            if (dx) lathe_k_transpose_f32(n, len, dm, dxt, per, dx, per, 1);
             break;
         }
         default: break;
         }
     }
+    return 0;
 }
 
 /* ---- access ---- */

@@ -1,6 +1,7 @@
 /* graph.h - a model as a static graph, built once from its YAML description (docs/MODELS.md):
  * shapes inferred, every parameter in one arena, every activation and gradient in another, so a
- * training step allocates nothing. CPU execution through kernels/nn.h.
+ * training step allocates nothing. It runs on the CPU (kernels/nn.h) or, after lathe_graph_set_device,
+ * on a CUDA GPU (kernels/nn_cuda.h): the same layers, the same results within float rounding.
  * Shape letters: N batch, C channels, H W spatial, K classes. Activations are NCHW float32. */
 #ifndef LATHE_NN_GRAPH_H
 #define LATHE_NN_GRAPH_H
@@ -26,6 +27,8 @@ typedef struct {
     int decay;          /* 1: weight decay applies (conv and linear weights), 0: biases and norms */
     int frozen;         /* 1: the optimizer leaves it alone (lathe_graph_freeze) */
     float lr_scale;     /* its learning rate is the schedule's times this (1 unless a group sets it) */
+    float *data_dev, *grad_dev; /* the device copies while the graph runs on a GPU, else NULL; data is
+                                   then current only after lathe_graph_sync(g, 1) */
 } lathe_param;
 
 /* Builds the graph of `model` (the `model` mapping of a spec) for batches of up to `batch`, its
@@ -43,11 +46,29 @@ const float *lathe_graph_output(const lathe_graph *g, int *k);
 float *lathe_graph_doutput(lathe_graph *g);
 /* train 1: batch norm uses batch statistics and dropout drops; 0: inference behaviour. */
 void lathe_graph_set_train(lathe_graph *g, int train);
-/* Runs the layers on the first n (<= batch) samples. `step` seeds dropout (deterministic). */
-void lathe_graph_forward(lathe_graph *g, int n, uint64_t step);
+/* Runs the layers on the first n (<= batch) samples. `step` seeds dropout (deterministic). On a GPU
+ * the input is copied up first and the output back after. Returns 0, or -LATHE_EIO naming the
+ * layer when a GPU call fails (the CPU run cannot fail). */
+int lathe_graph_forward(lathe_graph *g, int n, uint64_t step);
 /* Zeroes every gradient, then back-propagates doutput through the graph (frozen parameters get no
- * gradient; activations still do, so layers below a frozen one still learn). */
-void lathe_graph_backward(lathe_graph *g, int n);
+ * gradient; activations still do, so layers below a frozen one still learn). Returns as forward. */
+int lathe_graph_backward(lathe_graph *g, int n);
+
+/* Moves the graph to `device`: "cpu" (no change), "cuda" or "cuda:N" (that GPU; an error when none
+ * can be used), or "auto" (the first GPU when one can be used, else the CPU, saying which). Call it
+ * once, before training or inference; parameters are copied up. Returns 0, -LATHE_EINVAL (a bad
+ * name), -LATHE_ENOTFOUND (no such GPU, or a build without CUDA) or -LATHE_ENOMEM / -LATHE_EIO. */
+int lathe_graph_set_device(lathe_graph *g, const char *device);
+/* -1 on the CPU, else the CUDA device ordinal. */
+int lathe_graph_device(const lathe_graph *g);
+/* Copies every parameter and buffer to the host (to_host 1) or from it (0); a no-op on the CPU.
+ * Checkpoints call it: saving reads host copies, loading writes them. */
+int lathe_graph_sync(lathe_graph *g, int to_host);
+/* Waits for the work queued on the GPU (0 at once on the CPU); -LATHE_EIO when a kernel failed. */
+int lathe_graph_wait(lathe_graph *g);
+/* The kernels' context (lathe_cuda_ctx of kernels/nn_cuda.h) of a graph on a GPU, else NULL: the
+ * optimizer updates the device copies through it. */
+void *lathe_graph_cuda(lathe_graph *g);
 
 size_t lathe_graph_nparams(const lathe_graph *g);
 lathe_param *lathe_graph_param(lathe_graph *g, size_t i);

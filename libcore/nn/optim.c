@@ -8,21 +8,7 @@
 #include <string.h>
 
 #include "libcore/base/error.h"
-
-typedef struct {
-    char name[112];
-    float *data;
-    size_t count;
-} state_tensor;
-
-struct lathe_optim {
-    lathe_graph *g;
-    lathe_optim_opts o;
-    float *arena;
-    state_tensor *state; /* per parameter: 1 (SGD) or 2 (AdamW) tensors, in parameter order */
-    size_t nstate;
-    long steps;
-};
+#include "optim_internal.h"
 
 void lathe_optim_defaults(lathe_optim_opts *o) {
     memset(o, 0, sizeof *o);
@@ -62,12 +48,18 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
         }
     }
     op->nstate = k;
+    int rc = optim_dev_create(op);
+    if (rc) {
+        lathe_optim_free(op);
+        return rc;
+    }
     *out = op;
     return 0;
 }
 
 void lathe_optim_free(lathe_optim *o) {
     if (!o) return;
+    optim_dev_free(o);
     free(o->arena), free(o->state), free(o);
 }
 
@@ -82,7 +74,18 @@ float *lathe_optim_state(lathe_optim *o, size_t i, const char **name, size_t *co
     return o->state[i].data;
 }
 
+int optim_begin_step(lathe_optim *o, double norm, double *grad_norm, optim_step *st) {
+    if (grad_norm) *grad_norm = norm;
+    if (!isfinite(norm)) return 1; /* NaN/Inf guard: skip the step, leave weights and state alone */
+    st->scale = o->o.clip > 0 && norm > o->o.clip ? (float)(o->o.clip / norm) : 1.0f;
+    o->steps++;
+    st->c1 = 1 - pow(o->o.beta1, (double)o->steps), st->c2 = 1 - pow(o->o.beta2, (double)o->steps);
+    st->decay = (float)fmin(o->o.ema, (1.0 + (double)o->steps) / (10.0 + (double)o->steps));
+    return 0;
+}
+
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
+    if (o->arena_dev) return optim_dev_step(o, lr, grad_norm);
     size_t np = lathe_graph_nparams(o->g);
     double sq = 0;
     for (size_t i = 0; i < np; i++) {
@@ -92,16 +95,12 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
         for (size_t k = 0; k < p->count; k++) s += (double)p->grad[k] * p->grad[k];
         sq += s;
     }
-    double norm = sqrt(sq);
-    if (grad_norm) *grad_norm = norm;
-    if (!isfinite(norm)) return 1; /* NaN/Inf guard: skip the step, leave weights and state alone */
-    float scale = o->o.clip > 0 && norm > o->o.clip ? (float)(o->o.clip / norm) : 1.0f;
-    o->steps++;
-    double b1 = o->o.beta1, b2 = o->o.beta2;
-    double c1 = 1 - pow(b1, (double)o->steps), c2 = 1 - pow(b2, (double)o->steps);
+    optim_step st;
+    if (optim_begin_step(o, sqrt(sq), grad_norm, &st)) return 1;
+    float scale = st.scale, decay = st.decay;
+    double b1 = o->o.beta1, b2 = o->o.beta2, c1 = st.c1, c2 = st.c2;
     size_t si = 0;
     int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->o.ema > 0);
-    float decay = (float)fmin(o->o.ema, (1.0 + (double)o->steps) / (10.0 + (double)o->steps));
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(o->g, i);
         if (!p->grad) continue;
@@ -133,8 +132,9 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
     return 0;
 }
 
-void lathe_optim_swap_ema(lathe_optim *o) {
-    if (!(o->o.ema > 0)) return;
+int lathe_optim_swap_ema(lathe_optim *o) {
+    if (!(o->o.ema > 0)) return 0;
+    if (o->arena_dev) return optim_dev_swap_ema(o);
     int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + 1;
     size_t si = 0;
     for (size_t i = 0; i < lathe_graph_nparams(o->g); i++) {
@@ -147,6 +147,7 @@ void lathe_optim_swap_ema(lathe_optim *o) {
             p->data[k] = ema[k], ema[k] = t;
         }
     }
+    return 0;
 }
 
 double lathe_schedule_lr(const lathe_schedule *s, long step) {

@@ -39,11 +39,16 @@ void lathe_optim_defaults(lathe_optim_opts *o);
 int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **out);
 void lathe_optim_free(lathe_optim *o);
 /* Applies one update at learning rate lr. Returns 0, or 1 when a gradient held NaN or Inf (the
- * step is skipped, nothing changes). *grad_norm (may be NULL) gets the global norm before clipping. */
+ * step is skipped, nothing changes), or -LATHE_EIO when a GPU call fails. *grad_norm (may be NULL)
+ * gets the global norm before clipping. For a graph on a GPU the state lives there too and the
+ * update runs there (the same fused updates, kernels/nn_cuda.h). */
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm);
 /* Exchanges the weights with their EMA (no-op without ema); call again to exchange back. Used to
- * evaluate and save with the averaged weights. */
-void lathe_optim_swap_ema(lathe_optim *o);
+ * evaluate and save with the averaged weights. Returns 0 or -LATHE_EIO (a GPU call failed). */
+int lathe_optim_swap_ema(lathe_optim *o);
+/* Copies the state to the host (to_host 1) or from it (0) when it lives on a GPU; else a no-op.
+ * Checkpoints call it around lathe_optim_state. */
+int lathe_optim_sync(lathe_optim *o, int to_host);
 /* Steps taken (skipped ones excluded). */
 long lathe_optim_steps(const lathe_optim *o);
 void lathe_optim_set_steps(lathe_optim *o, long steps);

@@ -104,7 +104,8 @@ static int evaluate(trainer *t, lathe_loader *l, uint64_t *cm, double *loss) {
         int c, h, w;
         float *in = lathe_graph_input(t->g, &c, &h, &w);
         memcpy(in, t->x[0], sizeof(float) * (size_t)got * c * h * w);
-        lathe_graph_forward(t->g, got, 0);
+        int rc = lathe_graph_forward(t->g, got, 0);
+        if (rc) return rc;
         const float *out = lathe_graph_output(t->g, NULL);
         total += lathe_k_softmax_ce_f32(got, k, out, t->y[0], 0, NULL) * got;
         for (int b = 0; b < got; b++) {
@@ -140,7 +141,8 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
     int c, h, w;
     float *in = lathe_graph_input(g, &c, &h, &w);
     memcpy(in, t->x[slot], sizeof(float) * (size_t)n * c * h * w);
-    lathe_graph_forward(g, n, step);
+    int rc = lathe_graph_forward(g, n, step);
+    if (rc) return rc;
     return lathe_k_softmax_ce_f32(n, t->classes, lathe_graph_output(g, NULL), t->y[slot], t->smoothing,
                                   lathe_graph_doutput(g));
 }

@@ -104,7 +104,7 @@ int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
     if (cJSON_IsArray(fr))
         cJSON_ArrayForEach(it, fr) if (cJSON_IsString(it) && !lathe_graph_freeze(g, it->valuestring))
             return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", it->valuestring);
-    return 0;
+    return lathe_graph_set_device(g, lathe_config_str(spec, "train.device", "auto"));
 }
 
 typedef struct {
@@ -130,10 +130,11 @@ static int save(loop *L, const char *path, int epoch, uint64_t position, double 
 
 /* Validates the averaged weights (when EMA is on), logs the epoch, keeps the best. */
 static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, double *best, long skipped) {
-    lathe_optim_swap_ema(L->opt);
+    int rc = lathe_optim_swap_ema(L->opt);
+    if (rc) return rc;
     lathe_graph_set_train(L->g, 0);
     double metric = 0;
-    int rc = L->task->validate(L->task->ctx, L->g, entry, &metric);
+    rc = L->task->validate(L->task->ctx, L->g, entry, &metric);
     lathe_graph_set_train(L->g, 1);
     if (!rc) {
         char *text = cJSON_PrintUnformatted(entry);
@@ -149,7 +150,8 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
         *best = metric;
         rc = save(L, L->best, epoch + 1, 0, *best, skipped);
     }
-    lathe_optim_swap_ema(L->opt);
+    int swapped = lathe_optim_swap_ema(L->opt);
+    if (!rc) rc = swapped;
     if (!rc) rc = save(L, L->last, epoch + 1, 0, *best, skipped);
     return rc;
 }
@@ -217,9 +219,14 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                 rc = (int)loss;
                 break;
             }
-            lathe_graph_backward(g, got);
+            if ((rc = lathe_graph_backward(g, got))) break;
             double lr = lathe_schedule_lr(&sched, lathe_optim_steps(L.opt));
-            if (lathe_optim_step(L.opt, lr, NULL)) {
+            int stepped = lathe_optim_step(L.opt, lr, NULL);
+            if (stepped < 0) {
+                rc = stepped;
+                break;
+            }
+            if (stepped) {
                 bad_steps++;
                 lathe_log(LATHE_LOG_WARN, "train.nan", "step %ld: gradient is NaN/Inf, step skipped (%ld so far)", step, bad_steps);
                 if (bad_steps > max_bad)

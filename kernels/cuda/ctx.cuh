@@ -1,0 +1,71 @@
+// ctx.cuh - the kernels' context (kernels/nn_cuda.h: lathe_cuda_ctx) and the checked-call macros
+// of the cuDNN and cuBLAS calls, shared by the .cu files that implement nn_cuda.h.
+#ifndef LATHE_KERNELS_CUDA_CTX_CUH
+#define LATHE_KERNELS_CUDA_CTX_CUH
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include "common.cuh"
+#include "kernels/nn_cuda.h"
+
+#define CHECK_CUDNN(call, error)                                                                   \
+    do {                                                                                           \
+        cudnnStatus_t st_ = (call);                                                                \
+        if (st_ != CUDNN_STATUS_SUCCESS) {                                                         \
+            if (error) *(error) = cudnnGetErrorString(st_);                                        \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+#define CHECK_CUBLAS(call, error)                                                                  \
+    do {                                                                                           \
+        cublasStatus_t st_ = (call);                                                               \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+            if (error) *(error) = cublasGetStatusString(st_);                                      \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+enum { THREADS = 256, ALGO_CACHE = 64 };
+
+struct conv_algos {
+    lathe_conv_shape s;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+};
+
+struct lathe_cuda_ctx {
+    cudaStream_t stream;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+    void *workspace;
+    size_t workspace_bytes;
+    conv_algos cache[ALGO_CACHE];
+    int ncache;
+    float *scratch; // device: loss partial sums
+    size_t scratch_floats;
+    double *partials; // device: LATHE_KC_PARTIALS partial sums of lathe_kc_sumsq, then its result
+};
+
+enum { LATHE_KC_PARTIALS = 64 };
+
+static inline unsigned grid(size_t n) {
+    size_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 65535 ? (b ? b : 1) : 65535);
+}
+
+// The sum of v over the block (blockDim.x == THREADS), added in a fixed order; part: THREADS doubles
+// of shared memory.
+__device__ static inline double block_sum(double v, double *part) {
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    double r = part[0];
+    __syncthreads();
+    return r;
+}
+
+#endif

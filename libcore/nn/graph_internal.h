@@ -1,0 +1,56 @@
+/* graph_internal.h - the graph's layers and arenas, shared by graph.c (building, the CPU run) and
+ * graph_cuda.c (the same layers on a GPU). Nothing outside libcore/nn includes this. */
+#ifndef LATHE_NN_GRAPH_INTERNAL_H
+#define LATHE_NN_GRAPH_INTERNAL_H
+#include "graph.h"
+#include "kernels/nn.h"
+
+enum {
+    L_INPUT, L_CONV, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_GAP, L_UPSAMPLE, L_CONCAT, L_ADD, L_LINEAR, L_DROPOUT,
+    L_LAYERNORM, L_ATTENTION, L_DETECT,
+};
+
+typedef struct {
+    char name[LATHE_GRAPH_NAME_MAX];
+    int type, act;
+    float slope, drop, eps, momentum;
+    float bias_init;           /* conv: the bias's initial value (a prior, e.g. for detection scores) */
+    int in[8], nin;
+    int c, h, w;               /* output per sample */
+    lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
+    int factor;                /* upsample */
+    int heads;                 /* attention */
+    int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats
+                                  (batch norm) or the output projection (attention) */
+    size_t y_off, aux_off, aux_len, int_off; /* arena offsets: output (+ its gradient), saved values, ints */
+    float *y, *dy, *aux;       /* aux: BN mean+invstd, LN mean+invstd, dropout mask as 0/1 floats */
+    int32_t *ints;             /* maxpool argmax */
+    float *y_dev, *dy_dev, *aux_dev; /* the same on the GPU (NULL while the graph runs on the CPU) */
+    int32_t *ints_dev;
+    double macs;               /* multiply-accumulates per sample */
+} layer;
+
+struct lathe_graph {
+    layer *layers;
+    int nlayers, batch, train, threads;
+    lathe_param *params;
+    size_t nparams;
+    float *param_arena, *act_arena, *workspace;
+    int32_t *int_arena;
+    size_t param_floats, act_floats, int_count, workspace_floats;
+    uint64_t seed;
+    struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
+};
+
+static inline size_t per_sample(const layer *l) { return (size_t)l->c * l->h * l->w; }
+
+/* The dropout mask key of layer i at a step (the elements' index is mixed in by the kernel). */
+static inline uint64_t graph_dropout_key(const lathe_graph *g, int i, uint64_t step) {
+    return g->seed ^ (step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 48);
+}
+
+/* graph_cuda.c: the run on the GPU (0 or -LATHE_EIO naming the layer), and its release */
+int graph_gpu_forward(lathe_graph *g, int n, uint64_t step);
+int graph_gpu_backward(lathe_graph *g, int n);
+void graph_gpu_free(lathe_graph *g);
+#endif
