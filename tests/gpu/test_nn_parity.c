@@ -1,5 +1,5 @@
 /* test_nn_parity.c - every CUDA nn kernel (kernels/nn_cuda.h) against its CPU twin (kernels/nn.h,
- * float32) on random data, forward and backward (gradients accumulate into non-zero buffers, as in
+ * float32, or the update of libcore/nn/optim.c) on random data, forward and backward (gradients accumulate into non-zero buffers, as in
  * training), then a short timing of a convolution layer's training step on both. Prints SKIP and
  * exits 0 where no GPU or no CUDA build exists. */
 #include <math.h>
@@ -234,6 +234,130 @@ static void other_ops(void) {
     compare("adamw second moment", cv, ovg, no, 1e-6);
 }
 
+/* the graph's data movement, gap, dropout, layer norm, attention and the optimizer's helpers */
+static void graph_ops(void) {
+    /* transpose with item strides, written and accumulated */
+    int n = 3, rows = 7, cols = 13;
+    size_t xs = (size_t)rows * cols + 5, ys = (size_t)rows * cols + 3;
+    float *x = rnd(xs * n), *xg = dev(x, xs * n);
+    for (int acc = 0; acc <= 1; acc++) {
+        float *y = rnd(ys * n), *yg = dev(y, ys * n);
+        lathe_k_transpose_f32(n, rows, cols, x, xs, y, ys, acc);
+        KC(lathe_kc_transpose(ctx, n, rows, cols, xg, xs, yg, ys, acc, &err_));
+        compare(acc ? "transpose, accumulated" : "transpose", y, yg, ys * n, 0);
+        free(y), cudaFree(yg);
+    }
+    float *y = rnd(ys * n), *yg = dev(y, ys * n);
+    lathe_k_add_rows_f32(n, 50, x, xs, y, ys);
+    KC(lathe_kc_add_rows(ctx, n, 50, xg, xs, yg, ys, &err_));
+    compare("add_rows", y, yg, ys * n, 0);
+    free(x), free(y), cudaFree(xg), cudaFree(yg);
+
+    /* global average pool */
+    int nc = 11, hw = 97;
+    float *gx = rnd((size_t)nc * hw), *gy = malloc(nc * 4), *gdy = rnd(nc), *gdx = rnd((size_t)nc * hw);
+    float *gxg = dev(gx, (size_t)nc * hw), *gyg = dev(gy, nc), *gdyg = dev(gdy, nc), *gdxg = dev(gdx, (size_t)nc * hw);
+    lathe_k_gap_fwd_f32(nc, hw, gx, gy);
+    lathe_k_gap_bwd_f32(nc, hw, gdy, gdx);
+    KC(lathe_kc_gap_fwd(ctx, nc, hw, gxg, gyg, &err_));
+    KC(lathe_kc_gap_bwd(ctx, nc, hw, gdyg, gdxg, &err_));
+    compare("gap fwd", gy, gyg, nc, 1e-6);
+    compare("gap bwd", gdx, gdxg, (size_t)nc * hw, 1e-6);
+    free(gx), free(gy), free(gdy), free(gdx), cudaFree(gxg), cudaFree(gyg), cudaFree(gdyg), cudaFree(gdxg);
+
+    /* dropout: the very same mask */
+    size_t nd = 100003;
+    float *dx0 = rnd(nd), *mask = malloc(nd * 4), *dy0 = malloc(nd * 4), *ddy = rnd(nd), *ddx = rnd(nd);
+    float *dx0g = dev(dx0, nd), *maskg = dev(dx0, nd), *dy0g = dev(dx0, nd), *ddyg = dev(ddy, nd), *ddxg = dev(ddx, nd);
+    lathe_k_dropout_fwd_f32(nd, dx0, 0.3f, 0x1234567890abcdefull, mask, dy0);
+    lathe_k_dropout_bwd_f32(nd, mask, ddy, ddx);
+    KC(lathe_kc_dropout_fwd(ctx, nd, dx0g, 0.3f, 0x1234567890abcdefull, maskg, dy0g, &err_));
+    KC(lathe_kc_dropout_bwd(ctx, nd, maskg, ddyg, ddxg, &err_));
+    compare("dropout mask", mask, maskg, nd, 0);
+    compare("dropout fwd", dy0, dy0g, nd, 0);
+    compare("dropout bwd", ddx, ddxg, nd, 0);
+    free(dx0), free(mask), free(dy0), free(ddy), free(ddx);
+    cudaFree(dx0g), cudaFree(maskg), cudaFree(dy0g), cudaFree(ddyg), cudaFree(ddxg);
+
+    /* layer norm */
+    int m = 9, d = 130;
+    size_t md = (size_t)m * d;
+    float *lx = rnd(md), *lg = rnd(d), *lb = rnd(d), *ly = malloc(md * 4), *lmu = malloc(m * 4), *lis = malloc(m * 4);
+    float *ldy = rnd(md), *ldx = rnd(md), *ldg = rnd(d), *ldb = rnd(d);
+    float *lxg = dev(lx, md), *lgg = dev(lg, d), *lbg = dev(lb, d), *lyg = dev(lx, md), *lmug = dev(lx, m);
+    float *lisg = dev(lx, m), *ldyg = dev(ldy, md), *ldxg = dev(ldx, md), *ldgg = dev(ldg, d), *ldbg = dev(ldb, d);
+    lathe_k_layernorm_fwd_f32(m, d, lx, lg, lb, 1e-5f, lmu, lis, ly);
+    lathe_k_layernorm_bwd_f32(m, d, lx, lg, lmu, lis, ldy, ldx, ldg, ldb);
+    KC(lathe_kc_layernorm_fwd(ctx, m, d, lxg, lgg, lbg, 1e-5f, lmug, lisg, lyg, &err_));
+    KC(lathe_kc_layernorm_bwd(ctx, m, d, lxg, lgg, lmug, lisg, ldyg, ldxg, ldgg, ldbg, &err_));
+    compare("layernorm fwd", ly, lyg, md, 1e-5);
+    compare("layernorm dx", ldx, ldxg, md, 1e-4);
+    compare("layernorm dgamma", ldg, ldgg, d, 1e-4);
+    compare("layernorm dbeta", ldb, ldbg, d, 1e-5);
+    free(lx), free(lg), free(lb), free(ly), free(lmu), free(lis), free(ldy), free(ldx), free(ldg), free(ldb);
+    cudaFree(lxg), cudaFree(lgg), cudaFree(lbg), cudaFree(lyg), cudaFree(lmug), cudaFree(lisg), cudaFree(ldyg);
+    cudaFree(ldxg), cudaFree(ldgg), cudaFree(ldbg);
+
+    /* multi-head attention */
+    int ab = 2, al = 10, ad = 16, ah = 4;
+    size_t an = (size_t)ab * al * ad, sv = lathe_k_mha_saved(ab, al, ad, ah);
+    float *ax = rnd(an), *wi = rnd(3 * (size_t)ad * ad), *bi = rnd(3 * (size_t)ad), *wo = rnd((size_t)ad * ad);
+    float *bo = rnd(ad), *ay = malloc(an * 4), *saved = malloc(sv * 4), *ady = rnd(an), *adx = rnd(an);
+    float *dwi = rnd(3 * (size_t)ad * ad), *dbi = rnd(3 * (size_t)ad), *dwo = rnd((size_t)ad * ad), *dbo = rnd(ad);
+    float *ws = malloc(lathe_k_mha_workspace(ab, al, ad, ah) * 4);
+    float *axg = dev(ax, an), *wig = dev(wi, 3 * (size_t)ad * ad), *big = dev(bi, 3 * (size_t)ad);
+    float *wog = dev(wo, (size_t)ad * ad), *bog = dev(bo, ad), *ayg = dev(ax, an), *savedg, *wsg;
+    float *adyg = dev(ady, an), *adxg = dev(adx, an), *dwig = dev(dwi, 3 * (size_t)ad * ad);
+    float *dbig = dev(dbi, 3 * (size_t)ad), *dwog = dev(dwo, (size_t)ad * ad), *dbog = dev(dbo, ad);
+    CHECK(cudaMalloc((void **)&savedg, sv * 4));
+    CHECK(cudaMalloc((void **)&wsg, lathe_kc_mha_workspace(ab, al, ad, ah) * 4));
+    lathe_k_mha_fwd_f32(ab, al, ad, ah, ax, wi, bi, wo, bo, saved, ay);
+    lathe_k_mha_bwd_f32(ab, al, ad, ah, ax, wi, wo, saved, ady, adx, dwi, dbi, dwo, dbo, ws);
+    KC(lathe_kc_mha_fwd(ctx, ab, al, ad, ah, axg, wig, big, wog, bog, savedg, ayg, &err_));
+    KC(lathe_kc_mha_bwd(ctx, ab, al, ad, ah, axg, wig, wog, savedg, adyg, adxg, dwig, dbig, dwog, dbog, wsg, &err_));
+    compare("attention fwd", ay, ayg, an, 1e-4);
+    compare("attention saved (Q K V C P)", saved, savedg, sv, 1e-4);
+    compare("attention dx", adx, adxg, an, 1e-4);
+    compare("attention dw_in", dwi, dwig, 3 * (size_t)ad * ad, 1e-4);
+    compare("attention db_in", dbi, dbig, 3 * (size_t)ad, 1e-4);
+    compare("attention dw_out", dwo, dwog, (size_t)ad * ad, 1e-4);
+    compare("attention db_out", dbo, dbog, ad, 1e-4);
+    free(ax), free(wi), free(bi), free(wo), free(bo), free(ay), free(saved), free(ady), free(adx), free(dwi);
+    free(dbi), free(dwo), free(dbo), free(ws);
+    cudaFree(axg), cudaFree(wig), cudaFree(big), cudaFree(wog), cudaFree(bog), cudaFree(ayg), cudaFree(savedg);
+    cudaFree(wsg), cudaFree(adyg), cudaFree(adxg), cudaFree(dwig), cudaFree(dbig), cudaFree(dwog), cudaFree(dbog);
+
+    /* sum of squares, EMA, swap, SGD */
+    size_t no = 1000003;
+    float *o1 = rnd(no), *o2 = rnd(no), *o3 = rnd(no), *o1g = dev(o1, no), *o2g = dev(o2, no), *o3g = dev(o3, no);
+    double want = 0, got = 0, *sg;
+    for (size_t i = 0; i < no; i++) want += (double)o1[i] * o1[i];
+    CHECK(cudaMalloc((void **)&sg, sizeof(double)));
+    KC(lathe_kc_sumsq(ctx, no, o1g, sg, &err_));
+    CHECK(cudaDeviceSynchronize());
+    CHECK(cudaMemcpy(&got, sg, sizeof got, cudaMemcpyDeviceToHost));
+    int ok = fabs(got - want) <= 1e-9 * want;
+    printf("%s %-34s cpu %.9g gpu %.9g\n", ok ? "PASS" : "FAIL", "sum of squares", want, got);
+    failures += !ok;
+    for (size_t i = 0; i < no; i++) o2[i] = 0.9f * o2[i] + (1 - 0.9f) * o1[i];
+    KC(lathe_kc_ema(ctx, no, o2g, o1g, 0.9f, &err_));
+    compare("ema", o2, o2g, no, 1e-6);
+    KC(lathe_kc_swap(ctx, no, o1g, o3g, &err_));
+    compare("swap (first)", o3, o1g, no, 0);
+    compare("swap (second)", o1, o3g, no, 0);
+    /* SGD, Nesterov, as libcore/nn/optim.c: the weights are o3 now, gradients o2, momentum o1 */
+    float *w = copy(o3, no), *mo = copy(o1, no);
+    for (size_t i = 0; i < no; i++) {
+        float gk = o2[i] * 0.5f + 0.01f * w[i];
+        mo[i] = 0.9f * mo[i] + gk;
+        w[i] -= 0.1f * (gk + 0.9f * mo[i]);
+    }
+    KC(lathe_kc_sgd_step(ctx, no, o1g, o2g, o3g, 0.1f, 0.9f, 1, 0.01f, 0.5f, &err_));
+    compare("sgd nesterov weights", w, o1g, no, 1e-6);
+    compare("sgd momentum", mo, o3g, no, 1e-6);
+    free(o1), free(o2), free(o3), free(w), free(mo), cudaFree(o1g), cudaFree(o2g), cudaFree(o3g), cudaFree(sg);
+}
+
 /* NMS: the GPU keeps exactly the boxes the CPU keeps, in the same order */
 static void nms_parity(void) {
     for (int round = 0; round < 4; round++) {
@@ -309,6 +433,7 @@ int main(void) {
     conv_case(3, 24, 9, 9, 48, 1, 1, 0, 1, 1);
     conv_case(1, 3, 31, 29, 6, 5, 2, 2, 1, 1);
     other_ops();
+    graph_ops();
     nms_parity();
     timing();
     lathe_kc_free(ctx);

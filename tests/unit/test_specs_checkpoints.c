@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "kernels/nn.h"
+#include "kernels/preprocess.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/io/safetensors.h"
@@ -186,6 +187,34 @@ static double graph_loss(lathe_graph *g, const int32_t *labels) {
     return lathe_k_softmax_ce_f32(3, k, out, labels, 0, NULL);
 }
 
+/* Device names: the bad ones are refused, "auto" falls back to the CPU here, a GPU that cannot be
+ * used is an error that names the reason, and the graph still runs on the CPU after it. */
+static void graph_devices(void **state) {
+    (void)state;
+    cJSON *m = model_of("input: [1, 4, 4]\nlayers: [{type: conv, out: 2}, {type: gap}]\n");
+    lathe_graph *g;
+    assert_int_equal(lathe_graph_build(m, 2, 1, &g), 0);
+    const char *bad[] = {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:0x", "CPU", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(lathe_graph_set_device(g, bad[i]), -LATHE_EINVAL);
+    assert_int_equal(lathe_graph_set_device(g, "cpu"), 0);
+    const char *reason = NULL;
+    if (!lathe_k_cuda_available(&reason)) {
+        assert_int_equal(lathe_graph_set_device(g, "cuda:0"), -LATHE_ENOTFOUND);
+        assert_non_null(strstr(lathe_last_error(), "cuda:0"));
+        assert_int_equal(lathe_graph_set_device(g, "auto"), 0);
+        assert_int_equal(lathe_graph_device(g), -1);
+        assert_null(lathe_graph_cuda(g));
+    }
+    assert_int_equal(lathe_graph_set_device(g, "cuda:1023"), -LATHE_ENOTFOUND); /* no machine has that many */
+    float *x = lathe_graph_input(g, NULL, NULL, NULL);
+    for (int i = 0; i < 32; i++) x[i] = (float)i;
+    assert_int_equal(lathe_graph_forward(g, 2, 0), 0);
+    assert_int_equal(lathe_graph_sync(g, 1), 0);
+    assert_int_equal(lathe_graph_wait(g), 0);
+    lathe_graph_free(g);
+    cJSON_Delete(m);
+}
+
 static void graph_gradients_end_to_end(void **state) {
     (void)state;
     cJSON *m = model_of("input: [2, 4, 4]\nclasses: 3\nlayers:\n"
@@ -231,6 +260,7 @@ int main(void) {
         cmocka_unit_test(yaml_typing_overrides_round_trip),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
+        cmocka_unit_test(graph_devices),
         cmocka_unit_test(graph_gradients_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
  * varifocal, CIoU, DFL) against four fixed random boxes per image. Prints one JSON line:
  * images_per_s, step_ms, peak_rss_mib, params, gflop_per_image.
  *
- * usage: bench_train SPEC.yaml BATCH STEPS THREADS
+ * usage: bench_train SPEC.yaml BATCH STEPS THREADS [DEVICE]   DEVICE: cpu (default), cuda or cuda:N;
+ *        exit 77 when that GPU cannot be used here
  *        bench_train SPEC.yaml --model-json   the model as primitive layers (blocks expanded, bases
  *                                             merged, width applied, classes and distances
  *                                             resolved) for the PyTorch peer */
@@ -104,10 +105,11 @@ int main(int argc, char **argv) {
         cJSON_Delete(spec);
         return rc;
     }
-    if (argc != 5) {
-        fprintf(stderr, "usage: bench_train SPEC.yaml BATCH STEPS THREADS | SPEC.yaml --model-json\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: bench_train SPEC.yaml BATCH STEPS THREADS [cpu|cuda|cuda:N] | SPEC.yaml --model-json\n");
         return 2;
     }
+    const char *device = argc == 6 ? argv[5] : "cpu";
     int batch = atoi(argv[2]), steps = atoi(argv[3]), threads = atoi(argv[4]);
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -116,6 +118,11 @@ int main(int argc, char **argv) {
     if (lathe_config_load(argv[1], &spec) || lathe_graph_build(lathe_config_get(spec, "model"), batch, 1, &g)) {
         fprintf(stderr, "bench_train: %s\n", lathe_last_error());
         return 1;
+    }
+    int drc = lathe_graph_set_device(g, device);
+    if (drc) { /* 77: no usable GPU here, which a caller may report as skipped */
+        fprintf(stderr, "bench_train: %s\n", lathe_last_error());
+        return drc == -LATHE_ENOTFOUND ? 77 : 1;
     }
     lathe_optim_opts o;
     lathe_optim_defaults(&o);
@@ -135,20 +142,26 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)batch * c * h * w; i++) x[i] = (float)(random_unit(&s) * 2 - 1);
     for (int i = 0; i < batch; i++) labels[i] = i % k;
     double t0 = 0;
-    for (int i = -2; i < steps; i++) { /* two warm-up steps */
-        if (i == 0) t0 = lathe_now();
-        lathe_graph_forward(g, batch, (uint64_t)i);
+    int rc = 0;
+    for (int i = -2; i < steps && !rc; i++) { /* two warm-up steps */
+        if (i == 0 && !(rc = lathe_graph_wait(g))) t0 = lathe_now();
+        if (rc || (rc = lathe_graph_forward(g, batch, (uint64_t)i))) break;
         if (is_detector) detector_loss(&det, g, batch);
         else lathe_k_softmax_ce_f32(batch, k, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
-        lathe_graph_backward(g, batch);
-        lathe_optim_step(opt, 0.01, NULL);
+        if (!(rc = lathe_graph_backward(g, batch))) rc = lathe_optim_step(opt, 0.01, NULL) < 0 ? -LATHE_EIO : 0;
+    }
+    if (!rc) rc = lathe_graph_wait(g); /* the last update's kernels */
+    if (rc) {
+        fprintf(stderr, "bench_train: %s\n", lathe_last_error());
+        return 1;
     }
     double dt = lathe_now() - t0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"images_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mib\": %.1f, \"params\": %zu, \"gflop_per_image\": %.4f}\n",
+    printf("{\"images_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mib\": %.1f, \"params\": %zu, \"gflop_per_image\": %.4f, "
+           "\"device\": \"%s\"}\n",
            batch * steps / dt, 1000 * dt / steps, ru.ru_maxrss / 1024.0, lathe_graph_param_count(g),
-           lathe_graph_flops(g) / 1e9);
+           lathe_graph_flops(g) / 1e9, device);
     lathe_det_head_free(&det.head);
     free(det.gt), free(det.labels);
     lathe_optim_free(opt);

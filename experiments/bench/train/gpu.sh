@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# gpu.sh - the training benchmark on a GPU, run by `make gpu-check`: training images/s of each model
+# (forward, loss, backward, SGD with momentum; fp32) at one batch on the CPU (every core) and on
+# cuda:0, in one run, and their ratio. Prints SKIP and exits 0 where no GPU can be used or
+# bench_train cannot be built here; exits 1 when a run fails.
+# Environment: LATHE_BUILD (build), BATCH (32), CPU_STEPS (3), GPU_STEPS (30), THREADS (nproc),
+# MODELS (the classifier and the detector specs beside this file).
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+HERE=$ROOT/experiments/bench/train
+BUILD=${LATHE_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+BATCH=${BATCH:-32}
+CPU_STEPS=${CPU_STEPS:-3}
+GPU_STEPS=${GPU_STEPS:-30}
+THREADS=${THREADS:-$(nproc)}
+MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_n.yaml"}
+BIN=$BUILD/bench_train
+CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
+LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
+# shellcheck disable=SC2086
+if ! cc $CFLAGS -o "$BIN" "$HERE/bench_train.c" "$BUILD/liblathe.a" $LDLIBS 2>"$BUILD/bench_train.log"; then
+  echo "SKIP training benchmark: bench_train does not build here ($BUILD/bench_train.log; needs liblathe's libraries)"
+  exit 0
+fi
+printf 'training benchmark on the GPU: batch %d, fp32, SGD momentum; cpu: %d threads, %d steps; gpu: %d steps\n' \
+  "$BATCH" "$THREADS" "$CPU_STEPS" "$GPU_STEPS"
+printf '  %-16s %12s %12s %10s %10s\n' model "cpu img/s" "gpu img/s" "gpu/cpu" "gpu ms"
+for spec in $MODELS; do
+  name=$(basename "$spec" .yaml)
+  g=$("$BIN" "$spec" "$BATCH" "$GPU_STEPS" "$THREADS" cuda:0 2>"$BUILD/bench_gpu.err")
+  rc=$?
+  if [ "$rc" = 77 ]; then echo "SKIP training benchmark: $(tail -1 "$BUILD/bench_gpu.err")"; exit 0; fi
+  [ "$rc" = 0 ] || { echo "FAIL training benchmark, $name on cuda:0: $(tail -3 "$BUILD/bench_gpu.err")"; exit 1; }
+  c=$(OMP_NUM_THREADS=$THREADS "$BIN" "$spec" "$BATCH" "$CPU_STEPS" "$THREADS" cpu) ||
+    { echo "FAIL training benchmark, $name on the CPU"; exit 1; }
+  python3 - "$name" "$c" "$g" <<'PY'
+import json, sys
+name, c, g = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"  {name:16s} {c['images_per_s']:12.1f} {g['images_per_s']:12.1f} {g['images_per_s'] / c['images_per_s']:10.1f} "
+      f"{g['step_ms']:10.2f}")
+PY
+done

@@ -1,0 +1,181 @@
+/* test_graph_parity.c - whole graphs on the GPU against the same graphs on the CPU: one model with
+ * every layer type (conv with groups and dilation, batch norm, every activation, pools, upsample,
+ * concat, add, dropout, layer norm, attention, linear) and one detector (two levels gathered by
+ * `detect`). Same weights, same input: the outputs, every parameter gradient and the running
+ * statistics are compared after forward and backward in training mode, then the weights after SGD
+ * and AdamW steps (with clipping and EMA), and a checkpoint written from the GPU graph is loaded
+ * back into the CPU graph. Prints SKIP and exits 0 where no GPU or no CUDA build exists. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/preprocess.h"
+#include "libcore/base/error.h"
+#include "libcore/nn/checkpoint.h"
+#include "libcore/nn/graph.h"
+#include "libcore/nn/optim.h"
+#ifdef LATHE_HAVE_CUDA
+#include "gputest.h"
+
+static int failures;
+
+static const char *const every_layer =
+    "{\"input\": [3, 16, 16], \"classes\": 5, \"layers\": ["
+    "{\"name\": \"stem\", \"type\": \"conv\", \"out\": 8, \"k\": 3, \"stride\": 2},"
+    "{\"name\": \"stem_bn\", \"type\": \"bn\"}, {\"type\": \"silu\"},"
+    "{\"name\": \"dw\", \"type\": \"conv\", \"out\": 8, \"k\": 3, \"groups\": -1, \"dilation\": 2, \"bias\": 0},"
+    "{\"name\": \"dw_bn\", \"type\": \"bn\"}, {\"type\": \"leaky\", \"slope\": 0.1},"
+    "{\"name\": \"pool\", \"type\": \"maxpool\", \"k\": 2},"
+    "{\"name\": \"avg\", \"type\": \"avgpool\", \"k\": 3, \"stride\": 1, \"pad\": 1, \"from\": \"pool\"},"
+    "{\"name\": \"up\", \"type\": \"upsample\", \"factor\": 2, \"from\": \"avg\"},"
+    "{\"name\": \"down\", \"type\": \"conv\", \"out\": 8, \"k\": 1, \"stride\": 2},"
+    "{\"name\": \"cat\", \"type\": \"concat\", \"from\": [\"pool\", \"down\"]},"
+    "{\"name\": \"mix\", \"type\": \"conv\", \"out\": 8, \"k\": 1}, {\"type\": \"gelu\"},"
+    "{\"name\": \"res\", \"type\": \"add\", \"from\": [\"pool\", -1]},"
+    "{\"name\": \"attn\", \"type\": \"attention\", \"heads\": 2},"
+    "{\"name\": \"sum\", \"type\": \"add\", \"from\": [\"res\", \"attn\"]},"
+    "{\"type\": \"sigmoid\"}, {\"name\": \"drop\", \"type\": \"dropout\", \"p\": 0.25},"
+    "{\"name\": \"ln\", \"type\": \"layernorm\"}, {\"type\": \"relu\"}, {\"type\": \"gap\"},"
+    "{\"name\": \"fc\", \"type\": \"linear\", \"out\": \"classes\"}]}";
+
+static const char *const detector =
+    "{\"input\": [3, 32, 32], \"classes\": 3, \"bins\": 8, \"layers\": ["
+    "{\"name\": \"c1\", \"type\": \"conv\", \"out\": 8, \"k\": 3, \"stride\": 2}, {\"type\": \"bn\"}, {\"type\": \"silu\"},"
+    "{\"name\": \"p3\", \"type\": \"conv\", \"out\": 16, \"k\": 3, \"stride\": 2}, {\"type\": \"silu\"},"
+    "{\"name\": \"p4\", \"type\": \"conv\", \"out\": 16, \"k\": 3, \"stride\": 2}, {\"type\": \"silu\"},"
+    "{\"name\": \"h3\", \"type\": \"conv\", \"out\": 35, \"k\": 1, \"from\": \"p3\"},"
+    "{\"name\": \"h4\", \"type\": \"conv\", \"out\": 35, \"k\": 1, \"from\": -2},"
+    "{\"name\": \"detect\", \"type\": \"detect\", \"from\": [\"h3\", \"h4\"]}]}";
+
+static uint64_t seed = 2024;
+static float rnd(void) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(seed >> 11) / 9007199254740992.0 * 2 - 1);
+}
+
+/* |b - a| <= tol (1 + |a|) everywhere */
+static void compare(const char *what, const char *name, const float *a, const float *b, size_t n, double tol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)b[i] - a[i]) / (1 + fabs(a[i]));
+        if (!(e <= worst)) worst = e;
+    }
+    int ok = worst <= tol;
+    if (!ok || !name) printf("%s %-44s worst %.2e (tol %.0e, %zu values)\n", ok ? "PASS" : "FAIL", what, worst, tol, n);
+    if (!ok && name) printf("     (parameter %s)\n", name);
+    failures += !ok;
+}
+
+static lathe_graph *build(const char *json, int batch) {
+    cJSON *m = cJSON_Parse(json);
+    lathe_graph *g = NULL;
+    if (!m || lathe_graph_build(m, batch, 11, &g)) {
+        printf("FAIL building the model: %s\n", lathe_last_error());
+        exit(1);
+    }
+    cJSON_Delete(m);
+    return g;
+}
+
+#define RUN(call)                                                                                      \
+    do {                                                                                               \
+        if ((call) < 0 || lathe_graph_wait(gpu)) {                                                     \
+            printf("FAIL %s: %s\n", #call, lathe_last_error());                                        \
+            exit(1);                                                                                   \
+        }                                                                                              \
+    } while (0)
+
+/* every parameter's gradient (copied down) and value (synced) against the CPU graph's */
+static void compare_params(const char *model, lathe_graph *cpu, lathe_graph *gpu, double tol, int grads) {
+    char what[96];
+    int before = failures;
+    RUN(lathe_graph_sync(gpu, 1));
+    for (size_t i = 0; i < lathe_graph_nparams(cpu); i++) {
+        lathe_param *a = lathe_graph_param(cpu, i), *b = lathe_graph_param(gpu, i);
+        if (grads && a->grad) {
+            float *gb = malloc(b->count * sizeof *gb);
+            CHECK(cudaMemcpy(gb, b->grad_dev, b->count * sizeof *gb, cudaMemcpyDeviceToHost));
+            compare("gradient", a->name, a->grad, gb, a->count, tol);
+            free(gb);
+        }
+        compare("value", a->name, a->data, b->data, a->count, tol);
+    }
+    snprintf(what, sizeof what, "%s: every %s", model, grads ? "gradient and running statistic" : "weight");
+    printf("%s %s (%zu tensors, tol %.0e)\n", failures > before ? "FAIL" : "PASS", what, lathe_graph_nparams(cpu), tol);
+}
+
+static void run_model(const char *model, const char *json, int batch) {
+    lathe_graph *cpu = build(json, batch), *gpu = build(json, batch);
+    if (lathe_graph_set_device(gpu, "cuda:0")) {
+        printf("FAIL placing %s on cuda:0: %s\n", model, lathe_last_error());
+        exit(1);
+    }
+    int c, h, w, k;
+    float *xc = lathe_graph_input(cpu, &c, &h, &w), *xg = lathe_graph_input(gpu, NULL, NULL, NULL);
+    for (size_t i = 0; i < (size_t)batch * c * h * w; i++) xc[i] = xg[i] = rnd();
+    lathe_graph_output(cpu, &k);
+    char what[96];
+    for (int step = 0; step < 2; step++) { /* the second pass sees running statistics the first moved */
+        RUN(lathe_graph_forward(cpu, batch, 7));
+        RUN(lathe_graph_forward(gpu, batch, 7));
+        snprintf(what, sizeof what, "%s: output, pass %d", model, step + 1);
+        compare(what, NULL, lathe_graph_output(cpu, NULL), lathe_graph_output(gpu, NULL), (size_t)batch * k, 1e-4);
+        float *dc = lathe_graph_doutput(cpu), *dg = lathe_graph_doutput(gpu);
+        for (size_t i = 0; i < (size_t)batch * k; i++) dc[i] = dg[i] = rnd() / batch;
+        RUN(lathe_graph_backward(cpu, batch));
+        RUN(lathe_graph_backward(gpu, batch));
+    }
+    compare_params(model, cpu, gpu, 1e-3, 1);
+
+    /* optimizers: a step of each, with clipping and EMA, then the averaged weights */
+    for (int kind = LATHE_OPT_SGD; kind <= LATHE_OPT_ADAMW; kind++) {
+        lathe_optim_opts o;
+        lathe_optim_defaults(&o);
+        o.kind = kind, o.nesterov = 1, o.clip = 0.5, o.ema = 0.9;
+        lathe_optim *oc, *og;
+        if (lathe_optim_create(cpu, &o, &oc) || lathe_optim_create(gpu, &o, &og)) {
+            printf("FAIL optimizer: %s\n", lathe_last_error());
+            exit(1);
+        }
+        double nc = 0, ng = 0;
+        RUN(lathe_optim_step(oc, 0.05, &nc));
+        RUN(lathe_optim_step(og, 0.05, &ng));
+        int ok = fabs(nc - ng) <= 1e-4 * (1 + nc);
+        printf("%s %s: gradient norm cpu %.6f gpu %.6f\n", ok ? "PASS" : "FAIL", model, nc, ng);
+        failures += !ok;
+        RUN(lathe_optim_swap_ema(oc));
+        RUN(lathe_optim_swap_ema(og));
+        compare_params(kind == LATHE_OPT_SGD ? "after SGD + EMA swap" : "after AdamW + EMA swap", cpu, gpu, 1e-3, 0);
+        RUN(lathe_optim_swap_ema(oc));
+        RUN(lathe_optim_swap_ema(og));
+        lathe_optim_free(oc), lathe_optim_free(og);
+    }
+
+    /* a checkpoint of the GPU graph restores the CPU graph */
+    char path[] = "/tmp/lathe_graph_parity_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    const char *meta[] = {"format", "lathe-checkpoint-1"};
+    RUN(lathe_checkpoint_save(path, gpu, NULL, meta, 1));
+    RUN(lathe_checkpoint_load(path, cpu, NULL));
+    compare_params("after a checkpoint from the GPU", cpu, gpu, 0, 0);
+    unlink(path);
+    lathe_graph_free(cpu), lathe_graph_free(gpu);
+}
+#endif
+
+int main(void) {
+    const char *reason = NULL;
+    if (!lathe_k_cuda_available(&reason)) {
+        printf("SKIP graph parity: %s\n", reason);
+        return 0;
+    }
+#ifdef LATHE_HAVE_CUDA
+    run_model("every layer", every_layer, 4);
+    run_model("detector", detector, 3);
+    printf("graph parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);
+    return failures ? 1 : 0;
+#endif
+}
