@@ -58,6 +58,22 @@ void cli_set_threads(int n) {
     if (n > 0) omp_set_num_threads(n), openblas_set_num_threads(n);
 }
 
+int cli_set_device(cJSON *spec, const char *device) {
+    cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
+    if (!cJSON_IsObject(train)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "train");
+        train = cJSON_AddObjectToObject(spec, "train");
+    }
+    cJSON *value = cJSON_CreateString(device);
+    if (!train || !value) {
+        cJSON_Delete(value);
+        return lathe_fail(LATHE_ENOMEM, "spec");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(train, "device");
+    cJSON_AddItemToObject(train, "device", value);
+    return 0;
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {

@@ -2,6 +2,7 @@
  * number parsing. Only tools/ may exit; library calls report through lathe_last_error(). */
 #ifndef LATHE_TOOLS_CLI_H
 #define LATHE_TOOLS_CLI_H
+#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,8 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out);
 int cli_parse_double(const char *s, double min, double max, double *out);
 /* --threads N: OpenMP's and OpenBLAS's thread counts (n <= 0 keeps the default: all cores). */
 void cli_set_threads(int n);
+/* --device D: sets the run spec's train.device (checked when the graph moves there). 0 or -LATHE_ENOMEM. */
+int cli_set_device(cJSON *spec, const char *device);
 /* From now on SIGINT and SIGTERM set the returned flag instead of killing the process, so a long
  * command stops at a safe point and keeps its work. */
 volatile sig_atomic_t *cli_stop_on_signals(void);

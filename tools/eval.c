@@ -44,6 +44,7 @@ static void usage(FILE *out) {
                  "  --split S           train, val (default) or test\n"
                  "  --dataset D         another dataset with the same classes (default: the run's)\n"
                  "  -o, --output DIR    where the report goes (default RUN/eval)\n"
+                 "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
 }
@@ -51,7 +52,7 @@ static void usage(FILE *out) {
 static const struct option options[] = {
     {"checkpoint", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
     {"dataset", required_argument, NULL, 'd'},    {"output", required_argument, NULL, 'o'},
-    {"log-format", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
     {"detections", required_argument, NULL, 'D'}, {"gt", required_argument, NULL, 'g'},
     {"baseline", required_argument, NULL, 'b'},   {"max-drop", required_argument, NULL, 'x'},
     {NULL, 0, NULL, 0},
@@ -134,7 +135,7 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
 
 int cmd_eval(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *dets = NULL, *gt = NULL;
-    const char *baseline = NULL;
+    const char *baseline = NULL, *device = NULL;
     double max_drop = 0.01;
     int opt;
     optind = 1;
@@ -151,6 +152,7 @@ int cmd_eval(int argc, char **argv) {
         case 'x':
             if (cli_parse_double(optarg, 0, 1, &max_drop)) return cli_usage_error("eval", "--max-drop needs 0..1");
             break;
+        case 'V': device = optarg; break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
             break;
@@ -171,6 +173,7 @@ int cmd_eval(int argc, char **argv) {
     snprintf(what, sizeof what, "eval %s", run);
     cJSON *spec = NULL, *report = NULL;
     int rc = lathe_config_load(cfg, &spec);
+    if (!rc && device) rc = cli_set_device(spec, device);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {
         char log[4300];

@@ -43,6 +43,7 @@ static void usage(FILE *out) {
                  "  --max-det N         detections kept per image (default 100)\n"
                  "  --render            also draw the boxes: OUT/render/<image stem>.png (dataset: <sample index>.png)\n"
                  "  --threads N         CPU threads (default: all cores)\n"
+                 "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
 }
@@ -52,7 +53,7 @@ static const struct option options[] = {
     {"split", required_argument, NULL, 's'},      {"output", required_argument, NULL, 'o'},
     {"conf", required_argument, NULL, 'C'},       {"iou", required_argument, NULL, 'I'},
     {"max-det", required_argument, NULL, 'M'},    {"render", no_argument, NULL, 'r'},
-    {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'},
+    {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 };
 
@@ -269,7 +270,7 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL;
+    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL;
     lathe_det_predict_opts o;
     lathe_det_predict_defaults(&o);
     o.conf = 0.25f;
@@ -297,6 +298,7 @@ int cmd_predict(int argc, char **argv) {
         case 't':
             if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("predict", "--threads needs 1..1024");
             break;
+        case 'V': device = optarg; break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("predict", "unknown --log-format '%s'", optarg);
             break;
@@ -320,6 +322,7 @@ int cmd_predict(int argc, char **argv) {
     results res = {0};
     int skipped = 0;
     int rc = lathe_config_load(cfg, &spec);
+    if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);

@@ -68,7 +68,8 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
     if (!rc && k != d->head.A * (4 * d->bins + d->classes))
         rc = lathe_fail(LATHE_EINVAL, "the detect layer gathers %d values per anchor; 4 x bins (%d) + classes (%d) = %d",
                         k / (d->head.A ? d->head.A : 1), d->bins, d->classes, 4 * d->bins + d->classes);
-    return rc ? rc : set_class_names(d);
+    if (!rc) rc = set_class_names(d);
+    return rc ? rc : lathe_graph_set_device(d->g, lathe_config_str(spec, "train.device", "auto"));
 }
 
 void lathe_detector_close(lathe_detector *d) {

@@ -180,6 +180,7 @@ int lathe_eval_classifier(const cJSON *spec, const char *checkpoint, const char 
     trainer t;
     int rc = setup(&t, spec, dataset);
     lathe_loader *l = NULL;
+    if (!rc) rc = lathe_graph_set_device(t.g, lathe_config_str(spec, "train.device", "auto"));
     if (!rc) rc = lathe_checkpoint_load(checkpoint, t.g, NULL);
     if (!rc) lathe_graph_set_train(t.g, 0);
     if (!rc) {

@@ -112,6 +112,15 @@ def test_bad_specs_are_usage_or_clear_errors(digits, tmp_path):
     assert p.returncode == 1 and "YAML" in p.stderr
 
 
+def test_device_choice_and_clear_device_errors(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", "train.device=cpu", name="cpu")
+    assert "accuracy" in lathe("eval", tmp_path / "cpu", "--device", "auto").stdout
+    p = lathe("eval", tmp_path / "cpu", "--device", "gpu", check=False)
+    assert p.returncode == 1 and "cpu, cuda, cuda:N or auto" in p.stderr
+    p = train(digits, tmp_path, "train.epochs=1", "train.device=cuda:7", name="gpu", check=False)
+    assert p.returncode == 1 and "cuda:7" in p.stderr  # no machine here has eight GPUs
+
+
 def test_freeze_and_learning_rate_groups(digits, tmp_path):
     train(digits, tmp_path, "train.epochs=1", "train.freeze=stem", name="frozen")
     train(digits, tmp_path, "train.epochs=1", "train.lr_groups=[{pattern: 'stem*', lr_scale: 0}]", name="zero_lr")
