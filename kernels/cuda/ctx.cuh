@@ -25,7 +25,7 @@
         }                                                                                          \
     } while (0)
 
-enum { THREADS = 256, ALGO_CACHE = 64 };
+enum { THREADS = 256, ALGO_CACHE = 256 }; // conv shapes x batch sizes (a partial last batch is a shape)
 
 struct conv_algos {
     lathe_conv_shape s;

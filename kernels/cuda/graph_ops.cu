@@ -79,8 +79,8 @@ __global__ static void dropout_fwd_k(size_t n, const float *x, float keep, float
         unsigned long long z = (key ^ (unsigned long long)j) + 0x9e3779b97f4a7c15ull; // splitmix64, as the CPU
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        float u = (float)((double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0);
-        mask[j] = u < keep ? scale : 0.0f;
+        double u = (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+        mask[j] = u < (double)keep ? scale : 0.0f; // in double, as the CPU: drop 0 keeps all
         y[j] = x[j] * mask[j];
     }
 }

@@ -56,7 +56,9 @@ int lathe_graph_backward(lathe_graph *g, int n);
 
 /* Moves the graph to `device`: "cpu" (no change), "cuda" or "cuda:N" (that GPU; an error when none
  * can be used), or "auto" (the first GPU when one can be used, else the CPU, saying which). Call it
- * once, before training or inference; parameters are copied up. Returns 0, -LATHE_EINVAL (a bad
+ * once, before training or inference and before creating an optimizer; parameters are copied up,
+ * and the input buffer moves to pinned memory (fetch lathe_graph_input again, then fill it).
+ * "auto" also falls back to the CPU when the GPU cannot take the graph (memory). Returns 0, -LATHE_EINVAL (a bad
  * name), -LATHE_ENOTFOUND (no such GPU, or a build without CUDA) or -LATHE_ENOMEM / -LATHE_EIO. */
 int lathe_graph_set_device(lathe_graph *g, const char *device);
 /* -1 on the CPU, else the CUDA device ordinal. */
@@ -67,7 +69,7 @@ int lathe_graph_sync(lathe_graph *g, int to_host);
 /* Waits for the work queued on the GPU (0 at once on the CPU); -LATHE_EIO when a kernel failed. */
 int lathe_graph_wait(lathe_graph *g);
 /* The kernels' context (lathe_cuda_ctx of kernels/nn_cuda.h) of a graph on a GPU, else NULL: the
- * optimizer updates the device copies through it. */
+ * optimizer updates the device copies through it. It also makes that GPU current for the thread. */
 void *lathe_graph_cuda(lathe_graph *g);
 
 size_t lathe_graph_nparams(const lathe_graph *g);

@@ -60,12 +60,19 @@ void graph_gpu_free(lathe_graph *g) {
     g->gpu = NULL;
 }
 
+/* Makes the graph's GPU current for this thread (a second graph, or another thread, may have
+ * switched it): every entry point that queues work calls this first. */
+static void use(const lathe_graph *g) { cudaSetDevice(g->gpu->device); }
+
+/* Reports a failure after letting queued work drain, so no copy is still reading a host buffer. */
 static int cuda_fail(const lathe_graph *g, const char *what, const char *error) {
+    if (g->gpu) cudaStreamSynchronize(g->gpu->stream);
     return lathe_fail(LATHE_EIO, "%s on cuda:%d: %s", what, g->gpu ? g->gpu->device : -1, error ? error : "failed");
 }
 
 /* Waits for the stream: a kernel's fault shows here, not at its launch. */
 static int finish(lathe_graph *g, const char *what) {
+    use(g);
     cudaError_t st = cudaStreamSynchronize(g->gpu->stream);
     return st == cudaSuccess ? 0 : cuda_fail(g, what, cudaGetErrorString(st));
 }
@@ -158,7 +165,14 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
     if (!rc) rc = adopt(g, G, &error);
     if (rc) {
         for (size_t i = 0; i < g->nparams; i++) g->params[i].data_dev = g->params[i].grad_dev = NULL;
+        for (int i = 0; i < g->nlayers; i++)
+            g->layers[i].y_dev = g->layers[i].dy_dev = g->layers[i].aux_dev = NULL, g->layers[i].ints_dev = NULL;
         release(G);
+        if (automatic) { /* "when one can be used": this one cannot (memory, a busy exclusive GPU) */
+            lathe_log(LATHE_LOG_WARN, "device", "cannot use cuda:%d (%s): running on the CPU", ordinal,
+                      error ? error : "CUDA failed");
+            return 0;
+        }
         return lathe_fail(LATHE_ENOMEM, "cannot place the graph on %s: %s", device, error ? error : "CUDA failed");
     }
     g->gpu = G;
@@ -169,7 +183,11 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
 }
 
 int lathe_graph_device(const lathe_graph *g) { return g->gpu ? g->gpu->device : -1; }
-void *lathe_graph_cuda(lathe_graph *g) { return g->gpu ? g->gpu->ctx : NULL; }
+void *lathe_graph_cuda(lathe_graph *g) {
+    if (!g->gpu) return NULL;
+    use(g);
+    return g->gpu->ctx;
+}
 
 int lathe_graph_wait(lathe_graph *g) { return g->gpu ? finish(g, "queued work") : 0; }
 
@@ -337,6 +355,7 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
 
 int graph_gpu_forward(lathe_graph *g, int n, uint64_t step) {
     struct graph_gpu *G = g->gpu;
+    use(g);
     layer *in = &g->layers[0], *out = &g->layers[g->nlayers - 1];
     const char *err = NULL;
     cudaError_t st = cudaMemcpyAsync(in->y_dev, in->y, (size_t)n * per_sample(in) * sizeof(float),
@@ -352,6 +371,7 @@ int graph_gpu_forward(lathe_graph *g, int n, uint64_t step) {
 
 int graph_gpu_backward(lathe_graph *g, int n) {
     struct graph_gpu *G = g->gpu;
+    use(g);
     layer *out = &g->layers[g->nlayers - 1];
     const char *err = NULL;
     cudaError_t st = cudaMemsetAsync(G->dys, 0, G->dy_floats * sizeof(float), G->stream);

@@ -86,6 +86,8 @@ int optim_begin_step(lathe_optim *o, double norm, double *grad_norm, optim_step 
 
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
     if (o->arena_dev) return optim_dev_step(o, lr, grad_norm);
+    if (lathe_graph_cuda(o->g))
+        return lathe_fail(LATHE_EINVAL, "the optimizer was created before its graph moved to the GPU: create it after");
     size_t np = lathe_graph_nparams(o->g);
     double sq = 0;
     for (size_t i = 0; i < np; i++) {

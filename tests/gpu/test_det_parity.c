@@ -78,7 +78,7 @@ static int check_case(int a, int bins, int stride_k, int with_nan) {
             if (bad < 5) fprintf(stderr, "FAIL a=%d bins=%d at %zu: gpu %.9g cpu %.9g\n", a, bins, i, g, r);
             bad++;
         }
-        if (e > worst) worst = e;
+        if (isnan(e) || e > worst) worst = isnan(e) ? INFINITY : e; /* a NaN fails */
     }
     printf("%s dfl decode a=%-5d bins=%-2d stride_k=%-3d worst %.2e x stride (tol 1e-4)\n", bad ? "FAIL" : "PASS", a,
            bins, stride_k, worst);

@@ -71,6 +71,7 @@ train:
   lr: 0.004
   warmup_epochs: 1
   seed: 1
+  device: cpu  # the bitwise checks are CPU properties
 {extra}""")
     return path
 

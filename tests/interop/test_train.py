@@ -30,7 +30,8 @@ def digits(tmp_path_factory):
 
 
 def train(digits, runs, *overrides, name="digits", check=True, **kw):
-    return lathe("train", SPEC, f"data.dataset={digits / 'ds'}", *overrides, "--runs", runs, "--name", name,
+    # on the CPU (the bitwise checks are CPU properties) unless an override says otherwise
+    return lathe("train", SPEC, f"data.dataset={digits / 'ds'}", "train.device=cpu", *overrides, "--runs", runs, "--name", name,
                  check=check, **kw)
 
 
@@ -82,7 +83,7 @@ def test_same_seed_and_threads_give_identical_weights(digits, tmp_path):
 def test_interrupted_and_resumed_run_equals_uninterrupted(digits, tmp_path, sig):
     args = ["train.epochs=4", "train.checkpoint_every=7", "train.ema=0.99", "--threads", "2"]
     train(digits, tmp_path, *args, name="whole")
-    cmd = [LATHE, "train", str(SPEC), f"data.dataset={digits / 'ds'}", *args, "--runs", str(tmp_path), "--name", "cut"]
+    cmd = [LATHE, "train", str(SPEC), f"data.dataset={digits / 'ds'}", "train.device=cpu", *args, "--runs", str(tmp_path), "--name", "cut"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     last = tmp_path / "cut" / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 60
