@@ -90,6 +90,26 @@ int lathe_kc_adamw_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float
                         float lr, float b1, float b2, float eps, float wd, float scale, float c1, float c2,
                         const char **error);
 
+/* bf16 mixed precision: the same layers with their operands rounded to bf16 (round to nearest
+ * even) and multiplied on the tensor cores with float32 accumulation; inputs, outputs and gradients
+ * stay float32 (accumulated as the fp32 versions do). The operands' bf16 copies live in the
+ * context's scratch: lathe_kc_bf16_reserve sizes it up front (the graph does, for its largest
+ * layer; a call that needs more grows it). The casts are exposed for their parity test. */
+int lathe_kc_bf16_reserve(lathe_cuda_ctx *ctx, size_t elems, const char **error);
+size_t lathe_kc_conv2d_bf16_scratch(const lathe_conv_shape *s);
+size_t lathe_kc_linear_bf16_scratch(int m, int d, int k);
+int lathe_kc_conv2d_fwd_bf16(lathe_cuda_ctx *ctx, const lathe_conv_shape *s, const float *x_gpu, const float *w_gpu,
+                             const float *b_gpu, float *y_gpu, const char **error);
+int lathe_kc_conv2d_bwd_bf16(lathe_cuda_ctx *ctx, const lathe_conv_shape *s, const float *x_gpu, const float *w_gpu,
+                             const float *dy_gpu, float *dx_gpu, float *dw_gpu, float *db_gpu, const char **error);
+int lathe_kc_linear_fwd_bf16(lathe_cuda_ctx *ctx, int m, int d, int k, const float *x_gpu, const float *w_gpu,
+                             const float *b_gpu, float *y_gpu, const char **error);
+int lathe_kc_linear_bwd_bf16(lathe_cuda_ctx *ctx, int m, int d, int k, const float *x_gpu, const float *w_gpu,
+                             const float *dy_gpu, float *dx_gpu, float *dw_gpu, float *db_gpu, const char **error);
+int lathe_kc_to_bf16(lathe_cuda_ctx *ctx, size_t n, const float *x_gpu, uint16_t *y_gpu, const char **error);
+int lathe_kc_from_bf16(lathe_cuda_ctx *ctx, size_t n, const uint16_t *x_gpu, float *y_gpu, int accumulate,
+                       const char **error);
+
 /* *out_gpu (one double on the device) = the sum of x^2 over n values, added in a fixed order (the
  * optimizer's gradient norm); EMA of weights: ema = decay ema + (1 - decay) w; and an exchange of
  * two buffers (evaluating with the averaged weights) */

@@ -1,5 +1,6 @@
 /* nn_f32.c - the float32 CPU kernels of nn.h (what training uses). */
 #include <cblas.h>
+#include <string.h>
 
 #include "kernels/nn.h"
 
@@ -23,4 +24,22 @@ size_t lathe_k_mha_saved(int b, int l, int d, int h) { return 4 * (size_t)b * l 
 size_t lathe_k_mha_workspace(int b, int l, int d, int h) {
     (void)h;
     return 4 * (size_t)b * l * d + (size_t)l * l;
+}
+
+void lathe_k_to_bf16(size_t n, const float *x, uint16_t *y) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        if ((bits & 0x7fffffffu) > 0x7f800000u) y[i] = (uint16_t)((bits >> 16) | 0x40); /* a quiet NaN */
+        else y[i] = (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);        /* nearest, ties to even */
+    }
+}
+
+void lathe_k_from_bf16(size_t n, const uint16_t *x, float *y, int accumulate) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)x[i] << 16;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        y[i] = accumulate ? y[i] + v : v;
+    }
 }

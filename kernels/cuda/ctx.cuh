@@ -29,6 +29,7 @@ enum { THREADS = 256, ALGO_CACHE = 256 }; // conv shapes x batch sizes (a partia
 
 struct conv_algos {
     lathe_conv_shape s;
+    int bf16; // the algorithms of the bf16 tensors (tensor cores) differ from fp32's
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
@@ -45,7 +46,23 @@ struct lathe_cuda_ctx {
     float *scratch; // device: loss partial sums
     size_t scratch_floats;
     double *partials; // device: LATHE_KC_PARTIALS partial sums of lathe_kc_sumsq, then its result
+    unsigned short *half; // device: bf16 copies of a layer's operands (bf16.cu)
+    size_t half_elems;
 };
+
+struct conv_descs {
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+};
+
+// nn.cu: a convolution's descriptors (x, w, y in bf16 or fp32; the bias and the arithmetic fp32) and
+// its cached algorithms; conv_destroy releases the descriptors. The row-bias add and its gradient
+// (bias of a (m, k) output) for the linear layers of both precisions.
+int conv_plan(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **a, const char **error);
+void conv_destroy(conv_descs *d);
+int kc_add_bias_rows(lathe_cuda_ctx *c, int m, int k, const float *b, float *y, const char **error);
+int kc_sum_rows(lathe_cuda_ctx *c, int m, int k, const float *dy, float *db, const char **error);
 
 enum { LATHE_KC_PARTIALS = 64 };
 

@@ -36,18 +36,13 @@ extern "C" void lathe_kc_free(lathe_cuda_ctx *c) {
     cudaFree(c->workspace);
     cudaFree(c->scratch);
     cudaFree(c->partials);
+    cudaFree(c->half);
     free(c);
 }
 
 // ---- convolution (cuDNN) ----
 
-struct conv_descs {
-    cudnnTensorDescriptor_t x, y, b;
-    cudnnFilterDescriptor_t w;
-    cudnnConvolutionDescriptor_t conv;
-};
-
-static void destroy(conv_descs *d) {
+void conv_destroy(conv_descs *d) {
     if (d->x) cudnnDestroyTensorDescriptor(d->x);
     if (d->y) cudnnDestroyTensorDescriptor(d->y);
     if (d->b) cudnnDestroyTensorDescriptor(d->b);
@@ -55,41 +50,44 @@ static void destroy(conv_descs *d) {
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
 }
 
-static int describe(const lathe_conv_shape *s, conv_descs *d, const char **error) {
+static int describe(const lathe_conv_shape *s, int bf16, conv_descs *d, const char **error) {
+    cudnnDataType_t t = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; // x, w, y; bias and arithmetic stay float
     memset(d, 0, sizeof *d);
     CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->x), error);
     CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->y), error);
     CHECK_CUDNN(cudnnCreateTensorDescriptor(&d->b), error);
     CHECK_CUDNN(cudnnCreateFilterDescriptor(&d->w), error);
     CHECK_CUDNN(cudnnCreateConvolutionDescriptor(&d->conv), error);
-    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->h, s->w), error);
-    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->k, s->p, s->q), error);
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, t, s->n, s->c, s->h, s->w), error);
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, t, s->n, s->k, s->p, s->q), error);
     CHECK_CUDNN(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->k, 1, 1), error);
-    CHECK_CUDNN(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->k, s->c / s->groups, s->r, s->s),
+    CHECK_CUDNN(cudnnSetFilter4dDescriptor(d->w, t, CUDNN_TENSOR_NCHW, s->k, s->c / s->groups, s->r, s->s),
                 error);
     CHECK_CUDNN(cudnnSetConvolution2dDescriptor(d->conv, s->pad, s->pad, s->stride, s->stride, s->dilation, s->dilation,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                 error);
     CHECK_CUDNN(cudnnSetConvolutionGroupCount(d->conv, s->groups), error);
-    CHECK_CUDNN(cudnnSetConvolutionMathType(d->conv, CUDNN_FMA_MATH), error); // fp32 FMA, no TF32
+    // fp32: FMA, no TF32 (comparable with the CPU); bf16: the tensor cores
+    CHECK_CUDNN(cudnnSetConvolutionMathType(d->conv, bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), error);
     return 0;
 }
 
-static bool same_shape(const lathe_conv_shape *a, const lathe_conv_shape *b) {
+static bool same_shape(const lathe_conv_shape *a, const lathe_conv_shape *b) { // the geometry, batch included
     return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->k == b->k && a->r == b->r &&
            a->s == b->s && a->stride == b->stride && a->pad == b->pad && a->dilation == b->dilation &&
            a->groups == b->groups;
 }
 
-// The fastest deterministic algorithms cuDNN measures for this shape (once; then cached).
-static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, conv_descs *d, conv_algos **out, const char **error) {
+// The fastest deterministic algorithms cuDNN measures for this shape and type (once; then cached).
+static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **out,
+                 const char **error) {
     for (int i = 0; i < c->ncache; i++)
-        if (same_shape(&c->cache[i].s, s)) {
+        if (c->cache[i].bf16 == bf16 && same_shape(&c->cache[i].s, s)) {
             *out = &c->cache[i];
             return 0;
         }
     conv_algos a;
-    a.s = *s;
+    a.s = *s, a.bf16 = bf16;
     int got = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[8];
     CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithm(c->dnn, d->x, d->w, d->conv, d->y, 8, &got, fp), error);
@@ -121,19 +119,24 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, conv_descs *d, co
     return 0;
 }
 
+int conv_plan(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **a,
+              const char **error) {
+    int rc = describe(s, bf16, d, error);
+    return rc ? rc : algos(c, s, bf16, d, a, error);
+}
+
 extern "C" int lathe_kc_conv2d_fwd(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
                                    const float *b, float *y, const char **error) {
     conv_descs d;
     conv_algos *a;
-    int rc = describe(s, &d, error);
-    if (!rc) rc = algos(c, s, &d, &a, error);
+    int rc = conv_plan(c, s, 0, &d, &a, error);
     const float one = 1, zero = 0;
     if (!rc && cudnnConvolutionForward(c->dnn, &one, d.x, x, d.w, w, d.conv, a->fwd, c->workspace, c->workspace_bytes,
                                        &zero, d.y, y) != CUDNN_STATUS_SUCCESS)
         rc = -1, *error = "cudnnConvolutionForward failed";
     if (!rc && b && cudnnAddTensor(c->dnn, &one, d.b, b, &one, d.y, y) != CUDNN_STATUS_SUCCESS)
         rc = -1, *error = "cudnnAddTensor failed";
-    destroy(&d);
+    conv_destroy(&d);
     return rc;
 }
 
@@ -141,8 +144,7 @@ extern "C" int lathe_kc_conv2d_bwd(lathe_cuda_ctx *c, const lathe_conv_shape *s,
                                    const float *dy, float *dx, float *dw, float *db, const char **error) {
     conv_descs d;
     conv_algos *a;
-    int rc = describe(s, &d, error);
-    if (!rc) rc = algos(c, s, &d, &a, error);
+    int rc = conv_plan(c, s, 0, &d, &a, error);
     const float one = 1; // beta 1: accumulate, as the CPU kernels do
     if (!rc && dx &&
         cudnnConvolutionBackwardData(c->dnn, &one, d.w, w, d.y, dy, d.conv, a->bwd_data, c->workspace,
@@ -154,7 +156,7 @@ extern "C" int lathe_kc_conv2d_bwd(lathe_cuda_ctx *c, const lathe_conv_shape *s,
         rc = -1, *error = "cudnnConvolutionBackwardFilter failed";
     if (!rc && db && cudnnConvolutionBackwardBias(c->dnn, &one, d.y, dy, &one, d.b, db) != CUDNN_STATUS_SUCCESS)
         rc = -1, *error = "cudnnConvolutionBackwardBias failed";
-    destroy(&d);
+    conv_destroy(&d);
     return rc;
 }
 
@@ -178,6 +180,18 @@ __global__ static void sum_rows(int m, int k, const float *dy, float *db) {
         __syncthreads();
     }
     if (threadIdx.x == 0) db[j] += (float)part[0];
+}
+
+int kc_add_bias_rows(lathe_cuda_ctx *c, int m, int k, const float *b, float *y, const char **error) {
+    add_bias<<<grid((size_t)m * k), THREADS, 0, c->stream>>>(m, k, b, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+int kc_sum_rows(lathe_cuda_ctx *c, int m, int k, const float *dy, float *db, const char **error) {
+    sum_rows<<<k, THREADS, 0, c->stream>>>(m, k, dy, db);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
 }
 
 extern "C" int lathe_kc_linear_fwd(lathe_cuda_ctx *c, int m, int d, int k, const float *x, const float *w,

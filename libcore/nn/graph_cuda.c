@@ -43,6 +43,7 @@ struct graph_gpu {
     size_t grad_floats, dy_floats;
     int32_t *ints;
     float *host; /* pinned: input, output, output gradient */
+    int bf16;    /* convolutions and linear layers in bf16 mixed precision */
 };
 
 static void release(struct graph_gpu *G) {
@@ -182,6 +183,27 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
     return 0;
 }
 
+int lathe_graph_set_precision(lathe_graph *g, const char *precision) {
+    int bf16 = !strcmp(precision, "bf16");
+    if (!bf16 && strcmp(precision, "fp32")) return lathe_fail(LATHE_EINVAL, "precision %s: fp32 or bf16", precision);
+    if (bf16 && !g->gpu) return lathe_fail(LATHE_EINVAL, "precision bf16 runs on a GPU only; this graph runs on the CPU");
+    if (!g->gpu) return 0;
+    size_t scratch = 0; /* the bf16 copies of the largest layer's operands, reserved now, not mid-step */
+    for (int i = 1; bf16 && i < g->nlayers; i++) {
+        const layer *l = &g->layers[i], *a = &g->layers[l->in[0]];
+        size_t need = l->type == L_CONV     ? lathe_kc_conv2d_bf16_scratch(&l->cs)
+                      : l->type == L_LINEAR ? lathe_kc_linear_bf16_scratch(g->batch, (int)per_sample(a), l->c)
+                                            : 0;
+        scratch = need > scratch ? need : scratch;
+    }
+    const char *error = NULL;
+    use(g);
+    if (scratch && lathe_kc_bf16_reserve(g->gpu->ctx, scratch, &error))
+        return lathe_fail(LATHE_ENOMEM, "bf16 scratch of %zu values on cuda:%d: %s", scratch, g->gpu->device, error);
+    g->gpu->bf16 = bf16;
+    return 0;
+}
+
 int lathe_graph_device(const lathe_graph *g) { return g->gpu ? g->gpu->device : -1; }
 void *lathe_graph_cuda(lathe_graph *g) {
     if (!g->gpu) return NULL;
@@ -215,7 +237,8 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
     case L_CONV: {
         lathe_conv_shape s = l->cs;
         s.n = n;
-        return lathe_kc_conv2d_fwd(c, &s, a->y_dev, pdev(g, l->pw), pdev(g, l->pb), l->y_dev, err);
+        return (g->gpu->bf16 ? lathe_kc_conv2d_fwd_bf16 : lathe_kc_conv2d_fwd)(c, &s, a->y_dev, pdev(g, l->pw),
+                                                                               pdev(g, l->pb), l->y_dev, err);
     }
     case L_BN:
         return lathe_kc_bn_fwd(c, n, l->c, l->h * l->w, a->y_dev, pdev(g, l->pw), pdev(g, l->pb), pdev(g, l->prm),
@@ -252,7 +275,7 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
         return 0;
     }
     case L_LINEAR:
-        return lathe_kc_linear_fwd(c, n, (int)per_sample(a), l->c, a->y_dev, pdev(g, l->pw), pdev(g, l->pb), l->y_dev,
+        return (g->gpu->bf16 ? lathe_kc_linear_fwd_bf16 : lathe_kc_linear_fwd)(c, n, (int)per_sample(a), l->c, a->y_dev, pdev(g, l->pw), pdev(g, l->pb), l->y_dev,
                                    err);
     case L_ATTENTION: {
         int len = l->h * l->w, dm = l->c;
@@ -291,7 +314,8 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
     case L_CONV: {
         lathe_conv_shape s = l->cs;
         s.n = n;
-        return lathe_kc_conv2d_bwd(c, &s, a->y_dev, pdev(g, l->pw), l->dy_dev, dx, gdev(g, l->pw), gdev(g, l->pb), err);
+        return (g->gpu->bf16 ? lathe_kc_conv2d_bwd_bf16 : lathe_kc_conv2d_bwd)(c, &s, a->y_dev, pdev(g, l->pw), l->dy_dev,
+                                                                               dx, gdev(g, l->pw), gdev(g, l->pb), err);
     }
     case L_BN:
         return lathe_kc_bn_bwd(c, n, l->c, l->h * l->w, g->train, a->y_dev, pdev(g, l->pw), l->aux_dev,
@@ -324,7 +348,7 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
             if (l->in[k] != 0 && lathe_kc_add_rows(c, 1, sz, l->dy_dev, 0, g->layers[l->in[k]].dy_dev, 0, err)) return -1;
         return 0;
     case L_LINEAR:
-        return lathe_kc_linear_bwd(c, n, (int)per_sample(a), l->c, a->y_dev, pdev(g, l->pw), l->dy_dev, dx,
+        return (g->gpu->bf16 ? lathe_kc_linear_bwd_bf16 : lathe_kc_linear_bwd)(c, n, (int)per_sample(a), l->c, a->y_dev, pdev(g, l->pw), l->dy_dev, dx,
                                    gdev(g, l->pw), gdev(g, l->pb), err);
     case L_DROPOUT: return dx ? lathe_kc_dropout_bwd(c, sz, l->aux_dev, l->dy_dev, dx, err) : 0;
     case L_DETECT:
@@ -411,6 +435,12 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
 int lathe_graph_device(const lathe_graph *g) {
     (void)g;
     return -1;
+}
+int lathe_graph_set_precision(lathe_graph *g, const char *precision) {
+    (void)g;
+    if (!strcmp(precision, "fp32")) return 0;
+    if (strcmp(precision, "bf16")) return lathe_fail(LATHE_EINVAL, "precision %s: fp32 or bf16", precision);
+    return lathe_fail(LATHE_EINVAL, "precision bf16 runs on a GPU only; lathe was built without CUDA");
 }
 void *lathe_graph_cuda(lathe_graph *g) {
     (void)g;

@@ -104,7 +104,8 @@ int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
     if (cJSON_IsArray(fr))
         cJSON_ArrayForEach(it, fr) if (cJSON_IsString(it) && !lathe_graph_freeze(g, it->valuestring))
             return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", it->valuestring);
-    return lathe_graph_set_device(g, lathe_config_str(spec, "train.device", "auto"));
+    int rc = lathe_graph_set_device(g, lathe_config_str(spec, "train.device", "auto"));
+    return rc ? rc : lathe_graph_set_precision(g, lathe_config_str(spec, "train.precision", "fp32"));
 }
 
 typedef struct {

@@ -5,7 +5,8 @@
  * the running statistics are compared after forward and backward in training mode, the outputs of
  * a partial batch in eval mode, the weights after SGD and AdamW steps (with clipping and EMA), a
  * step after the CPU's optimizer state was loaded into the GPU's, and a checkpoint written from
- * the GPU graph loaded back into the CPU graph. (Convolutions before batch norm have no bias: its
+ * the GPU graph loaded back into the CPU graph. Then both models again with the GPU in bf16 mixed
+ * precision, within bf16's error of the float32 CPU run. (Convolutions before batch norm have no bias: its
  * gradient is rounding noise, which AdamW's first step would blow up differently on each device.) Prints SKIP and exits 0 where no GPU or no CUDA build exists. */
 #include <math.h>
 #include <stdio.h>
@@ -190,6 +191,68 @@ static void run_model(const char *model, const char *json, int batch) {
     unlink(path);
     lathe_graph_free(cpu), lathe_graph_free(gpu);
 }
+/* ||b - a|| / ||a||: the measure for bf16, whose operands carry 8 bits */
+static double norm_error(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)b[i] - a[i]) * ((double)b[i] - a[i]), den += (double)a[i] * a[i];
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* The model in bf16 mixed precision on the GPU against float32 on the CPU: outputs and the weight
+ * gradients within bf16's error, and the master weights still float32 (a step moves them by less
+ * than bf16's spacing would allow). */
+static void bf16_model(const char *model, const char *json, int batch) {
+    lathe_graph *cpu = build(json, batch), *gpu = build(json, batch);
+    if (lathe_graph_set_device(gpu, "cuda:0") || lathe_graph_set_precision(gpu, "bf16")) {
+        printf("FAIL placing %s on cuda:0 in bf16: %s\n", model, lathe_last_error());
+        exit(1);
+    }
+    int c, h, w, k;
+    float *xc = lathe_graph_input(cpu, &c, &h, &w), *xg = lathe_graph_input(gpu, NULL, NULL, NULL);
+    for (size_t i = 0; i < (size_t)batch * c * h * w; i++) xc[i] = xg[i] = rnd();
+    lathe_graph_output(cpu, &k);
+    RUN(lathe_graph_forward(cpu, batch, 7));
+    RUN(lathe_graph_forward(gpu, batch, 7));
+    double e = norm_error(lathe_graph_output(cpu, NULL), lathe_graph_output(gpu, NULL), (size_t)batch * k);
+    int ok = e <= 3e-2;
+    printf("%s %s, bf16: output relative error %.2e (tol 3e-2)\n", ok ? "PASS" : "FAIL", model, e);
+    failures += !ok;
+    float *dc = lathe_graph_doutput(cpu), *dg = lathe_graph_doutput(gpu);
+    for (size_t i = 0; i < (size_t)batch * k; i++) dc[i] = dg[i] = rnd() / batch;
+    RUN(lathe_graph_backward(cpu, batch));
+    RUN(lathe_graph_backward(gpu, batch));
+    double worst = 0;
+    const char *where = "";
+    for (size_t i = 0; i < lathe_graph_nparams(cpu); i++) {
+        lathe_param *a = lathe_graph_param(cpu, i), *b = lathe_graph_param(gpu, i);
+        if (!a->grad || !strstr(a->name, "weight")) continue;
+        float *gb = malloc(b->count * sizeof *gb);
+        CHECK(cudaMemcpy(gb, b->grad_dev, b->count * sizeof *gb, cudaMemcpyDeviceToHost));
+        double ei = norm_error(a->grad, gb, a->count);
+        if (isnan(ei) || ei > worst) worst = isnan(ei) ? INFINITY : ei, where = a->name;
+        free(gb);
+    }
+    ok = worst <= 5e-2;
+    printf("%s %s, bf16: worst weight-gradient relative error %.2e at %s (tol 5e-2)\n", ok ? "PASS" : "FAIL", model,
+           worst, where);
+    failures += !ok;
+    lathe_optim_opts o;
+    lathe_optim_defaults(&o);
+    o.kind = LATHE_OPT_SGD;
+    lathe_optim *og;
+    if (lathe_optim_create(gpu, &o, &og)) exit(1);
+    RUN(lathe_optim_step(og, 1e-4, NULL)); /* updates far below bf16's spacing: kept only in float32 */
+    RUN(lathe_graph_sync(gpu, 1));
+    lathe_param *a = lathe_graph_param(cpu, 0), *b = lathe_graph_param(gpu, 0);
+    size_t moved = 0;
+    for (size_t i = 0; i < a->count; i++) moved += a->data[i] != b->data[i];
+    ok = moved > a->count / 2;
+    printf("%s %s, bf16: %zu of %zu master weights of %s moved by a tiny step\n", ok ? "PASS" : "FAIL", model, moved,
+           a->count, a->name);
+    failures += !ok;
+    lathe_optim_free(og);
+    lathe_graph_free(cpu), lathe_graph_free(gpu);
+}
 #endif
 
 int main(void) {
@@ -201,6 +264,8 @@ int main(void) {
 #ifdef LATHE_HAVE_CUDA
     run_model("every layer", every_layer, 4);
     run_model("detector", detector, 3);
+    bf16_model("every layer", every_layer, 4);
+    bf16_model("detector", detector, 3);
     printf("graph parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);
     return failures ? 1 : 0;
 #endif

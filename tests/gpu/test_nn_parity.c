@@ -71,45 +71,69 @@ static void compare(const char *what, const float *cpu, const float *gpu_dev, si
     free(g);
 }
 
-static void conv_case(int n, int c, int h, int w, int k, int r, int stride, int pad, int dil, int groups) {
+/* ||gpu - cpu|| / ||cpu|| over all values: bf16 operands land between 1e-3 and 1e-2 */
+static void compare_norm(const char *what, const float *cpu, const float *gpu_dev, size_t n, double tol) {
+    float *g = host(gpu_dev, n);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)g[i] - cpu[i]) * ((double)g[i] - cpu[i]), den += (double)cpu[i] * cpu[i];
+    double e = sqrt(num / (den > 0 ? den : 1));
+    int ok = e <= tol; /* a NaN fails */
+    printf("%s %-34s relative error %.2e (tol %.0e, %zu values)\n", ok ? "PASS" : "FAIL", what, e, tol, n);
+    failures += !ok;
+    free(g);
+}
+
+/* a convolution forward and backward, as linear_case does it */
+static void conv_case(int bf16, int n, int c, int h, int w, int k, int r, int stride, int pad, int dil, int groups) {
     lathe_conv_shape s = {n, c, h, w, k, r, r, stride, pad, dil, groups, 0, 0, 1};
     s.p = lathe_k_conv_out(h, r, stride, pad, dil), s.q = lathe_k_conv_out(w, r, stride, pad, dil);
     size_t nx = (size_t)n * c * h * w, nw = (size_t)k * (c / groups) * r * r, ny = (size_t)n * k * s.p * s.q;
     float *x = rnd(nx), *wt = rnd(nw), *b = rnd(k), *dy = rnd(ny), *y = malloc(ny * 4);
-    float *dx = rnd(nx), *dw = rnd(nw), *db = rnd(k), *ws = malloc(lathe_k_conv_workspace(&s) * 4);
+    float *dx = bf16 ? calloc(nx, 4) : rnd(nx), *dw = bf16 ? calloc(nw, 4) : rnd(nw), *db = rnd(k);
+    float *ws = malloc(lathe_k_conv_workspace(&s) * 4);
     float *xg = dev(x, nx), *wg = dev(wt, nw), *bg = dev(b, k), *dyg = dev(dy, ny), *yg = dev(y, ny);
     float *dxg = dev(dx, nx), *dwg = dev(dw, nw), *dbg = dev(db, k);
     lathe_k_conv2d_fwd_f32(&s, x, wt, b, y, ws);
     lathe_k_conv2d_bwd_f32(&s, x, wt, dy, dx, dw, db, ws);
-    KC(lathe_kc_conv2d_fwd(ctx, &s, xg, wg, bg, yg, &err_));
-    KC(lathe_kc_conv2d_bwd(ctx, &s, xg, wg, dyg, dxg, dwg, dbg, &err_));
+    KC((bf16 ? lathe_kc_conv2d_fwd_bf16 : lathe_kc_conv2d_fwd)(ctx, &s, xg, wg, bg, yg, &err_));
+    KC((bf16 ? lathe_kc_conv2d_bwd_bf16 : lathe_kc_conv2d_bwd)(ctx, &s, xg, wg, dyg, dxg, dwg, dbg, &err_));
+    void (*cmp)(const char *, const float *, const float *, size_t, double) = bf16 ? compare_norm : compare;
+    double tol = bf16 ? 1e-2 : 1e-4;
     char name[96];
-    snprintf(name, sizeof name, "conv %dx%d s%d d%d g%d fwd", r, r, stride, dil, groups);
-    compare(name, y, yg, ny, 1e-4);
-    snprintf(name, sizeof name, "conv %dx%d s%d d%d g%d dx/dw/db", r, r, stride, dil, groups);
-    compare(name, dx, dxg, nx, 1e-4);
-    compare(name, dw, dwg, nw, 1e-4);
-    compare(name, db, dbg, k, 1e-4);
+    snprintf(name, sizeof name, "%sconv %dx%d s%d d%d g%d fwd", bf16 ? "bf16 " : "", r, r, stride, dil, groups);
+    cmp(name, y, yg, ny, tol);
+    snprintf(name, sizeof name, "%sconv %dx%d s%d d%d g%d dx/dw/db", bf16 ? "bf16 " : "", r, r, stride, dil, groups);
+    cmp(name, dx, dxg, nx, tol);
+    cmp(name, dw, dwg, nw, tol);
+    compare(name, db, dbg, k, 1e-4); /* the bias gradient is float32 in both precisions */
     free(x), free(wt), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(ws);
     cudaFree(xg), cudaFree(wg), cudaFree(bg), cudaFree(dyg), cudaFree(yg), cudaFree(dxg), cudaFree(dwg), cudaFree(dbg);
 }
 
-static void other_ops(void) {
-    /* linear */
+/* a linear layer forward and backward: float32 elementwise, gradients accumulating into what they
+ * held; or bf16 normwise, dx and dw from zero (the error is then all bf16's) */
+static void linear_case(int bf16) {
     int m = 37, d = 53, k = 19;
-    float *x = rnd((size_t)m * d), *w = rnd((size_t)k * d), *b = rnd(k), *dy = rnd((size_t)m * k);
-    float *y = malloc(sizeof(float) * m * k), *dx = rnd((size_t)m * d), *dw = rnd((size_t)k * d), *db = rnd(k);
-    float *xg = dev(x, (size_t)m * d), *wg = dev(w, (size_t)k * d), *bg = dev(b, k), *dyg = dev(dy, (size_t)m * k);
-    float *yg = dev(y, (size_t)m * k), *dxg = dev(dx, (size_t)m * d), *dwg = dev(dw, (size_t)k * d), *dbg = dev(db, k);
+    float *x = rnd((size_t)m * d), *w = rnd((size_t)k * d), *b = rnd(k), *dy = rnd((size_t)m * k), *y = malloc(sizeof(float) * m * k);
+    float *dx = bf16 ? calloc((size_t)m * d, 4) : rnd((size_t)m * d), *dw = bf16 ? calloc((size_t)k * d, 4) : rnd((size_t)k * d);
+    float *db = rnd(k), *xg = dev(x, (size_t)m * d), *wg = dev(w, (size_t)k * d), *bg = dev(b, k);
+    float *dyg = dev(dy, (size_t)m * k), *yg = dev(y, (size_t)m * k), *dxg = dev(dx, (size_t)m * d), *dwg = dev(dw, (size_t)k * d);
+    float *dbg = dev(db, k);
     lathe_k_linear_fwd_f32(m, d, k, x, w, b, y);
     lathe_k_linear_bwd_f32(m, d, k, x, w, dy, dx, dw, db);
-    KC(lathe_kc_linear_fwd(ctx, m, d, k, xg, wg, bg, yg, &err_));
-    KC(lathe_kc_linear_bwd(ctx, m, d, k, xg, wg, dyg, dxg, dwg, dbg, &err_));
-    compare("linear fwd", y, yg, (size_t)m * k, 1e-5);
-    compare("linear dx", dx, dxg, (size_t)m * d, 1e-5);
-    compare("linear dw", dw, dwg, (size_t)k * d, 1e-5);
-    compare("linear db", db, dbg, k, 1e-5);
+    KC((bf16 ? lathe_kc_linear_fwd_bf16 : lathe_kc_linear_fwd)(ctx, m, d, k, xg, wg, bg, yg, &err_));
+    KC((bf16 ? lathe_kc_linear_bwd_bf16 : lathe_kc_linear_bwd)(ctx, m, d, k, xg, wg, dyg, dxg, dwg, dbg, &err_));
+    void (*cmp)(const char *, const float *, const float *, size_t, double) = bf16 ? compare_norm : compare;
+    double tol = bf16 ? 1e-2 : 1e-5;
+    cmp(bf16 ? "bf16 linear fwd" : "linear fwd", y, yg, (size_t)m * k, tol);
+    cmp(bf16 ? "bf16 linear dx" : "linear dx", dx, dxg, (size_t)m * d, tol);
+    cmp(bf16 ? "bf16 linear dw" : "linear dw", dw, dwg, (size_t)k * d, tol);
+    compare(bf16 ? "bf16 linear db (float32)" : "linear db", db, dbg, k, 1e-5);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+    cudaFree(xg), cudaFree(wg), cudaFree(bg), cudaFree(dyg), cudaFree(yg), cudaFree(dxg), cudaFree(dwg), cudaFree(dbg);
+}
 
+static void other_ops(void) {
     /* batch norm, train and eval */
     int n = 6, c = 5, hw = 77;
     size_t sz = (size_t)n * c * hw;
@@ -358,6 +382,37 @@ static void graph_ops(void) {
     free(o1), free(o2), free(o3), free(w), free(mo), cudaFree(o1g), cudaFree(o2g), cudaFree(o3g), cudaFree(sg);
 }
 
+/* bf16 mixed precision: the casts bit for bit against the CPU's, then convolutions and linear layers
+ * in bf16 against the float32 CPU kernels, forward and backward (accumulating into float32) */
+static void bf16_ops(void) {
+    size_t n = 100003;
+    float *x = rnd(n);
+    for (size_t i = 0; i < n; i++) x[i] *= (float)(1 << (i % 20)); /* many exponents */
+    uint32_t ties[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x7f7fffffu};
+    memcpy(x, ties, sizeof ties);
+    uint16_t *h = malloc(n * 2), *hg;
+    float *xg = dev(x, n), *back = malloc(n * 4), *backg;
+    CHECK(cudaMalloc((void **)&hg, n * 2));
+    CHECK(cudaMalloc((void **)&backg, n * 4));
+    lathe_k_to_bf16(n, x, h);
+    KC(lathe_kc_to_bf16(ctx, n, xg, hg, &err_));
+    uint16_t *hh = malloc(n * 2);
+    CHECK(cudaDeviceSynchronize());
+    CHECK(cudaMemcpy(hh, hg, n * 2, cudaMemcpyDeviceToHost));
+    int ok = !memcmp(h, hh, n * 2);
+    printf("%s %-34s %zu values, ties to even included\n", ok ? "PASS" : "FAIL", "bf16 cast, bit for bit", n);
+    failures += !ok;
+    lathe_k_from_bf16(n, h, back, 0);
+    KC(lathe_kc_from_bf16(ctx, n, hg, backg, 0, &err_));
+    compare("bf16 -> float", back, backg, n, 0);
+    free(x), free(h), free(hh), free(back), cudaFree(xg), cudaFree(hg), cudaFree(backg);
+
+    conv_case(1, 4, 16, 20, 20, 32, 3, 1, 1, 1, 1);
+    conv_case(1, 2, 8, 15, 15, 8, 3, 2, 2, 2, 2);
+    conv_case(1, 3, 24, 9, 9, 48, 1, 1, 0, 1, 1);
+    linear_case(1);
+}
+
 /* NMS: the GPU keeps exactly the boxes the CPU keeps, in the same order */
 static void nms_parity(void) {
     for (int round = 0; round < 4; round++) {
@@ -426,14 +481,16 @@ int main(void) {
         printf("FAIL cuda context: %s\n", err);
         return 1;
     }
-    conv_case(2, 3, 17, 15, 8, 3, 1, 1, 1, 1);
-    conv_case(4, 16, 20, 20, 32, 3, 2, 1, 1, 1);
-    conv_case(2, 8, 15, 15, 8, 3, 1, 2, 2, 2);
-    conv_case(2, 12, 14, 14, 12, 3, 1, 1, 1, 12);
-    conv_case(3, 24, 9, 9, 48, 1, 1, 0, 1, 1);
-    conv_case(1, 3, 31, 29, 6, 5, 2, 2, 1, 1);
+    conv_case(0, 2, 3, 17, 15, 8, 3, 1, 1, 1, 1);
+    conv_case(0, 4, 16, 20, 20, 32, 3, 2, 1, 1, 1);
+    conv_case(0, 2, 8, 15, 15, 8, 3, 1, 2, 2, 2);
+    conv_case(0, 2, 12, 14, 14, 12, 3, 1, 1, 1, 12);
+    conv_case(0, 3, 24, 9, 9, 48, 1, 1, 0, 1, 1);
+    conv_case(0, 1, 3, 31, 29, 6, 5, 2, 2, 1, 1);
+    linear_case(0);
     other_ops();
     graph_ops();
+    bf16_ops();
     nms_parity();
     timing();
     lathe_kc_free(ctx);

@@ -120,6 +120,8 @@ def test_device_choice_and_clear_device_errors(digits, tmp_path):
     assert p.returncode == 1 and "cpu, cuda, cuda:N or auto" in p.stderr
     p = train(digits, tmp_path, "train.epochs=1", "train.device=cuda:7", name="gpu", check=False)
     assert p.returncode == 1 and "cuda:7" in p.stderr  # no machine here has eight GPUs
+    p = train(digits, tmp_path, "train.epochs=1", "train.precision=bf16", name="bf16", check=False)
+    assert p.returncode == 1 and "bf16 runs on a GPU only" in p.stderr
 
 
 def test_freeze_and_learning_rate_groups(digits, tmp_path):

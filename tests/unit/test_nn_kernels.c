@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/nn.h"
 
@@ -268,12 +270,73 @@ static void attention_gradients(void **state) {
     free(a.x), free(a.w), free(a.b), free(a.saved), free(r), free(y), free(dx), free(dw), free(db), free(ws);
 }
 
+/* The graph's data-movement kernels, gap and dropout (exact), and the bf16 casts of mixed precision. */
+static void data_movement_dropout_and_bf16(void **state) {
+    (void)state;
+    double x[2 * 12], t[2 * 12 + 4], back[2 * 12];
+    for (int i = 0; i < 24; i++) x[i] = i * 0.5 - 3;
+    lathe_k_transpose_f64(2, 3, 4, x, 12, t, 14, 0); /* items 14 apart on the output side */
+    assert_true(t[1 * 3 + 2] == x[2 * 4 + 1] && t[14 + 3 * 3 + 1] == x[12 + 1 * 4 + 3]);
+    lathe_k_transpose_f64(2, 4, 3, t, 14, back, 12, 0);
+    assert_memory_equal(back, x, sizeof back);
+    lathe_k_transpose_f64(2, 4, 3, t, 14, back, 12, 1); /* accumulated: twice x */
+    lathe_k_add_rows_f64(2, 12, x, 12, back, 12);       /* three times */
+    for (int i = 0; i < 24; i++) assert_true(back[i] == 3 * x[i]);
+    double gy[2], gdx[24] = {0};
+    lathe_k_gap_fwd_f64(2, 12, x, gy);
+    assert_true(fabs(gy[0] - (-3 + 2.5) / 2) < 1e-15 && fabs(gy[1] - (3 + 8.5) / 2) < 1e-15);
+    lathe_k_gap_bwd_f64(2, 12, (double[]){12, 24}, gdx);
+    assert_true(gdx[0] == 1 && gdx[23] == 2);
+
+    /* dropout: p = 0 is an exact identity; p = 0.5 keeps about half, scaled by 2, the same for a key */
+    enum { N = 20000 };
+    float *in = malloc(sizeof(float) * N), *mask = malloc(sizeof(float) * N), *out = malloc(sizeof(float) * N);
+    float *mask2 = malloc(sizeof(float) * N), *dx = calloc(N, sizeof(float));
+    for (int i = 0; i < N; i++) in[i] = (float)(i % 97) - 48.5f;
+    for (uint64_t key = 0; key < 50; key++) { /* 1M draws, each kept: none may round up to 1.0f and drop */
+        lathe_k_dropout_fwd_f32(N, in, 0, key * 0x9e3779b97f4a7c15ull, mask, out);
+        for (int i = 0; i < N; i++) assert_true(mask[i] == 1 && out[i] == in[i]);
+    }
+    lathe_k_dropout_fwd_f32(N, in, 0.5f, 42, mask, out);
+    lathe_k_dropout_fwd_f32(N, in, 0.5f, 42, mask2, out);
+    assert_memory_equal(mask, mask2, sizeof(float) * N);
+    int kept = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(mask[i] == 0 || mask[i] == 2);
+        assert_true(out[i] == in[i] * mask[i]);
+        kept += mask[i] == 2;
+    }
+    assert_in_range(kept, N / 2 - 500, N / 2 + 500);
+    lathe_k_dropout_fwd_f32(N, in, 0.5f, 43, mask2, out);
+    assert_memory_not_equal(mask, mask2, sizeof(float) * N);
+    lathe_k_dropout_bwd_f32(N, mask, in, dx);
+    for (int i = 0; i < N; i++) assert_true(dx[i] == in[i] * mask[i]);
+    free(in), free(mask), free(out), free(mask2), free(dx);
+
+    /* bf16: round to nearest, ties to even; NaN stays NaN; inf and signed zero kept */
+    uint32_t bits[] = {0x3f800000u, 0x3f808000u, 0x3f818000u, 0x3f80c000u, 0x3f807fffu, 0x7f800000u, 0x80000000u,
+                       0x7fc00000u, 0x7f800001u, 0xc0490fdbu};
+    uint16_t want[] = {0x3f80, 0x3f80, 0x3f82, 0x3f81, 0x3f80, 0x7f80, 0x8000, 0x7fc0, 0, 0xc049};
+    float f[10], r[10];
+    uint16_t h[10];
+    memcpy(f, bits, sizeof f);
+    lathe_k_to_bf16(10, f, h);
+    for (int i = 0; i < 10; i++)
+        if (i != 8) assert_int_equal(h[i], want[i]);
+    lathe_k_from_bf16(10, h, r, 0);
+    assert_true(isnan(r[7]) && isnan(r[8]) && r[0] == 1 && isinf(r[5]) && signbit(r[6]));
+    assert_true(fabsf(r[9] - (float)-M_PI) < 0.01f); /* 8 bits of mantissa */
+    lathe_k_from_bf16(1, h, r, 1);
+    assert_true(r[0] == 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_gradients),      cmocka_unit_test(linear_gradients),
         cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
         cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
+        cmocka_unit_test(data_movement_dropout_and_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,6 +197,10 @@ static void graph_devices(void **state) {
     const char *bad[] = {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:0x", "CPU", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(lathe_graph_set_device(g, bad[i]), -LATHE_EINVAL);
     assert_int_equal(lathe_graph_set_device(g, "cpu"), 0);
+    assert_int_equal(lathe_graph_set_precision(g, "fp32"), 0);
+    assert_int_equal(lathe_graph_set_precision(g, "fp16"), -LATHE_EINVAL);
+    assert_int_equal(lathe_graph_set_precision(g, "bf16"), -LATHE_EINVAL); /* a CPU graph */
+    assert_non_null(strstr(lathe_last_error(), "GPU"));
     const char *reason = NULL;
     if (!lathe_k_cuda_available(&reason)) {
         assert_int_equal(lathe_graph_set_device(g, "cuda:0"), -LATHE_ENOTFOUND);

@@ -5,8 +5,9 @@
  * varifocal, CIoU, DFL) against four fixed random boxes per image. Prints one JSON line:
  * images_per_s, step_ms, peak_rss_mib, params, gflop_per_image.
  *
- * usage: bench_train SPEC.yaml BATCH STEPS THREADS [DEVICE]   DEVICE: cpu (default), cuda or cuda:N;
- *        exit 77 when that GPU cannot be used here
+ * usage: bench_train SPEC.yaml BATCH STEPS THREADS [DEVICE [PRECISION]]
+ *        DEVICE: cpu (default), cuda or cuda:N, exit 77 when that GPU cannot be used here;
+ *        PRECISION: fp32 (default) or bf16 (a GPU's mixed precision)
  *        bench_train SPEC.yaml --model-json   the model as primitive layers (blocks expanded, bases
  *                                             merged, width applied, classes and distances
  *                                             resolved) for the PyTorch peer */
@@ -105,11 +106,12 @@ int main(int argc, char **argv) {
         cJSON_Delete(spec);
         return rc;
     }
-    if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: bench_train SPEC.yaml BATCH STEPS THREADS [cpu|cuda|cuda:N] | SPEC.yaml --model-json\n");
+    if (argc < 5 || argc > 7) {
+        fprintf(stderr, "usage: bench_train SPEC.yaml BATCH STEPS THREADS [cpu|cuda|cuda:N [fp32|bf16]] | "
+                        "SPEC.yaml --model-json\n");
         return 2;
     }
-    const char *device = argc == 6 ? argv[5] : "cpu";
+    const char *device = argc >= 6 ? argv[5] : "cpu", *precision = argc == 7 ? argv[6] : "fp32";
     int batch = atoi(argv[2]), steps = atoi(argv[3]), threads = atoi(argv[4]);
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -123,6 +125,10 @@ int main(int argc, char **argv) {
     if (drc) { /* 77: no usable GPU here, which a caller may report as skipped */
         fprintf(stderr, "bench_train: %s\n", lathe_last_error());
         return drc == -LATHE_ENOTFOUND ? 77 : 1;
+    }
+    if (lathe_graph_set_precision(g, precision)) {
+        fprintf(stderr, "bench_train: %s\n", lathe_last_error());
+        return 1;
     }
     lathe_optim_opts o;
     lathe_optim_defaults(&o);
@@ -159,9 +165,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"images_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mib\": %.1f, \"params\": %zu, \"gflop_per_image\": %.4f, "
-           "\"device\": \"%s\"}\n",
+           "\"device\": \"%s\", \"precision\": \"%s\"}\n",
            batch * steps / dt, 1000 * dt / steps, ru.ru_maxrss / 1024.0, lathe_graph_param_count(g),
-           lathe_graph_flops(g) / 1e9, device);
+           lathe_graph_flops(g) / 1e9, device, precision);
     lathe_det_head_free(&det.head);
     free(det.gt), free(det.labels);
     lathe_optim_free(opt);
