@@ -438,6 +438,7 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_GAP: lathe_k_gap_fwd_f32(n * l->c, a->h * a->w, a->y, l->y); break;
         case L_UPSAMPLE: lathe_k_upsample_fwd_f32(n, a->c, a->h, a->w, l->factor, a->y, l->y); break;
         case L_CONCAT:
+#pragma omp parallel for schedule(static) if (sz > 262144)
             for (int s = 0; s < n; s++) {
                 float *dst = l->y + (size_t)s * per_sample(l);
                 for (int k = 0; k < l->nin; k++) {
