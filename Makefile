@@ -20,8 +20,10 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 
 # GCC's -O2 vectorizes only loops that need no runtime checks ("very cheap"): the elementwise kernels
 # (activations, batch norm, casts) need the dynamic cost model. lathe never enables floating-point
-# traps, so -fno-trapping-math lets selects (ReLU, clamps) vectorize. Neither changes a result.
-VECTORIZE := -fvect-cost-model=dynamic -fno-trapping-math
+# traps, so -fno-trapping-math lets selects (ReLU, clamps) vectorize. Neither changes a result, and
+# -ffp-contract=off (GCC's default in C11 mode, not clang's) keeps FMAs out, so every vector width
+# gives the same bits.
+VECTORIZE := -fno-trapping-math -ffp-contract=off $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-fvect-cost-model=dynamic)
 # Truncated messages are acceptable, so -Wformat-truncation is off.
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -Wno-format-truncation
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 $(VECTORIZE) -g -fPIC -pthread -fopenmp $(WARN) -MMD -MP \

@@ -96,7 +96,7 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
     void lathe_k_mha_bwd##SUF(int b, int l, int d, int h, const T *x, const T *w_in, const T *w_out,        \
                               const T *saved, const T *dy, T *dx, T *dw_in, T *db_in, T *dw_out, T *db_out, T *ws);
 
-/* bf16 (bfloat16, the top 16 bits of a float32) rounded to nearest even, NaN kept a NaN; and back
+/* bf16 (bfloat16, the top 16 bits of a float32) rounded to nearest even, any NaN to 0x7fff; and back
  * (accumulate: y +=). The CPU twins of the GPU's bf16 casts (kernels/nn_cuda.h). */
 void lathe_k_to_bf16(size_t n, const float *x, uint16_t *y);
 void lathe_k_from_bf16(size_t n, const uint16_t *x, float *y, int accumulate);

@@ -92,7 +92,9 @@ int lathe_kc_adamw_step(lathe_cuda_ctx *ctx, size_t n, float *w_gpu, const float
 
 /* bf16 mixed precision: the same layers with their operands rounded to bf16 (round to nearest
  * even) and multiplied on the tensor cores with float32 accumulation; inputs, outputs and gradients
- * stay float32 (accumulated as the fp32 versions do). The operands' bf16 copies live in the
+ * stay float32 (accumulated as the fp32 versions do; a convolution's y, dx and dw pass through bf16
+ * once, as cuDNN wants them in the operands' type). A convolution shape without a deterministic
+ * bf16 algorithm runs in float32. The operands' bf16 copies live in the
  * context's scratch: lathe_kc_bf16_reserve sizes it up front (the graph does, for its largest
  * layer; a call that needs more grows it). The casts are exposed for their parity test. */
 int lathe_kc_bf16_reserve(lathe_cuda_ctx *ctx, size_t elems, const char **error);

@@ -30,7 +30,7 @@ void lathe_k_to_bf16(size_t n, const float *x, uint16_t *y) {
     for (size_t i = 0; i < n; i++) {
         uint32_t bits;
         memcpy(&bits, &x[i], sizeof bits);
-        if ((bits & 0x7fffffffu) > 0x7f800000u) y[i] = (uint16_t)((bits >> 16) | 0x40); /* a quiet NaN */
+        if ((bits & 0x7fffffffu) > 0x7f800000u) y[i] = 0x7fff; /* NaN: the canonical one, as CUDA's cast */
         else y[i] = (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);        /* nearest, ties to even */
     }
 }

@@ -1,8 +1,11 @@
 // bf16.cu - bf16 mixed precision for the layers that do the arithmetic (kernels/nn_cuda.h:
 // lathe_kc_*_bf16). Activations, weights and gradients stay float32 in the graph (the master
 // copies); a convolution or linear layer rounds its operands to bf16 (round to nearest even) into
-// the context's scratch, multiplies on the tensor cores with float32 accumulation (cuDNN, cuBLAS),
-// and adds its results back into the float32 buffers. Biases and their gradients stay float32.
+// the context's scratch and multiplies on the tensor cores with float32 accumulation. A linear
+// layer's products land in float32 directly (cublasGemmEx); cuDNN wants a convolution's output in
+// its input's type, so y, dx and dw are rounded to bf16 once more before they are widened into the
+// float32 buffers. Biases and their gradients stay float32. A shape for which cuDNN has no
+// deterministic bf16 algorithm runs in float32.
 #include <cuda_bf16.h>
 
 #include "ctx.cuh"
@@ -55,14 +58,22 @@ extern "C" int lathe_kc_bf16_reserve(lathe_cuda_ctx *c, size_t elems, const char
     LATHE_CHECK_CUDA(cudaStreamSynchronize(c->stream), error); // the old scratch may still be read
     cudaFree(c->half);
     c->half = NULL, c->half_elems = 0;
-    LATHE_CHECK_CUDA(cudaMalloc((void **)&c->half, elems * sizeof(uint16_t)), error);
+    if (cudaMalloc((void **)&c->half, elems * sizeof(uint16_t)) != cudaSuccess) {
+        if (error) *error = cudaGetErrorString(cudaGetLastError()); // and clear it for later checks
+        c->half = NULL;
+        return -1;
+    }
     c->half_elems = elems;
     return 0;
 }
 
+// Regions of the scratch start at multiples of 64 values (128 bytes), as tensor-core kernels like.
+static size_t aligned(size_t n) { return (n + 63) / 64 * 64; }
+
+// Values of the scratch: x, w, y (or dy), then dx or dw; nx, nw, ny get the aligned region sizes.
 static size_t conv_elems(const lathe_conv_shape *s, size_t *nx, size_t *nw, size_t *ny) {
-    *nx = (size_t)s->n * s->c * s->h * s->w, *nw = (size_t)s->k * (s->c / s->groups) * s->r * s->s;
-    *ny = (size_t)s->n * s->k * s->p * s->q;
+    *nx = aligned((size_t)s->n * s->c * s->h * s->w), *nw = aligned((size_t)s->k * (s->c / s->groups) * s->r * s->s);
+    *ny = aligned((size_t)s->n * s->k * s->p * s->q);
     return *nx + *nw + *ny + (*nx > *nw ? *nx : *nw);
 }
 
@@ -73,21 +84,26 @@ extern "C" size_t lathe_kc_conv2d_bf16_scratch(const lathe_conv_shape *s) {
 
 extern "C" int lathe_kc_conv2d_fwd_bf16(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
                                         const float *b, float *y, const char **error) {
-    size_t nx, nw, ny;
-    if (lathe_kc_bf16_reserve(c, conv_elems(s, &nx, &nw, &ny), error)) return -1;
-    uint16_t *xh = c->half, *wh = xh + nx, *yh = wh + nw;
-    if (lathe_kc_to_bf16(c, nx, x, xh, error) || lathe_kc_to_bf16(c, nw, w, wh, error)) return -1;
     conv_descs d;
     conv_algos *a;
     int rc = conv_plan(c, s, 1, &d, &a, error);
+    if (rc == 1) { // no deterministic bf16 algorithm for this shape: float32
+        conv_destroy(&d);
+        return lathe_kc_conv2d_fwd(c, s, x, w, b, y, error);
+    }
+    size_t nx, nw, ny, cx = (size_t)s->n * s->c * s->h * s->w, cw = (size_t)s->k * (s->c / s->groups) * s->r * s->s;
+    size_t cy = (size_t)s->n * s->k * s->p * s->q;
+    if (!rc) rc = lathe_kc_bf16_reserve(c, conv_elems(s, &nx, &nw, &ny), error);
+    uint16_t *xh = c->half, *wh = xh + nx, *yh = wh + nw;
+    if (!rc) rc = lathe_kc_to_bf16(c, cx, x, xh, error) || lathe_kc_to_bf16(c, cw, w, wh, error) ? -1 : 0;
     const float one = 1, zero = 0;
     if (!rc && cudnnConvolutionForward(c->dnn, &one, d.x, xh, d.w, wh, d.conv, a->fwd, c->workspace,
                                        c->workspace_bytes, &zero, d.y, yh) != CUDNN_STATUS_SUCCESS)
         rc = -1, *error = "cudnnConvolutionForward (bf16) failed";
     conv_destroy(&d);
-    if (!rc) rc = lathe_kc_from_bf16(c, ny, yh, y, 0, error);
+    if (!rc) rc = lathe_kc_from_bf16(c, cy, yh, y, 0, error);
     if (!rc && b) {
-        bias_nchw_k<<<grid(ny), THREADS, 0, c->stream>>>(ny, s->k, s->p * s->q, b, y);
+        bias_nchw_k<<<grid(cy), THREADS, 0, c->stream>>>(cy, s->k, s->p * s->q, b, y);
         rc = launched(error);
     }
     return rc;
@@ -95,27 +111,32 @@ extern "C" int lathe_kc_conv2d_fwd_bf16(lathe_cuda_ctx *c, const lathe_conv_shap
 
 extern "C" int lathe_kc_conv2d_bwd_bf16(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
                                         const float *dy, float *dx, float *dw, float *db, const char **error) {
-    size_t nx, nw, ny;
-    if (lathe_kc_bf16_reserve(c, conv_elems(s, &nx, &nw, &ny), error)) return -1;
-    uint16_t *xh = c->half, *wh = xh + nx, *dyh = wh + nw, *out = dyh + ny; // out: dx, then dw, in bf16
-    if (lathe_kc_to_bf16(c, nx, x, xh, error) || lathe_kc_to_bf16(c, nw, w, wh, error) ||
-        lathe_kc_to_bf16(c, ny, dy, dyh, error))
-        return -1;
     conv_descs d;
     conv_algos *a;
     int rc = conv_plan(c, s, 1, &d, &a, error);
+    if (rc == 1) {
+        conv_destroy(&d);
+        return lathe_kc_conv2d_bwd(c, s, x, w, dy, dx, dw, db, error);
+    }
+    size_t nx, nw, ny, cx = (size_t)s->n * s->c * s->h * s->w, cw = (size_t)s->k * (s->c / s->groups) * s->r * s->s;
+    size_t cy = (size_t)s->n * s->k * s->p * s->q;
+    if (!rc) rc = lathe_kc_bf16_reserve(c, conv_elems(s, &nx, &nw, &ny), error);
+    uint16_t *xh = c->half, *wh = xh + nx, *dyh = wh + nw, *out = dyh + ny; // out: dx, then dw, in bf16
+    if (!rc && (lathe_kc_to_bf16(c, cx, x, xh, error) || lathe_kc_to_bf16(c, cw, w, wh, error) ||
+                lathe_kc_to_bf16(c, cy, dy, dyh, error)))
+        rc = -1;
     const float one = 1, zero = 0;
     if (!rc && dx) {
         if (cudnnConvolutionBackwardData(c->dnn, &one, d.w, wh, d.y, dyh, d.conv, a->bwd_data, c->workspace,
                                          c->workspace_bytes, &zero, d.x, out) != CUDNN_STATUS_SUCCESS)
             rc = -1, *error = "cudnnConvolutionBackwardData (bf16) failed";
-        if (!rc) rc = lathe_kc_from_bf16(c, nx, out, dx, 1, error);
+        if (!rc) rc = lathe_kc_from_bf16(c, cx, out, dx, 1, error);
     }
     if (!rc && dw) {
         if (cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, xh, d.y, dyh, d.conv, a->bwd_filter, c->workspace,
                                            c->workspace_bytes, &zero, d.w, out) != CUDNN_STATUS_SUCCESS)
             rc = -1, *error = "cudnnConvolutionBackwardFilter (bf16) failed";
-        if (!rc) rc = lathe_kc_from_bf16(c, nw, out, dw, 1, error);
+        if (!rc) rc = lathe_kc_from_bf16(c, cw, out, dw, 1, error);
     }
     conv_destroy(&d);
     if (!rc && db) {
@@ -141,13 +162,13 @@ static int gemm_bf16(lathe_cuda_ctx *c, cublasOperation_t ta, cublasOperation_t 
 }
 
 extern "C" size_t lathe_kc_linear_bf16_scratch(int m, int d, int k) {
-    return (size_t)m * d + (size_t)k * d + (size_t)m * k;
+    return aligned((size_t)m * d) + aligned((size_t)k * d) + aligned((size_t)m * k);
 }
 
 extern "C" int lathe_kc_linear_fwd_bf16(lathe_cuda_ctx *c, int m, int d, int k, const float *x, const float *w,
                                         const float *b, float *y, const char **error) {
     if (lathe_kc_bf16_reserve(c, lathe_kc_linear_bf16_scratch(m, d, k), error)) return -1;
-    uint16_t *xh = c->half, *wh = xh + (size_t)m * d;
+    uint16_t *xh = c->half, *wh = xh + aligned((size_t)m * d);
     if (lathe_kc_to_bf16(c, (size_t)m * d, x, xh, error) || lathe_kc_to_bf16(c, (size_t)k * d, w, wh, error) ||
         gemm_bf16(c, CUBLAS_OP_T, CUBLAS_OP_N, k, m, d, wh, d, xh, d, 0, y, k, error)) // y = x w^T
         return -1;
@@ -157,7 +178,7 @@ extern "C" int lathe_kc_linear_fwd_bf16(lathe_cuda_ctx *c, int m, int d, int k, 
 extern "C" int lathe_kc_linear_bwd_bf16(lathe_cuda_ctx *c, int m, int d, int k, const float *x, const float *w,
                                         const float *dy, float *dx, float *dw, float *db, const char **error) {
     if (lathe_kc_bf16_reserve(c, lathe_kc_linear_bf16_scratch(m, d, k), error)) return -1;
-    uint16_t *xh = c->half, *wh = xh + (size_t)m * d, *dyh = wh + (size_t)k * d;
+    uint16_t *xh = c->half, *wh = xh + aligned((size_t)m * d), *dyh = wh + aligned((size_t)k * d);
     if (lathe_kc_to_bf16(c, (size_t)m * d, x, xh, error) || lathe_kc_to_bf16(c, (size_t)k * d, w, wh, error) ||
         lathe_kc_to_bf16(c, (size_t)m * k, dy, dyh, error))
         return -1;

@@ -29,7 +29,8 @@ enum { THREADS = 256, ALGO_CACHE = 256 }; // conv shapes x batch sizes (a partia
 
 struct conv_algos {
     lathe_conv_shape s;
-    int bf16; // the algorithms of the bf16 tensors (tensor cores) differ from fp32's
+    int bf16;        // the algorithms of the bf16 tensors (tensor cores) differ from fp32's
+    int unsupported; // bf16: cuDNN has no deterministic algorithm for a direction of this shape
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
@@ -57,7 +58,8 @@ struct conv_descs {
 };
 
 // nn.cu: a convolution's descriptors (x, w, y in bf16 or fp32; the bias and the arithmetic fp32) and
-// its cached algorithms; conv_destroy releases the descriptors. The row-bias add and its gradient
+// its cached algorithms (0), or 1 when bf16 has no deterministic algorithm for the shape (the
+// caller runs fp32 instead); conv_destroy releases the descriptors. The row-bias add and its gradient
 // (bias of a (m, k) output) for the linear layers of both precisions.
 int conv_plan(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **a, const char **error);
 void conv_destroy(conv_descs *d);

@@ -87,14 +87,14 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_de
             return 0;
         }
     conv_algos a;
-    a.s = *s, a.bf16 = bf16;
-    int got = 0;
+    a.s = *s, a.bf16 = bf16, a.unsupported = 0;
+    int got = 0, found = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[8];
     CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithm(c->dnn, d->x, d->w, d->conv, d->y, 8, &got, fp), error);
     a.fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     for (int i = 0; i < got; i++)
         if (fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].memory <= c->workspace_bytes && fp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.fwd = fp[i].algo;
+            a.fwd = fp[i].algo, found++;
             break;
         }
     cudnnConvolutionBwdDataAlgoPerf_t dp[8];
@@ -102,7 +102,7 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_de
     a.bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
     for (int i = 0; i < got; i++)
         if (dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].memory <= c->workspace_bytes && dp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.bwd_data = dp[i].algo;
+            a.bwd_data = dp[i].algo, found++;
             break;
         }
     cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
@@ -110,9 +110,10 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_de
     a.bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
     for (int i = 0; i < got; i++)
         if (wp[i].status == CUDNN_STATUS_SUCCESS && wp[i].memory <= c->workspace_bytes && wp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.bwd_filter = wp[i].algo;
+            a.bwd_filter = wp[i].algo, found++;
             break;
         }
+    a.unsupported = bf16 && found < 3; // fp32 keeps the always-available defaults above
     int slot = c->ncache < ALGO_CACHE ? c->ncache++ : ALGO_CACHE - 1;
     c->cache[slot] = a;
     *out = &c->cache[slot];
@@ -122,7 +123,8 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_de
 int conv_plan(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **a,
               const char **error) {
     int rc = describe(s, bf16, d, error);
-    return rc ? rc : algos(c, s, bf16, d, a, error);
+    if (!rc) rc = algos(c, s, bf16, d, a, error);
+    return rc ? rc : (*a)->unsupported;
 }
 
 extern "C" int lathe_kc_conv2d_fwd(lathe_cuda_ctx *c, const lathe_conv_shape *s, const float *x, const float *w,
