@@ -22,7 +22,7 @@ typedef struct {
     int heads;                 /* attention */
     int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats
                                   (batch norm) or the output projection (attention) */
-    size_t y_off, aux_off, aux_len, int_off; /* arena offsets: output (+ its gradient), saved values, ints */
+    size_t aux_len, int_off;   /* saved values per layer (floats); where its argmax starts in the int arena */
     float *y, *dy, *aux;       /* aux: BN mean+invstd, LN mean+invstd, dropout mask as 0/1 floats */
     int32_t *ints;             /* maxpool argmax */
     float *y_dev, *dy_dev, *aux_dev; /* the same on the GPU (NULL while the graph runs on the CPU) */
