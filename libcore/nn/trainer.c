@@ -104,6 +104,13 @@ int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
     if (cJSON_IsArray(fr))
         cJSON_ArrayForEach(it, fr) if (cJSON_IsString(it) && !lathe_graph_freeze(g, it->valuestring))
             return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", it->valuestring);
+    static const char *const named[] = {"train.device", "train.precision"}; /* `device: 1` is not cuda:1 */
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = lathe_config_get(spec, named[i]);
+        if (v && !cJSON_IsString(v))
+            return lathe_fail(LATHE_EINVAL, "%s must be a name (%s)", named[i],
+                              i == 0 ? "cpu, cuda, cuda:N or auto" : "fp32 or bf16");
+    }
     int rc = lathe_graph_set_device(g, lathe_config_str(spec, "train.device", "auto"));
     return rc ? rc : lathe_graph_set_precision(g, lathe_config_str(spec, "train.precision", "fp32"));
 }

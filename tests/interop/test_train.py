@@ -122,6 +122,10 @@ def test_device_choice_and_clear_device_errors(digits, tmp_path):
     assert p.returncode == 1 and "cuda:7" in p.stderr  # no machine here has eight GPUs
     p = train(digits, tmp_path, "train.epochs=1", "train.precision=bf16", name="bf16", check=False)
     assert p.returncode == 1 and "bf16 runs on a GPU only" in p.stderr
+    p = train(digits, tmp_path, "train.epochs=1", "train.device=1", name="one", check=False)
+    assert p.returncode == 1 and "train.device must be a name" in p.stderr
+    p = train(digits, tmp_path, "train.epochs=1", "train.precision=fp16", name="fp16", check=False)
+    assert p.returncode == 1 and "fp32 or bf16" in p.stderr
 
 
 def test_freeze_and_learning_rate_groups(digits, tmp_path):
