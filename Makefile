@@ -1,11 +1,14 @@
 # lathe - the one build. `make` builds build/lathe, build/liblathe.a and the HDF5 zstd plugin.
-# Options: CUDA=auto|0|1 (auto: build kernels/cuda when nvcc is found), SANITIZE=1 (ASan+UBSan),
-# PREFIX=/usr/local for `make install`.
+# Options: CUDA=auto|0|1 (auto: build kernels/cuda when nvcc is found), CUDNN_HOME=DIR (a cuDNN
+# outside the CUDA folder, e.g. the nvidia-cudnn wheel's site-packages/nvidia/cudnn: its include/
+# and lib/ are used), SANITIZE=1 (ASan+UBSan), PREFIX=/usr/local for `make install`.
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 CUDA ?= auto
+CUDNN_HOME ?=
 SANITIZE ?= 0
+comma := ,
 
 CC ?= gcc
 HDF5_INC := /usr/include/hdf5/serial
@@ -51,9 +54,11 @@ ifeq ($(USE_CUDA),1)
     $(error CUDA=1 but nvcc was not found)
   endif
   CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
-  CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
-  NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. \
+  CUDNN_FLAGS := $(if $(CUDNN_HOME),-I$(CUDNN_HOME)/include)
+  CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include $(CUDNN_FLAGS)
+  LDLIBS += $(if $(CUDNN_HOME),-L$(CUDNN_HOME)/lib -Wl$(comma)-rpath$(comma)$(CUDNN_HOME)/lib) \
+    -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+  NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. $(CUDNN_FLAGS) \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 endif
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
