@@ -1,12 +1,14 @@
 # lathe - the one build. `make` builds build/lathe, build/liblathe.a and the HDF5 zstd plugin.
 # Options: CUDA=auto|0|1 (auto: build kernels/cuda when nvcc is found), CUDNN_HOME=DIR (a cuDNN
 # outside the CUDA folder, e.g. the nvidia-cudnn wheel's site-packages/nvidia/cudnn: its include/
-# and lib/ are used), SANITIZE=1 (ASan+UBSan), PREFIX=/usr/local for `make install`.
+# and lib/ are used), DNNL=0 (no oneDNN: convolutions on im2col + OpenBLAS), SANITIZE=1 (ASan+UBSan),
+# PREFIX=/usr/local for `make install`.
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 CUDA ?= auto
 CUDNN_HOME ?=
+DNNL ?= 1
 SANITIZE ?= 0
 comma := ,
 
@@ -65,7 +67,11 @@ CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
 LIB_SRC := $(sort $(wildcard libcore/*/*.c) $(wildcard datasets/*.c) $(wildcard kernels/cpu/*.c) \
   $(wildcard notebooks-export/*.c))
-LIB_SRC := $(filter-out libcore/io/h5z_plugin.c $(if $(filter 1,$(USE_CUDA)),kernels/cpu/cuda_stub.c),$(LIB_SRC))
+LIB_SRC := $(filter-out libcore/io/h5z_plugin.c $(if $(filter 1,$(USE_CUDA)),kernels/cpu/cuda_stub.c) \
+  kernels/cpu/conv_$(if $(filter 0,$(DNNL)),,no)dnnl.c,$(LIB_SRC))
+ifeq ($(DNNL),0)
+  LDLIBS := $(filter-out -ldnnl,$(LDLIBS))
+endif
 CU_SRC := $(if $(filter 1,$(USE_CUDA)),$(sort $(wildcard kernels/cuda/*.cu)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -75,7 +81,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 # The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
 # has CUDA but none of the I/O libraries (HDF5, libarchive, ...) nor oneDNN (conv_dnnl.o, which
 # only the graph calls).
-KERNEL_OBJ := $(filter-out $(BUILD)/kernels/cpu/conv_dnnl.o,$(filter $(BUILD)/kernels/%,$(LIB_OBJ)))
+KERNEL_OBJ := $(filter-out $(BUILD)/kernels/cpu/conv_%dnnl.o,$(filter $(BUILD)/kernels/%,$(LIB_OBJ)))
 GPU_LDLIBS := $(filter -L% -lcudnn -lcublas -lcudart -lstdc++ -Wl%,$(LDLIBS)) -lm -pthread -fopenmp
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -87,7 +93,7 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test demo bench deps install clean gpu-check probe print-%
+.PHONY: all test demo bench deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(NN_SO)
 
 probe:
@@ -147,11 +153,12 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(KERNEL_LIB)
 	@$(CC) $(CFLAGS) -o $@ $< $(KERNEL_LIB) $(GPU_LDLIBS)
 
 # The nn parity test also needs the CPU twins, with OpenBLAS linked statically so the binary runs
-# on a GPU machine that lacks it.
+# on a GPU machine that lacks it (the GPU bundle links it dynamically and carries the library once).
+GPU_BLAS ?= $(BLAS_LIB)/libopenblas.a
 $(BUILD)/tests/gpu/test_nn_parity: tests/gpu/test_nn_parity.c $(KERNEL_LIB) $(BUILD)/kernels/cpu/nn_f32.o
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
-	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/kernels/cpu/nn_f32.o $(KERNEL_LIB) $(BLAS_LIB)/libopenblas.a $(GPU_LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/kernels/cpu/nn_f32.o $(KERNEL_LIB) $(GPU_BLAS) $(GPU_LDLIBS)
 
 # The whole-graph parity test needs the library and its libraries (cJSON, oneDNN, ...), which a
 # GPU machine may lack: gpu-check tries to build it and tests/gpu/run.sh reports it skipped if not.
@@ -172,6 +179,11 @@ bench: all
 	LATHE_BUILD=$(BUILD) experiments/bench/analyze/run.sh
 	LATHE_BUILD=$(BUILD) experiments/bench/train/run.sh
 	LATHE_BUILD=$(BUILD) experiments/bench/eval/run.sh
+
+# Everything gpu-check runs, built here for a GPU machine that has CUDA but none of lathe's
+# libraries: tests/gpu/bundle.sh (how it is carried and run: docs/PERFORMANCE.md).
+gpu-bundle:
+	tests/gpu/bundle.sh
 
 gpu-check: probe $(filter-out $(GPU_GRAPH_TEST),$(GPU_TEST_BIN))
 	@$(MAKE) --no-print-directory $(GPU_GRAPH_TEST) >$(BUILD)/graph_parity_build.log 2>&1 || \

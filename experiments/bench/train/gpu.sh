@@ -4,7 +4,8 @@
 # cuda:0 (fp32, and bf16 mixed precision), in one run, and their ratios. Prints SKIP and exits 0 where no GPU can be used or
 # bench_train cannot be built here; exits 1 when a run fails.
 # Environment: LATHE_BUILD (build), BATCH (32), CPU_STEPS (3), GPU_STEPS (30), THREADS (nproc),
-# MODELS (the classifier and the detector specs beside this file).
+# MODELS (the classifier and the detector specs beside this file), BENCH_BIN (a prebuilt
+# bench_train, e.g. the GPU bundle's: then nothing is compiled).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 HERE=$ROOT/experiments/bench/train
@@ -15,13 +16,15 @@ CPU_STEPS=${CPU_STEPS:-3}
 GPU_STEPS=${GPU_STEPS:-30}
 THREADS=${THREADS:-$(nproc)}
 MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_n.yaml"}
-BIN=$BUILD/bench_train
-CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
-LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
-# shellcheck disable=SC2086
-if ! cc $CFLAGS -o "$BIN" "$HERE/bench_train.c" "$BUILD/liblathe.a" $LDLIBS 2>"$BUILD/bench_train.log"; then
-  echo "SKIP training benchmark: bench_train does not build here ($BUILD/bench_train.log; needs liblathe's libraries)"
-  exit 0
+BIN=${BENCH_BIN:-$BUILD/bench_train}
+if [ -z "${BENCH_BIN:-}" ]; then
+  CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
+  LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
+  # shellcheck disable=SC2086
+  if ! cc $CFLAGS -o "$BIN" "$HERE/bench_train.c" "$BUILD/liblathe.a" $LDLIBS 2>"$BUILD/bench_train.log"; then
+    echo "SKIP training benchmark: bench_train does not build here ($BUILD/bench_train.log; needs liblathe's libraries)"
+    exit 0
+  fi
 fi
 printf 'training benchmark on the GPU: batch %d, SGD momentum; cpu: fp32, %d threads, %d steps; gpu: %d steps\n' \
   "$BATCH" "$THREADS" "$CPU_STEPS" "$GPU_STEPS"

@@ -1,0 +1,17 @@
+/* conv_nodnnl.c - conv_dnnl.h in a build without oneDNN (`make DNNL=0`, e.g. the GPU bundle: a GPU
+ * machine need not have oneDNN): every call declines, so the graph runs its im2col + OpenBLAS
+ * convolutions (nn.h), which have the same contract. */
+#include "kernels/conv_dnnl.h"
+
+int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    (void)s, (void)x, (void)w, (void)b, (void)y;
+    return -1;
+}
+
+int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
+                            float *dw, float *db) {
+    (void)s, (void)x, (void)w, (void)dy, (void)dx, (void)dw, (void)db;
+    return -1;
+}
+
+void lathe_k_conv_dnnl_release(void) {}
