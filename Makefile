@@ -63,15 +63,16 @@ ifeq ($(USE_CUDA),1)
   NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. $(CUDNN_FLAGS) \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 endif
+ifeq ($(DNNL),0)
+  LDLIBS := $(filter-out -ldnnl,$(LDLIBS))
+  CFLAGS_BASE += -DLATHE_NO_DNNL=1
+endif
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 
 LIB_SRC := $(sort $(wildcard libcore/*/*.c) $(wildcard datasets/*.c) $(wildcard kernels/cpu/*.c) \
   $(wildcard notebooks-export/*.c))
 LIB_SRC := $(filter-out libcore/io/h5z_plugin.c $(if $(filter 1,$(USE_CUDA)),kernels/cpu/cuda_stub.c) \
   kernels/cpu/conv_$(if $(filter 0,$(DNNL)),,no)dnnl.c,$(LIB_SRC))
-ifeq ($(DNNL),0)
-  LDLIBS := $(filter-out -ldnnl,$(LDLIBS))
-endif
 CU_SRC := $(if $(filter 1,$(USE_CUDA)),$(sort $(wildcard kernels/cuda/*.cu)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))

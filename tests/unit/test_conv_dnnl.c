@@ -4,6 +4,8 @@
  * what the buffers held; NULL gradients are skipped; LATHE_CONV=im2col is not set here. */
 #include "testutil.h"
 
+#include <stdio.h>
+
 #include <math.h>
 
 #include "kernels/conv_dnnl.h"
@@ -81,6 +83,10 @@ static void repeats_exactly(void **state) {
 }
 
 int main(void) {
+#ifdef LATHE_NO_DNNL
+    puts("SKIP conv_dnnl: this build has no oneDNN (DNNL=0)");
+    return 0;
+#endif
     const struct CMUnitTest tests[] = {cmocka_unit_test(equals_im2col_kernels), cmocka_unit_test(repeats_exactly)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
