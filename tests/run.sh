@@ -4,7 +4,8 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
-export LATHE="$PWD/$BUILD/lathe" LATHE_BUILD="$BUILD" HDF5_PLUGIN_PATH="$PWD/$BUILD/plugins"
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac # make BUILD_DIR=/abs/path test works too
+export LATHE="$BUILD/lathe" LATHE_BUILD="$BUILD" HDF5_PLUGIN_PATH="$BUILD/plugins"
 export TMPDIR=$(mktemp -d /tmp/lathe-tests.XXXXXX)
 # sanitizer builds: third-party allocations kept for the process's life (tests/lsan.supp)
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"

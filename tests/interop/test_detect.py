@@ -275,7 +275,8 @@ def test_predict_needs_no_dataset_and_bad_bases_are_refused(trained, tmp_path):
     config = (run / "config.yaml").read_text()
     assert "class_names" in config  # lathe train records the class list beside model.classes
     (run / "config.yaml").write_text(config.replace(str(root / "ds"), str(tmp_path / "gone")))
-    lathe("predict", run, root / "src" / "images" / "img000.png", "-o", tmp_path / "out")
+    # a low score floor: this checks predicting without the dataset, not how sure a short run is
+    lathe("predict", run, root / "src" / "images" / "img000.png", "-o", tmp_path / "out", "--conf", "0.01")
     assert json.loads((tmp_path / "out" / "predictions.json").read_text())
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     (tmp_path / "child.yaml").write_text("base: list.yaml\ntask: detect\n")
