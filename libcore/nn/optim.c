@@ -23,7 +23,7 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
         o->eps <= 0 || o->weight_decay < 0 || o->clip < 0 || o->ema < 0 || o->ema >= 1)
         return lathe_fail(LATHE_EINVAL, "optimizer settings out of range");
     lathe_optim *op = calloc(1, sizeof *op);
-    int per = (o->kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->ema > 0);
+    int per = optim_slots(o);
     size_t np = lathe_graph_nparams(g), floats = 0, k = 0;
     op->state = op ? calloc(np * per + 1, sizeof *op->state) : NULL;
     for (size_t i = 0; i < np; i++)
@@ -102,7 +102,7 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
     float scale = st.scale, decay = st.decay;
     double b1 = o->o.beta1, b2 = o->o.beta2, c1 = st.c1, c2 = st.c2;
     size_t si = 0;
-    int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->o.ema > 0);
+    int per = optim_slots(&o->o);
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(o->g, i);
         if (!p->grad) continue;
@@ -137,7 +137,7 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
 int lathe_optim_swap_ema(lathe_optim *o) {
     if (!(o->o.ema > 0)) return 0;
     if (o->arena_dev) return optim_dev_swap_ema(o);
-    int per = (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + 1;
+    int per = optim_slots(&o->o); /* ema > 0 here */
     size_t si = 0;
     for (size_t i = 0; i < lathe_graph_nparams(o->g); i++) {
         lathe_param *p = lathe_graph_param(o->g, i);

@@ -15,8 +15,6 @@
 
 #include "kernels/nn_cuda.h"
 
-static int per_param(const lathe_optim *o) { return (o->o.kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->o.ema > 0); }
-
 static size_t arena_floats(const lathe_optim *o) {
     size_t n = 0;
     for (size_t i = 0; i < o->nstate; i++) n += o->state[i].count;
@@ -38,7 +36,7 @@ int optim_dev_create(lathe_optim *o) {
     if (cudaMemset(o->arena_dev, 0, (floats ? floats : 1) * sizeof(float)) != cudaSuccess)
         return dev_fail("state", cudaGetErrorString(cudaGetLastError()));
     float *at = o->arena_dev;
-    int per = per_param(o);
+    int per = optim_slots(&o->o);
     size_t si = 0;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(o->g, i);
@@ -80,7 +78,7 @@ int optim_dev_step(lathe_optim *o, double lr, double *grad_norm) {
     }
     optim_step st;
     if (optim_begin_step(o, sqrt(sq), grad_norm, &st)) return 1;
-    int per = per_param(o);
+    int per = optim_slots(&o->o);
     size_t si = 0;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(o->g, i);
@@ -105,7 +103,7 @@ int optim_dev_step(lathe_optim *o, double lr, double *grad_norm) {
 int optim_dev_swap_ema(lathe_optim *o) {
     lathe_cuda_ctx *c = lathe_graph_cuda(o->g);
     const char *err = NULL;
-    int per = per_param(o);
+    int per = optim_slots(&o->o);
     size_t si = 0;
     for (size_t i = 0; i < lathe_graph_nparams(o->g); i++) {
         lathe_param *p = lathe_graph_param(o->g, i);

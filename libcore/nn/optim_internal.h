@@ -21,6 +21,11 @@ struct lathe_optim {
     long steps;
 };
 
+/* State tensors per learnable parameter: momentum (SGD) or the two moments (AdamW), then the EMA. */
+static inline int optim_slots(const lathe_optim_opts *o) {
+    return (o->kind == LATHE_OPT_ADAMW ? 2 : 1) + (o->ema > 0);
+}
+
 /* What one step applies to every parameter, from the global gradient norm. */
 typedef struct {
     float scale, decay; /* clipping factor, EMA decay */
