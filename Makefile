@@ -94,7 +94,7 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test demo bench deps install clean gpu-check gpu-bundle probe print-%
+.PHONY: all test demo bench bench-train deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(NN_SO)
 
 probe:
@@ -160,6 +160,15 @@ $(BUILD)/tests/gpu/test_nn_parity: tests/gpu/test_nn_parity.c $(KERNEL_LIB) $(BU
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(BUILD)/kernels/cpu/nn_f32.o $(KERNEL_LIB) $(GPU_BLAS) $(GPU_LDLIBS)
+
+# The lathe side of the training benchmark (experiments/bench/train/run.sh and gpu.sh; the GPU
+# bundle builds it to its own path with BENCH_TRAIN=...).
+BENCH_TRAIN ?= $(BUILD)/bench_train
+$(BENCH_TRAIN): experiments/bench/train/bench_train.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-train: $(BENCH_TRAIN)
 
 # The whole-graph parity test needs the library and its libraries (cJSON, oneDNN, ...), which a
 # GPU machine may lack: gpu-check tries to build it and tests/gpu/run.sh reports it skipped if not.

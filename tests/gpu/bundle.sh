@@ -9,13 +9,9 @@ cd "$(dirname "$0")/../.."
 OUT=build/gpu-bundle
 SRC=build/nodnnl
 BLAS_LIB=$(make -s print-BLAS_LIB)
-make -s -j2 DNNL=0 CUDA=1 BUILD_DIR="$SRC" GPU_BLAS="-L$BLAS_LIB -lopenblas" \
-  "$SRC/liblathe.a" $(for t in tests/gpu/test_*.c; do printf '%s ' "$SRC/tests/gpu/$(basename "$t" .c)"; done)
-CFLAGS=$(make -s --no-print-directory DNNL=0 CUDA=1 BUILD_DIR="$SRC" print-CFLAGS)
-LDLIBS=$(make -s --no-print-directory DNNL=0 CUDA=1 BUILD_DIR="$SRC" print-LDLIBS)
 rm -rf "$OUT" && mkdir -p "$OUT/tests/gpu" "$OUT/lib"
-# shellcheck disable=SC2086
-cc $CFLAGS -o "$OUT/bench_train" experiments/bench/train/bench_train.c "$SRC/liblathe.a" $LDLIBS
+make -s -j2 DNNL=0 CUDA=1 BUILD_DIR="$SRC" GPU_BLAS="-L$BLAS_LIB -lopenblas" BENCH_TRAIN="$OUT/bench_train" \
+  bench-train $(for t in tests/gpu/test_*.c; do printf '%s ' "$SRC/tests/gpu/$(basename "$t" .c)"; done)
 cp "$SRC"/tests/gpu/test_* "$OUT/tests/gpu/" && rm -f "$OUT"/tests/gpu/*.d "$OUT"/*.d
 # every shared library the binaries load from outside the C runtime and CUDA's folders
 for bin in "$OUT"/bench_train "$OUT"/tests/gpu/test_*; do

@@ -17,14 +17,10 @@ GPU_STEPS=${GPU_STEPS:-30}
 THREADS=${THREADS:-$(nproc)}
 MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_n.yaml"}
 BIN=${BENCH_BIN:-$BUILD/bench_train}
-if [ -z "${BENCH_BIN:-}" ]; then
-  CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
-  LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
-  # shellcheck disable=SC2086
-  if ! cc $CFLAGS -o "$BIN" "$HERE/bench_train.c" "$BUILD/liblathe.a" $LDLIBS 2>"$BUILD/bench_train.log"; then
-    echo "SKIP training benchmark: bench_train does not build here ($BUILD/bench_train.log; needs liblathe's libraries)"
-    exit 0
-  fi
+if [ -z "${BENCH_BIN:-}" ] &&
+  ! make -s -C "$ROOT" --no-print-directory bench-train BENCH_TRAIN="$BIN" >"$BUILD/bench_train.log" 2>&1; then
+  echo "SKIP training benchmark: bench_train does not build here ($BUILD/bench_train.log; needs liblathe's libraries)"
+  exit 0
 fi
 printf 'training benchmark on the GPU: batch %d, SGD momentum; cpu: fp32, %d threads, %d steps; gpu: %d steps\n' \
   "$BATCH" "$THREADS" "$CPU_STEPS" "$GPU_STEPS"

@@ -15,15 +15,10 @@ STEPS=${STEPS:-10}
 MODELS=${MODELS:-"$HERE/resnet_cls.yaml $HERE/detector_backbone.yaml $HERE/detector_n.yaml"}
 TORCH_PYTHON=${TORCH_PYTHON:-/usr/bin/python3}
 die() { echo "bench: error: $*" >&2; exit 1; }
-[ -f "$BUILD/liblathe.a" ] || die "no $BUILD/liblathe.a (run make)"
 "$TORCH_PYTHON" -c 'import torch' 2>/dev/null ||
   die "$TORCH_PYTHON lacks torch: apt-get install python3-torch (benchmark only, not CI)"
 BIN=$BUILD/bench_train
-# built with the project's own flags, read from make
-CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
-LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
-# shellcheck disable=SC2086
-cc $CFLAGS -o "$BIN" "$HERE/bench_train.c" "$BUILD/liblathe.a" $LDLIBS || die "cannot build bench_train"
+make -s -C "$ROOT" --no-print-directory bench-train BENCH_TRAIN="$BIN" >/dev/null || die "cannot build bench_train"
 printf 'training benchmark: batch %d, %d threads, fp32, SGD momentum, %d timed steps after 2 warm-up\n' "$BATCH" "$THREADS" "$STEPS"
 printf '  %-20s %12s %12s %12s %12s %14s\n' model "lathe img/s" "torch img/s" "lathe/torch" "lathe MiB" "torch MiB"
 for spec in $MODELS; do
