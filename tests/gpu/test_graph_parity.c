@@ -60,11 +60,7 @@ static float rnd(void) {
 
 /* |b - a| <= tol (1 + |a|) everywhere */
 static void compare(const char *what, const char *name, const float *a, const float *b, size_t n, double tol) {
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)b[i] - a[i]) / (1 + fabs(a[i]));
-        if (isnan(e) || e > worst) worst = isnan(e) ? INFINITY : e; /* a NaN fails */
-    }
+    double worst = gputest_worst_error(a, b, n);
     int ok = worst <= tol;
     if (!ok || !name) printf("%s %-44s worst %.2e (tol %.0e, %zu values)\n", ok ? "PASS" : "FAIL", what, worst, tol, n);
     if (!ok && name) printf("     (parameter %s)\n", name);
@@ -109,21 +105,29 @@ static void compare_params(const char *model, lathe_graph *cpu, lathe_graph *gpu
     printf("%s %s (%zu tensors, tol %.0e)\n", failures > before ? "FAIL" : "PASS", what, lathe_graph_nparams(cpu), tol);
 }
 
-static void run_model(const char *model, const char *json, int batch) {
-    lathe_graph *cpu = build(json, batch), *gpu = build(json, batch);
-    const char *frozen = strcmp(model, "detector") ? "mix" : "p4";
-    if (lathe_graph_freeze(cpu, frozen) != 2 || lathe_graph_freeze(gpu, frozen) != 2) {
+/* The model twice with the same weights, the second on cuda:0 in `precision`, the layer `frozen`
+ * (NULL: none) frozen in both, and one random input in both; *k gets the outputs per sample. */
+static void twins(const char *model, const char *json, int batch, const char *frozen, const char *precision,
+                  lathe_graph **cpu, lathe_graph **gpu, int *k) {
+    *cpu = build(json, batch), *gpu = build(json, batch);
+    if (frozen && (lathe_graph_freeze(*cpu, frozen) != 2 || lathe_graph_freeze(*gpu, frozen) != 2)) {
         printf("FAIL freezing %s\n", frozen);
         exit(1);
     }
-    if (lathe_graph_set_device(gpu, "cuda:0")) {
-        printf("FAIL placing %s on cuda:0: %s\n", model, lathe_last_error());
+    if (lathe_graph_set_device(*gpu, "cuda:0") || lathe_graph_set_precision(*gpu, precision)) {
+        printf("FAIL placing %s on cuda:0 in %s: %s\n", model, precision, lathe_last_error());
         exit(1);
     }
-    int c, h, w, k;
-    float *xc = lathe_graph_input(cpu, &c, &h, &w), *xg = lathe_graph_input(gpu, NULL, NULL, NULL);
+    int c, h, w;
+    float *xc = lathe_graph_input(*cpu, &c, &h, &w), *xg = lathe_graph_input(*gpu, NULL, NULL, NULL);
     for (size_t i = 0; i < (size_t)batch * c * h * w; i++) xc[i] = xg[i] = rnd();
-    lathe_graph_output(cpu, &k);
+    lathe_graph_output(*cpu, k);
+}
+
+static void run_model(const char *model, const char *json, int batch) {
+    lathe_graph *cpu, *gpu;
+    int k;
+    twins(model, json, batch, strcmp(model, "detector") ? "mix" : "p4", "fp32", &cpu, &gpu, &k);
     char what[96];
     for (int step = 0; step < 2; step++) { /* the second pass sees running statistics the first moved */
         RUN(lathe_graph_forward(cpu, batch, 7));
@@ -191,29 +195,16 @@ static void run_model(const char *model, const char *json, int batch) {
     unlink(path);
     lathe_graph_free(cpu), lathe_graph_free(gpu);
 }
-/* ||b - a|| / ||a||: the measure for bf16, whose operands carry 8 bits */
-static double norm_error(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += ((double)b[i] - a[i]) * ((double)b[i] - a[i]), den += (double)a[i] * a[i];
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 /* The model in bf16 mixed precision on the GPU against float32 on the CPU: outputs and the weight
  * gradients within bf16's error, and the master weights still float32 (a step moves them by less
  * than bf16's spacing would allow). */
 static void bf16_model(const char *model, const char *json, int batch, int smooth) {
-    lathe_graph *cpu = build(json, batch), *gpu = build(json, batch);
-    if (lathe_graph_set_device(gpu, "cuda:0") || lathe_graph_set_precision(gpu, "bf16")) {
-        printf("FAIL placing %s on cuda:0 in bf16: %s\n", model, lathe_last_error());
-        exit(1);
-    }
-    int c, h, w, k;
-    float *xc = lathe_graph_input(cpu, &c, &h, &w), *xg = lathe_graph_input(gpu, NULL, NULL, NULL);
-    for (size_t i = 0; i < (size_t)batch * c * h * w; i++) xc[i] = xg[i] = rnd();
-    lathe_graph_output(cpu, &k);
+    lathe_graph *cpu, *gpu;
+    int k;
+    twins(model, json, batch, NULL, "bf16", &cpu, &gpu, &k);
     RUN(lathe_graph_forward(cpu, batch, 7));
     RUN(lathe_graph_forward(gpu, batch, 7));
-    double e = norm_error(lathe_graph_output(cpu, NULL), lathe_graph_output(gpu, NULL), (size_t)batch * k);
+    double e = gputest_norm_error(lathe_graph_output(cpu, NULL), lathe_graph_output(gpu, NULL), (size_t)batch * k);
     int ok = e <= 3e-2;
     printf("%s %s, bf16: output relative error %.2e (tol 3e-2)\n", ok ? "PASS" : "FAIL", model, e);
     failures += !ok;
@@ -230,7 +221,7 @@ static void bf16_model(const char *model, const char *json, int batch, int smoot
         if (!a->grad || !strstr(a->name, "weight")) continue;
         float *gb = malloc(b->count * sizeof *gb);
         CHECK(cudaMemcpy(gb, b->grad_dev, b->count * sizeof *gb, cudaMemcpyDeviceToHost));
-        double ei = norm_error(a->grad, gb, a->count);
+        double ei = gputest_norm_error(a->grad, gb, a->count);
         if (isnan(ei) || ei > worst) worst = isnan(ei) ? INFINITY : ei, where = a->name;
         free(gb);
     }

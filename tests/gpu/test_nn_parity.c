@@ -60,11 +60,7 @@ static float *copy(const float *v, size_t n) {
 /* |gpu - cpu| <= tol * (1 + |cpu|) everywhere */
 static void compare(const char *what, const float *cpu, const float *gpu_dev, size_t n, double tol) {
     float *g = host(gpu_dev, n);
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)g[i] - cpu[i]) / (1 + fabs(cpu[i]));
-        if (isnan(e) || e > worst) worst = isnan(e) ? INFINITY : e; /* a NaN fails */
-    }
+    double worst = gputest_worst_error(cpu, g, n);
     int ok = worst <= tol;
     printf("%s %-34s worst %.2e (tol %.0e, %zu values)\n", ok ? "PASS" : "FAIL", what, worst, tol, n);
     failures += !ok;
@@ -74,9 +70,7 @@ static void compare(const char *what, const float *cpu, const float *gpu_dev, si
 /* ||gpu - cpu|| / ||cpu|| over all values: bf16 operands land between 1e-3 and 1e-2 */
 static void compare_norm(const char *what, const float *cpu, const float *gpu_dev, size_t n, double tol) {
     float *g = host(gpu_dev, n);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += ((double)g[i] - cpu[i]) * ((double)g[i] - cpu[i]), den += (double)cpu[i] * cpu[i];
-    double e = sqrt(num / (den > 0 ? den : 1));
+    double e = gputest_norm_error(cpu, g, n);
     int ok = e <= tol; /* a NaN fails */
     printf("%s %-34s relative error %.2e (tol %.0e, %zu values)\n", ok ? "PASS" : "FAIL", what, e, tol, n);
     failures += !ok;
