@@ -4,7 +4,11 @@
  * weights) created with "any" layouts, and for each operand a plain NCHW/OIHW memory whose
  * handle is pointed at the caller's buffer on every call, the primitive's own memory, and the
  * reorder between them (none where the layouts agree and nothing accumulates). Gradients
- * accumulate through a reorder with a sum post-op, so nn.h's contract holds. */
+ * accumulate through a reorder with a sum post-op, so nn.h's contract holds.
+ *
+ * 3x3 stride-1 convolutions ask for oneDNN's Winograd F(4x4, 3x3) first (about half the time of
+ * the direct kernels in all three directions here: docs/PERFORMANCE.md) and fall back to direct
+ * when oneDNN refuses it; LATHE_CONV=direct keeps every shape direct. */
 #include "kernels/conv_dnnl.h"
 
 #include <dnnl.h>
@@ -34,6 +38,7 @@ typedef struct {
 static struct {
     pthread_mutex_t lock;
     int state; /* 0 untried, 1 ready, -1 off (LATHE_CONV=im2col, or no engine) */
+    int winograd; /* 0 when LATHE_CONV=direct */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     entry *entries[CACHE_ENTRIES];
@@ -42,7 +47,7 @@ static struct {
        the cache costs the largest layer's copies rather than a copy of every activation */
     void *scratch[SLOTS];
     size_t scratch_cap[SLOTS];
-} cache = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, NULL, {0}, 0, {0}, {0}};
+} cache = {PTHREAD_MUTEX_INITIALIZER, 0, 1, NULL, NULL, {0}, 0, {0}, {0}};
 
 static int ready(void) {
     if (cache.state) return cache.state > 0;
@@ -53,6 +58,7 @@ static int ready(void) {
         cache.state = -1;
         return 0;
     }
+    cache.winograd = !(mode && !strcmp(mode, "direct"));
     cache.state = 1;
     return 1;
 }
@@ -129,8 +135,8 @@ static int plain_mds(const lathe_conv_shape *s, dnnl_memory_desc_t *x, dnnl_memo
                : 0;
 }
 
-/* Creates the primitives and operands of a shape; NULL when oneDNN refuses it. */
-static entry *entry_create(const lathe_conv_shape *s, int bias) {
+/* Creates the primitives and operands of a shape with algorithm alg; NULL when oneDNN refuses it. */
+static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t alg) {
     entry *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->key = *s, e->key.threads = 0, e->bias = bias;
@@ -147,13 +153,13 @@ static entry *entry_create(const lathe_conv_shape *s, int bias) {
                          (s->q - 1) * s->stride + (s->s - 1) * s->dilation + 1 - s->w - s->pad};
     dnnl_convolution_desc_t fd, dd, wd;
     dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
-    int bad = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &ax, &aw,
+    int bad = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &ax, &aw,
                                                          bias ? &b : NULL, &ay, strides, dil, pad, pad_r) != dnnl_success ||
               dnnl_primitive_desc_create(&fpd, &fd, NULL, cache.engine, NULL) != dnnl_success ||
-              dnnl_dilated_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &ax, &aw, &ay, strides, dil,
+              dnnl_dilated_convolution_backward_data_desc_init(&dd, alg, &ax, &aw, &ay, strides, dil,
                                                                pad, pad_r) != dnnl_success ||
               dnnl_primitive_desc_create(&dpd, &dd, NULL, cache.engine, fpd) != dnnl_success ||
-              dnnl_dilated_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, bias ? &b : NULL,
+              dnnl_dilated_convolution_backward_weights_desc_init(&wd, alg, &ax, &aw, bias ? &b : NULL,
                                                                   &ay, strides, dil, pad, pad_r) != dnnl_success ||
               dnnl_primitive_desc_create(&wpd, &wd, NULL, cache.engine, fpd) != dnnl_success;
     bad = bad || dnnl_primitive_create(&e->fwd, fpd) != dnnl_success ||
@@ -187,7 +193,9 @@ static entry *lookup(const lathe_conv_shape *s, int bias) {
     for (int i = 0; i < cache.n; i++)
         if (cache.entries[i]->bias == bias && !memcmp(&cache.entries[i]->key, &key, sizeof key))
             return cache.entries[i]->refused ? NULL : cache.entries[i];
-    entry *e = entry_create(s, bias);
+    int winograd = cache.winograd && s->r == 3 && s->s == 3 && s->stride == 1 && s->dilation == 1 && s->groups == 1;
+    entry *e = winograd ? entry_create(s, bias, dnnl_convolution_winograd) : NULL;
+    if (!e) e = entry_create(s, bias, dnnl_convolution_direct);
     if (!e && (e = calloc(1, sizeof *e))) e->key = key, e->bias = bias, e->refused = 1;
     if (!e) return NULL;
     if (cache.n == CACHE_ENTRIES) {
