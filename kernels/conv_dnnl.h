@@ -2,9 +2,10 @@
  * lathe_k_conv2d_fwd_f32 / _bwd_f32 (NCHW tensors, OIHW weights, gradients accumulate). oneDNN
  * computes in the blocked layouts it picks for the machine; the plain tensors are reordered in
  * and out on every call (experiments/bench/conv: 1.6x faster than im2col + OpenBLAS on the
- * detector's shapes, reorders included). Primitives are created once per shape and cached.
- * LATHE_CONV=im2col in the environment turns this path off (for comparisons). Results are
- * deterministic for a thread count, as oneDNN's CPU primitives are. */
+ * detector's shapes, reorders included). Primitives are created once per shape and cached;
+ * 3x3 stride-1 shapes use oneDNN's Winograd kernels where it has them. LATHE_CONV=direct in the
+ * environment keeps oneDNN on its direct algorithm, LATHE_CONV=im2col turns this path off (for
+ * comparisons). Results are deterministic for a thread count, as oneDNN's CPU primitives are. */
 #ifndef LATHE_KERNELS_CONV_DNNL_H
 #define LATHE_KERNELS_CONV_DNNL_H
 #include "nn.h"
@@ -19,7 +20,8 @@ int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
  * is written (a refused shape, or no memory for its buffers, found when its primitives are made). */
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *db);
-/* Frees every cached primitive (the next call creates them again). */
+/* Frees every cached primitive and the engine (the next call creates them again, reading
+ * LATHE_CONV anew). */
 void lathe_k_conv_dnnl_release(void);
 
 #ifdef __cplusplus

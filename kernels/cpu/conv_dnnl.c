@@ -33,6 +33,7 @@ typedef struct {
     operand f_x, f_w, f_b, f_y;            /* forward */
     operand d_dy, d_w, d_dx;               /* backward data */
     operand w_x, w_dy, w_dw, w_db;         /* backward weights */
+    int dy_shared; /* both backward primitives read dy in the same layout, from the same slot */
 } entry;
 
 static struct {
@@ -165,7 +166,8 @@ static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t 
     bad = bad || dnnl_primitive_create(&e->fwd, fpd) != dnnl_success ||
           dnnl_primitive_create(&e->bwd_data, dpd) != dnnl_success ||
           dnnl_primitive_create(&e->bwd_weights, wpd) != dnnl_success;
-    /* slots: one per operand of a primitive, so no two live operands share one */
+    /* slots: no two operands live at once share one. The backward pass keeps dy in slot 0 for
+       both of its primitives, so dy is reordered once when their layouts agree (dy_shared). */
     bad = bad || operand_make(&e->f_x, &x, md_of(fpd, dnnl_query_src_md), 0, 0, 0) ||
           operand_make(&e->f_w, &w, md_of(fpd, dnnl_query_weights_md), 0, 0, 1) ||
           (bias && operand_make(&e->f_b, &b, &b, 0, 0, 2)) ||
@@ -173,10 +175,12 @@ static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t 
           operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
           operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0, 1) ||
           operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1, 3) ||
-          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0, 0) ||
-          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0, 1) ||
-          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1, 2) ||
+          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0, 2) ||
+          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
+          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1, 1) ||
           (bias && operand_make(&e->w_db, &b, &b, 1, 1, 3));
+    e->dy_shared = !bad && e->d_dy.reorder && e->w_dy.reorder &&
+                   dnnl_memory_desc_equal(md_of(dpd, dnnl_query_diff_dst_md), md_of(wpd, dnnl_query_diff_dst_md));
     if (fpd) dnnl_primitive_desc_destroy(fpd);
     if (dpd) dnnl_primitive_desc_destroy(dpd);
     if (wpd) dnnl_primitive_desc_destroy(wpd);
@@ -256,19 +260,20 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
                             float *dw, float *db) {
     pthread_mutex_lock(&cache.lock);
     entry *e = ready() ? lookup(s, db != NULL) : NULL;
-    int rc = !e;
+    int rc = !e, dy_ready = 0;
     if (!rc && dx) {
         rc = point(&e->d_dy, dy) || point(&e->d_w, w) || point(&e->d_dx, dx) || run_reorder(&e->d_dy) ||
              run_reorder(&e->d_w);
         dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, e->d_dy.inner}, {DNNL_ARG_WEIGHTS, e->d_w.inner},
                                 {DNNL_ARG_DIFF_SRC, e->d_dx.inner}};
         rc = rc || execute(e->bwd_data, a, 3) || run_reorder(&e->d_dx);
+        dy_ready = e->dy_shared;
     }
     if (!rc && (dw || db)) {
         /* frozen weights (dw NULL): the gradient goes to scratch and is not added anywhere */
         rc = point(&e->w_x, x) || point(&e->w_dy, dy) || point(&e->w_dw, dw) ||
              (db && point(&e->w_db, db)) ||
-             run_reorder(&e->w_x) || run_reorder(&e->w_dy);
+             run_reorder(&e->w_x) || (!dy_ready && run_reorder(&e->w_dy));
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->w_x.inner}, {DNNL_ARG_DIFF_DST, e->w_dy.inner},
                                 {DNNL_ARG_DIFF_WEIGHTS, e->w_dw.inner}, {DNNL_ARG_DIFF_BIAS, db ? e->w_db.inner : NULL}};
         rc = rc || execute(e->bwd_weights, a, db ? 4 : 3) || (dw && run_reorder(&e->w_dw)) || (db && run_reorder(&e->w_db));
@@ -283,5 +288,8 @@ void lathe_k_conv_dnnl_release(void) {
     for (int i = 0; i < cache.n; i++) entry_free(cache.entries[i]);
     cache.n = 0;
     for (int k = 0; k < SLOTS; k++) free(cache.scratch[k]), cache.scratch[k] = NULL, cache.scratch_cap[k] = 0;
+    if (cache.stream) dnnl_stream_destroy(cache.stream), cache.stream = NULL;
+    if (cache.engine) dnnl_engine_destroy(cache.engine), cache.engine = NULL;
+    cache.state = 0; /* the next call reads LATHE_CONV again */
     pthread_mutex_unlock(&cache.lock);
 }

@@ -1,10 +1,12 @@
 /* test_conv_dnnl.c - the oneDNN convolutions keep nn.h's contract: forward, and backward data,
  * weights and bias gradients equal the im2col + OpenBLAS kernels (to float rounding) on shapes
  * with stride, padding, dilation, groups, depthwise, 1x1 and odd sizes; gradients accumulate into
- * what the buffers held; NULL gradients are skipped; LATHE_CONV=im2col is not set here. */
+ * what the buffers held; NULL gradients are skipped. Run with Winograd for the 3x3 stride-1 cases
+ * (the default) and again with LATHE_CONV=direct. */
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <math.h>
 
@@ -69,6 +71,13 @@ static void equals_im2col_kernels(void **state) {
     lathe_k_conv_dnnl_release();
 }
 
+static void direct_equals_im2col_kernels(void **state) {
+    setenv("LATHE_CONV", "direct", 1);
+    equals_im2col_kernels(state);
+    unsetenv("LATHE_CONV");
+    lathe_k_conv_dnnl_release();
+}
+
 static void repeats_exactly(void **state) {
     (void)state;
     const conv_case *c = &cases[7];
@@ -87,6 +96,9 @@ int main(void) {
     puts("SKIP conv_dnnl: this build has no oneDNN (DNNL=0)");
     return 0;
 #endif
-    const struct CMUnitTest tests[] = {cmocka_unit_test(equals_im2col_kernels), cmocka_unit_test(repeats_exactly)};
+    unsetenv("LATHE_CONV");
+    const struct CMUnitTest tests[] = {cmocka_unit_test(equals_im2col_kernels),
+                                       cmocka_unit_test(direct_equals_im2col_kernels),
+                                       cmocka_unit_test(repeats_exactly)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

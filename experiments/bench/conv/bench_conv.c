@@ -4,7 +4,9 @@
  * with oneDNN, in plain NCHW/OIHW layout (what lathe's graph holds) and in the blocked layout
  * oneDNN picks for itself (data reordered once, outside the timing: the best case for a graph
  * that kept oneDNN's layouts throughout), and in that blocked layout with plain tensors reordered in
- * and out on every call (what a drop-in replacement of lathe's kernels would cost). Prints a table.
+ * and out on every call (what a drop-in replacement of lathe's kernels would cost), all with
+ * oneDNN's direct algorithm; and through the graph's own path (conv_dnnl.c, Winograd where it
+ * applies; LATHE_CONV=direct turns that off). Prints a table.
  *
  * usage: bench_conv THREADS REPEATS   (built by run.sh with -ldnnl) */
 #include <dnnl.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/conv_dnnl.h"
 #include "kernels/nn.h"
 #include "libcore/base/log.h"
 
@@ -45,7 +48,9 @@ static float *filled(size_t n, unsigned seed) {
     return p;
 }
 
-static double time_lathe(const shape *sh, int threads, int repeats) {
+/* via_dnnl 0: lathe's im2col kernels; 1: the path the graph takes (kernels/cpu/conv_dnnl.c: oneDNN
+ * with reorders on every call, Winograd for 3x3 stride 1 unless LATHE_CONV=direct). */
+static double time_lathe(const shape *sh, int threads, int repeats, int via_dnnl) {
     lathe_conv_shape s = {sh->n, sh->c, sh->h, sh->h, sh->k, sh->r, sh->r, sh->stride, sh->r / 2, 1, 1, 0, 0, threads};
     s.p = s.q = lathe_k_conv_out(sh->h, sh->r, sh->stride, sh->r / 2, 1);
     size_t nx = (size_t)sh->n * sh->c * sh->h * sh->h, nw = (size_t)sh->k * sh->c * sh->r * sh->r;
@@ -55,8 +60,13 @@ static double time_lathe(const shape *sh, int threads, int repeats) {
     double t0 = 0;
     for (int i = -1; i < repeats; i++) {
         if (i == 0) t0 = lathe_now();
-        lathe_k_conv2d_fwd_f32(&s, x, w, b, y, ws);
-        lathe_k_conv2d_bwd_f32(&s, x, w, dy, dx, dw, db, ws);
+        if (!via_dnnl) {
+            lathe_k_conv2d_fwd_f32(&s, x, w, b, y, ws);
+            lathe_k_conv2d_bwd_f32(&s, x, w, dy, dx, dw, db, ws);
+        } else if (lathe_k_conv2d_fwd_dnnl(&s, x, w, b, y) || lathe_k_conv2d_bwd_dnnl(&s, x, w, dy, dx, dw, db)) {
+            fprintf(stderr, "bench_conv: lathe's oneDNN path refused %s\n", sh->name);
+            exit(1);
+        }
     }
     double dt = (lathe_now() - t0) / repeats;
     free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(ws);
@@ -198,18 +208,19 @@ int main(int argc, char **argv) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
     printf("conv training step (fwd + bwd data + bwd weights), batch 16, fp32, %d threads, ms per step\n", threads);
-    printf("  %-26s %8s %8s %8s %8s %8s %8s %8s\n", "shape", "lathe", "plain", "blocked", "drop-in", "plain/l",
-           "blkd/l", "drop/l");
-    double tl = 0, tp = 0, tb = 0, td = 0;
+    printf("  %-26s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "shape", "lathe", "plain", "blocked", "drop-in", "graph",
+           "plain/l", "blkd/l", "drop/l", "graph/l");
+    double tl = 0, tp = 0, tb = 0, td = 0, tg = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         char ip[128], ib[128];
-        double l = time_lathe(&shapes[i], threads, repeats), p = time_dnnl(&shapes[i], 0, repeats, ip, sizeof ip);
+        double l = time_lathe(&shapes[i], threads, repeats, 0), p = time_dnnl(&shapes[i], 0, repeats, ip, sizeof ip);
         double b = time_dnnl(&shapes[i], 1, repeats, ib, sizeof ib), d = time_dnnl(&shapes[i], 2, repeats, ib, sizeof ib);
-        tl += l, tp += p, tb += b, td += d;
-        printf("  %-26s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f   (%s / %s)\n", shapes[i].name, 1e3 * l, 1e3 * p,
-               1e3 * b, 1e3 * d, p / l, b / l, d / l, ip, ib);
+        double g = time_lathe(&shapes[i], threads, repeats, 1);
+        tl += l, tp += p, tb += b, td += d, tg += g;
+        printf("  %-26s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f   (%s / %s)\n", shapes[i].name, 1e3 * l,
+               1e3 * p, 1e3 * b, 1e3 * d, 1e3 * g, p / l, b / l, d / l, g / l, ip, ib);
     }
-    printf("  %-26s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n", "all", 1e3 * tl, 1e3 * tp, 1e3 * tb, 1e3 * td, tp / tl,
-           tb / tl, td / tl);
+    printf("  %-26s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n", "all", 1e3 * tl, 1e3 * tp, 1e3 * tb,
+           1e3 * td, 1e3 * tg, tp / tl, tb / tl, td / tl, tg / tl);
     return 0;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - the convolution library measurement (README.md beside this file): lathe's im2col +
-# OpenBLAS kernels against oneDNN (plain and blocked layouts) on the n-size detector's shapes.
-# Environment: LATHE_BUILD (build), THREADS (nproc), REPEATS (10). Needs libdnnl-dev (benchmark
-# only; lathe itself does not link oneDNN). Exit 1 when it cannot run.
+# OpenBLAS kernels against oneDNN (plain and blocked layouts) and the graph's oneDNN path on the
+# n-size detector's shapes. Environment: LATHE_BUILD (build), THREADS (nproc), REPEATS (10),
+# LATHE_CONV=direct (the graph's path without Winograd). Exit 1 when it cannot run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 BUILD=${LATHE_BUILD:-build}
@@ -11,7 +11,7 @@ THREADS=${THREADS:-$(nproc)}
 REPEATS=${REPEATS:-10}
 die() { echo "bench: error: $*" >&2; exit 1; }
 [ -f "$BUILD/liblathe.a" ] || die "no $BUILD/liblathe.a (run make)"
-[ -f /usr/include/oneapi/dnnl/dnnl.h ] || die "oneDNN headers missing: apt-get install libdnnl-dev (benchmark only)"
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || die "oneDNN headers missing (make deps installs libdnnl-dev)"
 CFLAGS=$(make -s -C "$ROOT" --no-print-directory print-CFLAGS)
 LDLIBS=$(make -s -C "$ROOT" --no-print-directory print-LDLIBS)
 # shellcheck disable=SC2086
