@@ -137,3 +137,14 @@ def test_freeze_and_learning_rate_groups(digits, tmp_path):
     assert not np.array_equal(ck["frozen"]["stem.weight"], ck["free"]["stem.weight"])
     p = train(digits, tmp_path, "train.lr_groups=[{pattern: 'nothing*', lr_scale: 0.1}]", name="bad", check=False)
     assert p.returncode == 1 and "matches no parameter" in p.stderr
+
+
+def test_nan_guard_skips_steps_then_stops_clearly(digits, tmp_path):
+    # a learning rate of 1e30 sends the weights past float range after the first update, so every
+    # later gradient is NaN/Inf: each of those steps is skipped and said, and the run stops once
+    # more than train.max_nan_steps of them have been skipped
+    p = train(digits, tmp_path, "train.lr=1e30", "train.warmup_epochs=0", "train.max_nan_steps=3", "train.epochs=2",
+              check=False)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.count("gradient is NaN/Inf, step skipped") == 4
+    assert "4 steps with NaN/Inf gradients: lower train.lr or check the data" in p.stderr
