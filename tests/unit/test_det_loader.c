@@ -53,9 +53,10 @@ static size_t target_boxes(uint64_t g, lathe_box *out) {
 }
 
 /* Sample g of the datasets: stored_pixel and stored_boxes. */
-static size_t fill_sample(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta) {
+static size_t fill_sample(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta,
+                          int32_t *label) {
     const int *size = ctx;
-    (void)split, (void)meta;
+    (void)split, (void)meta, (void)label;
     for (int y = 0; y < size[1]; y++)
         for (int x = 0; x < size[0]; x++)
             for (int c = 0; c < 3; c++) px[((size_t)y * size[0] + x) * 3 + c] = stored_pixel(g, x, y, c);

@@ -297,9 +297,10 @@ static void report_files(void **state) {
 enum { S = 128 }; /* stored side: sources of 256 x 192 letterboxed at scale 0.5, 16 pixels of pad on top */
 
 /* Sample g: grey, sources of 256 x 192 letterboxed at scale 0.5 with 16 pixels of pad on top. */
-static size_t fill_grey(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta) {
+static size_t fill_grey(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta,
+                        int32_t *label) {
     static const int64_t ids[] = {10, 20, 30, -1};
-    (void)ctx, (void)split, (void)boxes;
+    (void)ctx, (void)split, (void)boxes, (void)label;
     uint8_t *grey = grey_image(S, S);
     memcpy(px, grey, (size_t)S * S * 3);
     free(grey);

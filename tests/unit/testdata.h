@@ -16,8 +16,10 @@ typedef struct {
 } test_shard;
 
 /* Fills sample g (global index, in split): pixels (h, w, 3) and up to TEST_MAX_BOXES boxes (returns
- * how many); meta arrives as {"img<g>.png", image id g, w, h, scale 1, no pad, split} to adjust. */
-typedef size_t (*test_sample_fn)(void *ctx, uint64_t g, int split, uint8_t *pixels, lathe_box *boxes, lathe_meta *meta);
+ * how many); meta arrives as {"img<g>.png", image id g, w, h, scale 1, no pad, split} and the
+ * image-level label as -1 (none), to adjust. */
+typedef size_t (*test_sample_fn)(void *ctx, uint64_t g, int split, uint8_t *pixels, lathe_box *boxes, lathe_meta *meta,
+                                 int32_t *label);
 
 static inline char *test_write_pixels_dataset(const char *tag, int w, int h, const char *const *classes, int nclasses,
                                               const test_shard *shards, int nshards, test_sample_fn fill, void *ctx) {
@@ -44,7 +46,7 @@ static inline char *test_write_pixels_dataset(const char *tag, int w, int h, con
             snprintf(source, sizeof source, "img%llu.png", (unsigned long long)g);
             lathe_shard_sample smp = {0};
             smp.meta = (lathe_meta){source, (int64_t)g, w, h, 1, 1, 0, 0, 0, 0, 0, 0, (uint8_t)shards[s].split, 1};
-            smp.boxes = boxes, smp.nboxes = fill(ctx, g, shards[s].split, px, boxes, &smp.meta), smp.label = -1;
+            smp.label = -1, smp.boxes = boxes, smp.nboxes = fill(ctx, g, shards[s].split, px, boxes, &smp.meta, &smp.label);
             size_t clen = ZSTD_compress(chunk, bound, px, npix, 1);
             assert_false(ZSTD_isError(clen));
             smp.image_chunk = chunk, smp.image_chunk_len = clen;
