@@ -1,10 +1,14 @@
 /* train.c - `lathe train SPEC.yaml [key=value ...]`: trains an image classifier as the spec says
  * (docs/TRAINING.md) into runs/NAME/; `--resume` continues a run from its last checkpoint. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,6 +36,8 @@ static void usage(FILE *out) {
             "  --name NAME         run name (default: the spec's name, else the file's stem)\n"
             "  --runs DIR          where runs go (default runs)\n"
             "  --resume            continue RUNS/NAME from its last checkpoint with its saved config.yaml\n"
+            "  --overwrite         replace an existing run RUNS/NAME (without it, an existing run is an\n"
+            "                      error: nothing of it is touched)\n"
             "  --init CHECKPOINT   start from these weights (train.init): tensors whose name and size match\n"
             "                      are loaded, the rest (a head for another class list) stay freshly initialized\n"
             "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
@@ -44,7 +50,8 @@ static const struct option options[] = {
     {"name", required_argument, NULL, 'n'},    {"runs", required_argument, NULL, 'r'},
     {"resume", no_argument, NULL, 'R'},        {"summary", no_argument, NULL, 's'},
     {"threads", required_argument, NULL, 't'}, {"log-format", required_argument, NULL, 'l'},
-    {"init", required_argument, NULL, 'i'},    {"help", no_argument, NULL, 'h'},
+    {"init", required_argument, NULL, 'i'},    {"overwrite", no_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
@@ -65,9 +72,40 @@ static int record_classes(cJSON *spec) {
     return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
 }
 
+/* A run name is one folder name: not empty, no '/', not "." or "..", and not cut short. */
+static int check_run_name(const char *name) {
+    if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return lathe_fail(LATHE_EINVAL, "run name \"%s\": it must be one folder name (no '/', not empty, . or ..)", name);
+    if (strlen(name) > 200) return lathe_fail(LATHE_EINVAL, "run name of %zu characters: 200 at most", strlen(name));
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) ? lathe_fail(LATHE_EIO, "cannot remove %s: %s", path, strerror(errno)) : 0;
+}
+
+/* A new run's folder: absent or empty, or (with overwrite) an earlier run's, which is emptied. A
+ * folder that holds something other than a run (no config.yaml) is never emptied. */
+static int prepare_run_dir(const char *run_dir, int overwrite) {
+    char cfg[4500];
+    snprintf(cfg, sizeof cfg, "%s/config.yaml", run_dir);
+    DIR *d = opendir(run_dir);
+    if (!d) return errno == ENOENT ? 0 : lathe_fail(LATHE_EIO, "%s: %s", run_dir, strerror(errno));
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d));) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    if (empty) return 0;
+    if (access(cfg, F_OK)) return lathe_fail(LATHE_EEXIST, "%s exists and is not a lathe run (no config.yaml)", run_dir);
+    if (!overwrite)
+        return lathe_fail(LATHE_EEXIST, "%s already holds a run: continue it with --resume, replace it with --overwrite, "
+                                        "or pick another --name", run_dir);
+    return nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -LATHE_EIO : 0;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *name = NULL, *runs = "runs", *init = NULL;
-    int resume = 0, summary = 0, opt;
+    int resume = 0, summary = 0, overwrite = 0, opt;
     long long threads = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -76,6 +114,7 @@ int cmd_train(int argc, char **argv) {
         case 'n': name = optarg; break;
         case 'r': runs = optarg; break;
         case 'R': resume = 1; break;
+        case 'o': overwrite = 1; break;
         case 's': summary = 1; break;
         case 'i': init = optarg; break;
         case 't':
@@ -88,6 +127,9 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind >= argc) return cli_usage_error("train", "which SPEC.yaml?");
+    if (!*runs) return cli_usage_error("train", "--runs needs a folder");
+    if (name && check_run_name(name)) return cli_usage_error("train", "--name: %s", lathe_last_error());
+    if (resume && overwrite) return cli_usage_error("train", "--resume and --overwrite exclude each other");
     const char *spec_path = argv[optind];
     cli_set_threads((int)threads);
     cJSON *spec = NULL;
@@ -116,7 +158,7 @@ int cmd_train(int argc, char **argv) {
     else cli_stem(spec_path, run_name, sizeof run_name);
     snprintf(run_dir, sizeof run_dir, "%s/%s", runs, run_name);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", run_dir);
-    int rc = 0;
+    int rc = check_run_name(run_name);
     if (resume) { /* the run's own resolved spec, so the continuation is the same training */
         if (optind + 1 < argc) {
             cJSON_Delete(spec);
@@ -141,6 +183,7 @@ int cmd_train(int argc, char **argv) {
     if (!rc && strcmp(task, "classify") && strcmp(task, "detect"))
         rc = lathe_fail(LATHE_EINVAL, "task: classify or detect, not %s", task);
     if (!rc && !resume && !strcmp(task, "detect")) rc = record_classes(spec);
+    if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
     if (!rc && !resume) {
         char *yaml = lathe_config_to_yaml(spec);
         rc = yaml ? lathe_mkdirs(run_dir) : lathe_fail(LATHE_ENOMEM, "config");

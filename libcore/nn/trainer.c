@@ -1,7 +1,10 @@
 /* trainer.c - the shared training loop (trainer.h). */
 #include "trainer.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +167,47 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
     return rc;
 }
 
+/* Checkpoints go to dir: a write there is tried before the first epoch, not found failing after it. */
+static int check_writable(const char *dir) {
+    char probe[4300];
+    snprintf(probe, sizeof probe, "%s/.write-test", dir);
+    int rc = lathe_write_atomic(probe, "", 0);
+    if (rc) return lathe_fail_context(rc, "checkpoints cannot be written to %s", dir);
+    unlink(probe);
+    return 0;
+}
+
+/* One integer of a checkpoint's metadata, which must be there and lie in [lo, hi]. */
+static int meta_int(const char *path, const char *key, long long lo, long long hi, long long *out) {
+    char v[64], *end;
+    if (lathe_checkpoint_meta(path, key, v, sizeof v))
+        return lathe_fail(LATHE_EFORMAT, "%s: no %s in its metadata: not a lathe training checkpoint", path, key);
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return lathe_fail(LATHE_EFORMAT, "%s: %s \"%s\" is not a whole number in %lld..%lld", path, key, v, lo, hi);
+    *out = x;
+    return 0;
+}
+
+/* Where a resumed run continues, from its last checkpoint's metadata, checked against this run:
+ * the epoch within its epochs and the position within an epoch of n samples. */
+static int resume_point(const char *path, int epochs, uint64_t n, int *epoch, uint64_t *pos, double *best, long *skipped) {
+    char v[64], *end;
+    long long e, p, k;
+    int rc = meta_int(path, "epoch", 0, epochs, &e);
+    if (!rc) rc = meta_int(path, "position", 0, (long long)n, &p);
+    if (!rc) rc = meta_int(path, "skipped_steps", 0, LLONG_MAX, &k);
+    if (!rc && lathe_checkpoint_meta(path, "best_metric", v, sizeof v))
+        rc = lathe_fail(LATHE_EFORMAT, "%s: no best_metric in its metadata: not a lathe training checkpoint", path);
+    double b = rc ? 0 : strtod(v, &end);
+    if (!rc && (end == v || *end || isnan(b)))
+        rc = lathe_fail(LATHE_EFORMAT, "%s: best_metric \"%s\" is not a number", path, v);
+    if (rc) return rc;
+    *epoch = (int)e, *pos = (uint64_t)p, *best = b, *skipped = (long)k;
+    return 0;
+}
+
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
                       volatile int *stop) {
     loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}};
@@ -180,20 +224,21 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     int rc = schedule_from_spec(spec, steps_per_epoch, epochs, &sched);
     if (!rc) rc = optim_from_spec(spec, g, &L.opt);
     if (!rc) rc = lathe_mkdirs(ckdir);
+    if (!rc) rc = check_writable(ckdir);
     int start_epoch = 0;
     uint64_t start_pos = 0;
     double best = -1;
     long bad_steps = 0;
+    int resumed = 0;
     if (!rc && resume && access(L.last, F_OK) == 0) {
-        char v[64];
         rc = lathe_checkpoint_load(L.last, g, L.opt);
-        if (!rc && !lathe_checkpoint_meta(L.last, "epoch", v, sizeof v)) start_epoch = atoi(v);
-        if (!rc && !lathe_checkpoint_meta(L.last, "position", v, sizeof v)) start_pos = strtoull(v, NULL, 10);
-        if (!rc && !lathe_checkpoint_meta(L.last, "best_metric", v, sizeof v)) best = atof(v);
-        if (!rc && !lathe_checkpoint_meta(L.last, "skipped_steps", v, sizeof v)) bad_steps = atol(v);
+        if (!rc) rc = resume_point(L.last, epochs, n, &start_epoch, &start_pos, &best, &bad_steps);
         if (!rc) lathe_log(LATHE_LOG_INFO, "train.resume", "resuming at epoch %d, sample %" PRIu64, start_epoch + 1, start_pos);
+        resumed = !rc;
+    } else if (!rc && resume) { /* stopped before its first checkpoint: the same run from the start */
+        lathe_log(LATHE_LOG_WARN, "train.resume", "%s has no checkpoint yet: training from the start", run_dir);
     }
-    FILE *log = rc ? NULL : fopen(logpath, resume ? "a" : "w");
+    FILE *log = rc ? NULL : fopen(logpath, resumed ? "a" : "w");
     if (!rc && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s", logpath);
     long ck_every = (long)num(spec, "train.checkpoint_every", 0), max_bad = (long)num(spec, "train.max_nan_steps", 10);
     for (int epoch = start_epoch; !rc && epoch < epochs; epoch++) {

@@ -148,3 +148,47 @@ def test_nan_guard_skips_steps_then_stops_clearly(digits, tmp_path):
     assert p.returncode == 1, p.stderr
     assert p.stderr.count("gradient is NaN/Inf, step skipped") == 4
     assert "4 steps with NaN/Inf gradients: lower train.lr or check the data" in p.stderr
+
+
+def test_runs_are_never_replaced_silently(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", name="r")
+    before = (tmp_path / "r" / "checkpoints" / "last.safetensors").read_bytes()
+    p = train(digits, tmp_path, "train.epochs=1", "train.seed=5", name="r", check=False)
+    assert p.returncode == 1 and "already holds a run" in p.stderr and "--overwrite" in p.stderr
+    assert (tmp_path / "r" / "checkpoints" / "last.safetensors").read_bytes() == before
+    (tmp_path / "r" / "eval").mkdir()
+    (tmp_path / "r" / "eval" / "report.json").write_text("{}")  # a stale report goes with the old run
+    train(digits, tmp_path, "train.epochs=1", "train.seed=5", "--overwrite", name="r")
+    assert (tmp_path / "r" / "checkpoints" / "last.safetensors").read_bytes() != before
+    assert not (tmp_path / "r" / "eval").exists()
+    (tmp_path / "notarun").mkdir()
+    (tmp_path / "notarun" / "keep.txt").write_text("mine")
+    p = train(digits, tmp_path, "train.epochs=1", "--overwrite", name="notarun", check=False)
+    assert p.returncode == 1 and "not a lathe run" in p.stderr
+    assert (tmp_path / "notarun" / "keep.txt").read_text() == "mine"
+    for bad in ("", ".", "..", "../escape", "a/b", "x" * 201):
+        p = train(digits, tmp_path, "train.epochs=1", name=bad, check=False)
+        assert p.returncode == 2 and "--name" in p.stderr, bad
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_resume_checks_the_checkpoint_it_continues(digits, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    train(digits, tmp_path, "train.epochs=1", name="r")
+    last = tmp_path / "r" / "checkpoints" / "last.safetensors"
+    with safe_open(last, "np") as f:
+        meta = f.metadata()
+    tensors = load_file(last)
+    for key, value in (("epoch", "abc"), ("epoch", "-5"), ("epoch", "99999999999"), ("position", "100000"),
+                       ("best_metric", "x"), ("epoch", None)):
+        m = {k: v for k, v in meta.items() if k != key or value is not None}
+        if value is not None:
+            m[key] = value
+        save_file(tensors, last, metadata=m)
+        p = lathe("train", SPEC, "--runs", tmp_path, "--name", "r", "--resume", check=False)
+        assert p.returncode == 1 and key in p.stderr and "last.safetensors" in p.stderr, (key, value, p.stderr)
+    last.unlink()  # stopped before its first checkpoint: resuming starts over, the log with it
+    p = lathe("train", SPEC, "--runs", tmp_path, "--name", "r", "--resume")
+    assert "no checkpoint yet" in p.stderr
+    assert len((tmp_path / "r" / "log.jsonl").read_text().splitlines()) == 1
