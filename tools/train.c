@@ -19,6 +19,7 @@
 #include "libcore/det/detector.h"
 #include "libcore/io/dataset.h"
 #include "libcore/nn/graph.h"
+#include "libcore/nn/spec_check.h"
 #include "libcore/nn/train.h"
 
 
@@ -85,11 +86,14 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path) ? lathe_fail(LATHE_EIO, "cannot remove %s: %s", path, strerror(errno)) : 0;
 }
 
-/* A new run's folder: absent or empty, or (with overwrite) an earlier run's, which is emptied. A
- * folder that holds something other than a run (no config.yaml) is never emptied. */
+/* A new run's folder: absent or empty, or an earlier run's that never wrote a checkpoint (it
+ * stopped at its setup), or with overwrite any earlier run's; those are emptied. A folder that
+ * holds something other than a run (no config.yaml) is never emptied. */
 static int prepare_run_dir(const char *run_dir, int overwrite) {
-    char cfg[4500];
+    char cfg[4500], last[4500], best[4500];
     snprintf(cfg, sizeof cfg, "%s/config.yaml", run_dir);
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
+    snprintf(best, sizeof best, "%s/checkpoints/best.safetensors", run_dir);
     DIR *d = opendir(run_dir);
     if (!d) return errno == ENOENT ? 0 : lathe_fail(LATHE_EIO, "%s: %s", run_dir, strerror(errno));
     int empty = 1;
@@ -97,7 +101,7 @@ static int prepare_run_dir(const char *run_dir, int overwrite) {
     closedir(d);
     if (empty) return 0;
     if (access(cfg, F_OK)) return lathe_fail(LATHE_EEXIST, "%s exists and is not a lathe run (no config.yaml)", run_dir);
-    if (!overwrite)
+    if (!overwrite && (!access(last, F_OK) || !access(best, F_OK)))
         return lathe_fail(LATHE_EEXIST, "%s already holds a run: continue it with --resume, replace it with --overwrite, "
                                         "or pick another --name", run_dir);
     return nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -LATHE_EIO : 0;
@@ -168,6 +172,7 @@ int cmd_train(int argc, char **argv) {
         spec = NULL;
         rc = lathe_config_load(cfg_path, &spec);
     }
+    if (!rc) rc = lathe_spec_check(spec);
     if (!rc && summary) {
         lathe_graph *g;
         cJSON *model = cJSON_Duplicate(lathe_config_get(spec, "model"), 1);

@@ -213,6 +213,8 @@ int lathe_config_override(cJSON *root, const char *assignment) {
     if (klen >= sizeof path) return lathe_fail(LATHE_EINVAL, "key too long in '%s'", assignment);
     memcpy(path, assignment, klen);
     path[klen] = 0;
+    if (path[0] == '.' || path[klen - 1] == '.' || strstr(path, ".."))
+        return lathe_fail(LATHE_EINVAL, "'%s': the key has an empty part", assignment);
     cJSON *node = root;
     char *save = NULL, *part = strtok_r(path, ".", &save);
     while (part) {

@@ -54,6 +54,11 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
     }
     d->classes = (int)lathe_config_num(model, "classes", 0);
     d->bins = (int)lathe_config_num(model, "bins", 16);
+    if (d->ds && need_dataset && d->classes < lathe_dataset_manifest(d->ds)->nclasses) {
+        cJSON_Delete(model);
+        return lathe_fail(LATHE_EINVAL, "model.classes is %d but %s has %d classes: the boxes of the others would be dropped",
+                          d->classes, dir, lathe_dataset_manifest(d->ds)->nclasses);
+    }
     rc = d->classes >= 1 && d->bins >= 2 ? lathe_graph_build(model, batch, (uint64_t)lathe_config_num(spec, "train.seed", 0), &d->g)
                                          : lathe_fail(LATHE_EINVAL, "model.classes must be >= 1 and model.bins >= 2");
     cJSON_Delete(model);

@@ -19,8 +19,11 @@ int lathe_checkpoint_load(const char *path, lathe_graph *g, lathe_optim *opt);
 /* Metadata of a checkpoint, copied into value (cap bytes); 0 or -LATHE_ENOTFOUND. */
 int lathe_checkpoint_meta(const char *path, const char *key, char *value, size_t cap);
 /* Imports weights by name from any safetensors file: each graph parameter whose name (after the
- * mapping file's renames: lines "their_name our_name", '#' comments) is found with the same size is
- * loaded; the rest keep their values. *loaded counts them. Returns 0 or the file's errors. */
+ * mapping file's renames: lines "their_name our_name", '#' comments) is found with the same shape
+ * is loaded; the rest keep their values, and each found in another shape or a non-float dtype is
+ * logged as a warning. *loaded counts them. Returns 0, or -LATHE_EFORMAT (a malformed mapping
+ * line, NaN/Inf values), -LATHE_ENOTFOUND (a mapping line naming a tensor the file or the model
+ * lacks; nothing at all imported) or the file's errors. */
 int lathe_checkpoint_import(const char *path, const char *mapping, lathe_graph *g, size_t *loaded);
 
 #ifdef __cplusplus

@@ -37,6 +37,79 @@ static int out_of(const cJSON *d, const cJSON *model) {
     return -1;
 }
 
+/* ---- checking a layer's arguments ---- */
+
+enum { ARG_INT, ARG_NUM, ARG_FLAG, ARG_OUT };
+
+typedef struct {
+    const char *key;
+    int kind;       /* ARG_*: ARG_OUT is a whole number or `classes` / `distances` */
+    double lo, hi;  /* ARG_INT and ARG_NUM */
+} layer_arg;
+
+#define END {NULL, 0, 0, 0}
+static const layer_arg conv_args[] = {{"out", ARG_OUT, 1, 65536},      {"k", ARG_INT, 1, 63},        {"stride", ARG_INT, 1, 64},
+                                      {"pad", ARG_INT, 0, 63},         {"dilation", ARG_INT, 1, 64}, {"groups", ARG_INT, -1, 65536},
+                                      {"bias", ARG_FLAG, 0, 1},        {"bias_init", ARG_NUM, -1e6, 1e6},
+                                      {"fixed_width", ARG_FLAG, 0, 1}, END};
+static const layer_arg norm_args[] = {{"eps", ARG_NUM, 1e-12, 1}, {"momentum", ARG_NUM, 0, 1}, END};
+static const layer_arg layernorm_args[] = {{"eps", ARG_NUM, 1e-12, 1}, END};
+static const layer_arg leaky_args[] = {{"slope", ARG_NUM, -1e3, 1e3}, END};
+static const layer_arg pool_args[] = {{"k", ARG_INT, 1, 63}, {"stride", ARG_INT, 1, 64}, {"pad", ARG_INT, 0, 31}, END};
+static const layer_arg upsample_args[] = {{"factor", ARG_INT, 1, 16}, END};
+static const layer_arg linear_args[] = {{"out", ARG_OUT, 1, 65536}, {"bias", ARG_FLAG, 0, 1}, {"fixed_width", ARG_FLAG, 0, 1}, END};
+static const layer_arg dropout_args[] = {{"p", ARG_NUM, 0, 0.999999}, END};
+static const layer_arg attention_args[] = {{"heads", ARG_INT, 1, 4096}, END};
+static const layer_arg no_args[] = {END};
+#undef END
+
+static const layer_arg *args_of(int type, int act) {
+    switch (type) {
+    case L_CONV: return conv_args;
+    case L_BN: return norm_args;
+    case L_LAYERNORM: return layernorm_args;
+    case L_ACT: return act == LATHE_ACT_LEAKY ? leaky_args : no_args;
+    case L_MAXPOOL:
+    case L_AVGPOOL: return pool_args;
+    case L_UPSAMPLE: return upsample_args;
+    case L_LINEAR: return linear_args;
+    case L_DROPOUT: return dropout_args;
+    case L_ATTENTION: return attention_args;
+    default: return no_args; /* gap, concat, add, detect */
+    }
+}
+
+/* Refuses what a layer would otherwise read wrongly or not at all: an argument its type does not
+ * take (a typo), a value of the wrong kind, a fraction where a whole number goes, or one out of range. */
+static int check_layer_args(const cJSON *d, int type, int act, int entry, const char *type_name) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, d) {
+        const char *key = v->string;
+        if (!strcmp(key, "type") || !strcmp(key, "name") || !strcmp(key, "from")) continue;
+        const layer_arg *a = args_of(type, act), repeat = {"repeat", ARG_INT, 1, 1000};
+        while (a->key && strcmp(a->key, key)) a++;
+        if (!strcmp(key, "repeat")) a = &repeat;
+        if (!a->key) {
+            char takes[160] = "";
+            for (const layer_arg *b = args_of(type, act); b->key; b++)
+                snprintf(takes + strlen(takes), sizeof takes - strlen(takes), "%s%s", *takes ? ", " : "", b->key);
+            return lathe_fail(LATHE_EINVAL, "layer %d (%s): %s takes no argument %s (%s)", entry, type_name, type_name, key,
+                              *takes ? takes : "it takes none");
+        }
+        if (a->kind == ARG_OUT && cJSON_IsString(v) &&
+            (!strcmp(v->valuestring, "classes") || !strcmp(v->valuestring, "distances")))
+            continue;
+        if (a->kind == ARG_FLAG && cJSON_IsBool(v)) continue;
+        int whole = a->kind != ARG_NUM;
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (whole && v->valuedouble != floor(v->valuedouble)) ||
+            v->valuedouble < a->lo || v->valuedouble > a->hi)
+            return lathe_fail(LATHE_EINVAL, "layer %d (%s): %s must be %s in [%g, %g]%s", entry, type_name, key,
+                              whole ? "a whole number" : "a number", a->lo, a->hi,
+                              a->kind == ARG_OUT ? ", classes or distances" : a->kind == ARG_FLAG ? " (or true/false)" : "");
+    }
+    return 0;
+}
+
 static int type_of(const char *t, int *act) {
     static const struct {
         const char *name;
@@ -306,6 +379,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     const cJSON *d;
     cJSON_ArrayForEach(d, layers) {
         int rep = get_int(d, "repeat", 1);
+        rep = rep > 1000 ? 1000 : rep; /* more is refused below, with the layer named */
         total += rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
     }
     lathe_graph *g = calloc(1, sizeof *g);
@@ -343,7 +417,8 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
                                 cJSON_IsString(t) ? t->valuestring : "(none)");
                 break;
             }
-            rc = resolve_inputs(g, i, r == 0 ? cJSON_GetObjectItemCaseSensitive(d, "from") : NULL);
+            if (r == 0) rc = check_layer_args(d, l->type, l->act, entry, t->valuestring);
+            if (!rc) rc = resolve_inputs(g, i, r == 0 ? cJSON_GetObjectItemCaseSensitive(d, "from") : NULL);
             if (!rc && (l->type == L_CONCAT || l->type == L_ADD) && l->nin < 2)
                 rc = lathe_fail(LATHE_EINVAL, "layer %s: %s needs at least two inputs (from)", l->name,
                                 t->valuestring);
@@ -363,7 +438,9 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         g->int_arena = calloc(g->int_count ? g->int_count : 1, sizeof(int32_t));
         g->workspace = malloc((g->workspace_floats ? g->workspace_floats : 1) * sizeof(float));
         if (!g->param_arena || !g->act_arena || !g->int_arena || !g->workspace)
-            rc = lathe_fail(LATHE_ENOMEM, "arenas of %zu + %zu floats", g->param_floats, g->act_floats);
+            rc = lathe_fail(LATHE_ENOMEM, "the model needs %.1f GiB of parameters and %.1f GiB of activations at batch %d, "
+                                          "more than this machine gives (lower the batch, the input size or the widths)",
+                            g->param_floats * 4.0 / (1 << 30), g->act_floats * 4.0 / (1 << 30), batch);
     }
     if (rc) {
         lathe_graph_free(g);

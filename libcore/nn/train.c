@@ -69,7 +69,9 @@ static int setup(trainer *t, const cJSON *spec, const char *dataset_override) {
     }
     if (!cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", m->nclasses);
     t->classes = (int)cJSON_GetObjectItemCaseSensitive(model, "classes")->valuedouble;
-    rc = lathe_graph_build(model, t->batch, t->seed, &t->g);
+    rc = t->classes < m->nclasses ? lathe_fail(LATHE_EINVAL, "model.classes is %d but %s has %d classes: the samples of "
+                                                             "the others would be dropped", t->classes, dir, m->nclasses)
+                                  : lathe_graph_build(model, t->batch, t->seed, &t->g);
     cJSON_Delete(model);
     if (rc) return rc;
     int k;

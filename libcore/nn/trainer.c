@@ -82,6 +82,8 @@ static int schedule_from_spec(const cJSON *spec, long steps_per_epoch, int epoch
 
 int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
     const char *init = lathe_config_str(spec, "train.init", NULL);
+    if (!init && lathe_config_get(spec, "train.init_map"))
+        return lathe_fail(LATHE_EINVAL, "train.init_map renames the tensors of train.init, which is not set");
     if (init) {
         size_t loaded;
         int rc = lathe_checkpoint_import(init, lathe_config_str(spec, "train.init_map", NULL), g, &loaded);

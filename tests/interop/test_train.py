@@ -123,9 +123,9 @@ def test_device_choice_and_clear_device_errors(digits, tmp_path):
     p = train(digits, tmp_path, "train.epochs=1", "train.precision=bf16", name="bf16", check=False)
     assert p.returncode == 1 and "bf16 runs on a GPU only" in p.stderr
     p = train(digits, tmp_path, "train.epochs=1", "train.device=1", name="one", check=False)
-    assert p.returncode == 1 and "train.device must be a name" in p.stderr
+    assert p.returncode == 1 and "train.device must be a string" in p.stderr
     p = train(digits, tmp_path, "train.epochs=1", "train.precision=fp16", name="fp16", check=False)
-    assert p.returncode == 1 and "fp32 or bf16" in p.stderr
+    assert p.returncode == 1 and "one of: fp32 bf16" in p.stderr
 
 
 def test_freeze_and_learning_rate_groups(digits, tmp_path):
@@ -192,3 +192,69 @@ def test_resume_checks_the_checkpoint_it_continues(digits, tmp_path):
     p = lathe("train", SPEC, "--runs", tmp_path, "--name", "r", "--resume")
     assert "no checkpoint yet" in p.stderr
     assert len((tmp_path / "r" / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_weight_import_by_name_shape_and_mapping(digits, tmp_path):
+    from safetensors.numpy import save_file
+    train(digits, tmp_path, "train.epochs=1", name="src")
+    weights = {k: v for k, v in load_file(tmp_path / "src" / "checkpoints" / "last.safetensors").items()
+               if not k.startswith("optim.")}
+
+    def init(file, *more, name):
+        return train(digits, tmp_path, "train.epochs=1", f"train.init={file}", *more, name=name, check=False)
+
+    p = init(tmp_path / "src" / "checkpoints" / "last.safetensors", name="same")
+    assert p.returncode == 0 and f"imported {len(weights)} of" in p.stderr
+    renamed = tmp_path / "renamed.safetensors"
+    save_file({"backbone." + k: v for k, v in weights.items()}, renamed)
+    p = init(renamed, name="unmapped")
+    assert p.returncode == 1 and "matches a parameter of the model by name and shape" in p.stderr
+    mapping = tmp_path / "map.txt"
+    mapping.write_text("# theirs ours\n\n" + "".join(f"backbone.{k} {k}\n" for k in weights))
+    p = init(renamed, f"train.init_map={mapping}", name="mapped")
+    assert p.returncode == 0 and f"imported {len(weights)} of" in p.stderr
+    ck = load_file(tmp_path / "mapped" / "checkpoints" / "best.safetensors")
+    assert not np.array_equal(ck["stem.weight"], weights["stem.weight"])  # trained on from the import
+    for text, what in (("backbone.stem.weight\n", "line 1"), ("a b c\n", "line 1"),
+                       ("backbone.nothing stem.weight\n", "backbone.nothing"), ("backbone.stem.weight nothing\n", "nothing"),
+                       ("\x00\x01binary", "not a text file")):
+        mapping.write_text(text)
+        p = init(renamed, f"train.init_map={mapping}", name="badmap")
+        assert p.returncode == 1 and what in p.stderr, (text, p.stderr)
+    p = train(digits, tmp_path, "train.epochs=1", f"train.init_map={mapping}", name="maponly", check=False)
+    assert p.returncode == 1 and "of train.init, which is not set" in p.stderr
+    # the same number of values in another shape: not imported (said), the rest are
+    odd = dict(weights)
+    odd["head.weight"] = np.ascontiguousarray(weights["head.weight"].T)
+    save_file(odd, tmp_path / "odd.safetensors")
+    p = init(tmp_path / "odd.safetensors", name="odd")
+    assert p.returncode == 0 and "head.weight not imported" in p.stderr and f"imported {len(weights) - 1} of" in p.stderr
+    bad = dict(weights)
+    bad["stem.weight"] = bad["stem.weight"].copy()
+    bad["stem.weight"].flat[3] = np.nan
+    save_file(bad, tmp_path / "nan.safetensors")
+    p = init(tmp_path / "nan.safetensors", name="nan")
+    assert p.returncode == 1 and "NaN or Inf" in p.stderr
+    # a checkpoint whose tensor has another shape is refused where a whole model is loaded
+    whole = load_file(tmp_path / "src" / "checkpoints" / "best.safetensors")
+    whole["head.weight"] = np.ascontiguousarray(whole["head.weight"].T)
+    save_file(whole, tmp_path / "src" / "checkpoints" / "transposed.safetensors")
+    p = lathe("eval", tmp_path / "src", "--checkpoint", tmp_path / "src" / "checkpoints" / "transposed.safetensors", check=False)
+    assert p.returncode == 1 and "head.weight is [" in p.stderr, p.stderr
+
+
+def test_spec_keys_kinds_and_ranges_are_checked(digits, tmp_path):
+    for override, says in (("train.lr=abc", "train.lr must be a number"), ("train.epochs=1.9", "whole number"),
+                           ("train.optimizer=1", "one of: adamw sgd"), ("train.lrr=1", "unknown spec key train.lrr"),
+                           ("data.augment.flipp=1", "unknown spec key data.augment.flipp"), ("train.lr=-1", "train.lr"),
+                           ("train.label_smoothing=5", "train.label_smoothing"), ("a.b=1", "unknown spec key a")):
+        p = train(digits, tmp_path, "train.epochs=1", override, name="bad", check=False)
+        assert p.returncode == 1 and says in p.stderr, (override, p.stderr)
+        assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # found when the model is built: the run stopped at its setup, so the next try replaces it
+    for override, says in (("model.layers.0.kernel=5", "conv takes no argument kernel"),
+                           ("model.layers.0.out=2.5", "out must be a whole number"), ("model.classes=3", "has 10 classes")):
+        p = train(digits, tmp_path, "train.epochs=1", override, name="bad", check=False)
+        assert p.returncode == 1 and says in p.stderr, (override, p.stderr)
+    p = train(digits, tmp_path, "train.=1", name="bad", check=False)
+    assert p.returncode == 2 and "empty part" in p.stderr
