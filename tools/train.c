@@ -176,7 +176,15 @@ int cmd_train(int argc, char **argv) {
     if (!rc && summary) {
         lathe_graph *g;
         cJSON *model = cJSON_Duplicate(lathe_config_get(spec, "model"), 1);
-        if (model && !cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", 2);
+        if (model && !cJSON_GetObjectItemCaseSensitive(model, "classes")) { /* the dataset's, as training takes them */
+            lathe_dataset *ds = NULL;
+            const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+            int known = dir && !lathe_dataset_open(dir, &ds);
+            cJSON_AddNumberToObject(model, "classes", known ? lathe_dataset_manifest(ds)->nclasses : 2);
+            if (!known) printf("(model.classes is not set and data.dataset cannot be read: 2 classes assumed)\n");
+            lathe_dataset_close(ds);
+            lathe_clear_error();
+        }
         rc = lathe_graph_build(model, 1, 0, &g);
         cJSON_Delete(model);
         if (!rc) lathe_graph_summary(g, stdout), lathe_graph_free(g);

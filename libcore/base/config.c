@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "fsutil.h"
@@ -162,9 +163,10 @@ static void merge_into(cJSON *base, cJSON *over) {
 enum { MAX_BASE_DEPTH = 8 };
 
 static int load_depth(const char *path, int depth, cJSON **out) {
-    FILE *f = fopen(path, "r");
-    if (!f) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
-    fclose(f);
+    struct stat st;
+    if (stat(path, &st)) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return lathe_fail(LATHE_EFORMAT, "%s is a folder, not a spec file", path);
+    if (st.st_size == 0) return lathe_fail(LATHE_EFORMAT, "%s is empty", path);
     int rc = parse_with(build_file, path, 0, path, out);
     cJSON *base_key = rc ? NULL : cJSON_GetObjectItemCaseSensitive(*out, "base");
     if (!base_key) return rc;

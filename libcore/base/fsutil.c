@@ -80,6 +80,10 @@ int lathe_read_file(const char *path, size_t max_bytes, char **data, size_t *len
         fclose(f);
         return lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno));
     }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return lathe_fail(LATHE_EIO, "%s is a folder, not a file", path);
+    }
     if ((uint64_t)st.st_size > max_bytes) {
         fclose(f);
         return lathe_fail(LATHE_ELIMIT, "%s: %lld bytes is over %zu", path, (long long)st.st_size, max_bytes);

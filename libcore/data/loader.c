@@ -1,7 +1,9 @@
 /* loader.c - classification batches (loader.h). */
 #include "loader.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +24,11 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
     *out = NULL;
     const lathe_manifest *m = lathe_dataset_manifest(ds);
     if (m->store != LATHE_STORE_PIXELS) return lathe_fail(LATHE_EINVAL, "training reads a pixels-store dataset");
-    if ((o->c != 1 && o->c != 3) || o->h < 1 || o->w < 1 || !(o->std > 0) || o->crop < 0 || o->crop >= 1 ||
-        o->jitter < 0 || o->jitter >= 1)
-        return lathe_fail(LATHE_EINVAL, "loader: input must be 1 or 3 channels; crop and jitter in [0, 1)");
+    if ((o->c != 1 && o->c != 3) || o->h < 1 || o->w < 1)
+        return lathe_fail(LATHE_EINVAL, "a classifier's input is 1 (luma) or 3 (RGB) channels of at least 1 x 1, not %d x %d x %d",
+                          o->c, o->h, o->w);
+    if (!(o->std > 0) || o->crop < 0 || o->crop >= 1 || o->jitter < 0 || o->jitter >= 1)
+        return lathe_fail(LATHE_EINVAL, "loader: std must be > 0, crop and jitter in [0, 1)");
     lathe_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
@@ -81,7 +85,8 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
     if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
     const uint64_t *order = lathe_split_order_epoch(&l->split, epoch);
     size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)l->o.c * l->o.h * l->o.w;
-    int failed = 0;
+    uint64_t bad = UINT64_MAX; /* the first sample that could not be read, and why */
+    char why[256] = "";
 #pragma omp parallel
     {
         uint8_t *img = malloc(frame);
@@ -90,8 +95,8 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
             uint64_t pos = order[first + (uint64_t)b], sample = l->split.index[pos];
             labels[b] = l->split.labels[pos];
             if (!img || lathe_dataset_read_pixels(l->ds, sample, img, frame)) {
-#pragma omp atomic write
-                failed = 1;
+#pragma omp critical(loader_error)
+                if (sample < bad) bad = sample, snprintf(why, sizeof why, "%s", img ? lathe_last_error() : "out of memory");
                 continue;
             }
             uint64_t s = lathe_mix64(l->o.seed ^ lathe_mix64((uint64_t)epoch * 0x1000003ull + pos + 7));
@@ -105,5 +110,6 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
         }
         free(img);
     }
-    return failed ? lathe_fail(LATHE_EIO, "a batch of epoch %d could not be read", epoch) : n;
+    return bad != UINT64_MAX ? lathe_fail(LATHE_EIO, "sample %" PRIu64 " (epoch %d) could not be read: %s", bad, epoch + 1, why)
+                             : n;
 }

@@ -192,12 +192,25 @@ static int add_param(lathe_graph *g, const layer *l, const char *suffix, int ran
 }
 
 /* Shapes and parameters of layer i from its description; returns 0 or -LATHE_EINVAL. */
+/* " (inputs a 8 x 16 x 16, b 8 x 8 x 8)": a layer's inputs, for a message; one buffer, read at once. */
+static const char *inputs_text(const lathe_graph *g, const layer *l) {
+    static _Thread_local char text[600];
+    size_t at = (size_t)snprintf(text, sizeof text, " (inputs");
+    for (int k = 0; k < l->nin && at < sizeof text; k++) {
+        const layer *b = &g->layers[l->in[k]];
+        at += (size_t)snprintf(text + at, sizeof text - at, "%s %s %d x %d x %d", k ? "," : "", b->name, b->c, b->h, b->w);
+    }
+    if (at < sizeof text) snprintf(text + at, sizeof text - at, ")");
+    return text;
+}
+
 static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model, double width, size_t *cap) {
     layer *l = &g->layers[i];
     const layer *a = &g->layers[l->in[0]];
     l->pw = l->pb = l->prm = l->prv = -1;
     l->c = a->c, l->h = a->h, l->w = a->w;
     int ok = 1;
+    const char *why = ""; /* what does not fit, for the message */
     switch (l->type) {
     case L_CONV: {
         int out = out_of(d, model);
@@ -213,7 +226,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
             return lathe_fail(LATHE_EINVAL, "layer %s: %d input and %d output channels do not split into %d groups",
                               l->name, a->c, out, groups);
         s.p = lathe_k_conv_out(a->h, k, s.stride, s.pad, dil), s.q = lathe_k_conv_out(a->w, k, s.stride, s.pad, dil);
-        ok = s.p > 0 && s.q > 0;
+        ok = s.p > 0 && s.q > 0, why = "the kernel (with its dilation and padding) is larger than the input";
         l->cs = s, l->c = out, l->h = s.p, l->w = s.q;
         int wshape[4] = {out, a->c / groups, k, k};
         l->pw = add_param(g, l, "weight", 4, wshape, 1, 1, cap);
@@ -246,7 +259,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         l->cs.r = k, l->cs.stride = get_int(d, "stride", k), l->cs.pad = get_int(d, "pad", 0);
         l->h = lathe_k_conv_out(a->h, k, l->cs.stride, l->cs.pad, 1);
         l->w = lathe_k_conv_out(a->w, k, l->cs.stride, l->cs.pad, 1);
-        ok = l->h > 0 && l->w > 0 && l->cs.pad < k;
+        ok = l->h > 0 && l->w > 0 && l->cs.pad < k, why = "the window is larger than the input, or pad >= k";
         l->macs = (double)l->c * l->h * l->w * k * k;
         break;
     }
@@ -260,14 +273,14 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         l->c = 0;
         for (int k = 0; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
-            ok &= b->h == a->h && b->w == a->w;
+            ok &= b->h == a->h && b->w == a->w, why = "concat needs inputs of one height and width";
             l->c += b->c;
         }
         break;
     case L_ADD:
         for (int k = 1; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
-            ok &= b->c == a->c && b->h == a->h && b->w == a->w;
+            ok &= b->c == a->c && b->h == a->h && b->w == a->w, why = "add needs inputs of one shape";
         }
         break;
     case L_LINEAR: {
@@ -283,7 +296,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     case L_ATTENTION: { /* tokens: the H x W positions; features: the C channels */
         int dm = a->c, len = a->h * a->w;
         l->heads = get_int(d, "heads", 1);
-        ok = l->heads >= 1 && dm % l->heads == 0;
+        ok = l->heads >= 1 && dm % l->heads == 0, why = "heads must divide the channels";
         int win[2] = {3 * dm, dm}, wout[2] = {dm, dm}, bin = 3 * dm;
         l->pw = add_param(g, l, "in_proj_weight", 2, win, 1, 1, cap);
         l->pb = add_param(g, l, "in_proj_bias", 1, &bin, 0, 1, cap);
@@ -300,7 +313,7 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         int anchors = 0;
         for (int k = 0; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
-            ok &= b->c == a->c;
+            ok &= b->c == a->c, why = "detect needs inputs of one channel count";
             anchors += b->h * b->w;
         }
         l->c = anchors, l->h = 1, l->w = a->c;
@@ -308,15 +321,15 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     }
     case L_DROPOUT:
         l->drop = get_float(d, "p", 0.5f);
-        ok = l->drop >= 0 && l->drop < 1;
+        ok = l->drop >= 0 && l->drop < 1, why = "p must be in [0, 1)";
         l->aux_len = (size_t)g->batch * per_sample(a);
         break;
     default: break;
     }
     if (g->nparams && !g->params) return lathe_fail(LATHE_ENOMEM, "parameters");
     if (!ok)
-        return lathe_fail(LATHE_EINVAL, "layer %s: its input (%d x %d x %d) does not fit its arguments", l->name, a->c,
-                          a->h, a->w);
+        return lathe_fail(LATHE_EINVAL, "layer %s: its input (%d x %d x %d) does not fit: %s%s", l->name, a->c, a->h, a->w,
+                          why, l->nin > 1 ? inputs_text(g, l) : "");
     return 0;
 }
 
