@@ -109,6 +109,9 @@ int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
     if (cJSON_IsArray(fr))
         cJSON_ArrayForEach(it, fr) if (cJSON_IsString(it) && !lathe_graph_freeze(g, it->valuestring))
             return lathe_fail(LATHE_EINVAL, "train.freeze: %s matches no parameter", it->valuestring);
+    size_t trainable = 0;
+    for (size_t i = 0; i < lathe_graph_nparams(g); i++) trainable += lathe_graph_param(g, i)->grad && !lathe_graph_param(g, i)->frozen;
+    if (!trainable) return lathe_fail(LATHE_EINVAL, "train.freeze leaves no parameter to train");
     static const char *const named[] = {"train.device", "train.precision"}; /* `device: 1` is not cuda:1 */
     for (int i = 0; i < 2; i++) {
         const cJSON *v = lathe_config_get(spec, named[i]);

@@ -258,3 +258,8 @@ def test_spec_keys_kinds_and_ranges_are_checked(digits, tmp_path):
         assert p.returncode == 1 and says in p.stderr, (override, p.stderr)
     p = train(digits, tmp_path, "train.=1", name="bad", check=False)
     assert p.returncode == 2 and "empty part" in p.stderr
+
+
+def test_freezing_everything_is_an_error(digits, tmp_path):
+    p = train(digits, tmp_path, "train.epochs=1", "train.freeze=*", name="all", check=False)
+    assert p.returncode == 1 and "leaves no parameter to train" in p.stderr
