@@ -128,6 +128,16 @@ static int check_val_split(det_trainer *t) {
     return rc;
 }
 
+/* A training split without a single box teaches only "nothing here": refused before an epoch. */
+static int check_train_boxes(det_trainer *t, int split) {
+    lathe_coco_data gt;
+    int rc = lathe_coco_load_dataset(t->d.ds, split, NULL, &gt);
+    if (!rc && !gt.ngt)
+        rc = lathe_fail(LATHE_EINVAL, "the %s split holds no box to train a detector on", lathe_split_name(split));
+    lathe_coco_data_free(&gt);
+    return rc;
+}
+
 int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, volatile int *stop) {
     det_trainer t;
     memset(&t, 0, sizeof t);
@@ -144,6 +154,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     lo.h = t.d.h, lo.w = t.d.w, lo.mean = t.d.mean, lo.std = t.d.std, lo.seed = (uint64_t)num(spec, "train.seed", 0);
     if (!rc) rc = augment_options(spec, &lo);
     if (!rc) rc = check_val_split(&t); /* before an epoch is spent, not after */
+    if (!rc) rc = check_train_boxes(&t, lo.split);
     if (!rc) rc = lathe_det_loader_create(t.d.ds, &lo, &t.train);
     for (int s = 0; s < 2 && !rc; s++) rc = lathe_det_batch_init(&t.batch[s], batch, t.d.h, t.d.w);
     if (!rc && (!(t.assigned = malloc(sizeof *t.assigned * (size_t)batch * t.d.head.A)) ||

@@ -263,3 +263,10 @@ def test_spec_keys_kinds_and_ranges_are_checked(digits, tmp_path):
 def test_freezing_everything_is_an_error(digits, tmp_path):
     p = train(digits, tmp_path, "train.epochs=1", "train.freeze=*", name="all", check=False)
     assert p.returncode == 1 and "leaves no parameter to train" in p.stderr
+
+
+def test_a_detector_needs_boxes_to_train_on(digits, tmp_path):
+    # the digits are class folders: labels, not a single box
+    p = lathe("train", ROOT / "experiments" / "ci" / "detect.yaml", f"data.dataset={digits / 'ds'}", "train.epochs=1",
+              "--runs", tmp_path, check=False)
+    assert p.returncode == 1 and "holds no box to train a detector on" in p.stderr
