@@ -17,6 +17,7 @@
 #include "libcore/eval/det_report.h"
 #include "libcore/eval/gate.h"
 #include "libcore/io/dataset.h"
+#include "libcore/nn/spec_check.h"
 #include "libcore/nn/train.h"
 
 static void usage(FILE *out) {
@@ -173,6 +174,7 @@ int cmd_eval(int argc, char **argv) {
     snprintf(what, sizeof what, "eval %s", run);
     cJSON *spec = NULL, *report = NULL;
     int rc = lathe_config_load(cfg, &spec);
+    if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
     if (!rc && device) rc = cli_set_device(spec, device);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {

@@ -20,6 +20,7 @@
 #include "libcore/eval/draw.h"
 #include "libcore/io/image.h"
 #include "libcore/nn/checkpoint.h"
+#include "libcore/nn/spec_check.h"
 #include "libcore/nn/trainer.h"
 
 enum { MAX_FILE_BYTES = 256 << 20 };
@@ -322,6 +323,7 @@ int cmd_predict(int argc, char **argv) {
     results res = {0};
     int skipped = 0;
     int rc = lathe_config_load(cfg, &spec);
+    if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
     if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);

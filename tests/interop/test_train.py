@@ -270,3 +270,11 @@ def test_a_detector_needs_boxes_to_train_on(digits, tmp_path):
     p = lathe("train", ROOT / "experiments" / "ci" / "detect.yaml", f"data.dataset={digits / 'ds'}", "train.epochs=1",
               "--runs", tmp_path, check=False)
     assert p.returncode == 1 and "holds no box to train a detector on" in p.stderr
+
+
+def test_eval_checks_a_hand_edited_config(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", name="r")
+    cfg = tmp_path / "r" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace('"batch": 32', '"batch": "many"'))
+    p = lathe("eval", tmp_path / "r", check=False)
+    assert p.returncode == 1 and "train.batch must be a whole number" in p.stderr, p.stderr
