@@ -62,6 +62,8 @@ static int setup(trainer *t, const cJSON *spec, const char *dataset_override) {
     int rc = lathe_dataset_open(dir, &t->ds);
     if (rc) return rc;
     const lathe_manifest *m = lathe_dataset_manifest(t->ds);
+    /* a batch larger than the whole dataset is one step per epoch either way: no buffers for more */
+    if ((uint64_t)t->batch > lathe_dataset_count(t->ds) && lathe_dataset_count(t->ds) > 0) t->batch = (int)lathe_dataset_count(t->ds);
     cJSON *model = cJSON_Duplicate(lathe_config_get(spec, "model"), 1);
     if (!cJSON_IsObject(model)) {
         cJSON_Delete(model);
