@@ -42,7 +42,8 @@ static void usage(FILE *out) {
                  "  --conf X            score floor (default 0.25; 0.001 for evaluation)\n"
                  "  --iou X             NMS IoU threshold (default 0.7)\n"
                  "  --max-det N         detections kept per image (default 100)\n"
-                 "  --render            also draw the boxes: OUT/render/<image stem>.png (dataset: <sample index>.png)\n"
+                 "  --render            also draw the boxes: OUT/render/<image id>-<image stem>.png (dataset: <sample\n"
+                 "                      index>.png); an image too large to draw is said and left undrawn\n"
                  "  --threads N         CPU threads (default: all cores)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -205,9 +206,13 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
         for (int i = 0; i < n; i++) {
             size_t first = res->n;
             if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
-            char name[256];
-            cli_stem(files->paths[ids[i]], name, sizeof name);
-            if (!rc && draw) rc = render(d, &imgs[i], res->dt + first, res->n - first, out, name);
+            char stem[240], name[300];
+            cli_stem(files->paths[ids[i]], stem, sizeof stem);
+            snprintf(name, sizeof name, "%lld-%s", (long long)ids[i], stem); /* unique: a.png and a.jpg both drawn */
+            if (!rc && draw && (rc = render(d, &imgs[i], res->dt + first, res->n - first, out, name)) == -LATHE_EINVAL) {
+                cli_error(files->paths[ids[i]], NULL); /* too large to draw: its detections still count */
+                rc = 0;
+            }
             lathe_image_free(&imgs[i]);
         }
     }

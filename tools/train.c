@@ -172,6 +172,7 @@ int cmd_train(int argc, char **argv) {
         spec = NULL;
         rc = lathe_config_load(cfg_path, &spec);
     }
+    if (!rc) lathe_config_drop_nulls(spec); /* `key: ~` unsets a key, also one a base spec sets */
     if (!rc) rc = lathe_spec_check(spec);
     if (!rc && summary) {
         lathe_graph *g;

@@ -338,6 +338,23 @@ double lathe_config_num(const cJSON *root, const char *path, double def) {
     return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
+double lathe_config_prob(const cJSON *root, const char *path, double def, double when_true) {
+    const cJSON *v = lathe_config_get(root, path);
+    return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsTrue(v) ? when_true : cJSON_IsFalse(v) ? 0 : def;
+}
+
+static void drop_nulls(cJSON *node) {
+    cJSON *v = node ? node->child : NULL;
+    while (v) {
+        cJSON *next = v->next;
+        if (cJSON_IsNull(v) && cJSON_IsObject(node)) cJSON_Delete(cJSON_DetachItemViaPointer(node, v));
+        else if (cJSON_IsObject(v) || cJSON_IsArray(v)) drop_nulls(v);
+        v = next;
+    }
+}
+
+void lathe_config_drop_nulls(cJSON *root) { drop_nulls(root); }
+
 const char *lathe_config_str(const cJSON *root, const char *path, const char *def) {
     const cJSON *v = lathe_config_get(root, path);
     return cJSON_IsString(v) ? v->valuestring : def;

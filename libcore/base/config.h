@@ -35,6 +35,11 @@ const cJSON *lathe_json_named(const cJSON *list, const char *name);
 const cJSON *lathe_config_get(const cJSON *root, const char *path);
 double lathe_config_num(const cJSON *root, const char *path, double def);
 const char *lathe_config_str(const cJSON *root, const char *path, const char *def);
+/* A probability: the number, when_true for true, 0 for false, def when absent or of another type. */
+double lathe_config_prob(const cJSON *root, const char *path, double def, double when_true);
+/* Removes every null-valued key of every mapping in the tree: a spec's `key: ~` (or a child spec's,
+ * over its base) means "not set", so the default applies. */
+void lathe_config_drop_nulls(cJSON *root);
 
 #ifdef __cplusplus
 }

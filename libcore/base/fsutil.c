@@ -73,6 +73,9 @@ int lathe_mkdirs(const char *path) {
 int lathe_read_file(const char *path, size_t max_bytes, char **data, size_t *len) {
     *data = NULL;
     *len = 0;
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISDIR(pre.st_mode)) /* a FIFO would block the open */
+        return lathe_fail(LATHE_EIO, "%s is not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return lathe_fail(errno == ENOENT ? LATHE_ENOTFOUND : LATHE_EIO, "%s: %s", path, strerror(errno));
     struct stat st;

@@ -27,8 +27,8 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
     if ((o->c != 1 && o->c != 3) || o->h < 1 || o->w < 1)
         return lathe_fail(LATHE_EINVAL, "a classifier's input is 1 (luma) or 3 (RGB) channels of at least 1 x 1, not %d x %d x %d",
                           o->c, o->h, o->w);
-    if (!(o->std > 0) || o->crop < 0 || o->crop >= 1 || o->jitter < 0 || o->jitter >= 1)
-        return lathe_fail(LATHE_EINVAL, "loader: std must be > 0, crop and jitter in [0, 1)");
+    if (!(o->std > 0) || !(o->flip >= 0 && o->flip <= 1) || o->crop < 0 || o->crop >= 1 || o->jitter < 0 || o->jitter >= 1)
+        return lathe_fail(LATHE_EINVAL, "loader: std must be > 0, flip in [0, 1], crop and jitter in [0, 1)");
     lathe_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
@@ -103,7 +103,7 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
             double keep = 1 - l->o.crop * lathe_rng_unit(&s);
             double ww = l->sw * keep, hh = l->sh * keep;
             double x0 = (l->sw - ww) * lathe_rng_unit(&s), y0 = (l->sh - hh) * lathe_rng_unit(&s);
-            int flip = l->o.flip && lathe_rng_unit(&s) < 0.5;
+            int flip = l->o.flip > 0 && lathe_rng_unit(&s) < l->o.flip;
             float gain = 1 + l->o.jitter * (float)(2 * lathe_rng_unit(&s) - 1);
             float bias = l->o.jitter * 0.5f * (float)(2 * lathe_rng_unit(&s) - 1);
             resample(l, img, x0, y0, ww, hh, flip, gain, bias, x + (size_t)b * per);

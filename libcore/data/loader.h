@@ -18,7 +18,7 @@ typedef struct {
     int c, h, w;          /* model input */
     float mean, std;      /* normalization, on 0..1 values */
     int shuffle;          /* reshuffle every epoch */
-    int flip;             /* random horizontal flip */
+    float flip;           /* probability of a horizontal flip */
     float crop;           /* random crop keeping at least 1 - crop of each side, 0 = none */
     float jitter;         /* brightness and contrast factors in [1 - jitter, 1 + jitter], 0 = none */
     uint64_t seed;

@@ -29,13 +29,13 @@ static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
     const cJSON *a = lathe_config_get(spec, "data.augment");
     if (a && !cJSON_IsObject(a)) return lathe_fail(LATHE_EINVAL, "data.augment must be a mapping");
     o->augment = 1;
-    o->flip = (float)num(spec, "data.augment.flip", o->flip);
+    o->flip = (float)lathe_config_prob(spec, "data.augment.flip", o->flip, 0.5);
     o->scale = (float)num(spec, "data.augment.scale", o->scale);
     o->translate = (float)num(spec, "data.augment.translate", o->translate);
     o->hsv_h = (float)num(spec, "data.augment.hsv_h", o->hsv_h);
     o->hsv_s = (float)num(spec, "data.augment.hsv_s", o->hsv_s);
     o->hsv_v = (float)num(spec, "data.augment.hsv_v", o->hsv_v);
-    o->mosaic = (float)num(spec, "data.augment.mosaic", o->mosaic);
+    o->mosaic = (float)lathe_config_prob(spec, "data.augment.mosaic", o->mosaic, 1);
     double close = num(spec, "data.augment.close_mosaic", 0);
     int epochs = (int)num(spec, "train.epochs", 10);
     o->mosaic_epochs = close > 0 ? (epochs > (int)close ? epochs - (int)close : 0) : -1;
@@ -170,7 +170,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     t.loss.focal = !strcmp(cls_kind, "focal"), t.loss.iou_kind = !strcmp(iou_kind, "giou") ? LATHE_IOU_GIOU : LATHE_IOU_CIOU;
     if (!rc && ((!t.loss.focal && strcmp(cls_kind, "varifocal")) || (strcmp(iou_kind, "ciou") && strcmp(iou_kind, "giou"))))
         rc = lathe_fail(LATHE_EINVAL, "train.loss.cls_kind: varifocal or focal; train.loss.iou_kind: ciou or giou");
-    if (!rc) rc = lathe_trainer_prepare(spec, t.d.g);
+    if (!rc) rc = lathe_trainer_prepare(spec, t.d.g, run_dir, resume);
     lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) lathe_det_batch_free(&t.batch[s]);

@@ -72,6 +72,17 @@ static int check_shape(const lathe_st_file *f, size_t i, const lathe_param *p) {
     return lathe_fail(LATHE_EFORMAT, "%s is %s there, %s here", name, a, b);
 }
 
+/* Weights a model can run with: finite, and running variances not negative (training never saves
+ * others: its NaN guard skips such steps). */
+static int check_values(const lathe_param *p) {
+    size_t n = strlen(p->name);
+    int variance = n >= 12 && !strcmp(p->name + n - 12, ".running_var");
+    for (size_t k = 0; k < p->count; k++)
+        if (!isfinite(p->data[k]) || (variance && p->data[k] < 0))
+            return lathe_fail(LATHE_EFORMAT, "%s holds %s", p->name, isfinite(p->data[k]) ? "a negative variance" : "NaN or Inf values");
+    return 0;
+}
+
 int lathe_checkpoint_load(const char *path, lathe_graph *g, lathe_optim *opt) {
     lathe_st_file *f;
     int rc = lathe_st_open(path, &f);
@@ -81,6 +92,7 @@ int lathe_checkpoint_load(const char *path, lathe_graph *g, lathe_optim *opt) {
         long at = find_tensor(f, p->name);
         rc = at < 0 ? lathe_fail(LATHE_ENOTFOUND, "no tensor %s", p->name) : check_shape(f, (size_t)at, p);
         if (!rc) rc = lathe_st_read_f32(f, p->name, p->data, p->count);
+        if (!rc) rc = check_values(p);
     }
     for (size_t i = 0; opt && i < lathe_optim_nstate(opt) && !rc; i++) {
         const char *name;

@@ -20,7 +20,7 @@
 
 static int get_int(const cJSON *o, const char *key, int def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def; /* flags: true/false too */
 }
 static float get_float(const cJSON *o, const char *key, float def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);

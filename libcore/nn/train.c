@@ -42,8 +42,7 @@ static int loader_for(trainer *t, const char *split_key, const char *def, int au
     lathe_loader_opts o = {split, c, h, w, (float)num(t->spec, "data.mean", 0.5), (float)num(t->spec, "data.std", 0.25),
                            augment, 0, 0, 0, t->seed};
     if (augment) {
-        const cJSON *f = lathe_config_get(t->spec, "data.augment.flip");
-        o.flip = cJSON_IsTrue(f);
+        o.flip = (float)lathe_config_prob(t->spec, "data.augment.flip", 0, 0.5);
         o.crop = (float)num(t->spec, "data.augment.crop", 0);
         o.jitter = (float)num(t->spec, "data.augment.jitter", 0);
     }
@@ -168,7 +167,7 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
     int rc = setup(&t, spec, NULL);
     if (!rc) rc = loader_for(&t, "data.train_split", "train", 1, &t.train);
     if (!rc) rc = loader_for(&t, "data.val_split", "val", 0, &t.val);
-    if (!rc) rc = lathe_trainer_prepare(spec, t.g);
+    if (!rc) rc = lathe_trainer_prepare(spec, t.g, run_dir, resume);
     if (!rc && !(t.cm = calloc((size_t)t.classes * t.classes, sizeof *t.cm))) rc = lathe_fail(LATHE_ENOMEM, "confusion matrix");
     t.smoothing = (float)num(spec, "train.label_smoothing", 0);
     lathe_task task = {&t, "val_accuracy", task_size, task_load, task_step, task_validate};

@@ -80,9 +80,11 @@ static int schedule_from_spec(const cJSON *spec, long steps_per_epoch, int epoch
     return 0;
 }
 
-int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g) {
-    const char *init = lathe_config_str(spec, "train.init", NULL);
-    if (!init && lathe_config_get(spec, "train.init_map"))
+int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g, const char *run_dir, int resume) {
+    char last[4300];
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
+    const char *init = resume && !access(last, F_OK) ? NULL : lathe_config_str(spec, "train.init", NULL);
+    if (!lathe_config_get(spec, "train.init") && lathe_config_get(spec, "train.init_map"))
         return lathe_fail(LATHE_EINVAL, "train.init_map renames the tensors of train.init, which is not set");
     if (init) {
         size_t loaded;

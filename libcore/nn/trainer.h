@@ -34,8 +34,10 @@ typedef struct {
 } lathe_task;
 
 /* Imports train.init (with train.init_map), then applies train.lr_groups and train.freeze to g.
- * Returns 0 or -LATHE_EINVAL / the checkpoint's errors. */
-int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g);
+ * A resumed run (resume, with a last checkpoint in run_dir) skips the import: the checkpoint holds
+ * the weights, so the file it came from may be gone. Returns 0 or -LATHE_EINVAL / the checkpoint's
+ * errors. */
+int lathe_trainer_prepare(const cJSON *spec, lathe_graph *g, const char *run_dir, int resume);
 
 /* Trains g on task into run_dir as spec's train section says; resume continues from
  * run_dir/checkpoints/last.safetensors when it exists. stop (may be NULL) is polled between

@@ -154,12 +154,13 @@ def test_predict_folder_with_render(trained, tmp_path):
         (folder / name).write_bytes((root / "src" / "images" / name).read_bytes())
     big = Image.open(root / "src" / "images" / "img003.png").resize((144, 192))
     big.save(folder / "wide.jpg")  # another size and format: boxes come back in its own pixels
+    big.save(folder / "img000.jpg")  # the stem of img000.png again: both are drawn
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     p = lathe("predict", root / "runs" / "a", folder, "--render", "-o", tmp_path / "out", check=False)
     assert p.returncode == 1 and "broken.jpg" in p.stderr
     images = json.loads((tmp_path / "out" / "images.json").read_text())
-    assert [Path(i["file_name"]).name for i in images] == ["img000.png", "img001.png", "img002.png", "wide.jpg"]
-    assert images[3]["width"] == 144 and images[3]["height"] == 192
+    assert [Path(i["file_name"]).name for i in images] == ["img000.jpg", "img000.png", "img001.png", "img002.png", "wide.jpg"]
+    assert images[4]["width"] == 144 and images[4]["height"] == 192
     preds = json.loads((tmp_path / "out" / "predictions.json").read_text())
     ids = {i["id"] for i in images}
     assert preds and all(d["image_id"] in ids and d["score"] >= 0.25 for d in preds)
@@ -167,8 +168,9 @@ def test_predict_folder_with_render(trained, tmp_path):
         x, y, w, h = d["bbox"]
         size = next((i["width"], i["height"]) for i in images if i["id"] == d["image_id"])
         assert 0 <= x and 0 <= y and x + w <= size[0] + 1e-3 and y + h <= size[1] + 1e-3
-    for stem in ["img000", "img001", "img002", "wide"]:
-        assert Image.open(tmp_path / "out" / "render" / f"{stem}.png").size in {(96, 72), (144, 192)}
+    for i in images:  # <image id>-<stem>.png, so images of one stem do not overwrite each other
+        drawn = tmp_path / "out" / "render" / f"{i['id']}-{Path(i['file_name']).stem}.png"
+        assert Image.open(drawn).size == (i["width"], i["height"])
 
 
 def test_finetune_on_another_class_list_with_frozen_backbone(trained, tmp_path):

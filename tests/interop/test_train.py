@@ -278,3 +278,41 @@ def test_eval_checks_a_hand_edited_config(digits, tmp_path):
     cfg.write_text(cfg.read_text().replace('"batch": 32', '"batch": "many"'))
     p = lathe("eval", tmp_path / "r", check=False)
     assert p.returncode == 1 and "train.batch must be a whole number" in p.stderr, p.stderr
+
+
+def test_resume_needs_not_the_file_it_was_initialized_from(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", name="src")
+    init = tmp_path / "init.safetensors"
+    init.write_bytes((tmp_path / "src" / "checkpoints" / "last.safetensors").read_bytes())
+    train(digits, tmp_path, "train.epochs=1", f"train.init={init}", name="r")
+    init.unlink()
+    cfg = tmp_path / "r" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace('"epochs": 1', '"epochs": 2'))  # one more epoch
+    p = lathe("train", SPEC, "--runs", tmp_path, "--name", "r", "--resume")
+    assert "resuming at epoch 2" in p.stderr
+
+
+def test_flags_nulls_and_unusable_checkpoints(digits, tmp_path):
+    def params(*overrides):
+        out = lathe("train", SPEC, f"data.dataset={digits / 'ds'}", *overrides, "--summary").stdout
+        return int(out.split("parameters: ")[1].split()[0])
+    # a layer flag as true/false means what 1/0 means
+    assert params("model.layers.0.bias=false") == params("model.layers.0.bias=0") < params("model.layers.0.bias=true")
+    # `~` unsets a key, also one a base spec sets: the default applies
+    child = tmp_path / "child.yaml"
+    child.write_text(f"base: {SPEC}\ntrain:\n  init: ~\n  lr: ~\ndata:\n  augment: ~\n")
+    p = lathe("train", child, f"data.dataset={digits / 'ds'}", "train.epochs=1", "--runs", tmp_path, "--name", "c")
+    written = (tmp_path / "c" / "config.yaml").read_text()
+    assert '"lr":' not in written and '"init":' not in written and '"augment":' not in written
+    assert '"epochs": 1' in written
+    # checkpoints a model cannot run with, and files that are not files
+    from safetensors.numpy import save_file
+    weights = load_file(tmp_path / "c" / "checkpoints" / "best.safetensors")
+    weights["head.bias"] = weights["head.bias"].copy()
+    weights["head.bias"][0] = np.nan
+    save_file(weights, tmp_path / "nan.safetensors")
+    p = lathe("eval", tmp_path / "c", "--checkpoint", tmp_path / "nan.safetensors", check=False)
+    assert p.returncode == 1 and "head.bias holds NaN or Inf values" in p.stderr
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    p = lathe("eval", tmp_path / "c", "--checkpoint", tmp_path / "fifo.safetensors", check=False, timeout=60)
+    assert p.returncode == 1 and "not a regular file" in p.stderr

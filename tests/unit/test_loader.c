@@ -138,7 +138,7 @@ static void batches_depend_on_seed_epoch_and_position_only(void **state) {
 static void flips_mirror(void **state) {
     fixture *f = *state;
     lathe_loader_opts o = plain_opts();
-    o.flip = 1;
+    o.flip = 0.5f;
     static float x[NTRAIN * PER];
     int32_t labels[NTRAIN];
     int seen[2] = {0, 0};
@@ -225,6 +225,8 @@ static void bad_options_are_refused(void **state) {
     lathe_loader *l = NULL;
     lathe_loader_opts o = plain_opts();
     o.c = 2;
+    assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
+    o = plain_opts(), o.flip = 1.5f;
     assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
     o = plain_opts(), o.crop = 1;
     assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
