@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 
 void cli_error(const char *what, const char *why) {
@@ -102,4 +104,24 @@ void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cf
     if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
         snprintf(ck, ck_cap, "%s/checkpoints/%s.safetensors", run, checkpoint);
     else snprintf(ck, ck_cap, "%s", checkpoint);
+}
+
+int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *ck) {
+    if (!access(ck, F_OK)) return 0;
+    char last[4300];
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run);
+    if (!strcmp(checkpoint, "best") && !access(last, F_OK))
+        return lathe_fail(LATHE_ENOTFOUND, "%s has no best.safetensors yet (it stopped in its first epoch): use --checkpoint last",
+                          run);
+    return lathe_fail(LATHE_ENOTFOUND, "no checkpoint %s", ck);
+}
+
+int cli_ready_out_dir(const char *dir) {
+    char probe[4300];
+    snprintf(probe, sizeof probe, "%s/.write-test", dir);
+    int rc = lathe_mkdirs(dir);
+    if (!rc) rc = lathe_write_atomic(probe, "", 0);
+    if (rc) return lathe_fail_context(rc, "cannot write to %s", dir);
+    unlink(probe);
+    return 0;
 }

@@ -36,5 +36,10 @@ void cli_stem(const char *path, char *out, size_t cap);
 /* A run folder's resolved spec (RUN/config.yaml) and checkpoint: "best" or "last"
  * (RUN/checkpoints/<name>.safetensors), anything else a path taken as it is. */
 void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cfg_cap, char *ck, size_t ck_cap);
+/* 0 when checkpoint file ck exists; else a failure that, for a run without best.safetensors yet
+ * (stopped in its first epoch), points at --checkpoint last. */
+int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *ck);
+/* Creates output folder dir and tries a write there, so an unwritable one fails before the work. */
+int cli_ready_out_dir(const char *dir);
 
 #endif

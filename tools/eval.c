@@ -176,6 +176,8 @@ int cmd_eval(int argc, char **argv) {
     int rc = lathe_config_load(cfg, &spec);
     if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
     if (!rc && device) rc = cli_set_device(spec, device);
+    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
+    if (!rc) rc = cli_ready_out_dir(outdir);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {
         char log[4300];

@@ -280,7 +280,7 @@ int cmd_predict(int argc, char **argv) {
     lathe_det_predict_opts o;
     lathe_det_predict_defaults(&o);
     o.conf = 0.25f;
-    int draw = 0, opt;
+    int draw = 0, split_given = 0, opt;
     long long threads = 0, max_det = 100;
     double conf = o.conf, iou = o.iou;
     optind = 1;
@@ -289,7 +289,7 @@ int cmd_predict(int argc, char **argv) {
         case 'h': usage(stdout); return EXIT_OK;
         case 'c': checkpoint = optarg; break;
         case 'd': dataset = optarg; break;
-        case 's': split = optarg; break;
+        case 's': split = optarg, split_given = 1; break;
         case 'o': out = optarg; break;
         case 'r': draw = 1; break;
         case 'C':
@@ -314,6 +314,7 @@ int cmd_predict(int argc, char **argv) {
     if (optind >= argc) return cli_usage_error("predict", "which RUN?");
     if (!dataset && optind + 1 >= argc) return cli_usage_error("predict", "give images or folders, or --dataset");
     if (dataset && optind + 1 < argc) return cli_usage_error("predict", "--dataset takes no image arguments");
+    if (!dataset && split_given) return cli_usage_error("predict", "--split goes with --dataset");
     cli_set_threads((int)threads);
     o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
     const char *run = argv[optind];
@@ -333,6 +334,8 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
+    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
+    if (!rc) rc = cli_ready_out_dir(outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && d.h != d.w) rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes to a square input, not %dx%d", d.w, d.h);
     if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);

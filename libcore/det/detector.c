@@ -54,7 +54,7 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
     }
     d->classes = (int)lathe_config_num(model, "classes", 0);
     d->bins = (int)lathe_config_num(model, "bins", 16);
-    if (d->ds && need_dataset && d->classes < lathe_dataset_manifest(d->ds)->nclasses) {
+    if (d->ds && (need_dataset || dataset) && d->classes < lathe_dataset_manifest(d->ds)->nclasses) {
         cJSON_Delete(model);
         return lathe_fail(LATHE_EINVAL, "model.classes is %d but %s has %d classes: the boxes of the others would be dropped",
                           d->classes, dir, lathe_dataset_manifest(d->ds)->nclasses);

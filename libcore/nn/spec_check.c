@@ -81,7 +81,7 @@ static const spec_key keys[] = {
 };
 #undef BIG
 
-static const char *const kind_names[] = {"a number", "a whole number", "a string", "true or false", "a number or true/false",
+static const char *const kind_names[] = {"a number", "a whole number", "a string", "true or false (or 1 or 0)", "a number or true/false",
                                          "a list", "a name or a list of names", "a mapping"};
 
 static const spec_key *find(const char *path) {
@@ -113,7 +113,7 @@ static int check_value(const spec_key *k, const cJSON *v) {
     int ok;
     switch (k->kind) {
     case K_STR: ok = cJSON_IsString(v) && (!k->words || word_in(k->words, v->valuestring)); break;
-    case K_BOOL: ok = cJSON_IsBool(v); break;
+    case K_BOOL: ok = cJSON_IsBool(v) || (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)); break;
     case K_LIST: ok = cJSON_IsArray(v); break;
     case K_MAP: ok = cJSON_IsObject(v); break;
     case K_NAMES: {

@@ -60,7 +60,7 @@ static int optim_from_spec(const cJSON *spec, lathe_graph *g, lathe_optim **out)
     if (!strcmp(kind, "sgd")) o.kind = LATHE_OPT_SGD;
     else if (strcmp(kind, "adamw")) return lathe_fail(LATHE_EINVAL, "train.optimizer: sgd or adamw, not %s", kind);
     o.momentum = num(spec, "train.momentum", 0.9);
-    o.nesterov = cJSON_IsTrue(lathe_config_get(spec, "train.nesterov"));
+    o.nesterov = lathe_config_prob(spec, "train.nesterov", 0, 1) > 0; /* true/false or 1/0 */
     o.weight_decay = num(spec, "train.weight_decay", o.kind == LATHE_OPT_SGD ? 5e-4 : 0.01);
     o.clip = num(spec, "train.clip", 0);
     o.ema = num(spec, "train.ema", 0);

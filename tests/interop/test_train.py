@@ -316,3 +316,14 @@ def test_flags_nulls_and_unusable_checkpoints(digits, tmp_path):
     os.mkfifo(tmp_path / "fifo.safetensors")
     p = lathe("eval", tmp_path / "c", "--checkpoint", tmp_path / "fifo.safetensors", check=False, timeout=60)
     assert p.returncode == 1 and "not a regular file" in p.stderr
+
+
+def test_eval_says_what_is_missing_before_working(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", "train.nesterov=1", "train.optimizer=sgd", name="r")
+    (tmp_path / "afile").write_text("")
+    p = lathe("eval", tmp_path / "r", "-o", tmp_path / "afile" / "out", check=False)
+    assert p.returncode == 1 and "cannot write to" in p.stderr
+    (tmp_path / "r" / "checkpoints" / "best.safetensors").unlink()
+    p = lathe("eval", tmp_path / "r", check=False)
+    assert p.returncode == 1 and "--checkpoint last" in p.stderr
+    assert "accuracy" in lathe("eval", tmp_path / "r", "--checkpoint", "last").stdout
