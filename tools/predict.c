@@ -337,7 +337,9 @@ int cmd_predict(int argc, char **argv) {
     if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
     if (!rc) rc = cli_ready_out_dir(outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
-    if (!rc && d.h != d.w) rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes to a square input, not %dx%d", d.w, d.h);
+    if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
+        rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
+                        d.w, d.h);
     if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
     if (!rc) rc = lathe_mkdirs(outdir);
     if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
