@@ -25,7 +25,8 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: lathe train SPEC.yaml [key=value ...] [options]\n\n"
+            "usage: lathe train SPEC.yaml [key=value ...] [options]\n"
+            "       lathe train --resume --name NAME [--runs DIR] [options]\n\n"
             "Trains a model on a lathe dataset as SPEC.yaml says (sections data, model, train:\n"
             "docs/TRAINING.md): an image classifier on the image-level labels (task: classify, the\n"
             "default) or an anchor-free detector on the boxes (task: detect; validated by COCO mAP). Any key can be overridden as key=value\n"
@@ -37,6 +38,7 @@ static void usage(FILE *out) {
             "  --name NAME         run name (default: the spec's name, else the file's stem)\n"
             "  --runs DIR          where runs go (default runs)\n"
             "  --resume            continue RUNS/NAME from its last checkpoint with its saved config.yaml\n"
+            "                      (SPEC.yaml is then needed only to name the run when --name is not given)\n"
             "  --overwrite         replace an existing run RUNS/NAME (without it, an existing run is an\n"
             "                      error: nothing of it is touched)\n"
             "  --init CHECKPOINT   start from these weights (train.init): tensors whose name and size match\n"
@@ -130,20 +132,25 @@ int cmd_train(int argc, char **argv) {
         default: return cli_usage_error("train", "bad option");
         }
     }
-    if (optind >= argc) return cli_usage_error("train", "which SPEC.yaml?");
+    /* --resume --name N needs no spec: the run's config.yaml is the spec */
+    int spec_free = resume && name;
+    if (optind >= argc && !spec_free) return cli_usage_error("train", "which SPEC.yaml?");
     if (!*runs) return cli_usage_error("train", "--runs needs a folder");
     if (name && check_run_name(name)) return cli_usage_error("train", "--name: %s", lathe_last_error());
     if (resume && overwrite) return cli_usage_error("train", "--resume and --overwrite exclude each other");
-    const char *spec_path = argv[optind];
+    const char *spec_path = optind < argc ? argv[optind] : NULL;
+    if (resume && (optind + 1 < argc || (spec_path && strchr(spec_path, '=') && access(spec_path, F_OK))))
+        return cli_usage_error("train", "--resume takes no key=value overrides (the run's config.yaml is used)");
     cli_set_threads((int)threads);
     cJSON *spec = NULL;
     char what[4200];
-    snprintf(what, sizeof what, "train %s", spec_path);
-    if (lathe_config_load(spec_path, &spec)) {
+    snprintf(what, sizeof what, "train %s", spec_path ? spec_path : name);
+    if (spec_free) spec = cJSON_CreateObject(); /* replaced by the run's config.yaml below */
+    else if (lathe_config_load(spec_path, &spec)) {
         cli_error(what, NULL);
         return EXIT_FAIL;
     }
-    for (int i = optind + 1; i < argc; i++)
+    for (int i = optind + 1; i < argc && !resume; i++)
         if (lathe_config_override(spec, argv[i])) {
             cJSON_Delete(spec);
             return cli_usage_error("train", "%s", lathe_last_error());
@@ -164,10 +171,6 @@ int cmd_train(int argc, char **argv) {
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", run_dir);
     int rc = check_run_name(run_name);
     if (resume) { /* the run's own resolved spec, so the continuation is the same training */
-        if (optind + 1 < argc) {
-            cJSON_Delete(spec);
-            return cli_usage_error("train", "--resume takes no key=value overrides (the run's config.yaml is used)");
-        }
         cJSON_Delete(spec);
         spec = NULL;
         rc = lathe_config_load(cfg_path, &spec);
@@ -209,8 +212,8 @@ int cmd_train(int argc, char **argv) {
                                           : lathe_train_classifier(spec, run_dir, resume, stop);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
-        fprintf(stderr, "lathe: %s; resume with: lathe train %s --resume --name %s --runs %s\n", lathe_last_error(),
-                spec_path, run_name, runs);
+        fprintf(stderr, "lathe: %s; resume with: lathe train --resume --name %s --runs %s\n", lathe_last_error(), run_name,
+                runs);
         return 130;
     }
     if (rc) {

@@ -327,3 +327,13 @@ def test_eval_says_what_is_missing_before_working(digits, tmp_path):
     p = lathe("eval", tmp_path / "r", check=False)
     assert p.returncode == 1 and "--checkpoint last" in p.stderr
     assert "accuracy" in lathe("eval", tmp_path / "r", "--checkpoint", "last").stdout
+
+
+def test_resume_needs_no_spec_file(digits, tmp_path):
+    train(digits, tmp_path, "train.epochs=1", name="r")
+    cfg = tmp_path / "r" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace('"epochs": 1', '"epochs": 2'))
+    p = lathe("train", "--resume", "--name", "r", "--runs", tmp_path)
+    assert "resuming at epoch 2" in p.stderr
+    p = lathe("train", "--resume", "--name", "r", "--runs", tmp_path, "train.lr=1", check=False)
+    assert p.returncode == 2 and "no key=value overrides" in p.stderr
