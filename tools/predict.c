@@ -15,6 +15,8 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
+#include "libcore/base/utf8.h"
 #include "libcore/data/transform.h"
 #include "libcore/det/detector.h"
 #include "libcore/eval/draw.h"
@@ -168,6 +170,15 @@ static int results_add(results *r, const lathe_detection *det, int n, const lath
 }
 
 /* Files in batches of one graph batch; a bad image is reported and skipped. */
+/* images.json is JSON, so UTF-8: a name in another encoding is written with U+FFFD for the bytes
+ * that are not UTF-8, and said (the image's id still ties it to its detections). */
+static void add_file_name(cJSON *im, const char *path) {
+    char *name = lathe_utf8_valid(path, strlen(path)) ? NULL : lathe_utf8_repair(path);
+    if (name) lathe_log(LATHE_LOG_WARN, "predict.name", "%s: the file name is not UTF-8; images.json holds %s", path, name);
+    cJSON_AddStringToObject(im, "file_name", name ? name : path);
+    free(name);
+}
+
 static int predict_files(lathe_detector *d, const file_list *files, const lathe_det_predict_opts *o, int draw,
                          const char *out, results *res, cJSON *images, int *skipped) {
     uint8_t *canvas = malloc((size_t)d->w * d->w * 3);
@@ -196,7 +207,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
             ids[n] = (int64_t)next;
             cJSON *im = cJSON_CreateObject();
             cJSON_AddNumberToObject(im, "id", (double)next);
-            cJSON_AddStringToObject(im, "file_name", files->paths[next]);
+            add_file_name(im, files->paths[next]);
             cJSON_AddNumberToObject(im, "width", imgs[n].width);
             cJSON_AddNumberToObject(im, "height", imgs[n].height);
             cJSON_AddItemToArray(images, im);

@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "../base/error.h"
+#include "../base/utf8.h"
 #include "ingest_internal.h"
 #include "transform.h"
 
@@ -61,19 +62,6 @@ static int compress(void *cctx, const uint8_t *src, size_t n, int level, uint8_t
     if (fit) *out = fit;
     *len = got;
     return 0;
-}
-
-/* 1 when s is valid UTF-8 without NUL bytes. */
-static int valid_utf8(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned char b = s[i];
-        int k = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2 : (b >> 3) == 30 ? 3 : -1;
-        if (b == 0 || k < 0 || i + (size_t)k >= n + (k == 0)) return 0;
-        for (int j = 1; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-        i += (size_t)k + 1;
-    }
-    return 1;
 }
 
 /* Source-pixel boxes after --box-policy; 1 when the sample is rejected. */
@@ -135,7 +123,7 @@ static int load_sidecars(ingest_ctx *c, ingest_result *r, lathe_image *mask, int
         while (n && (data[n - 1] == '\n' || data[n - 1] == '\r')) data[--n] = 0;
         text = (const char *)data;
     }
-    if (text && !valid_utf8((const unsigned char *)text, strlen(text))) {
+    if (text && !lathe_utf8_valid(text, strlen(text))) {
         free(data);
         return reject(c, r, "bad_text_encoding", "the description is not valid UTF-8"), 1;
     }

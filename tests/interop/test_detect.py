@@ -10,6 +10,7 @@ ingested, a small detector of experiments/detect/models/yolo_like.yaml is traine
   - a detector run killed (SIGKILL) mid-epoch and resumed ends with the same bytes as one never
     interrupted (the loader's mosaic and affine draws included)."""
 import json
+import os
 import signal
 import subprocess
 import time
@@ -155,12 +156,17 @@ def test_predict_folder_with_render(trained, tmp_path):
     big = Image.open(root / "src" / "images" / "img003.png").resize((144, 192))
     big.save(folder / "wide.jpg")  # another size and format: boxes come back in its own pixels
     big.save(folder / "img000.jpg")  # the stem of img000.png again: both are drawn
+    # a name that is not UTF-8: images.json stays valid JSON, with U+FFFD for the bad byte
+    with open(os.path.join(os.fsencode(folder), b"bad\xff.png"), "wb") as f:
+        f.write((root / "src" / "images" / "img001.png").read_bytes())
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
-    p = lathe("predict", root / "runs" / "a", folder, "--render", "-o", tmp_path / "out", check=False)
-    assert p.returncode == 1 and "broken.jpg" in p.stderr
+    p = lathe("predict", root / "runs" / "a", folder, "--render", "-o", tmp_path / "out", check=False,
+              errors="replace")  # its log names the file as it is
+    assert p.returncode == 1 and "broken.jpg" in p.stderr and "not UTF-8" in p.stderr
     images = json.loads((tmp_path / "out" / "images.json").read_text())
-    assert [Path(i["file_name"]).name for i in images] == ["img000.jpg", "img000.png", "img001.png", "img002.png", "wide.jpg"]
-    assert images[4]["width"] == 144 and images[4]["height"] == 192
+    assert [Path(i["file_name"]).name for i in images] == ["bad\ufffd.png", "img000.jpg", "img000.png", "img001.png",
+                                                          "img002.png", "wide.jpg"]
+    assert images[5]["width"] == 144 and images[5]["height"] == 192
     preds = json.loads((tmp_path / "out" / "predictions.json").read_text())
     ids = {i["id"] for i in images}
     assert preds and all(d["image_id"] in ids and d["score"] >= 0.25 for d in preds)
@@ -168,9 +174,10 @@ def test_predict_folder_with_render(trained, tmp_path):
         x, y, w, h = d["bbox"]
         size = next((i["width"], i["height"]) for i in images if i["id"] == d["image_id"])
         assert 0 <= x and 0 <= y and x + w <= size[0] + 1e-3 and y + h <= size[1] + 1e-3
+    drawn = {name.split("-")[0]: name for name in os.listdir(tmp_path / "out" / "render")}
     for i in images:  # <image id>-<stem>.png, so images of one stem do not overwrite each other
-        drawn = tmp_path / "out" / "render" / f"{i['id']}-{Path(i['file_name']).stem}.png"
-        assert Image.open(drawn).size == (i["width"], i["height"])
+        assert drawn[str(i["id"])].endswith(f"-{Path(i['file_name']).stem}.png") or "\ufffd" in i["file_name"]
+        assert Image.open(tmp_path / "out" / "render" / drawn[str(i["id"])]).size == (i["width"], i["height"])
 
 
 def test_finetune_on_another_class_list_with_frozen_backbone(trained, tmp_path):
