@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "libcore/base/error.h"
-#include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 
 void cli_error(const char *what, const char *why) {
@@ -114,14 +113,4 @@ int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *c
         return lathe_fail(LATHE_ENOTFOUND, "%s has no best.safetensors yet (it stopped in its first epoch): use --checkpoint last",
                           run);
     return lathe_fail(LATHE_ENOTFOUND, "no checkpoint %s", ck);
-}
-
-int cli_ready_out_dir(const char *dir) {
-    char probe[4300];
-    snprintf(probe, sizeof probe, "%s/.write-test", dir);
-    int rc = lathe_mkdirs(dir);
-    if (!rc) rc = lathe_write_atomic(probe, "", 0);
-    if (rc) return lathe_fail_context(rc, "cannot write to %s", dir);
-    unlink(probe);
-    return 0;
 }

@@ -39,7 +39,5 @@ void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cf
 /* 0 when checkpoint file ck exists; else a failure that, for a run without best.safetensors yet
  * (stopped in its first epoch), points at --checkpoint last. */
 int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *ck);
-/* Creates output folder dir and tries a write there, so an unwritable one fails before the work. */
-int cli_ready_out_dir(const char *dir);
 
 #endif

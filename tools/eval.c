@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/det_report.h"
@@ -177,7 +178,7 @@ int cmd_eval(int argc, char **argv) {
     if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
     if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
-    if (!rc) rc = cli_ready_out_dir(outdir);
+    if (!rc) rc = lathe_mkdirs_writable(outdir);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {
         char log[4300];

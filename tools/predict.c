@@ -346,13 +346,12 @@ int cmd_predict(int argc, char **argv) {
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
     if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
-    if (!rc) rc = cli_ready_out_dir(outdir);
+    if (!rc) rc = lathe_mkdirs_writable(outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
                         d.w, d.h);
     if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
-    if (!rc) rc = lathe_mkdirs(outdir);
     if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
                           : predict_files(&d, &files, &o, draw, outdir, &res, images, &skipped);
     snprintf(path, sizeof path, "%s/predictions.json", outdir);

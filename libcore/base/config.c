@@ -386,3 +386,10 @@ const cJSON *lathe_json_named(const cJSON *list, const char *name) {
     }
     return NULL;
 }
+
+int lathe_word_listed(const char *words, const char *w) {
+    size_t n = strlen(w);
+    for (const char *p = n ? strstr(words, w) : NULL; p; p = strstr(p + 1, w))
+        if ((p == words || p[-1] == ' ') && (p[n] == ' ' || !p[n])) return 1;
+    return 0;
+}

@@ -31,6 +31,9 @@ int lathe_json_save(const char *path, const cJSON *json);
 /* The first object of a JSON list whose "name" is the string name, or NULL. */
 const cJSON *lathe_json_named(const cJSON *list, const char *name);
 
+/* 1 when w is one of the space-separated words ("cosine linear step"); never for an empty w. */
+int lathe_word_listed(const char *words, const char *w);
+
 /* Lookups by dotted path: the value, or def when absent or of another type. */
 const cJSON *lathe_config_get(const cJSON *root, const char *path);
 double lathe_config_num(const cJSON *root, const char *path, double def);

@@ -107,3 +107,13 @@ int lathe_read_file(const char *path, size_t max_bytes, char **data, size_t *len
     *len = n;
     return 0;
 }
+
+int lathe_mkdirs_writable(const char *path) {
+    char probe[4300];
+    snprintf(probe, sizeof probe, "%s/.write-test", path);
+    int rc = lathe_mkdirs(path);
+    if (!rc) rc = lathe_write_atomic(probe, "", 0);
+    if (rc) return lathe_fail_context(rc, "cannot write to %s", path);
+    unlink(probe);
+    return 0;
+}

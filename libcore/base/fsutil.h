@@ -17,6 +17,9 @@ int lathe_fsync_path(const char *path);
 int lathe_rename_durable(const char *tmp, const char *path);
 /* Creates a folder and its parents (like mkdir -p). Returns 0 or -LATHE_EIO. */
 int lathe_mkdirs(const char *path);
+/* Creates folder path (like lathe_mkdirs) and tries a write there, so a folder that cannot take
+ * output fails before the work, not after it. Returns 0 or -LATHE_EIO naming the folder. */
+int lathe_mkdirs_writable(const char *path);
 /* Reads a whole file (NUL-terminated, not counted) of at most max_bytes. Returns 0 or a negative
  * code (-LATHE_ENOTFOUND, -LATHE_ELIMIT, -LATHE_EIO). */
 int lathe_read_file(const char *path, size_t max_bytes, char **data, size_t *len);

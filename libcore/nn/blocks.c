@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 
 enum {
@@ -95,18 +96,11 @@ static int flag_arg(expansion *x, const cJSON *d, const char *key, int def) {
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : int_arg(x, d, key, def, 0, 1);
 }
 
-static int listed(const char *words, const char *key) {
-    size_t n = strlen(key);
-    for (const char *w = strstr(words, key); w; w = strstr(w + 1, key))
-        if ((w == words || w[-1] == ' ') && (w[n] == ' ' || w[n] == '\0')) return 1;
-    return 0;
-}
-
 /* Refuses keys a block does not read, so that a typo (`stide: 2`) is not silently ignored. */
 static void check_keys(expansion *x, const cJSON *d, const char *type, const char *keys) {
     const cJSON *k;
     cJSON_ArrayForEach(k, d) {
-        if (!listed("type name from", k->string) && !listed(keys, k->string))
+        if (!lathe_word_listed("type name from", k->string) && !lathe_word_listed(keys, k->string))
             fail(x, "a %s block takes no argument %s (it takes %s)", type, k->string, keys);
     }
 }

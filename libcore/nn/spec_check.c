@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 
 enum { K_NUM, K_INT, K_STR, K_BOOL, K_PROB, K_LIST, K_NAMES, K_MAP };
@@ -90,13 +91,6 @@ static const spec_key *find(const char *path) {
     return NULL;
 }
 
-static int word_in(const char *words, const char *w) {
-    size_t n = strlen(w);
-    for (const char *p = strstr(words, w); p; p = strstr(p + 1, w))
-        if ((p == words || p[-1] == ' ') && (p[n] == ' ' || !p[n])) return 1;
-    return 0;
-}
-
 /* The known keys under section `path` ("" for the root), for the message about an unknown one. */
 static void known_under(const char *path, char *out, size_t cap) {
     size_t len = strlen(path), at = 0;
@@ -112,7 +106,7 @@ static void known_under(const char *path, char *out, size_t cap) {
 static int check_value(const spec_key *k, const cJSON *v) {
     int ok;
     switch (k->kind) {
-    case K_STR: ok = cJSON_IsString(v) && (!k->words || word_in(k->words, v->valuestring)); break;
+    case K_STR: ok = cJSON_IsString(v) && (!k->words || lathe_word_listed(k->words, v->valuestring)); break;
     case K_BOOL: ok = cJSON_IsBool(v) || (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)); break;
     case K_LIST: ok = cJSON_IsArray(v); break;
     case K_MAP: ok = cJSON_IsObject(v); break;

@@ -174,16 +174,6 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
     return rc;
 }
 
-/* Checkpoints go to dir: a write there is tried before the first epoch, not found failing after it. */
-static int check_writable(const char *dir) {
-    char probe[4300];
-    snprintf(probe, sizeof probe, "%s/.write-test", dir);
-    int rc = lathe_write_atomic(probe, "", 0);
-    if (rc) return lathe_fail_context(rc, "checkpoints cannot be written to %s", dir);
-    unlink(probe);
-    return 0;
-}
-
 /* One integer of a checkpoint's metadata, which must be there and lie in [lo, hi]. */
 static int meta_int(const char *path, const char *key, long long lo, long long hi, long long *out) {
     char v[64], *end;
@@ -230,8 +220,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     lathe_schedule sched;
     int rc = schedule_from_spec(spec, steps_per_epoch, epochs, &sched);
     if (!rc) rc = optim_from_spec(spec, g, &L.opt);
-    if (!rc) rc = lathe_mkdirs(ckdir);
-    if (!rc) rc = check_writable(ckdir);
+    if (!rc) rc = lathe_mkdirs_writable(ckdir); /* tried before the first epoch, not found failing after it */
     int start_epoch = 0;
     uint64_t start_pos = 0;
     double best = -1;
