@@ -48,7 +48,7 @@ void lathe_det_loader_defaults(lathe_det_loader_opts *o) {
     o->split = LATHE_SPLIT_TRAIN, o->std = 1;
     o->flip = 0.5f, o->scale = 0.5f, o->translate = 0.1f;
     o->hsv_h = 0.015f, o->hsv_s = 0.7f, o->hsv_v = 0.4f;
-    o->mosaic = 1, o->mosaic_epochs = -1;
+    o->mosaic = 1, o->mosaic_epochs = -1, o->background = 1;
 }
 
 int lathe_det_batch_init(lathe_det_batch *b, int cap, int h, int w) {
@@ -84,6 +84,7 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
     l->r = fminf((float)o->w / (float)l->sw, (float)o->h / (float)l->sh);
     int rc = lathe_split_order_init(&l->split, ds, o->split, 0, 0, o->seed, o->augment);
+    if (!rc && o->augment) rc = lathe_split_order_sample_background(&l->split, ds, o->background);
     if (rc) {
         lathe_det_loader_free(l);
         return rc;

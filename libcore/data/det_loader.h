@@ -27,6 +27,7 @@ typedef struct {
     float hsv_h, hsv_s, hsv_v;  /* hue shift up to hsv_h turns; saturation, value gains in [1 - g, 1 + g] */
     float mosaic;               /* probability that an item is a mosaic of four images */
     int mosaic_epochs;          /* epochs >= this one get no mosaic (-1: never switched off) */
+    float background;           /* with augment: share of samples without boxes drawn each epoch (1: all) */
     uint64_t seed;
 } lathe_det_loader_opts;
 

@@ -250,6 +250,7 @@ static int write_result(pipeline *p, ingest_result *r) {
             .encoded = r->job.data, .encoded_len = r->job.len,
             .mask_chunk = tile->mask_chunk, .mask_chunk_len = tile->mask_len,
             .boxes = tile->boxes, .nboxes = tile->nboxes, .label = r->label,
+            .source_boxes = t == 0 ? r->source_boxes : NULL, .nsource_boxes = t == 0 ? r->nsource_boxes : 0,
             .sensors = r->sensors, .text = r->text, .meta = tile->meta,
         };
         if ((rc = lathe_shard_append(p->open[s], &smp))) return rc;
@@ -441,6 +442,7 @@ static int pipeline_run(ingest_ctx *c, lathe_ingest_summary *sum) {
         .store = c->o->store, .height = pixels ? side : 0, .width = pixels ? side : 0, .channels = 3,
         .has_masks = pixels && c->has_masks, .sensor_steps = c->sensors.steps, .sensor_channels = c->sensors.channels,
         .sensor_names = (const char *const *)c->sensors.names, .has_text = c->has_text,
+        .has_source_boxes = pixels && c->o->tile > 0,
         .class_names = class_names, .nclasses = (int)lathe_catalog_nclasses(c->cat), .zstd_level = c->o->zstd_level,
         .created_by = "lathe " LATHE_VERSION,
     };

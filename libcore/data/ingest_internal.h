@@ -96,6 +96,8 @@ typedef struct {
     int rejected;
     ingest_tile *tiles;
     int ntiles;
+    lathe_box *source_boxes; /* tiles: the image's whole boxes in source pixels (on its first tile) */
+    size_t nsource_boxes;
     float *sensors;         /* T*S or NULL */
     char *text;
     int32_t label;

@@ -21,6 +21,7 @@ void ingest_result_free(ingest_result *r) {
         free(r->tiles[t].boxes);
     }
     free(r->tiles);
+    free(r->source_boxes);
     free(r->sensors);
     free(r->text);
     free(r->job.path);
@@ -232,7 +233,7 @@ static int tile_samples(ingest_ctx *c, void *cctx, ingest_result *r, const lathe
         }
     }
     free(buf);
-    free(boxes);
+    r->source_boxes = boxes, r->nsource_boxes = nboxes; /* whole, for evaluation on source images */
     return rc;
 }
 

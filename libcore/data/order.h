@@ -15,6 +15,10 @@ typedef struct {
     uint64_t *order;  /* positions into index in the order of epoch `epoch` (n) */
     uint64_t n, seed;
     int shuffle, epoch; /* epoch -1: no order computed yet */
+    /* background sampling (lathe_split_order_sample_background): index holds the samples with boxes,
+     * then the epoch's draw of those without; all_empty lists every sample without boxes */
+    uint64_t *all_empty;
+    uint64_t nboxed, nempty;
 } lathe_split_order;
 
 /* Lists split's samples (labelled_only: those whose label is >= 0; with_labels: keep the labels).
@@ -22,8 +26,14 @@ typedef struct {
 int lathe_split_order_init(lathe_split_order *s, lathe_dataset *ds, int split, int labelled_only, int with_labels,
                            uint64_t seed, int shuffle);
 void lathe_split_order_free(lathe_split_order *s);
-/* Epoch's order (positions 0..n-1, shuffled from (seed, epoch) when shuffle is set), computed when
- * the epoch changes. One caller at a time. */
+/* Keeps every sample with boxes and, each epoch, a fresh draw of round(share x count) of those
+ * without (the empty tiles of a tiled dataset, mostly), drawn from (seed, epoch): n becomes the
+ * epoch's size. share 1 keeps everything, as without this call. Returns 0, -LATHE_EINVAL (share
+ * outside (0, 1]) or the reader's errors. */
+int lathe_split_order_sample_background(lathe_split_order *s, lathe_dataset *ds, double share);
+/* Epoch's order (positions 0..n-1, shuffled from (seed, epoch) when shuffle is set; with background
+ * sampling, also the epoch's draw of samples without boxes into index), computed when the epoch
+ * changes. One caller at a time. */
 const uint64_t *lathe_split_order_epoch(lathe_split_order *s, int epoch);
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 #include "libcore/eval/det_report.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/trainer.h"
+#include "tile_merge.h"
 
 enum { MAX_LEVELS = 8 };
 
@@ -122,6 +123,41 @@ void lathe_det_to_source(const lathe_detection *det, int n, const lathe_meta *mt
     }
 }
 
+/* Grows the results (and the tiles they came from, when tracked) to hold `more` further entries. */
+static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, size_t n, size_t more, size_t *cap) {
+    if (n + more <= *cap) return 0;
+    size_t c = 2 * *cap + more + 256;
+    lathe_coco_ann *g = realloc(*out, c * sizeof *g);
+    if (!g) return lathe_fail(LATHE_ENOMEM, "detections");
+    *out = g;
+    if (rects) {
+        lathe_tile_rect *t = realloc(*rects, c * sizeof *t);
+        if (!t) return lathe_fail(LATHE_ENOMEM, "detections");
+        *rects = t;
+    }
+    *cap = c;
+    return 0;
+}
+
+/* Merges each source image's tile detections (a run of equal image ids, as tiles are consecutive)
+ * in place; *n shrinks to what is kept. */
+static int merge_tiles(lathe_coco_ann *dt, lathe_tile_rect *rects, const double (*sizes)[2], size_t *n, int max_det) {
+    lathe_tile_merge_opts mo;
+    lathe_tile_merge_defaults(&mo);
+    mo.max_det = max_det;
+    size_t w = 0;
+    for (size_t a = 0, b; a < *n; a = b) {
+        for (b = a; b < *n && dt[b].image_id == dt[a].image_id;) b++;
+        size_t kept;
+        int rc = lathe_tile_merge(dt + a, rects + a, b - a, sizes[a][0], sizes[a][1], &mo, &kept);
+        if (rc) return rc;
+        memmove(dt + w, dt + a, kept * sizeof *dt);
+        w += kept;
+    }
+    *n = w;
+    return 0;
+}
+
 int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_opts *o, lathe_coco_ann **out, size_t *n) {
     *out = NULL, *n = 0;
     lathe_det_loader_opts lo;
@@ -129,7 +165,12 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
     lo.split = split, lo.h = d->h, lo.w = d->w, lo.mean = d->mean, lo.std = d->std;
     lathe_det_loader *l = NULL;
     lathe_det_batch b = {0};
-    int rc = lathe_det_loader_create(d->ds, &lo, &l);
+    int64_t *image_ids = NULL;
+    int tiled = lathe_dataset_tiled(d->ds);
+    lathe_tile_rect *rects = NULL;  /* tiled: the tile of each detection */
+    double (*sizes)[2] = NULL;      /* tiled: the source image size of each detection */
+    int rc = lathe_dataset_image_ids(d->ds, &image_ids);
+    if (!rc) rc = lathe_det_loader_create(d->ds, &lo, &l);
     if (!rc) rc = lathe_det_batch_init(&b, d->batch, d->h, d->w);
     lathe_detection *dets = rc ? NULL : malloc(sizeof *dets * (size_t)d->batch * o->max_det);
     int *counts = rc ? NULL : malloc(sizeof *counts * (size_t)d->batch);
@@ -138,6 +179,7 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
     if (!rc && (!dets || !counts)) rc = lathe_fail(LATHE_ENOMEM, "detections");
     float r = 1, px = 0, py = 0;
     if (!rc) lathe_det_loader_letterbox(l, &r, &px, &py);
+    const lathe_manifest *m = lathe_dataset_manifest(d->ds);
     size_t per = (size_t)3 * d->h * d->w;
     for (uint64_t first = 0; !rc && first < total; first += (uint64_t)d->batch) {
         int got = lathe_det_loader_batch(l, 0, first, d->batch, &b);
@@ -150,19 +192,26 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
         for (int i = 0; i < got && !rc; i++) {
             lathe_dataset_sample s;
             if ((rc = lathe_dataset_get(d->ds, b.samples[i], LATHE_READ_META, &s))) break;
-            if (*n + (size_t)counts[i] > cap) {
-                cap = 2 * cap + (size_t)counts[i] + 256;
-                lathe_coco_ann *g = realloc(*out, cap * sizeof *g);
-                if (!g) rc = lathe_fail(LATHE_ENOMEM, "detections");
-                else *out = g;
+            size_t cap_before = cap;
+            if (!(rc = reserve(out, tiled ? &rects : NULL, *n, (size_t)counts[i], &cap)) && tiled && cap != cap_before) {
+                double(*bigger)[2] = realloc(sizes, cap * sizeof *sizes);
+                if (!bigger) rc = lathe_fail(LATHE_ENOMEM, "detections");
+                else sizes = bigger;
             }
-            int64_t image_id = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)b.samples[i];
-            if (!rc) lathe_det_to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_id, r, px, py, *out + *n);
+            if (!rc) lathe_det_to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_ids[b.samples[i]], r, px, py,
+                                         *out + *n);
+            for (int k = 0; !rc && tiled && k < counts[i]; k++) {
+                const lathe_meta *mt = &s.meta;
+                double sx = mt->scale_x > 0 ? mt->scale_x : 1, sy = mt->scale_y > 0 ? mt->scale_y : 1;
+                rects[*n + k] = (lathe_tile_rect){mt->tile_x, mt->tile_y, mt->tile_x + m->width / sx, mt->tile_y + m->height / sy};
+                sizes[*n + k][0] = mt->orig_width, sizes[*n + k][1] = mt->orig_height;
+            }
             if (!rc) *n += (size_t)counts[i];
             lathe_dataset_sample_free(&s);
         }
     }
-    free(dets), free(counts);
+    if (!rc && tiled) rc = merge_tiles(*out, rects, (const double(*)[2])sizes, n, o->max_det);
+    free(dets), free(counts), free(image_ids), free(rects), free(sizes);
     lathe_det_batch_free(&b);
     lathe_det_loader_free(l);
     if (rc) free(*out), *out = NULL, *n = 0;

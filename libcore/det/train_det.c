@@ -29,6 +29,7 @@ static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
     const cJSON *a = lathe_config_get(spec, "data.augment");
     if (a && !cJSON_IsObject(a)) return lathe_fail(LATHE_EINVAL, "data.augment must be a mapping");
     o->augment = 1;
+    o->background = (float)num(spec, "data.background", 1);
     o->flip = (float)lathe_config_prob(spec, "data.augment.flip", o->flip, 0.5);
     o->scale = (float)num(spec, "data.augment.scale", o->scale);
     o->translate = (float)num(spec, "data.augment.translate", o->translate);

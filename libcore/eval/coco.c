@@ -193,12 +193,14 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
     cJSON *dt = NULL;
     int rc = dt_path ? lathe_json_load(dt_path, MAX_JSON_BYTES, &dt) : 0;
     if (!rc && dt_path && !cJSON_IsArray(dt)) rc = lathe_fail(LATHE_EFORMAT, "%s: a results file is a JSON list", dt_path);
-    cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
-    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
-    if (!rc && cJSON_IsNumber(tile) && tile->valuedouble > 0)
-        rc = lathe_fail(LATHE_EUNSUPPORTED, "a tiled dataset (--tile) holds many samples per source image: "
-                        "evaluate detections against its COCO ground truth (--gt) instead");
-    cJSON_Delete(args);
+    /* a tiled dataset's ground truth is each source image's whole boxes, which its first tile holds */
+    int tiled = lathe_dataset_tiled(ds), has_source = tiled && !rc ? lathe_dataset_has_source_boxes(ds) : 0;
+    if (!rc && has_source < 0) rc = has_source;
+    if (!rc && tiled && !has_source)
+        rc = lathe_fail(LATHE_EUNSUPPORTED, "this tiled dataset predates whole-image boxes (/source_boxes): ingest it again "
+                        "with this lathe, or evaluate against its COCO ground truth (--gt)");
+    int64_t *image_ids = NULL;
+    if (!rc) rc = lathe_dataset_image_ids(ds, &image_ids);
     d->images = malloc((n + 1) * sizeof *d->images);
     d->categories = malloc(((size_t)m->nclasses + 1) * sizeof *d->categories);
     d->category_names = calloc((size_t)m->nclasses + 1, sizeof *d->category_names);
@@ -211,17 +213,20 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
     d->ncategories = rc ? 0 : (size_t)m->nclasses;
     for (uint64_t i = 0; !rc && i < n; i++) {
         lathe_dataset_sample s;
-        rc = lathe_dataset_get(ds, i, LATHE_READ_BOXES | LATHE_READ_META, &s);
+        rc = lathe_dataset_get(ds, i, (tiled ? LATHE_READ_SOURCE_BOXES : LATHE_READ_BOXES) | LATHE_READ_META, &s);
         if (rc) break;
         const lathe_meta *mt = &s.meta;
         if (s.split != split) {
             lathe_dataset_sample_free(&s);
             continue;
         }
-        int64_t img = mt->image_id >= 0 ? mt->image_id : (int64_t)i;
+        int64_t img = image_ids[i];
         d->images[ni++] = img;
-        double sx = mt->scale_x > 0 ? mt->scale_x : 1, sy = mt->scale_y > 0 ? mt->scale_y : 1;
-        for (size_t b = 0; b < s.nboxes && !rc; b++) {
+        /* source boxes are in source pixels already; stored boxes go back through the letterbox */
+        double sx = mt->scale_x > 0 && !tiled ? mt->scale_x : 1, sy = mt->scale_y > 0 && !tiled ? mt->scale_y : 1;
+        double px = tiled ? 0 : mt->pad_x, py = tiled ? 0 : mt->pad_y;
+        size_t nb = tiled ? s.nsource_boxes : s.nboxes;
+        for (size_t b = 0; b < nb && !rc; b++) {
             if (d->ngt == cap) {
                 lathe_coco_ann *g = realloc(d->gt, 2 * cap * sizeof *g);
                 if (!g) {
@@ -230,12 +235,12 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
                 }
                 d->gt = g, cap *= 2;
             }
-            const lathe_box *bx = &s.boxes[b];
+            const lathe_box *bx = tiled ? &s.source_boxes[b] : &s.boxes[b];
             lathe_coco_ann *a = &d->gt[d->ngt++];
             memset(a, 0, sizeof *a);
             a->id = (int64_t)++nboxes; /* matching needs unique positive ids only */
             a->image_id = img, a->category_id = bx->label;
-            a->x = (bx->x1 - mt->pad_x) / sx, a->y = (bx->y1 - mt->pad_y) / sy;
+            a->x = (bx->x1 - px) / sx, a->y = (bx->y1 - py) / sy;
             a->w = (bx->x2 - bx->x1) / sx, a->h = (bx->y2 - bx->y1) / sy;
             a->area = bx->area >= 0 ? bx->area : a->w * a->h;
             a->iscrowd = (bx->flags & LATHE_BOX_CROWD) != 0;
@@ -247,6 +252,7 @@ int lathe_coco_load_dataset(lathe_dataset *ds, int split, const char *dt_path, l
         d->nimages = sort_unique(d->images, ni);
         if (dt_path) rc = read_results(d, dt, dt_path);
     }
+    free(image_ids);
     cJSON_Delete(dt);
     if (rc) lathe_coco_data_free(d);
     return rc;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <cjson/cJSON.h>
+
 #include "../base/error.h"
 #include "h5z_zstd.h"
 #include "image.h"
@@ -31,6 +33,8 @@ typedef struct {
     int64_t *offsets;  /* (N + 1) */
     lathe_box *boxes;  /* (M) */
     uint64_t nboxes;
+    int64_t *source_offsets;  /* (N + 1) tiled datasets: /source_box_offsets */
+    lathe_box *source_boxes;  /* (K) */
     lathe_meta *meta;  /* (N), source owned */
     float *sensors;    /* (N, T, S) */
     char **text;       /* (N) */
@@ -385,9 +389,16 @@ static uint64_t dataset_length(hid_t file, const char *name) {
     return dims[0];
 }
 
-/* Loads the boxes and their offsets; checks the offsets run monotonically from 0 to M. */
-static int load_boxes(hid_t file, uint64_t n, shard_data *d) {
-    uint64_t m = dataset_length(file, "boxes");
+/* Loads the box list named prefix + "boxes", "box_labels", ... and its offsets; checks the offsets
+ * run monotonically from 0 to M. */
+static int load_box_list(hid_t file, uint64_t n, const char *prefix, int64_t **offsets_out, lathe_box **boxes_out,
+                         uint64_t *m_out) {
+    char name[5][64];
+    static const char *const suffix[5] = {"boxes", "box_offsets", "box_labels", "box_flags", "box_ids"};
+    for (int k = 0; k < 5; k++) snprintf(name[k], sizeof name[k], "%s%s", prefix, suffix[k]);
+    char areas_name[64];
+    snprintf(areas_name, sizeof areas_name, "%sbox_areas", prefix);
+    uint64_t m = dataset_length(file, name[0]);
     int64_t *offsets = alloc_array(n + 1, sizeof *offsets), *ids = alloc_array(m, sizeof *ids);
     float *coords = alloc_array(m, 4 * sizeof *coords), *areas = alloc_array(m, sizeof *areas);
     int32_t *labels = alloc_array(m, sizeof *labels);
@@ -397,23 +408,23 @@ static int load_boxes(hid_t file, uint64_t n, shard_data *d) {
     int rc = 0;
     if (!offsets || !ids || !coords || !areas || !labels || !flags || !boxes)
         rc = lathe_fail(LATHE_ENOMEM, "%" PRIu64 " boxes", m);
-    if (!rc) rc = read_whole(file, "box_offsets", H5T_NATIVE_INT64, offsets, n + 1);
-    if (!rc) rc = read_whole(file, "boxes", H5T_NATIVE_FLOAT, coords, 4 * m);
-    if (!rc) rc = read_whole(file, "box_labels", H5T_NATIVE_INT32, labels, m);
-    if (!rc) rc = read_whole(file, "box_flags", H5T_NATIVE_UINT8, flags, m);
+    if (!rc) rc = read_whole(file, name[1], H5T_NATIVE_INT64, offsets, n + 1);
+    if (!rc) rc = read_whole(file, name[0], H5T_NATIVE_FLOAT, coords, 4 * m);
+    if (!rc) rc = read_whole(file, name[2], H5T_NATIVE_INT32, labels, m);
+    if (!rc) rc = read_whole(file, name[3], H5T_NATIVE_UINT8, flags, m);
     if (!rc) { /* ids and areas are optional: -1 when absent */
         for (uint64_t i = 0; i < m; i++) ids[i] = -1, areas[i] = -1;
-        if (H5Lexists(file, "box_ids", H5P_DEFAULT) > 0) rc = read_whole(file, "box_ids", H5T_NATIVE_INT64, ids, m);
-        if (!rc && H5Lexists(file, "box_areas", H5P_DEFAULT) > 0)
-            rc = read_whole(file, "box_areas", H5T_NATIVE_FLOAT, areas, m);
+        if (H5Lexists(file, name[4], H5P_DEFAULT) > 0) rc = read_whole(file, name[4], H5T_NATIVE_INT64, ids, m);
+        if (!rc && H5Lexists(file, areas_name, H5P_DEFAULT) > 0)
+            rc = read_whole(file, areas_name, H5T_NATIVE_FLOAT, areas, m);
     }
-    if (!rc && offsets[0] != 0) rc = lathe_fail(LATHE_EFORMAT, "box_offsets[0] is %" PRId64 ", not 0", offsets[0]);
+    if (!rc && offsets[0] != 0) rc = lathe_fail(LATHE_EFORMAT, "%s[0] is %" PRId64 ", not 0", name[1], offsets[0]);
     for (uint64_t i = 0; !rc && i < n; i++)
         if (offsets[i + 1] < offsets[i] || (uint64_t)offsets[i + 1] > m)
-            rc = lathe_fail(LATHE_EFORMAT, "box_offsets[%" PRIu64 "] = %" PRId64 " after %" PRId64
-                            ": not monotone within [0, %" PRIu64 "]", i + 1, offsets[i + 1], offsets[i], m);
+            rc = lathe_fail(LATHE_EFORMAT, "%s[%" PRIu64 "] = %" PRId64 " after %" PRId64
+                            ": not monotone within [0, %" PRIu64 "]", name[1], i + 1, offsets[i + 1], offsets[i], m);
     if (!rc && (uint64_t)offsets[n] != m)
-        rc = lathe_fail(LATHE_EFORMAT, "box_offsets end at %" PRId64 ", /boxes holds %" PRIu64, offsets[n], m);
+        rc = lathe_fail(LATHE_EFORMAT, "%s end at %" PRId64 ", /%s holds %" PRIu64, name[1], offsets[n], name[0], m);
     for (uint64_t i = 0; !rc && i < m; i++) {
         lathe_box *b = &boxes[i];
         b->x1 = coords[4 * i], b->y1 = coords[4 * i + 1], b->x2 = coords[4 * i + 2], b->y2 = coords[4 * i + 3];
@@ -429,10 +440,20 @@ static int load_boxes(hid_t file, uint64_t n, shard_data *d) {
         free(boxes);
         return rc;
     }
-    d->offsets = offsets;
-    d->boxes = boxes;
-    d->nboxes = m;
+    *offsets_out = offsets;
+    *boxes_out = boxes;
+    *m_out = m;
     return 0;
+}
+
+/* The boxes, and in a tiled dataset the source boxes (none when the shard predates them). */
+static int load_boxes(hid_t file, uint64_t n, shard_data *d) {
+    int rc = load_box_list(file, n, "", &d->offsets, &d->boxes, &d->nboxes);
+    if (!rc && H5Lexists(file, "source_boxes", H5P_DEFAULT) > 0) {
+        uint64_t k;
+        rc = load_box_list(file, n, "source_", &d->source_offsets, &d->source_boxes, &k);
+    }
+    return rc;
 }
 
 static int load_meta(hid_t file, uint64_t n, shard_data *d) {
@@ -510,6 +531,8 @@ static void shard_data_free(shard_data *d, uint64_t n) {
     free(d->labels);
     free(d->offsets);
     free(d->boxes);
+    free(d->source_offsets);
+    free(d->source_boxes);
     if (d->meta)
         for (uint64_t i = 0; i < n; i++) free(d->meta[i].source);
     free(d->meta);
@@ -592,7 +615,7 @@ static int open_shard_file(lathe_dataset *ds, shard *sh) {
 static int acquire(lathe_dataset *ds, shard *sh, unsigned what, int hold) {
     pthread_mutex_lock(&ds->mu);
     shard_data *d = &sh->data;
-    int need_boxes = (what & LATHE_READ_BOXES) && !d->boxes, need_meta = (what & LATHE_READ_META) && !d->meta;
+    int need_boxes = (what & (LATHE_READ_BOXES | LATHE_READ_SOURCE_BOXES)) && !d->boxes, need_meta = (what & LATHE_READ_META) && !d->meta;
     int need_sensors = (what & LATHE_READ_SENSORS) && !d->sensors, need_text = (what & LATHE_READ_TEXT) && !d->text;
     int rc = 0;
     if (sh->file < 0 && (hold || !d->labels || need_boxes || need_meta || need_sensors || need_text))
@@ -788,6 +811,40 @@ void lathe_dataset_close(lathe_dataset *ds) {
     free(ds);
 }
 
+int lathe_dataset_has_source_boxes(lathe_dataset *ds) {
+    if (ds->m.nshards == 0) return 0;
+    shard *sh = &ds->shards[0]; /* ingest writes the same arrays into every shard */
+    int rc = acquire(ds, sh, LATHE_READ_BOXES, 0);
+    return rc ? rc : sh->data.source_offsets != NULL;
+}
+
+int lathe_dataset_image_ids(lathe_dataset *ds, int64_t **out) {
+    uint64_t n = lathe_dataset_count(ds);
+    int64_t *ids = malloc((n ? n : 1) * sizeof *ids), current = -1;
+    if (!(*out = ids)) return lathe_fail(LATHE_ENOMEM, "image ids of %" PRIu64 " samples", n);
+    for (uint64_t i = 0; i < n; i++) {
+        lathe_dataset_sample s;
+        int rc = lathe_dataset_get(ds, i, LATHE_READ_META, &s);
+        if (rc) {
+            free(ids), *out = NULL;
+            return rc;
+        }
+        /* a source image's tiles are consecutive and its first is at origin (0, 0) */
+        if (current < 0 || (s.meta.tile_x == 0 && s.meta.tile_y == 0)) current = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
+        ids[i] = current;
+        lathe_dataset_sample_free(&s);
+    }
+    return 0;
+}
+
+int lathe_dataset_tiled(const lathe_dataset *ds) {
+    cJSON *args = ds->m.args_json ? cJSON_Parse(ds->m.args_json) : NULL;
+    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
+    int tiled = cJSON_IsNumber(tile) && tile->valuedouble > 0;
+    cJSON_Delete(args);
+    return tiled;
+}
+
 uint64_t lathe_dataset_count(const lathe_dataset *ds) { return ds->first[ds->m.nshards]; }
 const lathe_manifest *lathe_dataset_manifest(const lathe_dataset *ds) { return &ds->m; }
 const char *lathe_dataset_dir(const lathe_dataset *ds) { return ds->dir; }
@@ -818,6 +875,7 @@ void lathe_dataset_sample_free(lathe_dataset_sample *s) {
     free(s->encoded);
     free(s->mask);
     free(s->boxes);
+    free(s->source_boxes);
     free(s->sensors);
     free(s->text);
     free(s->meta.source);
@@ -836,6 +894,15 @@ static int copy_cached(const lathe_dataset *ds, const shard *sh, uint64_t row, u
         if (out->nboxes) {
             if (!(out->boxes = malloc(out->nboxes * sizeof *out->boxes))) return lathe_fail(LATHE_ENOMEM, "boxes");
             memcpy(out->boxes, d->boxes + a, out->nboxes * sizeof *out->boxes);
+        }
+    }
+    if ((what & LATHE_READ_SOURCE_BOXES) && d->source_offsets) {
+        uint64_t a = (uint64_t)d->source_offsets[row], b = (uint64_t)d->source_offsets[row + 1];
+        out->nsource_boxes = (size_t)(b - a);
+        if (out->nsource_boxes) {
+            if (!(out->source_boxes = malloc(out->nsource_boxes * sizeof *out->source_boxes)))
+                return lathe_fail(LATHE_ENOMEM, "source boxes");
+            memcpy(out->source_boxes, d->source_boxes + a, out->nsource_boxes * sizeof *out->source_boxes);
         }
     }
     if (what & LATHE_READ_SENSORS) {

@@ -23,7 +23,8 @@ enum {
     LATHE_READ_SENSORS = 1 << 3, /* (T, S) sensor window, when the dataset has sensors */
     LATHE_READ_TEXT = 1 << 4,    /* caption, when the dataset has text */
     LATHE_READ_META = 1 << 5,    /* /meta row */
-    LATHE_READ_ALL = 0x3f,       /* everything the dataset holds, as stored */
+    LATHE_READ_SOURCE_BOXES = 1 << 7, /* tiled datasets: the source image's whole boxes (first tile only) */
+    LATHE_READ_ALL = 0xbf,       /* everything the dataset holds, as stored */
     LATHE_READ_DECODE = 1 << 6,  /* with LATHE_READ_PIXELS, encoded store: also decode to pixels */
 };
 
@@ -40,6 +41,8 @@ typedef struct {
     uint8_t *mask;         /* (H, W) or NULL (not asked, or no masks) */
     lathe_box *boxes;      /* nboxes, NULL when none or not asked */
     size_t nboxes;
+    lathe_box *source_boxes; /* tiled datasets with LATHE_READ_SOURCE_BOXES: the source image's boxes in */
+    size_t nsource_boxes;    /* source pixels, held by the image's first tile (NULL/0 on the others) */
     float *sensors;        /* (T, S), NaN where missing; NULL when not asked or no sensors */
     int sensor_steps, sensor_channels;
     char *text;            /* UTF-8; NULL when not asked or no text */
@@ -64,6 +67,17 @@ int lathe_dataset_open(const char *dir, lathe_dataset **out);
 int lathe_dataset_open_ex(const char *dir, const lathe_dataset_options *opts, lathe_dataset **out);
 /* Closes every shard and frees ds (NULL is fine). No lathe_dataset_get may be running. */
 void lathe_dataset_close(lathe_dataset *ds);
+
+/* 1 when the dataset's shards hold /source_boxes (tiled ingest writes them), 0 when not, or a
+ * negative code when the first shard cannot be read. */
+int lathe_dataset_has_source_boxes(lathe_dataset *ds);
+
+/* 1 when the dataset was ingested as tiles (--tile): several samples per source image. */
+int lathe_dataset_tiled(const lathe_dataset *ds);
+/* The id of each sample's source image, as COCO results name it (*out: count entries, malloc'd):
+ * /meta image_id when the source had one, else the index of the image's first sample, so the tiles
+ * of one image share it. Returns 0 or the errors of lathe_dataset_get. */
+int lathe_dataset_image_ids(lathe_dataset *ds, int64_t **out);
 
 /* Total samples over all shards. */
 uint64_t lathe_dataset_count(const lathe_dataset *ds);

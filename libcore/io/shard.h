@@ -29,6 +29,7 @@ typedef struct {
     int nclasses;
     int zstd_level;
     const char *created_by;
+    int has_source_boxes;               /* tiles: /source_boxes ... (the source image's whole boxes) */
 } lathe_shard_schema;
 
 typedef struct {
@@ -40,6 +41,8 @@ typedef struct {
     size_t mask_chunk_len;
     const lathe_box *boxes;     /* in stored-image pixels */
     size_t nboxes;
+    const lathe_box *source_boxes; /* has_source_boxes: the source image's boxes in source pixels, on */
+    size_t nsource_boxes;          /* the first tile of each source image (none on the others) */
     int32_t label;              /* image-level class, -1 none */
     const float *sensors;       /* (T, S), NULL = missing (stored as NaN) */
     const char *text;           /* NULL = "" */

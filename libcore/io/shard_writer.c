@@ -14,6 +14,13 @@
 #include "h5z_zstd.h"
 #include "shard.h"
 
+/* Boxes of the samples so far and where each sample's start: offsets has capacity + 1 entries. */
+typedef struct {
+    lathe_box *boxes;
+    size_t n, cap;
+    int64_t *offsets;
+} box_list;
+
 struct lathe_shard_writer {
     char final_path[4096], tmp_path[4096];
     lathe_shard_schema schema;
@@ -22,9 +29,8 @@ struct lathe_shard_writer {
     uint8_t *zero_mask; /* zstd frame of an all-zero mask, for samples without one */
     size_t zero_mask_len;
     /* buffered per-sample arrays */
-    lathe_box *boxes;
-    size_t nboxes, capboxes;
-    int64_t *box_offsets; /* capacity + 1 */
+    box_list boxes;       /* /boxes, /box_* */
+    box_list source;      /* /source_boxes, /source_box_* (schema.has_source_boxes) */
     int32_t *labels;
     lathe_shard_meta_row *meta;
     float *sensors;       /* capacity * T * S */
@@ -94,12 +100,13 @@ static int compress_zero_mask(lathe_shard_writer *w) {
 static int alloc_buffers(lathe_shard_writer *w) {
     size_t cap = w->capacity;
     size_t sensor_values = (size_t)w->schema.sensor_steps * w->schema.sensor_channels;
-    w->box_offsets = calloc(cap + 1, sizeof *w->box_offsets);
+    w->boxes.offsets = calloc(cap + 1, sizeof(int64_t));
+    w->source.offsets = w->schema.has_source_boxes ? calloc(cap + 1, sizeof(int64_t)) : NULL;
     w->labels = calloc(cap, sizeof *w->labels);
     w->meta = calloc(cap, sizeof *w->meta);
     w->text = calloc(cap, sizeof *w->text);
     w->sensors = sensor_values ? malloc(cap * sensor_values * sizeof(float)) : NULL;
-    if (!w->box_offsets || !w->labels || !w->meta || !w->text || (sensor_values && !w->sensors))
+    if (!w->boxes.offsets || (w->schema.has_source_boxes && !w->source.offsets) || !w->labels || !w->meta || !w->text || (sensor_values && !w->sensors))
         return lathe_fail(LATHE_ENOMEM, "shard buffers for %zu samples", cap);
     return 0;
 }
@@ -110,8 +117,8 @@ static void free_writer(lathe_shard_writer *w) {
         free(w->text[i]);
     }
     free(w->zero_mask);
-    free(w->boxes);
-    free(w->box_offsets);
+    free(w->boxes.boxes), free(w->boxes.offsets);
+    free(w->source.boxes), free(w->source.offsets);
     free(w->labels);
     free(w->meta);
     free(w->sensors);
@@ -206,6 +213,21 @@ static int write_encoded(lathe_shard_writer *w, const uint8_t *data, size_t len)
     return st < 0 ? h5fail("write /encoded", w) : 0;
 }
 
+/* Appends sample i's boxes. */
+static int box_list_add(box_list *l, size_t i, const lathe_box *boxes, size_t n) {
+    if (l->n + n > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        while (cap < l->n + n) cap *= 2;
+        lathe_box *p = realloc(l->boxes, cap * sizeof *p);
+        if (!p) return lathe_fail(LATHE_ENOMEM, "shard boxes");
+        l->boxes = p, l->cap = cap;
+    }
+    if (n) memcpy(l->boxes + l->n, boxes, n * sizeof *boxes);
+    l->n += n;
+    l->offsets[i + 1] = (int64_t)l->n;
+    return 0;
+}
+
 static int shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
     if (w->count >= w->capacity) return lathe_fail(LATHE_ELIMIT, "shard full at %zu samples", w->capacity);
     int rc;
@@ -220,18 +242,9 @@ static int shard_append(lathe_shard_writer *w, const lathe_shard_sample *s) {
     } else if ((rc = write_encoded(w, s->encoded, s->encoded_len))) {
         return rc;
     }
-    if (w->nboxes + s->nboxes > w->capboxes) {
-        size_t cap = w->capboxes ? w->capboxes * 2 : 256;
-        while (cap < w->nboxes + s->nboxes) cap *= 2;
-        lathe_box *p = realloc(w->boxes, cap * sizeof *p);
-        if (!p) return lathe_fail(LATHE_ENOMEM, "shard boxes");
-        w->boxes = p;
-        w->capboxes = cap;
-    }
-    if (s->nboxes) memcpy(w->boxes + w->nboxes, s->boxes, s->nboxes * sizeof *s->boxes);
-    w->nboxes += s->nboxes;
     size_t i = w->count;
-    w->box_offsets[i + 1] = (int64_t)w->nboxes;
+    if ((rc = box_list_add(&w->boxes, i, s->boxes, s->nboxes))) return rc;
+    if (w->schema.has_source_boxes && (rc = box_list_add(&w->source, i, s->source_boxes, s->nsource_boxes))) return rc;
     w->labels[i] = s->label;
     size_t sv = (size_t)w->schema.sensor_steps * w->schema.sensor_channels;
     for (size_t k = 0; k < sv; k++) w->sensors[i * sv + k] = s->sensors ? s->sensors[k] : NAN;
@@ -323,8 +336,10 @@ static int write_attrs(lathe_shard_writer *w) {
     return bad ? h5fail("write the root attributes", w) : 0;
 }
 
-static int write_buffered(lathe_shard_writer *w) {
-    hsize_t n = w->count, m = w->nboxes;
+/* A box list as prefix + "boxes" (float32 [M, 4]), prefix + "box_labels", "_flags", "_ids", "_areas" (M)
+ * and "_offsets" (N + 1). */
+static int write_box_list(lathe_shard_writer *w, const box_list *l, const char *prefix) {
+    hsize_t m = l->n;
     float *coords = malloc((m ? m : 1) * 4 * sizeof(float));
     int32_t *box_labels = malloc((m ? m : 1) * sizeof(int32_t));
     uint8_t *flags = malloc(m ? m : 1);
@@ -333,19 +348,34 @@ static int write_buffered(lathe_shard_writer *w) {
     int rc = 0;
     if (!coords || !box_labels || !flags || !ids || !areas) rc = lathe_fail(LATHE_ENOMEM, "box arrays");
     for (hsize_t i = 0; !rc && i < m; i++) {
-        const lathe_box *b = &w->boxes[i];
+        const lathe_box *b = &l->boxes[i];
         coords[4 * i] = b->x1, coords[4 * i + 1] = b->y1, coords[4 * i + 2] = b->x2, coords[4 * i + 3] = b->y2;
         box_labels[i] = b->label, flags[i] = b->flags, ids[i] = b->id, areas[i] = b->area;
     }
-    hsize_t d_boxes[2] = {m, 4}, d_m[1] = {m}, d_n[1] = {n}, d_off[1] = {n + 1};
+    hsize_t d_boxes[2] = {m, 4}, d_m[1] = {m}, d_off[1] = {w->count + 1};
+    char name[64];
+#define NAMED(suffix) (snprintf(name, sizeof name, "%s%s", prefix, suffix), name)
+    if (!rc) rc = write_array(w, NAMED("boxes"), H5T_NATIVE_FLOAT, 2, d_boxes, coords);
+    if (!rc) rc = write_array(w, NAMED("box_labels"), H5T_NATIVE_INT32, 1, d_m, box_labels);
+    if (!rc) rc = write_array(w, NAMED("box_flags"), H5T_NATIVE_UINT8, 1, d_m, flags);
+    if (!rc) rc = write_array(w, NAMED("box_ids"), H5T_NATIVE_INT64, 1, d_m, ids);
+    if (!rc) rc = write_array(w, NAMED("box_areas"), H5T_NATIVE_FLOAT, 1, d_m, areas);
+    if (!rc) rc = write_array(w, NAMED("box_offsets"), H5T_NATIVE_INT64, 1, d_off, l->offsets);
+#undef NAMED
+    free(coords);
+    free(box_labels);
+    free(flags);
+    free(ids);
+    free(areas);
+    return rc;
+}
+
+static int write_buffered(lathe_shard_writer *w) {
+    hsize_t n = w->count, d_n[1] = {n};
     hid_t meta_type = lathe_shard_meta_type();
     hid_t str = utf8_string_type();
-    if (!rc) rc = write_array(w, "boxes", H5T_NATIVE_FLOAT, 2, d_boxes, coords);
-    if (!rc) rc = write_array(w, "box_labels", H5T_NATIVE_INT32, 1, d_m, box_labels);
-    if (!rc) rc = write_array(w, "box_flags", H5T_NATIVE_UINT8, 1, d_m, flags);
-    if (!rc) rc = write_array(w, "box_ids", H5T_NATIVE_INT64, 1, d_m, ids);
-    if (!rc) rc = write_array(w, "box_areas", H5T_NATIVE_FLOAT, 1, d_m, areas);
-    if (!rc) rc = write_array(w, "box_offsets", H5T_NATIVE_INT64, 1, d_off, w->box_offsets);
+    int rc = write_box_list(w, &w->boxes, "");
+    if (!rc && w->schema.has_source_boxes) rc = write_box_list(w, &w->source, "source_");
     if (!rc) rc = write_array(w, "labels", H5T_NATIVE_INT32, 1, d_n, w->labels);
     if (!rc) rc = write_array(w, "meta", meta_type, 1, d_n, w->meta);
     if (!rc && w->schema.has_text) rc = write_array(w, "text", str, 1, d_n, w->text);
@@ -360,11 +390,6 @@ static int write_buffered(lathe_shard_writer *w) {
     }
     H5Tclose(str);
     H5Tclose(meta_type);
-    free(coords);
-    free(box_labels);
-    free(flags);
-    free(ids);
-    free(areas);
     return rc;
 }
 

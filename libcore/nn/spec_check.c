@@ -28,6 +28,7 @@ static const spec_key keys[] = {
     {"data.val_split", K_STR, 0, 0, "train val test"},
     {"data.mean", K_NUM, -BIG, BIG, NULL},
     {"data.std", K_NUM, 1e-12, BIG, NULL},
+    {"data.background", K_NUM, 1e-6, 1, NULL},
     {"data.augment", K_MAP, 0, 0, NULL},
     {"data.augment.flip", K_PROB, 0, 1, NULL},
     {"data.augment.crop", K_NUM, 0, 0.999999, NULL},

@@ -105,7 +105,7 @@ static char *write_dataset(const spec *sp, const uint64_t *counts, const int *sp
     char *dir = test_tempdir(tag);
     assert_non_null(dir);
     lathe_shard_schema schema = {sp->store, sp->h, sp->w, sp->c, sp->masks, sp->steps, sp->nsensors,
-                                 sensor_names, sp->text, class_names, NCLASSES, 1, "test_dataset"};
+                                 sensor_names, sp->text, class_names, NCLASSES, 1, "test_dataset", 0};
     lathe_manifest m = {0};
     m.schema = LATHE_SCHEMA_VERSION;
     m.created_by = "test_dataset";

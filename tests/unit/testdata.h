@@ -25,7 +25,7 @@ static inline char *test_write_pixels_dataset(const char *tag, int w, int h, con
                                               const test_shard *shards, int nshards, test_sample_fn fill, void *ctx) {
     char *dir = test_tempdir(tag);
     assert_non_null(dir);
-    lathe_shard_schema schema = {LATHE_STORE_PIXELS, h, w, 3, 0, 0, 0, NULL, 0, classes, nclasses, 1, tag};
+    lathe_shard_schema schema = {LATHE_STORE_PIXELS, h, w, 3, 0, 0, 0, NULL, 0, classes, nclasses, 1, tag, 0};
     lathe_manifest m = {0};
     m.schema = LATHE_SCHEMA_VERSION, m.created_by = (char *)tag, m.store = LATHE_STORE_PIXELS;
     m.height = h, m.width = w, m.channels = 3, m.class_names = (char **)classes, m.nclasses = nclasses;
