@@ -21,6 +21,12 @@ static const char *const channel_names[LATHE_SYNTH_NCHANNELS] = {
     "vib_x", "vib_y", "vib_z", "temperature", "current",
 };
 
+/* The original label mix: good .40; scratch .14, dent .12, crack .10, missing hole .10 (the image
+ * defects, .46); bearing wear .07, overheating .07 (the sensor-only faults, .14). */
+static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.93, 1.0};
+#define DEFAULT_DEFECT_RATE 0.46
+#define DEFAULT_SENSOR_RATE 0.14
+
 const char *lathe_synth_class_name(int id) {
     return id >= 0 && id < LATHE_SYNTH_NCLASSES ? class_names[id] : NULL;
 }
@@ -37,7 +43,17 @@ void lathe_synth_defaults(lathe_synth_opts *o) {
     o->sensor_steps = 64;
     o->jpeg_quality = 90;
     o->png_ratio = 0.2;
+    o->defect_size[0] = o->defect_size[1] = 1;
+    o->contrast[0] = o->contrast[1] = 1;
+    o->defect_rate = DEFAULT_DEFECT_RATE;
+    o->sensor_fault_rate = DEFAULT_SENSOR_RATE;
+    o->clutter = 1;
+    o->noise[0] = 1.5, o->noise[1] = 5.0;
+    o->blur = 0.5;
 }
+
+/* 1 when lo <= r[0] <= r[1] <= hi (NaN fails). */
+static int range_ok(const double r[2], double lo, double hi) { return r[0] >= lo && r[0] <= r[1] && r[1] <= hi; }
 
 int lathe_synth_check(const lathe_synth_opts *o) {
     if (!o) return lathe_fail(LATHE_EINVAL, "no options");
@@ -53,6 +69,29 @@ int lathe_synth_check(const lathe_synth_opts *o) {
         return lathe_fail(LATHE_EINVAL, "png ratio %g: must be 0..1", o->png_ratio);
     if (o->threads < 0 || o->threads > 1024)
         return lathe_fail(LATHE_EINVAL, "threads %d: must be 0..1024", o->threads);
+    if (!range_ok(o->defect_size, 0.1, 3))
+        return lathe_fail(LATHE_EINVAL, "defect size %g,%g: must be MIN,MAX with 0.1 <= MIN <= MAX <= 3",
+                          o->defect_size[0], o->defect_size[1]);
+    if (!range_ok(o->contrast, 0.05, 2))
+        return lathe_fail(LATHE_EINVAL, "contrast %g,%g: must be MIN,MAX with 0.05 <= MIN <= MAX <= 2", o->contrast[0],
+                          o->contrast[1]);
+    int nmin = o->defect_count[0], nmax = o->defect_count[1];
+    if (!(nmin == 0 && nmax == 0) && !(nmin >= 1 && nmin <= nmax && nmax <= LATHE_SYNTH_MAX_BOXES))
+        return lathe_fail(LATHE_EINVAL, "defects %d,%d: must be MIN,MAX with 1 <= MIN <= MAX <= %d (0,0 = the default rule)",
+                          nmin, nmax, LATHE_SYNTH_MAX_BOXES);
+    if (!(o->defect_rate >= 0 && o->defect_rate <= 1))
+        return lathe_fail(LATHE_EINVAL, "defect rate %g: must be 0..1", o->defect_rate);
+    if (!(o->sensor_fault_rate >= 0 && o->sensor_fault_rate <= 1))
+        return lathe_fail(LATHE_EINVAL, "sensor fault rate %g: must be 0..1", o->sensor_fault_rate);
+    if (o->defect_rate + o->sensor_fault_rate > 1 + 1e-9)
+        return lathe_fail(LATHE_EINVAL,
+                          "defect rate %g + sensor fault rate %g: must sum to at most 1 (good parts are the rest)",
+                          o->defect_rate, o->sensor_fault_rate);
+    if (!(o->clutter >= 0 && o->clutter <= 3))
+        return lathe_fail(LATHE_EINVAL, "clutter %g: must be 0..3", o->clutter);
+    if (!range_ok(o->noise, 0, 25))
+        return lathe_fail(LATHE_EINVAL, "noise %g,%g: must be MIN,MAX with 0 <= MIN <= MAX <= 25", o->noise[0], o->noise[1]);
+    if (!(o->blur >= 0 && o->blur <= 1)) return lathe_fail(LATHE_EINVAL, "blur %g: must be 0..1", o->blur);
     return 0;
 }
 
@@ -425,7 +464,38 @@ static int circle_hits_defects(const synth_scene *sc, float cx, float cy, float 
 #define SPAN_MIN 0.16
 #define SPAN_MAX 0.36
 
-static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.93, 1.0};
+/* The label cdf for o's rates: the original table itself at the default rates (so every label is the
+ * original one, bit for bit), else the same mix within the image defects and within the sensor
+ * faults, scaled to the rates, good the rest. A class with no share can never be drawn. */
+static void label_mix(const lathe_synth_opts *o, double cdf[LATHE_SYNTH_NCLASSES]) {
+    if (o->defect_rate == DEFAULT_DEFECT_RATE && o->sensor_fault_rate == DEFAULT_SENSOR_RATE) {
+        memcpy(cdf, label_cdf, sizeof label_cdf);
+        return;
+    }
+    double share[LATHE_SYNTH_NCLASSES], c = 0;
+    share[0] = fmax(0, 1 - o->defect_rate - o->sensor_fault_rate);
+    for (int i = 1; i < LATHE_SYNTH_NCLASSES; i++) {
+        int image = i <= LATHE_SYNTH_MISSING_HOLE;
+        share[i] = (label_cdf[i] - label_cdf[i - 1]) / (image ? DEFAULT_DEFECT_RATE : DEFAULT_SENSOR_RATE) *
+                   (image ? o->defect_rate : o->sensor_fault_rate);
+    }
+    int last = 0;
+    for (int i = 0; i < LATHE_SYNTH_NCLASSES; i++) {
+        c += share[i];
+        cdf[i] = c;
+        if (share[i] > 0) last = i;
+    }
+    for (int i = last; i < LATHE_SYNTH_NCLASSES; i++) cdf[i] = 1.0;
+}
+
+/* place_defect with the size factor of its slot; on success scales the strength by the slot's
+ * contrast factor (capped at full strength). Returns 1 when placed. */
+static int place_knobbed(synth_rng *r, synth_part *p, int cat, float k, float px, const float *size,
+                         const float *gain, int slot, local_defect *ld, int n) {
+    if (!place_defect(r, p, cat, k * size[slot], px, ld, n, &ld[n])) return 0;
+    ld[n].strength = fminf(1.0f, ld[n].strength * gain[slot]);
+    return 1;
+}
 
 void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_scene *sc) {
     memset(sc, 0, sizeof *sc);
@@ -438,9 +508,10 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     synth_rng pr;
     lathe_synth_rng_init(&pr, o->seed, (uint64_t)part_no, 0, SYNTH_STREAM_PART);
     (void)synth_unit(&pr); /* number of views, see lathe_synth_views */
-    double u = synth_unit(&pr);
+    double u = synth_unit(&pr), cdf[LATHE_SYNTH_NCLASSES];
+    label_mix(o, cdf);
     int label = 0;
-    while (u >= label_cdf[label]) label++;
+    while (u >= cdf[label]) label++;
     sc->label = label;
     int type = label == LATHE_SYNTH_MISSING_HOLE ? synth_int(&pr, SYNTH_FLANGE, SYNTH_PCB) : synth_int(&pr, 0, SYNTH_NTYPES - 1);
     synth_part *part = &sc->main.part;
@@ -463,17 +534,46 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     local_defect ld[SYNTH_MAX_DEFECTS];
     int nld = 0;
     if (label >= LATHE_SYNTH_SCRATCH && label <= LATHE_SYNTH_MISSING_HOLE) {
-        double c = synth_unit(&pr);
-        int want = c < (label == LATHE_SYNTH_CRACK || label == LATHE_SYNTH_MISSING_HOLE ? 0.85 : 0.7) ? 1 : 2;
-        for (float k = 1.0f; nld == 0 && k > 0.2f; k *= 0.7f)
-            for (int i = 0; i < want; i++)
-                if (place_defect(&pr, part, label, k, px, ld, nld, &ld[nld])) nld++;
-        if (label != LATHE_SYNTH_MISSING_HOLE && synth_unit(&pr) < 0.15) { /* a second kind of defect */
-            int other = synth_int(&pr, LATHE_SYNTH_SCRATCH, LATHE_SYNTH_CRACK - 1);
-            if (other >= label) other++;
-            if (place_defect(&pr, part, other, 0.8f, px, ld, nld, &ld[nld])) nld++;
+        /* The knobs' factors per defect slot, from their own stream: at 1,1 they are exactly 1 and
+         * the part stream's draws below are the original ones. */
+        synth_rng kr;
+        lathe_synth_rng_init(&kr, o->seed, (uint64_t)part_no, 0, SYNTH_STREAM_KNOBS);
+        float size[SYNTH_MAX_DEFECTS], gain[SYNTH_MAX_DEFECTS];
+        for (int i = 0; i < SYNTH_MAX_DEFECTS; i++) size[i] = (float)synth_range(&kr, o->defect_size[0], o->defect_size[1]);
+        for (int i = 0; i < SYNTH_MAX_DEFECTS; i++) gain[i] = (float)synth_range(&kr, o->contrast[0], o->contrast[1]);
+        /* Defects that find no room are tried smaller, down to a fifth of their size (of the default
+         * size for larger ones), and never below a few pixels (place_defect). */
+        float k_end = 0.2f / fmaxf(1.0f, (float)o->defect_size[1]);
+        if (o->defect_count[0] == 0) { /* the original rule: 1 or 2 of the main kind, sometimes another kind */
+            double c = synth_unit(&pr);
+            int want = c < (label == LATHE_SYNTH_CRACK || label == LATHE_SYNTH_MISSING_HOLE ? 0.85 : 0.7) ? 1 : 2;
+            for (float k = 1.0f; nld == 0 && k > k_end; k *= 0.7f)
+                for (int i = 0; i < want; i++)
+                    if (place_knobbed(&pr, part, label, k, px, size, gain, nld, ld, nld)) nld++;
+            if (label != LATHE_SYNTH_MISSING_HOLE && synth_unit(&pr) < 0.15) { /* a second kind of defect */
+                int other = synth_int(&pr, LATHE_SYNTH_SCRATCH, LATHE_SYNTH_CRACK - 1);
+                if (other >= label) other++;
+                if (place_knobbed(&pr, part, other, 0.8f, px, size, gain, nld, ld, nld)) nld++;
+            }
+        } else { /* --defects: n defects; each after the first is of another kind with chance 0.15 */
+            int n = synth_int(&kr, o->defect_count[0], o->defect_count[1]), kind[SYNTH_MAX_DEFECTS];
+            int spare = label == LATHE_SYNTH_MISSING_HOLE ? part->nholes - 1 : 0; /* one hole always stays */
+            for (int i = 0; i < SYNTH_MAX_DEFECTS; i++) {
+                int mixed = synth_unit(&kr) < 0.15;
+                int other = synth_int(&kr, LATHE_SYNTH_SCRATCH, label == LATHE_SYNTH_MISSING_HOLE ? LATHE_SYNTH_CRACK
+                                                                                                 : LATHE_SYNTH_CRACK - 1);
+                if (label != LATHE_SYNTH_MISSING_HOLE && other >= label) other++;
+                kind[i] = i == 0 || !mixed ? label : other;
+                if (kind[i] == LATHE_SYNTH_MISSING_HOLE && spare-- <= 0) kind[i] = other; /* no hole left to leave out */
+            }
+            /* Those that do not fit are tried again smaller beside those placed: the count is met
+             * where the part has room. */
+            int placed[SYNTH_MAX_DEFECTS] = {0};
+            for (float k = 1.0f; nld < n && k > k_end; k *= 0.7f)
+                for (int i = 0; i < n; i++)
+                    if (!placed[i] && place_knobbed(&pr, part, kind[i], k, px, size, gain, i, ld, nld)) placed[i] = 1, nld++;
         }
-        if (nld == 0) sc->label = label = LATHE_SYNTH_GOOD; /* nowhere to put it (cannot happen at these sizes) */
+        if (nld == 0) sc->label = label = LATHE_SYNTH_GOOD; /* nowhere to put it (rare: a crowded board, a small image) */
     }
     sc->bearing = label == LATHE_SYNTH_BEARING_WEAR;
     sc->overheat = label == LATHE_SYNTH_OVERHEATING;
@@ -494,14 +594,14 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     sc->light_x = (float)synth_range(&vr, -0.3, 0.3);
     sc->light_y = (float)synth_range(&vr, -0.3, 0.3);
     sc->vignette = (float)synth_range(&vr, 0, 0.4);
-    sc->noise = (float)synth_range(&vr, 1.5, 5.0);
+    sc->noise = (float)synth_range(&vr, o->noise[0], o->noise[1]);
     sc->soft = (float)synth_range(&vr, 0.8, 1.8);
-    sc->blur = synth_unit(&vr) < 0.5;
+    sc->blur = synth_unit(&vr) < o->blur;
     for (int i = 0; i < nld; i++) view_defect(m, &ld[i], W, H, &sc->defects[i]);
     sc->ndefects = nld;
 
     /* Occluders, kept off every defect box so no labelled defect is hidden. */
-    if (synth_unit(&vr) < 0.3) {
+    if (synth_unit(&vr) < fmin(1.0, 0.3 * o->clutter)) {
         synth_pose *s2 = &sc->second;
         make_part(&vr, synth_int(&vr, 0, SYNTH_NTYPES - 1), 0, &s2->part);
         float span2 = span * (float)synth_range(&vr, 0.7, 1.1);
@@ -520,7 +620,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
         sc->has_second = 1;
         sc->second_over = over && !circle_hits_defects(sc, s2->cx, s2->cy, span2 + 0.1f * span2 + 3);
     }
-    if (synth_unit(&vr) < 0.2) {
+    if (synth_unit(&vr) < fmin(1.0, 0.2 * o->clutter)) {
         float hw = fmaxf(2.0f, span * (float)synth_range(&vr, 0.1, 0.16));
         sc->grip_color = synth_int(&vr, 0, 1);
         for (int attempt = 0; attempt < 10 && !sc->has_gripper; attempt++) {

@@ -29,6 +29,7 @@ enum {
 
 enum { LATHE_SYNTH_NCHANNELS = 5 }; /* vib_x, vib_y, vib_z, temperature, current */
 enum { LATHE_SYNTH_MAX_BOXES = 8 };
+enum { LATHE_SYNTH_TEXT_MAX = 1024 }; /* bytes that hold any description with its NUL */
 
 typedef struct {
     uint64_t seed;
@@ -40,9 +41,24 @@ typedef struct {
     double png_ratio; /* fraction of images written as PNG, 0..1 */
     int yolo, voc;    /* also write YOLO labels + data.yaml / Pascal VOC XML */
     int force;        /* write into a non-empty folder / replace an existing archive file */
+    /* Realism knobs. At their defaults the output is the original generator's, byte for byte. A
+     * range is [0] MIN .. [1] MAX, MIN <= MAX, drawn uniformly per defect (per image for noise). */
+    double defect_size[2];   /* factor on image-defect size (scratch length, dent axes, crack steps;
+                                missing holes keep the hole's size), 0.1..3; default 1,1 */
+    double contrast[2];      /* factor on defect strength (capped at full strength), 0.05..2; 1,1 */
+    int defect_count[2];     /* image defects on a defective part, 1..LATHE_SYNTH_MAX_BOXES;
+                                0,0 = the original rule (1 or 2 of the main kind, sometimes another) */
+    double defect_rate;      /* share of parts with an image defect, 0..1; default 0.46 */
+    double sensor_fault_rate;/* share with a sensor-only fault, 0..1; default 0.14; the two rates sum
+                                to at most 1 and good parts are the rest */
+    double clutter;          /* factor on the chances of a second part (0.3) and a gripper bar (0.2),
+                                each capped at 1, 0..3; default 1 */
+    double noise[2];         /* camera noise sigma in grey levels, 0..25; default 1.5,5 */
+    double blur;             /* chance of the 3x3 blur, 0..1; default 0.5 */
 } lathe_synth_opts;
 
-/* count 200, 640x480, seed 0, T 64, JPEG quality 90, PNG ratio 0.2, all threads, no YOLO/VOC. */
+/* count 200, 640x480, seed 0, T 64, JPEG quality 90, PNG ratio 0.2, all threads, no YOLO/VOC, and
+ * the realism knobs at the values that give the original archives. */
 void lathe_synth_defaults(lathe_synth_opts *o);
 /* Checks every field; returns 0 or -LATHE_EINVAL with a message naming the field. */
 int lathe_synth_check(const lathe_synth_opts *o);
@@ -76,7 +92,7 @@ typedef struct {
     } boxes[LATHE_SYNTH_MAX_BOXES];
     float *sensors;   /* (T, S) in lathe_synth_channel_name order */
     int steps;        /* T */
-    char text[512];   /* the description, one line */
+    char text[LATHE_SYNTH_TEXT_MAX]; /* the description, one line */
 } lathe_synth_sample;
 
 /* Generates sample `index` of the archive that options o describe. Returns 0 or a negative code

@@ -34,8 +34,9 @@ static inline int synth_int(synth_rng *r, int lo, int hi) {
     return lo + (int)((synth_next(r) >> 32) * (uint64_t)(hi - lo + 1) >> 32);
 }
 
-/* Independent streams: one per (seed, part, view, purpose). */
-enum { SYNTH_STREAM_PART = 1, SYNTH_STREAM_VIEW, SYNTH_STREAM_PIXELS, SYNTH_STREAM_SENSORS };
+/* Independent streams: one per (seed, part, view, purpose). KNOBS (per part) feeds only the
+ * realism knobs' own draws, so the other streams, and the default output, stay as they were. */
+enum { SYNTH_STREAM_PART = 1, SYNTH_STREAM_VIEW, SYNTH_STREAM_PIXELS, SYNTH_STREAM_SENSORS, SYNTH_STREAM_KNOBS };
 void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream);
 
 enum { SYNTH_NUT = 0, SYNTH_FLANGE, SYNTH_BRACKET, SYNTH_GEAR, SYNTH_PCB, SYNTH_NTYPES };

@@ -380,7 +380,9 @@ static void blur3(canvas *cv, uint8_t *rows) {
 }
 
 /* Lighting gain and noise of about `noise` grey levels, per channel, in unsigned 16-bit fixed point
- * (gain x128 <= 1.4 x 128, so pixel x gain + noise + bias < 65536) so SSE2 multiplies 8 at a time. */
+ * so SSE2 multiplies 8 at a time. The sum is offset by 64 grey levels, which holds the noise's
+ * lowest excursion (255 amp / 128 levels, amp <= 32, sigma up to 26) and keeps the highest below
+ * 65536 (255 x 180 + 64 x 128 + 64 + 255 amp). Sigmas under about 0.4 round to no noise. */
 static void light_and_noise(const synth_scene *sc, canvas *cv, int16_t *col3, int32_t *row_g, uint8_t *pool,
                             synth_rng *r) {
     int W = cv->W, H = cv->H, n = 3 * W;
@@ -398,8 +400,8 @@ static void light_and_noise(const synth_scene *sc, canvas *cv, int16_t *col3, in
         memcpy(pool + i, &b, 8);
     }
     /* (b0 + b1 - 255) is triangular with sigma ~104.5: amp scales it to the wanted sigma (x128). */
-    uint16_t amp = (uint16_t)lrintf(maxf(1, sc->noise * 128 / 104.5f));
-    uint16_t bias = (uint16_t)(64 + 16 * 128 - 255 * amp); /* rounding, +16 levels, centring the noise */
+    uint16_t amp = (uint16_t)lrintf(clampf(sc->noise * 128 / 104.5f, 0, 32));
+    uint16_t bias = (uint16_t)(64 + 64 * 128 - 255 * amp); /* rounding, +64 levels, centring the noise */
     uint64_t span = (uint64_t)(NOISE_POOL - n + 1);
     for (int y = 0; y < H; y++) {
         uint8_t *p = cv->px + (size_t)y * n;
@@ -410,7 +412,7 @@ static void light_and_noise(const synth_scene *sc, canvas *cv, int16_t *col3, in
             int16_t gs = (int16_t)(col3[i] + rg);
             uint16_t g = (uint16_t)(gs < 0 ? 0 : gs > 180 ? 180 : gs);
             uint16_t u = (uint16_t)((uint16_t)(p[i] * g) + (uint16_t)((b0[i] + b1[i]) * amp) + bias);
-            int16_t v = (int16_t)((u >> 7) - 16);
+            int16_t v = (int16_t)((u >> 7) - 64);
             p[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }

@@ -157,12 +157,42 @@ static void stem_of(const synth_scene *sc, char *buf, size_t cap) {
     snprintf(buf, cap, "part%05d_v%d", sc->part_no, sc->view);
 }
 
+/* A [MIN, MAX] pair. */
+static int add_pair(cJSON *obj, const char *name, double a, double b) {
+    double v[2] = {a, b};
+    cJSON *arr = cJSON_CreateDoubleArray(v, 2);
+    if (arr && cJSON_AddItemToObject(obj, name, arr)) return 1;
+    cJSON_Delete(arr);
+    return 0;
+}
+
+/* The realism knobs that differ from their defaults (none at the defaults, so the file is the
+ * original one). Returns 0 when out of memory. */
+static int add_knobs(cJSON *gen, const lathe_synth_opts *o) {
+    lathe_synth_opts d;
+    lathe_synth_defaults(&d);
+    int ok = 1;
+    if (o->defect_size[0] != d.defect_size[0] || o->defect_size[1] != d.defect_size[1])
+        ok = ok && add_pair(gen, "defect_size", o->defect_size[0], o->defect_size[1]);
+    if (o->contrast[0] != d.contrast[0] || o->contrast[1] != d.contrast[1])
+        ok = ok && add_pair(gen, "contrast", o->contrast[0], o->contrast[1]);
+    if (o->defect_count[0] != d.defect_count[0] || o->defect_count[1] != d.defect_count[1])
+        ok = ok && add_pair(gen, "defects", o->defect_count[0], o->defect_count[1]);
+    if (o->defect_rate != d.defect_rate) ok = ok && cJSON_AddNumberToObject(gen, "defect_rate", o->defect_rate);
+    if (o->sensor_fault_rate != d.sensor_fault_rate)
+        ok = ok && cJSON_AddNumberToObject(gen, "sensor_fault_rate", o->sensor_fault_rate);
+    if (o->clutter != d.clutter) ok = ok && cJSON_AddNumberToObject(gen, "clutter", o->clutter);
+    if (o->noise[0] != d.noise[0] || o->noise[1] != d.noise[1]) ok = ok && add_pair(gen, "noise", o->noise[0], o->noise[1]);
+    if (o->blur != d.blur) ok = ok && cJSON_AddNumberToObject(gen, "blur", o->blur);
+    return ok;
+}
+
 /* COCO: info, images (with "label" and "description"), annotations, categories. */
 static char *coco_json(const lathe_synth_opts *o, const int32_t *parts, const int32_t *views) {
     cJSON *root = cJSON_CreateObject(), *info = cJSON_AddObjectToObject(root, "info");
     cJSON *images = cJSON_AddArrayToObject(root, "images"), *anns = cJSON_AddArrayToObject(root, "annotations");
     cJSON *cats = cJSON_AddArrayToObject(root, "categories");
-    char buf[512];
+    char buf[LATHE_SYNTH_TEXT_MAX];
     int ok = root && info && images && anns && cats;
     if (ok) {
         ok = cJSON_AddStringToObject(info, "description", "lathe synth: synthetic factory inspection samples") &&
@@ -177,7 +207,7 @@ static char *coco_json(const lathe_synth_opts *o, const int32_t *parts, const in
              cJSON_AddNumberToObject(gen, "sensor_steps", o->sensor_steps) &&
              cJSON_AddNumberToObject(gen, "sensor_rate_hz", SYNTH_SENSOR_HZ) &&
              cJSON_AddNumberToObject(gen, "png_ratio", o->png_ratio) &&
-             cJSON_AddNumberToObject(gen, "jpeg_quality", o->jpeg_quality);
+             cJSON_AddNumberToObject(gen, "jpeg_quality", o->jpeg_quality) && add_knobs(gen, o);
     }
     int64_t ann_id = 1;
     for (int i = 0; ok && i < o->count; i++) {
@@ -368,9 +398,9 @@ static int produce(const lathe_synth_opts *o, int part_no, int view, worker *wk,
     if (!csv) return lathe_fail(LATHE_ENOMEM, "sensor CSV of %s", stem);
     item_add(it, (uint8_t *)csv, len, "sensors/%s.csv", stem);
 
-    char *txt = malloc(600);
+    char *txt = malloc(LATHE_SYNTH_TEXT_MAX + 1);
     if (!txt) return lathe_fail(LATHE_ENOMEM, "text of %s", stem);
-    lathe_synth_describe(&sc, txt, 598);
+    lathe_synth_describe(&sc, txt, LATHE_SYNTH_TEXT_MAX);
     len = strlen(txt);
     txt[len++] = '\n';
     item_add(it, (uint8_t *)txt, len, "text/%s.txt", stem);

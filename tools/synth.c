@@ -41,13 +41,64 @@ static void usage(FILE *out) {
             "  --force            write into a non-empty folder (files of an earlier run that this run\n"
             "                     does not rewrite are left as they are), or replace an existing archive\n"
             "  --log-format F     text or json (default text)\n"
-            "  -h, --help         show this help\n",
+            "  -h, --help         show this help\n"
+            "\n"
+            "realism (at their defaults the output is exactly that of earlier versions; within a range\n"
+            "MIN,MAX a value is drawn uniformly per defect, per image for --noise; N alone means N,N;\n"
+            "annotations.json records the options that differ from their defaults):\n"
+            "  --defect-size MIN,MAX  factor on the size of image defects (scratch length, dent axes,\n"
+            "                         crack steps; never below a few pixels), 0.1..3; missing holes keep\n"
+            "                         the hole's size (default %g,%g)\n"
+            "  --contrast MIN,MAX     factor on the strength of image defects, 0.05..2, capped at full\n"
+            "                         strength (default %g,%g)\n"
+            "  --defects MIN,MAX      image defects on a defective part, 1..%d, each after the first of\n"
+            "                         another kind with chance 0.15; fewer where the part has no room\n"
+            "                         (default: 1 or 2 of the main kind, sometimes one of another kind)\n"
+            "  --defect-rate F        share of parts with an image defect (scratch, dent, crack, missing\n"
+            "                         hole in the ratio 14:12:10:10), 0..1 (default %g)\n"
+            "  --sensor-fault-rate F  share of parts with a fault only the sensors show (bearing wear,\n"
+            "                         overheating, 1:1), 0..1 (default %g); good parts are the rest, so\n"
+            "                         the two rates sum to at most 1\n"
+            "  --clutter P            factor on the chances of a second part at the frame edge (0.3) and\n"
+            "                         of a gripper bar (0.2), each capped at 1, 0..3; 0 = none (default %g)\n"
+            "  --noise MIN,MAX        camera noise sigma in grey levels, 0..25 (default %g,%g)\n"
+            "  --blur P               chance of a slight blur (3x3) per image, 0..1 (default %g)\n",
             d.count, d.width, d.height, LLONG_MAX, (unsigned long long)d.seed, d.png_ratio, d.sensor_steps,
-            d.jpeg_quality);
+            d.jpeg_quality, d.defect_size[0], d.defect_size[1], d.contrast[0], d.contrast[1], LATHE_SYNTH_MAX_BOXES,
+            d.defect_rate, d.sensor_fault_rate, d.clutter, d.noise[0], d.noise[1], d.blur);
+}
+
+/* Splits "MIN,MAX" (or one value for both) into a and b; returns -1 when a part is too long. */
+static int split_range(const char *s, char a[64], char b[64]) {
+    const char *comma = strchr(s, ',');
+    size_t n = comma ? (size_t)(comma - s) : strlen(s);
+    const char *second = comma ? comma + 1 : s;
+    if (n >= 64 || strlen(second) >= 64) return -1;
+    memcpy(a, s, n);
+    a[n] = 0;
+    strcpy(b, second);
+    return 0;
+}
+
+/* "MIN,MAX" or one number for both, each in lo..hi, MIN <= MAX. Returns 0 or -1. */
+static int parse_range(const char *s, double lo, double hi, double out[2]) {
+    char a[64], b[64];
+    if (split_range(s, a, b) || cli_parse_double(a, lo, hi, &out[0]) || cli_parse_double(b, lo, hi, &out[1])) return -1;
+    return out[0] <= out[1] ? 0 : -1;
+}
+
+/* The same for integers. */
+static int parse_int_range(const char *s, int lo, int hi, int out[2]) {
+    char a[64], b[64];
+    long long x, y;
+    if (split_range(s, a, b) || cli_parse_int(a, lo, hi, &x) || cli_parse_int(b, lo, hi, &y) || x > y) return -1;
+    out[0] = (int)x, out[1] = (int)y;
+    return 0;
 }
 
 enum { OPT_COUNT = 256, OPT_WIDTH, OPT_HEIGHT, OPT_SEED, OPT_PNG_RATIO, OPT_STEPS, OPT_QUALITY, OPT_YOLO, OPT_VOC,
-       OPT_THREADS, OPT_FORCE, OPT_LOG_FORMAT };
+       OPT_THREADS, OPT_FORCE, OPT_LOG_FORMAT, OPT_DEFECT_SIZE, OPT_CONTRAST, OPT_DEFECTS, OPT_DEFECT_RATE,
+       OPT_SENSOR_RATE, OPT_CLUTTER, OPT_NOISE, OPT_BLUR };
 
 int cmd_synth(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -63,6 +114,14 @@ int cmd_synth(int argc, char **argv) {
         {"threads", required_argument, NULL, OPT_THREADS},
         {"force", no_argument, NULL, OPT_FORCE},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"defect-size", required_argument, NULL, OPT_DEFECT_SIZE},
+        {"contrast", required_argument, NULL, OPT_CONTRAST},
+        {"defects", required_argument, NULL, OPT_DEFECTS},
+        {"defect-rate", required_argument, NULL, OPT_DEFECT_RATE},
+        {"sensor-fault-rate", required_argument, NULL, OPT_SENSOR_RATE},
+        {"clutter", required_argument, NULL, OPT_CLUTTER},
+        {"noise", required_argument, NULL, OPT_NOISE},
+        {"blur", required_argument, NULL, OPT_BLUR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -115,6 +174,38 @@ int cmd_synth(int argc, char **argv) {
         case OPT_LOG_FORMAT:
             if (cli_set_log_format(optarg)) return cli_usage_error("synth", "--log-format must be text or json, not '%s'", optarg);
             break;
+        case OPT_DEFECT_SIZE:
+            if (parse_range(optarg, 0.1, 3, o.defect_size))
+                return cli_usage_error("synth", "--defect-size must be MIN,MAX with 0.1 <= MIN <= MAX <= 3, not '%s'", optarg);
+            break;
+        case OPT_CONTRAST:
+            if (parse_range(optarg, 0.05, 2, o.contrast))
+                return cli_usage_error("synth", "--contrast must be MIN,MAX with 0.05 <= MIN <= MAX <= 2, not '%s'", optarg);
+            break;
+        case OPT_DEFECTS:
+            if (parse_int_range(optarg, 1, LATHE_SYNTH_MAX_BOXES, o.defect_count))
+                return cli_usage_error("synth", "--defects must be MIN,MAX, integers with 1 <= MIN <= MAX <= %d, not '%s'",
+                                       LATHE_SYNTH_MAX_BOXES, optarg);
+            break;
+        case OPT_DEFECT_RATE:
+        case OPT_SENSOR_RATE:
+            if (cli_parse_double(optarg, 0, 1, &r))
+                return cli_usage_error("synth", "--%s must be a number in 0..1, not '%s'",
+                                       c == OPT_DEFECT_RATE ? "defect-rate" : "sensor-fault-rate", optarg);
+            *(c == OPT_DEFECT_RATE ? &o.defect_rate : &o.sensor_fault_rate) = r;
+            break;
+        case OPT_CLUTTER:
+            if (cli_parse_double(optarg, 0, 3, &r)) return cli_usage_error("synth", "--clutter must be a number in 0..3, not '%s'", optarg);
+            o.clutter = r;
+            break;
+        case OPT_NOISE:
+            if (parse_range(optarg, 0, 25, o.noise))
+                return cli_usage_error("synth", "--noise must be MIN,MAX with 0 <= MIN <= MAX <= 25, not '%s'", optarg);
+            break;
+        case OPT_BLUR:
+            if (cli_parse_double(optarg, 0, 1, &r)) return cli_usage_error("synth", "--blur must be a number in 0..1, not '%s'", optarg);
+            o.blur = r;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("synth", "option %s needs a value", name);
         default: return cli_usage_error("synth", "unknown option %s", name);
@@ -123,6 +214,9 @@ int cmd_synth(int argc, char **argv) {
     if (optind >= argc) return cli_usage_error("synth", "missing the output path OUT");
     if (argc - optind > 1) return cli_usage_error("synth", "one output path expected, got '%s' and '%s'", argv[optind], argv[optind + 1]);
     const char *out = argv[optind];
+    if (o.defect_rate + o.sensor_fault_rate > 1 + 1e-9)
+        return cli_usage_error("synth", "--defect-rate %g and --sensor-fault-rate %g sum above 1 (good parts are the rest)",
+                               o.defect_rate, o.sensor_fault_rate);
     int rc = lathe_synth_write(&o, out);
     if (rc) {
         cli_error("synth", NULL);
