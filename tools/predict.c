@@ -19,8 +19,10 @@
 #include "libcore/base/utf8.h"
 #include "libcore/data/transform.h"
 #include "libcore/det/detector.h"
+#include "libcore/det/tile_merge.h"
 #include "libcore/eval/draw.h"
 #include "libcore/io/image.h"
+#include "libcore/io/manifest.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/spec_check.h"
 #include "libcore/nn/trainer.h"
@@ -36,7 +38,9 @@ static void usage(FILE *out) {
                  "COCO results ({image_id, category_id, bbox [x, y, w, h] in source pixels, score}); for files\n"
                  "also OUT/images.json ({id, file_name, width, height} per image, id = image_id), for a dataset\n"
                  "image_id is the one `lathe eval --detections --dataset` expects. Unreadable images are\n"
-                 "reported and skipped (exit 1 at the end).\n\n"
+                 "reported and skipped (exit 1 at the end). On a tiled dataset (ingest --tile), and on files\n"
+                 "with --tile, each image's tile detections become whole-image ones: NMS across the tiles,\n"
+                 "and a piece that a tile's edge cuts is merged into the detection that holds it.\n\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --dataset D         predict on a lathe dataset instead of files\n"
                  "  --split S           with --dataset: train, val (default) or test\n"
@@ -44,8 +48,14 @@ static void usage(FILE *out) {
                  "  --conf X            score floor (default 0.25; 0.001 for evaluation)\n"
                  "  --iou X             NMS IoU threshold (default 0.7)\n"
                  "  --max-det N         detections kept per image (default 100)\n"
+                 "  --tile T            image files: run on T x T tiles of each image at full resolution (overlap\n"
+                 "                      --overlap O pixels) and merge the tiles' detections per image, as eval does\n"
+                 "                      for a tiled dataset; default: the tiling of the run's dataset when it was\n"
+                 "                      ingested with --tile, else none (letterbox the whole image); 0 turns it off\n"
+                 "  --overlap O         tile overlap in pixels (default: the run's dataset's, else 0)\n"
                  "  --render            also draw the boxes: OUT/render/<image id>-<image stem>.png (dataset: <sample\n"
-                 "                      index>.png); an image too large to draw is said and left undrawn\n"
+                 "                      index>.png, a tiled dataset's whole images named by their first tile); an\n"
+                 "                      image too large to draw is said and left undrawn\n"
                  "  --threads N         CPU threads (default: all cores)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -58,6 +68,7 @@ static const struct option options[] = {
     {"conf", required_argument, NULL, 'C'},       {"iou", required_argument, NULL, 'I'},
     {"max-det", required_argument, NULL, 'M'},    {"render", no_argument, NULL, 'r'},
     {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'},
+    {"tile", required_argument, NULL, 'T'},       {"overlap", required_argument, NULL, 'O'},
     {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 };
 
@@ -179,8 +190,78 @@ static void add_file_name(cJSON *im, const char *path) {
     free(name);
 }
 
-static int predict_files(lathe_detector *d, const file_list *files, const lathe_det_predict_opts *o, int draw,
-                         const char *out, results *res, cJSON *images, int *skipped) {
+/* How image files are cut: tile side (0: letterbox the whole image) and overlap. */
+typedef struct {
+    int tile, overlap;
+} tiling;
+
+/* One image's detections from its tiles (lathe_tile_origins, as ingest cuts them), each tile
+ * letterboxed into the model's input, mapped to source pixels and merged (lathe_tile_merge). */
+static int predict_tiled(lathe_detector *d, const lathe_image *img, const tiling *tl, const lathe_det_predict_opts *o,
+                         int64_t id, uint8_t *canvas, results *res) {
+    enum { MAX_AXIS = 4096 };
+    int xs[MAX_AXIS], ys[MAX_AXIS], T = tl->tile;
+    int nx = lathe_tile_origins(img->width, T, tl->overlap, xs, MAX_AXIS);
+    int ny = lathe_tile_origins(img->height, T, tl->overlap, ys, MAX_AXIS);
+    if (nx > MAX_AXIS || ny > MAX_AXIS) return lathe_fail(LATHE_ELIMIT, "the image would make more than %d tiles a side", MAX_AXIS);
+    size_t ntiles = (size_t)nx * ny, cap = 0, n = 0;
+    uint8_t *tile_px = malloc((size_t)T * T * 3);
+    lathe_detection *dets = malloc(sizeof *dets * (size_t)d->batch * o->max_det);
+    int *counts = malloc(sizeof *counts * (size_t)d->batch);
+    lathe_coco_ann *dt = NULL;
+    lathe_tile_rect *rects = NULL;
+    int rc = tile_px && dets && counts ? 0 : lathe_fail(LATHE_ENOMEM, "tile buffers");
+    lathe_image tile = {T, T, 3, tile_px};
+    lathe_letterbox plan = lathe_letterbox_plan(T, T, d->w);
+    for (size_t first = 0; !rc && first < ntiles; first += (size_t)d->batch) {
+        int got = (int)(ntiles - first < (size_t)d->batch ? ntiles - first : (size_t)d->batch);
+        for (int k = 0; !rc && k < got; k++) {
+            size_t t = first + (size_t)k;
+            lathe_tile_copy(img, xs[t % (size_t)nx], ys[t / (size_t)nx], T, LATHE_LETTERBOX_FILL, tile_px);
+            lathe_letterbox unused;
+            rc = load_input(d, &tile, k, canvas, &unused);
+        }
+        if (!rc) rc = lathe_detector_run(d, got, o, dets, counts);
+        for (int k = 0; !rc && k < got; k++) {
+            if (n + (size_t)counts[k] > cap) {
+                cap = 2 * cap + (size_t)counts[k] + 64;
+                lathe_coco_ann *g = realloc(dt, cap * sizeof *g);
+                lathe_tile_rect *r = g ? realloc(rects, cap * sizeof *r) : NULL;
+                if (g) dt = g;
+                if (r) rects = r;
+                if (!g || !r) {
+                    rc = lathe_fail(LATHE_ENOMEM, "tile detections");
+                    break;
+                }
+            }
+            size_t t = first + (size_t)k;
+            lathe_meta mt = {.orig_width = img->width, .orig_height = img->height, .scale_x = plan.scale_x,
+                             .scale_y = plan.scale_y, .pad_x = plan.pad_x, .pad_y = plan.pad_y,
+                             .tile_x = xs[t % (size_t)nx], .tile_y = ys[t / (size_t)nx]};
+            lathe_det_to_source(dets + (size_t)k * o->max_det, counts[k], &mt, id, 1, 0, 0, dt + n);
+            for (int j = 0; j < counts[k]; j++)
+                rects[n + (size_t)j] = (lathe_tile_rect){mt.tile_x, mt.tile_y, mt.tile_x + T, mt.tile_y + T};
+            n += (size_t)counts[k];
+        }
+    }
+    lathe_tile_merge_opts mo;
+    lathe_tile_merge_defaults(&mo);
+    mo.iou = o->iou, mo.max_det = o->max_det;
+    size_t kept = 0;
+    if (!rc) rc = lathe_tile_merge(dt, rects, n, img->width, img->height, &mo, &kept);
+    if (!rc && res->n + kept > res->cap) {
+        size_t c = 2 * res->cap + kept + 256;
+        lathe_coco_ann *p = realloc(res->dt, c * sizeof *p);
+        if (!p) rc = lathe_fail(LATHE_ENOMEM, "results");
+        else res->dt = p, res->cap = c;
+    }
+    if (!rc) memcpy(res->dt + res->n, dt, kept * sizeof *dt), res->n += kept;
+    free(tile_px), free(dets), free(counts), free(dt), free(rects);
+    return rc;
+}
+
+static int predict_files(lathe_detector *d, const file_list *files, const tiling *tl, const lathe_det_predict_opts *o,
+                         int draw, const char *out, results *res, cJSON *images, int *skipped) {
     uint8_t *canvas = malloc((size_t)d->w * d->w * 3);
     lathe_detection *dets = malloc(sizeof *dets * (size_t)d->batch * o->max_det);
     int *counts = malloc(sizeof *counts * (size_t)d->batch);
@@ -197,7 +278,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
             int r = lathe_read_file(files->paths[next], MAX_FILE_BYTES, &data, &len);
             if (!r) r = lathe_image_decode((const uint8_t *)data, len, &dopt, &imgs[n], NULL);
             free(data);
-            if (!r) r = load_input(d, &imgs[n], n, canvas, &plans[n]);
+            if (!r && !tl->tile) r = load_input(d, &imgs[n], n, canvas, &plans[n]);
             if (r) {
                 cli_error(files->paths[next], NULL);
                 lathe_image_free(&imgs[n]);
@@ -213,10 +294,11 @@ static int predict_files(lathe_detector *d, const file_list *files, const lathe_
             cJSON_AddItemToArray(images, im);
             n++;
         }
-        if (n) rc = lathe_detector_run(d, n, o, dets, counts);
+        if (n && !tl->tile) rc = lathe_detector_run(d, n, o, dets, counts);
         for (int i = 0; i < n; i++) {
             size_t first = res->n;
-            if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
+            if (!rc && tl->tile) rc = predict_tiled(d, &imgs[i], tl, o, ids[i], canvas, res);
+            else if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
             char stem[240], name[300];
             cli_stem(files->paths[ids[i]], stem, sizeof stem);
             snprintf(name, sizeof name, "%lld-%s", (long long)ids[i], stem); /* unique: a.png and a.jpg both drawn */
@@ -236,15 +318,12 @@ static int by_image(const void *a, const void *b) {
     return (x->image_id > y->image_id) - (x->image_id < y->image_id);
 }
 
-/* Draws the detections of one sample (res sorted by image id) on its stored pixels. */
-static int render_sample(lathe_detector *d, const lathe_coco_ann *sorted, size_t n, uint64_t i, int split, const char *out) {
+/* Draws the detections of one image (res sorted by image id) on its stored pixels: sample i, or in a
+ * tiled dataset the whole image whose first tile i is. */
+static int render_sample(lathe_detector *d, const lathe_coco_ann *sorted, size_t n, uint64_t i, int64_t id, const char *out) {
     lathe_dataset_sample s;
-    int rc = lathe_dataset_get(d->ds, i, LATHE_READ_META, &s); /* split and meta first: pixels only when drawn */
-    int mine = !rc && s.split == split;
-    int64_t id = !rc && s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
-    lathe_dataset_sample_free(&s);
-    if (rc || !mine) return rc;
-    if ((rc = lathe_dataset_get(d->ds, i, LATHE_READ_PIXELS | LATHE_READ_META, &s))) return rc;
+    int rc = lathe_dataset_get_whole(d->ds, i, LATHE_READ_PIXELS | LATHE_READ_META, &s);
+    if (rc) return rc;
     lathe_coco_ann key = {.image_id = id};
     const lathe_coco_ann *hit = bsearch(&key, sorted, n, sizeof key, by_image);
     size_t first = hit ? (size_t)(hit - sorted) : 0, count = 0;
@@ -260,7 +339,7 @@ static int render_sample(lathe_detector *d, const lathe_coco_ann *sorted, size_t
     if (!boxes) rc = lathe_fail(LATHE_ENOMEM, "detections to draw");
     else if (s.channels != 3) rc = lathe_fail(LATHE_EUNSUPPORTED, "drawing needs RGB images, not %d channels", s.channels);
     char name[64];
-    snprintf(name, sizeof name, "%llu", (unsigned long long)i); /* the sample index: unique even for tiles */
+    snprintf(name, sizeof name, "%llu", (unsigned long long)i); /* the (first) sample's index: unique */
     lathe_image img = {s.width, s.height, s.channels, s.pixels};
     if (!rc) rc = render(d, &img, boxes, count, out, name);
     free(boxes);
@@ -268,8 +347,8 @@ static int render_sample(lathe_detector *d, const lathe_coco_ann *sorted, size_t
     return rc;
 }
 
-/* A dataset split: the detections of lathe_detector_split; drawings on the stored images, named by
- * sample index. */
+/* A dataset split: the detections of lathe_detector_split; drawings on the stored images (a tiled
+ * dataset's whole images), named by the image's first sample index. */
 static int predict_dataset(lathe_detector *d, const char *split, const lathe_det_predict_opts *o, int draw,
                            const char *out, results *res) {
     int sp = lathe_split_parse(split);
@@ -281,9 +360,35 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
     memcpy(sorted, res->dt, sizeof *sorted * res->n);
     qsort(sorted, res->n, sizeof *sorted, by_image);
     uint64_t total = lathe_dataset_count(d->ds);
-    for (uint64_t i = 0; !rc && i < total; i++) rc = render_sample(d, sorted, res->n, i, sp, out);
+    int64_t *ids = NULL;
+    rc = lathe_dataset_image_ids(d->ds, &ids);
+    for (uint64_t i = 0; !rc && i < total; i++) {
+        lathe_dataset_sample s;
+        if ((rc = lathe_dataset_get(d->ds, i, 0, &s))) break; /* the split */
+        int mine = s.split == sp && (i == 0 || ids[i] != ids[i - 1]); /* an image's first sample */
+        lathe_dataset_sample_free(&s);
+        if (mine) rc = render_sample(d, sorted, res->n, i, ids[i], out);
+    }
+    free(ids);
     free(sorted);
     return rc;
+}
+
+/* The tiling of the run's dataset (the spec's data.dataset) when it was ingested with --tile. */
+static tiling dataset_tiling(const cJSON *spec) {
+    tiling t = {0, 0};
+    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+    lathe_manifest m;
+    if (!dir || lathe_manifest_load(dir, &m)) return t;
+    cJSON *args = m.args_json ? cJSON_Parse(m.args_json) : NULL;
+    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile"), *overlap = cJSON_GetObjectItemCaseSensitive(args, "overlap");
+    if (cJSON_IsNumber(tile) && tile->valuedouble >= 8 && tile->valuedouble <= 16384) {
+        t.tile = (int)tile->valuedouble;
+        t.overlap = cJSON_IsNumber(overlap) && overlap->valuedouble >= 0 && overlap->valuedouble < t.tile ? (int)overlap->valuedouble : 0;
+    }
+    cJSON_Delete(args);
+    lathe_manifest_free(&m);
+    return t;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -292,7 +397,7 @@ int cmd_predict(int argc, char **argv) {
     lathe_det_predict_defaults(&o);
     o.conf = 0.25f;
     int draw = 0, split_given = 0, opt;
-    long long threads = 0, max_det = 100;
+    long long threads = 0, max_det = 100, tile = -1, overlap = -1;
     double conf = o.conf, iou = o.iou;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
@@ -316,6 +421,13 @@ int cmd_predict(int argc, char **argv) {
             if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("predict", "--threads needs 1..1024");
             break;
         case 'V': device = optarg; break;
+        case 'T':
+            if (cli_parse_int(optarg, 0, 16384, &tile) || (tile > 0 && tile < 8))
+                return cli_usage_error("predict", "--tile needs 0 (off) or 8..16384");
+            break;
+        case 'O':
+            if (cli_parse_int(optarg, 0, 16383, &overlap)) return cli_usage_error("predict", "--overlap needs 0..16383");
+            break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("predict", "unknown --log-format '%s'", optarg);
             break;
@@ -326,6 +438,8 @@ int cmd_predict(int argc, char **argv) {
     if (!dataset && optind + 1 >= argc) return cli_usage_error("predict", "give images or folders, or --dataset");
     if (dataset && optind + 1 < argc) return cli_usage_error("predict", "--dataset takes no image arguments");
     if (!dataset && split_given) return cli_usage_error("predict", "--split goes with --dataset");
+    if (dataset && (tile >= 0 || overlap >= 0))
+        return cli_usage_error("predict", "--tile and --overlap are for image files (a dataset keeps its own tiles)");
     cli_set_threads((int)threads);
     o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
     const char *run = argv[optind];
@@ -351,9 +465,15 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
                         d.w, d.h);
+    tiling tl = rc || dataset ? (tiling){0, 0} : dataset_tiling(spec);
+    if (tile >= 0) tl.tile = (int)tile, tl.overlap = tl.overlap < tl.tile ? tl.overlap : 0;
+    if (overlap >= 0) tl.overlap = (int)overlap;
+    if (!rc && tl.tile && tl.overlap >= tl.tile)
+        rc = lathe_fail(LATHE_EINVAL, "--overlap %d must be below the tile side %d", tl.overlap, tl.tile);
+    if (!rc && tl.tile) lathe_log(LATHE_LOG_INFO, "predict.tiles", "tiles of %d with overlap %d", tl.tile, tl.overlap);
     if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
     if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
-                          : predict_files(&d, &files, &o, draw, outdir, &res, images, &skipped);
+                          : predict_files(&d, &files, &tl, &o, draw, outdir, &res, images, &skipped);
     snprintf(path, sizeof path, "%s/predictions.json", outdir);
     if (!rc) rc = lathe_coco_results_write(path, res.dt, res.n);
     if (!rc && !dataset) {

@@ -1,5 +1,6 @@
 /* det_samples.c - the sample images of the detection report (det_report.h): the images with the most
- * errors at a score threshold, drawn at their stored pixels with predictions and ground truth. A
+ * errors at a score threshold, drawn at their stored pixels (a tiled dataset's whole images, put back
+ * together from the tiles) with predictions and ground truth. A
  * ground truth here is missed when no prediction of its class covers it at IoU >= 0.5, and a
  * prediction false when no ground truth of its class does: plain overlap, no one-to-one matching,
  * so the picture reads the same as the rule. */
@@ -76,24 +77,26 @@ static int cmp_id_sample(const void *x, const void *y) {
     return (p->index > q->index) - (p->index < q->index);
 }
 
-/* The split's samples by image id (meta.image_id, else the sample index, as lathe_coco_load_dataset). */
+/* The split's samples by image id (lathe_dataset_image_ids, as lathe_coco_load_dataset). */
 static int split_samples(lathe_dataset *ds, int split, id_sample **out, size_t *n) {
     uint64_t count = lathe_dataset_count(ds);
+    int64_t *image_ids = NULL;
     *n = 0;
-    if (!(*out = malloc((count + 1) * sizeof **out)))
-        return lathe_fail(LATHE_ENOMEM, "%llu sample ids", (unsigned long long)count);
-    for (uint64_t i = 0; i < count; i++) {
+    int rc = lathe_dataset_image_ids(ds, &image_ids);
+    if (!rc && !(*out = malloc((count + 1) * sizeof **out)))
+        rc = lathe_fail(LATHE_ENOMEM, "%llu sample ids", (unsigned long long)count);
+    for (uint64_t i = 0; !rc && i < count; i++) {
         lathe_dataset_sample s;
-        int rc = lathe_dataset_get(ds, i, LATHE_READ_META, &s);
-        if (rc) return rc;
-        if (s.split == split) (*out)[(*n)++] = (id_sample){s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i, i};
+        if ((rc = lathe_dataset_get(ds, i, 0, &s))) break; /* the split */
+        if (s.split == split) (*out)[(*n)++] = (id_sample){image_ids[i], i};
         lathe_dataset_sample_free(&s);
     }
-    if (*n) qsort(*out, *n, sizeof **out, cmp_id_sample);
-    return 0;
+    free(image_ids);
+    if (!rc && *n) qsort(*out, *n, sizeof **out, cmp_id_sample);
+    return rc;
 }
 
-/* The first sample of the image (tiles share an image id), or -1. */
+/* The first sample of the image (tiles share an image id: the first is the first tile), or -1. */
 static int64_t find_sample(const id_sample *v, size_t n, int64_t image_id) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -135,11 +138,11 @@ static int rgb_pixels(const lathe_dataset_sample *s, uint8_t **rgb_buf, const ui
     return 0;
 }
 
-/* Draws image r (dataset sample `index`) into item. */
+/* Draws image r (dataset sample `index`; a tiled dataset's whole image) into item. */
 static int draw_sample(lathe_dataset *ds, uint64_t index, const lathe_coco_data *d, const det_index *ix,
                        const ranked *r, float thr, lathe_det_sample_image *item) {
     lathe_dataset_sample s;
-    int rc = lathe_dataset_get(ds, index, LATHE_READ_PIXELS | LATHE_READ_META | LATHE_READ_DECODE, &s);
+    int rc = lathe_dataset_get_whole(ds, index, LATHE_READ_PIXELS | LATHE_READ_META | LATHE_READ_DECODE, &s);
     if (rc) return rc;
     size_t i = r->img, K = d->ncategories, n = 0;
     size_t cap = ix->gt_start[i + 1] - ix->gt_start[i] + ix->dt_start[i + 1] - ix->dt_start[i];

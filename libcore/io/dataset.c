@@ -818,33 +818,6 @@ int lathe_dataset_has_source_boxes(lathe_dataset *ds) {
     return rc ? rc : sh->data.source_offsets != NULL;
 }
 
-int lathe_dataset_image_ids(lathe_dataset *ds, int64_t **out) {
-    uint64_t n = lathe_dataset_count(ds);
-    int64_t *ids = malloc((n ? n : 1) * sizeof *ids), current = -1;
-    if (!(*out = ids)) return lathe_fail(LATHE_ENOMEM, "image ids of %" PRIu64 " samples", n);
-    for (uint64_t i = 0; i < n; i++) {
-        lathe_dataset_sample s;
-        int rc = lathe_dataset_get(ds, i, LATHE_READ_META, &s);
-        if (rc) {
-            free(ids), *out = NULL;
-            return rc;
-        }
-        /* a source image's tiles are consecutive and its first is at origin (0, 0) */
-        if (current < 0 || (s.meta.tile_x == 0 && s.meta.tile_y == 0)) current = s.meta.image_id >= 0 ? s.meta.image_id : (int64_t)i;
-        ids[i] = current;
-        lathe_dataset_sample_free(&s);
-    }
-    return 0;
-}
-
-int lathe_dataset_tiled(const lathe_dataset *ds) {
-    cJSON *args = ds->m.args_json ? cJSON_Parse(ds->m.args_json) : NULL;
-    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
-    int tiled = cJSON_IsNumber(tile) && tile->valuedouble > 0;
-    cJSON_Delete(args);
-    return tiled;
-}
-
 uint64_t lathe_dataset_count(const lathe_dataset *ds) { return ds->first[ds->m.nshards]; }
 const lathe_manifest *lathe_dataset_manifest(const lathe_dataset *ds) { return &ds->m; }
 const char *lathe_dataset_dir(const lathe_dataset *ds) { return ds->dir; }

@@ -72,13 +72,6 @@ void lathe_dataset_close(lathe_dataset *ds);
  * negative code when the first shard cannot be read. */
 int lathe_dataset_has_source_boxes(lathe_dataset *ds);
 
-/* 1 when the dataset was ingested as tiles (--tile): several samples per source image. */
-int lathe_dataset_tiled(const lathe_dataset *ds);
-/* The id of each sample's source image, as COCO results name it (*out: count entries, malloc'd):
- * /meta image_id when the source had one, else the index of the image's first sample, so the tiles
- * of one image share it. Returns 0 or the errors of lathe_dataset_get. */
-int lathe_dataset_image_ids(lathe_dataset *ds, int64_t **out);
-
 /* Total samples over all shards. */
 uint64_t lathe_dataset_count(const lathe_dataset *ds);
 const lathe_manifest *lathe_dataset_manifest(const lathe_dataset *ds);
@@ -106,6 +99,22 @@ void lathe_dataset_drop_caches(lathe_dataset *ds, size_t s);
  * no allocation but the compressed chunk. Thread-safe. Returns 0, -LATHE_EINVAL (i out of range,
  * cap too small, not a pixels store) or the errors of lathe_dataset_get. */
 int lathe_dataset_read_pixels(lathe_dataset *ds, uint64_t i, uint8_t *dst, size_t cap);
+
+/* ---- tiled datasets (dataset_tiles.c) ---- */
+
+/* 1 when the dataset was ingested as tiles (--tile): several samples per source image. */
+int lathe_dataset_tiled(const lathe_dataset *ds);
+/* The id of each sample's source image, as COCO results name it (*out: count entries, malloc'd):
+ * /meta image_id when the source had one, else the index of the image's first sample, so the tiles
+ * of one image share it (they are consecutive, the first at origin 0, 0). Returns 0 or the errors
+ * of lathe_dataset_get. */
+int lathe_dataset_image_ids(lathe_dataset *ds, int64_t **out);
+/* The whole source image of sample i with its pixels and meta (what: LATHE_READ_PIXELS |
+ * LATHE_READ_META at least): in a tiled dataset the tiles of i's image pasted at their origins (i
+ * must be the image's first tile), meta then that of the source (no tile origin, scale 1, no
+ * padding); otherwise sample i as lathe_dataset_get reads it. Returns 0, -LATHE_EINVAL (i is not a
+ * first tile), -LATHE_ELIMIT (the image is over 2^28 pixels) or the errors of lathe_dataset_get. */
+int lathe_dataset_get_whole(lathe_dataset *ds, uint64_t i, unsigned what, lathe_dataset_sample *out);
 
 /* Per-class counts, for `lathe info`. Classes are indexed [class][split] (split of the shard). */
 typedef struct {
