@@ -189,6 +189,11 @@ int cmd_eval(int argc, char **argv) {
         if (!rc) {
             const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(report, "metrics");
             print_metrics(metrics);
+            const cJSON *verdicts = cJSON_GetObjectItemCaseSensitive(report, "image_level");
+            if (verdicts)
+                printf("image-level accuracy %.4f on %.0f images (verdict: the best detection's class at score >= %g, "
+                       "else %s)\n", lathe_config_num(verdicts, "accuracy", -1), lathe_config_num(verdicts, "images", 0),
+                       lathe_config_num(verdicts, "score_threshold", 0), lathe_config_str(verdicts, "good_class", "good"));
             printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
                    lathe_config_num(metrics, "AP50", -1), split, outdir);
         }

@@ -296,6 +296,7 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     if (!rc) rc = lathe_coco_results_write(path, data.dt, data.ndt);
     if (!rc && !(r = lathe_coco_report(&data, &res))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&data, r);
+    if (!rc) rc = lathe_det_report_verdicts(d.ds, sp, &data, LATHE_DET_CONFUSION_SCORE, r);
     if (!rc) {
         cJSON_AddStringToObject(r, "checkpoint", checkpoint);
         cJSON_AddStringToObject(r, "split", split);

@@ -44,6 +44,15 @@ int lathe_det_report_write(const cJSON *report, const char *title, const lathe_d
                            const char *out_dir);
 
 struct lathe_dataset;
+/* Image-level verdicts (det_verdict.c): each of the split's source images (a tiled dataset's whole
+ * images) gets the class of its best detection in d scoring >= conf, else the dataset's "good"
+ * class (named good, ok, normal or pass), and is compared with its own image-level label. Adds
+ * "image_level" {score_threshold, good_class, images, accuracy, labels, matrix (rows true, columns
+ * verdict)} to report; adds nothing when no class is a good one or no image has a label. Returns 0,
+ * -LATHE_EINVAL (a NULL argument), the errors of lathe_dataset_get or -LATHE_ENOMEM. */
+int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
+                              cJSON *report);
+
 /* Builds up to max_images sample images of one split of ds: the images of d with ground truth or a
  * detection scoring >= score_thr, those with the most errors first (then by image id), each drawn
  * at its stored pixels with its predictions >= score_thr and its ground truth. Errors: a missed

@@ -101,6 +101,42 @@ static void metrics_table(doc *o, const cJSON *r) {
     table_end(o);
 }
 
+/* The image-level verdicts (lathe_det_report_verdicts): accuracy, then the matrix as a table. */
+static void verdicts_table(doc *o, const cJSON *r) {
+    const cJSON *v = item(r, "image_level"), *labels = item(v, "labels"), *matrix = item(v, "matrix");
+    int L = cJSON_GetArraySize(labels);
+    if (!cJSON_IsObject(v) || !cJSON_IsArray(labels) || !cJSON_IsArray(matrix) || cJSON_GetArraySize(matrix) != L || L < 1)
+        return;
+    heading(o, "Image-level verdicts");
+    char s[400];
+    snprintf(s, sizeof s, "Accuracy %.4f on %.0f images. An image's verdict is the class of its best detection scoring at "
+             "least %g, else %s; rows are the images' own labels, columns the verdicts.",
+             number(v, "accuracy"), number(v, "images"), number(v, "score_threshold"), string(v, "good_class"));
+    paragraph(o, s);
+    const char **cells = malloc(((size_t)L + 1) * sizeof *cells);
+    char(*num)[24] = malloc((size_t)L * sizeof *num);
+    if (!cells || !num) {
+        free(cells), free(num);
+        return;
+    }
+    table_begin(o);
+    cells[0] = "label \\ verdict";
+    for (int k = 0; k < L; k++) cells[k + 1] = cJSON_IsString(cJSON_GetArrayItem(labels, k)) ? cJSON_GetArrayItem(labels, k)->valuestring : "";
+    table_row(o, cells, L + 1, 1);
+    for (int row = 0; row < L; row++) {
+        const cJSON *line = cJSON_GetArrayItem(matrix, row);
+        cells[0] = cJSON_GetArrayItem(labels, row)->valuestring ? cJSON_GetArrayItem(labels, row)->valuestring : "";
+        for (int k = 0; k < L; k++) {
+            const cJSON *c = cJSON_GetArrayItem(line, k);
+            snprintf(num[k], sizeof num[k], "%.0f", cJSON_IsNumber(c) ? c->valuedouble : 0);
+            cells[k + 1] = num[k];
+        }
+        table_row(o, cells, L + 1, 0);
+    }
+    table_end(o);
+    free(cells), free(num);
+}
+
 static void classes_table(doc *o, const cJSON *r) {
     const cJSON *classes = item(r, "classes"), *c;
     if (!cJSON_IsArray(classes) || !cJSON_GetArraySize(classes)) return;
@@ -298,6 +334,7 @@ static int write_body(doc *o, const cJSON *r, const char *title, const lathe_det
     summary(o, r);
     metrics_table(o, r);
     classes_table(o, r);
+    verdicts_table(o, r);
     if (o->md) {
         if (L) confusion_table(o, r, labels, cells, L);
     } else {

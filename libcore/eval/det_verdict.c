@@ -1,0 +1,95 @@
+/* det_verdict.c - image-level verdicts from a detector (det_report.h): what an inspection station
+ * decides per part. An image's verdict is the class of its best detection when that scores at least
+ * the threshold, else the "good" class; verdicts are compared with the images' own labels. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "det_report.h"
+#include "libcore/base/error.h"
+#include "libcore/io/dataset.h"
+
+typedef struct {
+    int64_t image_id;
+    int32_t label;
+} image_label;
+
+static int cmp_image(const void *x, const void *y) {
+    const image_label *p = x, *q = y;
+    return (p->image_id > q->image_id) - (p->image_id < q->image_id);
+}
+
+/* The class that means "no defect": named good, ok, normal or pass (any case), or -1. */
+static int good_class(const lathe_coco_data *d) {
+    static const char *const names[] = {"good", "ok", "normal", "pass"};
+    for (size_t k = 0; k < d->ncategories; k++)
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
+            if (d->category_names[k] && !strcasecmp(d->category_names[k], names[j])) return (int)k;
+    return -1;
+}
+
+/* The labels of the split's source images (their first samples' /labels), sorted by image id. */
+static int split_labels(struct lathe_dataset *ds, int split, image_label **out, size_t *n) {
+    uint64_t count = lathe_dataset_count(ds);
+    int64_t *ids = NULL;
+    *n = 0;
+    int rc = lathe_dataset_image_ids(ds, &ids);
+    if (!rc && !(*out = malloc((count + 1) * sizeof **out))) rc = lathe_fail(LATHE_ENOMEM, "image labels");
+    for (uint64_t i = 0; !rc && i < count; i++) {
+        if (i > 0 && ids[i] == ids[i - 1]) continue; /* a later tile of the same image */
+        lathe_dataset_sample s;
+        if ((rc = lathe_dataset_get(ds, i, 0, &s))) break;
+        if (s.split == split) (*out)[(*n)++] = (image_label){ids[i], s.label};
+        lathe_dataset_sample_free(&s);
+    }
+    free(ids);
+    if (!rc) qsort(*out, *n, sizeof **out, cmp_image);
+    return rc;
+}
+
+int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
+                              cJSON *report) {
+    if (!ds || !d || !report) return lathe_fail(LATHE_EINVAL, "verdicts need a dataset, detections and a report");
+    int good = good_class(d), rc = 0;
+    size_t K = d->ncategories, n = 0, judged = 0, correct = 0;
+    if (good < 0) return 0; /* nothing says which verdict means a good part */
+    image_label *labels = NULL;
+    double *best = NULL, *cm = NULL;
+    int *verdict = NULL;
+    rc = split_labels(ds, split, &labels, &n);
+    if (!rc && (!(best = malloc((n + 1) * sizeof *best)) || !(verdict = malloc((n + 1) * sizeof *verdict)) ||
+                !(cm = calloc(K * K + 1, sizeof *cm))))
+        rc = lathe_fail(LATHE_ENOMEM, "verdicts of %zu images", n);
+    for (size_t i = 0; !rc && i < n; i++) best[i] = -1, verdict[i] = good;
+    for (size_t j = 0; !rc && j < d->ndt; j++) { /* each image's best detection at or above conf */
+        const lathe_coco_ann *a = &d->dt[j];
+        image_label key = {a->image_id, 0};
+        const image_label *hit = bsearch(&key, labels, n, sizeof key, cmp_image);
+        if (!hit || !(a->score >= conf) || a->score <= best[hit - labels]) continue;
+        if (a->category_id < 0 || a->category_id >= (int64_t)K) continue;
+        best[hit - labels] = a->score, verdict[hit - labels] = (int)a->category_id;
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (labels[i].label < 0 || labels[i].label >= (int32_t)K) continue; /* unlabelled images are not judged */
+        judged++, correct += verdict[i] == labels[i].label;
+        cm[(size_t)labels[i].label * K + (size_t)verdict[i]]++;
+    }
+    if (!rc && judged) {
+        cJSON *o = cJSON_CreateObject(), *matrix = cJSON_CreateArray();
+        int ok = o && matrix;
+        for (size_t r = 0; ok && r < K; r++) ok = cJSON_AddItemToArray(matrix, cJSON_CreateDoubleArray(cm + r * K, (int)K));
+        ok = ok && cJSON_AddNumberToObject(o, "score_threshold", conf) &&
+             cJSON_AddStringToObject(o, "good_class", d->category_names[good]) &&
+             cJSON_AddNumberToObject(o, "images", (double)judged) &&
+             cJSON_AddNumberToObject(o, "accuracy", (double)correct / (double)judged) &&
+             cJSON_AddItemToObject(o, "labels", cJSON_CreateStringArray((const char *const *)d->category_names, (int)K));
+        if (ok && (ok = cJSON_AddItemToObject(o, "matrix", matrix))) matrix = NULL;
+        cJSON_Delete(matrix);
+        cJSON_DeleteItemFromObjectCaseSensitive(report, "image_level");
+        if (ok && cJSON_AddItemToObject(report, "image_level", o)) o = NULL;
+        else rc = lathe_fail(LATHE_ENOMEM, "verdict report");
+        cJSON_Delete(o);
+    }
+    free(labels), free(best), free(verdict), free(cm);
+    return rc;
+}
