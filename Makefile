@@ -178,10 +178,20 @@ $(GPU_GRAPH_TEST): tests/gpu/test_graph_parity.c $(LIB)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-test: all
+# The README's two commands install what they need first on a fresh machine (make deps once: the
+# stamp is newer than tests/requirements.txt), then build with the flags of what was installed.
+DEPS_STAMP := $(VENV)/.lathe-deps
+$(DEPS_STAMP): tests/requirements.txt
+	@$(MAKE) --no-print-directory deps
+
+test:
+	@$(MAKE) --no-print-directory $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
 	LATHE_BUILD=$(BUILD) tests/run.sh
 
-demo: all
+demo:
+	@$(MAKE) --no-print-directory $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
 	LATHE_BUILD=$(BUILD) tools/demo.sh
 
 bench: all
@@ -212,6 +222,7 @@ deps:
 	else echo "run as root: apt-get install -y $(APT_PKGS)"; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r tests/requirements.txt
+	@touch $(DEPS_STAMP)
 
 # Headers a C program needs (internal ones stay out).
 PUBLIC_HEADERS := $(filter-out %_internal.h libcore/io/image_codec.h,$(wildcard libcore/*/*.h datasets/*.h kernels/*.h))

@@ -339,6 +339,53 @@ static void augmentation_is_deterministic(void **state) {
     close_fixture(&f);
 }
 
+/* data.background: every training sample with boxes in each epoch, and a fresh draw of the given share
+ * of those without (train samples 2 and 8 have none: with 0.5, one of them per epoch). */
+static void background_share_is_drawn_each_epoch(void **state) {
+    (void)state;
+    fixture f = open_main();
+    lathe_det_loader_opts o = identity_augment_opts(64, 64);
+    o.seed = 3, o.background = 0.5f;
+    lathe_det_loader *l = make_loader(&f, &o);
+    assert_int_equal(lathe_det_loader_size(l), NTRAIN - 1);
+    lathe_det_batch b;
+    assert_int_equal(lathe_det_batch_init(&b, NTRAIN, 64, 64), 0);
+    uint64_t drawn[10];
+    int seen_empty[10] = {0};
+    for (int epoch = 0; epoch < 10; epoch++) {
+        load(l, epoch, 0, NTRAIN, &b, NTRAIN - 1);
+        int count[10] = {0};
+        for (int i = 0; i < b.n; i++) count[b.samples[i]]++;
+        static const int boxed[] = {0, 1, 3, 4, 9};
+        for (int k = 0; k < 5; k++) assert_int_equal(count[boxed[k]], 1);
+        assert_int_equal(count[2] + count[8], 1);
+        drawn[epoch] = count[2] ? 2 : 8;
+        seen_empty[drawn[epoch]] = 1;
+    }
+    assert_true(seen_empty[2] && seen_empty[8]); /* the draw changes between epochs */
+    load(l, 4, 0, NTRAIN, &b, NTRAIN - 1);       /* and is a function of the epoch */
+    int again = 0;
+    for (int i = 0; i < b.n; i++) again |= b.samples[i] == drawn[4];
+    assert_true(again);
+    lathe_det_loader_free(l);
+    o.background = 1; /* everything, as without sampling */
+    l = make_loader(&f, &o);
+    assert_int_equal(lathe_det_loader_size(l), NTRAIN);
+    lathe_det_loader_free(l);
+    o.background = 0.01f; /* never an empty draw while a sample has boxes: round(0.02) = 0 of them */
+    l = make_loader(&f, &o);
+    assert_int_equal(lathe_det_loader_size(l), 5);
+    lathe_det_loader_free(l);
+    o.background = 0;
+    lathe_det_loader *bad = NULL;
+    assert_int_equal(lathe_det_loader_create(f.ds, &o, &bad), -LATHE_EINVAL);
+    o.background = 1.5f;
+    assert_int_equal(lathe_det_loader_create(f.ds, &o, &bad), -LATHE_EINVAL);
+    assert_null(bad);
+    lathe_det_batch_free(&b);
+    close_fixture(&f);
+}
+
 /* Every augmented box lies inside the input and is at least 2 pixels wide and high, with a valid
  * label, over several epochs and batches, for a square and a non-square input. */
 static void augmented_boxes_stay_valid(void **state) {
@@ -514,6 +561,7 @@ int main(void) {
         cmocka_unit_test(mosaic_switches_off),
         cmocka_unit_test(batch_arguments),
         cmocka_unit_test(bad_options_refused),
+        cmocka_unit_test(background_share_is_drawn_each_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
