@@ -1076,6 +1076,19 @@ static void check_contents(const lathe_dataset *ds, const shard *sh, hid_t file,
                 problem(r, (int64_t)i, "box %" PRId64 " label %d outside [0, %d)", k - d.offsets[i], d.boxes[k].label,
                         m->nclasses);
     if ((rc = load_meta(file, sh->n, &d))) problem(r, -1, "%s", lathe_last_error());
+    for (uint64_t i = 0; !rc && d.source_offsets && i < sh->n; i++) /* a tiled dataset's whole-image boxes */
+        for (int64_t k = d.source_offsets[i]; k < d.source_offsets[i + 1]; k++) {
+            const lathe_box *b = &d.source_boxes[k];
+            if (b->label < 0 || b->label >= m->nclasses)
+                problem(r, (int64_t)i, "source box %" PRId64 " label %d outside [0, %d)", k - d.source_offsets[i], b->label,
+                        m->nclasses);
+            else if (d.meta[i].tile_x || d.meta[i].tile_y)
+                problem(r, (int64_t)i, "source boxes on a tile that is not its image's first");
+            else if (!(b->x1 >= 0 && b->y1 >= 0 && b->x2 > b->x1 && b->y2 > b->y1 && b->x2 <= d.meta[i].orig_width &&
+                       b->y2 <= d.meta[i].orig_height))
+                problem(r, (int64_t)i, "source box %" PRId64 " (%g, %g, %g, %g) is not inside the %dx%d image",
+                        k - d.source_offsets[i], b->x1, b->y1, b->x2, b->y2, d.meta[i].orig_width, d.meta[i].orig_height);
+        }
     for (uint64_t i = 0; !rc && i < sh->n; i++) {
         if (d.meta[i].split != sh->split)
             problem(r, (int64_t)i, "meta split is %s, the shard is %s", lathe_split_name(d.meta[i].split),

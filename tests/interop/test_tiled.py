@@ -209,3 +209,19 @@ def test_predict_draws_whole_images_and_tiles_image_files(trained, tmp_path):
     bad = lathe("predict", run, folder, "--tile", 64, "--overlap", 64, "-o", tmp_path / "h", check=False)
     assert bad.returncode == 1 and "overlap" in bad.stderr
     assert lathe("predict", run, "--dataset", root / "ds", "--tile", 64, check=False).returncode == 2
+
+
+def test_verify_checks_the_whole_image_boxes(tiled, tmp_path):
+    root, _ = tiled
+    copy = tmp_path / "ds"
+    copy.mkdir()
+    for f in (root / "ds").iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    lathe("verify", copy)
+    shard = sorted(copy.glob("shard-*.h5"))[0]
+    with h5py.File(shard, "r+") as f:
+        boxes = f["source_boxes"][:]
+        boxes[0, 2] = W + 50  # past the image's right edge
+        f["source_boxes"][...] = boxes
+    p = lathe("verify", copy, check=False)
+    assert p.returncode != 0 and "source box 0" in p.stdout + p.stderr and "not inside" in p.stdout + p.stderr
