@@ -1,33 +1,56 @@
 #!/usr/bin/env bash
-# tools/demo.sh - `make demo`: synthesize a factory archive, ingest it, verify it, describe it,
-# analyze it, train and evaluate an image-level defect classifier and a defect detector on it.
+# tools/demo.sh - `make demo`: the inspection workflow on a synthetic line. Synthesize an archive of
+# line photos whose defects are small, ingest it twice (as full-resolution tiles for the detector,
+# and whole photos letterboxed for the dataset report), verify, describe and analyze it, train a
+# defect detector on the tiles and evaluate it on the test split's whole photos (COCO metrics, and
+# the image-level verdict per photo: its best detection's class, else good), run it on new photos,
+# and print the two headline numbers against the floors the demo promises (DEMO_FLOORS=0 skips the
+# check). A whole-photo classifier is not the tool here: at an input that trains in minutes the
+# defects are a few pixels (experiments/classify/defects.yaml at 320 px: 0.47, see PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${LATHE_BUILD:-build}
 LATHE="$BUILD/lathe"
 OUT=${DEMO_DIR:-out/demo}
+start=$(date +%s)
 rm -rf "$OUT"
 mkdir -p "$OUT"
-echo "== lathe synth: 300 inspection scenes with sensors and descriptions -> $OUT/archive.tar.zst"
-"$LATHE" synth "$OUT/archive.tar.zst" --count 300 --seed 7 --yolo --voc
-echo "== lathe ingest (letterbox to 320, shards of 100, parts of one physical part kept in one split)"
-"$LATHE" ingest "$OUT/archive.tar.zst" -o "$OUT/dataset" --size 320 --shard-size 100 --group-by 'part[0-9]+'
+# 640x480 photos with defects of 16-90 px (a few percent of the photo: letterboxed to a model's input
+# they vanish), 2-4 per defective part, 70% of the parts defective, no sensor-only faults (an image
+# model cannot see those: the fusion head is for them)
+SYNTH=(--width 640 --height 480 --defect-size 1,1.4 --contrast 1.3 --defects 2,4 --defect-rate 0.7 --sensor-fault-rate 0)
+SPLIT=(--split 0.75,0.05,0.2 --group-by 'part[0-9]+') # the views of one physical part stay in one split
+echo "== lathe synth: 500 line photos with sensors and descriptions -> $OUT/archive.tar.zst"
+"$LATHE" synth "$OUT/archive.tar.zst" --count 500 --seed 7 "${SYNTH[@]}" --yolo --voc
+echo "== lathe ingest: full-resolution tiles of 128 with 32 px overlap, for the detector"
+"$LATHE" ingest "$OUT/archive.tar.zst" -o "$OUT/tiles" --tile 128 --overlap 32 "${SPLIT[@]}" --shard-size 2000
+echo "== lathe ingest: whole photos letterboxed to 320, for the dataset report"
+"$LATHE" ingest "$OUT/archive.tar.zst" -o "$OUT/dataset" --size 320 "${SPLIT[@]}" --shard-size 200
 echo "== lathe verify"
+"$LATHE" verify "$OUT/tiles"
 "$LATHE" verify "$OUT/dataset"
 echo "== lathe info"
 "$LATHE" info "$OUT/dataset"
 echo "== lathe analyze (statistics, quality findings, leakage between splits)"
 "$LATHE" analyze "$OUT/dataset" -o "$OUT/analysis"
-echo "== lathe train: the image-level defect classifier (experiments/classify/defects.yaml)"
-"$LATHE" train experiments/classify/defects.yaml "data.dataset=$OUT/dataset" --runs "$OUT/runs"
-echo "== lathe eval on the test split"
-"$LATHE" eval "$OUT/runs/defects" --split test
-echo "== lathe train: the defect detector (experiments/detect/defects.yaml)"
-"$LATHE" train experiments/detect/defects.yaml "data.dataset=$OUT/dataset" --runs "$OUT/runs"
-echo "== lathe eval: COCO metrics of the detector on the test split"
-"$LATHE" eval "$OUT/runs/defects_detector" --split test
-echo "== lathe predict: the detector on the test split, boxes drawn"
-"$LATHE" predict "$OUT/runs/defects_detector" --dataset "$OUT/dataset" --split test --render -o "$OUT/predict"
-echo "demo done: dataset report $OUT/analysis/report.html"
-echo "           classifier report $OUT/runs/defects/eval/report.html"
-echo "           detector report $OUT/runs/defects_detector/eval/report.html (drawings in $OUT/predict/render)"
+echo "== lathe train: the defect detector on the tiles (experiments/detect/defects.yaml)"
+"$LATHE" train experiments/detect/defects.yaml "data.dataset=$OUT/tiles" --runs "$OUT/runs"
+echo "== lathe eval: the detector on the test split's whole photos (tile detections merged across seams)"
+"$LATHE" eval "$OUT/runs/defects_detector" --split test | tee "$OUT/detector.txt"
+echo "== lathe predict: the detector on new photos from the line (cut into the same tiles), boxes drawn"
+"$LATHE" synth "$OUT/new" --count 6 --seed 99 "${SYNTH[@]}" >/dev/null
+"$LATHE" predict "$OUT/runs/defects_detector" "$OUT/new/images" --render -o "$OUT/predict"
+ap50=$(sed -n 's/^mAP [0-9.]* (AP50 \([0-9.]*\)).*/\1/p' "$OUT/detector.txt")
+acc=$(sed -n 's/^image-level accuracy \([0-9.]*\) .*/\1/p' "$OUT/detector.txt")
+echo "demo done in $(( $(date +%s) - start )) s:"
+echo "  detector   AP50 $ap50 on the test split's whole photos (floor 0.5): $OUT/runs/defects_detector/eval/report.html"
+echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: the best detection's class, else good)"
+echo "  dataset report $OUT/analysis/report.html; drawings of new photos in $OUT/predict/render"
+# The floors are the demo's target (issue 19), not yet its result on 2 cores in five minutes: say so
+# plainly; DEMO_FLOORS=1 makes a miss an error.
+if ! awk -v a="$ap50" -v c="$acc" 'BEGIN { exit !(a >= 0.5 && c >= 0.9) }'; then
+  echo "  below the target floors (detector AP50 0.5, image-level accuracy 0.9): five CPU epochs do not learn these"
+  echo "  defects yet (docs/PERFORMANCE.md, \"The demo\", has what was measured)"
+  [ "${DEMO_FLOORS:-0}" = 1 ] && exit 1
+fi
+exit 0
