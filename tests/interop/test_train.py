@@ -35,18 +35,20 @@ def train(digits, runs, *overrides, name="digits", check=True, **kw):
                  check=check, **kw)
 
 
-def test_digits_reach_95_percent_within_two_minutes(digits, tmp_path):
+def test_digits_reach_98_5_percent_on_test(digits, tmp_path):
+    # the shipped spec as docs/PERFORMANCE.md records it (seed 0, one thread: results are bitwise per
+    # thread count); about 15 s on one core, 7 s on two; the time limit only guards a loaded machine
     t0 = time.monotonic()
-    train(digits, tmp_path, "train.epochs=15")
+    train(digits, tmp_path, "--threads", "1")
     seconds = time.monotonic() - t0
     metrics = json.loads((tmp_path / "digits" / "metrics.json").read_text())
-    assert metrics["best_val_accuracy"] >= 0.95, metrics
+    assert metrics["best_val_accuracy"] >= 0.985, metrics
     assert seconds < 120, f"training took {seconds:.0f} s"
     log = [json.loads(line) for line in (tmp_path / "digits" / "log.jsonl").read_text().splitlines()]
-    assert len(log) == 15 and log[-1]["loss"] < log[0]["loss"]
+    assert len(log) == 30 and log[-1]["loss"] < log[0]["loss"]
     p = lathe("eval", tmp_path / "digits", "--split", "test")
     report = json.loads((tmp_path / "digits" / "eval" / "report.json").read_text())
-    assert report["accuracy"] >= 0.9 and report["samples"] > 150
+    assert report["accuracy"] >= 0.985 and report["samples"] > 150
     cm = np.array(report["confusion"])
     assert cm.sum() == report["samples"] and np.trace(cm) / cm.sum() == pytest.approx(report["accuracy"])
     assert len(report["classes"]) == 10 and "accuracy" in p.stdout
@@ -64,7 +66,7 @@ def test_digits_reach_95_percent_within_two_minutes(digits, tmp_path):
 def test_checkpoints_are_safetensors(digits, tmp_path):
     train(digits, tmp_path, "train.epochs=1")
     ck = load_file(tmp_path / "digits" / "checkpoints" / "last.safetensors")
-    assert ck["stem.weight"].shape == (16, 1, 3, 3) and ck["head.weight"].shape == (10, 32)
+    assert ck["stem.weight"].shape == (16, 1, 3, 3) and ck["head.weight"].shape == (10, 64)
     assert ck["stem_bn.running_var"].dtype == np.float32
     assert "optim.head.weight.exp_avg" in ck and "optim.head.weight.exp_avg_sq" in ck
 
