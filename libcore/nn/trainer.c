@@ -164,7 +164,9 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
         lathe_log(LATHE_LOG_INFO, "train.epoch", "epoch %d/%d: loss %.4f, %s %.4f, %.0f images/s", epoch + 1, epochs,
                   loss ? loss->valuedouble : 0, L->task->metric, metric, ips ? ips->valuedouble : 0);
     }
-    if (!rc && metric > *best) {
+    /* a tie keeps the later epoch: a small val split saturates (accuracy 1.000 from epoch 3 of the
+     * digits), and the first epoch to reach it is a model still at full learning rate */
+    if (!rc && metric >= *best) {
         *best = metric;
         rc = save(L, L->best, epoch + 1, 0, *best, skipped);
     }
