@@ -380,13 +380,8 @@ static tiling dataset_tiling(const cJSON *spec) {
     const char *dir = lathe_config_str(spec, "data.dataset", NULL);
     lathe_manifest m;
     if (!dir || lathe_manifest_load(dir, &m)) return t;
-    cJSON *args = m.args_json ? cJSON_Parse(m.args_json) : NULL;
-    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile"), *overlap = cJSON_GetObjectItemCaseSensitive(args, "overlap");
-    if (cJSON_IsNumber(tile) && tile->valuedouble >= 8 && tile->valuedouble <= 16384) {
-        t.tile = (int)tile->valuedouble;
-        t.overlap = cJSON_IsNumber(overlap) && overlap->valuedouble >= 0 && overlap->valuedouble < t.tile ? (int)overlap->valuedouble : 0;
-    }
-    cJSON_Delete(args);
+    lathe_manifest_tiling(&m, &t.tile, &t.overlap);
+    if (t.tile < 8 || t.tile > 16384) t.tile = t.overlap = 0; /* what ingest --tile accepts */
     lathe_manifest_free(&m);
     return t;
 }

@@ -123,8 +123,9 @@ void lathe_det_to_source(const lathe_detection *det, int n, const lathe_meta *mt
     }
 }
 
-/* Grows the results (and the tiles they came from, when tracked) to hold `more` further entries. */
-static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, size_t n, size_t more, size_t *cap) {
+/* Grows the results, and when tracked (a tiled dataset) the tile and source image size of each, to
+ * hold `more` further entries. */
+static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, double (**sizes)[2], size_t n, size_t more, size_t *cap) {
     if (n + more <= *cap) return 0;
     size_t c = 2 * *cap + more + 256;
     lathe_coco_ann *g = realloc(*out, c * sizeof *g);
@@ -132,8 +133,10 @@ static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, size_t n, size
     *out = g;
     if (rects) {
         lathe_tile_rect *t = realloc(*rects, c * sizeof *t);
-        if (!t) return lathe_fail(LATHE_ENOMEM, "detections");
-        *rects = t;
+        if (t) *rects = t;
+        double(*z)[2] = t ? realloc(*sizes, c * sizeof *z) : NULL;
+        if (z) *sizes = z;
+        if (!t || !z) return lathe_fail(LATHE_ENOMEM, "detections");
     }
     *cap = c;
     return 0;
@@ -192,12 +195,7 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
         for (int i = 0; i < got && !rc; i++) {
             lathe_dataset_sample s;
             if ((rc = lathe_dataset_get(d->ds, b.samples[i], LATHE_READ_META, &s))) break;
-            size_t cap_before = cap;
-            if (!(rc = reserve(out, tiled ? &rects : NULL, *n, (size_t)counts[i], &cap)) && tiled && cap != cap_before) {
-                double(*bigger)[2] = realloc(sizes, cap * sizeof *sizes);
-                if (!bigger) rc = lathe_fail(LATHE_ENOMEM, "detections");
-                else sizes = bigger;
-            }
+            rc = reserve(out, tiled ? &rects : NULL, &sizes, *n, (size_t)counts[i], &cap);
             if (!rc) lathe_det_to_source(dets + (size_t)i * o->max_det, counts[i], &s.meta, image_ids[b.samples[i]], r, px, py,
                                          *out + *n);
             for (int k = 0; !rc && tiled && k < counts[i]; k++) {

@@ -1,6 +1,5 @@
 /* dataset_tiles.c - what tiled datasets add to the reader (dataset.h): which samples make one source
  * image, and that image put back together from its tiles. */
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +10,9 @@
 #define MAX_WHOLE_PIXELS ((uint64_t)1 << 28)
 
 int lathe_dataset_tiled(const lathe_dataset *ds) {
-    const lathe_manifest *m = lathe_dataset_manifest(ds);
-    cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
-    const cJSON *tile = cJSON_GetObjectItemCaseSensitive(args, "tile");
-    int tiled = cJSON_IsNumber(tile) && tile->valuedouble > 0;
-    cJSON_Delete(args);
-    return tiled;
+    int tile, overlap;
+    lathe_manifest_tiling(lathe_dataset_manifest(ds), &tile, &overlap);
+    return tile > 0;
 }
 
 static int first_tile(const lathe_meta *m) { return m->tile_x == 0 && m->tile_y == 0; }

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,14 @@ uint64_t lathe_manifest_samples(const lathe_manifest *m, int split) {
 static void free_strings(char **v, int n) {
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
+}
+
+void lathe_manifest_tiling(const lathe_manifest *m, int *tile, int *overlap) {
+    cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(args, "tile"), *o = cJSON_GetObjectItemCaseSensitive(args, "overlap");
+    *tile = cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble <= INT_MAX ? (int)t->valuedouble : 0;
+    *overlap = *tile && cJSON_IsNumber(o) && o->valuedouble >= 0 && o->valuedouble < *tile ? (int)o->valuedouble : 0;
+    cJSON_Delete(args);
 }
 
 void lathe_manifest_free(lathe_manifest *m) {

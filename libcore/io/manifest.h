@@ -46,6 +46,9 @@ int lathe_manifest_add_shard(lathe_manifest *m, const char *file, int split, uin
                              uint64_t xxh64);
 /* Total samples over all shards, or over one split (split < 0: all). */
 uint64_t lathe_manifest_samples(const lathe_manifest *m, int split);
+/* The ingest's tiling from args_json: *tile the --tile side (0 when the dataset was letterboxed, or
+ * when args_json says nothing usable), *overlap its --overlap (0 when absent or not below *tile). */
+void lathe_manifest_tiling(const lathe_manifest *m, int *tile, int *overlap);
 void lathe_manifest_free(lathe_manifest *m);
 
 #ifdef __cplusplus
