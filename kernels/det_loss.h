@@ -19,6 +19,8 @@ enum { LATHE_IOU_GIOU = 0, LATHE_IOU_DIOU = 1, LATHE_IOU_CIOU = 2 };
     double lathe_k_dfl##SUF(int n, int bins, const T *logits, const T *target, const T *weight, T *dlogits);   \
     /* sigmoid focal loss with soft targets t in [0, 1], mean over n */                                    \
     double lathe_k_focal##SUF(size_t n, const T *logits, const T *targets, T alpha, T gamma, T *dlogits);   \
+    /* binary cross-entropy of sigmoid logits against soft targets in [0, 1]; returns the sum over n */ \
+    double lathe_k_bce##SUF(size_t n, const T *logits, const T *targets, T *dlogits);                        \
     /* varifocal loss: targets q are IoU-aware scores (0 for negatives); the weight q (positives) or     \
      * alpha p^gamma (negatives) is a constant, as in the paper; returns the sum over n */                 \
     double lathe_k_varifocal##SUF(size_t n, const T *logits, const T *targets, T alpha, T gamma, T *dlogits);

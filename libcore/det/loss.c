@@ -15,6 +15,7 @@ void lathe_det_loss_defaults(lathe_det_loss_opts *o, int classes, int bins) {
     o->w_cls = 0.5f, o->w_iou = 7.5f, o->w_dfl = 1.5f;
     o->assign.topk = 10, o->assign.alpha = 1, o->assign.beta = 6;
     o->iou_kind = LATHE_IOU_CIOU;
+    o->cls_kind = LATHE_CLS_BCE;
 }
 
 /* the predicted class probabilities (A, C) and decoded boxes (A, 4) of raw head outputs */
@@ -80,10 +81,12 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
     if (o->norm > 0) norm = o->norm; /* a batch's shared normalizer */
     else if (norm < 1) norm = 1;
     double l_cls;
-    if (o->focal) { /* RetinaNet's focal loss on hard targets: 1 for each positive's class */
+    if (o->cls_kind == LATHE_CLS_FOCAL) { /* RetinaNet's focal loss on hard targets: 1 for each positive's class */
         for (size_t i = 0; i < ac; i++) q[i] = q[i] > 0 ? 1.0f : 0.0f;
         l_cls = lathe_k_focal_f32(ac, cls_logit, q, 0.25f, 2.0f, dcls) * (double)ac / norm; /* a sum, as varifocal's */
         for (size_t i = 0; i < ac; i++) dcls[i] *= (float)ac;
+    } else if (o->cls_kind == LATHE_CLS_BCE) {
+        l_cls = lathe_k_bce_f32(ac, cls_logit, q, dcls) / norm;
     } else {
         l_cls = lathe_k_varifocal_f32(ac, cls_logit, q, 0.75f, 2.0f, dcls) / norm;
     }

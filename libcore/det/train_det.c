@@ -19,7 +19,7 @@ typedef struct {
     int val_split;
     int32_t *assigned;        /* (batch, A) the step's targets: box index or -1 */
     float *score;             /* (batch, A) and their IoU-aware scores */
-    double parts[3];          /* the epoch's varifocal, CIoU and DFL sums, and the steps they cover */
+    double parts[3];          /* the epoch's class, box (CIoU) and DFL loss sums, and the steps they cover */
     double part_steps;
 } det_trainer;
 
@@ -166,11 +166,13 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     t.loss.w_iou = (float)num(spec, "train.loss.box", t.loss.w_iou);
     t.loss.w_dfl = (float)num(spec, "train.loss.dfl", t.loss.w_dfl);
     t.loss.assign.topk = (int)num(spec, "train.assign.topk", t.loss.assign.topk);
-    const char *cls_kind = lathe_config_str(spec, "train.loss.cls_kind", "varifocal");
+    const char *cls_kind = lathe_config_str(spec, "train.loss.cls_kind", "bce");
     const char *iou_kind = lathe_config_str(spec, "train.loss.iou_kind", "ciou");
-    t.loss.focal = !strcmp(cls_kind, "focal"), t.loss.iou_kind = !strcmp(iou_kind, "giou") ? LATHE_IOU_GIOU : LATHE_IOU_CIOU;
-    if (!rc && ((!t.loss.focal && strcmp(cls_kind, "varifocal")) || (strcmp(iou_kind, "ciou") && strcmp(iou_kind, "giou"))))
-        rc = lathe_fail(LATHE_EINVAL, "train.loss.cls_kind: varifocal or focal; train.loss.iou_kind: ciou or giou");
+    t.loss.cls_kind = !strcmp(cls_kind, "focal") ? LATHE_CLS_FOCAL : !strcmp(cls_kind, "varifocal") ? LATHE_CLS_VARIFOCAL : LATHE_CLS_BCE;
+    t.loss.iou_kind = !strcmp(iou_kind, "giou") ? LATHE_IOU_GIOU : LATHE_IOU_CIOU;
+    if (!rc && ((t.loss.cls_kind == LATHE_CLS_BCE && strcmp(cls_kind, "bce")) ||
+                (strcmp(iou_kind, "ciou") && strcmp(iou_kind, "giou"))))
+        rc = lathe_fail(LATHE_EINVAL, "train.loss.cls_kind: varifocal, bce or focal; train.loss.iou_kind: ciou or giou");
     if (!rc) rc = lathe_trainer_prepare(spec, t.d.g, run_dir, resume);
     lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);

@@ -76,7 +76,7 @@ static const spec_key keys[] = {
     {"train.loss.cls", K_NUM, 0, 1e6, NULL},
     {"train.loss.box", K_NUM, 0, 1e6, NULL},
     {"train.loss.dfl", K_NUM, 0, 1e6, NULL},
-    {"train.loss.cls_kind", K_STR, 0, 0, "varifocal focal"},
+    {"train.loss.cls_kind", K_STR, 0, 0, "varifocal bce focal"},
     {"train.loss.iou_kind", K_STR, 0, 0, "ciou giou"},
     {"train.assign", K_MAP, 0, 0, NULL},
     {"train.assign.topk", K_INT, 1, 1000, NULL},

@@ -2,7 +2,7 @@
  * training steps (forward, loss, backward, SGD with momentum) on random data at a fixed batch,
  * after warm-up. The loss is softmax cross-entropy for a classifier; for a detector (a model that
  * ends in `detect`) it is the real detection loss of libcore/det (task-aligned assignment,
- * varifocal, CIoU, DFL) against four fixed random boxes per image. Prints one JSON line:
+ * BCE, CIoU, DFL) against four fixed random boxes per image. Prints one JSON line:
  * images_per_s, step_ms, peak_rss_mib, params, gflop_per_image.
  *
  * usage: bench_train SPEC.yaml BATCH STEPS THREADS [DEVICE [PRECISION]]
