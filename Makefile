@@ -15,7 +15,7 @@ comma := ,
 CC ?= gcc
 HDF5_INC := /usr/include/hdf5/serial
 HDF5_LIB := /usr/lib/x86_64-linux-gnu/hdf5/serial
-PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo
+PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -78,7 +78,10 @@ TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 GPU_TEST_SRC := $(sort $(wildcard tests/gpu/test_*.c))
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+# ONNX's schema from Debian's libonnx-dev, compiled to C by protoc-c at build time (libcore/export)
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN := $(BUILD)/gen
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(GEN)/onnx.pb-c.o
 # The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
 # has CUDA but none of the I/O libraries (HDF5, libarchive, ...) nor oneDNN (conv_dnnl.o, which
 # only the graph calls).
@@ -87,6 +90,8 @@ GPU_LDLIBS := $(filter -L% -lcudnn -lcublas -lcudart -lstdc++ -Wl%,$(LDLIBS)) -l
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 GPU_TEST_BIN := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/tests/gpu/%)
+# helpers the interop tests call (reference outputs from lathe's own code)
+TEST_TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 LIB := $(BUILD)/liblathe.a
 LATHE := $(BUILD)/lathe
 PLUGIN := $(BUILD)/plugins/liblathe_h5zstd.so
@@ -95,7 +100,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: all test demo bench bench-train deps install clean gpu-check gpu-bundle probe print-%
-all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(NN_SO)
+all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(TEST_TOOL_BIN) $(NN_SO)
 
 probe:
 	@echo "lathe $(VERSION): cc=$(CC) sanitize=$(SANITIZE) cuda=$(if $(filter 1,$(USE_CUDA)),✓ $(NVCC),✗ (CPU only))"
@@ -104,6 +109,20 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	@echo "  PROTOC-C $<"
+	@cp $< $(GEN)/onnx.proto && cd $(GEN) && protoc-c --c_out=. onnx.proto
+
+# generated code: compiled without the project's warnings
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	@echo "  CC    $<"
+	@$(CC) -std=c11 -O2 -g -fPIC $(PKG_CFLAGS) $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined) -c $< -o $@
+
+EXPORT_OBJ := $(filter $(BUILD)/libcore/export/%,$(LIB_OBJ))
+$(EXPORT_OBJ): CFLAGS += -I$(GEN)
+$(EXPORT_OBJ): | $(GEN)/onnx.pb-c.h
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -125,6 +144,11 @@ $(PLUGIN): libcore/io/h5z_plugin.c libcore/io/h5z_zstd.c libcore/base/error.c
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	@$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -shared -o $@ $^ -L$(HDF5_LIB) -lhdf5 -lzstd
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  TOOL  $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
@@ -214,7 +238,7 @@ gpu-check: probe $(filter-out $(GPU_GRAPH_TEST),$(GPU_TEST_BIN))
 # of test oracles.
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
-  libopenblas-openmp-dev \
+  libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev \
   chromium python3 python3-venv python3-pip
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

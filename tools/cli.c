@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
+#include "libcore/io/dataset.h"
 
 void cli_error(const char *what, const char *why) {
     const char *reason = why ? why : lathe_last_error();
@@ -113,4 +115,21 @@ int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *c
         return lathe_fail(LATHE_ENOTFOUND, "%s has no best.safetensors yet (it stopped in its first epoch): use --checkpoint last",
                           run);
     return lathe_fail(LATHE_ENOTFOUND, "no checkpoint %s", ck);
+}
+
+/* A run's config.yaml records model.classes and class_names from the dataset, so `lathe predict`
+ * on image files and `lathe export` need no dataset. */
+int cli_record_classes(cJSON *spec) {
+    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    if (!dir || !cJSON_IsObject(model) || cJSON_GetObjectItemCaseSensitive(spec, "class_names")) return 0;
+    lathe_dataset *ds;
+    int rc = lathe_dataset_open(dir, &ds);
+    if (rc) return rc;
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    if (!cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", m->nclasses);
+    cJSON *names = cJSON_AddArrayToObject(spec, "class_names");
+    for (int k = 0; names && k < m->nclasses; k++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[k]));
+    lathe_dataset_close(ds);
+    return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
 }

@@ -39,5 +39,8 @@ void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cf
 /* 0 when checkpoint file ck exists; else a failure that, for a run without best.safetensors yet
  * (stopped in its first epoch), points at --checkpoint last. */
 int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *ck);
+/* Records model.classes and class_names from the spec's data.dataset into the spec (a run's
+ * config.yaml), unless class_names is there already. Returns 0 or the dataset's error. */
+int cli_record_classes(cJSON *spec);
 
 #endif

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
     {"train", cmd_train, "train a classifier or a detector from a YAML spec into runs/NAME/"},
     {"eval", cmd_eval, "evaluate a run, or COCO detections (pycocotools metrics); CI gate"},
+    {"export", cmd_export, "a run's model as ONNX for onnxruntime, TensorRT and DeepStream"},
     {"predict", cmd_predict, "a detector run on images, a folder or a dataset split: COCO results, drawings"},
 };
 

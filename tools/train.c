@@ -58,23 +58,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* A detector run's config.yaml records model.classes and class_names from the dataset, so
- * `lathe predict` on image files needs no dataset. */
-static int record_classes(cJSON *spec) {
-    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
-    cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
-    if (!dir || !cJSON_IsObject(model) || cJSON_GetObjectItemCaseSensitive(spec, "class_names")) return 0;
-    lathe_dataset *ds;
-    int rc = lathe_dataset_open(dir, &ds);
-    if (rc) return rc;
-    const lathe_manifest *m = lathe_dataset_manifest(ds);
-    if (!cJSON_GetObjectItemCaseSensitive(model, "classes")) cJSON_AddNumberToObject(model, "classes", m->nclasses);
-    cJSON *names = cJSON_AddArrayToObject(spec, "class_names");
-    for (int k = 0; names && k < m->nclasses; k++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[k]));
-    lathe_dataset_close(ds);
-    return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
-}
-
 /* A run name is one folder name: not empty, no '/', not "." or "..", and not cut short. */
 static int check_run_name(const char *name) {
     if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -199,7 +182,7 @@ int cmd_train(int argc, char **argv) {
     const char *task = lathe_config_str(spec, "task", "classify");
     if (!rc && strcmp(task, "classify") && strcmp(task, "detect"))
         rc = lathe_fail(LATHE_EINVAL, "task: classify or detect, not %s", task);
-    if (!rc && !resume && !strcmp(task, "detect")) rc = record_classes(spec);
+    if (!rc && !resume) rc = cli_record_classes(spec);
     if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
     if (!rc && !resume) {
         char *yaml = lathe_config_to_yaml(spec);

@@ -747,3 +747,23 @@ int lathe_graph_detect_levels(const lathe_graph *g, int *strides, int max) {
     }
     return last->nin <= max ? last->nin : -1;
 }
+
+int lathe_graph_nlayers(const lathe_graph *g) { return g->nlayers; }
+
+int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v) {
+    if (i < 0 || i >= g->nlayers) return lathe_fail(LATHE_EINVAL, "layer %d of %d", i, g->nlayers);
+    const layer *l = &g->layers[i];
+    const lathe_param *p[4] = {NULL, NULL, NULL, NULL};
+    int idx[4] = {l->pw, l->pb, l->prm, l->prv};
+    for (int k = 0; k < 4; k++) p[k] = idx[k] >= 0 ? &g->params[idx[k]] : NULL;
+    memset(v, 0, sizeof *v);
+    v->name = l->name, v->type = (lathe_layer_type)l->type, v->act = l->act, v->slope = l->slope;
+    memcpy(v->in, l->in, sizeof v->in), v->nin = l->nin;
+    v->c = l->c, v->h = l->h, v->w = l->w;
+    v->k = l->cs.r, v->stride = l->cs.stride, v->pad = l->cs.pad;
+    v->dilation = l->cs.dilation, v->groups = l->cs.groups, v->factor = l->factor, v->heads = l->heads, v->eps = l->eps;
+    v->weight = p[0], v->bias = p[1];
+    if (l->type == L_BN) v->running_mean = p[2], v->running_var = p[3];
+    if (l->type == L_ATTENTION) v->out_weight = p[2], v->out_bias = p[3];
+    return 0;
+}

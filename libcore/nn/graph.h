@@ -91,6 +91,37 @@ void lathe_graph_summary(const lathe_graph *g, FILE *out);
  * gathers, into strides (max entries); returns the number of levels, 0 for another last layer, or
  * -1 when a level's map does not divide the input evenly or there are more than max levels. */
 int lathe_graph_detect_levels(const lathe_graph *g, int *strides, int max);
+/* The layer types a graph is built of (docs/MODELS.md), as lathe_graph_layer reports them. */
+typedef enum {
+    LATHE_LAYER_INPUT, LATHE_LAYER_CONV, LATHE_LAYER_BN, LATHE_LAYER_ACT, LATHE_LAYER_MAXPOOL, LATHE_LAYER_AVGPOOL,
+    LATHE_LAYER_GAP, LATHE_LAYER_UPSAMPLE, LATHE_LAYER_CONCAT, LATHE_LAYER_ADD, LATHE_LAYER_LINEAR,
+    LATHE_LAYER_DROPOUT, LATHE_LAYER_LAYERNORM, LATHE_LAYER_ATTENTION, LATHE_LAYER_DETECT,
+} lathe_layer_type;
+
+/* One layer as code that walks the graph sees it (the exporter): what it computes, from which
+ * layers (indices below its own), its output shape per sample and its tensors. Layer 0 is the input. */
+typedef struct {
+    const char *name;
+    lathe_layer_type type;
+    int act;                    /* ACT: LATHE_ACT_* (kernels/nn.h) */
+    float slope;                /* ACT leaky: the negative slope */
+    int in[8], nin;
+    int c, h, w;                /* output per sample (DETECT: c anchors, w values per anchor) */
+    int k, stride, pad;         /* CONV, MAXPOOL, AVGPOOL: square window, stride, padding per side */
+    int dilation, groups;       /* CONV */
+    int factor;                 /* UPSAMPLE: nearest-neighbour factor */
+    int heads;                  /* ATTENTION */
+    float eps;                  /* BN, LAYERNORM */
+    const lathe_param *weight, *bias; /* CONV, LINEAR (bias may be NULL); BN, LAYERNORM gamma and beta;
+                                         ATTENTION the input projection (3 D x D, 3 D) */
+    const lathe_param *running_mean, *running_var; /* BN */
+    const lathe_param *out_weight, *out_bias;      /* ATTENTION: the output projection (D x D, D) */
+} lathe_layer_view;
+
+int lathe_graph_nlayers(const lathe_graph *g);
+/* Fills v for layer i (0 <= i < lathe_graph_nlayers); -LATHE_EINVAL for another i. */
+int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v);
+
 /* Total learnable parameters and forward FLOPs (2 x MACs) per sample. */
 size_t lathe_graph_param_count(const lathe_graph *g);
 double lathe_graph_flops(const lathe_graph *g);

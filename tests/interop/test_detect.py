@@ -54,7 +54,7 @@ def shapes_source(root, n, classes, seed):
     return root / "annotations.json"
 
 
-def write_spec(path, dataset, epochs=12, extra=""):
+def write_spec(path, dataset, epochs=16, extra=""):
     path.write_text(f"""base: {MODEL}
 task: detect
 data:
@@ -128,7 +128,7 @@ def test_eval_equals_pycocotools_and_writes_the_report(trained):
     labels = report["confusion"]["labels"]
     assert labels == ["square", "bar", "background"]
     assert all("best_f1" in c for c in report["classes"])
-    assert len(report["training"]) == 12
+    assert len(report["training"]) == 16
     html = (run / "eval" / "report.html").read_text()
     assert "<img" in html and "square" in html
     assert "|" in (run / "eval" / "report.md").read_text()

@@ -1,0 +1,228 @@
+"""`lathe export` to ONNX, checked from outside: onnx's checker (full_check) accepts every model
+(a classifier, a model with attention and layer norm, detectors of each size), onnxruntime gives
+lathe's own forward (tests/tools/graph_forward) on real dataset samples for float and uint8 input,
+batch 1 and a dynamic batch, a detector exported with ONNX NMS scores the same mAP as `lathe eval` (on the split it was
+validated on: the claim is equality, not generalization),
+and bad requests are clear errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from fixtures import lathe, read_dataset
+from test_detect import shapes_source, write_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("LATHE_BUILD", ROOT / "build"))
+FORWARD = BUILD / "tests" / "tools" / "graph_forward"
+DETECT = ROOT / "experiments" / "detect"
+META_KEYS = {"lathe.task", "lathe.class_names", "lathe.input", "lathe.mean", "lathe.std", "lathe.letterbox", "lathe.run",
+             "lathe.checkpoint", "lathe.version"}
+
+ATTENTION_SPEC = """name: attn
+data: {{dataset: {ds}, mean: 0.2, std: 0.3}}
+model:
+  input: [1, 16, 16]
+  layers:
+    - {{name: stem, type: conv, out: 16, k: 3, stride: 2}}
+    - {{type: gelu}}
+    - {{name: pool, type: maxpool, k: 2}}
+    - {{name: norm, type: layernorm}}
+    - {{name: attn, type: attention, heads: 4}}
+    - {{type: add, from: [-1, pool]}}
+    - {{name: up, type: upsample, factor: 2}}
+    - {{name: avg, type: avgpool, k: 3, stride: 2, pad: 1}}
+    - {{type: silu}}
+    - {{type: leaky, slope: 0.2}}
+    - {{name: dw, type: conv, out: 16, k: 3, groups: -1, dilation: 2}}
+    - {{name: bn, type: bn}}
+    - {{type: sigmoid}}
+    - {{type: gap}}
+    - {{type: dropout, p: 0.2}}
+    - {{name: fc, type: linear, out: 24}}
+    - {{name: fc_norm, type: layernorm}}
+    - {{type: relu}}
+    - {{name: head, type: linear, out: classes}}
+train: {{epochs: 1, batch: 32, lr: 0.003, seed: 0, device: cpu}}
+"""
+
+
+def run_onnx(path, images):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": images})
+
+
+def normalized(pixels, mean, std, channels=3):
+    """N x H x W x 3 uint8 as the loaders normalize them: float32 N x C x H x W of (v / 255 - mean) / std,
+    luma for one channel."""
+    x = pixels.astype(np.float64)
+    if channels == 1:
+        x = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
+    x = (x / 255.0 - mean) / std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def reference(run, x, tmp):
+    """lathe's forward on x: the graph output, and a detector's decoded boxes and scores."""
+    x.tofile(tmp / "in.f32")
+    ck = run / "checkpoints" / "best.safetensors"
+    subprocess.run([FORWARD, run, ck, tmp / "in.f32", str(len(x)), tmp / "ref"], check=True, capture_output=True)
+    out = {k: np.fromfile(tmp / f"ref.{k}.f32", np.float32) for k in ("out", "boxes", "scores")
+           if (tmp / f"ref.{k}.f32").exists()}
+    return out
+
+
+def pixels_of(ds, split, n):
+    _, samples = read_dataset(ds)
+    chosen = [s for s in samples if s["split"] == split][:n]
+    return np.stack([s["image"] for s in chosen])
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_digits")
+    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "src"], check=True,
+                   capture_output=True)
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
+    lathe("train", ROOT / "experiments" / "classify" / "digits.yaml", f"data.dataset={root / 'ds'}", "train.epochs=2",
+          "train.device=cpu", "--runs", root / "runs", "--name", "digits")
+    (root / "attn.yaml").write_text(ATTENTION_SPEC.format(ds=root / "ds"))
+    lathe("train", root / "attn.yaml", "--runs", root / "runs", "--name", "attn")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """Shapes at 64 px, all in the train split: test_detect's detector, trained until it finds them (it
+    validates on the train split), and one epoch of each shipped size."""
+    root = tmp_path_factory.mktemp("export_shapes")
+    shapes_source(root / "src", 48, 2, seed=5)
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 64, "--split", "1,0,0")
+    lathe("train", write_spec(root / "spec.yaml", root / "ds"), "--runs", root / "runs", "--name", "det", "--threads", 2)
+    common = [f"data.dataset={root / 'ds'}", "data.val_split=train", "model.input=[3, 64, 64]", "train.device=cpu", "train.batch=8",
+              "--runs", root / "runs"]
+    for size in ("detector_n", "detector_s", "detector_resnet18"):
+        lathe("train", DETECT / f"{size}.yaml", *common, "train.epochs=1", "--name", size)
+    return root
+
+
+def check_and_metadata(path, run):
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version == 17
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert META_KEYS <= set(meta), meta
+    config = (run / "config.yaml").read_text()
+    assert json.loads(meta["lathe.class_names"]) and all(n in config for n in json.loads(meta["lathe.class_names"]))
+    assert meta["lathe.checkpoint"].startswith("xxh3-128:") and len(meta["lathe.checkpoint"]) == 41
+    return model, meta
+
+
+@pytest.mark.parametrize("name", ["digits", "attn"])
+def test_classifiers_pass_the_checker_and_give_lathes_logits(digits, tmp_path, name):
+    run = digits / "runs" / name
+    lathe("export", run, "-o", tmp_path / "f.onnx")
+    lathe("export", run, "-o", tmp_path / "u.onnx", "--input", "uint8")
+    lathe("export", run, "-o", tmp_path / "one.onnx", "--batch", "1")
+    model, meta = check_and_metadata(tmp_path / "f.onnx", run)
+    assert meta["lathe.task"] == "classify" and json.loads(meta["lathe.input"]) == [1, 16, 16]
+    ops = {n.op_type for n in model.graph.node}
+    assert "BatchNormalization" not in ops or name == "attn"  # digits: every BN folds into its conv
+    if name == "attn":
+        assert {"LayerNormalization", "Softmax", "Resize", "AveragePool", "Erf"} <= ops
+    mean, std = json.loads(meta["lathe.mean"])[0], json.loads(meta["lathe.std"])[0]
+    pixels = pixels_of(digits / "ds", "test", 5)
+    x = normalized(pixels, mean, std, channels=1)
+    ref = reference(run, x, tmp_path)["out"].reshape(5, -1)
+    np.testing.assert_allclose(run_onnx(tmp_path / "f.onnx", x)[0], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(run_onnx(tmp_path / "u.onnx", pixels)[0], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(run_onnx(tmp_path / "one.onnx", x[:1])[0], ref[:1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception):  # a fixed batch of one takes one image
+        run_onnx(tmp_path / "one.onnx", x)
+
+
+@pytest.mark.parametrize("name", ["det", "detector_n", "detector_s", "detector_resnet18"])
+def test_detectors_pass_the_checker_and_give_lathes_boxes_and_scores(shapes, tmp_path, name):
+    run = shapes / "runs" / name
+    lathe("export", run, "-o", tmp_path / "f.onnx")
+    lathe("export", run, "-o", tmp_path / "u.onnx", "--input", "uint8", "--batch", "3")
+    _, meta = check_and_metadata(tmp_path / "f.onnx", run)
+    assert meta["lathe.task"] == "detect"
+    check_and_metadata(tmp_path / "u.onnx", run)
+    pixels = pixels_of(shapes / "ds", "train", 3)
+    x = normalized(pixels, 0.0, 1.0)
+    ref = reference(run, x, tmp_path)
+    for got in (run_onnx(tmp_path / "f.onnx", x), run_onnx(tmp_path / "u.onnx", pixels)):
+        boxes, scores = got
+        assert boxes.shape[:2] == scores.shape[:2] and boxes.shape[2] == 4
+        np.testing.assert_allclose(boxes.ravel(), ref["boxes"], rtol=1e-4, atol=1e-4)  # input pixels
+        np.testing.assert_allclose(scores.ravel(), ref["scores"], rtol=1e-4, atol=1e-4)
+    boxes, _ = run_onnx(tmp_path / "f.onnx", x[:1])  # the dynamic batch takes one image too
+    np.testing.assert_allclose(boxes.ravel(), ref["boxes"][:boxes.size], rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_nms_scores_the_map_lathe_eval_does(shapes, tmp_path):
+    run, ds = shapes / "runs" / "det", shapes / "ds"
+    lathe("eval", run, "--split", "train", "-o", tmp_path / "lathe")
+    want = json.loads((tmp_path / "lathe" / "report.json").read_text())["metrics"]
+    assert want["AP50"] > 0.5, want  # a model that finds the shapes, so the comparison means something
+    lathe("export", run, "-o", tmp_path / "nms.onnx", "--input", "uint8", "--nms", "onnx", "--conf", "0.001",
+          "--iou", "0.7", "--max-det", "100")
+    model = onnx.load(str(tmp_path / "nms.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.name for o in model.graph.output] == ["num_dets", "det_boxes", "det_scores", "det_classes"]
+    _, samples = read_dataset(ds)
+    val = [s for s in samples if s["split"] == "train"]
+    num, boxes, scores, classes = run_onnx(tmp_path / "nms.onnx", np.stack([s["image"] for s in val]))
+    assert boxes.shape[1:] == (100, 4) and num.shape == (len(val), 1)
+    results = []
+    for i, s in enumerate(val):
+        m = s["meta"]
+        for k in range(int(num[i, 0])):
+            x1, y1, x2, y2 = boxes[i, k]
+            # stored = source x scale + pad (the model's input is the stored size), clipped to the source
+            sx1 = min(max((x1 - m["pad_x"]) / m["scale_x"], 0), m["orig_width"])
+            sx2 = min(max((x2 - m["pad_x"]) / m["scale_x"], 0), m["orig_width"])
+            sy1 = min(max((y1 - m["pad_y"]) / m["scale_y"], 0), m["orig_height"])
+            sy2 = min(max((y2 - m["pad_y"]) / m["scale_y"], 0), m["orig_height"])
+            results.append({"image_id": int(m["image_id"]), "category_id": int(classes[i, k]),
+                            "bbox": [float(sx1), float(sy1), float(sx2 - sx1), float(sy2 - sy1)],
+                            "score": float(scores[i, k])})
+        assert np.all(scores[i, int(num[i, 0]):] == 0)  # padding rows are zero
+    (tmp_path / "onnx.json").write_text(json.dumps(results))
+    lathe("eval", "--detections", tmp_path / "onnx.json", "--dataset", ds, "--split", "train", "-o", tmp_path / "onnx")
+    got = json.loads((tmp_path / "onnx" / "report.json").read_text())["metrics"]
+    for key in ("AP", "AP50", "AP75", "AR100"):
+        assert got[key] == pytest.approx(want[key], abs=1e-3), key
+
+
+def test_bad_requests_are_clear_errors(digits, shapes, tmp_path):
+    run = digits / "runs" / "digits"
+    p = lathe("export", run, check=False)
+    assert p.returncode == 2 and "-o FILE" in p.stderr
+    p = lathe("export", run, "-o", tmp_path / "x.onnx", "--batch", "0", check=False)
+    assert p.returncode == 2 and "--batch" in p.stderr
+    p = lathe("export", run, "-o", tmp_path / "x.onnx", "--format", "tflite", check=False)
+    assert p.returncode == 2 and "--format" in p.stderr
+    p = lathe("export", run, "-o", tmp_path / "x.onnx", "--nms", "onnx", check=False)
+    assert p.returncode == 1 and "classifier" in p.stderr
+    p = lathe("export", tmp_path / "nothing", "-o", tmp_path / "x.onnx", check=False)
+    assert p.returncode == 1 and "config.yaml" in p.stderr
+    # a truncated checkpoint: named, nothing written
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes((run / "checkpoints" / "best.safetensors").read_bytes()[:1000])
+    p = lathe("export", run, "--checkpoint", bad, "-o", tmp_path / "x.onnx", check=False)
+    assert p.returncode == 1 and "bad.safetensors" in p.stderr and not (tmp_path / "x.onnx").exists()
+    # a folder that cannot be written
+    p = lathe("export", run, "-o", tmp_path / "no" / "such" / "x.onnx", check=False)
+    assert p.returncode == 1 and "x.onnx" in p.stderr
+    # an existing file is replaced whole, never left half-written
+    out = tmp_path / "keep.onnx"
+    out.write_bytes(b"old")
+    lathe("export", shapes / "runs" / "det", "-o", out)
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
