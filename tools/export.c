@@ -27,7 +27,7 @@ static void usage(FILE *out) {
                  "the pixels themselves, N x H x W x 3 RGB at the model's input size (a letterboxed image, or\n"
                  "what a dataset stores), normalized (for a one-channel model: luma) inside the graph.\n"
                  "Outputs: a classifier's `logits` N x K; a detector's `boxes` N x A x 4 (x1, y1, x2, y2 in\n"
-                 "input pixels) and `scores` N x A x K (after the sigmoid), or with --nms onnx `num_dets` N x 1,\n"
+                 "input pixels) and `scores` N x A x K (after the sigmoid), or with --nms `num_dets` N x 1,\n"
                  "`det_boxes` N x D x 4, `det_scores` N x D and `det_classes` N x D (D = --max-det; rows past\n"
                  "num_dets are zero). The metadata holds\n"
                  "lathe.task, lathe.class_names, lathe.input, lathe.mean, lathe.std, lathe.letterbox, lathe.run,\n"
@@ -38,7 +38,9 @@ static void usage(FILE *out) {
                  "  --format F          onnx (default; the only format so far)\n"
                  "  --batch B           a fixed batch size, or dynamic (default)\n"
                  "  --input I           float (default) or uint8\n"
-                 "  --nms N             detectors: none (default) or onnx (standard NonMaxSuppression, per class)\n"
+                 "  --nms N             detectors: none (default), onnx (standard NonMaxSuppression, per class;\n"
+                 "                      onnxruntime and TensorRT >= 8.6 run it) or trt (TensorRT's EfficientNMS_TRT\n"
+                 "                      plugin node, as DeepStream expects; int32 num_dets and det_classes)\n"
                  "  --max-det D         with --nms: detections kept per image (default 100)\n"
                  "  --conf X            with --nms: score floor (default 0.25; 0.001 for evaluation)\n"
                  "  --iou X             with --nms: IoU threshold (default 0.7)\n"
@@ -127,7 +129,8 @@ int cmd_export(int argc, char **argv) {
     if (!out) return cli_usage_error("export", "where to? (-o FILE)");
     if (strcmp(format, "onnx")) return cli_usage_error("export", "--format: onnx (the only format so far), not '%s'", format);
     if (strcmp(input, "float") && strcmp(input, "uint8")) return cli_usage_error("export", "--input: float or uint8, not '%s'", input);
-    if (strcmp(nms, "none") && strcmp(nms, "onnx")) return cli_usage_error("export", "--nms: none or onnx, not '%s'", nms);
+    if (strcmp(nms, "none") && strcmp(nms, "onnx") && strcmp(nms, "trt"))
+        return cli_usage_error("export", "--nms: none, onnx or trt, not '%s'", nms);
     const char *run = argv[optind];
     char cfg[4200], ck[4200], what[4300], hash[64], shape[64], mean[128], stdv[128], pad[16];
     cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
@@ -157,7 +160,7 @@ int cmd_export(int argc, char **argv) {
         o.mean = (float)lathe_config_num(spec, "data.mean", detect ? 0 : 0.5);
         o.std = (float)lathe_config_num(spec, "data.std", detect ? 1 : 0.25);
         o.bins = (int)lathe_config_num(spec, "model.bins", 16), o.classes = (int)lathe_config_num(spec, "model.classes", 0);
-        o.nms = !strcmp(nms, "onnx") ? LATHE_NMS_ONNX : LATHE_NMS_NONE;
+        o.nms = !strcmp(nms, "onnx") ? LATHE_NMS_ONNX : !strcmp(nms, "trt") ? LATHE_NMS_TRT : LATHE_NMS_NONE;
         o.max_det = (int)max_det, o.conf = (float)conf, o.iou = (float)iou;
         snprintf(shape, sizeof shape, "[%d, %d, %d]", c, h, w);
         repeated(o.mean, c, mean, sizeof mean), repeated(o.std, c, stdv, sizeof stdv);

@@ -4,7 +4,7 @@
  * identity. The input is float32 NCHW, already normalized, or uint8 NHWC pixels with the scaling,
  * normalization and layout change inside the graph. A graph ending in `detect` gets its head
  * decoded in the graph: boxes (x1, y1, x2, y2 in input pixels) and per-class scores, optionally
- * through ONNX NonMaxSuppression into fixed-size detections. */
+ * through ONNX NonMaxSuppression, or TensorRT's EfficientNMS_TRT plugin, into fixed-size detections. */
 #ifndef LATHE_EXPORT_EXPORT_H
 #define LATHE_EXPORT_EXPORT_H
 #include <stddef.h>

@@ -12,7 +12,7 @@ typedef struct onnx_builder onnx_builder;
 typedef struct Onnx__NodeProto onnx_node;
 
 /* ONNX element types lathe writes (TensorProto.DataType) */
-enum { ONNX_FLOAT = 1, ONNX_UINT8 = 2, ONNX_INT64 = 7 };
+enum { ONNX_FLOAT = 1, ONNX_UINT8 = 2, ONNX_INT32 = 6, ONNX_INT64 = 7 };
 
 onnx_builder *onnx_builder_new(const char *graph_name);
 void onnx_builder_free(onnx_builder *b);

@@ -441,6 +441,30 @@ static void nms_onnx(walk *w, const char *boxes, const char *scores, int batch) 
     onnx_graph_output(b, outs[3], ONNX_INT64, d_k, 2);
 }
 
+/* TensorRT's EfficientNMS_TRT plugin node (domain TRT; plugin version 1, attributes as the plugin's
+ * README lists them): corner boxes, scores after the sigmoid, class-aware as lathe's NMS. TensorRT
+ * runs it; onnxruntime does not know it. */
+static void nms_trt(walk *w, const char *boxes, const char *scores, int batch) {
+    const char *in[2] = {boxes, scores}, *outs[4] = {"num_dets", "det_boxes", "det_scores", "det_classes"};
+    onnx_node *n = onnx_node_add(w->b, "EfficientNMS_TRT", "efficient_nms", in, 2, outs, 4);
+    onnx_node_domain(w->b, n, "TRT");
+    onnx_opset(w->b, "TRT", 1);
+    onnx_attr_string(w->b, n, "plugin_version", "1");
+    onnx_attr_int(w->b, n, "background_class", -1);
+    onnx_attr_int(w->b, n, "box_coding", 0);
+    onnx_attr_int(w->b, n, "class_agnostic", 0);
+    onnx_attr_float(w->b, n, "iou_threshold", w->o->iou);
+    onnx_attr_int(w->b, n, "max_output_boxes", w->o->max_det);
+    onnx_attr_int(w->b, n, "score_activation", 0);
+    onnx_attr_float(w->b, n, "score_threshold", w->o->conf);
+    int64_t N = batch > 0 ? batch : -1, K = w->o->max_det;
+    const int64_t d_num[2] = {N, 1}, d_boxes[3] = {N, K, 4}, d_k[2] = {N, K};
+    onnx_graph_output(w->b, outs[0], ONNX_INT32, d_num, 2);
+    onnx_graph_output(w->b, outs[1], ONNX_FLOAT, d_boxes, 3);
+    onnx_graph_output(w->b, outs[2], ONNX_FLOAT, d_k, 2);
+    onnx_graph_output(w->b, outs[3], ONNX_INT32, d_k, 2);
+}
+
 static int outputs(walk *w, int batch) {
     int last = lathe_graph_nlayers(w->g) - 1;
     const lathe_layer_view *l = &w->v[last];
@@ -462,8 +486,8 @@ static int outputs(walk *w, int batch) {
     const char *boxes = NULL, *scores = NULL;
     int rc = decode(w, y->name, l->c, &boxes, &scores);
     if (rc) return rc;
-    if (w->o->nms == LATHE_NMS_ONNX) {
-        nms_onnx(w, boxes, scores, batch);
+    if (w->o->nms == LATHE_NMS_ONNX || w->o->nms == LATHE_NMS_TRT) {
+        (w->o->nms == LATHE_NMS_ONNX ? nms_onnx : nms_trt)(w, boxes, scores, batch);
         return 0;
     }
     if (w->o->nms != LATHE_NMS_NONE) return lathe_fail(LATHE_EUNSUPPORTED, "NMS kind %d", w->o->nms);

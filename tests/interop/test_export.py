@@ -226,3 +226,31 @@ def test_bad_requests_are_clear_errors(digits, shapes, tmp_path):
     out.write_bytes(b"old")
     lathe("export", shapes / "runs" / "det", "-o", out)
     onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+
+
+def test_tensorrt_nms_node_is_the_plugins_and_what_feeds_it_runs(shapes, tmp_path):
+    """EfficientNMS_TRT as TensorRT's plugin documents it (TensorRT itself cannot run here): its
+    attributes, inputs and int32 outputs; the graph before it runs in onnxruntime with lathe's
+    boxes and scores."""
+    run = shapes / "runs" / "det"
+    lathe("export", run, "-o", tmp_path / "trt.onnx", "--nms", "trt", "--conf", "0.3", "--iou", "0.6", "--max-det", "50")
+    model = onnx.load(str(tmp_path / "trt.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    nms = [n for n in model.graph.node if n.op_type == "EfficientNMS_TRT"]
+    assert len(nms) == 1 and nms[0].domain == "TRT" and ("TRT", 1) in [(o.domain, o.version) for o in model.opset_import]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nms[0].attribute}
+    assert attrs == {"plugin_version": b"1", "background_class": -1, "box_coding": 0, "class_agnostic": 0,
+                     "iou_threshold": pytest.approx(0.6), "max_output_boxes": 50, "score_activation": 0,
+                     "score_threshold": pytest.approx(0.3)}
+    outs = {o.name: o for o in model.graph.output}
+    assert list(outs) == ["num_dets", "det_boxes", "det_scores", "det_classes"]
+    assert outs["num_dets"].type.tensor_type.elem_type == onnx.TensorProto.INT32
+    assert outs["det_classes"].type.tensor_type.elem_type == onnx.TensorProto.INT32
+    assert [d.dim_value for d in outs["det_boxes"].type.tensor_type.shape.dim][1:] == [50, 4]
+    onnx.utils.extract_model(str(tmp_path / "trt.onnx"), str(tmp_path / "before.onnx"), ["images"], list(nms[0].input))
+    pixels = pixels_of(shapes / "ds", "train", 2)
+    x = normalized(pixels, 0.0, 1.0)
+    ref = reference(run, x, tmp_path)
+    boxes, scores = run_onnx(tmp_path / "before.onnx", x)
+    np.testing.assert_allclose(boxes.ravel(), ref["boxes"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(scores.ravel(), ref["scores"], rtol=1e-4, atol=1e-4)
