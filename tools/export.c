@@ -1,5 +1,6 @@
-/* export.c - `lathe export RUN -o FILE`: a run's checkpoint as an ONNX model (libcore/export),
- * with its preprocessing, class names and provenance in the model's metadata (docs/EXPORT.md). */
+/* export.c - `lathe export RUN -o FILE`: a run's checkpoint as an ONNX model or a lathe engine
+ * (libcore/export), with its preprocessing, class names and provenance in the file's metadata
+ * (docs/EXPORT.md). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@
 static void usage(FILE *out) {
     fprintf(out, "usage: lathe export RUN -o FILE [options]\n\n"
                  "Writes a run's checkpoint (a classifier or a detector, any architecture lathe builds) as an ONNX\n"
-                 "model (opset 17) that onnxruntime, TensorRT and DeepStream read (docs/EXPORT.md). Batch norm is\n"
+                 "model (opset 17) that onnxruntime, TensorRT and DeepStream read, or as a lathe engine (--format\n"
+                 "lathe; the same metadata) for lathe's C API (docs/EXPORT.md). Batch norm is\n"
                  "folded into the convolution before it, dropout is dropped. Input `images`: float32 N x C x H x W,\n"
                  "already normalized as in training ((pixel / 255 - data.mean) / data.std), or with --input uint8\n"
                  "the pixels themselves, N x H x W x 3 RGB at the model's input size (a letterboxed image, or\n"
@@ -35,7 +37,10 @@ static void usage(FILE *out) {
                  "  -o, --output FILE   the .onnx file to write (replaced atomically)\n"
                  "  --checkpoint C      best (default; the EMA weights when the run kept them), last, or a\n"
                  "                      .safetensors path\n"
-                 "  --format F          onnx (default; the only format so far)\n"
+                 "  --format F          onnx (default), or lathe: lathe's own engine (one safetensors file: the\n"
+                 "                      folded weights and the layers that rebuild the graph) for the C API\n"
+                 "                      (libcore/export/engine.h), lathe predict and lathe eval\n"
+                 "  --precision P       --format lathe: fp32 (default), fp16 or bf16 weights\n"
                  "  --batch B           a fixed batch size, or dynamic (default)\n"
                  "  --input I           float (default) or uint8\n"
                  "  --nms N             detectors: none (default), onnx (standard NonMaxSuppression, per class;\n"
@@ -54,6 +59,7 @@ static const struct option options[] = {
     {"input", required_argument, NULL, 'i'},      {"nms", required_argument, NULL, 'n'},
     {"max-det", required_argument, NULL, 'M'},    {"conf", required_argument, NULL, 'C'},
     {"iou", required_argument, NULL, 'I'},        {"log-format", required_argument, NULL, 'l'},
+    {"precision", required_argument, NULL, 'p'},
     {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 };
 
@@ -91,7 +97,7 @@ static int load_model(cJSON *spec, const char *ck, lathe_graph **g) {
 }
 
 int cmd_export(int argc, char **argv) {
-    const char *checkpoint = "best", *out = NULL, *format = "onnx", *input = "float", *nms = "none";
+    const char *checkpoint = "best", *out = NULL, *format = "onnx", *input = "float", *nms = "none", *precision = NULL;
     long long batch = 0, max_det = 100;
     double conf = 0.25, iou = 0.7;
     int opt;
@@ -104,6 +110,7 @@ int cmd_export(int argc, char **argv) {
         case 'f': format = optarg; break;
         case 'i': input = optarg; break;
         case 'n': nms = optarg; break;
+        case 'p': precision = optarg; break;
         case 'b':
             if (strcmp(optarg, "dynamic") && cli_parse_int(optarg, 1, 65536, &batch))
                 return cli_usage_error("export", "--batch needs 1..65536 or dynamic, not '%s'", optarg);
@@ -127,7 +134,14 @@ int cmd_export(int argc, char **argv) {
     if (optind >= argc) return cli_usage_error("export", "which RUN?");
     if (optind + 1 < argc) return cli_usage_error("export", "one RUN at a time ('%s' is extra)", argv[optind + 1]);
     if (!out) return cli_usage_error("export", "where to? (-o FILE)");
-    if (strcmp(format, "onnx")) return cli_usage_error("export", "--format: onnx (the only format so far), not '%s'", format);
+    int engine = !strcmp(format, "lathe");
+    if (!engine && strcmp(format, "onnx")) return cli_usage_error("export", "--format: onnx or lathe, not '%s'", format);
+    if (precision && !engine) return cli_usage_error("export", "--precision goes with --format lathe (ONNX is written in fp32)");
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "fp16") && strcmp(precision, "bf16"))
+        return cli_usage_error("export", "--precision: fp32, fp16 or bf16, not '%s'", precision);
+    if (engine && (strcmp(input, "float") || strcmp(nms, "none") || batch))
+        return cli_usage_error("export", "--input, --nms and --batch are for ONNX: an engine takes both inputs, any batch, "
+                                         "and does NMS in lathe_engine_run");
     if (strcmp(input, "float") && strcmp(input, "uint8")) return cli_usage_error("export", "--input: float or uint8, not '%s'", input);
     if (strcmp(nms, "none") && strcmp(nms, "onnx") && strcmp(nms, "trt"))
         return cli_usage_error("export", "--nms: none, onnx or trt, not '%s'", nms);
@@ -169,12 +183,21 @@ int cmd_export(int argc, char **argv) {
                               "lathe.std", stdv, "lathe.letterbox", pad, "lathe.run", lathe_config_str(spec, "name", run),
                               "lathe.checkpoint", hash, "lathe.version", LATHE_VERSION};
         o.meta = meta, o.nmeta = sizeof meta / sizeof meta[0] / 2;
-        rc = lathe_export_onnx(g, &o, out);
-        if (!rc)
-            printf("exported %s (%s) to %s: ONNX opset %d, input images %s %s, %s\n", run, checkpoint, out,
-                   LATHE_ONNX_OPSET, o.input_uint8 ? "uint8 N x H x W x 3" : "float32 N x C x H x W",
-                   batch ? "fixed batch" : "dynamic batch",
-                   !detect ? "output logits" : o.nms ? "outputs num_dets, det_boxes, det_scores, det_classes" : "outputs boxes, scores");
+        if (engine) {
+            lathe_engine_write_opts eo = {!precision || !strcmp(precision, "fp32") ? LATHE_ENGINE_FP32
+                                          : !strcmp(precision, "fp16")             ? LATHE_ENGINE_FP16
+                                                                                   : LATHE_ENGINE_BF16,
+                                          detect ? o.bins : 0, detect ? o.classes : 0, meta, o.nmeta};
+            rc = lathe_export_engine(g, &eo, out);
+            if (!rc) printf("exported %s (%s) to %s: lathe engine, %s weights\n", run, checkpoint, out, precision ? precision : "fp32");
+        } else {
+            rc = lathe_export_onnx(g, &o, out);
+            if (!rc)
+                printf("exported %s (%s) to %s: ONNX opset %d, input images %s %s, %s\n", run, checkpoint, out,
+                       LATHE_ONNX_OPSET, o.input_uint8 ? "uint8 N x H x W x 3" : "float32 N x C x H x W",
+                       batch ? "fixed batch" : "dynamic batch",
+                       !detect ? "output logits" : o.nms ? "outputs num_dets, det_boxes, det_scores, det_classes" : "outputs boxes, scores");
+        }
     }
     if (rc) cli_error(what, NULL);
     cJSON_free(names);

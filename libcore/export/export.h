@@ -36,6 +36,23 @@ typedef struct {
  * naming a layer that has no ONNX form, -LATHE_EINVAL (bad options), -LATHE_ENOMEM or -LATHE_EIO. */
 int lathe_export_onnx(const lathe_graph *g, const lathe_onnx_opts *o, const char *path);
 
+/* lathe's own engine (docs/EXPORT.md, "The lathe engine"): one safetensors file whose tensors are
+ * the inference weights (BN folded into convs, dropout gone) stored as precision says, and whose
+ * metadata holds the layer list that rebuilds the graph (lathe.model, JSON), lathe.engine "1",
+ * lathe.precision and the caller's metadata (task, class names, input, normalization, ...). */
+enum { LATHE_ENGINE_FP32 = 0, LATHE_ENGINE_FP16 = 1, LATHE_ENGINE_BF16 = 2 };
+
+typedef struct {
+    int precision;            /* LATHE_ENGINE_* */
+    int bins, classes;        /* a detector's head (recorded in the model) */
+    const char *const *meta;  /* nmeta key, value pairs added to the file's metadata */
+    size_t nmeta;
+} lathe_engine_write_opts;
+
+/* Writes g (its current weights) as a lathe engine at path. Returns 0, -LATHE_EUNSUPPORTED naming a
+ * layer the engine cannot hold, -LATHE_ENOMEM or -LATHE_EIO. */
+int lathe_export_engine(const lathe_graph *g, const lathe_engine_write_opts *o, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

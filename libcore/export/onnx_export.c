@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "fold_internal.h"
 #include "kernels/nn.h"
 #include "libcore/base/error.h"
 #include "libcore/det/decode.h"
@@ -22,10 +23,9 @@ typedef struct {
     onnx_builder *b;
     const lathe_graph *g;
     const lathe_onnx_opts *o;
-    lathe_layer_view *v;   /* every layer */
+    lathe_fold f;          /* every layer's view, and which BNs fold into their convs */
+    lathe_layer_view *v;   /* = f.v */
     value *val;            /* every layer's output */
-    int *uses;             /* how many layers read each layer */
-    int *folded;           /* a BN folded into the conv before it */
 } walk;
 
 static const char *op1(walk *w, const char *op, const char *a) { return onnx_op(w->b, op, &a, 1); }
@@ -59,30 +59,14 @@ static const char *weight(walk *w, const lathe_param *p, const float *data) {
     return onnx_const_f32(w->b, p->name, dims, p->rank, data ? data : p->data);
 }
 
-/* Conv, with the batch norm that alone reads it folded in: w' = w gamma / sqrt(var + eps),
- * b' = (b - mean) gamma / sqrt(var + eps) + beta. */
-static int conv(walk *w, int i, int bn) {
+/* Conv, with the batch norm that alone reads it folded in (fold_internal.h). */
+static int conv(walk *w, int i) {
     const lathe_layer_view *l = &w->v[i];
-    const lathe_param *pw = l->weight;
-    int K = pw->shape[0];
-    size_t per = pw->count / (size_t)K;
-    float *wt = malloc(sizeof(float) * pw->count), *bias = malloc(sizeof(float) * (size_t)K);
-    if (!wt || !bias) {
-        free(wt), free(bias);
-        return lathe_fail(LATHE_ENOMEM, "weights of %s", l->name);
-    }
-    memcpy(wt, pw->data, sizeof(float) * pw->count);
-    for (int k = 0; k < K; k++) bias[k] = l->bias ? l->bias->data[k] : 0;
-    if (bn >= 0) {
-        const lathe_layer_view *nb = &w->v[bn];
-        for (int k = 0; k < K; k++) {
-            double s = nb->weight->data[k] / sqrt((double)nb->running_var->data[k] + nb->eps);
-            for (size_t j = 0; j < per; j++) wt[(size_t)k * per + j] = (float)(wt[(size_t)k * per + j] * s);
-            bias[k] = (float)((bias[k] - nb->running_mean->data[k]) * s + nb->bias->data[k]);
-        }
-    }
-    int64_t bdims[1] = {K};
-    const char *in[3] = {as4d(w, l->in[0]), weight(w, pw, wt), onnx_const_f32(w->b, l->name, bdims, 1, bias)};
+    float *wt, *bias;
+    int rc = lathe_fold_conv(&w->f, i, &wt, &bias);
+    if (rc) return rc;
+    int64_t bdims[1] = {l->weight->shape[0]};
+    const char *in[3] = {as4d(w, l->in[0]), weight(w, l->weight, wt), onnx_const_f32(w->b, l->name, bdims, 1, bias)};
     free(wt), free(bias);
     const char *out = onnx_name(w->b, l->name);
     onnx_node *n = onnx_node_add(w->b, "Conv", l->name, in, 3, &out, 1);
@@ -94,7 +78,7 @@ static int conv(walk *w, int i, int bn) {
     onnx_attr_ints(w->b, n, "dilations", dl, 2);
     onnx_attr_int(w->b, n, "group", l->groups);
     w->val[i] = (value){out, 4};
-    if (bn >= 0) w->val[bn] = w->val[i], w->folded[bn] = 1;
+    if (w->f.bn_of[i] >= 0) w->val[w->f.bn_of[i]] = w->val[i];
     return 0;
 }
 
@@ -206,13 +190,9 @@ static int layer(walk *w, int i) {
     const char *x = l->nin ? w->val[l->in[0]].name : NULL, *y = NULL;
     int rank = l->nin ? w->val[l->in[0]].rank : 4;
     switch (l->type) {
-    case LATHE_LAYER_CONV: {
-        int next = i + 1 < lathe_graph_nlayers(w->g) ? i + 1 : -1;
-        int bn = next >= 0 && w->v[next].type == LATHE_LAYER_BN && w->v[next].in[0] == i && w->uses[i] == 1 ? next : -1;
-        return conv(w, i, bn);
-    }
+    case LATHE_LAYER_CONV: return conv(w, i);
     case LATHE_LAYER_BN: {
-        if (w->folded[i]) return 0;
+        if (w->f.folded[i]) return 0;
         const char *in[5] = {as4d(w, l->in[0]), weight(w, l->weight, NULL), weight(w, l->bias, NULL),
                              weight(w, l->running_mean, NULL), weight(w, l->running_var, NULL)};
         y = onnx_name(w->b, l->name);
@@ -504,14 +484,10 @@ int lathe_export_onnx(const lathe_graph *g, const lathe_onnx_opts *o, const char
     if (!(o->std > 0) || !isfinite(o->mean)) return lathe_fail(LATHE_EINVAL, "input normalization mean %g std %g", o->mean, o->std);
     if (o->nms && (o->max_det < 1 || !(o->iou > 0 && o->iou <= 1) || !(o->conf >= 0 && o->conf < 1)))
         return lathe_fail(LATHE_EINVAL, "NMS: max_det %d, iou %g, conf %g", o->max_det, o->iou, o->conf);
-    int L = lathe_graph_nlayers(g), rc = 0;
-    walk w = {onnx_builder_new("lathe"), g, o, calloc((size_t)L, sizeof(lathe_layer_view)),
-              calloc((size_t)L, sizeof(value)), calloc((size_t)L, sizeof(int)), calloc((size_t)L, sizeof(int))};
-    if (!w.b || !w.v || !w.val || !w.uses || !w.folded) rc = lathe_fail(LATHE_ENOMEM, "export of %d layers", L);
-    for (int i = 0; !rc && i < L; i++) {
-        rc = lathe_graph_layer(g, i, &w.v[i]);
-        for (int k = 0; !rc && k < w.v[i].nin; k++) w.uses[w.v[i].in[k]]++;
-    }
+    int L = lathe_graph_nlayers(g);
+    walk w = {onnx_builder_new("lathe"), g, o, {0}, NULL, calloc((size_t)L, sizeof(value))};
+    int rc = w.b && w.val ? lathe_fold_plan(g, &w.f) : lathe_fail(LATHE_ENOMEM, "export of %d layers", L);
+    w.v = w.f.v;
     if (!rc && w.v[0].c != 3 && o->input_uint8 && w.v[0].c != 1)
         rc = lathe_fail(LATHE_EINVAL, "uint8 input takes 1 or 3 channels, not %d", w.v[0].c);
     if (!rc) w.val[0] = (value){input(&w, o->batch), 4};
@@ -520,6 +496,7 @@ int lathe_export_onnx(const lathe_graph *g, const lathe_onnx_opts *o, const char
     for (size_t k = 0; !rc && k < o->nmeta; k++) onnx_metadata(w.b, o->meta[2 * k], o->meta[2 * k + 1]);
     if (!rc) rc = onnx_write(w.b, LATHE_ONNX_OPSET, path);
     onnx_builder_free(w.b);
-    free(w.v), free(w.val), free(w.uses), free(w.folded);
+    lathe_fold_free(&w.f);
+    free(w.val);
     return rc;
 }

@@ -14,6 +14,32 @@
 
 #define MAX_HEADER (100u << 20)
 
+/* float32 to bfloat16, round to nearest even (NaN stays a quiet NaN) */
+static uint16_t to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+/* float32 to IEEE half, round to nearest even; beyond the range: infinity; tiny: subnormal or 0 */
+static uint16_t to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);              /* NaN */
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);             /* rounds past 65504: inf */
+    if (ax < 0x38800000u) {                                                /* below 2^-14: subnormal */
+        float a;
+        memcpy(&a, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(a * 16777216.0f));      /* units of 2^-24, to even */
+    }
+    uint32_t m = ax + 0xfffu + ((ax >> 13) & 1);                           /* round the 13 dropped bits */
+    return (uint16_t)(sign | ((m - 0x38000000u) >> 13));
+}
+
+static const char *const st_dtype_name[3] = {"F32", "F16", "BF16"};
+
 int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const char *const *meta, size_t nmeta) {
     cJSON *h = cJSON_CreateObject();
     if (nmeta) {
@@ -27,8 +53,12 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
             return lathe_fail(LATHE_EINVAL, "%s: tensor %s twice", path, t[i].name);
         }
         size_t count = 1;
+        if (t[i].dtype < LATHE_ST_F32 || t[i].dtype > LATHE_ST_BF16) {
+            cJSON_Delete(h);
+            return lathe_fail(LATHE_EINVAL, "%s: tensor %s of unknown dtype %d", path, t[i].name, t[i].dtype);
+        }
         cJSON *e = cJSON_AddObjectToObject(h, t[i].name), *shape;
-        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddStringToObject(e, "dtype", st_dtype_name[t[i].dtype]);
         shape = cJSON_AddArrayToObject(e, "shape");
         for (int k = 0; k < t[i].rank; k++) {
             cJSON_AddItemToArray(shape, cJSON_CreateNumber(t[i].shape[k]));
@@ -36,7 +66,7 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
         }
         cJSON *range = cJSON_AddArrayToObject(e, "data_offsets");
         cJSON_AddItemToArray(range, cJSON_CreateNumber((double)off));
-        off += count * 4;
+        off += count * (t[i].dtype == LATHE_ST_F32 ? 4 : 2);
         cJSON_AddItemToArray(range, cJSON_CreateNumber((double)off));
     }
     char *json = cJSON_PrintUnformatted(h);
@@ -57,10 +87,11 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
     for (size_t i = 0; i < n; i++) {
         size_t count = 1;
         for (int k = 0; k < t[i].rank; k++) count *= (size_t)t[i].shape[k];
-        for (size_t k = 0; k < count; k++) { /* little-endian float32 */
+        for (size_t k = 0; k < count; k++) { /* little-endian */
             uint32_t bits;
             memcpy(&bits, &t[i].data[k], 4);
-            for (int b = 0; b < 4; b++) *data++ = (uint8_t)(bits >> (8 * b));
+            if (t[i].dtype != LATHE_ST_F32) bits = t[i].dtype == LATHE_ST_F16 ? to_f16(t[i].data[k]) : to_bf16(t[i].data[k]);
+            for (int b = 0; b < (t[i].dtype == LATHE_ST_F32 ? 4 : 2); b++) *data++ = (uint8_t)(bits >> (8 * b));
         }
     }
     int rc = lathe_write_atomic(path, buf, total);

@@ -10,10 +10,15 @@
 extern "C" {
 #endif
 
+/* How a tensor is stored when writing (data is float32 either way): F32, or rounded to the nearest
+ * F16 / BF16 (ties to even; F16 saturates to infinity beyond 65504). */
+enum { LATHE_ST_F32 = 0, LATHE_ST_F16 = 1, LATHE_ST_BF16 = 2 };
+
 typedef struct {
     const char *name;
-    const float *data; /* F32 only when writing */
+    const float *data;
     int shape[8], rank;
+    int dtype;         /* LATHE_ST_*; 0 (F32) when left out */
 } lathe_st_tensor;
 
 /* Writes the tensors (names must differ) and the metadata pairs (meta[2i] key, meta[2i+1] value;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test_install.sh - `make install` into a temporary PREFIX gives a library, headers and a
-# pkg-config file with which a C program builds and reads a dataset that lathe wrote.
+# pkg-config file with which a C program builds and reads a dataset that lathe wrote, and with which
+# experiments/engine/detect.c (the C inference API's example) builds and runs an engine that the
+# installed lathe exported.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${LATHE_BUILD:-build}
@@ -27,3 +29,17 @@ cc -std=c11 -o "$work/reader" "$work/reader.c" $(pkg-config --cflags --libs lath
 n=$("$work/reader" "$work/ds")
 [ "$n" = 6 ] || { echo "reader counted $n samples, expected 6"; exit 1; }
 echo "installed library read $n samples"
+
+# the inference API: a detector trained one epoch by the installed lathe, exported as an engine
+"$work/prefix/bin/lathe" train experiments/detect/detector_n.yaml "data.dataset=$work/ds" data.val_split=train \
+  "model.input=[3,64,64]" model.width=0.125 train.epochs=1 train.batch=6 --runs "$work/runs" --name det >/dev/null 2>&1
+"$work/prefix/bin/lathe" export "$work/runs/det" -o "$work/det.lathe" --format lathe --precision fp16
+cc -std=c11 -O2 -Wall -Wextra -Werror -o "$work/detect" experiments/engine/detect.c $(pkg-config --cflags --libs lathe)
+"$work/detect" "$work/det.lathe" "$work"/src/images/* >"$work/detections.tsv"
+images=$(cut -f1 "$work/detections.tsv" | sort -u | wc -l)
+[ "$images" = 6 ] || { echo "the engine example reported $images images, expected 6"; cat "$work/detections.tsv"; exit 1; }
+if "$work/detect" "$work/ds/manifest.json" "$work"/src/images/* 2>"$work/err.txt"; then
+  echo "the example opened a file that is not an engine"; exit 1
+fi
+grep -q "not a lathe engine\|safetensors\|header" "$work/err.txt" || { echo "unclear error:"; cat "$work/err.txt"; exit 1; }
+echo "installed inference API ran the engine on $images images"

@@ -111,6 +111,19 @@ def shapes(tmp_path_factory):
     return root
 
 
+def coco_results(samples, dets):
+    """Detections (image index, class, score, x1, y1, x2, y2 in input pixels = the stored pixels) as COCO
+    results in source pixels: stored = source x scale + pad, clipped to the source as lathe does."""
+    results = []
+    for i, label, score, x1, y1, x2, y2 in dets:
+        m = samples[i]["meta"]
+        sx1, sx2 = [min(max((v - m["pad_x"]) / m["scale_x"], 0), m["orig_width"]) for v in (x1, x2)]
+        sy1, sy2 = [min(max((v - m["pad_y"]) / m["scale_y"], 0), m["orig_height"]) for v in (y1, y2)]
+        results.append({"image_id": int(m["image_id"]), "category_id": int(label),
+                        "bbox": [float(sx1), float(sy1), float(sx2 - sx1), float(sy2 - sy1)], "score": float(score)})
+    return results
+
+
 def check_and_metadata(path, run):
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
@@ -180,25 +193,37 @@ def test_onnx_nms_scores_the_map_lathe_eval_does(shapes, tmp_path):
     val = [s for s in samples if s["split"] == "train"]
     num, boxes, scores, classes = run_onnx(tmp_path / "nms.onnx", np.stack([s["image"] for s in val]))
     assert boxes.shape[1:] == (100, 4) and num.shape == (len(val), 1)
-    results = []
-    for i, s in enumerate(val):
-        m = s["meta"]
-        for k in range(int(num[i, 0])):
-            x1, y1, x2, y2 = boxes[i, k]
-            # stored = source x scale + pad (the model's input is the stored size), clipped to the source
-            sx1 = min(max((x1 - m["pad_x"]) / m["scale_x"], 0), m["orig_width"])
-            sx2 = min(max((x2 - m["pad_x"]) / m["scale_x"], 0), m["orig_width"])
-            sy1 = min(max((y1 - m["pad_y"]) / m["scale_y"], 0), m["orig_height"])
-            sy2 = min(max((y2 - m["pad_y"]) / m["scale_y"], 0), m["orig_height"])
-            results.append({"image_id": int(m["image_id"]), "category_id": int(classes[i, k]),
-                            "bbox": [float(sx1), float(sy1), float(sx2 - sx1), float(sy2 - sy1)],
-                            "score": float(scores[i, k])})
+    for i in range(len(val)):
         assert np.all(scores[i, int(num[i, 0]):] == 0)  # padding rows are zero
+    dets = [(i, int(classes[i, k]), float(scores[i, k]), *map(float, boxes[i, k]))
+            for i in range(len(val)) for k in range(int(num[i, 0]))]
+    results = coco_results(val, dets)
     (tmp_path / "onnx.json").write_text(json.dumps(results))
     lathe("eval", "--detections", tmp_path / "onnx.json", "--dataset", ds, "--split", "train", "-o", tmp_path / "onnx")
     got = json.loads((tmp_path / "onnx" / "report.json").read_text())["metrics"]
     for key in ("AP", "AP50", "AP75", "AR100"):
         assert got[key] == pytest.approx(want[key], abs=1e-3), key
+
+
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-3), ("fp16", 5e-3), ("bf16", 2e-2)])
+def test_engine_file_scores_the_map_lathe_eval_does(shapes, tmp_path, precision, tolerance):
+    """The lathe engine through the C API (tests/tools/engine_run): fp32 within 1e-3 of lathe eval's
+    mAP, fp16 within half a point; bf16 (8 mantissa bits) is reported within 2 points."""
+    run, ds = shapes / "runs" / "det", shapes / "ds"
+    lathe("eval", run, "--split", "train", "-o", tmp_path / "lathe")
+    want = json.loads((tmp_path / "lathe" / "report.json").read_text())["metrics"]
+    lathe("export", run, "-o", tmp_path / "e.lathe", "--format", "lathe", "--precision", precision)
+    _, samples = read_dataset(ds)
+    val = [s for s in samples if s["split"] == "train"]
+    np.stack([s["image"] for s in val]).tofile(tmp_path / "px.u8")
+    subprocess.run([BUILD / "tests" / "tools" / "engine_run", tmp_path / "e.lathe", tmp_path / "px.u8", str(len(val)),
+                    "0.001", "0.7", "100", tmp_path / "dets.json"], check=True, capture_output=True)
+    dets = json.loads((tmp_path / "dets.json").read_text())
+    (tmp_path / "engine.json").write_text(json.dumps(coco_results(val, dets)))
+    lathe("eval", "--detections", tmp_path / "engine.json", "--dataset", ds, "--split", "train", "-o", tmp_path / "eng")
+    got = json.loads((tmp_path / "eng" / "report.json").read_text())["metrics"]
+    for key in ("AP", "AP50", "AP75", "AR100"):
+        assert got[key] == pytest.approx(want[key], abs=tolerance), key
 
 
 def test_bad_requests_are_clear_errors(digits, shapes, tmp_path):

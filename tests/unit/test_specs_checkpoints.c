@@ -65,7 +65,7 @@ static void safetensors_round_trip_and_hostile_files(void **state) {
     char *dir = test_tempdir("st"), path[4200];
     snprintf(path, sizeof path, "%s/a.safetensors", dir);
     float a[6] = {1, -2, 3.5f, 0, 1e-30f, -7}, b[2] = {9, 10};
-    lathe_st_tensor t[2] = {{"a", a, {2, 3}, 2}, {"b.bias", b, {2}, 1}};
+    lathe_st_tensor t[2] = {{"a", a, {2, 3}, 2, LATHE_ST_F32}, {"b.bias", b, {2}, 1, LATHE_ST_F32}};
     const char *meta[] = {"step", "12"};
     assert_int_equal(lathe_st_write(path, t, 2, meta, 1), 0);
     lathe_st_file *f;
@@ -78,8 +78,27 @@ static void safetensors_round_trip_and_hostile_files(void **state) {
     assert_int_equal(lathe_st_read_f32(f, "missing", back, 1), -LATHE_ENOTFOUND);
     assert_string_equal(lathe_st_meta(f, "step"), "12");
     lathe_st_close(f);
-    lathe_st_tensor dup[2] = {{"x", a, {1}, 1}, {"x", b, {1}, 1}};
+    lathe_st_tensor dup[2] = {{"x", a, {1}, 1, LATHE_ST_F32}, {"x", b, {1}, 1, LATHE_ST_F32}};
     assert_int_equal(lathe_st_write(path, dup, 2, NULL, 0), -LATHE_EINVAL);
+
+    /* F16 and BF16: rounded to nearest even, read back as float32 (exact values, the halfway case,
+     * a subnormal half, overflow to infinity) */
+    float h[6] = {1.0f, -2.5f, 1.0f + 1.0f / 2048, 65504.0f, 65520.0f, 3e-7f};
+    float hb[6] = {1.0f, -2.5f, 1.0f, 65504.0f, INFINITY, 2.98023224e-07f}; /* 3e-7 ~ 5 x 2^-24 */
+    float g[3] = {1.0f, 1.0f + 1.0f / 256, 3.1415926f}, gb[3] = {1.0f, 1.0f, 3.140625f};
+    lathe_st_tensor low[2] = {{"h", h, {6}, 1, LATHE_ST_F16}, {"g", g, {3}, 1, LATHE_ST_BF16}};
+    assert_int_equal(lathe_st_write(path, low, 2, NULL, 0), 0);
+    assert_int_equal(lathe_st_open(path, &f), 0);
+    const char *dtype;
+    int64_t shape[8];
+    int rank;
+    assert_string_equal(lathe_st_name(f, 0, &dtype, shape, &rank), "h");
+    assert_string_equal(dtype, "F16");
+    assert_int_equal(lathe_st_read_f32(f, "h", back, 6), 0);
+    assert_memory_equal(back, hb, sizeof hb);
+    assert_int_equal(lathe_st_read_f32(f, "g", back, 3), 0);
+    assert_memory_equal(back, gb, sizeof gb);
+    lathe_st_close(f);
 
     static const struct {
         const char *header;
