@@ -99,7 +99,7 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test demo bench bench-train deps install clean gpu-check gpu-bundle probe print-%
+.PHONY: all test demo bench bench-train bench-export deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(TEST_TOOL_BIN) $(NN_SO)
 
 probe:
@@ -193,6 +193,13 @@ $(BENCH_TRAIN): experiments/bench/train/bench_train.c $(LIB)
 	@echo "  LD    $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 bench-train: $(BENCH_TRAIN)
+
+# The lathe side of the export benchmark (experiments/bench/export/run.sh).
+BENCH_INFER := $(BUILD)/bench_infer
+$(BENCH_INFER): experiments/bench/export/bench_infer.c $(LIB)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-export: $(BENCH_INFER)
 
 # The whole-graph parity test needs the library and its libraries (cJSON, oneDNN, ...), which a
 # GPU machine may lack: gpu-check tries to build it and tests/gpu/run.sh reports it skipped if not.
