@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
 #include "libcore/io/dataset.h"
+#include "libcore/io/safetensors.h"
+#include "libcore/nn/spec_check.h"
 
 void cli_error(const char *what, const char *why) {
     const char *reason = why ? why : lathe_last_error();
@@ -132,4 +135,61 @@ int cli_record_classes(cJSON *spec) {
     for (int k = 0; names && k < m->nclasses; k++) cJSON_AddItemToArray(names, cJSON_CreateString(m->class_names[k]));
     lathe_dataset_close(ds);
     return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
+}
+
+/* A JSON metadata value of an engine, parsed (NULL when absent or not JSON). */
+static cJSON *engine_json(const lathe_st_file *f, const char *key) {
+    const char *v = lathe_st_meta(f, key);
+    return v ? cJSON_Parse(v) : NULL;
+}
+
+/* The spec of an engine file: its model, task, class names, normalization and run name. */
+static int engine_spec(const char *path, cJSON **out) {
+    lathe_st_file *f;
+    int rc = lathe_st_open(path, &f);
+    if (rc) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", lathe_last_error());
+        return lathe_fail(LATHE_EFORMAT, "%s is neither a run folder nor a lathe engine file (%s)", path, why);
+    }
+    const char *task = lathe_st_meta(f, "lathe.task"), *name = lathe_st_meta(f, "lathe.run");
+    cJSON *spec = cJSON_CreateObject(), *model = engine_json(f, "lathe.model"), *names = engine_json(f, "lathe.class_names");
+    cJSON *mean = engine_json(f, "lathe.mean"), *stdv = engine_json(f, "lathe.std"), *data = cJSON_CreateObject();
+    if (!lathe_st_meta(f, "lathe.engine") || strcmp(lathe_st_meta(f, "lathe.engine"), "1"))
+        rc = lathe_fail(LATHE_EFORMAT, "%s is neither a run folder nor a lathe engine (lathe export --format lathe)", path);
+    else if (!spec || !data) rc = lathe_fail(LATHE_ENOMEM, "spec of %s", path);
+    else if (!cJSON_IsObject(model) || !task || !cJSON_IsArray(names) || !cJSON_IsArray(mean) || !cJSON_IsArray(stdv) ||
+             !cJSON_IsNumber(cJSON_GetArrayItem(mean, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(stdv, 0)))
+        rc = lathe_fail(LATHE_EFORMAT, "%s: an engine without its model, task, class names or normalization", path);
+    if (!rc) {
+        cJSON_AddStringToObject(spec, "name", name ? name : "engine");
+        cJSON_AddStringToObject(spec, "task", task);
+        if (!cJSON_GetObjectItemCaseSensitive(model, "classes"))
+            cJSON_AddNumberToObject(model, "classes", cJSON_GetArraySize(names));
+        cJSON_AddItemToObject(spec, "model", model), model = NULL;
+        cJSON_AddItemToObject(spec, "class_names", names), names = NULL;
+        cJSON_AddNumberToObject(data, "mean", cJSON_GetArrayItem(mean, 0)->valuedouble);
+        cJSON_AddNumberToObject(data, "std", cJSON_GetArrayItem(stdv, 0)->valuedouble);
+        cJSON_AddItemToObject(spec, "data", data), data = NULL;
+        *out = spec, spec = NULL;
+    }
+    cJSON_Delete(spec), cJSON_Delete(model), cJSON_Delete(names), cJSON_Delete(mean), cJSON_Delete(stdv), cJSON_Delete(data);
+    lathe_st_close(f);
+    return rc;
+}
+
+int cli_open_run(const char *run, const char *checkpoint, cJSON **spec, char *ck, size_t ck_cap, int *engine) {
+    struct stat st;
+    *spec = NULL, *engine = !stat(run, &st) && S_ISREG(st.st_mode);
+    if (*engine) {
+        if (strcmp(checkpoint, "best")) return lathe_fail(LATHE_EINVAL, "--checkpoint is for run folders; %s is an engine", run);
+        snprintf(ck, ck_cap, "%s", run);
+        return engine_spec(run, spec);
+    }
+    char cfg[4200];
+    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, ck_cap);
+    int rc = lathe_config_load(cfg, spec);
+    if (!rc) rc = lathe_spec_check(*spec); /* a config.yaml edited by hand */
+    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
+    return rc;
 }

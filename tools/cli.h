@@ -39,6 +39,11 @@ void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cf
 /* 0 when checkpoint file ck exists; else a failure that, for a run without best.safetensors yet
  * (stopped in its first epoch), points at --checkpoint last. */
 int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *ck);
+/* What `lathe eval` and `lathe predict` run: a run folder (its config.yaml, and checkpoint "best",
+ * "last" or a path into ck) or a lathe engine file (`lathe export --format lathe`: the spec is made
+ * from its metadata, ck is the file itself, *engine is set). *spec is the caller's to delete.
+ * Returns 0 or a negative code with a message. */
+int cli_open_run(const char *run, const char *checkpoint, cJSON **spec, char *ck, size_t ck_cap, int *engine);
 /* Records model.classes and class_names from the spec's data.dataset into the spec (a run's
  * config.yaml), unless class_names is there already. Returns 0 or the dataset's error. */
 int cli_record_classes(cJSON *spec);

@@ -24,7 +24,8 @@
 static void usage(FILE *out) {
     fprintf(out, "usage: lathe eval RUN [options]\n"
                  "       lathe eval --detections RESULTS.json --gt COCO.json [-o DIR]\n\n"
-                 "Evaluates a run (a folder written by `lathe train`) on a dataset split, into RUN/eval/ (keys in\n"
+                 "Evaluates a run (a folder written by `lathe train`, or an engine file from `lathe export --format\n"
+                 "lathe` with --dataset; its report goes to ENGINE.eval/) on a dataset split, into RUN/eval/ (keys in\n"
                  "docs/FORMAT.md). A classifier: accuracy, per-class precision, recall, F1 and support, macro\n"
                  "averages and the confusion matrix (report.json, report.html); prints the accuracy. A detector:\n"
                  "its detections (detections.json, COCO results in source pixels), COCO metrics as below plus\n"
@@ -170,16 +171,16 @@ int cmd_eval(int argc, char **argv) {
     }
     if (optind != argc - 1) return cli_usage_error("eval", "exactly one RUN is required");
     const char *run = argv[optind];
-    char cfg[4200], ck[4200], outdir[4200], what[4300];
-    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
-    if (out) snprintf(outdir, sizeof outdir, "%s", out);
-    else snprintf(outdir, sizeof outdir, "%s/eval", run);
-    snprintf(what, sizeof what, "eval %s", run);
+    char ck[4200], outdir[4200], what[4300];
+    int engine = 0;
     cJSON *spec = NULL, *report = NULL;
-    int rc = lathe_config_load(cfg, &spec);
-    if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
+    int rc = cli_open_run(run, checkpoint, &spec, ck, sizeof ck, &engine);
+    if (out) snprintf(outdir, sizeof outdir, "%s", out);
+    else snprintf(outdir, sizeof outdir, engine ? "%s.eval" : "%s/eval", run);
+    snprintf(what, sizeof what, "eval %s", run);
+    if (!rc && engine && !dataset)
+        rc = lathe_fail(LATHE_EINVAL, "an engine records no dataset: give --dataset (and --split)");
     if (!rc && device) rc = cli_set_device(spec, device);
-    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
     if (!rc) rc = lathe_mkdirs_writable(outdir);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {

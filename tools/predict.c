@@ -33,14 +33,16 @@ enum { MAX_FILE_BYTES = 256 << 20 };
 static void usage(FILE *out) {
     fprintf(out, "usage: lathe predict RUN IMAGE|FOLDER... [options]\n"
                  "       lathe predict RUN --dataset D [--split S] [options]\n\n"
-                 "Runs a detector run's checkpoint (task: detect) on JPEG/PNG files and folders of them (not\n"
-                 "recursive, sorted by name), or on every sample of a dataset split. Writes OUT/predictions.json,\n"
-                 "COCO results ({image_id, category_id, bbox [x, y, w, h] in source pixels, score}); for files\n"
-                 "also OUT/images.json ({id, file_name, width, height} per image, id = image_id), for a dataset\n"
-                 "image_id is the one `lathe eval --detections --dataset` expects. Unreadable images are\n"
-                 "reported and skipped (exit 1 at the end). On a tiled dataset (ingest --tile), and on files\n"
-                 "with --tile, each image's tile detections become whole-image ones: NMS across the tiles,\n"
-                 "and a piece that a tile's edge cuts is merged into the detection that holds it.\n\n"
+                 "Runs a detector run's checkpoint (task: detect), or a detector's engine file (`lathe export\n"
+                 "--format lathe`; results in ENGINE.predict/, no tiling unless --tile), on JPEG/PNG files and\n"
+                 "folders of them (not recursive, sorted by name), or on every sample of a dataset split. Writes\n"
+                 "OUT/predictions.json, COCO results ({image_id, category_id, bbox [x, y, w, h] in source pixels,\n"
+                 "score}); for files also OUT/images.json ({id, file_name, width, height} per image, id =\n"
+                 "image_id), for a dataset image_id is the one `lathe eval --detections --dataset` expects.\n"
+                 "Unreadable images are reported and skipped (exit 1 at the end). On a tiled dataset (ingest\n"
+                 "--tile), and on files with --tile, each image's tile detections become whole-image ones: NMS\n"
+                 "across the tiles, and a piece that a tile's edge cuts is merged into the detection that holds\n"
+                 "it.\n\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --dataset D         predict on a lathe dataset instead of files\n"
                  "  --split S           with --dataset: train, val (default) or test\n"
@@ -438,23 +440,21 @@ int cmd_predict(int argc, char **argv) {
     cli_set_threads((int)threads);
     o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
     const char *run = argv[optind];
-    char cfg[4200], ck[4200], outdir[4200], what[4300], path[4400];
-    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
-    if (out) snprintf(outdir, sizeof outdir, "%s", out);
-    else snprintf(outdir, sizeof outdir, "%s/predict", run);
-    snprintf(what, sizeof what, "predict %s", run);
+    char ck[4200], outdir[4200], what[4300], path[4400];
+    int engine = 0;
     cJSON *spec = NULL, *images = cJSON_CreateArray();
+    int rc = cli_open_run(run, checkpoint, &spec, ck, sizeof ck, &engine);
+    if (out) snprintf(outdir, sizeof outdir, "%s", out);
+    else snprintf(outdir, sizeof outdir, engine ? "%s.predict" : "%s/predict", run);
+    snprintf(what, sizeof what, "predict %s", run);
     lathe_detector d = {0};
     file_list files = {0};
     results res = {0};
     int skipped = 0;
-    int rc = lathe_config_load(cfg, &spec);
-    if (!rc) rc = lathe_spec_check(spec); /* a config.yaml edited by hand */
     if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
-    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
     if (!rc) rc = lathe_mkdirs_writable(outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */

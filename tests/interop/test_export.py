@@ -16,7 +16,6 @@ import onnxruntime as ort
 import pytest
 
 from fixtures import lathe, read_dataset
-from test_detect import shapes_source, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("LATHE_BUILD", ROOT / "build"))
@@ -98,16 +97,18 @@ def digits(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
-    """Shapes at 64 px, all in the train split: test_detect's detector, trained until it finds them (it
-    validates on the train split), and one epoch of each shipped size."""
+    """The CI's conveyor shapes (experiments/ci/make_shapes.py; 160 images, all in the train split):
+    the CI's detector (experiments/ci/detect.yaml, detector_n at 128) trained 10 epochs and validated
+    on the train split, so it finds the shapes, and one epoch of each shipped size."""
     root = tmp_path_factory.mktemp("export_shapes")
-    shapes_source(root / "src", 48, 2, seed=5)
-    lathe("ingest", root / "src", "-o", root / "ds", "--size", 64, "--split", "1,0,0")
-    lathe("train", write_spec(root / "spec.yaml", root / "ds"), "--runs", root / "runs", "--name", "det", "--threads", 2)
-    common = [f"data.dataset={root / 'ds'}", "data.val_split=train", "model.input=[3, 64, 64]", "train.device=cpu", "train.batch=8",
+    subprocess.run([sys.executable, ROOT / "experiments" / "ci" / "make_shapes.py", root / "src", "--count", "160",
+                    "--seed", "1"], check=True, capture_output=True)
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 128, "--split", "1,0,0")
+    common = [f"data.dataset={root / 'ds'}", "data.val_split=train", "model.input=[3, 128, 128]", "train.device=cpu",
               "--runs", root / "runs"]
+    lathe("train", ROOT / "experiments" / "ci" / "detect.yaml", *common, "train.epochs=10", "--name", "det", "--threads", 2)
     for size in ("detector_n", "detector_s", "detector_resnet18"):
-        lathe("train", DETECT / f"{size}.yaml", *common, "train.epochs=1", "--name", size)
+        lathe("train", DETECT / f"{size}.yaml", *common, "train.epochs=1", "train.batch=16", "--name", size)
     return root
 
 
@@ -224,6 +225,27 @@ def test_engine_file_scores_the_map_lathe_eval_does(shapes, tmp_path, precision,
     got = json.loads((tmp_path / "eng" / "report.json").read_text())["metrics"]
     for key in ("AP", "AP50", "AP75", "AR100"):
         assert got[key] == pytest.approx(want[key], abs=tolerance), key
+    # lathe eval and lathe predict take the engine file where they take a run
+    p = lathe("eval", tmp_path / "e.lathe", "--split", "train", check=False)
+    assert p.returncode == 1 and "--dataset" in p.stderr
+    lathe("eval", tmp_path / "e.lathe", "--dataset", ds, "--split", "train")
+    got = json.loads((tmp_path / "e.lathe.eval" / "report.json").read_text())["metrics"]
+    for key in ("AP", "AP50", "AP75", "AR100"):
+        assert got[key] == pytest.approx(want[key], abs=tolerance), key
+    lathe("predict", tmp_path / "e.lathe", shapes / "src" / "images", "-o", tmp_path / "pred")
+    assert json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    p = lathe("predict", tmp_path / "e.lathe", shapes / "src" / "images", "--checkpoint", "last", check=False)
+    assert p.returncode == 1 and "engine" in p.stderr
+    # an ONNX file, a truncated engine: clear errors, not crashes
+    lathe("export", run, "-o", tmp_path / "m.onnx")
+    data = (tmp_path / "e.lathe").read_bytes()
+    (tmp_path / "cut.lathe").write_bytes(data[:len(data) // 3])
+    for bad in ("m.onnx", "cut.lathe"):
+        p = lathe("eval", tmp_path / bad, "--dataset", ds, check=False)
+        assert p.returncode == 1 and "neither a run folder nor a lathe engine" in p.stderr, p.stderr
+        p = subprocess.run([BUILD / "tests" / "tools" / "engine_run", tmp_path / bad, tmp_path / "px.u8", "1", "0.1", "0.7",
+                            "10", tmp_path / "x.json"], capture_output=True, text=True)
+        assert p.returncode == 1 and "engine_run:" in p.stderr and p.stderr.count("\n") == 1, p.stderr
 
 
 def test_bad_requests_are_clear_errors(digits, shapes, tmp_path):
