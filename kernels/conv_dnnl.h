@@ -16,6 +16,14 @@ extern "C" {
 /* y = conv(x, w) + b (b may be NULL). Returns 0, or -1 when oneDNN is off or refuses the shape:
  * the caller then runs lathe_k_conv2d_fwd_f32. */
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y);
+/* The same for weights that no longer change (an inference engine): *wcache (NULL at first; one per
+ * weight tensor) keeps w in the layout oneDNN picked for this shape, made on the first call and
+ * reused while that layout stays the same, so w is not reordered on every call. w must not change
+ * while its cache lives. Returns as lathe_k_conv2d_fwd_dnnl. */
+int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                                  void **wcache);
+/* Frees a weight cache of lathe_k_conv2d_fwd_dnnl_const (NULL is fine). */
+void lathe_k_conv_dnnl_wcache_free(void *wcache);
 /* dx, dw, db accumulate (each may be NULL). Returns 0 or -1 as above; a -1 comes before anything
  * is written (a refused shape, or no memory for its buffers, found when its primitives are made). */
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,

@@ -240,13 +240,42 @@ static int execute(dnnl_primitive_t p, const dnnl_exec_arg_t *args, int n) {
     return dnnl_primitive_execute(p, cache.stream, n, args) != dnnl_success;
 }
 
-int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+/* Constant weights kept in oneDNN's layout (lathe_k_conv2d_fwd_dnnl_const), with the layout they were
+ * made for. */
+typedef struct {
+    dnnl_memory_desc_t md;
+    void *data;
+} wcache_t;
+
+void lathe_k_conv_dnnl_wcache_free(void *wcache) {
+    wcache_t *c = wcache;
+    if (c) free(c->data);
+    free(c);
+}
+
+/* Points the weights operand at w, or at its cached reordered copy (made when missing or made for
+ * another layout); 0 or 1 on failure. */
+static int weights(operand *o, const float *w, void **wcache) {
+    if (!wcache || !o->reorder) return point(o, w) || run_reorder(o);
+    const dnnl_memory_desc_t *md = NULL;
+    if (dnnl_memory_get_memory_desc(o->inner, &md) != dnnl_success) return 1;
+    wcache_t *c = *wcache;
+    if (c && dnnl_memory_desc_equal(&c->md, md)) return dnnl_memory_set_data_handle(o->inner, c->data) != dnnl_success;
+    if (!c && !(c = *wcache = calloc(1, sizeof *c))) return 1;
+    free(c->data), c->data = NULL;
+    if (posix_memalign(&c->data, 64, dnnl_memory_desc_get_size(md))) return c->data = NULL, 1;
+    c->md = *md;
+    return dnnl_memory_set_data_handle(o->plain, (void *)w) != dnnl_success ||
+           dnnl_memory_set_data_handle(o->inner, c->data) != dnnl_success || run_reorder(o);
+}
+
+static int forward(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y, void **wcache) {
     pthread_mutex_lock(&cache.lock);
     entry *e = ready() ? lookup(s, b != NULL) : NULL;
     int rc = !e;
     if (!rc) {
-        rc = point(&e->f_x, x) || point(&e->f_w, w) || (b && point(&e->f_b, b)) || point(&e->f_y, y) ||
-             run_reorder(&e->f_x) || run_reorder(&e->f_w) || (b && run_reorder(&e->f_b));
+        rc = point(&e->f_x, x) || weights(&e->f_w, w, wcache) || (b && point(&e->f_b, b)) || point(&e->f_y, y) ||
+             run_reorder(&e->f_x) || (b && run_reorder(&e->f_b));
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->f_x.inner}, {DNNL_ARG_WEIGHTS, e->f_w.inner}, {DNNL_ARG_DST, e->f_y.inner},
                                 {DNNL_ARG_BIAS, b ? e->f_b.inner : NULL}};
         rc = rc || execute(e->fwd, a, b ? 4 : 3) || run_reorder(&e->f_y) ||
@@ -254,6 +283,15 @@ int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     }
     pthread_mutex_unlock(&cache.lock);
     return rc ? -1 : 0;
+}
+
+int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    return forward(s, x, w, b, y, NULL);
+}
+
+int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                                  void **wcache) {
+    return forward(s, x, w, b, y, wcache);
 }
 
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,

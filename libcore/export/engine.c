@@ -108,6 +108,7 @@ static int open_file(lathe_engine *e, const lathe_st_file *f, const char *path, 
     }
     if (!rc) rc = class_names(e, f, path);
     lathe_graph_set_train(e->g, 0);
+    lathe_graph_set_constant_weights(e->g);
     if (!rc) rc = lathe_graph_set_device(e->g, device ? device : "cpu");
     if (!rc && lathe_graph_device(e->g) >= 0 && !strcmp(in->precision, "bf16")) rc = lathe_graph_set_precision(e->g, "bf16");
     return rc;

@@ -483,6 +483,7 @@ int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph 
 void lathe_graph_free(lathe_graph *g) {
     if (!g) return;
     graph_gpu_free(g);
+    for (int i = 0; g->layers && i < g->nlayers; i++) lathe_k_conv_dnnl_wcache_free(g->layers[i].wcache);
     free(g->layers), free(g->params), free(g->param_arena), free(g->act_arena), free(g->int_arena), free(g->workspace);
     free(g);
 }
@@ -493,6 +494,8 @@ static float *pdata(lathe_graph *g, int i) { return i >= 0 ? g->params[i].data :
 static float *pgrad(lathe_graph *g, int i) { return i >= 0 && !g->params[i].frozen ? g->params[i].grad : NULL; }
 
 void lathe_graph_set_train(lathe_graph *g, int train) { g->train = train; }
+
+void lathe_graph_set_constant_weights(lathe_graph *g) { g->const_weights = 1; }
 
 int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
     LATHE_ASSERT(n >= 1 && n <= g->batch);
@@ -505,7 +508,10 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
-            if (lathe_k_conv2d_fwd_dnnl(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y)) /* oneDNN, else im2col */
+            int declined = g->const_weights
+                               ? lathe_k_conv2d_fwd_dnnl_const(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, &l->wcache)
+                               : lathe_k_conv2d_fwd_dnnl(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
+            if (declined) /* oneDNN, else im2col */
                 lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
             break;
         }
@@ -574,6 +580,7 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
 
 int lathe_graph_backward(lathe_graph *g, int n) {
     LATHE_ASSERT(n >= 1 && n <= g->batch);
+    if (g->const_weights) return lathe_fail(LATHE_EINVAL, "a graph with constant weights (an engine) does not train");
     if (g->gpu) return graph_gpu_backward(g, n);
     for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
         memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));

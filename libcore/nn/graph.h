@@ -66,6 +66,10 @@ int lathe_graph_set_device(lathe_graph *g, const char *device);
  * activations, gradients and the optimizer stay float32. bf16 on the CPU is -LATHE_EINVAL. Call it
  * after lathe_graph_set_device; returns 0, -LATHE_EINVAL or -LATHE_ENOMEM (the bf16 scratch). */
 int lathe_graph_set_precision(lathe_graph *g, const char *precision);
+/* Declares that g's parameters will not change again (an inference engine, after its weights are
+ * loaded): on the CPU each convolution then keeps its weights in oneDNN's layout instead of
+ * converting them on every forward. Backward is refused from then on (-LATHE_EINVAL). */
+void lathe_graph_set_constant_weights(lathe_graph *g);
 /* -1 on the CPU, else the CUDA device ordinal. */
 int lathe_graph_device(const lathe_graph *g);
 /* Copies every parameter and buffer to the host (to_host 1) or from it (0); a no-op on the CPU.

@@ -31,12 +31,14 @@ typedef struct {
     int32_t *ints;             /* maxpool argmax */
     float *y_dev, *dy_dev, *aux_dev; /* the same on the GPU (NULL while the graph runs on the CPU) */
     int32_t *ints_dev;
+    void *wcache;              /* conv with constant weights: its weights in oneDNN's layout */
     double macs;               /* multiply-accumulates per sample */
 } layer;
 
 struct lathe_graph {
     layer *layers;
     int nlayers, batch, train, threads;
+    int const_weights;         /* lathe_graph_set_constant_weights: inference only from then on */
     lathe_param *params;
     size_t nparams;
     float *param_arena, *act_arena, *workspace;

@@ -1,7 +1,8 @@
 /* test_engine.c - lathe's engine file and C API (libcore/export/engine.h): a classifier with every
  * foldable and unfoldable layer kind and a small detector, exported and reopened, give the graph's
  * own logits and detections (fp32 to 1e-4; fp16 and bf16 weights to their rounding), uint8 input
- * equals the loader's normalization, and truncated, tampered or foreign files are clear errors. */
+ * equals the loader's normalization, a graph with constant weights gives the same logits and refuses
+ * to train, and truncated, tampered or foreign files are clear errors. */
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
@@ -126,6 +127,15 @@ static void classifier_logits_match_the_graph(void **state) {
         lathe_engine_close(e);
         free(path);
     }
+    /* constant weights: the same logits, twice (the second from the weights kept in oneDNN's
+       layout), and no training from then on */
+    lathe_graph_set_constant_weights(g);
+    for (int rep = 0; rep < 2; rep++) {
+        memcpy(lathe_graph_input(g, NULL, NULL, NULL), x, sizeof x);
+        lathe_graph_forward(g, N, 0);
+        assert_memory_equal(lathe_graph_output(g, NULL), want, sizeof want);
+    }
+    assert_int_equal(lathe_graph_backward(g, N), -LATHE_EINVAL);
     lathe_graph_free(g);
     free(dir);
 }
