@@ -16,12 +16,13 @@ extern "C" {
 /* y = conv(x, w) + b (b may be NULL). Returns 0, or -1 when oneDNN is off or refuses the shape:
  * the caller then runs lathe_k_conv2d_fwd_f32. */
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y);
-/* The same for weights that no longer change (an inference engine): *wcache (NULL at first; one per
- * weight tensor) keeps w in the layout oneDNN picked for this shape, made on the first call and
- * reused while that layout stays the same, so w is not reordered on every call. w must not change
- * while its cache lives. Returns as lathe_k_conv2d_fwd_dnnl. */
+/* The same for inference with weights that no longer change (an engine): y = act(conv(x, w) + b)
+ * with the activation act (LATHE_ACT_*, slope for leaky; -1 none) fused into the convolution, and
+ * *wcache (NULL at first; one per weight tensor) keeping w in the layout oneDNN picked for this
+ * shape, made on the first call and reused while that layout stays the same, so w is not reordered
+ * on every call. w must not change while its cache lives. Returns as lathe_k_conv2d_fwd_dnnl. */
 int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
-                                  void **wcache);
+                                  int act, float slope, void **wcache);
 /* Frees a weight cache of lathe_k_conv2d_fwd_dnnl_const (NULL is fine). */
 void lathe_k_conv_dnnl_wcache_free(void *wcache);
 /* dx, dw, db accumulate (each may be NULL). Returns 0 or -1 as above; a -1 comes before anything

@@ -28,6 +28,8 @@ typedef struct {
 typedef struct {
     lathe_conv_shape key; /* `threads` zeroed: oneDNN follows OpenMP's thread count */
     int bias;
+    int act;              /* LATHE_ACT_* fused as a post-op (inference entries: no backward), or -1 */
+    float slope;          /* its leaky slope */
     int refused;          /* oneDNN cannot run this shape: remembered, so it is not asked again */
     dnnl_primitive_t fwd, bwd_data, bwd_weights;
     operand f_x, f_w, f_b, f_y;            /* forward */
@@ -136,11 +138,27 @@ static int plain_mds(const lathe_conv_shape *s, dnnl_memory_desc_t *x, dnnl_memo
                : 0;
 }
 
-/* Creates the primitives and operands of a shape with algorithm alg; NULL when oneDNN refuses it. */
-static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t alg) {
+/* The activation act (LATHE_ACT_*) as a oneDNN eltwise post-op on the convolution's output. */
+static int act_attr(int act, float slope, dnnl_primitive_attr_t *attr) {
+    dnnl_alg_kind_t alg = act == LATHE_ACT_SILU      ? dnnl_eltwise_swish
+                          : act == LATHE_ACT_GELU    ? dnnl_eltwise_gelu_erf
+                          : act == LATHE_ACT_SIGMOID ? dnnl_eltwise_logistic
+                                                     : dnnl_eltwise_relu;
+    float alpha = act == LATHE_ACT_SILU ? 1.0f : act == LATHE_ACT_LEAKY ? slope : 0.0f;
+    dnnl_post_ops_t ops = NULL;
+    int rc = dnnl_primitive_attr_create(attr) != dnnl_success || dnnl_post_ops_create(&ops) != dnnl_success ||
+             dnnl_post_ops_append_eltwise(ops, 1.0f, alg, alpha, 0.0f) != dnnl_success ||
+             dnnl_primitive_attr_set_post_ops(*attr, ops) != dnnl_success;
+    if (ops) dnnl_post_ops_destroy(ops);
+    return rc;
+}
+
+/* Creates the primitives and operands of a shape with algorithm alg; NULL when oneDNN refuses it.
+ * With an activation (act >= 0) only the forward primitive, the activation fused into it. */
+static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t alg, int act, float slope) {
     entry *e = calloc(1, sizeof *e);
     if (!e) return NULL;
-    e->key = *s, e->key.threads = 0, e->bias = bias;
+    e->key = *s, e->key.threads = 0, e->bias = bias, e->act = act, e->slope = slope;
     dnnl_memory_desc_t x, w, b, y, ax, aw, ay;
     if (plain_mds(s, &x, &w, &b, &y)) goto fail;
     ax = x, aw = w, ay = y; /* the same dims with "any" layout */
@@ -154,32 +172,37 @@ static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t 
                          (s->q - 1) * s->stride + (s->s - 1) * s->dilation + 1 - s->w - s->pad};
     dnnl_convolution_desc_t fd, dd, wd;
     dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
-    int bad = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &ax, &aw,
-                                                         bias ? &b : NULL, &ay, strides, dil, pad, pad_r) != dnnl_success ||
-              dnnl_primitive_desc_create(&fpd, &fd, NULL, cache.engine, NULL) != dnnl_success ||
-              dnnl_dilated_convolution_backward_data_desc_init(&dd, alg, &ax, &aw, &ay, strides, dil,
-                                                               pad, pad_r) != dnnl_success ||
+    dnnl_primitive_attr_t attr = NULL;
+    int bad = act >= 0 && act_attr(act, slope, &attr);
+    bad = bad ||
+          dnnl_dilated_convolution_forward_desc_init(&fd, act >= 0 ? dnnl_forward_inference : dnnl_forward_training, alg, &ax,
+                                                     &aw, bias ? &b : NULL, &ay, strides, dil, pad, pad_r) != dnnl_success ||
+          dnnl_primitive_desc_create(&fpd, &fd, attr, cache.engine, NULL) != dnnl_success ||
+          dnnl_primitive_create(&e->fwd, fpd) != dnnl_success;
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (act < 0)
+        bad = bad ||
+              dnnl_dilated_convolution_backward_data_desc_init(&dd, alg, &ax, &aw, &ay, strides, dil, pad, pad_r) != dnnl_success ||
               dnnl_primitive_desc_create(&dpd, &dd, NULL, cache.engine, fpd) != dnnl_success ||
-              dnnl_dilated_convolution_backward_weights_desc_init(&wd, alg, &ax, &aw, bias ? &b : NULL,
-                                                                  &ay, strides, dil, pad, pad_r) != dnnl_success ||
-              dnnl_primitive_desc_create(&wpd, &wd, NULL, cache.engine, fpd) != dnnl_success;
-    bad = bad || dnnl_primitive_create(&e->fwd, fpd) != dnnl_success ||
-          dnnl_primitive_create(&e->bwd_data, dpd) != dnnl_success ||
-          dnnl_primitive_create(&e->bwd_weights, wpd) != dnnl_success;
+              dnnl_dilated_convolution_backward_weights_desc_init(&wd, alg, &ax, &aw, bias ? &b : NULL, &ay, strides, dil,
+                                                                  pad, pad_r) != dnnl_success ||
+              dnnl_primitive_desc_create(&wpd, &wd, NULL, cache.engine, fpd) != dnnl_success ||
+              dnnl_primitive_create(&e->bwd_data, dpd) != dnnl_success ||
+              dnnl_primitive_create(&e->bwd_weights, wpd) != dnnl_success;
     /* slots: no two operands live at once share one. The backward pass keeps dy in slot 0 for
        both of its primitives, so dy is reordered once when their layouts agree (dy_shared). */
     bad = bad || operand_make(&e->f_x, &x, md_of(fpd, dnnl_query_src_md), 0, 0, 0) ||
           operand_make(&e->f_w, &w, md_of(fpd, dnnl_query_weights_md), 0, 0, 1) ||
           (bias && operand_make(&e->f_b, &b, &b, 0, 0, 2)) ||
-          operand_make(&e->f_y, &y, md_of(fpd, dnnl_query_dst_md), 1, 0, 3) ||
-          operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
-          operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0, 1) ||
-          operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1, 3) ||
-          operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0, 2) ||
-          operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
-          operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1, 1) ||
-          (bias && operand_make(&e->w_db, &b, &b, 1, 1, 3));
-    e->dy_shared = !bad && e->d_dy.reorder && e->w_dy.reorder &&
+          operand_make(&e->f_y, &y, md_of(fpd, dnnl_query_dst_md), 1, 0, 3);
+    bad = bad || (act < 0 && (operand_make(&e->d_dy, &y, md_of(dpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
+                              operand_make(&e->d_w, &w, md_of(dpd, dnnl_query_weights_md), 0, 0, 1) ||
+                              operand_make(&e->d_dx, &x, md_of(dpd, dnnl_query_diff_src_md), 1, 1, 3) ||
+                              operand_make(&e->w_x, &x, md_of(wpd, dnnl_query_src_md), 0, 0, 2) ||
+                              operand_make(&e->w_dy, &y, md_of(wpd, dnnl_query_diff_dst_md), 0, 0, 0) ||
+                              operand_make(&e->w_dw, &w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1, 1) ||
+                              (bias && operand_make(&e->w_db, &b, &b, 1, 1, 3))));
+    e->dy_shared = !bad && act < 0 && e->d_dy.reorder && e->w_dy.reorder &&
                    dnnl_memory_desc_equal(md_of(dpd, dnnl_query_diff_dst_md), md_of(wpd, dnnl_query_diff_dst_md));
     if (fpd) dnnl_primitive_desc_destroy(fpd);
     if (dpd) dnnl_primitive_desc_destroy(dpd);
@@ -190,17 +213,20 @@ fail:
     return NULL;
 }
 
-/* The entry of a shape, created on first use (oldest evicted when the cache is full). */
-static entry *lookup(const lathe_conv_shape *s, int bias) {
+/* The entry of a shape (and fused activation, -1 none), created on first use (oldest evicted when
+ * the cache is full). */
+static entry *lookup(const lathe_conv_shape *s, int bias, int act, float slope) {
     lathe_conv_shape key = *s;
     key.threads = 0;
-    for (int i = 0; i < cache.n; i++)
-        if (cache.entries[i]->bias == bias && !memcmp(&cache.entries[i]->key, &key, sizeof key))
-            return cache.entries[i]->refused ? NULL : cache.entries[i];
+    for (int i = 0; i < cache.n; i++) {
+        const entry *c = cache.entries[i];
+        if (c->bias == bias && c->act == act && (act != LATHE_ACT_LEAKY || c->slope == slope) && !memcmp(&c->key, &key, sizeof key))
+            return c->refused ? NULL : cache.entries[i];
+    }
     int winograd = cache.winograd && s->r == 3 && s->s == 3 && s->stride == 1 && s->dilation == 1 && s->groups == 1;
-    entry *e = winograd ? entry_create(s, bias, dnnl_convolution_winograd) : NULL;
-    if (!e) e = entry_create(s, bias, dnnl_convolution_direct);
-    if (!e && (e = calloc(1, sizeof *e))) e->key = key, e->bias = bias, e->refused = 1;
+    entry *e = winograd ? entry_create(s, bias, dnnl_convolution_winograd, act, slope) : NULL;
+    if (!e) e = entry_create(s, bias, dnnl_convolution_direct, act, slope);
+    if (!e && (e = calloc(1, sizeof *e))) e->key = key, e->bias = bias, e->act = act, e->slope = slope, e->refused = 1;
     if (!e) return NULL;
     if (cache.n == CACHE_ENTRIES) {
         entry_free(cache.entries[0]);
@@ -269,9 +295,10 @@ static int weights(operand *o, const float *w, void **wcache) {
            dnnl_memory_set_data_handle(o->inner, c->data) != dnnl_success || run_reorder(o);
 }
 
-static int forward(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y, void **wcache) {
+static int forward(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y, int act, float slope,
+                   void **wcache) {
     pthread_mutex_lock(&cache.lock);
-    entry *e = ready() ? lookup(s, b != NULL) : NULL;
+    entry *e = ready() ? lookup(s, b != NULL, act, slope) : NULL;
     int rc = !e;
     if (!rc) {
         rc = point(&e->f_x, x) || weights(&e->f_w, w, wcache) || (b && point(&e->f_b, b)) || point(&e->f_y, y) ||
@@ -286,18 +313,18 @@ static int forward(const lathe_conv_shape *s, const float *x, const float *w, co
 }
 
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
-    return forward(s, x, w, b, y, NULL);
+    return forward(s, x, w, b, y, -1, 0, NULL);
 }
 
 int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
-                                  void **wcache) {
-    return forward(s, x, w, b, y, wcache);
+                                  int act, float slope, void **wcache) {
+    return forward(s, x, w, b, y, act, slope, wcache);
 }
 
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *db) {
     pthread_mutex_lock(&cache.lock);
-    entry *e = ready() ? lookup(s, db != NULL) : NULL;
+    entry *e = ready() ? lookup(s, db != NULL, -1, 0) : NULL;
     int rc = !e, dy_ready = 0;
     if (!rc && dx) {
         rc = point(&e->d_dy, dy) || point(&e->d_w, w) || point(&e->d_dx, dx) || run_reorder(&e->d_dy) ||

@@ -9,8 +9,8 @@ int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
 }
 
 int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
-                                  void **wcache) {
-    (void)s, (void)x, (void)w, (void)b, (void)y, (void)wcache;
+                                  int act, float slope, void **wcache) {
+    (void)s, (void)x, (void)w, (void)b, (void)y, (void)act, (void)slope, (void)wcache;
     return -1;
 }
 

@@ -1,5 +1,6 @@
 /* engine_write.c - a graph as lathe's engine file (export.h): the layer list that rebuilds it,
- * with BN folded into convs and dropout dropped, and the weights that go with it. */
+ * with BN folded into convs, activations fused into them (conv act:) and dropout dropped, and the
+ * weights that go with it. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +69,12 @@ static const char *act_name(int act) {
     }
 }
 
-/* One layer's entry of the rebuilt model (NULL for one that vanishes: a folded BN, dropout), and its
- * tensors. alias[i] is the layer whose output stands for layer i's. */
-static int entry(const lathe_fold *f, int i, const int *alias, cJSON *layers, tensor_list *tl) {
+/* One layer's entry of the rebuilt model (nothing for one that vanishes: a folded BN, dropout, an
+ * activation fused into its conv), and its tensors. alias[i] is the layer whose output stands for
+ * layer i's; act_of[c] the activation layer fused into conv c, or -1. */
+static int entry(const lathe_fold *f, int i, const int *alias, const int *act_of, cJSON *layers, tensor_list *tl) {
     const lathe_layer_view *l = &f->v[i];
-    if (l->type == LATHE_LAYER_DROPOUT || (l->type == LATHE_LAYER_BN && f->folded[i])) return 0;
+    if (alias[i] != i) return 0;
     cJSON *e = cJSON_CreateObject(), *from = cJSON_CreateArray();
     if (!e || !from || !cJSON_AddItemToArray(layers, e)) {
         cJSON_Delete(e), cJSON_Delete(from);
@@ -92,6 +94,12 @@ static int entry(const lathe_fold *f, int i, const int *alias, cJSON *layers, te
         cJSON_AddNumberToObject(e, "stride", l->stride), cJSON_AddNumberToObject(e, "pad", l->pad);
         cJSON_AddNumberToObject(e, "dilation", l->dilation), cJSON_AddNumberToObject(e, "groups", l->groups);
         cJSON_AddBoolToObject(e, "fixed_width", 1);
+        const lathe_layer_view *a = act_of[i] >= 0 ? &f->v[act_of[i]] : NULL;
+        int act = a ? a->act : l->conv_act;
+        if (act >= 0) {
+            cJSON_AddStringToObject(e, "act", act_name(act));
+            if (act == LATHE_ACT_LEAKY) cJSON_AddNumberToObject(e, "slope", a ? a->slope : l->slope);
+        }
         rc = push(tl, l->name, "weight", w, l->weight->shape, 4, w);
         if (!rc) rc = push(tl, l->name, "bias", b, &K, 1, b);
         else free(b);
@@ -154,9 +162,9 @@ int lathe_export_engine(const lathe_graph *g, const lathe_engine_write_opts *o, 
     if (rc) return rc;
     tensor_list tl = {0};
     tl.dtype = dtypes[o->precision];
-    int *alias = malloc(sizeof(int) * (size_t)f.n);
+    int *alias = malloc(sizeof(int) * (size_t)f.n), *act_of = malloc(sizeof(int) * (size_t)f.n);
     cJSON *model = cJSON_CreateObject(), *input = cJSON_CreateArray(), *layers = cJSON_CreateArray();
-    if (!alias || !model || !input || !layers) rc = lathe_fail(LATHE_ENOMEM, "engine model");
+    if (!alias || !act_of || !model || !input || !layers) rc = lathe_fail(LATHE_ENOMEM, "engine model");
     if (!rc) {
         cJSON_AddItemToArray(input, cJSON_CreateNumber(f.v[0].c)), cJSON_AddItemToArray(input, cJSON_CreateNumber(f.v[0].h));
         cJSON_AddItemToArray(input, cJSON_CreateNumber(f.v[0].w));
@@ -165,10 +173,19 @@ int lathe_export_engine(const lathe_graph *g, const lathe_engine_write_opts *o, 
         if (o->bins > 0) cJSON_AddNumberToObject(model, "bins", o->bins);
         if (o->classes > 0) cJSON_AddNumberToObject(model, "classes", o->classes);
         cJSON_AddItemToObject(model, "layers", layers), layers = NULL;
-        alias[0] = 0;
-        for (int i = 1; i < f.n; i++) /* a vanished layer's readers read what it read */
-            alias[i] = f.v[i].type == LATHE_LAYER_DROPOUT || (f.v[i].type == LATHE_LAYER_BN && f.folded[i]) ? alias[f.v[i].in[0]] : i;
-        for (int i = 1; !rc && i < f.n; i++) rc = entry(&f, i, alias, cJSON_GetObjectItemCaseSensitive(model, "layers"), &tl);
+        alias[0] = 0, act_of[0] = -1;
+        for (int i = 1; i < f.n; i++) { /* a vanished layer's readers read what it read */
+            const lathe_layer_view *l = &f.v[i];
+            act_of[i] = -1;
+            alias[i] = l->type == LATHE_LAYER_DROPOUT || (l->type == LATHE_LAYER_BN && f.folded[i]) ? alias[l->in[0]] : i;
+            /* an activation that alone reads a conv (or the BN folded into it) fuses into the conv */
+            int in = l->nin ? l->in[0] : 0, c = alias[in];
+            if (l->type == LATHE_LAYER_ACT && f.v[c].type == LATHE_LAYER_CONV && f.v[c].conv_act < 0 && act_of[c] < 0 &&
+                f.uses[in] == 1 && f.uses[c] == 1)
+                act_of[c] = i, alias[i] = c;
+        }
+        for (int i = 1; !rc && i < f.n; i++)
+            rc = entry(&f, i, alias, act_of, cJSON_GetObjectItemCaseSensitive(model, "layers"), &tl);
         if (!rc && alias[f.n - 1] != f.n - 1)
             rc = lathe_fail(LATHE_EUNSUPPORTED, "the model ends in %s, which an engine drops", f.v[f.n - 1].name);
     }
@@ -182,7 +199,7 @@ int lathe_export_engine(const lathe_graph *g, const lathe_engine_write_opts *o, 
         for (size_t k = 0; k < 2 * o->nmeta; k++) meta[6 + k] = o->meta[k];
         rc = lathe_st_write(path, tl.t, tl.n, meta, o->nmeta + 3);
     }
-    free(meta), free(json), free(alias);
+    free(meta), free(json), free(alias), free(act_of);
     cJSON_Delete(model), cJSON_Delete(input), cJSON_Delete(layers);
     list_free(&tl);
     lathe_fold_free(&f);

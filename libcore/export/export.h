@@ -37,7 +37,8 @@ typedef struct {
 int lathe_export_onnx(const lathe_graph *g, const lathe_onnx_opts *o, const char *path);
 
 /* lathe's own engine (docs/EXPORT.md, "The lathe engine"): one safetensors file whose tensors are
- * the inference weights (BN folded into convs, dropout gone) stored as precision says, and whose
+ * the inference weights (BN folded into convs, an activation that alone reads a conv fused into it,
+ * dropout gone) stored as precision says, and whose
  * metadata holds the layer list that rebuilds the graph (lathe.model, JSON), lathe.engine "1",
  * lathe.precision and the caller's metadata (task, class names, input, normalization, ...). */
 enum { LATHE_ENGINE_FP32 = 0, LATHE_ENGINE_FP16 = 1, LATHE_ENGINE_BF16 = 2 };

@@ -59,7 +59,10 @@ static const char *weight(walk *w, const lathe_param *p, const float *data) {
     return onnx_const_f32(w->b, p->name, dims, p->rank, data ? data : p->data);
 }
 
-/* Conv, with the batch norm that alone reads it folded in (fold_internal.h). */
+static const char *activation(walk *w, const lathe_layer_view *l, const char *x);
+
+/* Conv, with the batch norm that alone reads it folded in (fold_internal.h), and its fused
+ * activation (act:) after it. */
 static int conv(walk *w, int i) {
     const lathe_layer_view *l = &w->v[i];
     float *wt, *bias;
@@ -77,6 +80,11 @@ static int conv(walk *w, int i) {
     onnx_attr_ints(w->b, n, "pads", pads, 4);
     onnx_attr_ints(w->b, n, "dilations", dl, 2);
     onnx_attr_int(w->b, n, "group", l->groups);
+    if (l->conv_act >= 0) {
+        lathe_layer_view act = *l;
+        act.act = l->conv_act;
+        out = activation(w, &act, out);
+    }
     w->val[i] = (value){out, 4};
     if (w->f.bn_of[i] >= 0) w->val[w->f.bn_of[i]] = w->val[i];
     return 0;

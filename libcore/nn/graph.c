@@ -37,13 +37,23 @@ static int out_of(const cJSON *d, const cJSON *model) {
     return -1;
 }
 
+/* An activation's LATHE_ACT_* from its name, or -1. */
+static int act_named(const char *name) {
+    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
+    static const int acts[] = {LATHE_ACT_RELU, LATHE_ACT_LEAKY, LATHE_ACT_SILU, LATHE_ACT_GELU, LATHE_ACT_SIGMOID};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, names[i])) return acts[i];
+    return -1;
+}
+
 /* ---- checking a layer's arguments ---- */
 
-enum { ARG_INT, ARG_NUM, ARG_FLAG, ARG_OUT };
+enum { ARG_INT, ARG_NUM, ARG_FLAG, ARG_OUT, ARG_ACT };
 
 typedef struct {
     const char *key;
-    int kind;       /* ARG_*: ARG_OUT is a whole number or `classes` / `distances` */
+    int kind;       /* ARG_*: ARG_OUT is a whole number or `classes` / `distances`; ARG_ACT an
+                       activation's name */
     double lo, hi;  /* ARG_INT and ARG_NUM */
 } layer_arg;
 
@@ -51,7 +61,8 @@ typedef struct {
 static const layer_arg conv_args[] = {{"out", ARG_OUT, 1, 65536},      {"k", ARG_INT, 1, 63},        {"stride", ARG_INT, 1, 64},
                                       {"pad", ARG_INT, 0, 63},         {"dilation", ARG_INT, 1, 64}, {"groups", ARG_INT, -1, 65536},
                                       {"bias", ARG_FLAG, 0, 1},        {"bias_init", ARG_NUM, -1e6, 1e6},
-                                      {"fixed_width", ARG_FLAG, 0, 1}, END};
+                                      {"fixed_width", ARG_FLAG, 0, 1}, {"act", ARG_ACT, 0, 0},
+                                      {"slope", ARG_NUM, -1e3, 1e3},   END};
 static const layer_arg norm_args[] = {{"eps", ARG_NUM, 1e-12, 1}, {"momentum", ARG_NUM, 0, 1}, END};
 static const layer_arg layernorm_args[] = {{"eps", ARG_NUM, 1e-12, 1}, END};
 static const layer_arg leaky_args[] = {{"slope", ARG_NUM, -1e3, 1e3}, END};
@@ -100,6 +111,10 @@ static int check_layer_args(const cJSON *d, int type, int act, int entry, const 
             (!strcmp(v->valuestring, "classes") || !strcmp(v->valuestring, "distances")))
             continue;
         if (a->kind == ARG_FLAG && cJSON_IsBool(v)) continue;
+        if (a->kind == ARG_ACT) {
+            if (cJSON_IsString(v) && act_named(v->valuestring) >= 0) continue;
+            return lathe_fail(LATHE_EINVAL, "layer %d (%s): %s must be relu, leaky, silu, gelu or sigmoid", entry, type_name, key);
+        }
         int whole = a->kind != ARG_NUM;
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (whole && v->valuedouble != floor(v->valuedouble)) ||
             v->valuedouble < a->lo || v->valuedouble > a->hi)
@@ -232,6 +247,9 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         l->pw = add_param(g, l, "weight", 4, wshape, 1, 1, cap);
         if (get_int(d, "bias", 1)) l->pb = add_param(g, l, "bias", 1, &out, 0, 1, cap);
         l->bias_init = get_float(d, "bias_init", 0);
+        const cJSON *act = cJSON_GetObjectItemCaseSensitive(d, "act");
+        l->conv_act = cJSON_IsString(act) ? act_named(act->valuestring) : -1, l->slope = get_float(d, "slope", 0.1f);
+        g->fused |= l->conv_act >= 0;
         size_t ws = lathe_k_conv_workspace(&s);
         if (ws > g->workspace_floats) g->workspace_floats = ws;
         l->macs = (double)out * s.p * s.q * (a->c / groups) * k * k;
@@ -508,11 +526,12 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
-            int declined = g->const_weights
-                               ? lathe_k_conv2d_fwd_dnnl_const(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, &l->wcache)
-                               : lathe_k_conv2d_fwd_dnnl(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
-            if (declined) /* oneDNN, else im2col */
-                lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
+            /* oneDNN (with constant weights: kept in its layout, the activation fused), else im2col */
+            int declined = g->const_weights ? lathe_k_conv2d_fwd_dnnl_const(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y,
+                                                                            l->conv_act, l->slope, &l->wcache)
+                                            : lathe_k_conv2d_fwd_dnnl(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y);
+            if (declined) lathe_k_conv2d_fwd_f32(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y, g->workspace);
+            if (l->conv_act >= 0 && (declined || !g->const_weights)) lathe_k_act_fwd_f32(l->conv_act, sz, l->y, l->slope, l->y);
             break;
         }
         case L_BN:
@@ -581,6 +600,9 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
 int lathe_graph_backward(lathe_graph *g, int n) {
     LATHE_ASSERT(n >= 1 && n <= g->batch);
     if (g->const_weights) return lathe_fail(LATHE_EINVAL, "a graph with constant weights (an engine) does not train");
+    if (g->fused)
+        return lathe_fail(LATHE_EINVAL, "a conv with act: (a fused activation) is for inference; train with the activation "
+                                        "as its own layer");
     if (g->gpu) return graph_gpu_backward(g, n);
     for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
         memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
@@ -770,6 +792,8 @@ int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v) {
     v->k = l->cs.r, v->stride = l->cs.stride, v->pad = l->cs.pad;
     v->dilation = l->cs.dilation, v->groups = l->cs.groups, v->factor = l->factor, v->heads = l->heads, v->eps = l->eps;
     v->weight = p[0], v->bias = p[1];
+    v->conv_act = l->type == L_CONV ? l->conv_act : -1;
+    if (l->type == L_CONV && l->conv_act == LATHE_ACT_LEAKY) v->slope = l->slope;
     if (l->type == L_BN) v->running_mean = p[2], v->running_var = p[3];
     if (l->type == L_ATTENTION) v->out_weight = p[2], v->out_bias = p[3];
     return 0;

@@ -113,6 +113,7 @@ typedef struct {
     int c, h, w;                /* output per sample (DETECT: c anchors, w values per anchor) */
     int k, stride, pad;         /* CONV, MAXPOOL, AVGPOOL: square window, stride, padding per side */
     int dilation, groups;       /* CONV */
+    int conv_act;               /* CONV: an activation fused into it (LATHE_ACT_*, slope above) or -1 */
     int factor;                 /* UPSAMPLE: nearest-neighbour factor */
     int heads;                  /* ATTENTION */
     float eps;                  /* BN, LAYERNORM */

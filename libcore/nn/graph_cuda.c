@@ -237,8 +237,9 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
     case L_CONV: {
         lathe_conv_shape s = l->cs;
         s.n = n;
-        return (g->gpu->bf16 ? lathe_kc_conv2d_fwd_bf16 : lathe_kc_conv2d_fwd)(c, &s, a->y_dev, pdev(g, l->pw),
-                                                                               pdev(g, l->pb), l->y_dev, err);
+        int rc = (g->gpu->bf16 ? lathe_kc_conv2d_fwd_bf16 : lathe_kc_conv2d_fwd)(c, &s, a->y_dev, pdev(g, l->pw),
+                                                                                 pdev(g, l->pb), l->y_dev, err);
+        return rc || l->conv_act < 0 ? rc : lathe_kc_act_fwd(c, l->conv_act, sz, l->y_dev, l->slope, l->y_dev, err);
     }
     case L_BN:
         return lathe_kc_bn_fwd(c, n, l->c, l->h * l->w, a->y_dev, pdev(g, l->pw), pdev(g, l->pb), pdev(g, l->prm),

@@ -19,6 +19,7 @@ typedef struct {
     int type, act;
     float slope, drop, eps, momentum;
     float bias_init;           /* conv: the bias's initial value (a prior, e.g. for detection scores) */
+    int conv_act;              /* conv: a fused activation (LATHE_ACT_*, slope in `slope`) or -1 */
     int in[8], nin;
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
@@ -39,6 +40,7 @@ struct lathe_graph {
     layer *layers;
     int nlayers, batch, train, threads;
     int const_weights;         /* lathe_graph_set_constant_weights: inference only from then on */
+    int fused;                 /* some conv has a fused activation: inference only */
     lathe_param *params;
     size_t nparams;
     float *param_arena, *act_arena, *workspace;

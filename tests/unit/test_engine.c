@@ -137,6 +137,17 @@ static void classifier_logits_match_the_graph(void **state) {
     }
     assert_int_equal(lathe_graph_backward(g, N), -LATHE_EINVAL);
     lathe_graph_free(g);
+    /* a conv with a fused activation (act:) builds and runs, and refuses to train */
+    cJSON *fused = cJSON_Parse("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"conv\", \"out\": 4, \"act\": \"leaky\","
+                               " \"slope\": 0.2}, {\"type\": \"gap\"}]}");
+    assert_int_equal(lathe_graph_build(fused, 1, 0, &g), 0);
+    lathe_graph_forward(g, 1, 0);
+    assert_int_equal(lathe_graph_backward(g, 1), -LATHE_EINVAL);
+    assert_non_null(strstr(lathe_last_error(), "inference"));
+    lathe_graph_free(g);
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(fused, "layers"), 0), "act", cJSON_CreateString("tanh"));
+    assert_int_equal(lathe_graph_build(fused, 1, 0, &g), -LATHE_EINVAL);
+    cJSON_Delete(fused);
     free(dir);
 }
 
