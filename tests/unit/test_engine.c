@@ -151,6 +151,36 @@ static void classifier_logits_match_the_graph(void **state) {
     free(dir);
 }
 
+/* At batch 8 and up a Winograd-eligible conv runs Winograd with its activation after it rather
+ * than fused (kernels/cpu/conv_dnnl.c): the same logits. */
+static void large_batches_match_the_graph(void **state) {
+    (void)state;
+    char *dir = test_tempdir("engine");
+    enum { N = 8, K = 5 };
+    lathe_graph *g = random_graph(classifier_json, N);
+    uint8_t pixels[N * 16 * 16 * 3];
+    fill_input(g, N, pixels);
+    static float x[N * 3 * 16 * 16];
+    float want[N * K], got[N * K];
+    memcpy(x, lathe_graph_input(g, NULL, NULL, NULL), sizeof x);
+    lathe_graph_forward(g, N, 0);
+    memcpy(want, lathe_graph_output(g, NULL), sizeof want);
+    char *path = export_engine(g, dir, "big.lathe", 0, 0, 0);
+    lathe_engine *e;
+    assert_int_equal(lathe_engine_open(path, "cpu", N, &e), 0);
+    lathe_engine_output out = {got, NULL, NULL};
+    for (int rep = 0; rep < 2; rep++) {
+        assert_int_equal(lathe_engine_run_f32(e, x, N, &out), 0);
+        for (int i = 0; i < N * K; i++)
+            if (fabsf(got[i] - want[i]) > 1e-4f * (1 + fabsf(want[i])))
+                fail_msg("logit %d: engine %.6f, graph %.6f", i, got[i], want[i]);
+    }
+    lathe_engine_close(e);
+    lathe_graph_free(g);
+    free(path);
+    free(dir);
+}
+
 static void detector_detections_match_the_graph(void **state) {
     (void)state;
     char *dir = test_tempdir("engine");
@@ -269,6 +299,7 @@ static void broken_files_are_clear_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classifier_logits_match_the_graph),
+        cmocka_unit_test(large_batches_match_the_graph),
         cmocka_unit_test(detector_detections_match_the_graph),
         cmocka_unit_test(broken_files_are_clear_errors),
     };
