@@ -170,6 +170,12 @@ static int engine_spec(const char *path, cJSON **out) {
         cJSON_AddItemToObject(spec, "class_names", names), names = NULL;
         cJSON_AddNumberToObject(data, "mean", cJSON_GetArrayItem(mean, 0)->valuedouble);
         cJSON_AddNumberToObject(data, "std", cJSON_GetArrayItem(stdv, 0)->valuedouble);
+        cJSON *tiling = engine_json(f, "lathe.tiling"); /* {"tile": T, "overlap": O}: a model of tiles */
+        const cJSON *tile = cJSON_GetObjectItemCaseSensitive(tiling, "tile");
+        const cJSON *overlap = cJSON_GetObjectItemCaseSensitive(tiling, "overlap");
+        if (cJSON_IsNumber(tile) && cJSON_IsNumber(overlap))
+            cJSON_AddNumberToObject(data, "tile", tile->valuedouble), cJSON_AddNumberToObject(data, "overlap", overlap->valuedouble);
+        cJSON_Delete(tiling);
         cJSON_AddItemToObject(spec, "data", data), data = NULL;
         *out = spec, spec = NULL;
     }

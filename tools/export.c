@@ -15,6 +15,7 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/data/transform.h"
 #include "libcore/export/export.h"
+#include "libcore/io/manifest.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/graph.h"
 #include "libcore/nn/spec_check.h"
@@ -33,7 +34,8 @@ static void usage(FILE *out) {
                  "`det_boxes` N x D x 4, `det_scores` N x D and `det_classes` N x D (D = --max-det; rows past\n"
                  "num_dets are zero). The metadata holds\n"
                  "lathe.task, lathe.class_names, lathe.input, lathe.mean, lathe.std, lathe.letterbox, lathe.run,\n"
-                 "lathe.checkpoint (its xxh3-128 hash) and lathe.version.\n\n"
+                 "lathe.checkpoint (its xxh3-128 hash), lathe.version and lathe.tiling ({\"tile\", \"overlap\"} of a\n"
+                 "model trained on tiles, else null).\n\n"
                  "  -o, --output FILE   the .onnx file to write (replaced atomically)\n"
                  "  --checkpoint C      best (default; the EMA weights when the run kept them), last, or a\n"
                  "                      .safetensors path\n"
@@ -80,6 +82,20 @@ static void repeated(double v, int n, char *out, size_t cap) {
     size_t at = (size_t)snprintf(out, cap, "[");
     for (int i = 0; i < n && at < cap; i++) at += (size_t)snprintf(out + at, cap - at, "%s%.9g", i ? ", " : "", v);
     if (at < cap) snprintf(out + at, cap - at, "]");
+}
+
+/* lathe.tiling: {"tile": T, "overlap": O} when the run's dataset was ingested with --tile (the model
+ * sees tiles of the photos), else null. */
+static void tiled(const cJSON *spec, char *out, size_t cap) {
+    int tile = 0, overlap = 0;
+    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+    lathe_manifest m;
+    if (dir && !lathe_manifest_load(dir, &m)) {
+        lathe_manifest_tiling(&m, &tile, &overlap);
+        lathe_manifest_free(&m);
+    }
+    if (tile > 0) snprintf(out, cap, "{\"tile\": %d, \"overlap\": %d}", tile, overlap);
+    else snprintf(out, cap, "null");
 }
 
 /* The graph of the run's model with its recorded classes, and the checkpoint's weights in it. */
@@ -179,9 +195,11 @@ int cmd_export(int argc, char **argv) {
         snprintf(shape, sizeof shape, "[%d, %d, %d]", c, h, w);
         repeated(o.mean, c, mean, sizeof mean), repeated(o.std, c, stdv, sizeof stdv);
         snprintf(pad, sizeof pad, "%d", LATHE_LETTERBOX_FILL);
+        char tiling[64];
+        tiled(spec, tiling, sizeof tiling);
         const char *meta[] = {"lathe.task", task, "lathe.class_names", names, "lathe.input", shape, "lathe.mean", mean,
                               "lathe.std", stdv, "lathe.letterbox", pad, "lathe.run", lathe_config_str(spec, "name", run),
-                              "lathe.checkpoint", hash, "lathe.version", LATHE_VERSION};
+                              "lathe.checkpoint", hash, "lathe.version", LATHE_VERSION, "lathe.tiling", tiling};
         o.meta = meta, o.nmeta = sizeof meta / sizeof meta[0] / 2;
         if (engine) {
             lathe_engine_write_opts eo = {!precision || !strcmp(precision, "fp32") ? LATHE_ENGINE_FP32

@@ -34,7 +34,7 @@ static void usage(FILE *out) {
     fprintf(out, "usage: lathe predict RUN IMAGE|FOLDER... [options]\n"
                  "       lathe predict RUN --dataset D [--split S] [options]\n\n"
                  "Runs a detector run's checkpoint (task: detect), or a detector's engine file (`lathe export\n"
-                 "--format lathe`; results in ENGINE.predict/, no tiling unless --tile), on JPEG/PNG files and\n"
+                 "--format lathe`; results in ENGINE.predict/, the tiling it records), on JPEG/PNG files and\n"
                  "folders of them (not recursive, sorted by name), or on every sample of a dataset split. Writes\n"
                  "OUT/predictions.json, COCO results ({image_id, category_id, bbox [x, y, w, h] in source pixels,\n"
                  "score}); for files also OUT/images.json ({id, file_name, width, height} per image, id =\n"
@@ -376,15 +376,17 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
     return rc;
 }
 
-/* The tiling of the run's dataset (the spec's data.dataset) when it was ingested with --tile. */
+/* The tiling of the run's dataset (the spec's data.dataset) when it was ingested with --tile, or the
+ * one an engine recorded (data.tile, data.overlap: cli_open_run). */
 static tiling dataset_tiling(const cJSON *spec) {
-    tiling t = {0, 0};
+    tiling t = {(int)lathe_config_num(spec, "data.tile", 0), (int)lathe_config_num(spec, "data.overlap", 0)};
     const char *dir = lathe_config_str(spec, "data.dataset", NULL);
     lathe_manifest m;
-    if (!dir || lathe_manifest_load(dir, &m)) return t;
-    lathe_manifest_tiling(&m, &t.tile, &t.overlap);
-    if (t.tile < 8 || t.tile > 16384) t.tile = t.overlap = 0; /* what ingest --tile accepts */
-    lathe_manifest_free(&m);
+    if (!t.tile && dir && !lathe_manifest_load(dir, &m)) {
+        lathe_manifest_tiling(&m, &t.tile, &t.overlap);
+        lathe_manifest_free(&m);
+    }
+    if (t.tile < 8 || t.tile > 16384 || t.overlap < 0 || t.overlap >= t.tile) t.tile = t.overlap = 0; /* what ingest --tile accepts */
     return t;
 }
 

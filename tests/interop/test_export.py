@@ -22,7 +22,7 @@ BUILD = Path(os.environ.get("LATHE_BUILD", ROOT / "build"))
 FORWARD = BUILD / "tests" / "tools" / "graph_forward"
 DETECT = ROOT / "experiments" / "detect"
 META_KEYS = {"lathe.task", "lathe.class_names", "lathe.input", "lathe.mean", "lathe.std", "lathe.letterbox", "lathe.run",
-             "lathe.checkpoint", "lathe.version"}
+             "lathe.checkpoint", "lathe.version", "lathe.tiling"}
 
 ATTENTION_SPEC = """name: attn
 data: {{dataset: {ds}, mean: 0.2, std: 0.3}}
@@ -134,6 +134,7 @@ def check_and_metadata(path, run):
     config = (run / "config.yaml").read_text()
     assert json.loads(meta["lathe.class_names"]) and all(n in config for n in json.loads(meta["lathe.class_names"]))
     assert meta["lathe.checkpoint"].startswith("xxh3-128:") and len(meta["lathe.checkpoint"]) == 41
+    assert json.loads(meta["lathe.tiling"]) is None  # none of these models was trained on tiles
     return model, meta
 
 

@@ -209,6 +209,15 @@ def test_predict_draws_whole_images_and_tiles_image_files(trained, tmp_path):
     bad = lathe("predict", run, folder, "--tile", 64, "--overlap", 64, "-o", tmp_path / "h", check=False)
     assert bad.returncode == 1 and "overlap" in bad.stderr
     assert lathe("predict", run, "--dataset", root / "ds", "--tile", 64, check=False).returncode == 2
+    # the run's engine records the tiling (lathe.tiling): it predicts the same detections on the files
+    lathe("export", run, "-o", tmp_path / "e.lathe", "--format", "lathe")
+    p = lathe("predict", tmp_path / "e.lathe", folder, "--conf", "0.1", "-o", tmp_path / "e")
+    assert f"tiles of {TILE} with overlap {OVERLAP}" in p.stderr
+    engine_dets = json.loads((tmp_path / "e" / "predictions.json").read_text())
+    assert len(engine_dets) == len(tiled_dets)
+    for a, b in zip(engine_dets, tiled_dets):
+        assert a["category_id"] == b["category_id"] and a["score"] == pytest.approx(b["score"], abs=1e-4)
+        assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-2)
 
 
 def test_verify_checks_the_whole_image_boxes(tiled, tmp_path):
