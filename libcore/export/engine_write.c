@@ -59,16 +59,6 @@ static void list_free(tensor_list *l) {
     free(l->t), free(l->names), free(l->owned);
 }
 
-static const char *act_name(int act) {
-    switch (act) {
-    case LATHE_ACT_RELU: return "relu";
-    case LATHE_ACT_LEAKY: return "leaky";
-    case LATHE_ACT_SILU: return "silu";
-    case LATHE_ACT_GELU: return "gelu";
-    default: return "sigmoid";
-    }
-}
-
 /* One layer's entry of the rebuilt model (nothing for one that vanishes: a folded BN, dropout, an
  * activation fused into its conv), and its tensors. alias[i] is the layer whose output stands for
  * layer i's; act_of[c] the activation layer fused into conv c, or -1. */
@@ -97,7 +87,7 @@ static int entry(const lathe_fold *f, int i, const int *alias, const int *act_of
         const lathe_layer_view *a = act_of[i] >= 0 ? &f->v[act_of[i]] : NULL;
         int act = a ? a->act : l->conv_act;
         if (act >= 0) {
-            cJSON_AddStringToObject(e, "act", act_name(act));
+            cJSON_AddStringToObject(e, "act", lathe_graph_act_name(act));
             if (act == LATHE_ACT_LEAKY) cJSON_AddNumberToObject(e, "slope", a ? a->slope : l->slope);
         }
         rc = push(tl, l->name, "weight", w, l->weight->shape, 4, w);
@@ -118,7 +108,7 @@ static int entry(const lathe_fold *f, int i, const int *alias, const int *act_of
         if (!rc) rc = push_param(tl, l->name, "bias", l->bias);
         break;
     case LATHE_LAYER_ACT:
-        cJSON_AddStringToObject(e, "type", act_name(l->act));
+        cJSON_AddStringToObject(e, "type", lathe_graph_act_name(l->act));
         if (l->act == LATHE_ACT_LEAKY) cJSON_AddNumberToObject(e, "slope", l->slope);
         break;
     case LATHE_LAYER_MAXPOOL:

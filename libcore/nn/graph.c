@@ -37,13 +37,39 @@ static int out_of(const cJSON *d, const cJSON *model) {
     return -1;
 }
 
-/* An activation's LATHE_ACT_* from its name, or -1. */
-static int act_named(const char *name) {
-    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
-    static const int acts[] = {LATHE_ACT_RELU, LATHE_ACT_LEAKY, LATHE_ACT_SILU, LATHE_ACT_GELU, LATHE_ACT_SIGMOID};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(name, names[i])) return acts[i];
+/* Layer types by name (activations are one type, told apart by act). */
+static const struct {
+    const char *name;
+    int type, act;
+} layer_types[] = {
+    {"conv", L_CONV, 0},          {"bn", L_BN, 0},           {"relu", L_ACT, LATHE_ACT_RELU},
+    {"leaky", L_ACT, LATHE_ACT_LEAKY}, {"silu", L_ACT, LATHE_ACT_SILU}, {"gelu", L_ACT, LATHE_ACT_GELU},
+    {"sigmoid", L_ACT, LATHE_ACT_SIGMOID}, {"maxpool", L_MAXPOOL, 0}, {"avgpool", L_AVGPOOL, 0},
+    {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
+    {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
+    {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
+    {"detect", L_DETECT, 0},
+};
+
+static int type_of(const char *t, int *act) {
+    for (size_t i = 0; i < sizeof layer_types / sizeof layer_types[0]; i++)
+        if (!strcmp(t, layer_types[i].name)) {
+            *act = layer_types[i].act;
+            return layer_types[i].type;
+        }
     return -1;
+}
+
+/* An activation's LATHE_ACT_* from its name (a conv's act:), or -1. */
+static int act_named(const char *name) {
+    int act;
+    return type_of(name, &act) == L_ACT ? act : -1;
+}
+
+const char *lathe_graph_act_name(int act) {
+    for (size_t i = 0; i < sizeof layer_types / sizeof layer_types[0]; i++)
+        if (layer_types[i].type == L_ACT && layer_types[i].act == act) return layer_types[i].name;
+    return NULL;
 }
 
 /* ---- checking a layer's arguments ---- */
@@ -123,27 +149,6 @@ static int check_layer_args(const cJSON *d, int type, int act, int entry, const 
                               a->kind == ARG_OUT ? ", classes or distances" : a->kind == ARG_FLAG ? " (or true/false)" : "");
     }
     return 0;
-}
-
-static int type_of(const char *t, int *act) {
-    static const struct {
-        const char *name;
-        int type, act;
-    } table[] = {
-        {"conv", L_CONV, 0},          {"bn", L_BN, 0},           {"relu", L_ACT, LATHE_ACT_RELU},
-        {"leaky", L_ACT, LATHE_ACT_LEAKY}, {"silu", L_ACT, LATHE_ACT_SILU}, {"gelu", L_ACT, LATHE_ACT_GELU},
-        {"sigmoid", L_ACT, LATHE_ACT_SIGMOID}, {"maxpool", L_MAXPOOL, 0}, {"avgpool", L_AVGPOOL, 0},
-        {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
-        {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
-        {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
-        {"detect", L_DETECT, 0},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (!strcmp(t, table[i].name)) {
-            *act = table[i].act;
-            return table[i].type;
-        }
-    return -1;
 }
 
 static int find_layer(const lathe_graph *g, int upto, const char *name) {

@@ -124,6 +124,9 @@ typedef struct {
 } lathe_layer_view;
 
 int lathe_graph_nlayers(const lathe_graph *g);
+/* The layer type name of activation act (LATHE_ACT_*: "relu", "silu", ...), as a model's YAML and a
+ * conv's act: spell it; NULL for another value. */
+const char *lathe_graph_act_name(int act);
 /* Fills v for layer i (0 <= i < lathe_graph_nlayers); -LATHE_EINVAL for another i. */
 int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v);
 
