@@ -15,6 +15,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
 #include "libcore/io/dataset.h"
+#include "libcore/io/manifest.h"
 #include "libcore/io/safetensors.h"
 #include "libcore/nn/spec_check.h"
 
@@ -198,4 +199,15 @@ int cli_open_run(const char *run, const char *checkpoint, cJSON **spec, char *ck
     if (!rc) rc = lathe_spec_check(*spec); /* a config.yaml edited by hand */
     if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
     return rc;
+}
+
+void cli_run_tiling(const cJSON *spec, int *tile, int *overlap) {
+    *tile = (int)lathe_config_num(spec, "data.tile", 0), *overlap = (int)lathe_config_num(spec, "data.overlap", 0);
+    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
+    lathe_manifest m;
+    if (!*tile && dir && !lathe_manifest_load(dir, &m)) {
+        lathe_manifest_tiling(&m, tile, overlap);
+        lathe_manifest_free(&m);
+    }
+    if (*tile < 8 || *tile > 16384 || *overlap < 0 || *overlap >= *tile) *tile = *overlap = 0; /* what ingest --tile accepts */
 }

@@ -44,6 +44,9 @@ int cli_checkpoint_exists(const char *run, const char *checkpoint, const char *c
  * from its metadata, ck is the file itself, *engine is set). *spec is the caller's to delete.
  * Returns 0 or a negative code with a message. */
 int cli_open_run(const char *run, const char *checkpoint, cJSON **spec, char *ck, size_t ck_cap, int *engine);
+/* The tiles a run's model sees: the tiling an engine recorded (data.tile, data.overlap: cli_open_run),
+ * else that of the run's dataset (data.dataset) when it was ingested with --tile; 0 and 0 for none. */
+void cli_run_tiling(const cJSON *spec, int *tile, int *overlap);
 /* Records model.classes and class_names from the spec's data.dataset into the spec (a run's
  * config.yaml), unless class_names is there already. Returns 0 or the dataset's error. */
 int cli_record_classes(cJSON *spec);

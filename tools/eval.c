@@ -18,7 +18,6 @@
 #include "libcore/eval/det_report.h"
 #include "libcore/eval/gate.h"
 #include "libcore/io/dataset.h"
-#include "libcore/nn/spec_check.h"
 #include "libcore/nn/train.h"
 
 static void usage(FILE *out) {

@@ -15,10 +15,8 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/data/transform.h"
 #include "libcore/export/export.h"
-#include "libcore/io/manifest.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/graph.h"
-#include "libcore/nn/spec_check.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: lathe export RUN -o FILE [options]\n\n"
@@ -82,20 +80,6 @@ static void repeated(double v, int n, char *out, size_t cap) {
     size_t at = (size_t)snprintf(out, cap, "[");
     for (int i = 0; i < n && at < cap; i++) at += (size_t)snprintf(out + at, cap - at, "%s%.9g", i ? ", " : "", v);
     if (at < cap) snprintf(out + at, cap - at, "]");
-}
-
-/* lathe.tiling: {"tile": T, "overlap": O} when the run's dataset was ingested with --tile (the model
- * sees tiles of the photos), else null. */
-static void tiled(const cJSON *spec, char *out, size_t cap) {
-    int tile = 0, overlap = 0;
-    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
-    lathe_manifest m;
-    if (dir && !lathe_manifest_load(dir, &m)) {
-        lathe_manifest_tiling(&m, &tile, &overlap);
-        lathe_manifest_free(&m);
-    }
-    if (tile > 0) snprintf(out, cap, "{\"tile\": %d, \"overlap\": %d}", tile, overlap);
-    else snprintf(out, cap, "null");
 }
 
 /* The graph of the run's model with its recorded classes, and the checkpoint's weights in it. */
@@ -162,20 +146,19 @@ int cmd_export(int argc, char **argv) {
     if (strcmp(nms, "none") && strcmp(nms, "onnx") && strcmp(nms, "trt"))
         return cli_usage_error("export", "--nms: none, onnx or trt, not '%s'", nms);
     const char *run = argv[optind];
-    char cfg[4200], ck[4200], what[4300], hash[64], shape[64], mean[128], stdv[128], pad[16];
-    cli_run_files(run, checkpoint, cfg, sizeof cfg, ck, sizeof ck);
+    char ck[4200], what[4300], hash[64], shape[64], mean[128], stdv[128], pad[16];
     snprintf(what, sizeof what, "export %s", run);
     cJSON *spec = NULL;
     lathe_graph *g = NULL;
     char *names = NULL;
-    int rc = lathe_config_load(cfg, &spec);
-    if (!rc) rc = lathe_spec_check(spec);
+    int from_engine = 0;
+    int rc = cli_open_run(run, checkpoint, &spec, ck, sizeof ck, &from_engine);
+    if (!rc && from_engine) rc = lathe_fail(LATHE_EINVAL, "%s is an engine: export the run it came from", run);
     const char *task = rc ? "" : lathe_config_str(spec, "task", "classify");
     int detect = !strcmp(task, "detect");
     if (!rc && strcmp(task, "classify") && !detect)
         rc = lathe_fail(LATHE_EUNSUPPORTED, "%s: task %s has no exporter yet", run, task);
     if (!rc && !detect && strcmp(nms, "none")) rc = lathe_fail(LATHE_EINVAL, "--nms is for detectors; %s is a classifier", run);
-    if (!rc) rc = cli_checkpoint_exists(run, checkpoint, ck);
     if (!rc) rc = load_model(spec, ck, &g);
     if (!rc) rc = checkpoint_hash(ck, hash, sizeof hash);
     const cJSON *class_names = spec ? cJSON_GetObjectItemCaseSensitive(spec, "class_names") : NULL;
@@ -195,8 +178,11 @@ int cmd_export(int argc, char **argv) {
         snprintf(shape, sizeof shape, "[%d, %d, %d]", c, h, w);
         repeated(o.mean, c, mean, sizeof mean), repeated(o.std, c, stdv, sizeof stdv);
         snprintf(pad, sizeof pad, "%d", LATHE_LETTERBOX_FILL);
-        char tiling[64];
-        tiled(spec, tiling, sizeof tiling);
+        char tiling[64]; /* lathe.tiling: {"tile": T, "overlap": O} for a model of tiles, else null */
+        int tile, overlap;
+        cli_run_tiling(spec, &tile, &overlap);
+        if (tile) snprintf(tiling, sizeof tiling, "{\"tile\": %d, \"overlap\": %d}", tile, overlap);
+        else snprintf(tiling, sizeof tiling, "null");
         const char *meta[] = {"lathe.task", task, "lathe.class_names", names, "lathe.input", shape, "lathe.mean", mean,
                               "lathe.std", stdv, "lathe.letterbox", pad, "lathe.run", lathe_config_str(spec, "name", run),
                               "lathe.checkpoint", hash, "lathe.version", LATHE_VERSION, "lathe.tiling", tiling};

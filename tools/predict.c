@@ -22,9 +22,7 @@
 #include "libcore/det/tile_merge.h"
 #include "libcore/eval/draw.h"
 #include "libcore/io/image.h"
-#include "libcore/io/manifest.h"
 #include "libcore/nn/checkpoint.h"
-#include "libcore/nn/spec_check.h"
 #include "libcore/nn/trainer.h"
 
 enum { MAX_FILE_BYTES = 256 << 20 };
@@ -376,20 +374,6 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
     return rc;
 }
 
-/* The tiling of the run's dataset (the spec's data.dataset) when it was ingested with --tile, or the
- * one an engine recorded (data.tile, data.overlap: cli_open_run). */
-static tiling dataset_tiling(const cJSON *spec) {
-    tiling t = {(int)lathe_config_num(spec, "data.tile", 0), (int)lathe_config_num(spec, "data.overlap", 0)};
-    const char *dir = lathe_config_str(spec, "data.dataset", NULL);
-    lathe_manifest m;
-    if (!t.tile && dir && !lathe_manifest_load(dir, &m)) {
-        lathe_manifest_tiling(&m, &t.tile, &t.overlap);
-        lathe_manifest_free(&m);
-    }
-    if (t.tile < 8 || t.tile > 16384 || t.overlap < 0 || t.overlap >= t.tile) t.tile = t.overlap = 0; /* what ingest --tile accepts */
-    return t;
-}
-
 int cmd_predict(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL;
     lathe_det_predict_opts o;
@@ -462,7 +446,8 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
                         d.w, d.h);
-    tiling tl = rc || dataset ? (tiling){0, 0} : dataset_tiling(spec);
+    tiling tl = {0, 0};
+    if (!rc && !dataset) cli_run_tiling(spec, &tl.tile, &tl.overlap);
     if (tile >= 0) tl.tile = (int)tile, tl.overlap = tl.overlap < tl.tile ? tl.overlap : 0;
     if (overlap >= 0) tl.overlap = (int)overlap;
     if (!rc && tl.tile && tl.overlap >= tl.tile)
