@@ -21,6 +21,8 @@ typedef struct {
                              for it, and the result does not depend on it) */
 } lathe_conv_shape;
 
+/* Floats of the workspace of lathe_k_sdpa_fwd: an L x L score matrix per OpenMP thread. */
+size_t lathe_k_sdpa_workspace(int l);
 /* Floats of saved activations and of backward workspace for multi-head attention. */
 size_t lathe_k_mha_saved(int b, int l, int d, int h);
 size_t lathe_k_mha_workspace(int b, int l, int d, int h);
@@ -93,6 +95,19 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
      * backward pass needs lathe_k_mha_workspace floats in ws. */                                       \
     void lathe_k_mha_fwd##SUF(int b, int l, int d, int h, const T *x, const T *w_in, const T *b_in,         \
                               const T *w_out, const T *b_out, T *saved, T *y);                            \
+    /* rows of y (M, D) = e^s x / |x| (the norm floored at 1e-12, e^s at most max_scale), with s =  \
+     * *log_scale: a contrastive head's scaled unit embeddings; norms (M) saved for the backward */ \
+    void lathe_k_l2norm_fwd##SUF(int m, int d, const T *x, const T *log_scale, T max_scale, T *norm, T *y); \
+    /* dx += e^s (dy - u (u . dy)) / |x| with u = x / |x|; *dlog_scale += sum(dy . y) (either may be  \
+     * NULL; no scale gradient while e^s is clamped) */                                                 \
+    void lathe_k_l2norm_bwd##SUF(int m, int d, const T *x, const T *log_scale, T max_scale, const T *norm,   \
+                                 const T *dy, T *dx, T *dlog_scale);                                        \
+    /* scaled dot-product attention for inference over packed projections qkv (B, L, 3D): row t of  \
+     * item b holds Q, K and V side by side, head j the columns [j D/H, (j+1) D/H) of each. Keys at   \
+     * t >= lens[b] are masked (a padded batch); y (B, L, D) gets the heads' context rows, and rows at \
+     * t >= lens[b] are zero. L <= LATHE_K_SDPA_MAX_L. ws: lathe_k_sdpa_workspace floats. Parallel over \
+     * (b, head), each one GEMM for the scores and one for the context: the same sums on any thread count. */\
+    void lathe_k_sdpa_fwd##SUF(int b, int l, int d, int h, const T *qkv, const int32_t *lens, T *ws, T *y); \
     void lathe_k_mha_bwd##SUF(int b, int l, int d, int h, const T *x, const T *w_in, const T *w_out,        \
                               const T *saved, const T *dy, T *dx, T *dw_in, T *db_in, T *dw_out, T *db_out, T *ws);
 
@@ -100,6 +115,9 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
  * (accumulate: y +=). The CPU twins of the GPU's bf16 casts (kernels/nn_cuda.h). */
 void lathe_k_to_bf16(size_t n, const float *x, uint16_t *y);
 void lathe_k_from_bf16(size_t n, const uint16_t *x, float *y, int accumulate);
+
+/* the longest sequence lathe_k_sdpa_fwd takes (scores of a query row live on the stack) */
+#define LATHE_K_SDPA_MAX_L 1024
 
 enum { LATHE_ACT_RELU, LATHE_ACT_LEAKY, LATHE_ACT_SILU, LATHE_ACT_GELU, LATHE_ACT_SIGMOID };
 

@@ -78,6 +78,17 @@ int lathe_kc_mha_bwd(lathe_cuda_ctx *ctx, int b, int l, int d, int h, const floa
                      const float *w_out_gpu, const float *saved_gpu, const float *dy_gpu, float *dx_gpu,
                      float *dw_in_gpu, float *db_in_gpu, float *dw_out_gpu, float *db_out_gpu, float *ws_gpu,
                      const char **error);
+/* a contrastive head's scaled L2 normalization, as lathe_k_l2norm_* (log_scale_gpu and
+ * dlog_scale_gpu: one float on the device; norm_gpu: 2 M floats, the second half the backward's
+ * per-row scale gradients, summed in order) */
+int lathe_kc_l2norm_fwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, const float *log_scale_gpu,
+                        float max_scale, float *norm_gpu, float *y_gpu, const char **error);
+int lathe_kc_l2norm_bwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, const float *log_scale_gpu,
+                        float max_scale, const float *norm_gpu, const float *dy_gpu, float *dx_gpu,
+                        float *dlog_scale_gpu, const char **error);
+/* scaled dot-product attention for inference, as lathe_k_sdpa_fwd (lens_gpu on the device) */
+int lathe_kc_sdpa_fwd(lathe_cuda_ctx *ctx, int b, int l, int d, int h, const float *qkv_gpu, const int32_t *lens_gpu,
+                      float *y_gpu, const char **error);
 /* mean loss into *loss (host), gradient of the mean into dlogits_gpu (may be NULL) */
 int lathe_kc_softmax_ce(lathe_cuda_ctx *ctx, int m, int k, const float *logits_gpu, const int32_t *labels_gpu,
                         float smoothing, float *dlogits_gpu, double *loss, const char **error);

@@ -1,5 +1,6 @@
 /* nn_f32.c - the float32 CPU kernels of nn.h (what training uses). */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "kernels/nn.h"
@@ -19,6 +20,8 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s) {
     size_t grads = (size_t)s->k * (s->c / s->groups) * s->r * s->s + (size_t)s->k;
     return (size_t)(s->threads > 0 ? s->threads : 1) * (col + grads);
 }
+
+size_t lathe_k_sdpa_workspace(int l) { return (size_t)omp_get_max_threads() * l * l; }
 
 size_t lathe_k_mha_saved(int b, int l, int d, int h) { return 4 * (size_t)b * l * d + (size_t)b * h * l * l; }
 size_t lathe_k_mha_workspace(int b, int l, int d, int h) {

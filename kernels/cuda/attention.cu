@@ -16,19 +16,26 @@ static int gemm_rm(lathe_cuda_ctx *c, bool ta, bool tb, int m, int n, int k, flo
     return 0;
 }
 
+// The largest v over the block (blockDim.x == THREADS); red: THREADS floats of shared memory.
+__device__ static float block_max(float v, float *red) {
+    red[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + w]);
+        __syncthreads();
+    }
+    float r = red[0];
+    __syncthreads();
+    return r;
+}
+
 __global__ static void softmax_rows_k(int l, float *p) {
     __shared__ double part[THREADS];
-    __shared__ float mx_shared[THREADS];
+    __shared__ float red[THREADS];
     float *row = p + (size_t)blockIdx.x * l;
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < l; j += blockDim.x) mx = fmaxf(mx, row[j]);
-    mx_shared[threadIdx.x] = mx;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w /= 2) {
-        if (threadIdx.x < w) mx_shared[threadIdx.x] = fmaxf(mx_shared[threadIdx.x], mx_shared[threadIdx.x + w]);
-        __syncthreads();
-    }
-    mx = mx_shared[0];
+    mx = block_max(mx, red);
     double s = 0;
     for (int j = threadIdx.x; j < l; j += blockDim.x) {
         row[j] = expf(row[j] - mx);
@@ -105,5 +112,54 @@ extern "C" int lathe_kc_mha_bwd(lathe_cuda_ctx *c, int b, int l, int d, int h, c
         if (lathe_kc_linear_bwd(c, m, d, d, x, w_in + (size_t)j * dd, ws + (size_t)j * md, dx,
                                 dw_in ? dw_in + (size_t)j * dd : NULL, db_in ? db_in + (size_t)j * d : NULL, error))
             return -1;
+    return 0;
+}
+
+// Scaled dot-product attention for inference (lathe_k_sdpa_fwd): one block per (query row, head,
+// item). The block scores the row's keys into shared memory, takes max and sum by fixed-order tree
+// reductions, then thread e sums p_j v_j[e] over j in order: the same sums every run.
+__global__ static void sdpa_row_k(int l, int d, int h, const float *qkv, const int32_t *lens, float *y) {
+    __shared__ float p[LATHE_K_SDPA_MAX_L];
+    __shared__ float red[THREADS];
+    __shared__ double part[THREADS];
+    int i = blockIdx.x, hi = blockIdx.y, bi = blockIdx.z, dh = d / h;
+    int n = min(lens[bi], l);
+    size_t row = (size_t)3 * d;
+    const float *base = qkv + (size_t)bi * l * row;
+    float *out = y + ((size_t)bi * l + i) * d + (size_t)hi * dh;
+    if (i >= n) {
+        for (int e = threadIdx.x; e < dh; e += blockDim.x) out[e] = 0;
+        return;
+    }
+    const float *q = base + (size_t)i * row + (size_t)hi * dh;
+    float scale = rsqrtf((float)dh), mx = -INFINITY;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float *k = base + (size_t)j * row + d + (size_t)hi * dh;
+        float acc = 0;
+        for (int e = 0; e < dh; e++) acc += q[e] * k[e];
+        p[j] = acc * scale;
+        mx = fmaxf(mx, p[j]);
+    }
+    mx = block_max(mx, red);
+    double s = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        p[j] = expf(p[j] - mx);
+        s += p[j];
+    }
+    float inv = (float)(1 / block_sum(s, part));
+    __syncthreads();
+    for (int e = threadIdx.x; e < dh; e += blockDim.x) {
+        float acc = 0;
+        for (int j = 0; j < n; j++) acc += p[j] * inv * base[(size_t)j * row + 2 * (size_t)d + (size_t)hi * dh + e];
+        out[e] = acc;
+    }
+}
+
+extern "C" int lathe_kc_sdpa_fwd(lathe_cuda_ctx *c, int b, int l, int d, int h, const float *qkv,
+                                 const int32_t *lens, float *y, const char **error) {
+    if (l > LATHE_K_SDPA_MAX_L) return *error = "attention: sequence longer than LATHE_K_SDPA_MAX_L", -1;
+    if (h < 1 || d % h) return *error = "attention: width not a multiple of the heads", -1;
+    sdpa_row_k<<<dim3(l, h, b), THREADS, 0, c->stream>>>(l, d, h, qkv, lens, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
     return 0;
 }

@@ -213,3 +213,65 @@ extern "C" int lathe_kc_swap(lathe_cuda_ctx *c, size_t n, float *a, float *b, co
     swap_k<<<grid(n), THREADS, 0, c->stream>>>(n, a, b);
     return launched(error);
 }
+
+// ---- a contrastive head's scaled L2 normalization: one block per row, sums in a fixed order ----
+
+__device__ static inline float clamped_scale(const float *log_scale, float max_scale) {
+    return fminf(expf(*log_scale), max_scale);
+}
+
+__global__ static void l2norm_fwd_k(int d, const float *x, const float *log_scale, float max_scale, float *norm,
+                                    float *y) {
+    __shared__ double part[THREADS];
+    const float *r = x + (size_t)blockIdx.x * d;
+    double s = 0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) s += (double)r[j] * r[j];
+    s = block_sum(s, part);
+    float nrm = (float)fmax(sqrt(s), 1e-12), f = clamped_scale(log_scale, max_scale) / nrm;
+    if (threadIdx.x == 0) norm[blockIdx.x] = nrm;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) y[(size_t)blockIdx.x * d + j] = r[j] * f;
+}
+
+// dx += e^s (dy - u (u . dy)) / |x|; row i's share of the scale gradient into rows[i]
+__global__ static void l2norm_bwd_k(int d, const float *x, const float *log_scale, float max_scale, const float *norm,
+                                    const float *dy, float *dx, float *rows) {
+    __shared__ double part[THREADS];
+    const float *r = x + (size_t)blockIdx.x * d, *g = dy + (size_t)blockIdx.x * d;
+    double ug = 0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) ug += (double)r[j] * g[j];
+    ug = block_sum(ug, part) / norm[blockIdx.x];
+    float scale = clamped_scale(log_scale, max_scale), nrm = norm[blockIdx.x];
+    if (threadIdx.x == 0) rows[blockIdx.x] = (float)(ug * scale);
+    if (dx)
+        for (int j = threadIdx.x; j < d; j += blockDim.x)
+            dx[(size_t)blockIdx.x * d + j] += scale * (g[j] - r[j] / nrm * (float)ug) / nrm;
+}
+
+__global__ static void l2norm_scale_grad_k(int m, const float *log_scale, float max_scale, const float *rows,
+                                           float *dlog_scale) {
+    __shared__ double part[THREADS];
+    double s = 0;
+    for (int i = threadIdx.x; i < m; i += blockDim.x) s += rows[i];
+    s = block_sum(s, part);
+    if (threadIdx.x == 0 && expf(*log_scale) < max_scale) *dlog_scale += (float)s;
+}
+
+extern "C" int lathe_kc_l2norm_fwd(lathe_cuda_ctx *c, int m, int d, const float *x, const float *log_scale,
+                                   float max_scale, float *norm, float *y, const char **error) {
+    l2norm_fwd_k<<<m, THREADS, 0, c->stream>>>(d, x, log_scale, max_scale, norm, y);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    return 0;
+}
+
+extern "C" int lathe_kc_l2norm_bwd(lathe_cuda_ctx *c, int m, int d, const float *x, const float *log_scale,
+                                   float max_scale, const float *norm, const float *dy, float *dx, float *dlog_scale,
+                                   const char **error) {
+    float *rows = (float *)norm + m; // the second half of the saved block (nn_cuda.h)
+    l2norm_bwd_k<<<m, THREADS, 0, c->stream>>>(d, x, log_scale, max_scale, norm, dy, dx, rows);
+    LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    if (dlog_scale) {
+        l2norm_scale_grad_k<<<1, THREADS, 0, c->stream>>>(m, log_scale, max_scale, rows, dlog_scale);
+        LATHE_CHECK_CUDA(cudaGetLastError(), error);
+    }
+    return 0;
+}

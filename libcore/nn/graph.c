@@ -48,7 +48,7 @@ static const struct {
     {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
     {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
     {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
-    {"detect", L_DETECT, 0},
+    {"detect", L_DETECT, 0},      {"l2norm", L_L2NORM, 0},
 };
 
 static int type_of(const char *t, int *act) {
@@ -97,6 +97,8 @@ static const layer_arg upsample_args[] = {{"factor", ARG_INT, 1, 16}, END};
 static const layer_arg linear_args[] = {{"out", ARG_OUT, 1, 65536}, {"bias", ARG_FLAG, 0, 1}, {"fixed_width", ARG_FLAG, 0, 1}, END};
 static const layer_arg dropout_args[] = {{"p", ARG_NUM, 0, 0.999999}, END};
 static const layer_arg attention_args[] = {{"heads", ARG_INT, 1, 4096}, END};
+static const layer_arg l2norm_args[] = {{"temperature", ARG_NUM, 1e-4, 100}, {"learn", ARG_FLAG, 0, 1},
+                                        {"max_scale", ARG_NUM, 1, 1e4}, END};
 static const layer_arg no_args[] = {END};
 #undef END
 
@@ -112,6 +114,7 @@ static const layer_arg *args_of(int type, int act) {
     case L_LINEAR: return linear_args;
     case L_DROPOUT: return dropout_args;
     case L_ATTENTION: return attention_args;
+    case L_L2NORM: return l2norm_args;
     default: return no_args; /* gap, concat, add, detect */
     }
 }
@@ -342,6 +345,14 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         l->c = anchors, l->h = 1, l->w = a->c;
         break;
     }
+    case L_L2NORM: { /* each sample's values as one vector: scaled unit embeddings (contrastive heads) */
+        int one = 1;
+        l->bias_init = logf(1 / get_float(d, "temperature", 0.07f));
+        l->max_scale = get_float(d, "max_scale", 100);
+        l->pw = add_param(g, l, "logit_scale", 1, &one, 0, get_int(d, "learn", 1), cap);
+        l->aux_len = 2 * (size_t)g->batch; /* norms, and the GPU backward's per-row scale gradients */
+        break;
+    }
     case L_DROPOUT:
         l->drop = get_float(d, "p", 0.5f);
         ok = l->drop >= 0 && l->drop < 1, why = "p must be in [0, 1)";
@@ -488,6 +499,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         const layer *lj = &g->layers[j];
         if (lj->type == L_CONV && lj->pb >= 0)
             for (size_t k = 0; k < g->params[lj->pb].count; k++) g->params[lj->pb].data[k] = lj->bias_init;
+        if (lj->type == L_L2NORM) g->params[lj->pw].data[0] = lj->bias_init;
     }
     *out = g;
     return 0;
@@ -548,6 +560,9 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
                                       l->aux + g->batch, l->y);
             break;
         case L_ACT: lathe_k_act_fwd_f32(l->act, sz, a->y, l->slope, l->y); break;
+        case L_L2NORM:
+            lathe_k_l2norm_fwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->y);
+            break;
         case L_MAXPOOL:
             lathe_k_maxpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y,
                                     l->ints);
@@ -637,6 +652,10 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             break;
         case L_ACT:
             if (dx) lathe_k_act_bwd_f32(l->act, sz, a->y, l->slope, l->dy, dx);
+            break;
+        case L_L2NORM:
+            lathe_k_l2norm_bwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->dy, dx,
+                                   pgrad(g, l->pw));
             break;
         case L_MAXPOOL:
             if (dx) lathe_k_maxpool_bwd_f32(n, l->c, a->h, a->w, l->h, l->w, l->ints, l->dy, dx);

@@ -248,6 +248,9 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
         return lathe_kc_layernorm_fwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), pdev(g, l->pb), l->eps,
                                       l->aux_dev, l->aux_dev + g->batch, l->y_dev, err);
     case L_ACT: return lathe_kc_act_fwd(c, l->act, sz, a->y_dev, l->slope, l->y_dev, err);
+    case L_L2NORM:
+        return lathe_kc_l2norm_fwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->max_scale, l->aux_dev,
+                                   l->y_dev, err);
     case L_MAXPOOL:
         return lathe_kc_maxpool_fwd(c, n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y_dev,
                                     l->y_dev, l->ints_dev, err);
@@ -325,6 +328,9 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
         return lathe_kc_layernorm_bwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->aux_dev,
                                       l->aux_dev + g->batch, l->dy_dev, dx, gdev(g, l->pw), gdev(g, l->pb), err);
     case L_ACT: return dx ? lathe_kc_act_bwd(c, l->act, sz, a->y_dev, l->slope, l->dy_dev, dx, err) : 0;
+    case L_L2NORM:
+        return lathe_kc_l2norm_bwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->max_scale, l->aux_dev,
+                                   l->dy_dev, dx, gdev(g, l->pw), err);
     case L_MAXPOOL:
         return dx ? lathe_kc_maxpool_bwd(c, n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w,
                                          l->ints_dev, l->dy_dev, dx, err)

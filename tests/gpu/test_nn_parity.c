@@ -345,6 +345,42 @@ static void graph_ops(void) {
     cudaFree(axg), cudaFree(wig), cudaFree(big), cudaFree(wog), cudaFree(bog), cudaFree(ayg), cudaFree(savedg);
     cudaFree(wsg), cudaFree(adyg), cudaFree(adxg), cudaFree(dwig), cudaFree(dbig), cudaFree(dwog), cudaFree(dbog);
 
+    /* inference attention over packed QKV with a padding mask (the text encoder's) */
+    {
+        int sb = 3, sl = 37, sd = 48, sh = 4;
+        int32_t slens[3] = {37, 20, 1}, *slensg;
+        size_t sq = (size_t)sb * sl * 3 * sd, so = (size_t)sb * sl * sd;
+        float *sqkv = rnd(sq), *sy = malloc(so * 4), *sqkvg = dev(sqkv, sq), *syg = dev(sqkv, so);
+        CHECK(cudaMalloc((void **)&slensg, sizeof slens));
+        CHECK(cudaMemcpy(slensg, slens, sizeof slens, cudaMemcpyHostToDevice));
+        float *sws = malloc(lathe_k_sdpa_workspace(sl) * 4);
+        lathe_k_sdpa_fwd_f32(sb, sl, sd, sh, sqkv, slens, sws, sy);
+        free(sws);
+        KC(lathe_kc_sdpa_fwd(ctx, sb, sl, sd, sh, sqkvg, slensg, syg, &err_));
+        compare("sdpa fwd (masked)", sy, syg, so, 1e-5);
+        free(sqkv), free(sy);
+        cudaFree(sqkvg), cudaFree(syg), cudaFree(slensg);
+    }
+
+    /* scaled L2 normalization (contrastive heads), with and without the scale clamped */
+    for (int clamp = 0; clamp < 2; clamp++) {
+        int nm_ = 33, ndim = 384;
+        size_t nn = (size_t)nm_ * ndim;
+        float ls = 2.66f, max_scale = clamp ? 5 : 100, dls = 0.25f;
+        float *nx = rnd(nn), *ny = malloc(nn * 4), *nrm = malloc(2 * (size_t)nm_ * 4), *ndy = rnd(nn), *ndx = rnd(nn);
+        float *nxg = dev(nx, nn), *nyg = dev(nx, nn), *nrmg = dev(nx, 2 * (size_t)nm_), *ndyg = dev(ndy, nn);
+        float *ndxg = dev(ndx, nn), *lsg = dev(&ls, 1), *dlsg = dev(&dls, 1);
+        lathe_k_l2norm_fwd_f32(nm_, ndim, nx, &ls, max_scale, nrm, ny);
+        lathe_k_l2norm_bwd_f32(nm_, ndim, nx, &ls, max_scale, nrm, ndy, ndx, &dls);
+        KC(lathe_kc_l2norm_fwd(ctx, nm_, ndim, nxg, lsg, max_scale, nrmg, nyg, &err_));
+        KC(lathe_kc_l2norm_bwd(ctx, nm_, ndim, nxg, lsg, max_scale, nrmg, ndyg, ndxg, dlsg, &err_));
+        compare(clamp ? "l2norm fwd (clamped)" : "l2norm fwd", ny, nyg, nn, 1e-5);
+        compare(clamp ? "l2norm dx (clamped)" : "l2norm dx", ndx, ndxg, nn, 1e-5);
+        compare(clamp ? "l2norm dlog_scale (clamped)" : "l2norm dlog_scale", &dls, dlsg, 1, 1e-4);
+        free(nx), free(ny), free(nrm), free(ndy), free(ndx);
+        cudaFree(nxg), cudaFree(nyg), cudaFree(nrmg), cudaFree(ndyg), cudaFree(ndxg), cudaFree(lsg), cudaFree(dlsg);
+    }
+
     /* sum of squares, EMA, swap, SGD */
     size_t no = 1000003;
     float *o1 = rnd(no), *o2 = rnd(no), *o3 = rnd(no), *o1g = dev(o1, no), *o2g = dev(o2, no), *o3g = dev(o3, no);

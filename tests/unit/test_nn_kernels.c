@@ -239,6 +239,59 @@ static void loss_gradients(void **state) {
     free(l.z), free(l.t);
 }
 
+/* ---- a contrastive head's scaled L2 normalization ---- */
+typedef struct {
+    double *x, log_scale, max_scale, norm[4];
+} l2_ctx;
+static void l2_f(void *ctx, double *y) {
+    l2_ctx *a = ctx;
+    lathe_k_l2norm_fwd_f64(4, 5, a->x, &a->log_scale, a->max_scale, a->norm, y);
+}
+static void l2norm_gradients(void **state) {
+    (void)state;
+    for (int clamped = 0; clamped < 2; clamped++) {
+        l2_ctx a = {randv(20), 0.7, clamped ? 1.5 : 100, {0}};
+        double *r = randv(20), y[20], dx[20] = {0}, ds = 0;
+        l2_f(&a, y);
+        for (int i = 0; i < 4; i++) { /* rows of length e^s (clamped: max_scale) */
+            double n = 0;
+            for (int j = 0; j < 5; j++) n += y[i * 5 + j] * y[i * 5 + j];
+            assert_true(fabs(sqrt(n) - (clamped ? 1.5 : exp(0.7))) < 1e-12);
+        }
+        lathe_k_l2norm_bwd_f64(4, 5, a.x, &a.log_scale, a.max_scale, a.norm, r, dx, &ds);
+        check_grad("l2norm dx", l2_f, &a, a.x, 20, dx, r, 20);
+        check_grad("l2norm dlog_scale", l2_f, &a, &a.log_scale, 1, &ds, r, 20);
+        free(a.x), free(r);
+    }
+}
+
+/* Inference attention over packed QKV with a padding mask equals multi-head attention (output
+ * projection the identity) run on each sequence cut to its length; padded rows are zero. */
+static void sdpa_matches_attention(void **state) {
+    (void)state;
+    enum { B = 2, L = 5, D = 6, H = 2 };
+    int32_t lens[B] = {5, 3};
+    double *x = randv(B * L * D), *w = randv(3 * D * D), *b = randv(3 * D), qkv[B * L * 3 * D], y[B * L * D];
+    double eye[D * D] = {0}, zero[D] = {0};
+    for (int i = 0; i < D; i++) eye[i * D + i] = 1;
+    lathe_k_linear_fwd_f64(B * L, D, 3 * D, x, w, b, qkv);
+    /* the packed layout: row t holds Q, K, V of token t (one linear of the stacked weights) */
+    double *ws = malloc(lathe_k_sdpa_workspace(L) * sizeof(double));
+    lathe_k_sdpa_fwd_f64(B, L, D, H, qkv, lens, ws, y);
+    free(ws);
+    for (int bi = 0; bi < B; bi++) {
+        double *saved = malloc(lathe_k_mha_saved(1, lens[bi], D, H) * sizeof(double)), ref[L * D];
+        lathe_k_mha_fwd_f64(1, lens[bi], D, H, x + bi * L * D, w, b, eye, zero, saved, ref);
+        for (int t = 0; t < L; t++)
+            for (int k = 0; k < D; k++) {
+                double want = t < lens[bi] ? ref[t * D + k] : 0;
+                assert_true(fabs(y[(bi * L + t) * D + k] - want) < 1e-12);
+            }
+        free(saved);
+    }
+    free(x), free(w), free(b);
+}
+
 /* ---- multi-head attention ---- */
 typedef struct {
     double *x, *w, *b, *saved;
@@ -335,6 +388,7 @@ int main(void) {
         cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
         cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
+        cmocka_unit_test(l2norm_gradients),    cmocka_unit_test(sdpa_matches_attention),
         cmocka_unit_test(data_movement_dropout_and_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
