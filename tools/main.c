@@ -17,9 +17,10 @@ static const command commands[] = {
     {"info", cmd_info, "describe a dataset: counts, classes, splits, shards, schema"},
     {"verify", cmd_verify, "check a dataset: checksums, schema, chunks, boxes"},
     {"analyze", cmd_analyze, "statistics and quality findings of a dataset (leakage, duplicates, ...)"},
-    {"train", cmd_train, "train a classifier or a detector from a YAML spec into runs/NAME/"},
+    {"train", cmd_train, "train a classifier, a detector or an image-text head from a YAML spec"},
     {"eval", cmd_eval, "evaluate a run, or COCO detections (pycocotools metrics); CI gate"},
     {"export", cmd_export, "a run's model as ONNX for onnxruntime, TensorRT and DeepStream"},
+    {"embed", cmd_embed, "sentence embeddings of texts, or image embeddings of an image-text run (.npy)"},
     {"predict", cmd_predict, "a detector run on images, a folder or a dataset split: COCO results, drawings"},
 };
 

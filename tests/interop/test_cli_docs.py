@@ -10,7 +10,8 @@ from fixtures import lathe
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "CLI.md").read_text()
 
 
-@pytest.mark.parametrize("command", ["synth", "ingest", "info", "verify", "analyze", "train", "eval", "predict", "export"])
+@pytest.mark.parametrize("command", ["synth", "ingest", "info", "verify", "analyze", "train", "eval", "predict", "export",
+                                     "embed"])
 def test_help_and_docs(command):
     p = lathe(command, "--help")
     options = set(re.findall(r"(--[a-z][a-z-]+)", p.stdout))
