@@ -14,6 +14,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
+#include "libcore/mm/contrastive.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/det_report.h"
 #include "libcore/eval/gate.h"
@@ -30,6 +31,9 @@ static void usage(FILE *out) {
                  "its detections (detections.json, COCO results in source pixels), COCO metrics as below plus\n"
                  "the confusion matrix with background, the best-F1 score threshold per class and the training\n"
                  "curves (report.json, report.html with PR curves and sample images, report.md); prints mAP.\n"
+                 "An image-text run (task: contrastive): zero-shot accuracy from the class prompts (eval.prompt)\n"
+                 "with the classifier's per-class table, recall at 1/5/10 image->text and text->image over the\n"
+                 "split's descriptions, and the accuracy on classes held out of training (docs/MULTIMODAL.md).\n"
                  "On a tiled dataset (ingest --tile) a detector is scored on whole source images: its tiles'\n"
                  "detections merged per image (as lathe predict does), against each image's whole boxes.\n\n"
                  "With --detections, evaluates a COCO results file from any detector against COCO ground\n"
@@ -197,6 +201,16 @@ int cmd_eval(int argc, char **argv) {
             printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
                    lathe_config_num(metrics, "AP50", -1), split, outdir);
         }
+    } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "contrastive")) {
+        rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of image-text runs are not made yet: evaluate the run")
+                    : lathe_eval_contrastive(spec, ck, dataset, split, outdir, &report);
+        if (!rc)
+            printf("zero-shot accuracy %.4f on %.0f samples of %s (chance %.4f); image->text R@1 %.4f, text->image R@1 "
+                   "%.4f; held-out classes %.4f; report: %s/report.html\n",
+                   lathe_config_num(report, "accuracy", 0), lathe_config_num(report, "samples", 0), split,
+                   lathe_config_num(report, "chance", 0), lathe_config_num(report, "retrieval.image_to_text.R@1", 0),
+                   lathe_config_num(report, "retrieval.text_to_image.R@1", 0),
+                   lathe_config_num(report, "holdout.accuracy", -1), outdir);
     } else if (!rc) {
         rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
         if (!rc)

@@ -53,6 +53,23 @@ void lathe_loader_free(lathe_loader *l) {
 
 uint64_t lathe_loader_size(const lathe_loader *l) { return l->split.n; }
 
+int lathe_loader_samples(lathe_loader *l, int epoch, uint64_t first, int n, uint64_t *samples) {
+    if (first >= l->split.n) return 0;
+    if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
+    const uint64_t *order = lathe_split_order_epoch(&l->split, epoch);
+    for (int b = 0; b < n; b++) samples[b] = l->split.index[order[first + (uint64_t)b]];
+    return n;
+}
+
+uint64_t lathe_loader_filter(lathe_loader *l, int (*drop)(void *ctx, uint64_t sample, int32_t label), void *ctx) {
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < l->split.n; i++)
+        if (!drop(ctx, l->split.index[i], l->split.labels[i]))
+            l->split.index[kept] = l->split.index[i], l->split.labels[kept++] = l->split.labels[i];
+    l->split.n = kept, l->split.epoch = -1; /* the order is recomputed over what is left */
+    return kept;
+}
+
 /* Area-averaged resize of the window [x0, x0+ww) x [y0, y0+hh) of img (sh, sw, 3) into dst (C, H, W). */
 static void resample(const lathe_loader *l, const uint8_t *img, double x0, double y0, double ww, double hh, int flip,
                      float gain, float bias, float *dst) {

@@ -35,6 +35,12 @@ uint64_t lathe_loader_size(const lathe_loader *l);
 /* Fills x (n, C, H, W) and labels (n) with the samples at positions [first, first + n) of epoch's
  * order (n is clipped at the end; returns how many were filled, or a negative error). */
 int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float *x, int32_t *labels);
+/* The dataset indices of the samples at positions [first, first + n) of epoch's order, as
+ * lathe_loader_batch fills them (a contrastive batch's texts). Returns how many, as it does. */
+int lathe_loader_samples(lathe_loader *l, int epoch, uint64_t first, int n, uint64_t *samples);
+/* Drops, before the first batch, the samples for which drop(ctx, dataset index, label) is nonzero
+ * (classes held out of training). Returns the samples left; 0 leaves the loader empty. */
+uint64_t lathe_loader_filter(lathe_loader *l, int (*drop)(void *ctx, uint64_t sample, int32_t label), void *ctx);
 
 #ifdef __cplusplus
 }

@@ -8,19 +8,20 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 
-enum { K_NUM, K_INT, K_STR, K_BOOL, K_PROB, K_LIST, K_NAMES, K_MAP };
+enum { K_NUM, K_INT, K_STR, K_BOOL, K_PROB, K_LIST, K_NAMES, K_MAP, K_TEXTS };
 
 typedef struct {
     const char *path; /* dotted, from the spec's root */
     int kind;         /* K_PROB: a number in [lo, hi] or true/false; K_NAMES: a string or a list of them */
     double lo, hi;    /* K_NUM and K_INT (and K_PROB) */
     const char *words; /* K_STR: the values allowed, space-separated; NULL = any */
+    /* K_TEXTS: a mapping of any keys to strings (class name -> phrase) */
 } spec_key;
 
 #define BIG 1e15
 static const spec_key keys[] = {
     {"name", K_STR, 0, 0, NULL},
-    {"task", K_STR, 0, 0, "classify detect"},
+    {"task", K_STR, 0, 0, "classify detect contrastive"},
     {"class_names", K_LIST, 0, 0, NULL},
     {"data", K_MAP, 0, 0, NULL},
     {"data.dataset", K_STR, 0, 0, NULL},
@@ -29,6 +30,7 @@ static const spec_key keys[] = {
     {"data.mean", K_NUM, -BIG, BIG, NULL},
     {"data.std", K_NUM, 1e-12, BIG, NULL},
     {"data.background", K_NUM, 1e-6, 1, NULL},
+    {"data.holdout_classes", K_NAMES, 0, 0, NULL},
     {"data.augment", K_MAP, 0, 0, NULL},
     {"data.augment.flip", K_PROB, 0, 1, NULL},
     {"data.augment.crop", K_NUM, 0, 0.999999, NULL},
@@ -80,11 +82,18 @@ static const spec_key keys[] = {
     {"train.loss.iou_kind", K_STR, 0, 0, "ciou giou"},
     {"train.assign", K_MAP, 0, 0, NULL},
     {"train.assign.topk", K_INT, 1, 1000, NULL},
+    {"eval", K_MAP, 0, 0, NULL},
+    {"eval.prompt", K_NAMES, 0, 0, NULL},
+    {"eval.class_text", K_TEXTS, 0, 0, NULL},
+    {"text", K_MAP, 0, 0, NULL},
+    {"text.model", K_STR, 0, 0, NULL},
+    {"text.device", K_STR, 0, 0, NULL},
 };
 #undef BIG
 
 static const char *const kind_names[] = {"a number", "a whole number", "a string", "true or false (or 1 or 0)", "a number or true/false",
-                                         "a list", "a name or a list of names", "a mapping"};
+                                         "a list", "a name or a list of names", "a mapping",
+                                         "a mapping of names to strings"};
 
 static const spec_key *find(const char *path) {
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -111,6 +120,12 @@ static int check_value(const spec_key *k, const cJSON *v) {
     case K_BOOL: ok = cJSON_IsBool(v) || (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)); break;
     case K_LIST: ok = cJSON_IsArray(v); break;
     case K_MAP: ok = cJSON_IsObject(v); break;
+    case K_TEXTS: {
+        ok = cJSON_IsObject(v);
+        const cJSON *e;
+        if (ok) cJSON_ArrayForEach(e, v) ok &= cJSON_IsString(e);
+        break;
+    }
     case K_NAMES: {
         ok = cJSON_IsString(v) || cJSON_IsArray(v);
         const cJSON *e;
