@@ -204,13 +204,17 @@ int cmd_eval(int argc, char **argv) {
     } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "contrastive")) {
         rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of image-text runs are not made yet: evaluate the run")
                     : lathe_eval_contrastive(spec, ck, dataset, split, outdir, &report);
-        if (!rc)
+        if (!rc) {
+            char held[96] = "no held-out classes";
+            if (lathe_config_num(report, "holdout.samples", 0) > 0)
+                snprintf(held, sizeof held, "held-out classes %.4f on %.0f samples",
+                         lathe_config_num(report, "holdout.accuracy", 0), lathe_config_num(report, "holdout.samples", 0));
             printf("zero-shot accuracy %.4f on %.0f samples of %s (chance %.4f); image->text R@1 %.4f, text->image R@1 "
-                   "%.4f; held-out classes %.4f; report: %s/report.html\n",
+                   "%.4f; %s; report: %s/report.html\n",
                    lathe_config_num(report, "accuracy", 0), lathe_config_num(report, "samples", 0), split,
                    lathe_config_num(report, "chance", 0), lathe_config_num(report, "retrieval.image_to_text.R@1", 0),
-                   lathe_config_num(report, "retrieval.text_to_image.R@1", 0),
-                   lathe_config_num(report, "holdout.accuracy", -1), outdir);
+                   lathe_config_num(report, "retrieval.text_to_image.R@1", 0), held, outdir);
+        }
     } else if (!rc) {
         rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
         if (!rc)
