@@ -2,6 +2,7 @@
  * defects, occluders and lighting, its sensor window and its description. Everything is drawn from
  * per-(seed, part, view) random streams, so any sample can be made alone, in any thread.
  * Pixels are drawn by synth_scene.c, archives written by synth_write.c. */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -676,7 +677,14 @@ void lathe_synth_sensors(const synth_scene *sc, int steps, float *out) {
     }
 }
 
-/* ---- text ---- */
+/* ---- text: a small grammar ----
+ * A description says what the scene holds (the part, its belt and pose, lighting, focus, occluders,
+ * each image defect's class, count and places, what the sensors show) in one of four shapes, with
+ * synonyms and attributes that are true of the scene (a defect's size and strength). Every choice
+ * of wording is drawn from the scene's own SYNTH_STREAM_TEXT, never from the streams that make the
+ * image, boxes and sensors, so those are the same whatever the wording. */
+
+#define TEXT_MAX_WORDS 60 /* a longer draft is said again in fewer words */
 
 typedef struct {
     char *buf;
@@ -693,80 +701,438 @@ static void put(text *t, const char *fmt, ...) {
     if (n > 0) t->len = t->len + (size_t)n < t->cap ? t->len + (size_t)n : t->cap - 1;
 }
 
-/* Where a defect sits on the part, as the camera sees it. */
-static const char *where(const synth_scene *sc, const synth_defect *d) {
-    static const char *const dirs[8] = {"near the right edge",  "near the upper right", "near the top edge",
-                                        "near the upper left", "near the left edge",   "near the lower left",
-                                        "near the bottom edge", "near the lower right"};
-    float dx = ((float)(d->x0 + d->x1 + 1) / 2 - sc->main.cx) / (sc->main.R * sc->main.part.bound);
-    float dy = ((float)(d->y0 + d->y1 + 1) / 2 - sc->main.cy) / (sc->main.R * sc->main.part.bound);
-    if (hypotf(dx, dy) < 0.3f) return "near the center";
-    double a = atan2(-dy, dx) * 180 / PI;
-    int sector = (int)floor((a + 360 + 22.5) / 45) % 8;
-    return dirs[sector];
+/* Uppercases the letter at buf[at], a sentence's first. */
+static void cap_at(text *t, size_t at) {
+    if (at < t->len) t->buf[at] = (char)toupper((unsigned char)t->buf[at]);
 }
 
-static const char *const counts[] = {"no", "a", "two", "three", "four", "five", "six", "seven", "eight"};
+static int count_words(const char *s) {
+    int n = 0;
+    for (const char *c = s; *c; c++) n += *c != ' ' && (c == s || c[-1] == ' ');
+    return n;
+}
 
-void lathe_synth_describe(const synth_scene *sc, char *buf, size_t cap) {
-    text t = {buf, cap, 0};
-    if (cap) buf[0] = 0;
-    const synth_part *p = &sc->main.part;
-    const char *mat = materials[p->material].name;
-    put(&t, "%s %s %s", strchr("aeiouAEIOU", mat[0]) ? "An" : "A", mat, type_names[p->type]);
-    if (p->type == SYNTH_GEAR) put(&t, " with %d teeth", p->teeth);
-    if (p->type == SYNTH_FLANGE) put(&t, " with %d bolt holes", p->nholes - __builtin_popcount(p->missing));
-    put(&t, " on a %s belt", belts[sc->belt].name);
-    if (p->type == SYNTH_NUT || p->type == SYNTH_BRACKET || p->type == SYNTH_PCB) { /* round parts: no angle */
-        double period = p->type == SYNTH_NUT ? PI / 3 : PI;
-        double off = fmod(sc->main.theta, period);
-        off = fmin(off, period - off) * 180 / PI;
-        if (off < 3) put(&t, ", lying straight");
-        else if (off < 20) put(&t, ", slightly rotated");
-        else put(&t, ", rotated about %d degrees", (int)(off / 5 + 0.5) * 5);
+/* The wording choices of one description. */
+typedef struct {
+    synth_rng r;
+    int terse;        /* always the first (shortest) wording: the fallback for crowded scenes */
+    const char *prep; /* before a place: "near the", ... */
+    int repeat_prep;  /* "near the A and near the B", else "near the A and the B" */
+    const char *also; /* before the last of several defect classes */
+} voice;
+
+/* One of n wordings. */
+static int pick(voice *v, int n) { return v->terse ? 0 : synth_int(&v->r, 0, n - 1); }
+#define NOF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define ANY(v, a) ((a)[pick((v), NOF(a))])
+
+/* "a" or "an" before word: by its first letter, or for a number as it is spoken. */
+static const char *article(const char *word) {
+    if (isdigit((unsigned char)word[0])) {
+        int n = atoi(word);
+        return n == 8 || n == 11 || n == 18 || (n >= 80 && n < 90) ? "an" : "a";
     }
-    if (sc->light_x * sc->light_x + sc->light_y * sc->light_y > 0.1f) put(&t, ", under uneven lighting");
-    if (sc->blur && sc->soft > 1.4f) put(&t, ", slightly out of focus");
-    if (sc->has_gripper) put(&t, ", partly covered by a gripper arm");
+    return strchr("aeiouAEIOU", word[0]) ? "an" : "a";
+}
+
+static const char *const number_names[] = {"no", "one", "two", "three", "four", "five", "six", "seven", "eight"};
+
+/* ---- what may be said of a defect ---- */
+
+static const char *const place_names[9] = {"right edge",  "upper right", "top edge",    "upper left", "left edge",
+                                           "lower left",  "bottom edge", "lower right", "center"};
+
+/* Where a defect sits on the part, as the camera sees it: an index into place_names. */
+static int where(const synth_scene *sc, const synth_defect *d) {
+    float dx = ((float)(d->x0 + d->x1 + 1) / 2 - sc->main.cx) / (sc->main.R * sc->main.part.bound);
+    float dy = ((float)(d->y0 + d->y1 + 1) / 2 - sc->main.cy) / (sc->main.R * sc->main.part.bound);
+    if (hypotf(dx, dy) < 0.3f) return 8;
+    double a = atan2(-dy, dx) * 180 / PI;
+    return (int)floor((a + 360 + 22.5) / 45) % 8;
+}
+
+/* Size cuts per class in part-local units (the part's nominal radius is 1): below [0] is small,
+ * above [1] large; the 20th and 80th percentiles of the default sizes (20,000 parts, seed 0).
+ * Scratch and crack are measured along their line, a dent by its longer semi-axis. */
+static const float size_cut[LATHE_SYNTH_MISSING_HOLE][2] = {{0, 0}, {0.24f, 0.43f}, {0.068f, 0.108f}, {0.225f, 0.38f}};
+/* Strength under which a defect is faint (reached only with --contrast under 0.9) and from which
+ * it is deep (the top 14-20% of the default strengths). */
+#define FAINT_BELOW 0.45f
+#define DEEP_FROM 0.8f
+
+static float defect_extent(const synth_scene *sc, const synth_defect *d) {
+    float len = 0;
+    if (d->category == LATHE_SYNTH_DENT) len = fmaxf(d->a, d->b);
+    else
+        for (int i = 1; i < d->npts; i++) len += hypotf(d->px[i] - d->px[i - 1], d->py[i] - d->py[i - 1]);
+    return len / sc->main.R;
+}
+
+synth_defect_traits lathe_synth_defect_traits(const synth_scene *sc, const synth_defect *d) {
+    synth_defect_traits tr = {place_names[where(sc, d)], 0, 0};
+    if (d->category == LATHE_SYNTH_MISSING_HOLE) return tr; /* the hole's own size, and nothing drawn */
+    float e = defect_extent(sc, d);
+    const float *cut = size_cut[d->category];
+    tr.size = e < cut[0] ? -1 : e > cut[1] ? 1 : 0;
+    tr.severity = d->strength < FAINT_BELOW ? -1 : d->strength >= DEEP_FROM ? 1 : 0;
+    return tr;
+}
+
+/* The image defects of one class, named together. */
+typedef struct {
+    int cat, n;
+    int size, severity; /* the traits all n share, else 0 */
+    int nplaces;
+    const char *places[SYNTH_MAX_DEFECTS]; /* distinct, in defect order */
+} group;
+
+/* Gathers sc's defects by class, in class order; returns the number of groups (0..4). */
+static int group_defects(const synth_scene *sc, group g[4]) {
+    int ng = 0;
+    for (int cat = LATHE_SYNTH_SCRATCH; cat <= LATHE_SYNTH_MISSING_HOLE; cat++) {
+        group *x = &g[ng];
+        memset(x, 0, sizeof *x);
+        x->cat = cat;
+        for (int i = 0; i < sc->ndefects; i++) {
+            if (sc->defects[i].category != cat) continue;
+            synth_defect_traits tr = lathe_synth_defect_traits(sc, &sc->defects[i]);
+            x->size = x->n == 0 || x->size == tr.size ? tr.size : 0;
+            x->severity = x->n == 0 || x->severity == tr.severity ? tr.severity : 0;
+            x->n++;
+            int dup = 0;
+            for (int j = 0; j < x->nplaces; j++) dup |= x->places[j] == tr.place;
+            if (!dup) x->places[x->nplaces++] = tr.place;
+        }
+        ng += x->n > 0;
+    }
+    return ng;
+}
+
+/* ---- defect phrases ---- */
+
+/* PLAIN: takes a size or strength word; NOT_DEEP, NOT_LARGE: says otherwise of a deep, large one. */
+enum { PLAIN = 1, NOT_DEEP = 2, NOT_LARGE = 4 };
+typedef struct {
+    const char *one, *many;
+    int flags;
+} noun;
+/* Each keeps its class's own word but "fracture line" and "dimple", and the first is the plainest. */
+static const noun nouns[LATHE_SYNTH_MISSING_HOLE][5] = {
+    [LATHE_SYNTH_SCRATCH] = {{"scratch", "scratches", PLAIN},
+                             {"scratch mark", "scratch marks", PLAIN},
+                             {"thin scratch", "thin scratches", 0},
+                             {"fine scratch", "fine scratches", NOT_DEEP},
+                             {"hairline scratch", "hairline scratches", NOT_DEEP}},
+    [LATHE_SYNTH_DENT] = {{"dent", "dents", PLAIN},
+                          {"shallow dent", "shallow dents", NOT_DEEP},
+                          {"dimple", "dimples", NOT_DEEP | NOT_LARGE},
+                          {"dented spot", "dented spots", 0}},
+    [LATHE_SYNTH_CRACK] = {{"crack", "cracks", PLAIN},
+                           {"fracture line", "fracture lines", PLAIN},
+                           {"jagged crack", "jagged cracks", 0},
+                           {"hairline crack", "hairline cracks", NOT_DEEP},
+                           {"fine crack", "fine cracks", NOT_DEEP}},
+};
+static const char *const size_words[LATHE_SYNTH_MISSING_HOLE][2] = {
+    {"", ""}, {"short", "long"}, {"small", "large"}, {"short", "long"}};
+static const char *const faint_words[] = {"faint", "barely visible"};
+static const char *const deep_words[] = {"deep", "pronounced"};
+/* A missing hole: before the hole's name, after it for one, after it for several. */
+static const char *const hole_forms[][3] = {
+    {"missing ", "", ""},  {"missing ", "", ""}, {"", " missing", " missing"}, {"undrilled ", "", ""},
+    {"", " that was never drilled", " that were never drilled"},
+};
+
+/* The words before a group's noun: its size, its strength, both or neither (adj[0] = 0). */
+static void group_adjectives(voice *v, const group *g, char *adj, size_t cap) {
+    int says[4], n = 0;
+    says[n++] = 0;
+    if (g->size) says[n++] = 1;
+    if (g->severity) says[n++] = 2;
+    if (g->size && g->severity) says[n++] = 3;
+    int say = says[pick(v, n)];
+    const char *size = say & 1 ? size_words[g->cat][g->size > 0] : "";
+    const char *sev = !(say & 2) ? "" : g->severity > 0 ? ANY(v, deep_words) : ANY(v, faint_words);
+    snprintf(adj, cap, "%s%s%s", size, say == 3 ? ", " : "", sev);
+}
+
+/* A group's noun phrase without its count: "long, deep scratches", "dimple", "undrilled bolt holes"
+ * (a note says holes are "missing"). */
+static void group_noun(voice *v, const synth_scene *sc, const group *g, int note, char *out, size_t cap) {
+    if (g->cat == LATHE_SYNTH_MISSING_HOLE) {
+        const char *const *f = hole_forms[note ? 0 : pick(v, NOF(hole_forms))];
+        snprintf(out, cap, "%s%s%s%s", f[0], hole_names[sc->main.part.type], g->n > 1 ? "s" : "", f[g->n > 1 ? 2 : 1]);
+        return;
+    }
+    char adj[40];
+    group_adjectives(v, g, adj, sizeof adj);
+    int ok[5], nok = 0;
+    for (int i = 0; i < 5 && nouns[g->cat][i].one; i++) {
+        int f = nouns[g->cat][i].flags;
+        int contradicts = (f & NOT_DEEP && g->severity > 0) || (f & NOT_LARGE && g->size > 0);
+        if (adj[0] ? f & PLAIN : !contradicts) ok[nok++] = i;
+    }
+    const noun *w = &nouns[g->cat][ok[pick(v, nok)]];
+    snprintf(out, cap, "%s%s%s", adj, adj[0] ? " " : "", g->n > 1 ? w->many : w->one);
+}
+
+/* One group: "two deep scratches near the upper left and the center"; in a note "2 deep scratches
+ * (upper left, center)". */
+static void put_group(text *t, voice *v, const synth_scene *sc, const group *g, int note) {
+    char np[96];
+    group_noun(v, sc, g, note, np, sizeof np);
+    if (note) {
+        put(t, "%d %s (", g->n, np);
+        for (int j = 0; j < g->nplaces; j++) put(t, "%s%s", j ? ", " : "", g->places[j]);
+        put(t, ")");
+        return;
+    }
+    if (g->n > 1) put(t, "%s %s", number_names[g->n], np);
+    else put(t, "%s %s", pick(v, 3) ? article(np) : "one", np);
+    for (int j = 0; j < g->nplaces; j++) {
+        const char *sep = j == 0 ? " " : j == g->nplaces - 1 ? " and " : ", ";
+        put(t, "%s%s %s", sep, j == 0 || v->repeat_prep ? v->prep : "the", g->places[j]);
+    }
+}
+
+static void put_defects(text *t, voice *v, const synth_scene *sc, const group *g, int ng, int note) {
+    for (int i = 0; i < ng; i++) {
+        /* after a list of places, a comma keeps "and" from joining the next class to it */
+        if (i > 0) put(t, "%s", note || i < ng - 1 ? ", " : g[i - 1].nplaces > 1 ? ", and " : v->also);
+        put_group(t, v, sc, &g[i], note);
+    }
+}
+
+/* ---- the scene ---- */
+
+/* The part with its article: "a zinc-plated hex nut", "an 18-tooth brass gear", "a brass gear with
+ * 18 teeth", "a steel flange with six bolt holes" (capitalized at a sentence's start). */
+static void put_part(text *t, voice *v, const synth_part *p, int sentence_start) {
+    const char *mat = materials[p->material].name, *type = type_names[p->type];
+    int holes = p->nholes - __builtin_popcount(p->missing);
+    char np[96], num[8];
+    if (p->type == SYNTH_GEAR && pick(v, 2)) {
+        snprintf(np, sizeof np, "%d-tooth %s %s", p->teeth, mat, type);
+    } else if (p->type == SYNTH_GEAR) {
+        snprintf(np, sizeof np, "%s %s with %d teeth", mat, type, p->teeth);
+    } else if (p->type == SYNTH_FLANGE) {
+        if (pick(v, 2)) snprintf(num, sizeof num, "%s", number_names[holes]);
+        else snprintf(num, sizeof num, "%d", holes);
+        snprintf(np, sizeof np, "%s %s with %s bolt hole%s", mat, type, num, holes == 1 ? "" : "s");
+    } else {
+        snprintf(np, sizeof np, "%s %s", mat, type);
+    }
+    size_t at = t->len;
+    put(t, "%s %s", article(np), np);
+    if (sentence_start) cap_at(t, at);
+}
+
+static void put_belt(text *t, voice *v, const synth_scene *sc) {
+    static const char *const kinds[] = {"belt", "conveyor belt", "conveyor"};
+    put(t, "%s %s %s", article(belts[sc->belt].name), belts[sc->belt].name, ANY(v, kinds));
+}
+
+/* sep and how far the part is turned from square, for parts whose turn shows (not round ones). */
+static void put_pose(text *t, voice *v, const synth_pose *ps, const char *sep) {
+    static const char *const straight[] = {"lying straight", "square to the frame", "aligned with the frame"};
+    static const char *const slight[] = {"slightly rotated", "turned slightly", "a little askew"};
+    static const char *const turned[] = {"rotated about", "turned about", "at an angle of about"};
+    int type = ps->part.type;
+    if (type != SYNTH_NUT && type != SYNTH_BRACKET && type != SYNTH_PCB) return;
+    double period = type == SYNTH_NUT ? PI / 3 : PI;
+    double off = fmod(ps->theta, period);
+    off = fmin(off, period - off) * 180 / PI;
+    if (off < 3) put(t, "%s%s", sep, ANY(v, straight));
+    else if (off < 20) put(t, "%s%s", sep, ANY(v, slight));
+    else put(t, "%s%s %d degrees", sep, ANY(v, turned), (int)(off / 5 + 0.5) * 5);
+}
+
+/* The scene's conditions (lighting, focus, gripper, second part), each after sep, in a drawn order. */
+static void put_conditions(text *t, voice *v, const synth_scene *sc, const char *sep) {
+    static const char *const uneven[] = {"unevenly lit", "under uneven lighting", "with uneven lighting"};
+    static const char *const blurred[] = {"slightly blurred", "slightly out of focus", "a little blurry"};
+    static const char *const gripper[] = {"partly under a gripper arm", "partly covered by a gripper arm",
+                                          "with a gripper arm reaching over it"};
+    static const char *const over[][2] = {{"partly under another ", ""}, {"partly covered by another ", ""},
+                                          {"with another ", " lying over it"}};
+    static const char *const beside[][2] = {{"beside another ", " at the frame's edge"},
+                                            {"next to part of another ", " at the edge of the frame"},
+                                            {"with part of another ", " at the edge of the frame"}};
+    char c[4][96];
+    int n = 0;
+    if (sc->light_x * sc->light_x + sc->light_y * sc->light_y > 0.1f) snprintf(c[n++], sizeof c[0], "%s", ANY(v, uneven));
+    if (sc->blur && sc->soft > 1.4f) snprintf(c[n++], sizeof c[0], "%s", ANY(v, blurred));
+    if (sc->has_gripper) snprintf(c[n++], sizeof c[0], "%s", ANY(v, gripper));
     if (sc->has_second) {
         const char *other = type_names[sc->second.part.type];
         float gap = hypotf(sc->second.cx - sc->main.cx, sc->second.cy - sc->main.cy);
-        int touch = gap < sc->second.R * sc->second.part.bound + sc->main.R * p->bound;
-        if (touch && sc->second_over) put(&t, ", partly covered by another %s", other);
-        else put(&t, ", next to part of another %s at the edge of the frame", other);
+        int touch = gap < sc->second.R * sc->second.part.bound + sc->main.R * sc->main.part.bound;
+        const char *const *w = touch && sc->second_over ? over[pick(v, NOF(over))] : beside[pick(v, NOF(beside))];
+        snprintf(c[n++], sizeof c[0], "%s%s%s", w[0], other, w[1]);
     }
-    if (sc->ndefects == 0) {
-        put(&t, ", with no visible defects");
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        char tmp[96];
+        int j = pick(v, i + 1);
+        memcpy(tmp, c[i], sizeof tmp), memcpy(c[i], c[j], sizeof tmp), memcpy(c[j], tmp, sizeof tmp);
+    }
+    for (int i = 0; i < n; i++) put(t, "%s%s", sep, c[i]);
+}
+
+/* What the sensors show: a sentence each, or in a note "; sensors: ...". */
+static void put_sensors(text *t, voice *v, const synth_scene *sc, int note) {
+    static const char *const burst[] = {"Vibration jumps in a sharp burst.", "The vibration sensors record a sharp burst.",
+                                        "A sharp burst shows in the vibration signal."};
+    static const char *const wear[] = {"High-frequency vibration points to bearing wear.",
+                                       "The vibration sensors show a high-frequency component typical of bearing wear.",
+                                       "The vibration carries a high-frequency component, a sign of bearing wear."};
+    static const char *const heat[] = {"Rising temperature and motor current point to overheating.",
+                                       "Temperature and motor current rise steadily, a sign of overheating.",
+                                       "The temperature climbs with the motor current: overheating."};
+    if (note) {
+        if (sc->crack) put(t, "; sensors: vibration burst");
+        if (sc->bearing) put(t, "; sensors: high-frequency vibration (bearing wear)");
+        if (sc->overheat) put(t, "; sensors: temperature and current rising (overheating)");
+        return;
+    }
+    if (sc->crack) put(t, " %s", ANY(v, burst));
+    if (sc->bearing) put(t, " %s", ANY(v, wear));
+    if (sc->overheat) put(t, " %s", ANY(v, heat));
+}
+
+/* One of n wordings of "no defects", of which the first `visible` speak only of what the photo
+ * shows: all that may be said when the sensors show a fault. */
+static int pick_good(voice *v, const synth_scene *sc, int n, int visible) {
+    return pick(v, sc->bearing || sc->overheat ? visible : n);
+}
+
+/* ---- the four shapes ---- */
+
+typedef void shape_fn(text *t, voice *v, const synth_scene *sc, const group *g, int ng);
+
+/* "A zinc-plated hex nut on a dark grey belt, rotated about 30 degrees, with two dents near ..." */
+static void shape_part_first(text *t, voice *v, const synth_scene *sc, const group *g, int ng) {
+    static const char *const good[] = {", with no visible defects", ", free of visible defects",
+                                       ", in good condition with no defects seen", ": a clean part with no defects"};
+    static const char *const with[] = {", with ", ", showing ", "; it has "};
+    put_part(t, v, &sc->main.part, 1);
+    put(t, " on ");
+    put_belt(t, v, sc);
+    put_pose(t, v, &sc->main, ", ");
+    put_conditions(t, v, sc, ", ");
+    if (ng) {
+        put(t, "%s", ANY(v, with));
+        put_defects(t, v, sc, g, ng, 0);
     } else {
-        static const char *const one[] = {"", "thin scratch", "shallow dent", "jagged crack", "missing "};
-        static const char *const many[] = {"", "thin scratches", "shallow dents", "jagged cracks", "missing "};
-        int first = 1, done = 0;
-        for (int cat = LATHE_SYNTH_SCRATCH; cat <= LATHE_SYNTH_MISSING_HOLE; cat++) {
-            int n = 0;
-            for (int i = 0; i < sc->ndefects; i++) n += sc->defects[i].category == cat;
-            if (!n) continue;
-            done += n;
-            put(&t, first ? ", with " : done == sc->ndefects ? " and " : ", ");
-            first = 0;
-            put(&t, "%s %s%s%s", counts[n], n == 1 ? one[cat] : many[cat],
-                cat == LATHE_SYNTH_MISSING_HOLE ? hole_names[p->type] : "",
-                cat == LATHE_SYNTH_MISSING_HOLE && n > 1 ? "s" : "");
-            const char *seen[SYNTH_MAX_DEFECTS];
-            int nseen = 0;
-            for (int i = 0; i < sc->ndefects; i++) {
-                if (sc->defects[i].category != cat) continue;
-                const char *w = where(sc, &sc->defects[i]);
-                int dup = 0;
-                for (int j = 0; j < nseen; j++) dup |= seen[j] == w;
-                if (!dup) seen[nseen++] = w;
-            }
-            for (int j = 0; j < nseen; j++) put(&t, "%s%s", j == 0 ? " " : j == nseen - 1 ? " and " : ", ", seen[j]);
-        }
+        put(t, "%s", good[pick_good(v, sc, NOF(good), 2)]);
     }
-    put(&t, ".");
-    if (sc->crack) put(&t, " The vibration sensors record a sharp burst.");
-    if (sc->bearing) put(&t, " The vibration sensors show a high-frequency component typical of bearing wear.");
-    if (sc->overheat) put(&t, " Temperature and motor current rise steadily, a sign of overheating.");
+    put(t, ".");
+    put_sensors(t, v, sc, 0);
+}
+
+/* "A zinc-plated hex nut lies on a dark grey belt, rotated about 30 degrees. It has two dents ..." */
+static void shape_two_sentences(text *t, voice *v, const synth_scene *sc, const group *g, int ng) {
+    static const char *const verbs[] = {" lies on ", " sits on ", " rests on "};
+    static const char *const good[] = {"It has no visible defects.", "No defects are visible.",
+                                       "It is in good condition, with no defects seen."};
+    static const char *const finds[] = {"It has ", "It shows ", "The inspection finds ", "There "};
+    size_t at = t->len;
+    int open = pick(v, 3);
+    if (open == 0) {
+        put_part(t, v, &sc->main.part, 1);
+        put(t, "%s", ANY(v, verbs));
+        put_belt(t, v, sc);
+    } else if (open == 1) {
+        put(t, "Photo of ");
+        put_part(t, v, &sc->main.part, 0);
+        put(t, " on ");
+        put_belt(t, v, sc);
+    } else {
+        put_belt(t, v, sc);
+        cap_at(t, at);
+        put(t, " carries ");
+        put_part(t, v, &sc->main.part, 0);
+    }
+    put_pose(t, v, &sc->main, ", ");
+    put_conditions(t, v, sc, ", ");
+    put(t, ". ");
+    if (ng) {
+        int k = pick(v, NOF(finds));
+        put(t, "%s%s", finds[k], k == NOF(finds) - 1 ? g[0].n > 1 ? "are " : "is " : "");
+        put_defects(t, v, sc, g, ng, 0);
+        put(t, ".");
+    } else {
+        put(t, "%s", good[pick_good(v, sc, NOF(good), 2)]);
+    }
+    put_sensors(t, v, sc, 0);
+}
+
+/* "Two dents near the upper left and the right edge on a zinc-plated hex nut lying on a grey belt." */
+static void shape_defects_first(text *t, voice *v, const synth_scene *sc, const group *g, int ng) {
+    static const char *const good[] = {"No visible defects on ", "No defects seen on "};
+    static const char *const on[] = {" on ", " seen on ", " found on "};
+    static const char *const lying[] = {" on ", " lying on ", ", resting on "};
+    size_t at = t->len;
+    if (ng) {
+        put_defects(t, v, sc, g, ng, 0);
+        cap_at(t, at);
+        put(t, "%s", ANY(v, on));
+    } else {
+        put(t, "%s", ANY(v, good));
+    }
+    put_part(t, v, &sc->main.part, 0);
+    put(t, "%s", ANY(v, lying));
+    put_belt(t, v, sc);
+    put_pose(t, v, &sc->main, ", ");
+    put_conditions(t, v, sc, ", ");
+    put(t, ".");
+    put_sensors(t, v, sc, 0);
+}
+
+/* "Inspection: hex nut, zinc-plated; dark grey belt; rotated about 30 degrees; defects: 2 dents
+ * (upper left, right edge)." The most compact shape, so also the fallback. */
+static void shape_note(text *t, voice *v, const synth_scene *sc, const group *g, int ng) {
+    static const char *const head[] = {"Inspection: ", "Inspection note: ", "QC report: "};
+    static const char *const none[] = {"defects: none", "defects: none visible", "no defects found"};
+    const synth_part *p = &sc->main.part;
+    int holes = p->nholes - __builtin_popcount(p->missing);
+    put(t, "%s%s, %s", ANY(v, head), type_names[p->type], materials[p->material].name);
+    if (p->type == SYNTH_GEAR) put(t, ", %d teeth", p->teeth);
+    if (p->type == SYNTH_FLANGE) put(t, ", %d bolt hole%s", holes, holes == 1 ? "" : "s");
+    put(t, "; %s belt", belts[sc->belt].name);
+    put_pose(t, v, &sc->main, "; ");
+    put_conditions(t, v, sc, "; ");
+    if (ng) {
+        put(t, "; defects: ");
+        put_defects(t, v, sc, g, ng, 1);
+    } else {
+        put(t, "; %s", ANY(v, none));
+    }
+    put_sensors(t, v, sc, 1);
+    put(t, ".");
+}
+
+void lathe_synth_describe(const synth_scene *sc, char *buf, size_t cap) {
+    static shape_fn *const shapes[] = {shape_part_first, shape_two_sentences, shape_defects_first, shape_note};
+    static const char *const preps[] = {"near the", "close to the", "toward the"};
+    static const char *const alsos[] = {" and ", ", plus ", " as well as "};
+    group g[4];
+    int ng = group_defects(sc, g);
+    voice v = {.terse = 0};
+    lathe_synth_rng_init(&v.r, sc->seed, (uint64_t)sc->part_no, (uint64_t)sc->view, SYNTH_STREAM_TEXT);
+    v.prep = ANY(&v, preps);
+    v.repeat_prep = pick(&v, 2);
+    v.also = ANY(&v, alsos);
+    text t = {buf, cap, 0};
+    if (cap) buf[0] = 0;
+    shape_fn *shape = ANY(&v, shapes);
+    shape(&t, &v, sc, g, ng);
+    /* A crowded scene: every fact again in the same shape's shortest words, else as a note. */
+    for (int retry = 0; retry < 2 && cap && count_words(buf) > TEXT_MAX_WORDS; retry++) {
+        v = (voice){.r = v.r, .terse = 1, .prep = preps[0], .repeat_prep = 0, .also = alsos[0]};
+        t.len = 0;
+        if (cap) buf[0] = 0;
+        (retry ? shape_note : shape)(&t, &v, sc, g, ng);
+    }
 }
 
 /* ---- one sample in memory ---- */

@@ -35,8 +35,16 @@ static inline int synth_int(synth_rng *r, int lo, int hi) {
 }
 
 /* Independent streams: one per (seed, part, view, purpose). KNOBS (per part) feeds only the
- * realism knobs' own draws, so the other streams, and the default output, stay as they were. */
-enum { SYNTH_STREAM_PART = 1, SYNTH_STREAM_VIEW, SYNTH_STREAM_PIXELS, SYNTH_STREAM_SENSORS, SYNTH_STREAM_KNOBS };
+ * realism knobs' own draws and TEXT only the description's wording, so the other streams, and the
+ * default output's pixels, boxes and sensors, stay as they were. */
+enum {
+    SYNTH_STREAM_PART = 1,
+    SYNTH_STREAM_VIEW,
+    SYNTH_STREAM_PIXELS,
+    SYNTH_STREAM_SENSORS,
+    SYNTH_STREAM_KNOBS,
+    SYNTH_STREAM_TEXT,
+};
 void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream);
 
 enum { SYNTH_NUT = 0, SYNTH_FLANGE, SYNTH_BRACKET, SYNTH_GEAR, SYNTH_PCB, SYNTH_NTYPES };
@@ -117,8 +125,18 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
 int lathe_synth_views(uint64_t seed, int part_no);
 /* The part and view of sample `index`, found by walking parts from the first. */
 void lathe_synth_locate(uint64_t seed, size_t index, int *part_no, int *view);
-/* Writes the description of sc into buf (one line, no newline). */
+/* Writes the description of sc into buf (one line, no newline, cut short to fit cap): its wording
+ * is drawn from the scene's own SYNTH_STREAM_TEXT, what it says is true of the scene. */
 void lathe_synth_describe(const synth_scene *sc, char *buf, size_t cap);
+
+/* What a description may say of one defect of sc: where it sits on the part as the camera sees it
+ * ("upper left", "center", ...), its size against its class's usual sizes (-1 small, 0, 1 large;
+ * always 0 for a missing hole) and its strength (-1 faint, 0, 1 deep; 0 for a missing hole). */
+typedef struct {
+    const char *place;
+    int size, severity;
+} synth_defect_traits;
+synth_defect_traits lathe_synth_defect_traits(const synth_scene *sc, const synth_defect *d);
 /* Fills out (T, S) with the sensor window of sc. */
 void lathe_synth_sensors(const synth_scene *sc, int steps, float *out);
 /* Signed distance (local units, negative inside the material) from (u, v) to the part's outline,
