@@ -102,6 +102,14 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
      * NULL; no scale gradient while e^s is clamped) */                                                 \
     void lathe_k_l2norm_bwd##SUF(int m, int d, const T *x, const T *log_scale, T max_scale, const T *norm,   \
                                  const T *dy, T *dx, T *dlog_scale);                                        \
+    /* an open-vocabulary head's text scoring, per row m of x (M rows of box + E values): y row m =   \
+     * its first box values, then e^s (u . text_k) + bias for each of the K rows of text (K, E), with \
+     * u = the row's last E values / their norm, s = *log_scale. saved: M + M E floats (norms, u). */  \
+    void lathe_k_vocab_fwd##SUF(int m, int box, int e, int k, const T *x, const T *text, const T *log_scale,   \
+                                const T *bias, T *saved, T *y);                                            \
+    /* dx, dlog_scale and dbias accumulate (each may be NULL); text is a constant; ws: M E floats */     \
+    void lathe_k_vocab_bwd##SUF(int m, int box, int e, int k, const T *text, const T *log_scale,           \
+                                const T *saved, const T *dy, T *ws, T *dx, T *dlog_scale, T *dbias);       \
     /* scaled dot-product attention for inference over packed projections qkv (B, L, 3D): row t of  \
      * item b holds Q, K and V side by side, head j the columns [j D/H, (j+1) D/H) of each. Keys at   \
      * t >= lens[b] are masked (a padded batch); y (B, L, D) gets the heads' context rows, and rows at \

@@ -86,6 +86,14 @@ int lathe_kc_l2norm_fwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, c
 int lathe_kc_l2norm_bwd(lathe_cuda_ctx *ctx, int m, int d, const float *x_gpu, const float *log_scale_gpu,
                         float max_scale, const float *norm_gpu, const float *dy_gpu, float *dx_gpu,
                         float *dlog_scale_gpu, const char **error);
+/* an open-vocabulary head's text scoring, as lathe_k_vocab_* (log_scale_gpu, bias_gpu and their
+ * gradients: one float each on the device; ws_gpu: M E floats, E >= 2) */
+int lathe_kc_vocab_fwd(lathe_cuda_ctx *ctx, int m, int box, int e, int k, const float *x_gpu, const float *text_gpu,
+                       const float *log_scale_gpu, const float *bias_gpu, float *saved_gpu, float *y_gpu,
+                       const char **error);
+int lathe_kc_vocab_bwd(lathe_cuda_ctx *ctx, int m, int box, int e, int k, const float *text_gpu,
+                       const float *log_scale_gpu, const float *saved_gpu, const float *dy_gpu, float *ws_gpu,
+                       float *dx_gpu, float *dlog_scale_gpu, float *dbias_gpu, const char **error);
 /* scaled dot-product attention for inference, as lathe_k_sdpa_fwd (lens_gpu on the device) */
 int lathe_kc_sdpa_fwd(lathe_cuda_ctx *ctx, int b, int l, int d, int h, const float *qkv_gpu, const int32_t *lens_gpu,
                       float *y_gpu, const char **error);

@@ -22,6 +22,7 @@
 #include "libcore/det/tile_merge.h"
 #include "libcore/eval/draw.h"
 #include "libcore/io/image.h"
+#include "libcore/mm/prompts.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/trainer.h"
 
@@ -58,6 +59,9 @@ static void usage(FILE *out) {
                  "                      image too large to draw is said and left undrawn\n"
                  "  --threads N         CPU threads (default: all cores)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
+                 "  --classes LIST      an open-vocabulary detector (a `vocab` head, docs/MULTIMODAL.md): detect\n"
+                 "                      these comma-separated classes instead of the trained ones, named in text\n"
+                 "                      (\"scratch,dent,oil stain\"; category_id = the position in LIST); image files\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
 }
@@ -69,8 +73,50 @@ static const struct option options[] = {
     {"max-det", required_argument, NULL, 'M'},    {"render", no_argument, NULL, 'r'},
     {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'},
     {"tile", required_argument, NULL, 'T'},       {"overlap", required_argument, NULL, 'O'},
+    {"classes", required_argument, NULL, 'K'},
     {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 };
+
+/* --classes: the run's spec made to name these classes (model.classes, class_names), so the
+ * detector opens with an open-vocabulary head of that many text rows. */
+static int name_classes(cJSON *spec, const char *list) {
+    cJSON *names = cJSON_CreateArray(), *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    char *copy = strdup(list), *rest = copy;
+    int n = 0, rc = names && copy && cJSON_IsObject(model) ? 0 : lathe_fail(LATHE_ENOMEM, "--classes");
+    for (char *tok = rc ? NULL : strsep(&rest, ","); tok && !rc; tok = strsep(&rest, ",")) {
+        while (*tok == ' ') tok++;
+        for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; e--) e[-1] = 0;
+        const cJSON *seen;
+        cJSON_ArrayForEach(seen, names) if (!strcmp(seen->valuestring, tok)) rc = lathe_fail(LATHE_EINVAL,
+                                                                                            "--classes names %s twice", tok);
+        if (!*tok) rc = lathe_fail(LATHE_EINVAL, "--classes: an empty class name");
+        if (!rc) cJSON_AddItemToArray(names, cJSON_CreateString(tok)), n++;
+    }
+    if (!rc && (n < 1 || n > 1024)) rc = lathe_fail(LATHE_EINVAL, "--classes: 1 to 1024 names, separated by commas");
+    if (!rc) {
+        cJSON_DeleteItemFromObjectCaseSensitive(model, "classes");
+        cJSON_AddNumberToObject(model, "classes", n);
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "class_names");
+        cJSON_AddItemToObject(spec, "class_names", names), names = NULL;
+    }
+    cJSON_Delete(names);
+    free(copy);
+    return rc;
+}
+
+/* The checkpoint's weights into a detector whose open-vocabulary head names other classes: every
+ * tensor but the head's text rows, which keep the new names' prompts. */
+static int load_renamed(lathe_detector *d, const cJSON *spec, const char *ck) {
+    lathe_layer_view v;
+    lathe_graph_layer(d->g, lathe_graph_nlayers(d->g) - 1, &v);
+    if (v.type != LATHE_LAYER_VOCAB)
+        return lathe_fail(LATHE_EINVAL, "--classes needs an open-vocabulary detector (a model ending in a vocab layer)");
+    size_t loaded = 0;
+    int rc = lathe_checkpoint_import(ck, NULL, d->g, &loaded);
+    if (!rc && loaded + 1 < lathe_graph_nparams(d->g))
+        rc = lathe_fail(LATHE_EFORMAT, "%s holds %zu of the model's %zu tensors", ck, loaded, lathe_graph_nparams(d->g));
+    return rc ? rc : lathe_vocab_set_classes(d->g, spec, (const char *const *)d->class_names, d->classes, 1);
+}
 
 typedef struct {
     char **paths;
@@ -375,7 +421,7 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL;
+    const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL, *vocabulary = NULL;
     lathe_det_predict_opts o;
     lathe_det_predict_defaults(&o);
     o.conf = 0.25f;
@@ -404,6 +450,7 @@ int cmd_predict(int argc, char **argv) {
             if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("predict", "--threads needs 1..1024");
             break;
         case 'V': device = optarg; break;
+        case 'K': vocabulary = optarg; break;
         case 'T':
             if (cli_parse_int(optarg, 0, 16384, &tile) || (tile > 0 && tile < 8))
                 return cli_usage_error("predict", "--tile needs 0 (off) or 8..16384");
@@ -421,6 +468,7 @@ int cmd_predict(int argc, char **argv) {
     if (!dataset && optind + 1 >= argc) return cli_usage_error("predict", "give images or folders, or --dataset");
     if (dataset && optind + 1 < argc) return cli_usage_error("predict", "--dataset takes no image arguments");
     if (!dataset && split_given) return cli_usage_error("predict", "--split goes with --dataset");
+    if (dataset && vocabulary) return cli_usage_error("predict", "--classes goes with image files, not --dataset");
     if (dataset && (tile >= 0 || overlap >= 0))
         return cli_usage_error("predict", "--tile and --overlap are for image files (a dataset keeps its own tiles)");
     cli_set_threads((int)threads);
@@ -440,6 +488,8 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
+    if (!rc && vocabulary) rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "--classes needs the run, not an engine")
+                                       : name_classes(spec, vocabulary);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
     if (!rc) rc = lathe_mkdirs_writable(outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
@@ -453,7 +503,7 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && tl.tile && tl.overlap >= tl.tile)
         rc = lathe_fail(LATHE_EINVAL, "--overlap %d must be below the tile side %d", tl.overlap, tl.tile);
     if (!rc && tl.tile) lathe_log(LATHE_LOG_INFO, "predict.tiles", "tiles of %d with overlap %d", tl.tile, tl.overlap);
-    if (!rc) rc = lathe_checkpoint_load(ck, d.g, NULL);
+    if (!rc) rc = vocabulary ? load_renamed(&d, spec, ck) : lathe_checkpoint_load(ck, d.g, NULL);
     if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
                           : predict_files(&d, &files, &tl, &o, draw, outdir, &res, images, &skipped);
     snprintf(path, sizeof path, "%s/predictions.json", outdir);

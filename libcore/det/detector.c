@@ -11,6 +11,7 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/data/det_loader.h"
 #include "libcore/eval/det_report.h"
+#include "libcore/mm/prompts.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/trainer.h"
 #include "tile_merge.h"
@@ -75,6 +76,8 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
         rc = lathe_fail(LATHE_EINVAL, "the detect layer gathers %d values per anchor; 4 x bins (%d) + classes (%d) = %d",
                         k / (d->head.A ? d->head.A : 1), d->bins, d->classes, 4 * d->bins + d->classes);
     if (!rc) rc = set_class_names(d);
+    /* an open-vocabulary head scores the class names' prompts (a checkpoint loaded later keeps its own) */
+    if (!rc) rc = lathe_vocab_set_classes(d->g, spec, (const char *const *)d->class_names, d->classes, 1);
     return rc ? rc : lathe_graph_set_device(d->g, lathe_config_str(spec, "train.device", "auto"));
 }
 
@@ -276,6 +279,35 @@ int lathe_detector_score(lathe_detector *d, int split, lathe_coco_data *data, la
     return rc;
 }
 
+/* With data.holdout_classes: report.open_vocabulary, the mean per-class AP and AP50 of the classes
+ * trained on (base) and of those named only in text (novel), over classes with ground truth. */
+static int base_and_novel(const lathe_detector *d, cJSON *r) {
+    unsigned char *held = calloc((size_t)d->classes, 1);
+    int rc = held ? lathe_holdout_classes(d->spec, (const char *const *)d->class_names, d->classes, held)
+                  : lathe_fail(LATHE_ENOMEM, "classes");
+    cJSON *ov = rc ? NULL : cJSON_AddObjectToObject(r, "open_vocabulary"), *names = cJSON_AddArrayToObject(ov, "novel_classes");
+    double sum[2][2] = {{0}}, count[2] = {0};
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r, "classes")) {
+        int id = (int)lathe_config_num(c, "id", -1), novel = id >= 0 && id < d->classes && held[id];
+        if (novel) cJSON_AddItemToArray(names, cJSON_CreateString(lathe_config_str(c, "name", "?")));
+        if (lathe_config_num(c, "AP", -1) < 0) continue; /* no ground truth in this split */
+        sum[novel][0] += lathe_config_num(c, "AP", 0), sum[novel][1] += lathe_config_num(c, "AP50", 0), count[novel]++;
+    }
+    for (int g = 0; ov && g < 2; g++) {
+        cJSON *o = cJSON_AddObjectToObject(ov, g ? "novel" : "base");
+        cJSON_AddNumberToObject(o, "classes", count[g]);
+        if (count[g]) {
+            cJSON_AddNumberToObject(o, "AP", sum[g][0] / count[g]);
+            cJSON_AddNumberToObject(o, "AP50", sum[g][1] / count[g]);
+        } else {
+            cJSON_AddNullToObject(o, "AP"), cJSON_AddNullToObject(o, "AP50");
+        }
+    }
+    free(held);
+    return rc;
+}
+
 int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                         const char *out_dir, const char *training_log, cJSON **report) {
     if (report) *report = NULL;
@@ -295,6 +327,7 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     if (!rc && !(r = lathe_coco_report(&data, &res))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&data, r);
     if (!rc) rc = lathe_det_report_verdicts(d.ds, sp, &data, LATHE_DET_CONFUSION_SCORE, r);
+    if (!rc && lathe_config_get(spec, "data.holdout_classes")) rc = base_and_novel(&d, r);
     if (!rc) {
         cJSON_AddStringToObject(r, "checkpoint", checkpoint);
         cJSON_AddStringToObject(r, "split", split);

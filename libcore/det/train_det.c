@@ -8,6 +8,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/data/det_loader.h"
+#include "libcore/mm/prompts.h"
 #include "libcore/nn/trainer.h"
 #include "loss.h"
 
@@ -19,6 +20,7 @@ typedef struct {
     int val_split;
     int32_t *assigned;        /* (batch, A) the step's targets: box index or -1 */
     float *score;             /* (batch, A) and their IoU-aware scores */
+    unsigned char *held;      /* (classes) 1: data.holdout_classes, whose boxes are not trained on */
     double parts[3];          /* the epoch's class, box (CIoU) and DFL loss sums, and the steps they cover */
     double part_steps;
 } det_trainer;
@@ -45,9 +47,27 @@ static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
 
 static uint64_t task_size(void *ctx) { return lathe_det_loader_size(((det_trainer *)ctx)->train); }
 
+/* Removes the boxes of held-out classes from a batch (an open-vocabulary detector learns them from
+ * their names only): they are neither targets nor, being gone, counted against the model. */
+static void drop_held_out(const det_trainer *t, lathe_det_batch *b) {
+    size_t kept = 0;
+    for (int i = 0; i < b->n; i++) {
+        int first = b->offsets[i], end = b->offsets[i + 1];
+        b->offsets[i] = (int)kept;
+        for (int j = first; j < end; j++)
+            if (b->labels[j] < 0 || b->labels[j] >= t->d.classes || !t->held[b->labels[j]]) {
+                memmove(b->boxes + 4 * kept, b->boxes + 4 * (size_t)j, 4 * sizeof *b->boxes);
+                b->labels[kept++] = b->labels[j];
+            }
+    }
+    b->offsets[b->n] = (int)kept, b->nboxes = kept;
+}
+
 static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
     det_trainer *t = ctx;
-    return lathe_det_loader_batch(t->train, epoch, pos, n, &t->batch[slot]);
+    int got = lathe_det_loader_batch(t->train, epoch, pos, n, &t->batch[slot]);
+    if (got > 0 && t->held) drop_held_out(t, &t->batch[slot]);
+    return got;
 }
 
 /* Targets of every image first, so the loss can be normalized by the batch's target-score sum
@@ -154,6 +174,11 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
         rc = lathe_fail(LATHE_EINVAL, "data.train_split / data.val_split: train, val or test");
     lo.h = t.d.h, lo.w = t.d.w, lo.mean = t.d.mean, lo.std = t.d.std, lo.seed = (uint64_t)num(spec, "train.seed", 0);
     if (!rc) rc = augment_options(spec, &lo);
+    if (!rc && lathe_config_get(spec, "data.holdout_classes")) {
+        t.held = calloc((size_t)t.d.classes, 1);
+        rc = t.held ? lathe_holdout_classes(spec, (const char *const *)t.d.class_names, t.d.classes, t.held)
+                    : lathe_fail(LATHE_ENOMEM, "classes");
+    }
     if (!rc) rc = check_val_split(&t); /* before an epoch is spent, not after */
     if (!rc) rc = check_train_boxes(&t, lo.split);
     if (!rc) rc = lathe_det_loader_create(t.d.ds, &lo, &t.train);
@@ -177,7 +202,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) lathe_det_batch_free(&t.batch[s]);
-    free(t.assigned), free(t.score);
+    free(t.assigned), free(t.score), free(t.held);
     lathe_det_loader_free(t.train);
     lathe_detector_close(&t.d);
     return rc;

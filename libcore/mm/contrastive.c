@@ -13,64 +13,8 @@
 #include "libcore/base/hashmap.h"
 #include "libcore/base/log.h"
 #include "libcore/nn/trainer.h"
+#include "prompts.h"
 #include "text_encoder.h"
-
-static const char *const default_prompts[] = {"a photo of a part with a {}", "a {} on a part",
-                                              "an inspection image showing a {}"};
-
-/* Class c's phrase: eval.class_text.<name>, else the name with underscores as spaces. */
-static void class_phrase(const cx_run *r, int c, char *out, size_t cap) {
-    const cJSON *map = lathe_config_get(r->spec, "eval.class_text");
-    const cJSON *v = map ? cJSON_GetObjectItemCaseSensitive(map, r->class_names[c]) : NULL;
-    snprintf(out, cap, "%s", cJSON_IsString(v) ? v->valuestring : r->class_names[c]);
-    if (!cJSON_IsString(v))
-        for (char *p = out; *p; p++) *p = *p == '_' ? ' ' : *p;
-}
-
-/* prompt with its first "{}" replaced by phrase */
-static char *fill(const char *prompt, const char *phrase) {
-    const char *at = strstr(prompt, "{}");
-    size_t len = strlen(prompt) + strlen(phrase) + 1;
-    char *s = malloc(len);
-    if (!s) return NULL;
-    if (at) snprintf(s, len, "%.*s%s%s", (int)(at - prompt), prompt, phrase, at + 2);
-    else snprintf(s, len, "%s", prompt);
-    return s;
-}
-
-/* eval.prompt (a string or a list of strings) for every class, embedded and averaged */
-static int embed_prompts(cx_run *r, lathe_text_encoder *enc) {
-    const cJSON *p = lathe_config_get(r->spec, "eval.prompt");
-    int np = cJSON_IsString(p) ? 1 : cJSON_IsArray(p) ? cJSON_GetArraySize(p) : p ? -1 : 3;
-    if (np < 1) return lathe_fail(LATHE_EINVAL, "eval.prompt: a string with {} or a non-empty list of them");
-    char **texts = calloc((size_t)np * r->classes, sizeof *texts);
-    float *emb = malloc(sizeof(float) * np * r->classes * r->dim);
-    int rc = texts && emb ? 0 : lathe_fail(LATHE_ENOMEM, "prompts");
-    for (int c = 0; !rc && c < r->classes; c++)
-        for (int k = 0; !rc && k < np; k++) {
-            const cJSON *item = cJSON_IsArray(p) ? cJSON_GetArrayItem(p, k) : p;
-            if (item && !cJSON_IsString(item)) rc = lathe_fail(LATHE_EINVAL, "eval.prompt: item %d is not a string", k);
-            char phrase[256];
-            class_phrase(r, c, phrase, sizeof phrase);
-            if (!rc && !(texts[c * np + k] = fill(item ? item->valuestring : default_prompts[k], phrase)))
-                rc = lathe_fail(LATHE_ENOMEM, "prompts");
-        }
-    if (!rc) rc = lathe_text_encode(enc, (const char *const *)texts, (size_t)np * r->classes, 32, emb);
-    for (int c = 0; !rc && c < r->classes; c++) {
-        float *out = r->prompt_emb + (size_t)c * r->dim;
-        double norm = 0;
-        for (int k = 0; k < r->dim; k++) {
-            double s = 0;
-            for (int j = 0; j < np; j++) s += emb[((size_t)c * np + j) * r->dim + k];
-            out[k] = (float)s, norm += s * s;
-        }
-        for (int k = 0; k < r->dim; k++) out[k] = (float)(out[k] / sqrt(norm));
-        lathe_log(LATHE_LOG_DEBUG, "prompt", "class %s: \"%s\"", r->class_names[c], texts[(size_t)c * np]);
-    }
-    for (int i = 0; texts && i < np * r->classes; i++) free(texts[i]);
-    free(texts), free(emb);
-    return rc;
-}
 
 /* Every sample's description, deduplicated, embedded once. */
 static int embed_descriptions(cx_run *r, lathe_text_encoder *enc) {
@@ -110,25 +54,10 @@ static int embed_descriptions(cx_run *r, lathe_text_encoder *enc) {
 
 /* data.holdout_classes: names (or indices) of classes no training sample may show */
 static int read_holdout(cx_run *r) {
-    const cJSON *h = lathe_config_get(r->spec, "data.holdout_classes");
     if (!(r->holdout = calloc((size_t)r->classes, 1))) return lathe_fail(LATHE_ENOMEM, "classes");
-    if (!h) return 0;
-    if (!cJSON_IsArray(h) && !cJSON_IsString(h)) return lathe_fail(LATHE_EINVAL, "data.holdout_classes: class names");
-    int n = cJSON_IsArray(h) ? cJSON_GetArraySize(h) : 1;
-    for (int i = 0; i < n; i++) {
-        const cJSON *it = cJSON_IsArray(h) ? cJSON_GetArrayItem(h, i) : h;
-        int c = -1;
-        for (int k = 0; k < r->classes && cJSON_IsString(it); k++)
-            if (!strcmp(r->class_names[k], it->valuestring)) c = k;
-        if (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < r->classes) c = (int)it->valuedouble;
-        if (c < 0)
-            return lathe_fail(LATHE_EINVAL, "data.holdout_classes: %s is not one of the dataset's classes (%s%s%s%s)",
-                              cJSON_IsString(it) ? it->valuestring : "an entry", r->class_names[0],
-                              r->classes > 1 ? ", " : "", r->classes > 1 ? r->class_names[1] : "",
-                              r->classes > 2 ? ", ..." : "");
-        r->holdout[c] = 1, r->any_holdout = 1;
-    }
-    return 0;
+    int rc = lathe_holdout_classes(r->spec, (const char *const *)r->class_names, r->classes, r->holdout);
+    for (int c = 0; !rc && c < r->classes; c++) r->any_holdout |= r->holdout[c];
+    return rc;
 }
 
 int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model) {
@@ -165,7 +94,7 @@ int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_
                                       "encoder in linear out: %d before the l2norm", r->dim,
                         lathe_text_encoder_dim(enc), lathe_text_encoder_dim(enc));
     if (!rc && !(r->prompt_emb = malloc(sizeof(float) * r->classes * r->dim))) rc = lathe_fail(LATHE_ENOMEM, "prompts");
-    if (!rc) rc = embed_prompts(r, enc);
+    if (!rc) rc = lathe_class_prompts(spec, (const char *const *)r->class_names, r->classes, 1, enc, r->prompt_emb);
     if (!rc) rc = embed_descriptions(r, enc);
     lathe_text_encoder_free(enc);
     return rc;

@@ -21,7 +21,7 @@ typedef struct {
     int32_t *sample_text;  /* dataset index -> its description's id, -1 without one */
     float *prompt_emb;     /* classes x dim: each class's prompts embedded, averaged, renormalized */
     char **class_names;    /* classes */
-    uint8_t *holdout;      /* classes: 1 where the class is held out of training */
+    unsigned char *holdout; /* classes: 1 where the class is held out of training */
     int any_holdout;
 } cx_run;
 

@@ -27,15 +27,15 @@ static float get_float(const cJSON *o, const char *key, float def) {
     return cJSON_IsNumber(v) ? (float)v->valuedouble : def;
 }
 
-/* `out` of conv and linear: a number, `classes` (model.classes) or `distances` (4 x model.bins,
+/* `out` of conv and linear (and vocab's `box`): a number, `classes` (model.classes) or `distances` (4 x model.bins,
  * a detection head's box branch); -1 when none of them */
-static int out_of(const cJSON *d, const cJSON *model) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "out");
+static int out_of_key(const cJSON *v, const cJSON *model) {
     if (cJSON_IsNumber(v)) return (int)v->valuedouble;
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "classes")) return get_int(model, "classes", -1);
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) return 4 * get_int(model, "bins", 16);
     return -1;
 }
+static int out_of(const cJSON *d, const cJSON *model) { return out_of_key(cJSON_GetObjectItemCaseSensitive(d, "out"), model); }
 
 /* Layer types by name (activations are one type, told apart by act). */
 static const struct {
@@ -48,7 +48,7 @@ static const struct {
     {"gap", L_GAP, 0},            {"upsample", L_UPSAMPLE, 0}, {"concat", L_CONCAT, 0},
     {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
     {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
-    {"detect", L_DETECT, 0},      {"l2norm", L_L2NORM, 0},
+    {"detect", L_DETECT, 0},      {"l2norm", L_L2NORM, 0},   {"vocab", L_VOCAB, 0},
 };
 
 static int type_of(const char *t, int *act) {
@@ -99,6 +99,8 @@ static const layer_arg dropout_args[] = {{"p", ARG_NUM, 0, 0.999999}, END};
 static const layer_arg attention_args[] = {{"heads", ARG_INT, 1, 4096}, END};
 static const layer_arg l2norm_args[] = {{"temperature", ARG_NUM, 1e-4, 100}, {"learn", ARG_FLAG, 0, 1},
                                         {"max_scale", ARG_NUM, 1, 1e4}, END};
+static const layer_arg vocab_args[] = {{"out", ARG_OUT, 1, 65536}, {"box", ARG_OUT, 0, 65536},
+                                       {"temperature", ARG_NUM, 1e-4, 100}, {"bias_init", ARG_NUM, -1e3, 1e3}, END};
 static const layer_arg no_args[] = {END};
 #undef END
 
@@ -115,6 +117,7 @@ static const layer_arg *args_of(int type, int act) {
     case L_DROPOUT: return dropout_args;
     case L_ATTENTION: return attention_args;
     case L_L2NORM: return l2norm_args;
+    case L_VOCAB: return vocab_args;
     default: return no_args; /* gap, concat, add, detect */
     }
 }
@@ -347,10 +350,31 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     }
     case L_L2NORM: { /* each sample's values as one vector: scaled unit embeddings (contrastive heads) */
         int one = 1;
-        l->bias_init = logf(1 / get_float(d, "temperature", 0.07f));
+        l->scale_init = logf(1 / get_float(d, "temperature", 0.07f));
         l->max_scale = get_float(d, "max_scale", 100);
         l->pw = add_param(g, l, "logit_scale", 1, &one, 0, get_int(d, "learn", 1), cap);
         l->aux_len = 2 * (size_t)g->batch; /* norms, and the GPU backward's per-row scale gradients */
+        break;
+    }
+    case L_VOCAB: { /* a detect layer's anchors: box values kept, the rest an embedding scored against text */
+        int out = out_of(d, model), one = 1, e;
+        const cJSON *box = cJSON_GetObjectItemCaseSensitive(d, "box");
+        l->box = box ? out_of_key(box, model) : 0;
+        e = a->w - l->box;
+        ok = a->h == 1 && out >= 1 && l->box >= 0 && e >= 2;
+        why = "vocab takes a detect layer's anchors (A x 1 x box + E, E >= 2) and out: classes";
+        if (!ok) break;
+        int tshape[2] = {out, e};
+        l->c = a->c, l->h = 1, l->w = l->box + out;
+        l->bias_init = get_float(d, "bias_init", -4.6f);
+        l->scale_init = logf(1 / get_float(d, "temperature", 0.07f));
+        l->pw = add_param(g, l, "text", 2, tshape, 0, 0, cap); /* class prompts' embeddings: set by the task */
+        l->pb = add_param(g, l, "bias", 1, &one, 0, 1, cap);
+        l->prm = add_param(g, l, "logit_scale", 1, &one, 0, 1, cap);
+        l->aux_len = (size_t)g->batch * a->c * (1 + (size_t)e); /* norms and unit embeddings */
+        size_t ws = (size_t)g->batch * a->c * e;
+        if (ws > g->workspace_floats) g->workspace_floats = ws;
+        l->macs = (double)a->c * e * out;
         break;
     }
     case L_DROPOUT:
@@ -499,7 +523,8 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         const layer *lj = &g->layers[j];
         if (lj->type == L_CONV && lj->pb >= 0)
             for (size_t k = 0; k < g->params[lj->pb].count; k++) g->params[lj->pb].data[k] = lj->bias_init;
-        if (lj->type == L_L2NORM) g->params[lj->pw].data[0] = lj->bias_init;
+        if (lj->type == L_L2NORM) g->params[lj->pw].data[0] = lj->scale_init;
+        if (lj->type == L_VOCAB) g->params[lj->pb].data[0] = lj->bias_init, g->params[lj->prm].data[0] = lj->scale_init;
     }
     *out = g;
     return 0;
@@ -562,6 +587,10 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_ACT: lathe_k_act_fwd_f32(l->act, sz, a->y, l->slope, l->y); break;
         case L_L2NORM:
             lathe_k_l2norm_fwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->y);
+            break;
+        case L_VOCAB:
+            lathe_k_vocab_fwd_f32(n * l->c, l->box, a->w - l->box, l->w - l->box, a->y, pdata(g, l->pw),
+                                  pdata(g, l->prm), pdata(g, l->pb), l->aux, l->y);
             break;
         case L_MAXPOOL:
             lathe_k_maxpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y,
@@ -656,6 +685,10 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         case L_L2NORM:
             lathe_k_l2norm_bwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->dy, dx,
                                    pgrad(g, l->pw));
+            break;
+        case L_VOCAB:
+            lathe_k_vocab_bwd_f32(n * l->c, l->box, a->w - l->box, l->w - l->box, pdata(g, l->pw), pdata(g, l->prm),
+                                  l->aux, l->dy, g->workspace, dx, pgrad(g, l->prm), pgrad(g, l->pb));
             break;
         case L_MAXPOOL:
             if (dx) lathe_k_maxpool_bwd_f32(n, l->c, a->h, a->w, l->h, l->w, l->ints, l->dy, dx);
@@ -792,6 +825,7 @@ void lathe_graph_summary(const lathe_graph *g, FILE *out) {
 
 int lathe_graph_detect_levels(const lathe_graph *g, int *strides, int max) {
     const layer *last = &g->layers[g->nlayers - 1], *in = &g->layers[0];
+    if (last->type == L_VOCAB) last = &g->layers[last->in[0]]; /* an open-vocabulary head scores detect's anchors */
     if (last->type != L_DETECT) return 0;
     for (int k = 0; k < last->nin && k < max; k++) {
         const layer *b = &g->layers[last->in[k]];

@@ -93,6 +93,10 @@ static int allocate(lathe_graph *g, struct graph_gpu *G, const char **error) {
             size_t need = lathe_kc_mha_workspace(g->batch, l->h * l->w, l->c, l->heads);
             ws = need > ws ? need : ws;
         }
+        if (l->type == L_VOCAB) {
+            size_t need = (size_t)g->batch * l->c * (g->layers[l->in[0]].w - l->box);
+            ws = need > ws ? need : ws;
+        }
     }
     const layer *in = &g->layers[0], *out = &g->layers[g->nlayers - 1];
     size_t host = (size_t)g->batch * (per_sample(in) + 2 * per_sample(out));
@@ -248,6 +252,9 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
         return lathe_kc_layernorm_fwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), pdev(g, l->pb), l->eps,
                                       l->aux_dev, l->aux_dev + g->batch, l->y_dev, err);
     case L_ACT: return lathe_kc_act_fwd(c, l->act, sz, a->y_dev, l->slope, l->y_dev, err);
+    case L_VOCAB:
+        return lathe_kc_vocab_fwd(c, n * l->c, l->box, a->w - l->box, l->w - l->box, a->y_dev, pdev(g, l->pw),
+                                  pdev(g, l->prm), pdev(g, l->pb), l->aux_dev, l->y_dev, err);
     case L_L2NORM:
         return lathe_kc_l2norm_fwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->max_scale, l->aux_dev,
                                    l->y_dev, err);
@@ -328,6 +335,9 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
         return lathe_kc_layernorm_bwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->aux_dev,
                                       l->aux_dev + g->batch, l->dy_dev, dx, gdev(g, l->pw), gdev(g, l->pb), err);
     case L_ACT: return dx ? lathe_kc_act_bwd(c, l->act, sz, a->y_dev, l->slope, l->dy_dev, dx, err) : 0;
+    case L_VOCAB:
+        return lathe_kc_vocab_bwd(c, n * l->c, l->box, a->w - l->box, l->w - l->box, pdev(g, l->pw), pdev(g, l->prm),
+                                  l->aux_dev, l->dy_dev, g->gpu->workspace, dx, gdev(g, l->prm), gdev(g, l->pb), err);
     case L_L2NORM:
         return lathe_kc_l2norm_bwd(c, n, (int)per_sample(l), a->y_dev, pdev(g, l->pw), l->max_scale, l->aux_dev,
                                    l->dy_dev, dx, gdev(g, l->pw), err);

@@ -12,15 +12,17 @@ enum {
     L_UPSAMPLE = LATHE_LAYER_UPSAMPLE, L_CONCAT = LATHE_LAYER_CONCAT, L_ADD = LATHE_LAYER_ADD,
     L_LINEAR = LATHE_LAYER_LINEAR, L_DROPOUT = LATHE_LAYER_DROPOUT, L_LAYERNORM = LATHE_LAYER_LAYERNORM,
     L_ATTENTION = LATHE_LAYER_ATTENTION, L_DETECT = LATHE_LAYER_DETECT, L_L2NORM = LATHE_LAYER_L2NORM,
+    L_VOCAB = LATHE_LAYER_VOCAB,
 };
 
 typedef struct {
     char name[LATHE_GRAPH_NAME_MAX];
     int type, act;
     float slope, drop, eps, momentum;
-    float bias_init;           /* conv: the bias's initial value (a prior, e.g. for detection scores);
-                                  l2norm: the log scale's, log(1 / temperature) */
+    float bias_init;           /* conv, vocab: the bias's initial value (a prior, e.g. for detection scores) */
+    float scale_init;          /* l2norm, vocab: the log scale's initial value, log(1 / temperature) */
     float max_scale;           /* l2norm: the largest scale (e^s is clamped there) */
+    int box;                   /* vocab: the values per anchor passed through (4 x bins) */
     int conv_act;              /* conv: a fused activation (LATHE_ACT_*, slope in `slope`) or -1 */
     int in[8], nin;
     int c, h, w;               /* output per sample */

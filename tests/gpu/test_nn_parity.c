@@ -381,6 +381,29 @@ static void graph_ops(void) {
         cudaFree(nxg), cudaFree(nyg), cudaFree(nrmg), cudaFree(ndyg), cudaFree(ndxg), cudaFree(lsg), cudaFree(dlsg);
     }
 
+    /* an open-vocabulary head's text scoring */
+    {
+        int vm = 700, vb = 64, ve = 384, vk = 7;
+        size_t nx = (size_t)vm * (vb + ve), ny = (size_t)vm * (vb + vk), nsv = (size_t)vm + (size_t)vm * ve;
+        float ls = 2.6f, bias = -4.0f, dls = 0.5f, dbias = -0.25f;
+        float *vx = rnd(nx), *vt = rnd((size_t)vk * ve), *vy = malloc(ny * 4), *vs = malloc(nsv * 4);
+        float *vdy = rnd(ny), *vdx = rnd(nx), *vws = malloc((size_t)vm * ve * 4);
+        float *vxg = dev(vx, nx), *vtg = dev(vt, (size_t)vk * ve), *vyg = dev(vx, ny), *vsg = dev(vx, nsv);
+        float *vdyg = dev(vdy, ny), *vdxg = dev(vdx, nx), *vwsg = dev(vx, (size_t)vm * ve), *lsg = dev(&ls, 1);
+        float *bg = dev(&bias, 1), *dlsg = dev(&dls, 1), *dbg = dev(&dbias, 1);
+        lathe_k_vocab_fwd_f32(vm, vb, ve, vk, vx, vt, &ls, &bias, vs, vy);
+        lathe_k_vocab_bwd_f32(vm, vb, ve, vk, vt, &ls, vs, vdy, vws, vdx, &dls, &dbias);
+        KC(lathe_kc_vocab_fwd(ctx, vm, vb, ve, vk, vxg, vtg, lsg, bg, vsg, vyg, &err_));
+        KC(lathe_kc_vocab_bwd(ctx, vm, vb, ve, vk, vtg, lsg, vsg, vdyg, vwsg, vdxg, dlsg, dbg, &err_));
+        compare("vocab fwd", vy, vyg, ny, 1e-4);
+        compare("vocab dx", vdx, vdxg, nx, 1e-4);
+        compare("vocab dlog_scale", &dls, dlsg, 1, 1e-4);
+        compare("vocab dbias", &dbias, dbg, 1, 1e-4);
+        free(vx), free(vt), free(vy), free(vs), free(vdy), free(vdx), free(vws);
+        cudaFree(vxg), cudaFree(vtg), cudaFree(vyg), cudaFree(vsg), cudaFree(vdyg), cudaFree(vdxg), cudaFree(vwsg);
+        cudaFree(lsg), cudaFree(bg), cudaFree(dlsg), cudaFree(dbg);
+    }
+
     /* sum of squares, EMA, swap, SGD */
     size_t no = 1000003;
     float *o1 = rnd(no), *o2 = rnd(no), *o3 = rnd(no), *o1g = dev(o1, no), *o2g = dev(o2, no), *o3g = dev(o3, no);

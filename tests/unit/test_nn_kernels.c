@@ -265,6 +265,39 @@ static void l2norm_gradients(void **state) {
     }
 }
 
+/* ---- an open-vocabulary head's text scoring ---- */
+enum { VM = 5, VB = 3, VE = 4, VK = 3 };
+typedef struct {
+    double *x, *text, log_scale, bias, saved[VM + VM * VE];
+} vocab_ctx;
+static void vocab_f(void *ctx, double *y) {
+    vocab_ctx *a = ctx;
+    lathe_k_vocab_fwd_f64(VM, VB, VE, VK, a->x, a->text, &a->log_scale, &a->bias, a->saved, y);
+}
+static void vocab_gradients(void **state) {
+    (void)state;
+    vocab_ctx a = {randv(VM * (VB + VE)), randv(VK * VE), 0.9, -0.3, {0}};
+    size_t nx = VM * (VB + VE), ny = VM * (VB + VK);
+    double *r = randv(ny), y[VM * (VB + VK)], dx[VM * (VB + VE)] = {0}, ds = 0, db = 0, ws[VM * VE];
+    for (int c = 0; c < VK; c++) { /* the text rows are unit vectors (prompt embeddings) */
+        double n = 0;
+        for (int j = 0; j < VE; j++) n += a.text[c * VE + j] * a.text[c * VE + j];
+        for (int j = 0; j < VE; j++) a.text[c * VE + j] /= sqrt(n);
+    }
+    vocab_f(&a, y);
+    for (int i = 0; i < VM; i++) /* box values pass through; class values are e^s cos + b, within e^s of b */
+        for (int j = 0; j < VB + VK; j++) {
+            double v = y[i * (VB + VK) + j];
+            if (j < VB) assert_true(v == a.x[i * (VB + VE) + j]);
+            else assert_true(fabs(v - a.bias) <= exp(0.9) + 1e-12);
+        }
+    lathe_k_vocab_bwd_f64(VM, VB, VE, VK, a.text, &a.log_scale, a.saved, r, ws, dx, &ds, &db);
+    check_grad("vocab dx", vocab_f, &a, a.x, nx, dx, r, ny);
+    check_grad("vocab dlog_scale", vocab_f, &a, &a.log_scale, 1, &ds, r, ny);
+    check_grad("vocab dbias", vocab_f, &a, &a.bias, 1, &db, r, ny);
+    free(a.x), free(a.text), free(r);
+}
+
 /* Inference attention over packed QKV with a padding mask equals multi-head attention (output
  * projection the identity) run on each sequence cut to its length; padded rows are zero. */
 static void sdpa_matches_attention(void **state) {
@@ -389,6 +422,7 @@ int main(void) {
         cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
         cmocka_unit_test(l2norm_gradients),    cmocka_unit_test(sdpa_matches_attention),
+        cmocka_unit_test(vocab_gradients),
         cmocka_unit_test(data_movement_dropout_and_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
