@@ -1,7 +1,7 @@
 /* test_graph_parity.c - whole graphs on the GPU against the same graphs on the CPU: one model with
  * every layer type (conv with groups and dilation, batch norm, every activation, pools, upsample,
- * concat, add, dropout, layer norm, attention, linear) and one detector (two levels gathered by
- * `detect`). Same weights, same input, one layer frozen: the outputs, every parameter gradient and
+ * concat, add, dropout, layer norm, attention, linear, l2norm), one detector (two levels gathered by
+ * `detect`) and the same detector with an open-vocabulary head (`vocab`). Same weights, same input, one layer frozen: the outputs, every parameter gradient and
  * the running statistics are compared after forward and backward in training mode, the outputs of
  * a partial batch in eval mode, the weights after SGD and AdamW steps (with clipping and EMA), a
  * step after the CPU's optimizer state was loaded into the GPU's, and a checkpoint written from
@@ -41,7 +41,8 @@ static const char *const every_layer =
     "{\"name\": \"sum\", \"type\": \"add\", \"from\": [\"res\", \"attn\"]},"
     "{\"type\": \"sigmoid\"}, {\"name\": \"drop\", \"type\": \"dropout\", \"p\": 0.25},"
     "{\"name\": \"ln\", \"type\": \"layernorm\"}, {\"type\": \"relu\"}, {\"type\": \"gap\"},"
-    "{\"name\": \"fc\", \"type\": \"linear\", \"out\": \"classes\"}]}";
+    "{\"name\": \"fc\", \"type\": \"linear\", \"out\": \"classes\"},"
+    "{\"name\": \"emb\", \"type\": \"l2norm\", \"temperature\": 0.5}]}";
 
 static const char *const detector =
     "{\"input\": [3, 32, 32], \"classes\": 3, \"bins\": 8, \"layers\": ["
@@ -51,6 +52,17 @@ static const char *const detector =
     "{\"name\": \"h3\", \"type\": \"conv\", \"out\": 35, \"k\": 1, \"from\": \"p3\"},"
     "{\"name\": \"h4\", \"type\": \"conv\", \"out\": 35, \"k\": 1, \"from\": -2},"
     "{\"name\": \"detect\", \"type\": \"detect\", \"from\": [\"h3\", \"h4\"]}]}";
+
+/* the detector with an open-vocabulary head: 4 x 8 box values and a 12-wide embedding per anchor */
+static const char *const open_vocab =
+    "{\"input\": [3, 32, 32], \"classes\": 3, \"bins\": 8, \"layers\": ["
+    "{\"name\": \"c1\", \"type\": \"conv\", \"out\": 8, \"k\": 3, \"stride\": 2, \"bias\": 0}, {\"type\": \"bn\"}, {\"type\": \"silu\"},"
+    "{\"name\": \"p3\", \"type\": \"conv\", \"out\": 16, \"k\": 3, \"stride\": 2}, {\"type\": \"silu\"},"
+    "{\"name\": \"p4\", \"type\": \"conv\", \"out\": 16, \"k\": 3, \"stride\": 2}, {\"type\": \"silu\"},"
+    "{\"name\": \"h3\", \"type\": \"conv\", \"out\": 44, \"k\": 1, \"from\": \"p3\"},"
+    "{\"name\": \"h4\", \"type\": \"conv\", \"out\": 44, \"k\": 1, \"from\": -2},"
+    "{\"name\": \"detect\", \"type\": \"detect\", \"from\": [\"h3\", \"h4\"]},"
+    "{\"name\": \"vocab\", \"type\": \"vocab\", \"out\": \"classes\", \"box\": \"distances\"}]}";
 
 static uint64_t seed = 2024;
 static float rnd(void) {
@@ -75,6 +87,13 @@ static lathe_graph *build(const char *json, int batch) {
         exit(1);
     }
     cJSON_Delete(m);
+    lathe_param *text = lathe_graph_find_param(g, "vocab.text"); /* fixed unit rows, as prompts would give */
+    for (int r = 0; text && r < text->shape[0]; r++) {
+        float *row = text->data + (size_t)r * text->shape[1];
+        double norm = 0;
+        for (int j = 0; j < text->shape[1]; j++) row[j] = sinf(0.7f * (float)(r * text->shape[1] + j) + 1), norm += row[j] * row[j];
+        for (int j = 0; j < text->shape[1]; j++) row[j] /= (float)sqrt(norm);
+    }
     return g;
 }
 
@@ -127,7 +146,7 @@ static void twins(const char *model, const char *json, int batch, const char *fr
 static void run_model(const char *model, const char *json, int batch) {
     lathe_graph *cpu, *gpu;
     int k;
-    twins(model, json, batch, strcmp(model, "detector") ? "mix" : "p4", "fp32", &cpu, &gpu, &k);
+    twins(model, json, batch, strstr(model, "detector") ? "p4" : "mix", "fp32", &cpu, &gpu, &k);
     char what[96];
     for (int step = 0; step < 2; step++) { /* the second pass sees running statistics the first moved */
         RUN(lathe_graph_forward(cpu, batch, 7));
@@ -258,6 +277,7 @@ int main(void) {
 #ifdef LATHE_HAVE_CUDA
     run_model("every layer", every_layer, 4);
     run_model("detector", detector, 3);
+    run_model("open-vocabulary detector", open_vocab, 3);
     bf16_model("every layer", every_layer, 4, 0);
     bf16_model("detector", detector, 3, 1);
     printf("graph parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);
