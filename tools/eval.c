@@ -198,6 +198,10 @@ int cmd_eval(int argc, char **argv) {
                 printf("image-level accuracy %.4f on %.0f images (verdict: the best detection's class at score >= %g, "
                        "else %s)\n", lathe_config_num(verdicts, "accuracy", -1), lathe_config_num(verdicts, "images", 0),
                        lathe_config_num(verdicts, "score_threshold", 0), lathe_config_str(verdicts, "good_class", "good"));
+            const cJSON *ov = cJSON_GetObjectItemCaseSensitive(report, "open_vocabulary");
+            if (ov)
+                printf("open vocabulary: base classes AP50 %.4f, novel classes (named only in text) AP50 %.4f\n",
+                       lathe_config_num(ov, "base.AP50", -1), lathe_config_num(ov, "novel.AP50", -1));
             printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
                    lathe_config_num(metrics, "AP50", -1), split, outdir);
         }
