@@ -193,6 +193,38 @@ static const char *detect_rows(walk *w, const lathe_layer_view *l) {
     return transpose(w, cat, perm, 3);
 }
 
+static const char *slice(walk *w, const char *x, int64_t start, int64_t end, int64_t axis);
+
+/* An open-vocabulary head over detect's rows (N, A, box + E): the box values, then each anchor's
+ * normalized embedding against the text rows, e^s cos + b, with the vocabulary the run was trained
+ * with baked in as a constant (E x K). */
+static const char *vocab_rows(walk *w, const lathe_layer_view *l) {
+    const lathe_layer_view *a = &w->v[l->in[0]];
+    int box = l->w - l->weight->shape[0], e = l->weight->shape[1], k = l->weight->shape[0];
+    const char *x = w->val[l->in[0]].name;
+    float *tt = malloc(sizeof(float) * (size_t)e * k);
+    if (!tt) return NULL;
+    for (int c = 0; c < k; c++)
+        for (int j = 0; j < e; j++) tt[(size_t)j * k + c] = l->weight->data[(size_t)c * e + j];
+    int64_t td[2] = {e, k};
+    const char *text = onnx_const_f32(w->b, "vocabulary", td, 2, tt);
+    free(tt);
+    const char *emb = slice(w, x, box, a->w, 2);
+    const char *norm = onnx_name(w->b, "ReduceL2");
+    onnx_node *r = onnx_node_add(w->b, "ReduceL2", NULL, &emb, 1, &norm, 1);
+    const int64_t axis2[1] = {2};
+    onnx_attr_ints(w->b, r, "axes", axis2, 1);
+    onnx_attr_int(w->b, r, "keepdims", 1);
+    const char *u = op2(w, "Div", emb, op2(w, "Max", norm, onnx_scalar(w->b, 1e-12f)));
+    const char *logits = op2(w, "MatMul", u, text);
+    logits = op2(w, "Add", op2(w, "Mul", logits, onnx_scalar(w->b, expf(l->log_scale->data[0]))),
+                 onnx_scalar(w->b, l->bias->data[0]));
+    const char *parts[2] = {slice(w, x, 0, box, 2), logits}, *y = onnx_name(w->b, l->name);
+    onnx_node *cat = onnx_node_add(w->b, "Concat", l->name, parts, 2, &y, 1);
+    onnx_attr_int(w->b, cat, "axis", 2);
+    return y;
+}
+
 static int layer(walk *w, int i) {
     const lathe_layer_view *l = &w->v[i];
     const char *x = l->nin ? w->val[l->in[0]].name : NULL, *y = NULL;
@@ -263,6 +295,10 @@ static int layer(walk *w, int i) {
         rank = 4;
         break;
     case LATHE_LAYER_DETECT: y = detect_rows(w, l), rank = 3; break;
+    case LATHE_LAYER_VOCAB:
+        if (!(y = vocab_rows(w, l))) return lathe_fail(LATHE_ENOMEM, "vocabulary of %s", l->name);
+        rank = 3;
+        break;
     default: return lathe_fail(LATHE_EUNSUPPORTED, "layer %s (type %d) has no ONNX form", l->name, (int)l->type);
     }
     w->val[i] = (value){y, rank};
@@ -458,7 +494,7 @@ static int outputs(walk *w, int batch) {
     const lathe_layer_view *l = &w->v[last];
     const value *y = &w->val[last];
     int64_t n = batch > 0 ? batch : -1;
-    if (l->type != LATHE_LAYER_DETECT) { /* a classifier's logits (N, K) */
+    if (l->type != LATHE_LAYER_DETECT && l->type != LATHE_LAYER_VOCAB) { /* a classifier's logits (N, K) */
         if (w->o->nms != LATHE_NMS_NONE) return lathe_fail(LATHE_EINVAL, "NMS is for detectors; this model ends in %s", l->name);
         const char *out = "logits";
         if (y->rank == 2) {

@@ -854,5 +854,7 @@ int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v) {
     if (l->type == L_CONV && l->conv_act == LATHE_ACT_LEAKY) v->slope = l->slope;
     if (l->type == L_BN) v->running_mean = p[2], v->running_var = p[3];
     if (l->type == L_ATTENTION) v->out_weight = p[2], v->out_bias = p[3];
+    if (l->type == L_VOCAB) v->log_scale = p[2];
+    if (l->type == L_L2NORM) v->weight = NULL, v->log_scale = p[0];
     return 0;
 }

@@ -118,7 +118,9 @@ typedef struct {
     int heads;                  /* ATTENTION */
     float eps;                  /* BN, LAYERNORM */
     const lathe_param *weight, *bias; /* CONV, LINEAR (bias may be NULL); BN, LAYERNORM gamma and beta;
-                                         ATTENTION the input projection (3 D x D, 3 D) */
+                                         ATTENTION the input projection (3 D x D, 3 D); VOCAB the text
+                                         rows (K x E) and the bias (1) */
+    const lathe_param *log_scale;     /* L2NORM, VOCAB: the learned log scale (1) */
     const lathe_param *running_mean, *running_var; /* BN */
     const lathe_param *out_weight, *out_bias;      /* ATTENTION: the output projection (D x D, D) */
 } lathe_layer_view;

@@ -109,6 +109,9 @@ def shapes(tmp_path_factory):
     lathe("train", ROOT / "experiments" / "ci" / "detect.yaml", *common, "train.epochs=10", "--name", "det", "--threads", 2)
     for size in ("detector_n", "detector_s", "detector_resnet18"):
         lathe("train", DETECT / f"{size}.yaml", *common, "train.epochs=1", "train.batch=16", "--name", size)
+    # an open-vocabulary detector: its trained vocabulary (washer, bolt, plate) becomes a constant
+    lathe("train", ROOT / "experiments" / "multimodal" / "open_vocab.yaml", *common, "data.holdout_classes=[]",
+          "train.epochs=1", "--name", "open_vocab")
     return root
 
 
@@ -161,7 +164,7 @@ def test_classifiers_pass_the_checker_and_give_lathes_logits(digits, tmp_path, n
         run_onnx(tmp_path / "one.onnx", x)
 
 
-@pytest.mark.parametrize("name", ["det", "detector_n", "detector_s", "detector_resnet18"])
+@pytest.mark.parametrize("name", ["det", "detector_n", "detector_s", "detector_resnet18", "open_vocab"])
 def test_detectors_pass_the_checker_and_give_lathes_boxes_and_scores(shapes, tmp_path, name):
     run = shapes / "runs" / name
     lathe("export", run, "-o", tmp_path / "f.onnx")
