@@ -116,8 +116,8 @@ static int by_length(const void *a, const void *b, void *lengths) {
 
 static int tokenize_all(const lathe_text_encoder *e, const char *const *texts, size_t n, token_table *tt) {
     size_t cap = n * 16 + 64, used = 0;
-    tt->ids = malloc(cap * sizeof *tt->ids), tt->start = malloc(n * sizeof *tt->start);
-    tt->len = malloc(n * sizeof *tt->len), tt->order = malloc(n * sizeof *tt->order);
+    tt->ids = malloc(cap * sizeof *tt->ids), tt->start = malloc((n + 1) * sizeof *tt->start);
+    tt->len = malloc((n + 1) * sizeof *tt->len), tt->order = malloc((n + 1) * sizeof *tt->order);
     if (!tt->ids || !tt->start || !tt->len || !tt->order) return lathe_fail(LATHE_ENOMEM, "tokens of %zu texts", n);
     for (size_t i = 0; i < n; i++) {
         if (cap - used < (size_t)e->max_tokens) {
