@@ -50,7 +50,7 @@ echo "== open-vocabulary detection: the detector's tiles, classes scored against
 "$LATHE" train experiments/multimodal/open_vocab.yaml "data.dataset=$OUT/tiles" train.epochs=5 --runs "$OUT/runs"
 "$LATHE" eval "$OUT/runs/open_vocab" --split test | tee "$OUT/open_vocab.txt"
 echo "== lathe predict --classes: the open-vocabulary detector on the new photos with a vocabulary it was not trained on"
-"$LATHE" predict "$OUT/runs/open_vocab" "$OUT/new/images" --classes "crack,scratch,oil stain" --render -o "$OUT/predict-ov"
+"$LATHE" predict "$OUT/runs/open_vocab" "$OUT/new/images" --classes "crack,scratch,oil stain" --conf 0.1 --render -o "$OUT/predict-ov"
 echo "== the image-text head: photos and their descriptions, zero-shot from class prompts (experiments/multimodal/defects.yaml)"
 "$LATHE" synth "$OUT/text-archive.tar.zst" --count 1200 --seed 5 --width 160 --height 120 --defect-size 2.5,3 \
   --contrast 2,2 --defects 1,1 --defect-rate 0.8 --sensor-fault-rate 0 --clutter 0 >/dev/null
