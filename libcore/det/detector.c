@@ -76,8 +76,6 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
         rc = lathe_fail(LATHE_EINVAL, "the detect layer gathers %d values per anchor; 4 x bins (%d) + classes (%d) = %d",
                         k / (d->head.A ? d->head.A : 1), d->bins, d->classes, 4 * d->bins + d->classes);
     if (!rc) rc = set_class_names(d);
-    /* an open-vocabulary head scores the class names' prompts (a checkpoint loaded later keeps its own) */
-    if (!rc) rc = lathe_vocab_set_classes(d->g, spec, (const char *const *)d->class_names, d->classes, 1);
     return rc ? rc : lathe_graph_set_device(d->g, lathe_config_str(spec, "train.device", "auto"));
 }
 

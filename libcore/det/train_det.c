@@ -198,6 +198,9 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     if (!rc && ((t.loss.cls_kind == LATHE_CLS_BCE && strcmp(cls_kind, "bce")) ||
                 (strcmp(iou_kind, "ciou") && strcmp(iou_kind, "giou"))))
         rc = lathe_fail(LATHE_EINVAL, "train.loss.cls_kind: varifocal, bce or focal; train.loss.iou_kind: ciou or giou");
+    /* an open-vocabulary head scores its class names' prompts (checkpoints keep them: evaluation,
+     * prediction and engines need no text model) */
+    if (!rc) rc = lathe_vocab_set_classes(t.d.g, spec, (const char *const *)t.d.class_names, t.d.classes, 1);
     if (!rc) rc = lathe_trainer_prepare(spec, t.d.g, run_dir, resume);
     lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);

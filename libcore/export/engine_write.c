@@ -137,6 +137,13 @@ static int entry(const lathe_fold *f, int i, const int *alias, const int *act_of
         if (!rc) rc = push_param(tl, l->name, "out_proj.weight", l->out_weight);
         if (!rc) rc = push_param(tl, l->name, "out_proj.bias", l->out_bias);
         break;
+    case LATHE_LAYER_VOCAB: /* the run's vocabulary travels as the text rows */
+        cJSON_AddStringToObject(e, "type", "vocab"), cJSON_AddNumberToObject(e, "out", l->weight->shape[0]);
+        cJSON_AddNumberToObject(e, "box", l->w - l->weight->shape[0]);
+        rc = push_param(tl, l->name, "text", l->weight);
+        if (!rc) rc = push_param(tl, l->name, "bias", l->bias);
+        if (!rc) rc = push_param(tl, l->name, "logit_scale", l->log_scale);
+        break;
     default: return lathe_fail(LATHE_EUNSUPPORTED, "layer %s (type %d) has no engine form", l->name, (int)l->type);
     }
     if (l->type == LATHE_LAYER_CONV && !cJSON_GetObjectItemCaseSensitive(e, "bias")) cJSON_AddBoolToObject(e, "bias", 1);

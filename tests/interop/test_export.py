@@ -252,6 +252,20 @@ def test_engine_file_scores_the_map_lathe_eval_does(shapes, tmp_path, precision,
         assert p.returncode == 1 and "engine_run:" in p.stderr and p.stderr.count("\n") == 1, p.stderr
 
 
+def test_open_vocabulary_engine_detects_as_the_run(shapes, tmp_path):
+    """An open-vocabulary detector as a lathe engine: its vocabulary travels as the text rows, and
+    lathe eval on the engine gives the run's detections and metrics (no text model needed)."""
+    run, ds = shapes / "runs" / "open_vocab", shapes / "ds"
+    lathe("eval", run, "--split", "train", "-o", tmp_path / "run")
+    lathe("export", run, "-o", tmp_path / "ov.lathe", "--format", "lathe")
+    lathe("eval", tmp_path / "ov.lathe", "--dataset", ds, "--split", "train", "-o", tmp_path / "eng",
+          env={**os.environ, "LATHE_TEXT_MODEL": str(tmp_path / "no-such-model")})
+    want, got = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("run", "eng"))
+    assert got["detections"] == want["detections"] > 0
+    for key in ("AP", "AP50", "AR100"):
+        assert got["metrics"][key] == pytest.approx(want["metrics"][key], abs=1e-4), key
+
+
 def test_bad_requests_are_clear_errors(digits, shapes, tmp_path):
     run = digits / "runs" / "digits"
     p = lathe("export", run, check=False)
