@@ -142,9 +142,10 @@ int cmd_embed(int argc, char **argv) {
     if (!text_file == !dataset) return cli_usage_error("embed", "give one of --text-file F or --dataset D");
     if (dataset && !run) return cli_usage_error("embed", "--dataset needs --run RUN (an image-text run)");
     if (text_file && (run || split)) return cli_usage_error("embed", "--run and --split go with --dataset");
+    if (dataset && model) return cli_usage_error("embed", "--text-model goes with --text-file (images need no text model)");
     cli_set_threads((int)threads);
     int rc = text_file ? embed_texts(text_file, model, device, (int)batch, out)
-                       : lathe_contrastive_embed_images(run, checkpoint, dataset, split ? split : "test", model, device,
+                       : lathe_contrastive_embed_images(run, checkpoint, dataset, split ? split : "test", device,
                                                         (int)batch, out);
     if (rc) {
         cli_error("embed", lathe_last_error());

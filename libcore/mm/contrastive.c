@@ -60,7 +60,7 @@ static int read_holdout(cx_run *r) {
     return rc;
 }
 
-int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model) {
+int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model, int with_texts) {
     memset(r, 0, sizeof *r);
     r->spec = spec;
     r->batch = (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
@@ -84,6 +84,7 @@ int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_
         return lathe_fail(LATHE_EINVAL, "a contrastive model ends in an l2norm layer (its learned temperature), not %s",
                           last.name);
     lathe_graph_output(r->g, &r->dim);
+    if (!with_texts) return 0;
     char model_dir[4096];
     lathe_text_encoder *enc = NULL;
     const char *named = text_model ? text_model : lathe_config_str(spec, "text.model", NULL);
@@ -192,7 +193,7 @@ static int train_loader(cx_train *t, lathe_loader **out) {
 int lathe_train_contrastive(const cJSON *spec, const char *run_dir, int resume, volatile int *stop) {
     cx_train t;
     memset(&t, 0, sizeof t);
-    int rc = cx_open(&t.r, spec, NULL, NULL);
+    int rc = cx_open(&t.r, spec, NULL, NULL, 1);
     if (!rc) rc = train_loader(&t, &t.train);
     if (!rc) {
         int split = lathe_split_parse(lathe_config_str(spec, "data.val_split", "val"));

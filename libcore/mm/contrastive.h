@@ -24,10 +24,10 @@ int lathe_train_contrastive(const cJSON *spec, const char *run_dir, int resume, 
 int lathe_eval_contrastive(const cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                            const char *out_dir, cJSON **report);
 
-/* Image embeddings (n x text dim, unit rows) of a split's images (split NULL: every image) from a
- * contrastive run's checkpoint, into a .npy file (lathe embed --dataset). */
+/* Image embeddings (n x text dim, unit rows) of a split's labelled images, in dataset order, from a
+ * contrastive run's checkpoint, into a .npy file (lathe embed --dataset; needs no text model). */
 int lathe_contrastive_embed_images(const char *run, const char *checkpoint, const char *dataset, const char *split,
-                                   const char *text_model, const char *device, int batch, const char *out_npy);
+                                   const char *device, int batch, const char *out_npy);
 
 #ifdef __cplusplus
 }

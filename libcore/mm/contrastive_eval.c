@@ -160,7 +160,7 @@ int lathe_eval_contrastive(const cJSON *spec, const char *checkpoint, const char
     lathe_loader *l = NULL;
     cJSON *rep = NULL;
     int sp = lathe_split_parse(split);
-    int rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : cx_open(&r, spec, dataset, NULL);
+    int rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : cx_open(&r, spec, dataset, NULL, 1);
     if (!rc) rc = lathe_graph_set_device(r.g, lathe_config_str(spec, "train.device", "auto"));
     if (!rc) rc = lathe_checkpoint_load(checkpoint, r.g, NULL);
     if (!rc) rc = cx_eval_loader(&r, sp, &l);
@@ -180,7 +180,7 @@ int lathe_eval_contrastive(const cJSON *spec, const char *checkpoint, const char
 }
 
 int lathe_contrastive_embed_images(const char *run, const char *checkpoint, const char *dataset, const char *split,
-                                   const char *text_model, const char *device, int batch, const char *out_npy) {
+                                   const char *device, int batch, const char *out_npy) {
     char cfg[4200], ck[4200];
     snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
     if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
@@ -199,7 +199,7 @@ int lathe_contrastive_embed_images(const char *run, const char *checkpoint, cons
     lathe_loader *l = NULL;
     float *emb = NULL;
     uint64_t n = 0;
-    if (!rc) rc = cx_open(&r, spec, dataset, text_model), opened = 1;
+    if (!rc) rc = cx_open(&r, spec, dataset, NULL, 0), opened = 1; /* images only: no text model needed */
     if (!rc) rc = lathe_graph_set_device(r.g, device);
     if (!rc) rc = lathe_checkpoint_load(ck, r.g, NULL);
     if (!rc) rc = cx_eval_loader(&r, sp, &l);

@@ -25,10 +25,11 @@ typedef struct {
     int any_holdout;
 } cx_run;
 
-/* Opens spec's dataset (or `dataset`), builds the graph at spec's batch, embeds every sample's
- * description and the class prompts with the text encoder (text_model: a folder or NULL for the
- * default). Returns 0 or a negative LATHE_E* code; cx_close frees what was made either way. */
-int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model);
+/* Opens spec's dataset (or `dataset`), builds the graph at spec's batch and, with_texts, embeds
+ * every sample's description and the class prompts with the text encoder (text_model: a folder or
+ * NULL for spec's text.model, else the default). Returns 0 or a negative LATHE_E* code; cx_close
+ * frees what was made either way. */
+int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model, int with_texts);
 void cx_close(cx_run *r);
 /* A loader over split (-1: every sample) without augmentation or shuffling. */
 int cx_eval_loader(cx_run *r, int split, lathe_loader **out);

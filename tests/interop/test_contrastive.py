@@ -5,6 +5,7 @@ numbers must follow from the embeddings `lathe embed` writes (images and prompts
 numpy); bad specs fail clearly."""
 import glob
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,12 @@ def test_zero_shot_beats_chance_and_report_is_complete(run):
 
 def test_report_follows_from_the_embeddings(run, tmp_path):
     """lathe embed's image rows against lathe embed's prompt rows give the report's zero-shot accuracy."""
-    lathe("embed", "--dataset", run / "ds", "--run", run / "runs" / "dt", "--split", "test", "-o", tmp_path / "img.npy")
+    no_text = {**os.environ, "LATHE_TEXT_MODEL": str(tmp_path / "no-such-model")}  # images need no text model
+    lathe("embed", "--dataset", run / "ds", "--run", run / "runs" / "dt", "--split", "test", "-o", tmp_path / "img.npy",
+          env=no_text)
+    p = lathe("embed", "--dataset", run / "ds", "--run", run / "runs" / "dt", "--text-model", MODEL, "-o",
+              tmp_path / "x.npy", check=False)
+    assert p.returncode == 2
     img = np.load(tmp_path / "img.npy")
     assert img.shape[1] == 384 and np.allclose(np.linalg.norm(img, axis=1), 1, atol=1e-5)
     prompts = ["a handwritten {}", "the digit {}, written by hand", "a scanned {}"]
