@@ -108,6 +108,19 @@ static int embed_texts(const char *file, const char *model, const char *device, 
     return rc;
 }
 
+/* A run folder opened as every command opens one (its config, spec check, checkpoint). */
+static int embed_images(const char *run, const char *checkpoint, const char *dataset, const char *split,
+                        const char *device, int batch, const char *out) {
+    char ck[4200];
+    int engine = 0;
+    cJSON *spec = NULL;
+    int rc = cli_open_run(run, checkpoint, &spec, ck, sizeof ck, &engine);
+    if (!rc && engine) rc = lathe_fail(LATHE_EINVAL, "%s is an engine: image embeddings come from a run folder", run);
+    if (!rc) rc = lathe_contrastive_embed_images(spec, ck, dataset, split, device, batch, out);
+    cJSON_Delete(spec);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     const char *text_file = NULL, *dataset = NULL, *run = NULL, *split = NULL, *checkpoint = "best", *out = NULL;
     const char *model = NULL, *device = "cpu";
@@ -145,8 +158,7 @@ int cmd_embed(int argc, char **argv) {
     if (dataset && model) return cli_usage_error("embed", "--text-model goes with --text-file (images need no text model)");
     cli_set_threads((int)threads);
     int rc = text_file ? embed_texts(text_file, model, device, (int)batch, out)
-                       : lathe_contrastive_embed_images(run, checkpoint, dataset, split ? split : "test", device,
-                                                        (int)batch, out);
+                       : embed_images(run, checkpoint, dataset, split ? split : "test", device, (int)batch, out);
     if (rc) {
         cli_error("embed", lathe_last_error());
         return EXIT_FAIL;

@@ -25,8 +25,9 @@ int lathe_eval_contrastive(const cJSON *spec, const char *checkpoint, const char
                            const char *out_dir, cJSON **report);
 
 /* Image embeddings (n x text dim, unit rows) of a split's labelled images, in dataset order, from a
- * contrastive run's checkpoint, into a .npy file (lathe embed --dataset; needs no text model). */
-int lathe_contrastive_embed_images(const char *run, const char *checkpoint, const char *dataset, const char *split,
+ * contrastive run (its resolved spec, whose train.batch becomes batch, and a checkpoint file) into
+ * a .npy file (lathe embed --dataset; needs no text model). */
+int lathe_contrastive_embed_images(cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                                    const char *device, int batch, const char *out_npy);
 
 #ifdef __cplusplus

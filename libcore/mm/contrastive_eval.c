@@ -179,18 +179,12 @@ int lathe_eval_contrastive(const cJSON *spec, const char *checkpoint, const char
     return rc;
 }
 
-int lathe_contrastive_embed_images(const char *run, const char *checkpoint, const char *dataset, const char *split,
+int lathe_contrastive_embed_images(cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                                    const char *device, int batch, const char *out_npy) {
-    char cfg[4200], ck[4200];
-    snprintf(cfg, sizeof cfg, "%s/config.yaml", run);
-    if (!strcmp(checkpoint, "best") || !strcmp(checkpoint, "last"))
-        snprintf(ck, sizeof ck, "%s/checkpoints/%s.safetensors", run, checkpoint);
-    else snprintf(ck, sizeof ck, "%s", checkpoint);
-    cJSON *spec = NULL;
-    int rc = lathe_config_load(cfg, &spec), sp = lathe_split_parse(split);
-    if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "contrastive"))
-        rc = lathe_fail(LATHE_EINVAL, "%s is a %s run: image embeddings come from an image-text run (task: contrastive)",
-                        run, lathe_config_str(spec, "task", "classify"));
+    int rc = 0, sp = lathe_split_parse(split);
+    if (strcmp(lathe_config_str(spec, "task", "classify"), "contrastive"))
+        rc = lathe_fail(LATHE_EINVAL, "a %s run: image embeddings come from an image-text run (task: contrastive)",
+                        lathe_config_str(spec, "task", "classify"));
     if (!rc && sp < 0) rc = lathe_fail(LATHE_EINVAL, "unknown split %s", split);
     cJSON *train = rc ? NULL : cJSON_GetObjectItemCaseSensitive(spec, "train");
     if (train) cJSON_DeleteItemFromObjectCaseSensitive(train, "batch"), cJSON_AddNumberToObject(train, "batch", batch);
@@ -201,7 +195,7 @@ int lathe_contrastive_embed_images(const char *run, const char *checkpoint, cons
     uint64_t n = 0;
     if (!rc) rc = cx_open(&r, spec, dataset, NULL, 0), opened = 1; /* images only: no text model needed */
     if (!rc) rc = lathe_graph_set_device(r.g, device);
-    if (!rc) rc = lathe_checkpoint_load(ck, r.g, NULL);
+    if (!rc) rc = lathe_checkpoint_load(checkpoint, r.g, NULL);
     if (!rc) rc = cx_eval_loader(&r, sp, &l);
     if (!rc) rc = cx_embed(&r, l, &emb, NULL, NULL, &n);
     if (!rc) rc = lathe_npy_write_f32(out_npy, emb, n, (size_t)r.dim);
@@ -210,6 +204,5 @@ int lathe_contrastive_embed_images(const char *run, const char *checkpoint, cons
     free(emb);
     lathe_loader_free(l);
     if (opened) cx_close(&r);
-    cJSON_Delete(spec);
     return rc;
 }
