@@ -8,6 +8,7 @@
 
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
+#include "libcore/nn/graph.h"
 #include "text_encoder_internal.h"
 
 #ifdef LATHE_HAVE_CUDA
@@ -34,16 +35,8 @@ void text_gpu_free(struct text_gpu *g) {
     free(g);
 }
 
-static int ordinal_of(const char *device) {
-    if (!strcmp(device, "cuda") || !strcmp(device, "auto")) return 0;
-    if (strncmp(device, "cuda:", 5) || !device[5]) return -1;
-    char *end;
-    long v = strtol(device + 5, &end, 10);
-    return *end || v < 0 || v > 1023 ? -1 : (int)v;
-}
-
 int text_gpu_open(lathe_text_encoder *e, const char *device) {
-    int automatic = !strcmp(device, "auto"), ordinal = ordinal_of(device), count = 0;
+    int automatic = !strcmp(device, "auto"), ordinal = automatic ? 0 : lathe_cuda_ordinal(device), count = 0;
     if (ordinal < 0) return lathe_fail(LATHE_EINVAL, "device %s: cpu, cuda, cuda:N or auto", device);
     const char *reason = NULL;
     if (!lathe_k_cuda_available(&reason) || cudaGetDeviceCount(&count) != cudaSuccess || ordinal >= count) {

@@ -61,6 +61,8 @@ int lathe_graph_backward(lathe_graph *g, int n);
  * "auto" also falls back to the CPU when the GPU cannot take the graph (memory). Returns 0, -LATHE_EINVAL (a bad
  * name), -LATHE_ENOTFOUND (no such GPU, or a build without CUDA) or -LATHE_ENOMEM / -LATHE_EIO. */
 int lathe_graph_set_device(lathe_graph *g, const char *device);
+/* A device name's CUDA ordinal: "cuda" -> 0, "cuda:N" -> N; -1 for anything else ("cpu", "auto"). */
+int lathe_cuda_ordinal(const char *device);
 /* "fp32" (the default) or "bf16": on a GPU, convolutions and linear layers round their operands to
  * bf16 and multiply on the tensor cores with float32 accumulation; weights (the master copies),
  * activations, gradients and the optimizer stay float32. bf16 on the CPU is -LATHE_EINVAL. Call it

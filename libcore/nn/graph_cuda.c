@@ -14,8 +14,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
 
-/* "cuda" or "cuda:N" -> N (0 for "cuda"); -1 for anything else */
-static int cuda_ordinal(const char *device) {
+int lathe_cuda_ordinal(const char *device) {
     if (!strcmp(device, "cuda")) return 0;
     if (strncmp(device, "cuda:", 5) || !device[5]) return -1;
     char *end;
@@ -145,7 +144,7 @@ static int adopt(lathe_graph *g, struct graph_gpu *G, const char **error) {
 }
 
 int lathe_graph_set_device(lathe_graph *g, const char *device) {
-    int automatic = !strcmp(device, "auto"), ordinal = automatic ? 0 : cuda_ordinal(device);
+    int automatic = !strcmp(device, "auto"), ordinal = automatic ? 0 : lathe_cuda_ordinal(device);
     if (!strcmp(device, "cpu")) {
         if (g->gpu) return lathe_fail(LATHE_EINVAL, "the graph already runs on cuda:%d", g->gpu->device);
         return 0;
@@ -445,7 +444,7 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
         lathe_log(LATHE_LOG_INFO, "device", "lathe was built without CUDA: running on the CPU");
         return 0;
     }
-    if (cuda_ordinal(device) < 0) return lathe_fail(LATHE_EINVAL, "device %s: cpu, cuda, cuda:N or auto", device);
+    if (lathe_cuda_ordinal(device) < 0) return lathe_fail(LATHE_EINVAL, "device %s: cpu, cuda, cuda:N or auto", device);
     return lathe_fail(LATHE_ENOTFOUND, "device %s: lathe was built without CUDA (CUDA=0 or no nvcc)", device);
 }
 
