@@ -27,19 +27,10 @@ __global__ static void from_bf16_k(size_t n, const __nv_bfloat16 *x, float *y, i
     }
 }
 
-// y (n, k, pq) += b[k], and db[k] += the sum of dy over n and pq (one block per channel, fixed order)
+// y (n, k, pq) += b[k]
 __global__ static void bias_nchw_k(size_t total, int k, int pq, const float *b, float *y) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
         y[i] += b[(i / pq) % k];
-}
-
-__global__ static void bias_grad_nchw_k(int n, int k, int pq, const float *dy, float *db) {
-    __shared__ double part[THREADS];
-    int ch = blockIdx.x;
-    double s = 0;
-    for (size_t i = threadIdx.x; i < (size_t)n * pq; i += blockDim.x) s += dy[((i / pq) * k + ch) * pq + i % pq];
-    s = block_sum(s, part);
-    if (threadIdx.x == 0) db[ch] += (float)s;
 }
 
 extern "C" int lathe_kc_to_bf16(lathe_cuda_ctx *c, size_t n, const float *x, uint16_t *y, const char **error) {
@@ -54,17 +45,7 @@ extern "C" int lathe_kc_from_bf16(lathe_cuda_ctx *c, size_t n, const uint16_t *x
 }
 
 extern "C" int lathe_kc_bf16_reserve(lathe_cuda_ctx *c, size_t elems, const char **error) {
-    if (elems <= c->half_elems) return 0;
-    LATHE_CHECK_CUDA(cudaStreamSynchronize(c->stream), error); // the old scratch may still be read
-    cudaFree(c->half);
-    c->half = NULL, c->half_elems = 0;
-    if (cudaMalloc((void **)&c->half, elems * sizeof(uint16_t)) != cudaSuccess) {
-        if (error) *error = cudaGetErrorString(cudaGetLastError()); // and clear it for later checks
-        c->half = NULL;
-        return -1;
-    }
-    c->half_elems = elems;
-    return 0;
+    return kc_grow(c, (void **)&c->half, &c->half_elems, elems, sizeof(uint16_t), error);
 }
 
 // Regions of the scratch start at multiples of 64 values (128 bytes), as tensor-core kernels like.
@@ -97,9 +78,10 @@ extern "C" int lathe_kc_conv2d_fwd_bf16(lathe_cuda_ctx *c, const lathe_conv_shap
     uint16_t *xh = c->half, *wh = xh + nx, *yh = wh + nw;
     if (!rc) rc = lathe_kc_to_bf16(c, cx, x, xh, error) || lathe_kc_to_bf16(c, cw, w, wh, error) ? -1 : 0;
     const float one = 1, zero = 0;
-    if (!rc && cudnnConvolutionForward(c->dnn, &one, d.x, xh, d.w, wh, d.conv, a->fwd, c->workspace,
-                                       c->workspace_bytes, &zero, d.y, yh) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnConvolutionForward (bf16) failed";
+    cudnnStatus_t st;
+    if (!rc && (st = cudnnConvolutionForward(c->dnn, &one, d.x, xh, d.w, wh, d.conv, a->fwd, c->workspace,
+                                       c->workspace_bytes, &zero, d.y, yh)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnConvolutionForward (bf16)", st);
     conv_destroy(&d);
     if (!rc) rc = lathe_kc_from_bf16(c, cy, yh, y, 0, error);
     if (!rc && b) {
@@ -127,21 +109,22 @@ extern "C" int lathe_kc_conv2d_bwd_bf16(lathe_cuda_ctx *c, const lathe_conv_shap
         rc = -1;
     const float one = 1, zero = 0;
     if (!rc && dx) {
-        if (cudnnConvolutionBackwardData(c->dnn, &one, d.w, wh, d.y, dyh, d.conv, a->bwd_data, c->workspace,
-                                         c->workspace_bytes, &zero, d.x, out) != CUDNN_STATUS_SUCCESS)
-            rc = -1, *error = "cudnnConvolutionBackwardData (bf16) failed";
+        cudnnStatus_t st;
+        if ((st = cudnnConvolutionBackwardData(c->dnn, &one, d.w, wh, d.y, dyh, d.conv, a->bwd_data, c->workspace,
+                                         c->workspace_bytes, &zero, d.x, out)) != CUDNN_STATUS_SUCCESS)
+            rc = -1, *error = dnn_error("cudnnConvolutionBackwardData (bf16)", st);
         if (!rc) rc = lathe_kc_from_bf16(c, cx, out, dx, 1, error);
     }
     if (!rc && dw) {
-        if (cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, xh, d.y, dyh, d.conv, a->bwd_filter, c->workspace,
-                                           c->workspace_bytes, &zero, d.w, out) != CUDNN_STATUS_SUCCESS)
-            rc = -1, *error = "cudnnConvolutionBackwardFilter (bf16) failed";
+        cudnnStatus_t st;
+        if ((st = cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, xh, d.y, dyh, d.conv, a->bwd_filter, c->workspace,
+                                           c->workspace_bytes, &zero, d.w, out)) != CUDNN_STATUS_SUCCESS)
+            rc = -1, *error = dnn_error("cudnnConvolutionBackwardFilter (bf16)", st);
         if (!rc) rc = lathe_kc_from_bf16(c, cw, out, dw, 1, error);
     }
     conv_destroy(&d);
     if (!rc && db) {
-        bias_grad_nchw_k<<<s->k, THREADS, 0, c->stream>>>(s->n, s->k, s->p * s->q, dy, db);
-        rc = launched(error);
+        rc = kc_channel_sums_add(c, s->n, s->k, s->p * s->q, dy, db, error);
     }
     return rc;
 }

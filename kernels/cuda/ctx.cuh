@@ -4,6 +4,7 @@
 #define LATHE_KERNELS_CUDA_CTX_CUH
 #include <cublas_v2.h>
 #include <cudnn.h>
+#include <stdio.h>
 
 #include "common.cuh"
 #include "kernels/nn_cuda.h"
@@ -24,6 +25,13 @@
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
+
+// "what failed: cuDNN's reason", in a buffer of the calling thread (an error text outlives the call).
+static inline const char *dnn_error(const char *what, cudnnStatus_t st) {
+    static thread_local char text[192];
+    snprintf(text, sizeof text, "%s failed: %s", what, cudnnGetErrorString(st));
+    return text;
+}
 
 enum { THREADS = 256, ALGO_CACHE = 256 }; // conv shapes x batch sizes (a partial last batch is a shape)
 
@@ -49,6 +57,8 @@ struct lathe_cuda_ctx {
     double *partials; // device: LATHE_KC_PARTIALS partial sums of lathe_kc_sumsq, then its result
     unsigned short *half; // device: bf16 copies of a layer's operands (bf16.cu)
     size_t half_elems;
+    double2 *channel_partials; // device: per-channel partial sums and totals (batchnorm.cu)
+    size_t channel_partials_len;
 };
 
 struct conv_descs {
@@ -65,6 +75,11 @@ int conv_plan(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs
 void conv_destroy(conv_descs *d);
 int kc_add_bias_rows(lathe_cuda_ctx *c, int m, int k, const float *b, float *y, const char **error);
 int kc_sum_rows(lathe_cuda_ctx *c, int m, int k, const float *dy, float *db, const char **error);
+// nn.cu: a scratch buffer *buf of *have values of size bytes grown to need values (after the
+// stream drains: queued kernels may still read the old one); its contents are not kept.
+int kc_grow(lathe_cuda_ctx *c, void **buf, size_t *have, size_t need, size_t size, const char **error);
+// batchnorm.cu: db[ch] += the sum of dy (n, c, hw) over n and hw, in a fixed order.
+int kc_channel_sums_add(lathe_cuda_ctx *c, int n, int ch, int hw, const float *dy, float *db, const char **error);
 
 enum { LATHE_KC_PARTIALS = 64 };
 

@@ -36,8 +36,23 @@ extern "C" void lathe_kc_free(lathe_cuda_ctx *c) {
     cudaFree(c->workspace);
     cudaFree(c->scratch);
     cudaFree(c->partials);
+    cudaFree(c->channel_partials);
     cudaFree(c->half);
     free(c);
+}
+
+int kc_grow(lathe_cuda_ctx *c, void **buf, size_t *have, size_t need, size_t size, const char **error) {
+    if (need <= *have) return 0;
+    LATHE_CHECK_CUDA(cudaStreamSynchronize(c->stream), error); // the old buffer may still be read
+    cudaFree(*buf);
+    *buf = NULL, *have = 0;
+    if (cudaMalloc(buf, need * size) != cudaSuccess) {
+        if (error) *error = cudaGetErrorString(cudaGetLastError()); // and clear it for later checks
+        *buf = NULL;
+        return -1;
+    }
+    *have = need;
+    return 0;
 }
 
 // ---- convolution (cuDNN) ----
@@ -78,7 +93,37 @@ static bool same_shape(const lathe_conv_shape *a, const lathe_conv_shape *b) { /
            a->groups == b->groups;
 }
 
+// The workspace grows to what the fastest algorithms ask for, up to this; beyond it, or where the
+// device has no room, the fastest ones that fit the workspace there is.
+static const size_t WORKSPACE_CAP = (size_t)2 << 30;
+
+static int grow_workspace(lathe_cuda_ctx *c, size_t bytes) {
+    if (bytes <= c->workspace_bytes) return 0;
+    if (cudaStreamSynchronize(c->stream) != cudaSuccess) return -1; // the old one may still be in use
+    void *p;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+        cudaGetLastError(); // clear it: running with the old workspace is fine
+        return -1;
+    }
+    cudaFree(c->workspace);
+    c->workspace = p, c->workspace_bytes = bytes;
+    return 0;
+}
+
+// The first deterministic algorithm of cuDNN's list (fastest first) that ran and needs at most
+// limit bytes of workspace; -1 where none.
+template <typename Perf> static int first_fit(const Perf *p, int got, size_t limit, size_t *memory) {
+    for (int i = 0; i < got; i++)
+        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= limit && p[i].determinism == CUDNN_DETERMINISTIC) {
+            *memory = p[i].memory;
+            return i;
+        }
+    return -1;
+}
+
 // The fastest deterministic algorithms cuDNN measures for this shape and type (once; then cached).
+// Where a direction has none, fp32 takes cuDNN's always-available algorithm, with the workspace it
+// asks for, and bf16 is marked unsupported (the caller runs that shape in fp32).
 static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_descs *d, conv_algos **out,
                  const char **error) {
     for (int i = 0; i < c->ncache; i++)
@@ -88,32 +133,44 @@ static int algos(lathe_cuda_ctx *c, const lathe_conv_shape *s, int bf16, conv_de
         }
     conv_algos a;
     a.s = *s, a.bf16 = bf16, a.unsupported = 0;
-    int got = 0, found = 0;
+    int got[3] = {0, 0, 0}, pick[3];
     cudnnConvolutionFwdAlgoPerf_t fp[8];
-    CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithm(c->dnn, d->x, d->w, d->conv, d->y, 8, &got, fp), error);
-    a.fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    for (int i = 0; i < got; i++)
-        if (fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].memory <= c->workspace_bytes && fp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.fwd = fp[i].algo, found++;
-            break;
-        }
     cudnnConvolutionBwdDataAlgoPerf_t dp[8];
-    CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(c->dnn, d->w, d->y, d->conv, d->x, 8, &got, dp), error);
-    a.bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-    for (int i = 0; i < got; i++)
-        if (dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].memory <= c->workspace_bytes && dp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.bwd_data = dp[i].algo, found++;
-            break;
-        }
     cudnnConvolutionBwdFilterAlgoPerf_t wp[8];
-    CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(c->dnn, d->x, d->y, d->conv, d->w, 8, &got, wp), error);
-    a.bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-    for (int i = 0; i < got; i++)
-        if (wp[i].status == CUDNN_STATUS_SUCCESS && wp[i].memory <= c->workspace_bytes && wp[i].determinism == CUDNN_DETERMINISTIC) {
-            a.bwd_filter = wp[i].algo, found++;
-            break;
+    CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithm(c->dnn, d->x, d->w, d->conv, d->y, 8, &got[0], fp), error);
+    CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithm(c->dnn, d->w, d->y, d->conv, d->x, 8, &got[1], dp), error);
+    CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithm(c->dnn, d->x, d->y, d->conv, d->w, 8, &got[2], wp), error);
+    size_t mem[3] = {0, 0, 0}, limit = WORKSPACE_CAP;
+    for (int attempt = 0; attempt < 2; attempt++) { // the fastest; then those that fit the workspace there is
+        pick[0] = first_fit(fp, got[0], limit, &mem[0]);
+        pick[1] = first_fit(dp, got[1], limit, &mem[1]);
+        pick[2] = first_fit(wp, got[2], limit, &mem[2]);
+        size_t need = mem[0] > mem[1] ? mem[0] : mem[1];
+        need = need > mem[2] ? need : mem[2];
+        if (need <= c->workspace_bytes || !grow_workspace(c, need)) break;
+        limit = c->workspace_bytes;
+    }
+    a.fwd = pick[0] >= 0 ? fp[pick[0]].algo : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    a.bwd_data = pick[1] >= 0 ? dp[pick[1]].algo : CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    a.bwd_filter = pick[2] >= 0 ? wp[pick[2]].algo : CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+    a.unsupported = bf16 && (pick[0] < 0 || pick[1] < 0 || pick[2] < 0);
+    if (!a.unsupported) { // the defaults' workspace, where a default was taken
+        size_t need = 0, b;
+        if (pick[0] < 0 && cudnnGetConvolutionForwardWorkspaceSize(c->dnn, d->x, d->w, d->conv, d->y, a.fwd, &b) ==
+                               CUDNN_STATUS_SUCCESS && b > need)
+            need = b;
+        if (pick[1] < 0 && cudnnGetConvolutionBackwardDataWorkspaceSize(c->dnn, d->w, d->y, d->conv, d->x, a.bwd_data,
+                                                                        &b) == CUDNN_STATUS_SUCCESS && b > need)
+            need = b;
+        if (pick[2] < 0 && cudnnGetConvolutionBackwardFilterWorkspaceSize(c->dnn, d->x, d->y, d->conv, d->w,
+                                                                          a.bwd_filter, &b) == CUDNN_STATUS_SUCCESS &&
+            b > need)
+            need = b;
+        if (grow_workspace(c, need)) {
+            if (error) *error = "no room on the device for a convolution's cuDNN workspace";
+            return -1;
         }
-    a.unsupported = bf16 && found < 3; // fp32 keeps the always-available defaults above
+    }
     int slot = c->ncache < ALGO_CACHE ? c->ncache++ : ALGO_CACHE - 1;
     c->cache[slot] = a;
     *out = &c->cache[slot];
@@ -133,11 +190,12 @@ extern "C" int lathe_kc_conv2d_fwd(lathe_cuda_ctx *c, const lathe_conv_shape *s,
     conv_algos *a;
     int rc = conv_plan(c, s, 0, &d, &a, error);
     const float one = 1, zero = 0;
-    if (!rc && cudnnConvolutionForward(c->dnn, &one, d.x, x, d.w, w, d.conv, a->fwd, c->workspace, c->workspace_bytes,
-                                       &zero, d.y, y) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnConvolutionForward failed";
-    if (!rc && b && cudnnAddTensor(c->dnn, &one, d.b, b, &one, d.y, y) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnAddTensor failed";
+    cudnnStatus_t st;
+    if (!rc && (st = cudnnConvolutionForward(c->dnn, &one, d.x, x, d.w, w, d.conv, a->fwd, c->workspace, c->workspace_bytes,
+                                       &zero, d.y, y)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnConvolutionForward", st);
+    if (!rc && b && (st = cudnnAddTensor(c->dnn, &one, d.b, b, &one, d.y, y)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnAddTensor", st);
     conv_destroy(&d);
     return rc;
 }
@@ -148,16 +206,17 @@ extern "C" int lathe_kc_conv2d_bwd(lathe_cuda_ctx *c, const lathe_conv_shape *s,
     conv_algos *a;
     int rc = conv_plan(c, s, 0, &d, &a, error);
     const float one = 1; // beta 1: accumulate, as the CPU kernels do
+    cudnnStatus_t st;
     if (!rc && dx &&
-        cudnnConvolutionBackwardData(c->dnn, &one, d.w, w, d.y, dy, d.conv, a->bwd_data, c->workspace,
-                                     c->workspace_bytes, &one, d.x, dx) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnConvolutionBackwardData failed";
+        (st = cudnnConvolutionBackwardData(c->dnn, &one, d.w, w, d.y, dy, d.conv, a->bwd_data, c->workspace,
+                                     c->workspace_bytes, &one, d.x, dx)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnConvolutionBackwardData", st);
     if (!rc && dw &&
-        cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, x, d.y, dy, d.conv, a->bwd_filter, c->workspace,
-                                       c->workspace_bytes, &one, d.w, dw) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnConvolutionBackwardFilter failed";
-    if (!rc && db && cudnnConvolutionBackwardBias(c->dnn, &one, d.y, dy, &one, d.b, db) != CUDNN_STATUS_SUCCESS)
-        rc = -1, *error = "cudnnConvolutionBackwardBias failed";
+        (st = cudnnConvolutionBackwardFilter(c->dnn, &one, d.x, x, d.y, dy, d.conv, a->bwd_filter, c->workspace,
+                                       c->workspace_bytes, &one, d.w, dw)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnConvolutionBackwardFilter", st);
+    if (!rc && db && (st = cudnnConvolutionBackwardBias(c->dnn, &one, d.y, dy, &one, d.b, db)) != CUDNN_STATUS_SUCCESS)
+        rc = -1, *error = dnn_error("cudnnConvolutionBackwardBias", st);
     conv_destroy(&d);
     return rc;
 }
@@ -214,80 +273,6 @@ extern "C" int lathe_kc_linear_bwd(lathe_cuda_ctx *c, int m, int d, int k, const
     if (dw) // dw (k,d) += dy^T (k,m) x (m,d): column-major dw^T (d,k) += x^T(d,m) dy(m,k)
         CHECK_CUBLAS(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, d, k, m, &one, x, d, dy, k, &one, dw, d), error);
     if (db) sum_rows<<<k, THREADS, 0, c->stream>>>(m, k, dy, db);
-    LATHE_CHECK_CUDA(cudaGetLastError(), error);
-    return 0;
-}
-
-// ---- batch norm: one block per channel ----
-
-__global__ static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, const float *beta, float *rm,
-                              float *rv, float momentum, float eps, int train, float *sm, float *si, float *y) {
-    __shared__ double part[THREADS];
-    int ch = blockIdx.x;
-    size_t count = (size_t)n * hw;
-    double mean, var;
-    if (train) {
-        double s = 0;
-        for (size_t i = threadIdx.x; i < count; i += blockDim.x) s += x[((i / hw) * c + ch) * hw + i % hw];
-        mean = block_sum(s, part) / count;
-        double s2 = 0;
-        for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
-            double dv = x[((i / hw) * c + ch) * hw + i % hw] - mean;
-            s2 += dv * dv;
-        }
-        var = block_sum(s2, part) / count;
-        if (threadIdx.x == 0) {
-            rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mean);
-            rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * (count > 1 ? var * count / (count - 1) : var));
-        }
-    } else {
-        mean = rm[ch], var = rv[ch];
-    }
-    float invstd = (float)(1 / sqrt(var + eps));
-    if (threadIdx.x == 0) sm[ch] = (float)mean, si[ch] = invstd;
-    float scale = gamma[ch] * invstd, shift = beta[ch] - (float)mean * scale;
-    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
-        size_t at = ((i / hw) * c + ch) * hw + i % hw;
-        y[at] = x[at] * scale + shift;
-    }
-}
-
-__global__ static void bn_bwd(int n, int c, int hw, int train, const float *x, const float *gamma, const float *sm,
-                              const float *si, const float *dy, float *dx, float *dgamma, float *dbeta) {
-    __shared__ double part[THREADS];
-    int ch = blockIdx.x;
-    size_t count = (size_t)n * hw;
-    float mean = sm[ch], invstd = si[ch];
-    double a = 0, b = 0;
-    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
-        size_t at = ((i / hw) * c + ch) * hw + i % hw;
-        a += dy[at], b += dy[at] * (x[at] - mean) * invstd;
-    }
-    double sdy = block_sum(a, part), sdyx = block_sum(b, part);
-    if (threadIdx.x == 0) {
-        if (dgamma) dgamma[ch] += (float)sdyx;
-        if (dbeta) dbeta[ch] += (float)sdy;
-    }
-    if (!dx) return;
-    float gi = gamma[ch] * invstd;
-    for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
-        size_t at = ((i / hw) * c + ch) * hw + i % hw;
-        dx[at] += train ? gi * (float)(dy[at] - sdy / count - (x[at] - mean) * invstd * sdyx / count) : gi * dy[at];
-    }
-}
-
-extern "C" int lathe_kc_bn_fwd(lathe_cuda_ctx *c, int n, int ch, int hw, const float *x, const float *gamma,
-                               const float *beta, float *rm, float *rv, float momentum, float eps, int train, float *sm,
-                               float *si, float *y, const char **error) {
-    bn_fwd<<<ch, THREADS, 0, c->stream>>>(n, ch, hw, x, gamma, beta, rm, rv, momentum, eps, train, sm, si, y);
-    LATHE_CHECK_CUDA(cudaGetLastError(), error);
-    return 0;
-}
-
-extern "C" int lathe_kc_bn_bwd(lathe_cuda_ctx *c, int n, int ch, int hw, int train, const float *x, const float *gamma,
-                               const float *sm, const float *si, const float *dy, float *dx, float *dgamma,
-                               float *dbeta, const char **error) {
-    bn_bwd<<<ch, THREADS, 0, c->stream>>>(n, ch, hw, train, x, gamma, sm, si, dy, dx, dgamma, dbeta);
     LATHE_CHECK_CUDA(cudaGetLastError(), error);
     return 0;
 }
