@@ -87,7 +87,7 @@ __global__ static void dropout_fwd_k(size_t n, const float *x, float keep, float
 
 __global__ static void dropout_bwd_k(size_t n, const float *mask, const float *dy, float *dx) {
     for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < n; j += (size_t)gridDim.x * blockDim.x)
-        dx[j] += dy[j] * mask[j];
+        dx[j] += __fmul_rn(dy[j], mask[j]); // no fused multiply-add: the CPU's two roundings, bit for bit
 }
 
 extern "C" int lathe_kc_dropout_fwd(lathe_cuda_ctx *c, size_t n, const float *x, float drop, uint64_t key, float *mask,

@@ -172,6 +172,10 @@ static void run_model(const char *model, const char *json, int batch) {
         lathe_optim_opts o;
         lathe_optim_defaults(&o);
         o.kind = kind, o.nesterov = 1, o.clip = 0.5, o.ema = 0.9;
+        /* The attention's key bias has a gradient of zero up to rounding (softmax ignores a shift
+         * that every key shares): with AdamW's default eps (1e-8) the first step turns that noise
+         * into steps of the full learning rate, differently on each device. */
+        o.eps = 1e-4;
         lathe_optim *oc, *og;
         if (lathe_optim_create(cpu, &o, &oc) || lathe_optim_create(gpu, &o, &og)) {
             printf("FAIL optimizer: %s\n", lathe_last_error());
