@@ -43,10 +43,80 @@ struct graph_gpu {
     int32_t *ints;
     float *host; /* pinned: input, output, output gradient */
     int bf16;    /* convolutions and linear layers in bf16 mixed precision */
+    /* LATHE_GPU_PROFILE set: an event before each layer's pass, and each layer's GPU time summed
+     * over the passes (forward, backward), printed when the graph is freed */
+    cudaEvent_t *marks;
+    double *ms_fwd, *ms_bwd;
+    int passes, warmup[2]; /* warmup: forward and backward passes left out so far */
 };
 
-static void release(struct graph_gpu *G) {
+static const char *const type_names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
+                                         "concat", "add", "linear", "dropout", "layernorm", "attention", "detect",
+                                         "l2norm", "vocab"};
+
+static void profile_start(lathe_graph *g, struct graph_gpu *G) {
+    const char *env = getenv("LATHE_GPU_PROFILE");
+    if (!env || !*env || !strcmp(env, "0")) return;
+    G->marks = calloc((size_t)g->nlayers + 1, sizeof *G->marks);
+    G->ms_fwd = calloc((size_t)g->nlayers, sizeof *G->ms_fwd);
+    G->ms_bwd = calloc((size_t)g->nlayers, sizeof *G->ms_bwd);
+    for (int i = 0; G->marks && i <= g->nlayers; i++)
+        if (cudaEventCreate(&G->marks[i]) != cudaSuccess) G->marks[i] = NULL;
+}
+
+static void mark(struct graph_gpu *G, int i) {
+    if (G->marks && G->marks[i]) cudaEventRecord(G->marks[i], G->stream);
+}
+
+/* After a pass has finished: layer i's time is from its mark to the next layer's (forward: i + 1;
+ * backward: i - 1, the pass's end marked at 0). The first two passes of each direction, which
+ * hold cuDNN's algorithm search, are left out. */
+static void profile_add(lathe_graph *g, struct graph_gpu *G, int backward) {
+    if (!G->marks || G->warmup[backward]++ < 2) return;
+    for (int i = 1; i < g->nlayers; i++) {
+        float ms = 0;
+        int next = backward ? i - 1 : i + 1;
+        if (G->marks[i] && G->marks[next] && cudaEventElapsedTime(&ms, G->marks[i], G->marks[next]) == cudaSuccess)
+            (backward ? G->ms_bwd : G->ms_fwd)[i] += ms;
+    }
+    G->passes += !backward;
+}
+
+/* GPU time per layer type and the slowest layers, per forward pass, on stderr. */
+static void profile_print(const lathe_graph *g, const struct graph_gpu *G) {
+    if (!G->marks || !G->passes || !G->ms_fwd || !G->ms_bwd) return;
+    double fwd[17] = {0}, bwd[17] = {0}, total = 0;
+    for (int i = 1; i < g->nlayers; i++) {
+        int t = g->layers[i].type;
+        if (t >= 0 && t < 17) fwd[t] += G->ms_fwd[i] / G->passes, bwd[t] += G->ms_bwd[i] / G->passes;
+        total += (G->ms_fwd[i] + G->ms_bwd[i]) / G->passes;
+    }
+    fprintf(stderr, "GPU time per step by layer type (ms, mean of %d steps; total %.2f):\n", G->passes, total);
+    for (int t = 0; t < 17; t++)
+        if (fwd[t] + bwd[t] > 0)
+            fprintf(stderr, "  %-10s forward %8.3f  backward %8.3f  %5.1f%%\n", type_names[t], fwd[t], bwd[t],
+                    100 * (fwd[t] + bwd[t]) / total);
+    fprintf(stderr, "slowest layers (forward + backward, ms):\n");
+    char *shown = calloc((size_t)g->nlayers, 1);
+    for (int k = 0; shown && k < 15; k++) {
+        int best = -1;
+        for (int i = 1; i < g->nlayers; i++)
+            if (!shown[i] && (best < 0 || G->ms_fwd[i] + G->ms_bwd[i] > G->ms_fwd[best] + G->ms_bwd[best])) best = i;
+        if (best < 0) break;
+        shown[best] = 1;
+        const layer *l = &g->layers[best];
+        fprintf(stderr, "  %-28s %-9s %3dx%3dx%-3d %8.3f + %8.3f\n", l->name, type_names[l->type], l->c, l->h, l->w,
+                G->ms_fwd[best] / G->passes, G->ms_bwd[best] / G->passes);
+    }
+    free(shown);
+}
+
+static void release(const lathe_graph *g, struct graph_gpu *G) {
     if (!G) return;
+    profile_print(g, G);
+    for (int i = 0; G->marks && i <= g->nlayers; i++)
+        if (G->marks[i]) cudaEventDestroy(G->marks[i]);
+    free(G->marks), free(G->ms_fwd), free(G->ms_bwd);
     lathe_kc_free(G->ctx);
     cudaFree(G->params), cudaFree(G->grads), cudaFree(G->acts), cudaFree(G->dys), cudaFree(G->workspace);
     cudaFree(G->ints);
@@ -56,7 +126,7 @@ static void release(struct graph_gpu *G) {
 }
 
 void graph_gpu_free(lathe_graph *g) {
-    release(g->gpu);
+    release(g, g->gpu);
     g->gpu = NULL;
 }
 
@@ -171,7 +241,7 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
         for (size_t i = 0; i < g->nparams; i++) g->params[i].data_dev = g->params[i].grad_dev = NULL;
         for (int i = 0; i < g->nlayers; i++)
             g->layers[i].y_dev = g->layers[i].dy_dev = g->layers[i].aux_dev = NULL, g->layers[i].ints_dev = NULL;
-        release(G);
+        release(g, G);
         if (automatic) { /* "when one can be used": this one cannot (memory, a busy exclusive GPU) */
             lathe_log(LATHE_LOG_WARN, "device", "cannot use cuda:%d (%s): running on the CPU", ordinal,
                       error ? error : "CUDA failed");
@@ -180,6 +250,7 @@ int lathe_graph_set_device(lathe_graph *g, const char *device) {
         return lathe_fail(LATHE_ENOMEM, "cannot place the graph on %s: %s", device, error ? error : "CUDA failed");
     }
     g->gpu = G;
+    profile_start(g, G);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, ordinal) == cudaSuccess)
         lathe_log(LATHE_LOG_INFO, "device", "running on cuda:%d (%s)", ordinal, prop.name);
@@ -401,12 +472,17 @@ int graph_gpu_forward(lathe_graph *g, int n, uint64_t step) {
     cudaError_t st = cudaMemcpyAsync(in->y_dev, in->y, (size_t)n * per_sample(in) * sizeof(float),
                                      cudaMemcpyHostToDevice, G->stream);
     if (st != cudaSuccess) return cuda_fail(g, "input upload", cudaGetErrorString(st));
-    for (int i = 1; i < g->nlayers; i++)
+    for (int i = 1; i < g->nlayers; i++) {
+        mark(G, i);
         if (layer_forward(g, i, n, step, &err)) return cuda_fail(g, g->layers[i].name, err);
+    }
+    mark(G, g->nlayers);
     st = cudaMemcpyAsync(out->y, out->y_dev, (size_t)n * per_sample(out) * sizeof(float), cudaMemcpyDeviceToHost,
                          G->stream);
     if (st != cudaSuccess) return cuda_fail(g, "output download", cudaGetErrorString(st));
-    return finish(g, "forward");
+    int rc = finish(g, "forward");
+    if (!rc) profile_add(g, G, 0);
+    return rc;
 }
 
 int graph_gpu_backward(lathe_graph *g, int n) {
@@ -420,9 +496,14 @@ int graph_gpu_backward(lathe_graph *g, int n) {
         st = cudaMemcpyAsync(out->dy_dev, out->dy, (size_t)n * per_sample(out) * sizeof(float), cudaMemcpyHostToDevice,
                              G->stream);
     if (st != cudaSuccess) return cuda_fail(g, "gradient upload", cudaGetErrorString(st));
-    for (int i = g->nlayers - 1; i >= 1; i--)
+    for (int i = g->nlayers - 1; i >= 1; i--) {
+        mark(G, i);
         if (layer_backward(g, i, n, &err)) return cuda_fail(g, g->layers[i].name, err);
-    return finish(g, "backward");
+    }
+    mark(G, 0);
+    int rc = finish(g, "backward");
+    if (!rc) profile_add(g, G, 1);
+    return rc;
 }
 
 #else /* a build without CUDA: the graph stays on the CPU */
