@@ -17,9 +17,11 @@ void lathe_k_dfl_decode_cpu(int a, int bins, int stride_k, const float *logits, 
             /* written so a NaN in z[0] stays NaN, as the CUDA twin does */
             float mx = z[0];
             for (int j = 1; j < bins; j++) mx = z[j] > mx ? z[j] : mx;
+            /* expf, as the CUDA twin: a double exp made this the detection loss's hot spot (8400
+             * anchors x 4 sides x 16 bins an image at 640); the sums stay double */
             double s = 0, e = 0;
             for (int j = 0; j < bins; j++) {
-                double p = exp((double)z[j] - mx);
+                double p = expf(z[j] - mx);
                 s += p, e += p * j;
             }
             d[side] = (float)(e / s) * stride[i];

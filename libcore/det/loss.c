@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "kernels/det_decode.h"
 #include "kernels/det_loss.h"
 #include "libcore/base/error.h"
 
@@ -18,59 +19,81 @@ void lathe_det_loss_defaults(lathe_det_loss_opts *o, int classes, int bins) {
     o->cls_kind = LATHE_CLS_BCE;
 }
 
-/* the predicted class probabilities (A, C) and decoded boxes (A, 4) of raw head outputs */
+/* the predicted class probabilities (A, C) and decoded boxes (A, 4) of raw head outputs; the boxes
+ * are decoded straight from the head's rows (4 B distance logits, then C class logits) */
 static void predictions(const lathe_det_loss_opts *o, int A, const float *points, const float *stride, const float *out,
-                        float *prob, float *boxes, float *dfl_logits) {
+                        float *prob, float *boxes) {
     int B = o->bins, C = o->classes, per = 4 * B + C;
-    for (int a = 0; a < A; a++) {
-        memcpy(dfl_logits + (size_t)a * 4 * B, out + (size_t)a * per, sizeof(float) * 4 * B);
+    for (int a = 0; a < A; a++)
         for (int c = 0; c < C; c++) prob[(size_t)a * C + c] = 1 / (1 + expf(-out[(size_t)a * per + 4 * B + c]));
-    }
-    lathe_det_decode(A, B, dfl_logits, points, stride, boxes);
+    lathe_k_dfl_decode_cpu(A, B, per, out, points, stride, boxes);
 }
+
+/* prob (A, C) and boxes (A, 4) for predictions(): 0, or -LATHE_ENOMEM with both NULL */
+static int prediction_buffers(const lathe_det_loss_opts *o, int A, float **prob, float **boxes) {
+    *prob = malloc(sizeof(float) * ((size_t)A * o->classes + 1)), *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
+    if (*prob && *boxes) return 0;
+    free(*prob), free(*boxes);
+    *prob = *boxes = NULL;
+    return lathe_fail(LATHE_ENOMEM, "predictions of %d anchors", A);
+}
+
+static double loss_decoded(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
+                           const float *out, const float *gt, const int32_t *gt_labels, const int32_t *assigned,
+                           const float *score, const float *boxes, float *dout, double parts[3]);
 
 int lathe_det_assign_image(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
                            const float *out, int G, const float *gt, const int32_t *gt_labels, int32_t *assigned,
                            float *score) {
-    size_t ac = (size_t)A * o->classes;
-    float *prob = malloc(sizeof(float) * (ac + 1)), *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
-    float *dfl = calloc(4 * (size_t)o->bins * ((size_t)A + 1), sizeof(float));
-    int rc;
-    if (!prob || !boxes || !dfl) rc = lathe_fail(LATHE_ENOMEM, "assignment of %d anchors", A);
-    else {
-        predictions(o, A, points, stride, out, prob, boxes, dfl);
+    float *prob, *boxes;
+    int rc = prediction_buffers(o, A, &prob, &boxes);
+    if (!rc) {
+        predictions(o, A, points, stride, out, prob, boxes);
         rc = lathe_assign_tal(&o->assign, A, o->classes, points, prob, boxes, G, gt, gt_labels, assigned, score);
     }
-    free(prob), free(boxes), free(dfl);
+    free(prob), free(boxes);
     return rc;
 }
 
+/* assignment and loss from one decoding of the image's predictions */
 double lathe_det_loss_image(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
                             const float *out, int G, const float *gt, const int32_t *gt_labels, float *dout,
                             double parts[3]) {
     int32_t *assigned = malloc(sizeof(int32_t) * ((size_t)A + 1));
-    float *score = malloc(sizeof(float) * ((size_t)A + 1));
-    int rc = assigned && score ? lathe_det_assign_image(o, A, points, stride, out, G, gt, gt_labels, assigned, score)
-                               : lathe_fail(LATHE_ENOMEM, "detector loss");
-    double total = rc < 0 ? rc : lathe_det_loss_assigned(o, A, points, stride, out, gt, gt_labels, assigned, score, dout, parts);
-    free(assigned), free(score);
+    float *score = malloc(sizeof(float) * ((size_t)A + 1)), *prob = NULL, *boxes = NULL;
+    int rc = assigned && score ? prediction_buffers(o, A, &prob, &boxes) : lathe_fail(LATHE_ENOMEM, "detector loss");
+    if (!rc) {
+        predictions(o, A, points, stride, out, prob, boxes);
+        rc = lathe_assign_tal(&o->assign, A, o->classes, points, prob, boxes, G, gt, gt_labels, assigned, score);
+    }
+    double total = rc < 0 ? rc : loss_decoded(o, A, points, stride, out, gt, gt_labels, assigned, score, boxes, dout, parts);
+    free(assigned), free(score), free(prob), free(boxes);
     return total;
 }
 
 double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
                                const float *out, const float *gt, const int32_t *gt_labels, const int32_t *assigned,
                                const float *score, float *dout, double parts[3]) {
+    float *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
+    if (!boxes) return (double)lathe_fail(LATHE_ENOMEM, "detector loss of %d anchors", A);
+    lathe_k_dfl_decode_cpu(A, o->bins, 4 * o->bins + o->classes, out, points, stride, boxes);
+    double total = loss_decoded(o, A, points, stride, out, gt, gt_labels, assigned, score, boxes, dout, parts);
+    free(boxes);
+    return total;
+}
+
+/* the loss and its gradient given the image's decoded boxes (A, 4) */
+static double loss_decoded(const lathe_det_loss_opts *o, int A, const float *points, const float *stride,
+                           const float *out, const float *gt, const int32_t *gt_labels, const int32_t *assigned,
+                           const float *score, const float *boxes, float *dout, double parts[3]) {
     int B = o->bins, C = o->classes, per = 4 * B + C;
     size_t ac = (size_t)A * C;
-    float *prob = malloc(sizeof(float) * (ac + 1)), *cls_logit = malloc(sizeof(float) * (ac + 1));
-    float *q = calloc(ac + 1, sizeof(float)), *dcls = malloc(sizeof(float) * (ac + 1));
-    float *boxes = malloc(sizeof(float) * 4 * ((size_t)A + 1));
-    float *dfl_logits = calloc(4 * (size_t)B * ((size_t)A + 1), sizeof(float));
-    if (!prob || !cls_logit || !q || !dcls || !boxes || !dfl_logits) {
-        free(prob), free(cls_logit), free(q), free(dcls), free(boxes), free(dfl_logits);
+    float *cls_logit = malloc(sizeof(float) * (ac + 1)), *q = calloc(ac + 1, sizeof(float));
+    float *dcls = malloc(sizeof(float) * (ac + 1));
+    if (!cls_logit || !q || !dcls) {
+        free(cls_logit), free(q), free(dcls);
         return (double)lathe_fail(LATHE_ENOMEM, "detector loss of %d anchors", A);
     }
-    predictions(o, A, points, stride, out, prob, boxes, dfl_logits);
     for (int a = 0; a < A; a++)
         for (int c = 0; c < C; c++) cls_logit[(size_t)a * C + c] = out[(size_t)a * per + 4 * B + c];
     int npos = 0;
@@ -108,7 +131,7 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
             idx[k] = a;
             memcpy(pb + 4 * k, boxes + 4 * (size_t)a, 4 * sizeof(float));
             memcpy(tb + 4 * k, gt + 4 * (size_t)assigned[a], 4 * sizeof(float));
-            memcpy(pl + (size_t)k * 4 * B, dfl_logits + (size_t)a * 4 * B, sizeof(float) * 4 * B);
+            memcpy(pl + (size_t)k * 4 * B, out + (size_t)a * per, sizeof(float) * 4 * B);
             pp[2 * k] = points[2 * a], pp[2 * k + 1] = points[2 * a + 1], ps[k] = stride[a];
             w[k] = score[a];
             k++;
@@ -146,6 +169,6 @@ double lathe_det_loss_assigned(const lathe_det_loss_opts *o, int A, const float 
     }
     if (parts) parts[0] = l_cls, parts[1] = l_iou, parts[2] = l_dfl;
     free(pb), free(tb), free(w), free(dbox), free(pl), free(dist), free(dpl), free(pp), free(ps), free(idx);
-    free(prob), free(cls_logit), free(q), free(dcls), free(boxes), free(dfl_logits);
+    free(cls_logit), free(q), free(dcls);
     return total;
 }
