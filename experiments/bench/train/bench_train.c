@@ -2,8 +2,9 @@
  * training steps (forward, loss, backward, SGD with momentum) on random data at a fixed batch,
  * after warm-up. The loss is softmax cross-entropy for a classifier; for a detector (a model that
  * ends in `detect`) it is the real detection loss of libcore/det (task-aligned assignment,
- * BCE, CIoU, DFL) against four fixed random boxes per image. Prints one JSON line:
- * images_per_s, step_ms, peak_rss_mib, params, gflop_per_image.
+ * BCE, CIoU, DFL) against four fixed random boxes per image, computed on the host as the trainer
+ * does. Prints one JSON line: images_per_s, step_ms, loss_ms (the host loss per step, the output's
+ * copy from a GPU included), peak_rss_mib, params, gflop_per_image.
  *
  * usage: bench_train SPEC.yaml BATCH STEPS THREADS [DEVICE [PRECISION]]
  *        DEVICE: cpu (default), cuda or cuda:N, exit 77 when that GPU cannot be used here;
@@ -147,13 +148,15 @@ int main(int argc, char **argv) {
     uint64_t s = 42;
     for (size_t i = 0; i < (size_t)batch * c * h * w; i++) x[i] = (float)(random_unit(&s) * 2 - 1);
     for (int i = 0; i < batch; i++) labels[i] = i % k;
-    double t0 = 0;
+    double t0 = 0, loss_s = 0;
     int rc = 0;
     for (int i = -2; i < steps && !rc; i++) { /* two warm-up steps */
         if (i == 0 && !(rc = lathe_graph_wait(g))) t0 = lathe_now();
         if (rc || (rc = lathe_graph_forward(g, batch, (uint64_t)i))) break;
+        double l0 = lathe_now();
         if (is_detector) detector_loss(&det, g, batch);
         else lathe_k_softmax_ce_f32(batch, k, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
+        if (i >= 0) loss_s += lathe_now() - l0;
         if (!(rc = lathe_graph_backward(g, batch))) rc = lathe_optim_step(opt, 0.01, NULL) < 0 ? -LATHE_EIO : 0;
     }
     if (!rc) rc = lathe_graph_wait(g); /* the last update's kernels */
@@ -164,9 +167,9 @@ int main(int argc, char **argv) {
     double dt = lathe_now() - t0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"images_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mib\": %.1f, \"params\": %zu, \"gflop_per_image\": %.4f, "
-           "\"device\": \"%s\", \"precision\": \"%s\"}\n",
-           batch * steps / dt, 1000 * dt / steps, ru.ru_maxrss / 1024.0, lathe_graph_param_count(g),
+    printf("{\"images_per_s\": %.2f, \"step_ms\": %.2f, \"loss_ms\": %.2f, \"peak_rss_mib\": %.1f, \"params\": %zu, "
+           "\"gflop_per_image\": %.4f, \"device\": \"%s\", \"precision\": \"%s\"}\n",
+           batch * steps / dt, 1000 * dt / steps, 1000 * loss_s / steps, ru.ru_maxrss / 1024.0, lathe_graph_param_count(g),
            lathe_graph_flops(g) / 1e9, device, precision);
     lathe_det_head_free(&det.head);
     free(det.gt), free(det.labels);

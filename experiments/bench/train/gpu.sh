@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gpu.sh - the training benchmark on a GPU, run by `make gpu-check`: training images/s of each model
 # (forward, loss, backward, SGD with momentum) at one batch on the CPU (every core, fp32) and on
-# cuda:0 (fp32, and bf16 mixed precision), in one run, and their ratios. Prints SKIP and exits 0 where no GPU can be used or
-# bench_train cannot be built here; exits 1 when a run fails.
+# cuda:0 (fp32, and bf16 mixed precision), in one run, and their ratios; then the detectors at 640
+# against PyTorch on the same GPU (gpu_vs_torch.sh). Prints SKIP and exits 0 where no GPU can be
+# used or bench_train cannot be built here; exits 1 when a run fails.
 # Environment: LATHE_BUILD (build), BATCH (32), CPU_STEPS (3), GPU_STEPS (30), THREADS (nproc),
 # MODELS (the classifier and the detector specs beside this file), BENCH_BIN (a prebuilt
 # bench_train, e.g. the GPU bundle's: then nothing is compiled).
@@ -41,3 +42,4 @@ name, c, g, b = sys.argv[1], *(json.loads(a)["images_per_s"] for a in sys.argv[2
 print(f"  {name:16s} {c:12.1f} {g:12.1f} {g / c:10.1f} {b:12.1f} {b / g:10.2f}")
 PY
 done
+BENCH_BIN=$BIN "$HERE/gpu_vs_torch.sh"

@@ -5,9 +5,11 @@ random data at the same batch and thread count, fp32, eager mode after warm-up. 
 cross-entropy for a classifier; for a detector (`detect`) a stand-in of the same shape and a
 lighter cost than lathe's real one: BCE on every class logit plus cross-entropy of every side's
 distance distribution (no target assignment), which can only favour PyTorch. Prints one JSON line:
-images_per_s, step_ms, peak_rss_mib, params.
+images_per_s, step_ms, peak_rss_mib, params, and on a GPU peak_gpu_mib (the allocator's peak).
 
-usage: python3 peer_torch.py MODEL.json BATCH STEPS THREADS   (Debian's python3-torch)"""
+usage: python3 peer_torch.py MODEL.json BATCH STEPS THREADS [DEVICE [PRECISION [MODE]]]
+  DEVICE cpu (default) or cuda; PRECISION fp32 (default) or bf16 (autocast, as lathe's mixed
+  precision); MODE eager (default) or compile (torch.compile of the model, compiled in warm-up)"""
 import json
 import resource
 import sys
@@ -88,35 +90,47 @@ class Graph(nn.Module):
 
 def main():
     spec, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    device, precision, mode = (sys.argv[5:] + ["cpu", "fp32", "eager"][len(sys.argv[5:]):])[:3]
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     model = json.load(open(spec))
-    net = Graph(model)
+    net = Graph(model).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    run = torch.compile(net) if mode == "compile" else net
     c, h, w = model["input"]
-    x = torch.rand(batch, c, h, w) * 2 - 1
-    y = torch.arange(batch) % model["classes"]
+    x = (torch.rand(batch, c, h, w) * 2 - 1).to(device)
+    y = (torch.arange(batch) % model["classes"]).to(device)
+    gpu = device.startswith("cuda")
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
     detector = model["layers"][-1]["type"] == "detect"
     bins, classes = model.get("bins", 16), model["classes"]
     for i in range(-2, steps):
         if i == 0:
+            sync()
             t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        out = net(x)
+        with torch.autocast(device.split(":")[0], torch.bfloat16, enabled=precision == "bf16"):
+            out = run(x)
+        out = out.float()
         if detector:  # stand-in loss: every class logit and every side's distance distribution
             n, a, _ = out.shape
             cls = out[..., 4 * bins:]
             sides = out[..., :4 * bins].reshape(n * a * 4, bins)
             loss = F.binary_cross_entropy_with_logits(cls, torch.zeros_like(cls)) + \
-                F.cross_entropy(sides, torch.arange(n * a * 4) % bins)
+                F.cross_entropy(sides, torch.arange(n * a * 4, device=device) % bins)
         else:
             loss = F.cross_entropy(out, y)
         loss.backward()
         opt.step()
+    sync()
     dt = time.perf_counter() - t0
-    print(json.dumps({"images_per_s": batch * steps / dt, "step_ms": 1000 * dt / steps,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__}))
+    result = {"images_per_s": batch * steps / dt, "step_ms": 1000 * dt / steps,
+              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__,
+              "device": device, "precision": precision, "mode": mode}
+    if gpu:
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
