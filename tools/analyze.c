@@ -12,6 +12,7 @@
 #include "libcore/analyze/analyze.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/io/dataset.h"
 
@@ -201,7 +202,11 @@ int cmd_analyze(int argc, char **argv) {
     char what[4200];
     snprintf(what, sizeof what, "analyze %s", dir);
     cJSON *analysis = NULL, *reference = NULL;
-    int rc = analyze_dataset(dir, &o, &analysis);
+    lathe_lock *lock = NULL; /* taken first: a second writer of -o DIR fails before the work */
+    snprintf(what, sizeof what, "writing %s", out);
+    int rc = lathe_folder_lock(out, &lock);
+    if (!rc) snprintf(what, sizeof what, "analyze %s", dir);
+    if (!rc) rc = analyze_dataset(dir, &o, &analysis);
     if (!rc && compare) {
         snprintf(what, sizeof what, "analyze --compare %s", compare);
         rc = load_reference(compare, &o, &reference);
@@ -222,6 +227,7 @@ int cmd_analyze(int argc, char **argv) {
         }
         printf("report: %s/report.html (also report.md, analysis.json)\n", out);
     }
+    lathe_folder_unlock(lock);
     cJSON_Delete(analysis);
     cJSON_Delete(reference);
     if (rc) {

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
 #include "libcore/mm/contrastive.h"
@@ -117,8 +118,10 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
     char what[4300], title[4400];
     snprintf(what, sizeof what, "eval --detections %s", dets);
     snprintf(title, sizeof title, "lathe eval: %s", dets);
-    int sp = lathe_split_parse(split), rc;
-    if (gt) {
+    lathe_lock *lock = NULL; /* one writer of the report folder, from the start */
+    int sp = lathe_split_parse(split), rc = lathe_folder_lock(out, &lock);
+    if (rc) {
+    } else if (gt) {
         rc = lathe_coco_load(gt, dets, &d);
     } else {
         rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : lathe_dataset_open(dataset, &ds);
@@ -129,6 +132,7 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
     if (!rc) rc = lathe_det_report_extend(&d, report);
     if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);
     if (!rc) rc = lathe_det_report_write(report, title, &samples, out);
+    lathe_folder_unlock(lock);
     if (!rc) print_metrics(cJSON_GetObjectItemCaseSensitive(report, "metrics"));
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     if (rc) cli_error(what, NULL);
@@ -184,7 +188,8 @@ int cmd_eval(int argc, char **argv) {
     if (!rc && engine && !dataset)
         rc = lathe_fail(LATHE_EINVAL, "an engine records no dataset: give --dataset (and --split)");
     if (!rc && device) rc = cli_set_device(spec, device);
-    if (!rc) rc = lathe_mkdirs_writable(outdir);
+    lathe_lock *lock = NULL; /* one writer of the report folder */
+    if (!rc) rc = lathe_folder_lock(outdir, &lock);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {
         char log[4300];
@@ -226,6 +231,7 @@ int cmd_eval(int argc, char **argv) {
                    cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
                    cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
     }
+    lathe_folder_unlock(lock);
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     cJSON_Delete(spec);
     cJSON_Delete(report);

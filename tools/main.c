@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "libcore/base/folder_lock.h"
 
 typedef struct {
     const char *name;
@@ -33,6 +34,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    lathe_folder_lock_set_command(argc, argv); /* named in the folder locks this process takes */
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 #include "libcore/base/utf8.h"
@@ -491,7 +492,8 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && vocabulary) rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "--classes needs the run, not an engine")
                                        : name_classes(spec, vocabulary);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
-    if (!rc) rc = lathe_mkdirs_writable(outdir);
+    lathe_lock *lock = NULL; /* one writer of the output folder */
+    if (!rc) rc = lathe_folder_lock(outdir, &lock);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
@@ -516,6 +518,7 @@ int cmd_predict(int argc, char **argv) {
     if (!rc)
         printf("%zu detections on %s; results: %s%s\n", res.n, dataset ? split : "the images", path,
                draw ? " (drawings in render/)" : "");
+    lathe_folder_unlock(lock);
     if (rc) cli_error(what, NULL);
     free(res.dt);
     list_free(&files);

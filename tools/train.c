@@ -1,7 +1,6 @@
 /* train.c - `lathe train SPEC.yaml [key=value ...]`: trains an image classifier as the spec says
  * (docs/TRAINING.md) into runs/NAME/; `--resume` continues a run from its last checkpoint. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -15,6 +14,7 @@
 #include "commands.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
 #include "libcore/mm/contrastive.h"
@@ -69,8 +69,10 @@ static int check_run_name(const char *name) {
     return 0;
 }
 
+/* Everything inside the run folder but the folder itself and the lock this process holds. */
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
+    (void)st, (void)flag;
+    if (ftw->level == 0 || (ftw->level == 1 && !strcmp(path + ftw->base, LATHE_FOLDER_LOCK_NAME))) return 0;
     return remove(path) ? lathe_fail(LATHE_EIO, "cannot remove %s: %s", path, strerror(errno)) : 0;
 }
 
@@ -82,12 +84,7 @@ static int prepare_run_dir(const char *run_dir, int overwrite) {
     snprintf(cfg, sizeof cfg, "%s/config.yaml", run_dir);
     snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
     snprintf(best, sizeof best, "%s/checkpoints/best.safetensors", run_dir);
-    DIR *d = opendir(run_dir);
-    if (!d) return errno == ENOENT ? 0 : lathe_fail(LATHE_EIO, "%s: %s", run_dir, strerror(errno));
-    int empty = 1;
-    for (struct dirent *e; empty && (e = readdir(d));) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-    closedir(d);
-    if (empty) return 0;
+    if (lathe_folder_empty(run_dir)) return 0;
     if (access(cfg, F_OK)) return lathe_fail(LATHE_EEXIST, "%s exists and is not a lathe run (no config.yaml)", run_dir);
     if (!overwrite && (!access(last, F_OK) || !access(best, F_OK)))
         return lathe_fail(LATHE_EEXIST, "%s already holds a run: continue it with --resume, replace it with --overwrite, "
@@ -156,7 +153,11 @@ int cmd_train(int argc, char **argv) {
     snprintf(run_dir, sizeof run_dir, "%s/%s", runs, run_name);
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", run_dir);
     int rc = check_run_name(run_name);
-    if (resume) { /* the run's own resolved spec, so the continuation is the same training */
+    /* one writer per run: a resume locks before it reads the run's config (a new run, below,
+     * before it prepares the folder) */
+    lathe_lock *lock = NULL;
+    if (!rc && resume && !summary && !access(run_dir, F_OK)) rc = lathe_folder_lock(run_dir, &lock);
+    if (!rc && resume) { /* the run's own resolved spec, so the continuation is the same training */
         cJSON_Delete(spec);
         spec = NULL;
         rc = lathe_config_load(cfg_path, &spec);
@@ -179,6 +180,7 @@ int cmd_train(int argc, char **argv) {
         cJSON_Delete(model);
         if (!rc) lathe_graph_summary(g, stdout), lathe_graph_free(g);
         cJSON_Delete(spec);
+        lathe_folder_unlock(lock);
         if (rc) cli_error(what, NULL);
         return rc ? EXIT_FAIL : EXIT_OK;
     }
@@ -186,6 +188,7 @@ int cmd_train(int argc, char **argv) {
     if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive"))
         rc = lathe_fail(LATHE_EINVAL, "task: classify, detect or contrastive, not %s", task);
     if (!rc && !resume) rc = cli_record_classes(spec);
+    if (!rc && !resume) rc = lathe_folder_lock(run_dir, &lock);
     if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
     if (!rc && !resume) {
         char *yaml = lathe_config_to_yaml(spec);
@@ -197,6 +200,7 @@ int cmd_train(int argc, char **argv) {
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)
                                                  : lathe_train_classifier(spec, run_dir, resume, stop);
+    lathe_folder_unlock(lock);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
         fprintf(stderr, "lathe: %s; resume with: lathe train --resume --name %s --runs %s\n", lathe_last_error(), run_name,

@@ -43,6 +43,7 @@ const char *lathe_error_name(int code) {
     case LATHE_ENOTFOUND: return "not found";
     case LATHE_EINTR: return "interrupted";
     case LATHE_EEXIST: return "exists";
+    case LATHE_EBUSY: return "busy";
     default: return "unknown error";
     }
 }

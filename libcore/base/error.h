@@ -18,6 +18,7 @@ enum {
     LATHE_ENOTFOUND = 7,   /* a file, key or entry does not exist */
     LATHE_EINTR = 8,       /* interrupted by a signal; state on disk is consistent */
     LATHE_EEXIST = 9,      /* the destination exists and differs */
+    LATHE_EBUSY = 10,      /* another process is writing the destination (folder_lock.h) */
 };
 
 /* Sets the thread-local message from printf-style arguments and returns -code. */

@@ -44,17 +44,30 @@ int lathe_rename_durable(const char *tmp, const char *path) {
 }
 
 int lathe_write_atomic(const char *path, const void *data, size_t len) {
+    /* a temporary of its own (PATH.XXXXXX.tmp), so two processes replacing one file never write
+     * into each other's temporary: the last rename wins, whole */
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lathe_fail(LATHE_EIO, "%s: %s", tmp, strerror(errno));
-    size_t n = fwrite(data, 1, len, f);
-    int closed = fclose(f);
-    if (n != len || closed != 0) {
-        unlink(tmp);
-        return lathe_fail(LATHE_EIO, "writing %s: %s", tmp, strerror(errno));
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX.tmp", path) >= (int)sizeof tmp)
+        return lathe_fail(LATHE_EINVAL, "path too long: %s", path);
+    int fd = mkstemps(tmp, 4);
+    if (fd < 0) return lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int err = errno;
+        close(fd), unlink(tmp);
+        return lathe_fail(LATHE_EIO, "%s: %s", tmp, strerror(err));
     }
-    return lathe_rename_durable(tmp, path);
+    size_t n = fwrite(data, 1, len, f);
+    int err = errno, mode = fchmod(fd, 0644); /* mkstemp makes 0600; outputs are for readers too */
+    int closed = fclose(f);
+    if (n != len || closed != 0 || mode != 0) {
+        if (n == len) err = errno;
+        unlink(tmp);
+        return lathe_fail(LATHE_EIO, "writing %s: %s", tmp, strerror(err));
+    }
+    int rc = lathe_rename_durable(tmp, path);
+    if (rc) unlink(tmp);
+    return rc;
 }
 
 int lathe_mkdirs(const char *path) {

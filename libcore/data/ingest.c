@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "../base/error.h"
+#include "../base/folder_lock.h"
 #include "../base/fsutil.h"
 #include "../base/log.h"
 #include "../io/archive.h"
@@ -65,34 +66,41 @@ static char *args_json(const lathe_ingest_opts *o, const char *format) {
 }
 
 /* Removes lathe's files from dir (shards, manifest, rejects, temporaries). */
+/* lathe's own files in a dataset folder: shards, the manifest, rejects, temporaries. */
+static int ours(const char *n, int *temporary) {
+    size_t len = strlen(n);
+    *temporary = n[0] == '.' && len > 4 && strcmp(n + len - 4, ".tmp") == 0;
+    return *temporary || (strncmp(n, "shard-", 6) == 0 && strstr(n, ".h5")) || strcmp(n, "manifest.json") == 0 ||
+           strncmp(n, "rejects", 7) == 0 || strncmp(n, "manifest.json.", 14) == 0;
+}
+
 static int clear_dataset(const char *dir, int only_temporaries) {
     DIR *d = opendir(dir);
     if (!d) return lathe_fail(LATHE_EIO, "%s: %s", dir, strerror(errno));
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d))) {
-        const char *n = e->d_name;
-        size_t len = strlen(n);
-        int tmp = n[0] == '.' && len > 4 && strcmp(n + len - 4, ".tmp") == 0;
-        int ours = tmp || (strncmp(n, "shard-", 6) == 0 && strstr(n, ".h5")) || strcmp(n, "manifest.json") == 0 ||
-                   strncmp(n, "rejects", 7) == 0 || strncmp(n, "manifest.json.", 14) == 0;
-        if (only_temporaries ? !tmp : !ours) continue;
+        int tmp, mine = ours(e->d_name, &tmp);
+        if (only_temporaries ? !tmp : !mine) continue;
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, n);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) != 0) rc = lathe_fail(LATHE_EIO, "removing %s: %s", path, strerror(errno));
     }
     closedir(d);
     return rc;
 }
 
-static int folder_is_empty(const char *dir) {
+/* 1 when the folder holds nothing but lathe's own files and its lock (an ingest that failed
+ * before writing its manifest leaves such a folder), else 0. */
+static int only_ours(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return 1;
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d))) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    int only = 1, tmp;
+    for (struct dirent *e; only && (e = readdir(d));)
+        only = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, LATHE_FOLDER_LOCK_NAME) ||
+               ours(e->d_name, &tmp);
     closedir(d);
-    return empty;
+    return only;
 }
 
 /* 1 = resume, 2 = already complete, 0 = start fresh; negative on error. */
@@ -103,9 +111,9 @@ static int prepare_output(ingest_ctx *c, const char *args) {
     lathe_manifest old;
     rc = lathe_manifest_load(o->out, &old);
     if (rc == -LATHE_ENOTFOUND) {
-        if (!folder_is_empty(o->out) && !o->overwrite)
+        if (!only_ours(o->out) && !o->overwrite)
             return lathe_fail(LATHE_EEXIST, "%s exists and is not a lathe dataset (use an empty folder, or --overwrite)", o->out);
-        return o->overwrite ? clear_dataset(o->out, 0) : 0;
+        return clear_dataset(o->out, 0); /* what a failed earlier attempt left, or with --overwrite, lathe's files */
     }
     if (rc) {
         if (!o->overwrite) return lathe_fail_context(rc, "%s holds an unreadable manifest (use --overwrite)", o->out);
@@ -560,10 +568,21 @@ static void ctx_free(ingest_ctx *c) {
     lathe_manifest_free(&c->manifest);
 }
 
+static int ingest_locked(const lathe_ingest_opts *o, lathe_ingest_summary *sum);
+
+/* The whole ingest holds the output folder's lock: a second writer fails at once. */
 int lathe_ingest_run(const lathe_ingest_opts *o, lathe_ingest_summary *sum) {
     memset(sum, 0, sizeof *sum);
     int rc = validate(o);
-    if (rc) return rc;
+    lathe_lock *lock = NULL;
+    if (!rc) rc = lathe_folder_lock(o->out, &lock);
+    if (!rc) rc = ingest_locked(o, sum);
+    lathe_folder_unlock(lock);
+    return rc;
+}
+
+static int ingest_locked(const lathe_ingest_opts *o, lathe_ingest_summary *sum) {
+    int rc;
     ingest_ctx c = {.o = o, .adapter = o->adapter, .spool_fd = -1};
     pthread_mutex_init(&c.rejects_lock, NULL);
     if (!(c.cat = lathe_catalog_create())) return lathe_fail(LATHE_ENOMEM, "catalog");

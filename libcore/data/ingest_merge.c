@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../base/error.h"
+#include "../base/folder_lock.h"
 #include "../base/fsutil.h"
 #include "../io/manifest.h"
 #include "../io/shard.h"
@@ -93,7 +94,8 @@ int lathe_ingest_merge(const char *out, const char *const *parts, size_t nparts,
     }
     for (int i = 0; !rc && i < count; i++)
         if (!seen[i]) rc = lathe_fail(LATHE_EINVAL, "part %d/%d is missing", i, count);
-    if (!rc) rc = lathe_mkdirs(out);
+    lathe_lock *lock = NULL; /* held until the merged manifest is written */
+    if (!rc) rc = lathe_folder_lock(out, &lock);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", out);
     if (!rc && access(path, F_OK) == 0) rc = lathe_fail(LATHE_EEXIST, "%s already holds a dataset", out);
@@ -130,6 +132,7 @@ int lathe_ingest_merge(const char *out, const char *const *parts, size_t nparts,
         for (size_t s = 0; s < merged.nshards; s++) free(merged.shards[s].file);
         free(merged.shards);
     }
+    lathe_folder_unlock(lock);
     for (size_t i = 0; i < nparts; i++) lathe_manifest_free(&ms[i]);
     free(ms);
     cJSON_free(first_args);
