@@ -13,6 +13,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/folder_lock.h"
+#include "libcore/base/output_set.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/io/dataset.h"
 
@@ -203,8 +204,10 @@ int cmd_analyze(int argc, char **argv) {
     snprintf(what, sizeof what, "analyze %s", dir);
     cJSON *analysis = NULL, *reference = NULL;
     lathe_lock *lock = NULL; /* taken first: a second writer of -o DIR fails before the work */
+    lathe_output_set set = {.stage = ""};
     snprintf(what, sizeof what, "writing %s", out);
     int rc = lathe_folder_lock(out, &lock);
+    if (!rc) rc = lathe_output_set_begin(&set, out); /* the report is replaced whole, plots included */
     if (!rc) snprintf(what, sizeof what, "analyze %s", dir);
     if (!rc) rc = analyze_dataset(dir, &o, &analysis);
     if (!rc && compare) {
@@ -215,8 +218,10 @@ int cmd_analyze(int argc, char **argv) {
     int failed = rc ? 0 : apply_gate(analysis, fail_on);
     if (!rc) {
         snprintf(what, sizeof what, "writing %s", out);
-        rc = write_outputs(analysis, out);
+        rc = write_outputs(analysis, set.stage);
+        if (!rc) rc = lathe_output_set_publish(&set);
     }
+    lathe_output_set_discard(&set);
     if (!rc) {
         printf("analyzed %g samples of %s in %.1f s\n",
                cJSON_GetObjectItemCaseSensitive(analysis, "samples")->valuedouble, dir,

@@ -13,6 +13,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/folder_lock.h"
+#include "libcore/base/output_set.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
 #include "libcore/mm/contrastive.h"
@@ -118,8 +119,10 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
     char what[4300], title[4400];
     snprintf(what, sizeof what, "eval --detections %s", dets);
     snprintf(title, sizeof title, "lathe eval: %s", dets);
-    lathe_lock *lock = NULL; /* one writer of the report folder, from the start */
+    lathe_lock *lock = NULL; /* one writer of the report folder, from the start; the report replaced whole */
+    lathe_output_set set = {.stage = ""};
     int sp = lathe_split_parse(split), rc = lathe_folder_lock(out, &lock);
+    if (!rc) rc = lathe_output_set_begin(&set, out);
     if (rc) {
     } else if (gt) {
         rc = lathe_coco_load(gt, dets, &d);
@@ -131,7 +134,9 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
     if (!rc && !(report = lathe_coco_report(&d, &r))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&d, report);
     if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);
-    if (!rc) rc = lathe_det_report_write(report, title, &samples, out);
+    if (!rc) rc = lathe_det_report_write(report, title, &samples, set.stage);
+    if (!rc) rc = lathe_output_set_publish(&set);
+    lathe_output_set_discard(&set);
     lathe_folder_unlock(lock);
     if (!rc) print_metrics(cJSON_GetObjectItemCaseSensitive(report, "metrics"));
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
@@ -188,13 +193,16 @@ int cmd_eval(int argc, char **argv) {
     if (!rc && engine && !dataset)
         rc = lathe_fail(LATHE_EINVAL, "an engine records no dataset: give --dataset (and --split)");
     if (!rc && device) rc = cli_set_device(spec, device);
-    lathe_lock *lock = NULL; /* one writer of the report folder */
+    lathe_lock *lock = NULL; /* one writer of the report folder; the report replaced whole */
+    lathe_output_set set = {.stage = ""};
     if (!rc) rc = lathe_folder_lock(outdir, &lock);
+    if (!rc) rc = lathe_output_set_begin(&set, outdir);
     int detector = !rc && !strcmp(lathe_config_str(spec, "task", "classify"), "detect");
     if (detector) {
         char log[4300];
         snprintf(log, sizeof log, "%s/log.jsonl", run);
-        rc = lathe_eval_detector(spec, ck, dataset, split, outdir, log, &report);
+        rc = lathe_eval_detector(spec, ck, dataset, split, set.stage, log, &report);
+        if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc) {
             const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(report, "metrics");
             print_metrics(metrics);
@@ -212,7 +220,8 @@ int cmd_eval(int argc, char **argv) {
         }
     } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "contrastive")) {
         rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of image-text runs are not made yet: evaluate the run")
-                    : lathe_eval_contrastive(spec, ck, dataset, split, outdir, &report);
+                    : lathe_eval_contrastive(spec, ck, dataset, split, set.stage, &report);
+        if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc) {
             char held[96] = "no held-out classes";
             if (lathe_config_num(report, "holdout.samples", 0) > 0)
@@ -225,12 +234,14 @@ int cmd_eval(int argc, char **argv) {
                    lathe_config_num(report, "retrieval.text_to_image.R@1", 0), held, outdir);
         }
     } else if (!rc) {
-        rc = lathe_eval_classifier(spec, ck, dataset, split, outdir, &report);
+        rc = lathe_eval_classifier(spec, ck, dataset, split, set.stage, &report);
+        if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc)
             printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",
                    cJSON_GetObjectItemCaseSensitive(report, "accuracy")->valuedouble,
                    cJSON_GetObjectItemCaseSensitive(report, "samples")->valuedouble, split, outdir);
     }
+    lathe_output_set_discard(&set);
     lathe_folder_unlock(lock);
     int verdict = rc ? EXIT_FAIL : gate(report, baseline, max_drop);
     cJSON_Delete(spec);

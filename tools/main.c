@@ -1,4 +1,5 @@
 /* main.c - `lathe`: dispatches to one subcommand per file (tools/<name>.c). */
+#include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,10 @@ static void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     lathe_folder_lock_set_command(argc, argv); /* named in the folder locks this process takes */
+    /* No HDF5 clean-up at exit: after a failed write (a full disk) a file cannot be flushed, and
+     * the clean-up then printed "infinite loop closing library" after lathe's own message. Files
+     * are closed by the code that opened them. */
+    H5dont_atexit();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

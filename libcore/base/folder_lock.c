@@ -16,6 +16,8 @@
 
 struct lathe_lock {
     int fd;
+    int created;      /* the lock made the folder: a run that wrote nothing removes it again */
+    char folder[4096];
 };
 
 static char command_line[512] = "lathe";
@@ -50,6 +52,7 @@ static void holder(int fd, char *out, size_t cap) {
 
 int lathe_folder_lock(const char *folder, lathe_lock **out) {
     *out = NULL;
+    int created = access(folder, F_OK) != 0;
     int rc = lathe_mkdirs(folder);
     if (rc) return rc;
     char path[4200];
@@ -81,14 +84,20 @@ int lathe_folder_lock(const char *folder, lathe_lock **out) {
         close(fd);
         return lathe_fail(LATHE_ENOMEM, "folder lock");
     }
-    l->fd = fd;
+    l->fd = fd, l->created = created;
+    snprintf(l->folder, sizeof l->folder, "%s", folder);
     *out = l;
     return 0;
 }
 
 void lathe_folder_unlock(lathe_lock *l) {
     if (!l) return;
-    close(l->fd); /* releases the flock; the file stays, naming the last writer */
+    if (l->created && lathe_folder_empty(l->folder)) { /* a failed run leaves no empty folder behind */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", l->folder, LATHE_FOLDER_LOCK_NAME);
+        if (unlink(path) == 0) rmdir(l->folder);
+    }
+    close(l->fd); /* releases the flock; otherwise the file stays, naming the last writer */
     free(l);
 }
 

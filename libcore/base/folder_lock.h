@@ -18,7 +18,8 @@ void lathe_folder_lock_set_command(int argc, char **argv);
 /* Creates folder (with parents) and locks it. Returns 0, -LATHE_EBUSY (another process holds it:
  * the message names it) or -LATHE_EIO. */
 int lathe_folder_lock(const char *folder, lathe_lock **out);
-/* Releases the lock (NULL is fine); the lock file stays. */
+/* Releases the lock (NULL is fine); the lock file stays, except in a folder the lock made that
+ * holds nothing else (a run that failed before writing): that folder is removed. */
 void lathe_folder_unlock(lathe_lock *lock);
 /* 1 when folder holds nothing but its lock file (or does not exist), else 0. */
 int lathe_folder_empty(const char *folder);

@@ -4,6 +4,7 @@
  * Every shard is checked against the manifest when its file opens, so a reader never indexes past
  * what the file holds. HDF5's error printing is switched off around each public call. */
 #include "dataset.h"
+#include "h5_error.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -581,6 +582,9 @@ static int open_h5(const char *path, hid_t *out) {
     if (access(path, R_OK) != 0)
         return lathe_fail(errno == ENOENT ? LATHE_ENOTFOUND : LATHE_EIO, "%s: %s", path, strerror(errno));
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char why[256];
+    if (f < 0 && lathe_h5_os_error(why, sizeof why, NULL)) /* out of file descriptors, an I/O error: not the file's fault */
+        return lathe_fail(LATHE_EIO, "%s: cannot open: %s", path, why);
     if (f < 0) return lathe_fail(LATHE_EFORMAT, "%s: not a readable HDF5 file (truncated or corrupt)", path);
     *out = f;
     return 0;

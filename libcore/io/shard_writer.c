@@ -11,6 +11,7 @@
 
 #include "../base/error.h"
 #include "../base/fsutil.h"
+#include "h5_error.h"
 #include "h5z_zstd.h"
 #include "shard.h"
 
@@ -60,7 +61,10 @@ hid_t lathe_shard_meta_type(void) {
     return t;
 }
 
+/* "TMP: cannot WHAT: No space left on device", or HDF5's own words where the system gave none. */
 static int h5fail(const char *what, const lathe_shard_writer *w) {
+    char why[256];
+    if (lathe_h5_os_error(why, sizeof why, NULL)) return lathe_fail(LATHE_EIO, "%s: cannot %s: %s", w->tmp_path, what, why);
     return lathe_fail(LATHE_EIO, "%s: HDF5 failed to %s", w->tmp_path, what);
 }
 

@@ -1,0 +1,84 @@
+"""A full disk and output sets (issue 18): a command that runs out of space exits 1 with the
+system's reason ("No space left on device"), no crash and no HDF5 noise, and leaves earlier outputs
+as they were; the rerun completes once there is room. Reports are replaced whole: a failed analyze
+keeps the old report, a new one drops files the old one had, and a folder holding files lathe did
+not write is refused. The full disk is a small tmpfs (needs root and a mount; skipped elsewhere)."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fixtures import lathe
+
+
+@pytest.fixture
+def disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    yield mnt
+    subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+def resize(mnt, size):
+    subprocess.run(["mount", "-o", f"remount,size={size}", mnt], check=True)
+
+
+def fill(mnt, leave=60_000):
+    """A file that leaves `leave` bytes free on the disk."""
+    st = os.statvfs(mnt)
+    with open(mnt / "filler", "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, max(0, st.f_bavail * st.f_frsize - leave))
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
+            if p.is_file() and p.name != ".lathe.lock"}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full_disk")
+    lathe("synth", root / "src", "--count", 40)  # about 19 MB of shards at 640
+    return root / "src"
+
+
+def test_ingest_on_a_full_disk_says_why_and_resumes(disk, source):
+    p = lathe("ingest", source, "-o", disk / "ds", check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "No space left on device" in p.stderr, p.stderr
+    assert not any(line.startswith("HDF5") for line in p.stderr.splitlines()), p.stderr
+    assert not [f for f in os.listdir(disk / "ds") if f.endswith(".tmp")]  # no half-written shard left
+    resize(disk, "64m")
+    lathe("ingest", source, "-o", disk / "ds")
+    assert "ok" in lathe("verify", disk / "ds").stdout
+
+
+def test_a_report_is_replaced_whole_or_not_at_all(disk, source, tmp_path):
+    lathe("ingest", source, "-o", tmp_path / "ds", "--size", 128)
+    out = disk / "an"
+    lathe("analyze", tmp_path / "ds", "-o", out)
+    (out / "plots" / "stale.png").write_bytes(b"from an earlier analysis")
+    before = files(out)
+    fill(disk)
+    p = lathe("analyze", tmp_path / "ds", "-o", out, check=False)
+    assert p.returncode == 1 and "No space left on device" in p.stderr, p.stderr
+    assert files(out) == before  # the old report, whole
+    assert sorted(os.listdir(disk)) == ["an", "filler"]  # no temporaries beside it
+    os.unlink(disk / "filler")
+    lathe("analyze", tmp_path / "ds", "-o", out)
+    assert not (out / "plots" / "stale.png").exists()  # the new set has only what the new run made
+    assert {"analysis.json", "report.html", "report.md"} <= set(os.listdir(out))
+
+
+def test_a_folder_of_other_files_is_never_swapped_away(tmp_path, source):
+    lathe("ingest", source, "-o", tmp_path / "ds", "--size", 128)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine")
+    p = lathe("analyze", tmp_path / "ds", "-o", home, check=False)
+    assert p.returncode == 1 and "holds files lathe did not write (thesis.tex" in p.stderr, p.stderr
+    assert (home / "thesis.tex").read_text() == "mine"
