@@ -132,6 +132,8 @@ typedef struct {
     const lathe_task *task;
     uint64_t seed;
     char last[4300], best[4300];
+    double epoch_loss; /* the current epoch's loss summed over its samples so far, and their count: */
+    uint64_t epoch_seen; /* a mid-epoch checkpoint keeps them, so a resumed epoch logs its whole loss */
 } loop;
 
 static int save(loop *L, const char *path, int epoch, uint64_t position, double best, long skipped) {
@@ -141,9 +143,13 @@ static int save(loop *L, const char *path, int epoch, uint64_t position, double 
     snprintf(b, sizeof b, "%.17g", best);
     snprintf(s, sizeof s, "%" PRIu64, L->seed);
     snprintf(k, sizeof k, "%ld", skipped); /* NaN-skipped steps: they count in the dropout seeds and the budget */
+    char ls[40], ln[32];
+    snprintf(ls, sizeof ls, "%.17g", position ? L->epoch_loss : 0.0);
+    snprintf(ln, sizeof ln, "%" PRIu64, position ? L->epoch_seen : 0);
     const char *meta[] = {"epoch", e, "position", p, "best_metric", b, "metric", L->task->metric, "seed", s,
-                          "skipped_steps", k, "format", "lathe-checkpoint-1"};
-    return lathe_checkpoint_save(path, L->g, L->opt, meta, 7);
+                          "skipped_steps", k, "epoch_loss_sum", ls, "epoch_loss_samples", ln,
+                          "format", "lathe-checkpoint-1"};
+    return lathe_checkpoint_save(path, L->g, L->opt, meta, 9);
 }
 
 /* Validates the averaged weights (when EMA is on), logs the epoch, keeps the best. */
@@ -207,9 +213,50 @@ static int resume_point(const char *path, int epochs, uint64_t n, int *epoch, ui
     return 0;
 }
 
+/* The loss of the interrupted epoch so far (checkpoints of older lathe have none: 0, 0). */
+static void resume_loss(const char *path, double *sum, uint64_t *samples) {
+    char v[64];
+    long long c;
+    *sum = 0, *samples = 0;
+    if (!lathe_checkpoint_meta(path, "epoch_loss_sum", v, sizeof v) && !meta_int(path, "epoch_loss_samples", 0, LLONG_MAX, &c)) {
+        double x = strtod(v, NULL);
+        if (isfinite(x)) *sum = x, *samples = (uint64_t)c;
+    }
+    lathe_clear_error();
+}
+
+/* Keeps the log lines of the epochs a resumed run does not train again (epoch <= done): a line
+ * written before its epoch's checkpoint failed, or torn by a kill, is not left to be written twice. */
+static int trim_log(const char *path, int done) {
+    char *text;
+    size_t len;
+    int rc = lathe_read_file(path, (size_t)1 << 30, &text, &len);
+    if (rc == -LATHE_ENOTFOUND) return lathe_clear_error(), 0;
+    if (rc) return rc;
+    size_t kept = 0;
+    for (char *line = text, *next; line < text + len; line = next) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        next = nl ? nl + 1 : text + len;
+        if (!nl) break; /* a torn last line */
+        *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+        int keep = cJSON_IsNumber(ep) && ep->valuedouble <= done;
+        cJSON_Delete(j);
+        if (!keep) continue;
+        size_t n = (size_t)(nl - line);
+        memmove(text + kept, line, n);
+        text[kept + n] = '\n';
+        kept += n + 1;
+    }
+    rc = kept == len ? 0 : lathe_write_atomic(path, text, kept);
+    free(text);
+    return rc;
+}
+
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
                       volatile int *stop) {
-    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}};
+    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}, 0, 0};
     int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT), epochs = (int)num(spec, "train.epochs", 10);
     if (batch < 1 || epochs < 1) return lathe_fail(LATHE_EINVAL, "train.batch and train.epochs must be >= 1");
     char ckdir[4200], logpath[4200];
@@ -231,6 +278,8 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     if (!rc && resume && access(L.last, F_OK) == 0) {
         rc = lathe_checkpoint_load(L.last, g, L.opt);
         if (!rc) rc = resume_point(L.last, epochs, n, &start_epoch, &start_pos, &best, &bad_steps);
+        if (!rc) resume_loss(L.last, &L.epoch_loss, &L.epoch_seen);
+        if (!rc) rc = trim_log(logpath, start_epoch);
         if (!rc) lathe_log(LATHE_LOG_INFO, "train.resume", "resuming at epoch %d, sample %" PRIu64, start_epoch + 1, start_pos);
         resumed = !rc;
     } else if (!rc && resume) { /* stopped before its first checkpoint: the same run from the start */
@@ -240,8 +289,9 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     if (!rc && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s", logpath);
     long ck_every = (long)num(spec, "train.checkpoint_every", 0), max_bad = (long)num(spec, "train.max_nan_steps", 10);
     for (int epoch = start_epoch; !rc && epoch < epochs; epoch++) {
-        double t0 = lathe_now(), loss_sum = 0, wait = 0;
+        double t0 = lathe_now(), wait = 0;
         uint64_t seen = 0, first = epoch == start_epoch ? start_pos : 0;
+        if (first == 0) L.epoch_loss = 0, L.epoch_seen = 0; /* else: the interrupted epoch's so far */
         char what[64];
         snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, epochs);
         lathe_progress *prog = lathe_progress_start(what, n);
@@ -284,7 +334,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                     rc = lathe_fail(LATHE_EFORMAT, "%ld steps with NaN/Inf gradients: lower train.lr or check the data", bad_steps);
                 continue;
             }
-            loss_sum += loss * got, seen += (uint64_t)got;
+            L.epoch_loss += loss * got, L.epoch_seen += (uint64_t)got, seen += (uint64_t)got;
             lathe_progress_update(prog, pos + (uint64_t)got);
             if (ck_every > 0 && lathe_optim_steps(L.opt) % ck_every == 0 && pos + (uint64_t)got < n)
                 rc = save(&L, L.last, epoch, pos + (uint64_t)got, best, bad_steps);
@@ -296,7 +346,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         cJSON *entry = cJSON_CreateObject();
         cJSON_AddNumberToObject(entry, "epoch", epoch + 1);
         cJSON_AddNumberToObject(entry, "steps", (double)lathe_optim_steps(L.opt));
-        cJSON_AddNumberToObject(entry, "loss", seen ? loss_sum / (double)seen : 0);
+        cJSON_AddNumberToObject(entry, "loss", L.epoch_seen ? L.epoch_loss / (double)L.epoch_seen : 0);
         cJSON_AddNumberToObject(entry, "lr", lathe_schedule_lr(&sched, lathe_optim_steps(L.opt)));
         cJSON_AddNumberToObject(entry, "images_per_s", seconds > 0 ? (double)seen / seconds : 0);
         cJSON_AddNumberToObject(entry, "seconds", seconds);

@@ -96,10 +96,20 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(digits, tmp_path, sig)
     rc = p.wait(timeout=60)
     assert rc in (130, -signal.SIGKILL, 0), p.stderr.read().decode()
     interrupted = rc != 0
+    log = tmp_path / "cut" / "log.jsonl"
+    if interrupted:  # a line of an epoch the checkpoint does not hold (its save failed), and a torn one
+        with open(log, "a") as f:
+            f.write('{"epoch": 4, "loss": 9.9}\n{"epoch": 3, "lo')
     lathe("train", SPEC, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
     whole = (tmp_path / "whole" / "checkpoints" / "last.safetensors").read_bytes()
     cut = (tmp_path / "cut" / "checkpoints" / "last.safetensors").read_bytes()
     assert whole == cut, f"resumed weights differ (interrupted: {interrupted})"
+    # the log is the uninterrupted run's: each epoch once, the resumed epoch's loss over the whole epoch
+    timing = ("images_per_s", "seconds", "data_wait_share")
+    lines = [{k: v for k, v in json.loads(x).items() if k not in timing} for x in log.read_text().splitlines()]
+    expected = [{k: v for k, v in json.loads(x).items() if k not in timing}
+                for x in (tmp_path / "whole" / "log.jsonl").read_text().splitlines()]
+    assert lines == expected, (interrupted, lines, expected)
 
 
 def test_bad_specs_are_usage_or_clear_errors(digits, tmp_path):
