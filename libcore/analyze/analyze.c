@@ -17,7 +17,7 @@
 
 /* kind, description; report order */
 static const char *const kind_table[][2] = {
-    {"corrupt", "samples whose pixels cannot be read or decoded"},
+    {"corrupt", "samples that cannot be read: pixels that do not decode, or labels, boxes, meta, sensors or text that fail their checksum"},
     {"empty-class", "classes with no instance at all, or none in the train split"},
     {"rare-class", "classes with fewer instances than rare_ratio x the median class"},
     {"degenerate-box", "samples with a box under 1 stored pixel wide or high"},
@@ -259,6 +259,8 @@ int lathe_analyze_run(lathe_dataset *ds, const lathe_analyze_opts *o, cJSON **ou
         c.corrupt_errors = NULL;
         cJSON_AddNumberToObject(root, "analyzed", (double)analyzed);
         rc = analyze_labels(&c, root, findings);
+        for (uint64_t i = analyzed = 0; i < c.n; i++) analyzed += c.rec[i].ok; /* the label pass may find more */
+        cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(root, "analyzed"), (double)analyzed);
     }
     t[1] = lathe_now();
     if (!rc) rc = analyze_images(&c, root, findings);

@@ -325,6 +325,20 @@ static void write_json(analyze_ctx *c, label_acc *a, cJSON *root, double *per_im
     else cJSON_AddNullToObject(root, "text");
 }
 
+/* A sample whose pixels read but whose boxes, meta, sensors or text do not (a checksum mismatch):
+ * corrupt too, with the reader's message. */
+static void corrupt_later(analyze_ctx *c, cJSON *corrupt, uint64_t i) {
+    c->rec[i].ok = 0;
+    finding_sample(c, corrupt, i);
+    cJSON *errors = cJSON_GetObjectItemCaseSensitive(corrupt, "errors");
+    if (cJSON_GetArraySize(errors) < 100) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "sample", (double)i);
+        cJSON_AddStringToObject(e, "message", lathe_last_error());
+        cJSON_AddItemToArray(errors, e);
+    }
+}
+
 int analyze_labels(analyze_ctx *c, cJSON *root, cJSON *findings) {
     label_acc a = {.nclasses = c->m->nclasses, .bins = c->opts->heatmap_bins};
     int nc = a.nclasses;
@@ -342,10 +356,14 @@ int analyze_labels(analyze_ctx *c, cJSON *root, cJSON *findings) {
                        finding_add(findings, "border-box", ""), finding_add(findings, "double-label", "")};
     unsigned what = LATHE_READ_BOXES | LATHE_READ_META | (c->m->has_text ? LATHE_READ_TEXT : 0) |
                     (c->channels ? LATHE_READ_SENSORS : 0);
+    cJSON *corrupt = cJSON_GetObjectItemCaseSensitive(findings, "corrupt");
     for (uint64_t i = 0; i < c->n && !rc; i++) {
         a.text_len[i] = NAN;
         lathe_dataset_sample s;
-        if (lathe_dataset_get(c->ds, i, what, &s)) continue; /* unreadable: already a corrupt finding */
+        if (lathe_dataset_get(c->ds, i, what, &s)) { /* pixels read, but its boxes, sensors or text do not */
+            if (c->rec[i].ok) corrupt_later(c, corrupt, i);
+            continue;
+        }
         c->rec[i].nboxes = (uint16_t)(s.nboxes > 65535 ? 65535 : s.nboxes);
         a.samples[s.split]++;
         memset(present, 0, (size_t)nc);

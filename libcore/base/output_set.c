@@ -57,6 +57,7 @@ int lathe_output_set_begin(lathe_output_set *s, const char *dir) {
         s->stage[0] = '\0';
         return lathe_fail(LATHE_EIO, "cannot make a folder beside %s: %s", dir, strerror(err));
     }
+    chmod(s->stage, 0755); /* mkdtemp makes it 0700: the report is for readers too */
     char marker[4300];
     snprintf(marker, sizeof marker, "%s/" MARKER, s->stage);
     int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

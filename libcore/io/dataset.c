@@ -358,12 +358,25 @@ static void check_structure(const lathe_dataset *ds, const shard *sh, hid_t file
 /* ---- loading the small arrays ---- */
 
 /* Reads all of /name (elems elements, already checked by check_structure) as memtype into buf. */
+/* Its checksum, where it has one (shards of older lathe have none): it must match what was read. */
+static int check_hash(hid_t d, const char *name, hid_t memtype, const void *buf, uint64_t elems) {
+    if (H5Aexists(d, LATHE_SHARD_HASH_ATTR) <= 0) return 0;
+    uint64_t want = 0;
+    hid_t a = H5Aopen(d, LATHE_SHARD_HASH_ATTR, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_UINT64, &want);
+    if (a >= 0) H5Aclose(a);
+    if (st < 0 || want != lathe_shard_array_hash(memtype, buf, elems))
+        return lathe_fail(LATHE_EFORMAT, "/%s: checksum mismatch: the shard is corrupt", name);
+    return 0;
+}
+
 static int read_whole(hid_t file, const char *name, hid_t memtype, void *buf, uint64_t elems) {
     if (elems == 0) return 0;
     hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
     herr_t st = d < 0 ? -1 : H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    int rc = st < 0 ? lathe_fail(LATHE_EFORMAT, "/%s cannot be read (corrupt?)", name) : check_hash(d, name, memtype, buf, elems);
     if (d >= 0) H5Dclose(d);
-    return st < 0 ? lathe_fail(LATHE_EFORMAT, "/%s cannot be read (corrupt?)", name) : 0;
+    return rc;
 }
 
 static void *alloc_array(uint64_t count, size_t size) {

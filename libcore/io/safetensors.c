@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
@@ -69,21 +70,12 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
         off += count * (t[i].dtype == LATHE_ST_F32 ? 4 : 2);
         cJSON_AddItemToArray(range, cJSON_CreateNumber((double)off));
     }
-    char *json = cJSON_PrintUnformatted(h);
-    cJSON_Delete(h);
-    if (!json) return lathe_fail(LATHE_ENOMEM, "safetensors header");
-    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8; /* pad with spaces: data starts aligned */
-    size_t total = 8 + padded + off;
-    uint8_t *buf = malloc(total);
-    if (!buf) {
-        free(json);
-        return lathe_fail(LATHE_ENOMEM, "%s: %zu bytes", path, total);
+    /* the tensors' bytes first: their hash goes into the header (checked by lathe_st_open) */
+    uint8_t *payload = malloc(off ? off : 1), *data = payload;
+    if (!payload) {
+        cJSON_Delete(h);
+        return lathe_fail(LATHE_ENOMEM, "%s: %zu bytes", path, off);
     }
-    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)padded >> (8 * k));
-    memcpy(buf + 8, json, hlen);
-    memset(buf + 8 + hlen, ' ', padded - hlen);
-    free(json);
-    uint8_t *data = buf + 8 + padded;
     for (size_t i = 0; i < n; i++) {
         size_t count = 1;
         for (int k = 0; k < t[i].rank; k++) count *= (size_t)t[i].shape[k];
@@ -94,6 +86,30 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
             for (int b = 0; b < (t[i].dtype == LATHE_ST_F32 ? 4 : 2); b++) *data++ = (uint8_t)(bits >> (8 * b));
         }
     }
+    char hash[24];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)XXH64(payload, off, 0));
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
+    if (!m) m = cJSON_AddObjectToObject(h, "__metadata__");
+    cJSON_AddStringToObject(m, LATHE_ST_HASH_KEY, hash);
+    char *json = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!json) {
+        free(payload);
+        return lathe_fail(LATHE_ENOMEM, "safetensors header");
+    }
+    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8; /* pad with spaces: data starts aligned */
+    size_t total = 8 + padded + off;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        free(json), free(payload);
+        return lathe_fail(LATHE_ENOMEM, "%s: %zu bytes", path, total);
+    }
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)padded >> (8 * k));
+    memcpy(buf + 8, json, hlen);
+    memset(buf + 8 + hlen, ' ', padded - hlen);
+    free(json);
+    memcpy(buf + 8 + padded, payload, off);
+    free(payload);
     int rc = lathe_write_atomic(path, buf, total);
     free(buf);
     return rc;
@@ -222,6 +238,14 @@ int lathe_st_open(const char *path, lathe_st_file **out) {
     if (!rc) {
         f->data_start = 8 + (size_t)hlen;
         rc = parse_header(f, path, (const char *)f->buf + 8, (size_t)hlen);
+    }
+    const cJSON *want = rc ? NULL : cJSON_GetObjectItemCaseSensitive(f->meta, LATHE_ST_HASH_KEY);
+    if (cJSON_IsString(want)) { /* written by lathe: the tensors must be the bytes it wrote */
+        char got[24];
+        snprintf(got, sizeof got, "%016llx", (unsigned long long)XXH64(f->buf + f->data_start, f->len - f->data_start, 0));
+        if (strcmp(got, want->valuestring))
+            rc = lathe_fail(LATHE_EFORMAT, "%s: its tensors do not match the content hash lathe wrote (%s, now %s): the file is "
+                                           "corrupt", path, want->valuestring, got);
     }
     if (rc) {
         lathe_st_close(f);

@@ -21,14 +21,20 @@ typedef struct {
     int dtype;         /* LATHE_ST_*; 0 (F32) when left out */
 } lathe_st_tensor;
 
-/* Writes the tensors (names must differ) and the metadata pairs (meta[2i] key, meta[2i+1] value;
- * nmeta pairs) to path durably. Returns 0, -LATHE_EINVAL (duplicate name) or -LATHE_EIO. */
+/* The metadata key of the tensors' content hash (XXH64 of the data section, 16 hex digits) that
+ * lathe_st_write adds and lathe_st_open checks where present (files of other writers have none). */
+#define LATHE_ST_HASH_KEY "lathe_content_xxh64"
+
+/* Writes the tensors (names must differ), the metadata pairs (meta[2i] key, meta[2i+1] value;
+ * nmeta pairs) and the content hash to path durably. Returns 0, -LATHE_EINVAL (duplicate name) or
+ * -LATHE_EIO. */
 int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const char *const *meta, size_t nmeta);
 
 typedef struct lathe_st_file lathe_st_file;
 /* Reads a whole file and checks its header: known dtypes (F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL),
  * shapes matching the byte ranges, ranges inside the buffer, no overlap and no gap, no duplicate
- * names, 64-bit offsets read exactly. Returns 0, -LATHE_ENOTFOUND, -LATHE_EFORMAT or -LATHE_ENOMEM. */
+ * names, 64-bit offsets read exactly, and the content hash where lathe wrote one. Returns 0,
+ * -LATHE_ENOTFOUND, -LATHE_EFORMAT or -LATHE_ENOMEM. */
 int lathe_st_open(const char *path, lathe_st_file **out);
 void lathe_st_close(lathe_st_file *f);
 size_t lathe_st_count(const lathe_st_file *f);

@@ -80,6 +80,12 @@ typedef struct {
 
 /* The HDF5 compound type of /meta (caller closes it). */
 hid_t lathe_shard_meta_type(void);
+/* The checksum each small dataset (boxes, labels, offsets, meta, sensors, text) carries in its
+ * "xxh64" attribute, checked by every reader: XXH64 of n elements of type as lathe holds them in
+ * memory (fixed-size values byte for byte; /meta rows field by field, strings with their lengths;
+ * /text strings). */
+#define LATHE_SHARD_HASH_ATTR "xxh64"
+uint64_t lathe_shard_array_hash(hid_t type, const void *data, uint64_t n);
 /* xxh64 of a whole file; returns 0 or -LATHE_EIO. */
 int lathe_file_xxh64(const char *path, uint64_t *hash, uint64_t *bytes);
 

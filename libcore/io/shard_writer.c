@@ -280,6 +280,16 @@ static int write_array(lathe_shard_writer *w, const char *name, hid_t type, int 
     }
     hid_t d = H5Dcreate2(w->file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     herr_t st = d < 0 ? -1 : dims[0] ? H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+    if (st >= 0) { /* the checksum every reader checks (shard.h) */
+        uint64_t elems = 1;
+        for (int i = 0; i < rank; i++) elems *= dims[i];
+        uint64_t hash = lathe_shard_array_hash(type, data, elems);
+        hid_t scalar = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(d, LATHE_SHARD_HASH_ATTR, H5T_STD_U64LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+        st = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_UINT64, &hash);
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(scalar);
+    }
     if (d >= 0) H5Dclose(d);
     H5Pclose(dcpl);
     H5Sclose(space);
