@@ -102,6 +102,13 @@ static int find_good_class(const lathe_manifest *m) {
     return -1;
 }
 
+int analyze_system_failure(analyze_ctx *c, int rc) {
+    if (rc != -LATHE_EIO && rc != -LATHE_ENOMEM) return 0;
+#pragma omp critical(analyze_fatal)
+    if (!c->fatal[0]) snprintf(c->fatal, sizeof c->fatal, "%s", lathe_last_error());
+    return 1;
+}
+
 static void note_corrupt(analyze_ctx *c, uint64_t i) {
     const char *msg = lathe_last_error();
 #pragma omp critical(analyze_corrupt)
@@ -178,7 +185,7 @@ static void measure_sample(analyze_ctx *c, uint64_t i, analyze_scratch *sc) {
         r->bright_share = (float)st.bright_share, r->dark_share = (float)st.dark_share;
         r->ok = 1;
     }
-    if (rc) note_corrupt(c, i);
+    if (rc && !analyze_system_failure(c, rc)) note_corrupt(c, i);
     lathe_dataset_sample_free(&s);
 }
 
@@ -200,7 +207,7 @@ static int pixel_pass(analyze_ctx *c) {
         analyze_scratch_free(&sc);
     }
     lathe_progress_finish(prog, done);
-    return 0;
+    return c->fatal[0] ? lathe_fail(LATHE_EIO, "%s", c->fatal) : 0;
 }
 
 static cJSON *options_json(const lathe_analyze_opts *o) {

@@ -42,6 +42,8 @@ typedef struct {
     running_stat *chan;      /* (S): every finite value of the channel */
     uint64_t *chan_nan, *chan_values; /* (S): NaN values, all values */
     cJSON *corrupt_errors;   /* [{"sample", "message"}], the first 100 */
+    char fatal[512];         /* the first system failure (a full disk, out of file descriptors): not
+                                a corrupt sample, the run's error (set once, under analyze_fatal) */
     double search_seconds, verify_seconds; /* near-duplicate stages 1-2 and 3 */
 } analyze_ctx;
 
@@ -89,6 +91,9 @@ void sensors_free(analyze_ctx *c);
 cJSON *finding_add(cJSON *findings, const char *kind, const char *description);
 /* Appends sample id to a finding (counted always, listed up to max_listed). */
 void finding_sample(const analyze_ctx *c, cJSON *finding, uint64_t sample);
+/* A failed read of sample i: the system's failure (-LATHE_EIO, -LATHE_ENOMEM) is kept as the run's
+ * error and returns 1; anything else is the sample's own fault and returns 0. */
+int analyze_system_failure(analyze_ctx *c, int rc);
 /* Marks a finding count without sample ids (for class- or channel-level findings). */
 void finding_count(cJSON *finding, double count);
 

@@ -360,7 +360,12 @@ int analyze_labels(analyze_ctx *c, cJSON *root, cJSON *findings) {
     for (uint64_t i = 0; i < c->n && !rc; i++) {
         a.text_len[i] = NAN;
         lathe_dataset_sample s;
-        if (lathe_dataset_get(c->ds, i, what, &s)) { /* pixels read, but its boxes, sensors or text do not */
+        int got = lathe_dataset_get(c->ds, i, what, &s);
+        if (got && analyze_system_failure(c, got)) {
+            rc = lathe_fail(LATHE_EIO, "%s", c->fatal);
+            break;
+        }
+        if (got) { /* pixels read, but its boxes, sensors or text do not */
             if (c->rec[i].ok) corrupt_later(c, corrupt, i);
             continue;
         }

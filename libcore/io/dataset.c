@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -757,6 +758,9 @@ static int open_impl(const char *dir, const lathe_dataset_options *opts, lathe_d
     if (!ds) return lathe_fail(LATHE_ENOMEM, "dataset");
     pthread_mutex_init(&ds->mu, NULL);
     ds->max_open = opts && opts->max_open_files > 0 ? opts->max_open_files : DEFAULT_MAX_OPEN;
+    struct rlimit nofile; /* a low descriptor limit (ulimit -n) keeps fewer shards open, not fails */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < 4 * (rlim_t)ds->max_open)
+        ds->max_open = nofile.rlim_cur > 16 ? (int)((nofile.rlim_cur - 12) / 4) : 1;
     if (!(ds->dir = strdup(dir))) {
         lathe_dataset_close(ds);
         return lathe_fail(LATHE_ENOMEM, "dataset");

@@ -3,13 +3,14 @@ system's reason ("No space left on device"), no crash and no HDF5 noise, and lea
 as they were; the rerun completes once there is room. Reports are replaced whole: a failed analyze
 keeps the old report, a new one drops files the old one had, and a folder holding files lathe did
 not write is refused. The full disk is a small tmpfs (needs root and a mount; skipped elsewhere)."""
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from fixtures import lathe
+from fixtures import LATHE, lathe
 
 
 @pytest.fixture
@@ -82,3 +83,23 @@ def test_a_folder_of_other_files_is_never_swapped_away(tmp_path, source):
     p = lathe("analyze", tmp_path / "ds", "-o", home, check=False)
     assert p.returncode == 1 and "holds files lathe did not write (thesis.tex" in p.stderr, p.stderr
     assert (home / "thesis.tex").read_text() == "mine"
+
+
+def test_out_of_file_descriptors_is_said_not_taken_for_corruption(tmp_path, source):
+    """EMFILE was reported as "not a readable HDF5 file (truncated or corrupt)" and analyze listed the
+    samples as corrupt. Now the reader keeps fewer shards open under a low `ulimit -n`, and where even
+    that is not enough the error says so."""
+    import resource
+    lathe("ingest", source, "-o", tmp_path / "ds", "--size", 64, "--shard-size", 2)  # 20 shards
+
+    def limit(n):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    p = subprocess.run([LATHE, "analyze", tmp_path / "ds", "-o", tmp_path / "an12"], capture_output=True, text=True,
+                       preexec_fn=limit(12))
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "an12" / "analysis.json").read_text())["findings"]["corrupt"]["count"] == 0
+    p = subprocess.run([LATHE, "analyze", tmp_path / "ds", "-o", tmp_path / "an5"], capture_output=True, text=True,
+                       preexec_fn=limit(5))
+    assert p.returncode == 1 and "Too many open files" in p.stderr, p.stderr
+    assert "corrupt" not in p.stderr
