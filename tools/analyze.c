@@ -196,6 +196,7 @@ int cmd_analyze(int argc, char **argv) {
         }
         if (rc) return rc;
     }
+    cli_exit_on_signals(); /* stops at once, also when a script ignored SIGINT: the report swaps in whole or not */
     if (optind != argc - 1) return cli_usage_error("analyze", "exactly one DATASET is required");
     if (!out) return cli_usage_error("analyze", "-o DIR is required");
     if (lathe_analyze_check(&o)) return cli_usage_error("analyze", "%s", lathe_last_error());

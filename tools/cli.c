@@ -97,6 +97,21 @@ volatile sig_atomic_t *cli_stop_on_signals(void) {
     return &stop_requested;
 }
 
+static void on_signal_exit(int sig) {
+    static const char msg[] = "lathe: interrupted: the earlier output is kept\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(sig == SIGINT ? 130 : 128 + sig);
+}
+
+void cli_exit_on_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal_exit;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 void cli_stem(const char *path, char *out, size_t cap) {
     const char *base = strrchr(path, '/');
     snprintf(out, cap, "%s", base ? base + 1 : path);

@@ -31,6 +31,10 @@ int cli_set_device(cJSON *spec, const char *device);
 /* From now on SIGINT and SIGTERM set the returned flag instead of killing the process, so a long
  * command stops at a safe point and keeps its work. */
 volatile sig_atomic_t *cli_stop_on_signals(void);
+/* From now on SIGINT and SIGTERM end the process at once (exit 130, or 128 + the signal), also
+ * where a script started it in the background with SIGINT ignored: for commands whose output is
+ * published whole at the end (analyze, eval, predict), so the earlier output stays as it was. */
+void cli_exit_on_signals(void);
 /* The file name of path without its last extension ("a/b/run.yaml" -> "run"). */
 void cli_stem(const char *path, char *out, size_t cap);
 /* A run folder's resolved spec (RUN/config.yaml) and checkpoint: "best" or "last"

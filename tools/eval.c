@@ -176,6 +176,7 @@ int cmd_eval(int argc, char **argv) {
         default: return cli_usage_error("eval", "bad option");
         }
     }
+    cli_exit_on_signals(); /* stops at once, also when a script ignored SIGINT: the report swaps in whole or not */
     if (dets || gt) {
         if (!dets || (!gt == !dataset)) return cli_usage_error("eval", "--detections needs --gt or --dataset (one of them)");
         if (optind != argc) return cli_usage_error("eval", "--detections takes no RUN");

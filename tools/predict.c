@@ -474,6 +474,7 @@ int cmd_predict(int argc, char **argv) {
         return cli_usage_error("predict", "--tile and --overlap are for image files (a dataset keeps its own tiles)");
     cli_set_threads((int)threads);
     o.conf = (float)conf, o.iou = (float)iou, o.max_det = (int)max_det;
+    cli_exit_on_signals(); /* stops at once, also when a script ignored SIGINT */
     const char *run = argv[optind];
     char ck[4200], outdir[4200], what[4300], path[4400];
     int engine = 0;

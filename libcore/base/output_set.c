@@ -39,6 +39,21 @@ static int publishable(const char *dir, char *foreign, size_t cap) {
     return earlier || !others;
 }
 
+/* Stages beside dir that a killed writer left (the caller holds dir's lock, so no live one). */
+static void remove_stale_stages(const char *parent, const char *base) {
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, ".%s.new-", base);
+    DIR *d = opendir(parent);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) || strlen(e->d_name) != strlen(prefix) + 6) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
 int lathe_output_set_begin(lathe_output_set *s, const char *dir) {
     char foreign[256] = "";
     if (snprintf(s->dir, sizeof s->dir, "%s", dir) >= (int)sizeof s->dir)
@@ -51,6 +66,7 @@ int lathe_output_set_begin(lathe_output_set *s, const char *dir) {
     lathe_dirname(dir, parent, sizeof parent);
     const char *base = strrchr(dir, '/');
     base = base ? base + 1 : dir;
+    remove_stale_stages(parent, *base ? base : "out");
     snprintf(s->stage, sizeof s->stage, "%s/.%s.new-XXXXXX", parent, *base ? base : "out");
     if (!mkdtemp(s->stage)) {
         int err = errno;

@@ -149,3 +149,24 @@ def test_a_killed_writer_does_not_block_the_next(world, tmp_path):
     p = lathe("ingest", tmp_path / "src", "-o", out, "--size", 256)
     assert p.returncode == 0
     assert "ok" in lathe("verify", out).stdout
+
+
+def test_analyze_stops_on_sigint_even_when_a_script_ignored_it(tmp_path):
+    """A script's background job starts with SIGINT ignored; analyze and eval used to run on. Now they
+    stop at once (exit 130) and the earlier report stays whole; the next run clears what was left."""
+    shapes_source(tmp_path / "src", 400, 2, seed=8)
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 256)
+    out = tmp_path / "an"
+    lathe("analyze", tmp_path / "ds", "-o", out)
+    before = snapshot(out)
+    p = subprocess.Popen([LATHE, "analyze", tmp_path / "ds", "-o", out, "--threads", "1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert wait_for_lock(out, p.pid, p)
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=30)
+    if rc == 0:
+        pytest.skip("the analysis ended before the signal")
+    assert rc == 130, p.stderr.read()
+    assert snapshot(out) == before
+    lathe("analyze", tmp_path / "ds", "-o", out)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".an.new-")]  # the killed run's stage is gone
