@@ -628,6 +628,29 @@ static int open_shard_file(lathe_dataset *ds, shard *sh) {
     return 0;
 }
 
+/* What a reader is about to trust, checked once as each cache is loaded (the cache is dropped on a
+ * failure, so every later read fails too): labels within the manifest's classes, each sample's
+ * split the one the manifest lists its shard under. */
+static int check_loaded(const lathe_dataset *ds, shard *sh, int labels, int boxes, int meta) {
+    shard_data *d = &sh->data;
+    int nc = ds->m.nclasses, rc = 0;
+    for (uint64_t i = 0; labels && !rc && i < sh->n; i++)
+        if (d->labels[i] < -1 || d->labels[i] >= nc)
+            rc = lathe_fail(LATHE_EFORMAT, "/labels: sample %" PRIu64 " has label %d, outside the manifest's %d classes", i,
+                            d->labels[i], nc);
+    for (uint64_t k = 0; boxes && !rc && k < d->nboxes; k++)
+        if (d->boxes[k].label < 0 || d->boxes[k].label >= nc)
+            rc = lathe_fail(LATHE_EFORMAT, "/box_labels: box %" PRIu64 " has label %d, outside the manifest's %d classes", k,
+                            d->boxes[k].label, nc);
+    for (uint64_t i = 0; meta && !rc && i < sh->n; i++)
+        if (d->meta[i].split != sh->split)
+            rc = lathe_fail(LATHE_EFORMAT, "/meta: sample %" PRIu64 " belongs to split %s, but the manifest lists the shard under %s",
+                            i, d->meta[i].split < LATHE_NSPLITS ? lathe_split_name(d->meta[i].split) : "?",
+                            lathe_split_name(sh->split));
+    if (rc) shard_data_free(d, sh->n);
+    return rc;
+}
+
 /* Makes shard sh ready: loads the caches `what` needs (labels always) and, with hold, keeps the file
  * open for chunk reads until release(). */
 static int acquire(lathe_dataset *ds, shard *sh, unsigned what, int hold) {
@@ -638,9 +661,11 @@ static int acquire(lathe_dataset *ds, shard *sh, unsigned what, int hold) {
     int rc = 0;
     if (sh->file < 0 && (hold || !d->labels || need_boxes || need_meta || need_sensors || need_text))
         rc = open_shard_file(ds, sh);
-    if (!rc && !d->labels) rc = load_labels(sh->file, sh->n, d);
+    int need_labels = !d->labels;
+    if (!rc && need_labels) rc = load_labels(sh->file, sh->n, d);
     if (!rc && need_boxes) rc = load_boxes(sh->file, sh->n, d);
     if (!rc && need_meta) rc = load_meta(sh->file, sh->n, d);
+    if (!rc) rc = check_loaded(ds, sh, need_labels, need_boxes, need_meta);
     if (!rc && need_sensors) rc = load_sensors(sh->file, sh->n, ds->sensor_values, d);
     if (!rc && need_text) rc = load_text(sh->file, sh->n, d);
     if (!rc && hold) sh->refs++;

@@ -70,3 +70,30 @@ def test_a_changed_checkpoint_is_refused(dataset, tmp_path):
     last.write_bytes(data)
     p = lathe("eval", tmp_path / "runs" / "r", "--checkpoint", "last", check=False)
     assert p.returncode == 1 and "last.safetensors" in p.stderr and "content hash" in p.stderr, p.stderr
+
+
+def test_readers_check_labels_and_splits_against_the_manifest(dataset, tmp_path):
+    """Not a flipped bit but a writer's mistake or an edited manifest: an image label outside the
+    classes, or a shard listed under another split than its samples were made for, is an error."""
+    root, _ = dataset
+    bad = tmp_path / "labels"
+    shutil.copytree(root / "ds", bad)
+    with h5py.File(bad / "shard-00000.h5", "r+") as f:
+        labels = f["labels"][:]
+        labels[0] = 99
+        f["labels"][:] = labels
+        del f["labels"].attrs["xxh64"]
+    p = lathe("analyze", bad, "-o", tmp_path / "an1", "--fail-on", "corrupt", check=False)
+    assert p.returncode == 3, p.stderr
+    errors = json.loads((tmp_path / "an1" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
+    assert "/labels: sample 0 has label 99, outside the manifest's" in errors[0]["message"], errors[0]
+
+    moved = tmp_path / "splits"
+    shutil.copytree(root / "ds", moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    first = manifest["shards"][0]
+    first["split"] = "test" if first["split"] != "test" else "val"
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    p = lathe("analyze", moved, "-o", tmp_path / "an2", "--fail-on", "corrupt", check=False)
+    errors = json.loads((tmp_path / "an2" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
+    assert p.returncode == 3 and "but the manifest lists the shard under" in errors[0]["message"], (p.stderr, errors[:1])
