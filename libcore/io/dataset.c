@@ -653,9 +653,20 @@ static int check_loaded(const lathe_dataset *ds, shard *sh, int labels, int boxe
 
 /* Makes shard sh ready: loads the caches `what` needs (labels always) and, with hold, keeps the file
  * open for chunk reads until release(). */
+/* acquire()'s `what` for the diagnostics (stats, like verify, count bad labels rather than fail on
+ * them): the file opened and held, no cache loaded or checked. */
+#define ACQUIRE_FILE_ONLY (1u << 31)
+
 static int acquire(lathe_dataset *ds, shard *sh, unsigned what, int hold) {
     pthread_mutex_lock(&ds->mu);
     shard_data *d = &sh->data;
+    if (what & ACQUIRE_FILE_ONLY) {
+        int rc = sh->file < 0 ? open_shard_file(ds, sh) : 0;
+        if (!rc) sh->refs++;
+        sh->last_use = ++ds->clock;
+        pthread_mutex_unlock(&ds->mu);
+        return rc;
+    }
     int need_boxes = (what & (LATHE_READ_BOXES | LATHE_READ_SOURCE_BOXES)) && !d->boxes, need_meta = (what & LATHE_READ_META) && !d->meta;
     int need_sensors = (what & LATHE_READ_SENSORS) && !d->sensors, need_text = (what & LATHE_READ_TEXT) && !d->text;
     int rc = 0;
@@ -1044,15 +1055,16 @@ static int stats_impl(lathe_dataset *ds, lathe_dataset_stats *st) {
     for (size_t s = 0; s < ds->m.nshards; s++) {
         shard *sh = &ds->shards[s];
         if (!sh->n) continue;
-        int rc = acquire(ds, sh, 0, 1);
+        int rc = acquire(ds, sh, ACQUIRE_FILE_ONLY, 1);
         if (rc) return lathe_fail_context(rc, "%s", sh->name);
         uint64_t m = dataset_length(sh->file, "box_labels");
-        int32_t *labels = alloc_array(m, sizeof *labels);
-        rc = labels ? read_whole(sh->file, "box_labels", H5T_NATIVE_INT32, labels, m)
-                    : lathe_fail(LATHE_ENOMEM, "%" PRIu64 " box labels", m);
+        int32_t *labels = alloc_array(m, sizeof *labels), *image_labels = alloc_array(sh->n, sizeof *image_labels);
+        rc = labels && image_labels ? read_whole(sh->file, "box_labels", H5T_NATIVE_INT32, labels, m)
+                                    : lathe_fail(LATHE_ENOMEM, "%" PRIu64 " box labels", m);
+        if (!rc) rc = read_whole(sh->file, "labels", H5T_NATIVE_INT32, image_labels, sh->n);
         release(ds, sh);
         if (rc) {
-            free(labels);
+            free(labels), free(image_labels);
             return lathe_fail_context(rc, "%s", sh->name);
         }
         int split = sh->split >= 0 && sh->split < LATHE_NSPLITS ? sh->split : 0;
@@ -1063,11 +1075,12 @@ static int stats_impl(lathe_dataset *ds, lathe_dataset_stats *st) {
         st->total_boxes[split] += m;
         free(labels);
         for (uint64_t k = 0; k < sh->n; k++) {
-            int32_t l = sh->data.labels[k];
+            int32_t l = image_labels[k];
             if (l == -1) st->unlabeled[split]++;
             else if (l >= 0 && l < nc) st->images[l][split]++;
             else st->bad_labels++;
         }
+        free(image_labels);
     }
     return 0;
 }
