@@ -53,7 +53,7 @@ static void holder(int fd, char *out, size_t cap) {
 int lathe_folder_lock(const char *folder, lathe_lock **out) {
     *out = NULL;
     int created = access(folder, F_OK) != 0;
-    int rc = lathe_mkdirs(folder);
+    int rc = lathe_mkdirs_writable(folder); /* "cannot write to FOLDER: why" before any work */
     if (rc) return rc;
     char path[4200];
     if (snprintf(path, sizeof path, "%s/%s", folder, LATHE_FOLDER_LOCK_NAME) >= (int)sizeof path)
