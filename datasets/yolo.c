@@ -12,6 +12,7 @@
 
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
+#include "libcore/base/utf8.h"
 
 /* More classes than any real dataset has; guards against "nc: 1000000000" and, because the catalog
  * looks classes up linearly, against quadratic time on hostile input. */
@@ -329,31 +330,6 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
     return rc;
 }
 
-/* Offset of the first byte that is not YAML-printable UTF-8 (YAML 1.2 c-printable: tab, LF, CR,
- * U+0020-7E, U+0085, U+00A0-D7FF, U+E000-FFFD, U+10000-10FFFF, shortest encodings only), or len.
- * Such input is not YAML, and libfyaml 0.7.12 (Debian) loops forever on some invalid UTF-8 in a
- * directive line (upstream issue pantoniou/libfyaml#101), so it must never reach the parser. */
-static size_t first_unprintable(const uint8_t *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        uint32_t c = s[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (n == 0 || i + n > len) return i;
-        if (n > 1) c &= 0xFFu >> (n + 1);
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-            c = (c << 6) | (s[i + k] & 0x3F);
-        }
-        static const uint32_t min_of_length[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (c < min_of_length[n]) return i; /* overlong */
-        int printable = c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
-                        (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-        if (!printable) return i;
-        i += n;
-    }
-    return len;
-}
-
 static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
     (void)diag;
     (void)user;
@@ -367,17 +343,10 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     if (len > YOLO_MAX_YAML_BYTES)
         return lathe_fail(LATHE_ELIMIT, "%s: %zu bytes, more than a data.yaml can be (%d)", path, len,
                           YOLO_MAX_YAML_BYTES);
-    size_t bad = first_unprintable(data, len);
+    size_t bad = lathe_utf8_yaml_unprintable((const char *)data, len);
     if (bad < len) {
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i < bad; i++) {
-            if (data[i] == '\n') {
-                line++;
-                col = 1;
-            } else if ((data[i] & 0xC0) != 0x80) {
-                col++;
-            }
-        }
+        size_t line, col;
+        lathe_utf8_line_column((const char *)data, bad, &line, &col);
         return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", path,
                           line, col, data[bad]);
     }

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "fsutil.h"
+#include "utf8.h"
 
 /* A plain scalar under YAML 1.2's core schema. */
 static cJSON *plain_scalar(const char *s, size_t n) {
@@ -114,26 +115,25 @@ static void capture(struct fy_diag *diag, void *user, const char *buf, size_t le
         if (*p == '\n') *p = ' ';
 }
 
-typedef struct fy_document *(*build_fn)(const struct fy_parse_cfg *cfg, const void *src, size_t len);
+/* A spec is a few kilobytes; anything this size is not one. */
+#define SPEC_MAX_BYTES ((size_t)16 << 20)
 
-static struct fy_document *build_file(const struct fy_parse_cfg *cfg, const void *src, size_t len) {
-    (void)len;
-    return fy_document_build_from_file(cfg, src);
-}
-
-static struct fy_document *build_string(const struct fy_parse_cfg *cfg, const void *src, size_t len) {
-    return fy_document_build_from_string(cfg, src, len);
-}
-
-static int parse_with(build_fn build, const void *src, size_t len, const char *name, cJSON **out) {
+static int parse_text(const char *src, size_t len, const char *name, cJSON **out) {
     *out = NULL;
+    size_t bad = lathe_utf8_yaml_unprintable(src, len);
+    if (bad < len) {
+        size_t line, col;
+        lathe_utf8_line_column(src, bad, &line, &col);
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", name, line,
+                          col, (unsigned char)src[bad]);
+    }
     diag_capture cap = {{0}};
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL, dcfg.output_fn = capture, dcfg.user = &cap, dcfg.colorize = false;
     struct fy_diag *diag = fy_diag_create(&dcfg);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_document *doc = diag ? build(&cfg, src, len) : NULL;
+    struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, src, len) : NULL;
     fy_diag_destroy(diag);
     if (!doc) return lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: %s", name, cap.text[0] ? cap.text : "parse error");
     lathe_clear_error();
@@ -167,7 +167,11 @@ static int load_depth(const char *path, int depth, cJSON **out) {
     if (stat(path, &st)) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return lathe_fail(LATHE_EFORMAT, "%s is a folder, not a spec file", path);
     if (st.st_size == 0) return lathe_fail(LATHE_EFORMAT, "%s is empty", path);
-    int rc = parse_with(build_file, path, 0, path, out);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = lathe_read_file(path, SPEC_MAX_BYTES, &text, &len);
+    if (!rc) rc = parse_text(text, len, path, out);
+    free(text);
     cJSON *base_key = rc ? NULL : cJSON_GetObjectItemCaseSensitive(*out, "base");
     if (!base_key) return rc;
     if (!cJSON_IsString(base_key) || depth >= MAX_BASE_DEPTH) {
@@ -197,7 +201,7 @@ static int load_depth(const char *path, int depth, cJSON **out) {
 int lathe_config_load(const char *path, cJSON **out) { return load_depth(path, 0, out); }
 
 int lathe_config_parse(const char *text, const char *name, cJSON **out) {
-    return parse_with(build_string, text, strlen(text), name, out);
+    return parse_text(text, strlen(text), name, out);
 }
 
 static int is_index(const char *s) {

@@ -40,3 +40,24 @@ char *lathe_utf8_repair(const char *s) {
     *at = 0;
     return out;
 }
+
+size_t lathe_utf8_yaml_unprintable(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0, k; i < n; i += k) {
+        if (!(k = sequence(u + i, n - i))) return i;
+        unsigned c = u[i] & (k == 1 ? 0x7F : 0x7F >> k);
+        for (size_t j = 1; j < k; j++) c = c << 6 | (u[i + j] & 0x3F);
+        int printable = c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+                        (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+        if (!printable) return i;
+    }
+    return n;
+}
+
+void lathe_utf8_line_column(const char *s, size_t at, size_t *line, size_t *column) {
+    *line = 1, *column = 1;
+    for (size_t i = 0; i < at; i++) {
+        if (s[i] == '\n') *line += 1, *column = 1;
+        else if (((unsigned char)s[i] & 0xC0) != 0x80) *column += 1;
+    }
+}

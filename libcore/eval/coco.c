@@ -35,6 +35,15 @@ static int num_field(const cJSON *o, const char *key, double *v) {
     return 1;
 }
 
+/* An id: a number whose integer part fits int64 (pycocotools takes any number; lathe keys by the
+ * integer part, as it always has). 1e300 or infinity is refused, not cast (undefined behaviour). */
+static int id_field(const cJSON *o, const char *key, int64_t *id) {
+    double v;
+    if (!num_field(o, key, &v) || !(fabs(v) < 9.2e18)) return 0;
+    *id = (int64_t)v;
+    return 1;
+}
+
 static int bbox_of(const cJSON *o, lathe_coco_ann *a) {
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "bbox");
     if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 4) return 0;
@@ -76,11 +85,12 @@ static int read_results(lathe_coco_data *d, const cJSON *dt, const char *dt_path
     const cJSON *it;
     cJSON_ArrayForEach(it, dt) {
         lathe_coco_ann *a = &d->dt[k];
-        double img, cat, score;
-        if (!num_field(it, "image_id", &img) || !num_field(it, "category_id", &cat) || !bbox_of(it, a) ||
+        int64_t img, cat;
+        double score;
+        if (!id_field(it, "image_id", &img) || !id_field(it, "category_id", &cat) || !bbox_of(it, a) ||
             !num_field(it, "score", &score))
             return lathe_fail(LATHE_EFORMAT, "%s: result %zu lacks image_id, category_id, bbox or score", dt_path, k);
-        a->id = (int64_t)k + 1, a->image_id = (int64_t)img, a->category_id = (int64_t)cat, a->score = score;
+        a->id = (int64_t)k + 1, a->image_id = img, a->category_id = cat, a->score = score;
         a->area = a->w * a->h;
         if (find_i64(d->images, d->nimages, a->image_id) < 0)
             return lathe_fail(LATHE_EFORMAT, "%s: result %zu is on image %lld, which the ground truth lacks", dt_path, k,
@@ -131,26 +141,30 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
     const cJSON *it;
     size_t k = 0;
     if (!rc) cJSON_ArrayForEach(it, images) {
-            double id;
-            if (!num_field(it, "id", &id)) {
+            int64_t id;
+            if (!id_field(it, "id", &id)) {
                 rc = lathe_fail(LATHE_EFORMAT, "%s: image %zu has no numeric id", gt_path, k);
                 break;
             }
-            d->images[k++] = (int64_t)id;
+            d->images[k++] = id;
         }
     if (!rc) {
         d->nimages = sort_unique(d->images, ni); /* unique, as pycocotools' imgs dict */
     }
     k = 0;
     if (!rc) cJSON_ArrayForEach(it, cats) {
-            double id;
+            int64_t id;
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-            if (!num_field(it, "id", &id)) {
+            if (!id_field(it, "id", &id)) {
                 rc = lathe_fail(LATHE_EFORMAT, "%s: category %zu has no numeric id", gt_path, k);
                 break;
             }
-            d->categories[k] = (int64_t)id;
-            d->category_names[k++] = strdup(cJSON_IsString(name) ? name->valuestring : "");
+            d->categories[k] = id;
+            if (!(d->category_names[k] = strdup(cJSON_IsString(name) ? name->valuestring : ""))) {
+                rc = lathe_fail(LATHE_ENOMEM, "category names");
+                break;
+            }
+            d->ncategories = ++k; /* so that lathe_coco_data_free frees the names read so far */
         }
     if (!rc) { /* sorted ids, names following */
         d->ncategories = nc;
@@ -165,13 +179,14 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
     k = 0;
     if (!rc) cJSON_ArrayForEach(it, anns) {
             lathe_coco_ann *a = &d->gt[k];
-            double id, img, cat, v;
-            if (!num_field(it, "id", &id) || !num_field(it, "image_id", &img) || !num_field(it, "category_id", &cat) ||
+            int64_t id, img, cat;
+            double v;
+            if (!id_field(it, "id", &id) || !id_field(it, "image_id", &img) || !id_field(it, "category_id", &cat) ||
                 !bbox_of(it, a)) {
                 rc = lathe_fail(LATHE_EFORMAT, "%s: annotation %zu lacks id, image_id, category_id or bbox", gt_path, k);
                 break;
             }
-            a->id = (int64_t)id, a->image_id = (int64_t)img, a->category_id = (int64_t)cat;
+            a->id = id, a->image_id = img, a->category_id = cat;
             a->area = num_field(it, "area", &v) ? v : a->w * a->h;
             a->iscrowd = num_field(it, "iscrowd", &v) && v != 0;
             a->ignore = a->iscrowd; /* pycocotools' _prepare: ignore = iscrowd for bbox evaluation */

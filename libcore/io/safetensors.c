@@ -41,6 +41,28 @@ static uint16_t to_f16(float f) {
 
 static const char *const st_dtype_name[3] = {"F32", "F16", "BF16"};
 
+/* The content hash: XXH64 over the tensors in name order, each its name (NUL included) and its
+ * bytes, so it does not change when another writer (Python's safetensors) lays the same tensors out
+ * in another order. */
+typedef struct {
+    const char *name;
+    const uint8_t *data;
+    size_t len;
+} hashed;
+
+static int by_name(const void *a, const void *b) { return strcmp(((const hashed *)a)->name, ((const hashed *)b)->name); }
+
+static uint64_t content_hash(hashed *t, size_t n) {
+    qsort(t, n, sizeof *t, by_name);
+    XXH64_state_t *st = XXH64_createState();
+    if (!st) return 0;
+    XXH64_reset(st, 0);
+    for (size_t i = 0; i < n; i++) XXH64_update(st, t[i].name, strlen(t[i].name) + 1), XXH64_update(st, t[i].data, t[i].len);
+    uint64_t h = XXH64_digest(st);
+    XXH64_freeState(st);
+    return h;
+}
+
 int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const char *const *meta, size_t nmeta) {
     cJSON *h = cJSON_CreateObject();
     if (nmeta) {
@@ -86,8 +108,20 @@ int lathe_st_write(const char *path, const lathe_st_tensor *t, size_t n, const c
             for (int b = 0; b < (t[i].dtype == LATHE_ST_F32 ? 4 : 2); b++) *data++ = (uint8_t)(bits >> (8 * b));
         }
     }
+    hashed *parts = malloc((n ? n : 1) * sizeof *parts);
+    if (!parts) {
+        free(payload), cJSON_Delete(h);
+        return lathe_fail(LATHE_ENOMEM, "%s: content hash", path);
+    }
+    for (size_t i = 0, at = 0; i < n; i++) {
+        size_t count = 1;
+        for (int k = 0; k < t[i].rank; k++) count *= (size_t)t[i].shape[k];
+        parts[i] = (hashed){t[i].name, payload + at, count * (t[i].dtype == LATHE_ST_F32 ? 4 : 2)};
+        at += parts[i].len;
+    }
     char hash[24];
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)XXH64(payload, off, 0));
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)content_hash(parts, n));
+    free(parts);
     cJSON *m = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
     if (!m) m = cJSON_AddObjectToObject(h, "__metadata__");
     cJSON_AddStringToObject(m, LATHE_ST_HASH_KEY, hash);
@@ -192,11 +226,13 @@ static int parse_header(lathe_st_file *f, const char *path, const char *json, si
         const cJSON *d;
         cJSON_ArrayForEach(d, sh) {
             uint64_t v;
-            if (!exact_u64(d, &v)) rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s: bad shape", path, it->string);
-            else e->shape[e->rank++] = (int64_t)v, count *= v;
+            /* a product past 2^64 would wrap, and [2^32, 2^32] would then claim zero bytes */
+            if (!exact_u64(d, &v) || __builtin_mul_overflow(count, v, &count))
+                rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s: bad shape", path, it->string);
+            else e->shape[e->rank++] = (int64_t)v;
         }
         if (rc) break;
-        if (en < b || en > data_len || en - b != count * (uint64_t)size) {
+        if (en < b || en > data_len || count > data_len || en - b != count * (uint64_t)size) {
             rc = lathe_fail(LATHE_EFORMAT, "%s: tensor %s: bytes [%llu, %llu) do not hold its shape or lie outside the file",
                             path, it->string, (unsigned long long)b, (unsigned long long)en);
             break;
@@ -241,8 +277,12 @@ int lathe_st_open(const char *path, lathe_st_file **out) {
     }
     const cJSON *want = rc ? NULL : cJSON_GetObjectItemCaseSensitive(f->meta, LATHE_ST_HASH_KEY);
     if (cJSON_IsString(want)) { /* written by lathe: the tensors must be the bytes it wrote */
-        char got[24];
-        snprintf(got, sizeof got, "%016llx", (unsigned long long)XXH64(f->buf + f->data_start, f->len - f->data_start, 0));
+        char got[24] = "?";
+        hashed *parts = malloc((f->n ? f->n : 1) * sizeof *parts);
+        for (size_t i = 0; parts && i < f->n; i++)
+            parts[i] = (hashed){f->e[i].name, f->buf + f->data_start + f->e[i].begin, f->e[i].end - f->e[i].begin};
+        if (parts) snprintf(got, sizeof got, "%016llx", (unsigned long long)content_hash(parts, f->n));
+        free(parts);
         if (strcmp(got, want->valuestring))
             rc = lathe_fail(LATHE_EFORMAT, "%s: its tensors do not match the content hash lathe wrote (%s, now %s): the file is "
                                            "corrupt", path, want->valuestring, got);

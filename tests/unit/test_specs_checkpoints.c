@@ -48,6 +48,21 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_int_equal(lathe_config_parse("a: [1, 2\n", "bad", &c), -LATHE_EFORMAT);
     assert_int_equal(lathe_config_parse("a: &x 1\nb: *x\n", "alias", &c), -LATHE_EFORMAT);
     assert_int_equal(lathe_config_load("/nonexistent/spec.yaml", &c), -LATHE_ENOTFOUND);
+    /* invalid UTF-8 in a directive line made libfyaml 0.7.12 loop forever (found by fuzz_config and
+     * fuzz_override): refused before libfyaml, from a string, a file and an override's value */
+    const char hang[] = "% [convL, 11, ;*.5, -3']\xae\n6, 1, 2]\x93\n   het";
+    assert_int_equal(lathe_config_parse(hang, "hang", &c), -LATHE_EFORMAT);
+    assert_non_null(strstr(lathe_last_error(), "line 1 column 25: byte 0xae is not printable UTF-8"));
+    char *dir = test_tempdir("spec-utf8"), path[4200];
+    snprintf(path, sizeof path, "%s/spec.yaml", dir);
+    assert_int_equal(test_write_file(path, hang, sizeof hang - 1), 0);
+    assert_int_equal(lathe_config_load(path, &c), -LATHE_EFORMAT);
+    assert_int_equal(lathe_config_parse("a: 1\n", "t", &c), 0);
+    assert_int_equal(lathe_config_override(c, "a=%\xd2\xf5\x9d"), 0); /* kept as plain text */
+    assert_true(cJSON_IsString(lathe_config_get(c, "a")));
+    cJSON_Delete(c);
+    test_rmtree(dir);
+    free(dir);
 }
 
 /* Writes a raw safetensors file: header JSON, then `data_len` zero bytes. */
@@ -114,6 +129,8 @@ static void safetensors_round_trip_and_hostile_files(void **state) {
          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8},     /* duplicate name */
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4294967296,4294967300]}}", 4}, /* 64-bit */
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4},   /* negative dim */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", 0}, /* 2^64 */
+        {"{\"a\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,0]}}", 0}, /* 2^61*8 */
         {"[1,2,3]", 0},                                                           /* not an object */
         {"{\"a\":", 0},                                                           /* truncated JSON */
     };

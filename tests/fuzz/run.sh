@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh - `make fuzz`: runs each libFuzzer target of tests/fuzz/ for FUZZ_SECONDS on a
+# working copy of its seed corpus (tests/fuzz/corpus/<target>/ is copied in, never written), prints
+# executions and findings per target and one summary line; exits 1 when any target crashed, leaked,
+# hung or tripped a sanitizer. Arguments name targets (coco, yolo, ...); none means all.
+# Environment: FUZZ_BUILD (build/fuzz), FUZZ_SECONDS (60), FUZZ_WORK (FUZZ_BUILD/work: the grown
+# corpora, kept between runs, and the crash artifacts), FUZZ_FLAGS (more libFuzzer flags).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${FUZZ_BUILD:-build/fuzz}
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+WORK=${FUZZ_WORK:-$BUILD/work}
+mkdir -p "$WORK/corpus" "$WORK/artifacts"
+export TMPDIR=$(mktemp -d /tmp/lathe-fuzz.XXXXXX) # harnesses write their files under here only
+trap 'rm -rf "$TMPDIR"' EXIT
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export OMP_NUM_THREADS=1
+
+# A crash or hang inside HDF5 itself (frames of libhdf5 above the first lathe frame) is a finding in
+# Debian's libhdf5, not in lathe: it is reported as third-party (docs/RELIABILITY.md lists those
+# found) and does not fail the run. The shard target runs in fork mode so such a crash does not end
+# its run; every input it saves is replayed and classified. Leaks are always lathe's.
+THIRD_PARTY=${FUZZ_THIRD_PARTY:-libhdf5}
+
+# Prints "lathe" or "third-party" for the report in log (the first sanitizer or libFuzzer report).
+classify() {
+  awk -v lib="$THIRD_PARTY" '
+    /ERROR: LeakSanitizer/ { print "lathe"; exit }
+    /ERROR|runtime error|deadly signal|timeout after/ { seen = 1 }
+    seen && /^ *#[0-9]+ / {
+      if ($0 ~ /(libcore\/[a-z]+|datasets|tests\/fuzz)\/[a-z0-9_]+\.c:[0-9]/) { print (third ? "third-party" : "lathe"); exit }
+      if ($0 ~ lib) third = 1
+    }
+    END { if (!seen) print "lathe" }' "$1" | head -1
+}
+
+# -max_len per target: a little above the largest realistic input the parser sees in a test.
+max_len() {
+  case $1 in
+    jpeg|png) echo 16384 ;;
+    shard) echo 65536 ;;
+    archive) echo 8192 ;;
+    safetensors|eval|coco|voc|vocab) echo 4096 ;;
+    *) echo 2048 ;;
+  esac
+}
+
+targets=("$@")
+if [ ${#targets[@]} = 0 ]; then
+  for f in tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
+fi
+total=0 failed=()
+printf '%-12s %12s %8s %s\n' target executions exec/s result
+for t in "${targets[@]}"; do
+  bin=$BUILD/tests/fuzz/fuzz_$t
+  if [ ! -x "$bin" ]; then failed+=("$t"); echo "$t: $bin is not built (make fuzz-build)"; continue; fi
+  corpus=$WORK/corpus/$t
+  mkdir -p "$corpus"
+  cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null
+  log=$WORK/$t.log
+  # libfyaml and libhdf5 have no frame pointers: the full unwinder lets tests/lsan.supp name their own leaks
+  asan=$ASAN_OPTIONS
+  case $t in config|override|yolo|shard) asan="$asan:fast_unwind_on_malloc=0" ;; esac
+  fork=()
+  [ "$t" = shard ] && fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1)
+  art=$WORK/artifacts/$t.$(date +%Y%m%d-%H%M%S) # this run's saved inputs
+  mkdir -p "$art"
+  ASAN_OPTIONS=$asan "$bin" -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$art/" "${fork[@]}" ${FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1
+  rc=$?
+  if [ ${#fork[@]} = 0 ]; then
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  else # fork mode: "#EXECS: cov: ... exec/s: R ..." lines from the parent
+    execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
+    rate=$(sed -n 's/^#[0-9]*: cov:.* exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -1)
+  fi
+  execs=${execs:-0}
+  total=$((total + execs))
+  result=ok third=0 ours=()
+  for a in "$art"/*; do
+    [ -f "$a" ] || continue
+    ASAN_OPTIONS=$asan "$bin" -timeout=10 -rss_limit_mb=2048 "$a" >"$a.log" 2>&1
+    if [ "$(classify "$a.log")" = third-party ]; then third=$((third + 1)); else ours+=("$a"); fi
+  done
+  [ ${#fork[@]} = 0 ] && [ $rc != 0 ] && [ "$(ls "$art" | wc -l)" = 0 ] && ours+=("(no input saved)")
+  if [ ${#ours[@]} != 0 ]; then
+    failed+=("$t")
+    result="FAILED (exit $rc): $(grep -h -m1 -E '^==[0-9]+==ERROR|runtime error|ERROR: libFuzzer' "${ours[0]}.log" "$log" 2>/dev/null | head -1 | cut -c1-150)"
+    result="$result; input: ${ours[0]}; log: $log"
+  fi
+  rmdir "$art" 2>/dev/null
+  [ $third != 0 ] && result="$result; $third input(s) crash or hang inside $THIRD_PARTY (third-party, kept in $art)"
+  printf '%-12s %12s %8s %s\n' "$t" "$execs" "${rate:-0}" "$result"
+done
+echo "lathe fuzz: ${#targets[@]} targets, $total executions in ${SECONDS_EACH}s each, ${#failed[@]} failed${failed:+ (${failed[*]})}"
+[ ${#failed[@]} = 0 ]
