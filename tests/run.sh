@@ -19,7 +19,7 @@ run() { # name, command...
 }
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && run "unit/$(basename "$t")" "$t"; done
 # GPU parity tests pass with a printed SKIP where no GPU exists; make gpu-check runs them on one
-for t in "$BUILD"/tests/gpu/test_*; do [ -x "$t" ] && run "gpu/$(basename "$t")" "$t" && grep -h "^SKIP" "$TMPDIR"/gpu_* 2>/dev/null | sed 's/^/    /'; done
+for t in "$BUILD"/tests/gpu/test_*; do [ -x "$t" ] && run "gpu/$(basename "$t")" "$t" && grep -h "^SKIP" "$TMPDIR/gpu_$(basename "$t").log" 2>/dev/null | sed 's/^/    /'; done
 for t in tests/integration/test_*.sh; do [ -f "$t" ] && run "integration/$(basename "$t")" bash "$t"; done
 if [ -x .venv/bin/python ]; then
   run "interop/pytest" .venv/bin/python -m pytest -q tests/interop

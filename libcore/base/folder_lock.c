@@ -50,6 +50,19 @@ static void holder(int fd, char *out, size_t cap) {
     snprintf(out, cap, "pid %s (%s)", buf, space ? space + 1 : "lathe");
 }
 
+/* Removes the temporaries a killed writer left in folder (lathe_write_atomic's): the lock's holder
+ * is the folder's only writer, so none of them is in use. */
+static void remove_stale_temps(const char *folder) {
+    DIR *d = opendir(folder);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[4400];
+        if (lathe_is_atomic_temp(e->d_name) && snprintf(path, sizeof path, "%s/%s", folder, e->d_name) < (int)sizeof path)
+            unlink(path);
+    }
+    closedir(d);
+}
+
 int lathe_folder_lock(const char *folder, lathe_lock **out) {
     *out = NULL;
     int created = access(folder, F_OK) != 0;
@@ -79,6 +92,7 @@ int lathe_folder_lock(const char *folder, lathe_lock **out) {
         close(fd);
         return lathe_fail(LATHE_EIO, "cannot lock %s: %s: %s", folder, path, strerror(err));
     }
+    remove_stale_temps(folder);
     lathe_lock *l = malloc(sizeof *l);
     if (!l) {
         close(fd);

@@ -2,7 +2,8 @@
  * report, predictions, an engine) holds an exclusive flock on FOLDER/.lathe.lock while it writes;
  * the kernel releases it when the process ends, however it ends, so a killed writer never blocks
  * the next one. A second writer fails at once, naming the folder and the holder's pid and command
- * line. Readers take no lock. */
+ * line. The lock's new holder removes the temporaries a killed writer left (lathe_write_atomic's).
+ * Readers take no lock. */
 #ifndef LATHE_BASE_FOLDER_LOCK_H
 #define LATHE_BASE_FOLDER_LOCK_H
 #ifdef __cplusplus

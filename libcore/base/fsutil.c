@@ -1,6 +1,7 @@
 /* fsutil.c - durable file replacement and small file helpers (see fsutil.h). */
 #include "fsutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,12 +45,16 @@ int lathe_rename_durable(const char *tmp, const char *path) {
 }
 
 int lathe_write_atomic(const char *path, const void *data, size_t len) {
-    /* a temporary of its own (PATH.XXXXXX.tmp), so two processes replacing one file never write
-     * into each other's temporary: the last rename wins, whole */
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX.tmp", path) >= (int)sizeof tmp)
+    /* a hidden temporary of its own (DIR/.NAME.XXXXXX.tmp), so two processes replacing one file
+     * never write into each other's temporary: the last rename wins, whole. A killed writer's
+     * temporary is removed by the folder's next writer (lathe_folder_lock). */
+    char tmp[4200], dir[4096];
+    lathe_dirname(path, dir, sizeof dir);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (snprintf(tmp, sizeof tmp, "%s/.%s" LATHE_TEMP_SUFFIX, dir, base) >= (int)sizeof tmp)
         return lathe_fail(LATHE_EINVAL, "path too long: %s", path);
-    int fd = mkstemps(tmp, 4);
+    int fd = mkstemps(tmp, 4); /* the XXXXXX before ".tmp" */
     if (fd < 0) return lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "wb");
     if (!f) {
@@ -68,6 +73,14 @@ int lathe_write_atomic(const char *path, const void *data, size_t len) {
     int rc = lathe_rename_durable(tmp, path);
     if (rc) unlink(tmp);
     return rc;
+}
+
+int lathe_is_atomic_temp(const char *name) {
+    size_t len = strlen(name), tail = strlen(LATHE_TEMP_SUFFIX);
+    if (name[0] != '.' || len < tail + 2 || strcmp(name + len - 4, ".tmp") != 0 || name[len - tail] != '.') return 0;
+    for (size_t i = len - tail + 1; i < len - 4; i++)
+        if (!isalnum((unsigned char)name[i])) return 0;
+    return 1;
 }
 
 int lathe_mkdirs(const char *path) {

@@ -8,9 +8,13 @@
 extern "C" {
 #endif
 
+/* The temporaries lathe_write_atomic makes: DIR/.NAME.XXXXXX.tmp (six random characters). */
+#define LATHE_TEMP_SUFFIX ".XXXXXX.tmp"
 /* Replaces path with data atomically: readers see the old or the new content, never a mix.
  * Returns 0 or -LATHE_EIO. */
 int lathe_write_atomic(const char *path, const void *data, size_t len);
+/* 1 when a file name (no folder) has the form of a lathe_write_atomic temporary, else 0. */
+int lathe_is_atomic_temp(const char *name);
 /* fsyncs a file, or a folder (so that renames inside it are durable). Returns 0 or -LATHE_EIO. */
 int lathe_fsync_path(const char *path);
 /* fsyncs tmp, renames it to path and fsyncs the folder. Returns 0 or -LATHE_EIO. */
