@@ -40,9 +40,9 @@ static void usage(FILE *out) {
                  "score}); for files also OUT/images.json ({id, file_name, width, height} per image, id =\n"
                  "image_id), for a dataset image_id is the one `lathe eval --detections --dataset` expects.\n"
                  "Unreadable images are reported and skipped (exit 1 at the end). On a tiled dataset (ingest\n"
-                 "--tile), and on files with --tile, each image's tile detections become whole-image ones: NMS\n"
-                 "across the tiles, and a piece that a tile's edge cuts is merged into the detection that holds\n"
-                 "it.\n\n"
+                 "--tile), and on files with --tile, each image's tile detections become whole-image ones: a box\n"
+                 "that a tile's inner edge cuts scores half, then NMS across the tiles, and a cut piece of an\n"
+                 "object that another tile sees is merged into that one detection.\n\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --dataset D         predict on a lathe dataset instead of files\n"
                  "  --split S           with --dataset: train, val (default) or test\n"
@@ -293,7 +293,7 @@ static int predict_tiled(lathe_detector *d, const lathe_image *img, const tiling
     }
     lathe_tile_merge_opts mo;
     lathe_tile_merge_defaults(&mo);
-    mo.iou = o->iou, mo.max_det = o->max_det;
+    mo.iou = o->iou, mo.max_det = o->max_det, mo.min_score = o->conf;
     size_t kept = 0;
     if (!rc) rc = lathe_tile_merge(dt, rects, n, img->width, img->height, &mo, &kept);
     if (!rc && res->n + kept > res->cap) {

@@ -145,10 +145,11 @@ static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, double (**size
 
 /* Merges each source image's tile detections (a run of equal image ids, as tiles are consecutive)
  * in place; *n shrinks to what is kept. */
-static int merge_tiles(lathe_coco_ann *dt, lathe_tile_rect *rects, const double (*sizes)[2], size_t *n, int max_det) {
+static int merge_tiles(lathe_coco_ann *dt, lathe_tile_rect *rects, const double (*sizes)[2], size_t *n,
+                       const lathe_det_predict_opts *o) {
     lathe_tile_merge_opts mo;
     lathe_tile_merge_defaults(&mo);
-    mo.max_det = max_det;
+    mo.iou = o->iou, mo.max_det = o->max_det, mo.min_score = o->conf;
     size_t w = 0;
     for (size_t a = 0, b; a < *n; a = b) {
         for (b = a; b < *n && dt[b].image_id == dt[a].image_id;) b++;
@@ -209,7 +210,7 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
             lathe_dataset_sample_free(&s);
         }
     }
-    if (!rc && tiled) rc = merge_tiles(*out, rects, (const double(*)[2])sizes, n, o->max_det);
+    if (!rc && tiled) rc = merge_tiles(*out, rects, (const double(*)[2])sizes, n, o);
     free(dets), free(counts), free(image_ids), free(rects), free(sizes);
     lathe_det_batch_free(&b);
     lathe_det_loader_free(l);

@@ -8,7 +8,7 @@
 
 #include "libcore/base/error.h"
 
-void lathe_tile_merge_defaults(lathe_tile_merge_opts *o) { *o = (lathe_tile_merge_opts){0.7, 0.5, 2, 100}; }
+void lathe_tile_merge_defaults(lathe_tile_merge_opts *o) { *o = (lathe_tile_merge_opts){0.7, 0.5, 2, 0.5, 0, 100}; }
 
 typedef struct {
     lathe_coco_ann a;
@@ -37,12 +37,17 @@ static int same_tile(const lathe_tile_rect *s, const lathe_tile_rect *t) {
     return s == t || (s->x0 == t->x0 && s->y0 == t->y0 && s->x1 == t->x1 && s->y1 == t->y1);
 }
 
-/* k absorbs d: the union of both boxes, k's (higher) score. */
+/* k absorbs d, both cut pieces of one object: the union of both boxes, k's (higher) score. */
 static void absorb(item *k, const item *d) {
     double x1 = fmax(k->a.x + k->a.w, d->a.x + d->a.w), y1 = fmax(k->a.y + k->a.h, d->a.y + d->a.h);
     k->a.x = fmin(k->a.x, d->a.x), k->a.y = fmin(k->a.y, d->a.y);
     k->a.w = x1 - k->a.x, k->a.h = y1 - k->a.y, k->a.area = k->a.w * k->a.h;
-    k->cut = k->cut && d->cut; /* a whole view of the object makes the union whole */
+}
+
+/* q, a cut piece, takes the box of d, a whole view of the same object, and keeps its better score. */
+static void take_box(item *q, const item *d) {
+    q->a.x = d->a.x, q->a.y = d->a.y, q->a.w = d->a.w, q->a.h = d->a.h, q->a.area = d->a.area;
+    q->cut = 0;
 }
 
 int lathe_tile_merge(lathe_coco_ann *dt, const lathe_tile_rect *tiles, size_t n, double width, double height,
@@ -51,8 +56,10 @@ int lathe_tile_merge(lathe_coco_ann *dt, const lathe_tile_rect *tiles, size_t n,
     if (n == 0) return 0;
     item *it = malloc(n * sizeof *it);
     if (!it) return lathe_fail(LATHE_ENOMEM, "merging %zu tile detections", n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         it[i] = (item){dt[i], &tiles[i], i, cut_by_tile(&dt[i], &tiles[i], width, height, o->edge)};
+        if (it[i].cut) it[i].a.score *= o->cut_score; /* a tile saw part of the object at most */
+    }
     qsort(it, n, sizeof *it, by_score);
     size_t nk = 0; /* it[0 .. nk) are kept, best first */
     for (size_t i = 0; i < n; i++) {
@@ -64,15 +71,17 @@ int lathe_tile_merge(lathe_coco_ann *dt, const lathe_tile_rect *tiles, size_t n,
             double inter = intersection(&q->a, &d.a), ad = d.a.w * d.a.h, aq = q->a.w * q->a.h;
             if (inter <= 0) continue;
             if (inter / (ad + aq - inter) > o->iou) gone = 1; /* the same object twice */
-            else if (!same_tile(q->tile, d.tile) && (q->cut || d.cut) && inter / fmin(ad, aq) >= o->ios) {
-                absorb(q, &d); /* a piece of it that a seam cut */
-                gone = 1;
+            else if ((d.cut || q->cut) && !same_tile(q->tile, d.tile) && inter / fmin(ad, aq) >= o->ios) {
+                if (d.cut && q->cut) absorb(q, &d); /* two pieces of an object no tile sees whole */
+                else if (q->cut) take_box(q, &d);   /* d sees whole what q saw a piece of */
+                gone = 1;                           /* else d is a piece of what q sees whole */
             }
         }
         if (!gone) it[nk++] = d;
     }
     /* a union can outgrow a box kept after it; the order by score stays as it was */
     if ((int)nk > o->max_det) nk = (size_t)o->max_det;
+    while (nk > 0 && it[nk - 1].a.score < o->min_score) nk--; /* a cut view's scaled score can fall under it */
     for (size_t i = 0; i < nk; i++) dt[i] = it[i].a;
     *kept = nk;
     free(it);

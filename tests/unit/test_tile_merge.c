@@ -1,8 +1,10 @@
 /* test_tile_merge.c - merging one image's tile detections (libcore/det/tile_merge.h) on hand-built
  * cases: an image 200 x 100 cut into two tiles of 120 x 100 that overlap on x in [80, 120). An
- * object on the seam is found once whether one tile sees it whole or neither does; an object seen
- * whole by both tiles is found once; two objects side by side in one tile, objects of different
- * classes, and a box at the image's own border are never merged; the best score and max_det hold. */
+ * object on the seam is found once, with the whole view's box, whether the whole view or the cut
+ * piece scores higher, and once (the union of the pieces) when no tile sees it whole; an object
+ * seen whole by both tiles is found once; a cut view scores half; two objects side by side in one
+ * tile, objects of different classes, and a box at the image's own border are never merged; the
+ * order by score, max_det and the score floor hold. */
 #include "libcore/det/tile_merge.h"
 #include "testutil.h"
 
@@ -34,11 +36,36 @@ static void assert_box(const lathe_coco_ann *a, double x1, double y1, double x2,
 /* Object x in [100, 140): whole in the right tile; the left tile's edge at 120 cuts it to [100, 120). */
 static void seam_object_whole_in_one_tile(void **state) {
     (void)state;
+    /* the piece scores 0.9, halved: the whole view (0.8) comes first and the piece goes */
     lathe_coco_ann dt[2] = {det(100, 40, 120, 60, 0.9, 1), det(100, 40, 140, 60, 0.8, 1)};
     lathe_tile_rect tiles[2] = {LEFT, RIGHT};
     assert_int_equal(merge(dt, tiles, 2, 100), 1);
-    assert_box(&dt[0], 100, 40, 140, 60); /* the whole object, at the cut piece's better score */
-    assert_float_equal(dt[0].score, 0.9, 1e-12);
+    assert_box(&dt[0], 100, 40, 140, 60);
+    assert_float_equal(dt[0].score, 0.8, 1e-12);
+    /* the piece still outscores the whole view (0.98 halved against 0.3): the whole view's box, at
+     * the better score */
+    lathe_coco_ann strong[2] = {det(100, 40, 120, 60, 0.98, 1), det(100, 40, 140, 60, 0.3, 1)};
+    assert_int_equal(merge(strong, tiles, 2, 100), 1);
+    assert_box(&strong[0], 100, 40, 140, 60);
+    assert_float_equal(strong[0].score, 0.49, 1e-12);
+}
+
+/* A cut view alone: kept, at half its score; under the floor after halving, dropped. */
+static void a_cut_view_scores_half(void **state) {
+    (void)state;
+    lathe_coco_ann dt[2] = {det(100, 40, 120, 60, 0.8, 1), det(10, 10, 30, 30, 0.5, 1)};
+    lathe_tile_rect tiles[2] = {LEFT, LEFT};
+    assert_int_equal(merge(dt, tiles, 2, 100), 2);
+    assert_float_equal(dt[0].score, 0.5, 0), assert_float_equal(dt[1].score, 0.4, 1e-12);
+    assert_box(&dt[1], 100, 40, 120, 60);
+    lathe_coco_ann floor[2] = {det(100, 40, 120, 60, 0.8, 1), det(10, 10, 30, 30, 0.5, 1)};
+    lathe_tile_merge_opts o;
+    lathe_tile_merge_defaults(&o);
+    o.min_score = 0.45;
+    size_t kept = 0;
+    assert_int_equal(lathe_tile_merge(floor, tiles, 2, 200, 100, &o, &kept), 0);
+    assert_int_equal(kept, 1);
+    assert_float_equal(floor[0].score, 0.5, 0);
 }
 
 /* Object x in [60, 140): wider than the overlap, so each tile sees a cut piece of it. */
@@ -48,7 +75,7 @@ static void seam_object_cut_in_both_tiles(void **state) {
     lathe_tile_rect tiles[2] = {LEFT, RIGHT};
     assert_int_equal(merge(dt, tiles, 2, 100), 1);
     assert_box(&dt[0], 60, 30, 140, 70);
-    assert_float_equal(dt[0].score, 0.7, 1e-12);
+    assert_float_equal(dt[0].score, 0.35, 1e-12); /* the better piece's, halved */
 }
 
 /* Object x in [90, 110): inside the overlap, whole in both tiles: a duplicate, suppressed by IoU. */
@@ -97,7 +124,8 @@ static void order_and_max_det(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(seam_object_whole_in_one_tile), cmocka_unit_test(seam_object_cut_in_both_tiles),
+        cmocka_unit_test(seam_object_whole_in_one_tile), cmocka_unit_test(a_cut_view_scores_half),
+        cmocka_unit_test(seam_object_cut_in_both_tiles),
         cmocka_unit_test(object_seen_whole_twice),       cmocka_unit_test(what_is_not_merged),
         cmocka_unit_test(order_and_max_det),
     };
