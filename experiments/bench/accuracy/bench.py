@@ -54,7 +54,7 @@ def score(gt_path, dt_path, lathe_report, out):
     print(f"pycocotools: mAP {py['AP']:.4f} AP50 {py['AP50']:.4f}; lathe eval agrees (max diff {diff:.1e})")
 
 
-def result(side, d, train_seconds):
+def result(side, d, train_seconds, split="val"):
     d = Path(d)
     sc = json.loads((d / "score.json").read_text())["pycocotools"]
     dets = len(json.loads((d / "dets.json").read_text()))
@@ -73,7 +73,7 @@ def result(side, d, train_seconds):
     maps = [c["val_map"] or 0 for c in curve]
     best = curve[maps.index(max(maps))]["epoch"] if curve else None
     r = {"mAP": sc["AP"], "AP50": sc["AP50"], "AP75": sc["AP75"], "train_seconds": float(train_seconds),
-         "detections": dets, "best_epoch": best, "metrics": sc, "per_epoch": curve}
+         "detections": dets, "best_epoch": best, "scored_split": split, "metrics": sc, "per_epoch": curve}
     (d / "result.json").write_text(json.dumps(r, indent=1) + "\n")
 
 
@@ -113,7 +113,8 @@ def table(out_dir):
                   f"{r['train_seconds']:9.3f}   {note}")
         else:
             print(f"{r['dataset']:<10} {r['side']:<20} {r['mAP']:9.4f} {r['AP50']:7.4f} {r['train_seconds']:9.1f}   "
-                  f"best val epoch {r.get('best_epoch', '?')}, {r['detections']} detections")
+                  f"best val epoch {r.get('best_epoch', '?')}, {r['detections']} detections on "
+                  f"{r.get('scored_split', 'val')}")
     print(f"written {out_dir / 'accuracy.json'}")
 
 

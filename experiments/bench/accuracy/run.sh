@@ -7,10 +7,15 @@
 #   (a) shapes: the CI dataset, made exactly as experiments/ci/run.sh makes it (make_shapes.py, 500
 #       images, ingest --size 128 --split 0.8,0.2,0), lathe trained with experiments/ci/detect.yaml
 #   (b) tiles: a tiled lathe dataset (the demo's defect tiles; first argument, or TILES, default
-#       out/demo/tiles; skipped with a message when missing), lathe trained with the same spec and
-#       model.input set to the tile size
+#       out/demo/tiles; skipped with a message when missing), lathe trained with the demo's recipe
+#       (experiments/detect/defects.yaml) at the tile size; each side trains on every tile with a
+#       box and a share TILE_BACKGROUND of the empty ones (lathe draws its share afresh each epoch,
+#       the export keeps a fixed one for Ultralytics), both scored on the test split's tiles (the
+#       demo's val split, 26 photos, is too small to score on; it is what each side picks its best
+#       epoch by)
 # usage: experiments/bench/accuracy/run.sh [TILES_DATASET]
-# Environment: EPOCHS (15, as the CI spec), THREADS (2), OUT (out/bench/accuracy), LATHE_BUILD
+# Environment: EPOCHS (15, as the CI spec), TILE_EPOCHS (10, as the demo's), TILE_BACKGROUND (0.1,
+# as the demo's), THREADS (2), OUT (out/bench/accuracy), LATHE_BUILD
 # (build), TILES (out/demo/tiles), SHAPES_COUNT (500: fewer for a quick test), DATASETS ("shapes
 # tiles"), VENV (.venv-ultralytics: made on first use with PyPI's ultralytics, pycocotools, h5py,
 # hdf5plugin; no weights are downloaded, ever), FONT (a local TTF Ultralytics gets as Arial.ttf).
@@ -23,6 +28,8 @@ abs() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
 BUILD=$(abs "${LATHE_BUILD:-build}")
 LATHE=$BUILD/lathe
 EPOCHS=${EPOCHS:-15}
+TILE_EPOCHS=${TILE_EPOCHS:-10}
+TILE_BACKGROUND=${TILE_BACKGROUND:-0.1}
 THREADS=${THREADS:-2}
 OUT=$(abs "${OUT:-out/bench/accuracy}")
 TILES=$(abs "${1:-${TILES:-out/demo/tiles}}")
@@ -30,7 +37,6 @@ SHAPES_COUNT=${SHAPES_COUNT:-500}
 DATASETS=${DATASETS:-shapes tiles}
 VENV=$(abs "${VENV:-.venv-ultralytics}")
 FONT=${FONT:-/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf}
-SPEC=experiments/ci/detect.yaml
 PY=$VENV/bin/python
 # the versions measured in docs/PERFORMANCE.md; torch's wheel brings its CUDA libraries (~5 GB)
 PACKAGES="ultralytics==8.4.190 torch==2.15.0 torchvision==0.29.2 pycocotools==2.0.11 h5py==3.16.0 hdf5plugin==7.1.0"
@@ -68,42 +74,43 @@ score() {
   "$PY" "$HERE/bench.py" score "$gt" "$dir/dets.json" "$dir/eval/report.json" "$dir/score.json"
 }
 
-# run_dataset NAME DATASET: export, train and score both sides into OUT/NAME
+# run_dataset NAME DATASET SPEC EPOCHS BACKGROUND SPLIT: export, train (each side picks its best epoch
+# on val) and score both sides on SPLIT (val or test) into OUT/NAME
 run_dataset() {
-  local name=$1 ds=$2 dir=$OUT/$1
+  local name=$1 ds=$2 spec=$3 epochs=$4 background=$5 split=$6 dir=$OUT/$1
   local size
   size=$("$PY" -c 'import json,sys; h,w=json.load(open(sys.argv[1]))["image_size"]; print(h if h==w and h>0 else "")' "$ds/manifest.json")
   [ -n "$size" ] || die "$ds: stored images are not square (or not pixels); both sides need one square input size"
   rm -rf "$dir/export" "$dir/lathe" "$dir/ultralytics"
   mkdir -p "$dir/lathe" "$dir/ultralytics"
-  "$PY" "$HERE/export_yolo.py" "$ds" "$dir/export"
+  "$PY" "$HERE/export_yolo.py" "$ds" "$dir/export" --background "$background" $([ "$split" = test ] && echo --test)
 
-  say "$name: lathe trains $SPEC (model.input ${size}x$size, $EPOCHS epochs, $THREADS threads)"
+  say "$name: lathe trains $spec (model.input ${size}x$size, $epochs epochs, background $background, $THREADS threads)"
   local t0 t1
   t0=$(now)
-  "$LATHE" train "$SPEC" "data.dataset=$ds" "model.input=[3,$size,$size]" "train.epochs=$EPOCHS" \
+  "$LATHE" train "$spec" "data.dataset=$ds" "model.input=[3,$size,$size]" "train.epochs=$epochs" "data.background=$background" \
     --runs "$dir/lathe" --name run --overwrite --threads "$THREADS" 2>"$dir/lathe/train.log" ||
     die "lathe train failed (see $dir/lathe/train.log)"
   t1=$(now)
-  "$LATHE" predict "$dir/lathe/run" "$dir/export/images/val" -o "$dir/lathe/predict" --conf 0.001 --iou 0.7 \
+  "$LATHE" predict "$dir/lathe/run" "$dir/export/images/$split" -o "$dir/lathe/predict" --conf 0.001 --iou 0.7 \
     --max-det 100 --threads "$THREADS" 2>"$dir/lathe/predict.log" || die "lathe predict failed (see $dir/lathe/predict.log)"
   "$PY" "$HERE/bench.py" lathe-dets "$dir/lathe/predict" "$dir/lathe/dets.json"
-  score "$dir/lathe" "$dir/export/gt_val.json"
-  "$PY" "$HERE/bench.py" result lathe "$dir/lathe" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+  score "$dir/lathe" "$dir/export/gt_$split.json"
+  "$PY" "$HERE/bench.py" result lathe "$dir/lathe" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$split"
 
   # Ultralytics gets lathe's resolved batch and close_mosaic (the run's config.yaml)
   local batch close
   read -r batch close < <("$PY" -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))
 print(c["train"]["batch"], (c["data"].get("augment") or {}).get("close_mosaic", 0))' "$dir/lathe/run/config.yaml")
   [ -n "$close" ] || die "cannot read train.batch and data.augment.close_mosaic from $dir/lathe/run/config.yaml"
-  say "$name: Ultralytics trains yolov8n.yaml (imgsz $size, $EPOCHS epochs, batch $batch = nbs, close_mosaic $close, $THREADS threads)"
-  "$PY" "$HERE/yolo_side.py" "$dir/export" "$dir/ultralytics" --imgsz "$size" --epochs "$EPOCHS" --batch "$batch" \
-    --close-mosaic "$close" --threads "$THREADS" >"$dir/ultralytics/train.log" 2>&1 ||
+  say "$name: Ultralytics trains yolov8n.yaml (imgsz $size, $epochs epochs, batch $batch = nbs, close_mosaic $close, $THREADS threads)"
+  "$PY" "$HERE/yolo_side.py" "$dir/export" "$dir/ultralytics" --imgsz "$size" --epochs "$epochs" --batch "$batch" \
+    --close-mosaic "$close" --threads "$THREADS" --split "$split" >"$dir/ultralytics/train.log" 2>&1 ||
     { tail -20 "$dir/ultralytics/train.log" >&2; die "Ultralytics failed (see $dir/ultralytics/train.log)"; }
   tail -1 "$dir/ultralytics/train.log"
-  score "$dir/ultralytics" "$dir/export/gt_val.json"
+  score "$dir/ultralytics" "$dir/export/gt_$split.json"
   "$PY" "$HERE/bench.py" result ultralytics "$dir/ultralytics" \
-    "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_seconds"])' "$dir/ultralytics/summary.json")"
+    "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_seconds"])' "$dir/ultralytics/summary.json")" "$split"
 }
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -118,7 +125,7 @@ for name in $DATASETS; do
     "$PY" experiments/ci/make_shapes.py "$OUT/shapes/src" --count "$SHAPES_COUNT" --seed 0
     "$LATHE" ingest "$OUT/shapes/src" -o "$OUT/shapes/dataset" --size 128 --split 0.8,0.2,0 --threads "$THREADS" \
       2>"$OUT/shapes/ingest.log" || die "ingest failed (see $OUT/shapes/ingest.log)"
-    run_dataset shapes "$OUT/shapes/dataset"
+    run_dataset shapes "$OUT/shapes/dataset" experiments/ci/detect.yaml "$EPOCHS" 1 val
     ;;
   tiles)
     if [ ! -f "$TILES/manifest.json" ]; then
@@ -126,7 +133,7 @@ for name in $DATASETS; do
       rm -rf "$OUT/tiles"
       continue
     fi
-    run_dataset tiles "$TILES"
+    run_dataset tiles "$TILES" experiments/detect/defects.yaml "$TILE_EPOCHS" "$TILE_BACKGROUND" test
     ;;
   *) die "unknown dataset $name (shapes, tiles)" ;;
   esac
@@ -136,7 +143,7 @@ kill $LOADER 2>/dev/null || true
 import json, os, sys
 load = [l.split() for l in open("$OUT/load.txt") if l.strip()]
 one = [float(x[1]) for x in load]
-json.dump({"command": "experiments/bench/accuracy/run.sh", "started": "$START", "epochs": $EPOCHS, "threads": $THREADS,
+json.dump({"command": "experiments/bench/accuracy/run.sh", "started": "$START", "epochs": $EPOCHS, "tile_epochs": $TILE_EPOCHS, "tile_background": $TILE_BACKGROUND, "threads": $THREADS,
            "shapes_count": $SHAPES_COUNT, "tiles": "$TILES", "lathe": "$("$LATHE" --version)", "cpus": os.cpu_count(),
            "commit_at_start": "$COMMIT", "lathe_binary": "$LATHE",
            "load_at_start": "$LOAD0", "load_1min_samples": len(one),

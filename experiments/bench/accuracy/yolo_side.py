@@ -37,6 +37,8 @@ def main():
     ap.add_argument("--close-mosaic", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", choices=["val", "test"], default="val",
+                    help="the split best.pt is scored on (test needs an export made with --test)")
     ap.add_argument("--assigner", choices=["ultralytics", "lathe"], default="ultralytics",
                     help="lathe: the task-aligned assigner as lathe's (alpha 1 instead of 0.5; box sides "
                          "under 16 px not enlarged to 16 px when picking candidate anchors): an ablation")
@@ -71,7 +73,7 @@ def main():
     assert torch.get_num_threads() == a.threads, torch.get_num_threads()
     run = out / "train"
     best = YOLO(str(run / "weights" / "best.pt"))
-    metrics = best.val(data=data, imgsz=a.imgsz, batch=a.batch, conf=0.001, iou=0.7, max_det=100,
+    metrics = best.val(data=data, split=a.split, imgsz=a.imgsz, batch=a.batch, conf=0.001, iou=0.7, max_det=100,
                        save_json=True, plots=False, device="cpu", project=str(out), name="val",
                        exist_ok=True, verbose=False)
     preds = json.loads((out / "val" / "predictions.json").read_text())
@@ -84,7 +86,7 @@ def main():
         epochs = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     summary = {"ultralytics": ul_version, "torch": torch.__version__, "threads": a.threads,
                "train_seconds": train_seconds, "imgsz": a.imgsz, "epochs": a.epochs, "batch": a.batch,
-               "nbs": a.batch, "close_mosaic": a.close_mosaic, "assigner": a.assigner,
+               "nbs": a.batch, "close_mosaic": a.close_mosaic, "assigner": a.assigner, "scored_split": a.split,
                "own_metrics": {"mAP50-95": float(metrics.box.map), "mAP50": float(metrics.box.map50)},
                "detections": len(dets), "per_epoch": epochs}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
