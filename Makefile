@@ -2,6 +2,7 @@
 # Options: CUDA=auto|0|1 (auto: build kernels/cuda when nvcc is found), CUDNN_HOME=DIR (a cuDNN
 # outside the CUDA folder, e.g. the nvidia-cudnn wheel's site-packages/nvidia/cudnn: its include/
 # and lib/ are used), DNNL=0 (no oneDNN: convolutions on im2col + OpenBLAS), SANITIZE=1 (ASan+UBSan),
+# SANITIZE=thread (ThreadSanitizer: clang, LLVM's OpenMP with its archer tool, CPU only, no oneDNN),
 # PREFIX=/usr/local for `make install`.
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
@@ -17,6 +18,13 @@ CC ?= gcc
 ifeq ($(FUZZ),1)
   CC := clang
   SANITIZE := 1
+  override CUDA := 0
+  override DNNL := 0
+endif
+# TSan sees OpenMP's barriers and locks only through LLVM's runtime and its archer tool
+# (tests/run.sh loads it); oneDNN runs on GCC's libgomp, which TSan cannot see into.
+ifeq ($(SANITIZE),thread)
+  CC := clang
   override CUDA := 0
   override DNNL := 0
 endif
@@ -55,6 +63,10 @@ else ifeq ($(SANITIZE),1)
   BUILD := $(BUILD_DIR)/san
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDLIBS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+  BUILD := $(BUILD_DIR)/tsan
+  CFLAGS_BASE += -fsanitize=thread -fno-omit-frame-pointer
+  LDLIBS += -fsanitize=thread
 else
   BUILD := $(BUILD_DIR)
 endif
@@ -271,7 +283,7 @@ $(DEPS_STAMP): tests/requirements.txt
 test:
 	@$(MAKE) --no-print-directory $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
-	LATHE_BUILD=$(BUILD) tests/run.sh
+	LATHE_BUILD=$(BUILD) LATHE_SANITIZE=$(SANITIZE) tests/run.sh
 
 demo:
 	@$(MAKE) --no-print-directory $(DEPS_STAMP)

@@ -9,6 +9,14 @@ export LATHE="$BUILD/lathe" LATHE_BUILD="$BUILD" HDF5_PLUGIN_PATH="$BUILD/plugin
 export TMPDIR=$(mktemp -d /tmp/lathe-tests.XXXXXX)
 # sanitizer builds: third-party allocations kept for the process's life (tests/lsan.supp)
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+if [ "${LATHE_SANITIZE:-0}" = thread ]; then
+  # ThreadSanitizer (make SANITIZE=thread test): archer tells it about LLVM OpenMP's barriers and
+  # locks; a report fails the command that made it (exit 66); OpenBLAS's own libgomp threads are
+  # invisible to TSan, so BLAS runs on the calling thread
+  llvm=$(dirname "$(dirname "$(readlink -f "$(command -v clang)")")")
+  export OMP_TOOL_LIBRARIES="$llvm/lib/libarcher.so" OPENBLAS_NUM_THREADS=1
+  export TSAN_OPTIONS="halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1 external_symbolizer_path=$llvm/bin/llvm-symbolizer${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
+fi
 trap 'rm -rf "$TMPDIR"' EXIT
 pass=0 fail=0 failed=()
 run() { # name, command...

@@ -178,6 +178,9 @@ typedef struct {
     uint64_t next_job, next_seq, next_write;
     int done_dispatch;
     int failed;              /* first fatal error code */
+    /* dispatcher state: candidates below these are in the interrupted run's committed shards (a
+     * copy: the writer moves manifest.committed on as it commits) */
+    uint64_t resume_from[LATHE_NSPLITS];
     char failure[1024];
     /* writer state */
     lathe_shard_writer *open[LATHE_NSPLITS];
@@ -360,7 +363,7 @@ static int ingest_entry(pipeline *p, lathe_archive *a, const lathe_entry *e, int
     if (!in_part(c, key)) return 0;
     int split = split_of(c, key);
     uint64_t pos = st->candidates[split]++;
-    if (pos < c->manifest.committed[split]) {
+    if (pos < p->resume_from[split]) {
         sum->resumed_skipped++;
         return 0;
     }
@@ -454,6 +457,7 @@ static int pipeline_run(ingest_ctx *c, lathe_ingest_summary *sum) {
         .class_names = class_names, .nclasses = (int)lathe_catalog_nclasses(c->cat), .zstd_level = c->o->zstd_level,
         .created_by = "lathe " LATHE_VERSION,
     };
+    memcpy(p.resume_from, c->manifest.committed, sizeof p.resume_from);
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.changed, NULL);
     p.progress = lathe_progress_start("ingest", c->images_seen);

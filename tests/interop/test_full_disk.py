@@ -103,3 +103,33 @@ def test_out_of_file_descriptors_is_said_not_taken_for_corruption(tmp_path, sour
                        preexec_fn=limit(5))
     assert p.returncode == 1 and "Too many open files" in p.stderr, p.stderr
     assert "corrupt" not in p.stderr
+
+
+def test_train_eval_and_predict_on_a_full_disk_say_why_and_keep_what_was_there(disk, source, tmp_path):
+    """Each writes through lathe_write_atomic or an output set: on a full disk it exits 1 with the
+    system's reason, a run, report or prediction written before stays byte for byte, and the rerun
+    completes once there is room."""
+    spec = Path(__file__).resolve().parents[2] / "experiments" / "ci" / "detect.yaml"
+    lathe("ingest", source, "-o", tmp_path / "ds", "--size", 64)
+    resize(disk, "64m")
+    train = (spec, f"data.dataset={tmp_path / 'ds'}", "model.input=[3,64,64]", "model.width=0.0625", "train.epochs=1",
+             "--runs", disk, "--threads", "1")
+    lathe("train", *train, "--name", "r")
+    lathe("eval", disk / "r", "--split", "val")
+    lathe("predict", disk / "r", "--dataset", tmp_path / "ds", "-o", disk / "pred")
+    before = files(disk)
+    fill(disk, leave=20_000)  # a config fits, a checkpoint does not
+    checks = [("train", *train, "--name", "r2"), ("eval", disk / "r", "--split", "test"),
+              ("predict", disk / "r", "--dataset", tmp_path / "ds", "--split", "test", "-o", disk / "pred")]
+    for args in checks:
+        p = lathe(*args, check=False)
+        assert p.returncode == 1 and "No space left on device" in p.stderr, (args[0], p.returncode, p.stderr)
+        assert "Traceback" not in p.stderr and not any(line.startswith("HDF5") for line in p.stderr.splitlines())
+    os.unlink(disk / "filler")
+    after = files(disk)
+    assert {k: v for k, v in after.items() if k.parts[0] != "r2"} == before  # nothing earlier changed
+    assert not [p for p in disk.rglob("*") if p.name.endswith(".tmp") or ".new-" in p.name]
+    lathe("train", *train, "--name", "r2", "--overwrite")
+    lathe("eval", disk / "r", "--split", "test")
+    lathe("predict", disk / "r", "--dataset", tmp_path / "ds", "--split", "test", "-o", disk / "pred")
+    assert json.loads((disk / "r" / "eval" / "report.json").read_text())["split"] == "test"

@@ -37,13 +37,11 @@ def train(digits, runs, *overrides, name="digits", check=True, **kw):
 
 def test_digits_reach_98_5_percent_on_test(digits, tmp_path):
     # the shipped spec as docs/PERFORMANCE.md records it (seed 0, one thread: results are bitwise per
-    # thread count); about 15 s on one core, 7 s on two; the time limit only guards a loaded machine
-    t0 = time.monotonic()
+    # thread count); its time (about 15 s on one core) is measured there, not here: a timed test
+    # fails on a loaded machine or a sanitizer build and proves nothing about speed
     train(digits, tmp_path, "--threads", "1")
-    seconds = time.monotonic() - t0
     metrics = json.loads((tmp_path / "digits" / "metrics.json").read_text())
     assert metrics["best_val_accuracy"] >= 0.985, metrics
-    assert seconds < 120, f"training took {seconds:.0f} s"
     log = [json.loads(line) for line in (tmp_path / "digits" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 30 and log[-1]["loss"] < log[0]["loss"]
     p = lathe("eval", tmp_path / "digits", "--split", "test")

@@ -244,8 +244,8 @@ static void bad_block_arguments(void **state) {
         "input: [3, 8, 8]\nlayers: [{name: c, type: cbs, out: 8}, {type: relu, from: 5}]\n",
         "input: [3, 8, 8]\nlayers: [{name: c, type: cbs, out: 8, from: nowhere}]\n",
         "input: [3, 8, 8]\nlayers: [{name: c, type: cbs, out: 8}, {name: c.conv, type: relu}]\n",
-        "input: [3, 8, 8]\nlayers: [{type: csp, out: 8, name: "
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]\n", /* names over 63 characters */
+        ("input: [3, 8, 8]\nlayers: [{type: csp, out: 8, name: "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]\n"), /* names over 63 characters */
         "input: [3, 8, 8]\nlayers: [{type: conv, k: 1}]\n", /* conv without out */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
