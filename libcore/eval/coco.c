@@ -20,8 +20,11 @@ static const double area_lo[LATHE_COCO_A] = {0, 0, 32.0 * 32, 96.0 * 96};
 static const double area_hi[LATHE_COCO_A] = {1e10, 32.0 * 32, 96.0 * 96, 1e10};
 static const int max_dets[LATHE_COCO_M] = {1, 10, 100};
 
-/* numpy.linspace values, computed as numpy does (start + i * step, the last exactly stop) */
-static double iou_thr(int t) { return t == LATHE_COCO_T - 1 ? 0.95 : 0.5 + t * (0.45 / 9); }
+/* numpy.linspace values, computed as numpy does (start + i * step, the last exactly stop), with
+ * step = (stop - start) / (num - 1): (0.95 - 0.5) is 0.44999999999999996, not 0.45, and with 0.45
+ * thresholds 7 and 8 would be 0.8500000000000001 and 0.9 instead of pycocotools' 0.85 and
+ * 0.8999999999999999 (an IoU of exactly 0.85 would not match at 0.85) */
+static double iou_thr(int t) { return t == LATHE_COCO_T - 1 ? 0.95 : 0.5 + t * ((0.95 - 0.5) / 9); }
 static double rec_thr(int r) { return r == LATHE_COCO_R - 1 ? 1.0 : r * (1.0 / 100); }
 
 /* ---- loading ---- */

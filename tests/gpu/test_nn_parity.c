@@ -502,6 +502,32 @@ static void nms_parity(void) {
     }
 }
 
+/* NMS at the threshold (tests/unit/test_nms.c pins the CPU's side): a class-0 pair with IoU exactly
+ * 0.5 and a class-1 pair with IoU exactly 0.75, at thresholds equal to each and one float step under;
+ * an IoU equal to the threshold does not suppress. The GPU keeps what the CPU keeps. */
+static void nms_at_threshold(void) {
+    static const float boxes[16] = {0, 0, 6, 4, 2, 0, 8, 4, 21, 1, 29, 9, 21, 3, 29, 9};
+    static const float scores[4] = {0.9f, 0.8f, 0.7f, 0.6f};
+    static const int32_t classes[4] = {0, 0, 1, 1};
+    const float thr[4] = {0.5f, nextafterf(0.5f, 0), 0.75f, nextafterf(0.75f, 0)};
+    static const int want[4] = {3, 2, 4, 3};
+    float *bg = dev(boxes, 16), *sg = dev(scores, 4);
+    int32_t *cg;
+    CHECK(cudaMalloc((void **)&cg, sizeof classes));
+    CHECK(cudaMemcpy(cg, classes, sizeof classes, cudaMemcpyHostToDevice));
+    for (int i = 0; i < 4; i++) {
+        int32_t k1[4], k2[4];
+        const char *err = NULL;
+        int a = lathe_k_nms_cpu(boxes, scores, classes, 4, thr[i], 0, 10, k1);
+        int b = lathe_k_nms_cuda(bg, sg, cg, 4, thr[i], 0, 10, k2, NULL, &err);
+        if (b < 0) printf("FAIL nms launch: %s\n", err ? err : "?");
+        int ok = a == want[i] && a == b && !memcmp(k1, k2, sizeof(int32_t) * (size_t)a);
+        printf("%s nms at IoU threshold %.9g: kept %d / %d, want %d\n", ok ? "PASS" : "FAIL", thr[i], a, b, want[i]);
+        failures += !ok;
+    }
+    cudaFree(bg), cudaFree(sg), cudaFree(cg);
+}
+
 /* a 3x3, 64-channel conv layer's training step (forward + backward) at batch 32, 56x56 */
 static void timing(void) {
     lathe_conv_shape s = {32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 56, 56, 1};
@@ -552,6 +578,7 @@ int main(void) {
     graph_ops();
     bf16_ops();
     nms_parity();
+    nms_at_threshold();
     timing();
     lathe_kc_free(ctx);
     printf("nn parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);

@@ -92,6 +92,35 @@ def test_equals_pycocotools(tmp_path, kind, seed):
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in p.stdout
 
 
+def test_boundaries_equal_pycocotools(tmp_path):
+    """Matches at an IoU exactly equal to a threshold (a match in pycocotools: `if ious < iou:
+    continue`), and areas exactly 32² and 96², which fall in both neighbouring ranges (a box is out of
+    a range only when its area is < lo or > hi). Every IoU and area below is exact in double."""
+    gt_boxes = [[0, 0, 32, 32],      # area 32²: small and medium
+                [100, 0, 96, 96],    # area 96²: medium and large
+                [300, 0, 40, 40]]    # area 1600
+    dt_boxes = [[0, 200, 32, 32, 0.95],   # unmatched, area 32²: a false positive in small and medium
+                [0, 0, 32, 16, 0.9],      # IoU 512/1024 = 0.5 with the first
+                [100, 0, 96, 72, 0.8],    # IoU 6912/9216 = 0.75 with the second
+                [300, 0, 40, 34, 0.7],    # IoU 1360/1600 = 0.85 with the third
+                [100, 200, 96, 96, 0.6]]  # unmatched, area 96²: a false positive in medium and large
+    gt = {"images": [{"id": 1, "width": 640, "height": 480}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b, "area": b[2] * b[3],
+                           "iscrowd": 0} for i, b in enumerate(gt_boxes)]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": d[:4], "score": d[4]} for d in dt_boxes]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dets))
+    ref = pycoco(tmp_path / "gt.json", tmp_path / "dt.json")
+    assert list(ref.params.iouThrs[[0, 5, 7]]) == [0.5, 0.75, 0.85]  # the IoUs above are its thresholds
+    matched = ref.evalImgs[0]["dtMatches"]  # all areas, thresholds x detections by score
+    assert matched[[0, 5, 7]].astype(bool).tolist() == [[False, True, True, True, False],
+                                                        [False, False, True, True, False],
+                                                        [False, False, False, True, False]]
+    lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "out")
+    ours = list(json.loads((tmp_path / "out" / "report.json").read_text())["metrics"].values())
+    np.testing.assert_allclose(ours, ref.stats, atol=1e-12, rtol=0)
+
+
 def test_bad_inputs(tmp_path):
     gt = {"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
     (tmp_path / "gt.json").write_text(json.dumps(gt))

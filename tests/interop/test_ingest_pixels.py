@@ -85,7 +85,28 @@ def test_pixels_equal_pillow(decoded, name):
         assert diff.max() == 0
 
 
-def test_tiles_cover_the_image_and_clip_boxes(tmp_path):
+def tile_boxes(boxes, x0, y0, T, min_vis):
+    """The boxes a tile holds: clipped to it, kept when at least 1 px shows each way and at least
+    min_vis of the whole box's area shows."""
+    out = []
+    for x, y, w, h in boxes:
+        x1, y1, x2, y2 = max(x - x0, 0), max(y - y0, 0), min(x + w - x0, T), min(y + h - y0, T)
+        if x2 - x1 >= 1 and y2 - y1 >= 1 and (x2 - x1) * (y2 - y1) >= min_vis * w * h:
+            out.append([x1, y1, x2, y2])
+    return out
+
+
+# x, y, w, h: the first tile column (x 0..128) cuts each of them at x = 128
+TILED_BOXES = [[100, 50, 60, 40],    # spans tiles; 28 x 18 of 2400 px² in tile (0, 72): a sliver
+               [125, 10, 10, 10],    # 30 of 100 px² in tile (0, 0)
+               [118, 10, 40, 40],    # 10 x 40: exactly 1/4 of its area in tile (0, 0)
+               [119, 10, 40, 40],    # 9 x 40: under 1/4
+               [127, 60, 4, 4],      # 1 x 4: exactly 1 px wide and exactly 1/4 of its area
+               [127.5, 100, 4, 4]]   # 0.5 px wide
+
+
+@pytest.mark.parametrize("min_vis", [None, 0.0])
+def test_tiles_cover_the_image_and_clip_boxes(tmp_path, min_vis):
     rng = np.random.default_rng(1)
     arr = image_array(rng, 300, 200)
     (tmp_path / "src" / "images").mkdir(parents=True)
@@ -94,20 +115,27 @@ def test_tiles_cover_the_image_and_clip_boxes(tmp_path):
     (tmp_path / "src" / "images" / "big.png").write_bytes(buf.getvalue())
     coco = {"images": [{"id": 1, "file_name": "big.png", "width": 300, "height": 200}],
             "categories": [{"id": 1, "name": "crack"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [100, 50, 60, 40]},   # spans tiles
-                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [125, 10, 10, 10]}]}  # sliver at edges
+            "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b}
+                            for i, b in enumerate(TILED_BOXES)]}
     (tmp_path / "src" / "annotations.json").write_text(json.dumps(coco))
-    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--tile", "128", "--overlap", "16", "--split", "1,0,0")
+    args = [] if min_vis is None else ["--min-visibility", min_vis]
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--tile", "128", "--overlap", "16", "--split", "1,0,0",
+          *args)
     manifest, tiles = read_dataset(tmp_path / "ds")
     assert manifest["image_size"] == [128, 128] and len(tiles) == 3 * 2  # x: 0,112,172  y: 0,72
+    got = {}
     for t in tiles:
         x0, y0 = int(t["meta"]["tile_x"]), int(t["meta"]["tile_y"])
         assert np.array_equal(t["image"], arr[y0:y0 + 128, x0:x0 + 128])
-        for b in t["boxes"]:
-            assert 0 <= b[0] < b[2] <= 128 and 0 <= b[1] < b[3] <= 128
-            visible = (b[2] - b[0]) * (b[3] - b[1])
-            assert visible >= 0.25 * 60 * 40 or visible >= 0.25 * 100  # slivers dropped
-    assert sum(len(t["boxes"]) for t in tiles) >= 2
+        got[x0, y0] = t["boxes"].tolist()
+        assert got[x0, y0] == tile_boxes(TILED_BOXES, x0, y0, 128, 0.25 if min_vis is None else min_vis)
+    if min_vis is None:  # the default, 0.25: at the threshold kept, under it dropped
+        assert got[0, 0] == [[100, 50, 128, 90], [125, 10, 128, 20], [118, 10, 128, 50], [127, 60, 128, 64]]
+        assert got[0, 72] == []
+    else:  # every box at least 1 px wide and high is kept
+        assert got[0, 0] == [[100, 50, 128, 90], [125, 10, 128, 20], [118, 10, 128, 50], [119, 10, 128, 50],
+                             [127, 60, 128, 64]]
+        assert got[0, 72] == [[100, 0, 128, 18]]
 
 
 def test_encoded_store_keeps_source_bytes(tmp_path):
