@@ -21,7 +21,7 @@ enum {
     LATHE_SYNTH_SCRATCH = 1,      /* image only: thin bright or dark line */
     LATHE_SYNTH_DENT = 2,         /* image only: shaded ellipse */
     LATHE_SYNTH_CRACK = 3,        /* image (jagged dark polyline) and sensors (vibration burst) */
-    LATHE_SYNTH_MISSING_HOLE = 4, /* image only: a bolt/mounting hole that is not there */
+    LATHE_SYNTH_MISSING_HOLE = 4, /* image only: a bolt/mounting hole never drilled (its pad or spot mark stays) */
     LATHE_SYNTH_BEARING_WEAR = 5, /* sensors only: high-frequency vibration component */
     LATHE_SYNTH_OVERHEATING = 6,  /* sensors only: temperature ramp with rising motor current */
     LATHE_SYNTH_NCLASSES = 7,

@@ -128,6 +128,20 @@ static inline __attribute__((always_inline)) float part_eval(const synth_part *p
             if (type == SYNTH_PCB && dist < p->holes[hit].r + 0.035f) base = gold, shade = 1;
         }
     }
+    /* An undrilled hole leaves what came before the drill: a board's pad, solid; on metal the spot
+     * drill's shallow cone, lit like a dent from the upper left (its upper-left wall in shade). */
+    for (unsigned m = p->missing; m; m &= m - 1) {
+        const synth_hole *h = &p->holes[__builtin_ctz(m)];
+        float dx = u - h->x, dy = v - h->y, q = dx * dx + dy * dy;
+        if (type == SYNTH_PCB) {
+            if (q < (h->r + 0.035f) * (h->r + 0.035f)) base = gold, shade = 1;
+            continue;
+        }
+        float s = 0.45f * h->r;
+        if (q >= s * s) continue;
+        float rho = sqrtf(q) / s, t = -0.7071f * (dx + dy) / s; /* t: 1 at the upper-left wall */
+        shade *= rho > 0.85f ? 0.72f : 0.95f - 0.3f * t * (1 - rho) - 0.1f * (1 - rho);
+    }
     rgb[0] = base[0] * shade, rgb[1] = base[1] * shade, rgb[2] = base[2] * shade;
     return d;
 }
@@ -268,7 +282,7 @@ static void draw_defect(const synth_defect *d, canvas *cv) {
     float ca = cosf(d->angle), sa = sinf(d->angle);
     float inv_a = d->a > 0 ? 1 / d->a : 0, inv_b = d->b > 0 ? 1 / d->b : 0, minab = minf(d->a, d->b);
     float maxab = maxf(d->a, d->b);
-    if (d->category == LATHE_SYNTH_MISSING_HOLE) return; /* the surface is simply intact */
+    if (d->category == LATHE_SYNTH_MISSING_HOLE) return; /* drawn with the part: part_eval */
     for (int y = d->y0; y <= d->y1; y++) {
         uint8_t *row = cv->px + (size_t)y * cv->W * 3;
         float py = (float)y + 0.5f;
