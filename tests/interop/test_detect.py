@@ -11,6 +11,7 @@ ingested, a small detector of experiments/detect/models/yolo_like.yaml is traine
     interrupted (the loader's mosaic and affine draws included)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -263,15 +264,26 @@ def test_killed_and_resumed_detector_equals_uninterrupted(trained, tmp_path):
     root, _, spec = trained
     args = ["train.epochs=3", "train.checkpoint_every=4", "train.ema=0.99", "--threads", "2"]
     lathe("train", spec, *args, "--runs", tmp_path, "--name", "whole")
-    p = subprocess.Popen([LATHE, "train", str(spec), *args, "--runs", str(tmp_path), "--name", "cut"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     last = tmp_path / "cut" / "checkpoints" / "last.safetensors"
-    deadline = time.monotonic() + 60
-    while not last.exists() and time.monotonic() < deadline:  # wait for a mid-run checkpoint
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=60)
-    lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
+    # killed at once after the first checkpoint (step 4 of 18), the earliest moment with one to resume
+    # from; a run that still ended first (metrics.json is its last write) proves nothing: run it again
+    for _ in range(3):
+        shutil.rmtree(tmp_path / "cut", ignore_errors=True)
+        p = subprocess.Popen([LATHE, "train", str(spec), *args, "--runs", str(tmp_path), "--name", "cut"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not last.exists() and p.poll() is None and time.monotonic() < deadline:  # wait for a mid-run checkpoint
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate(timeout=60)
+        ended = (tmp_path / "cut" / "metrics.json").exists()
+        if not ended:
+            break
+    assert not ended, "every run ended before the kill: the test proved nothing"
+    assert p.returncode == -signal.SIGKILL, err.decode()
+    assert last.exists()  # a checkpoint to resume from
+    p = lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
+    assert "resuming at epoch" in p.stderr, p.stderr
     whole = (tmp_path / "whole" / "checkpoints" / "last.safetensors").read_bytes()
     assert whole == last.read_bytes()
 

@@ -144,7 +144,9 @@ def test_a_killed_writer_does_not_block_the_next(world, tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_for_lock(out, first.pid, first)
     first.kill()
-    first.wait()
+    # killed while it wrote, not after it finished: its dataset is unfinished
+    assert first.wait() == -signal.SIGKILL
+    assert not (out / "manifest.json").exists() or not json.loads((out / "manifest.json").read_text())["complete"]
     assert (out / ".lathe.lock").read_text().startswith(f"{first.pid} ")  # the file stays; the lock went with it
     p = lathe("ingest", tmp_path / "src", "-o", out, "--size", 256)
     assert p.returncode == 0

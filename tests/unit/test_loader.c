@@ -3,11 +3,13 @@
  * are the stored pixels normalized, area-averaged when the model is smaller, luma for one channel;
  * a shuffled epoch is a permutation; a batch is a pure function of (seed, epoch, position), whatever
  * the thread count or how the epoch is cut into batches; flips mirror, jitter is an affine map of
- * the pixels within its bounds, crops stay inside the image's range; bad options are refused. */
+ * the pixels within its bounds, a crop is the area average of its window (drawn from seed, epoch and
+ * position, inside the image), checked pixel by pixel; bad options are refused. */
 #include <math.h>
 #include <omp.h>
 
 #include "libcore/base/error.h"
+#include "libcore/base/rng.h"
 #include "libcore/data/loader.h"
 #include "libcore/io/dataset.h"
 #include "testdata.h"
@@ -192,32 +194,48 @@ static void jitter_is_an_affine_map_within_bounds(void **state) {
     assert_true(varied);
 }
 
-/* Crops: area averages of part of the image, so every value lies within the stored image's range. */
-static void crops_stay_within_the_image(void **state) {
+/* Crops: each item is the area average of its window, which lies inside the image and keeps at least
+ * 1 - crop of each side. The window is drawn from (seed, epoch, position) as loader.c draws it (rng.h's
+ * stream: the kept share, then x0, then y0), so each output pixel must equal the mean of exactly the
+ * stored pixels its part of that window touches: a window in the wrong place fails, not only one
+ * outside the image's value range. */
+static void crops_are_area_averages_of_their_window(void **state) {
     fixture *f = *state;
     lathe_loader_opts o = plain_opts();
     o.crop = 0.5f;
+    const int e = 2;
     static float x[NTRAIN * PER], plain[NTRAIN * PER];
     int32_t labels[NTRAIN];
-    epoch(f, &o, 2, NTRAIN, x, labels);
+    epoch(f, &o, e, NTRAIN, x, labels);
     lathe_loader_opts p = plain_opts();
-    epoch(f, &p, 2, NTRAIN, plain, labels);
+    epoch(f, &p, e, NTRAIN, plain, labels);
     assert_memory_not_equal(x, plain, sizeof x);
-    for (int b = 0; b < NTRAIN; b++) {
+    int moved = 0;
+    for (int b = 0; b < NTRAIN; b++) { /* unshuffled: the item at position b is the split's b-th sample */
         uint64_t g = train_labelled[b];
-        for (int c = 0; c < 3; c++) {
-            int lo = 255, hi = 0;
-            for (int y = 0; y < H; y++)
-                for (int xx = 0; xx < W; xx++) {
-                    int v = stored(g, xx, y, c);
-                    lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+        uint64_t s = lathe_mix64(o.seed ^ lathe_mix64((uint64_t)e * 0x1000003ull + (uint64_t)b + 7));
+        double keep = 1 - o.crop * lathe_rng_unit(&s);
+        double ww = W * keep, hh = H * keep;
+        double x0 = (W - ww) * lathe_rng_unit(&s), y0 = (H - hh) * lathe_rng_unit(&s);
+        assert_true(keep >= 1 - o.crop && keep <= 1 && x0 >= 0 && x0 + ww <= W && y0 >= 0 && y0 + hh <= H);
+        moved += x0 >= 1 || y0 >= 1;
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                int ya = (int)floor(y0 + hh * y / H), yb = (int)ceil(y0 + hh * (y + 1) / H);
+                int xa = (int)floor(x0 + ww * xx / W), xb = (int)ceil(x0 + ww * (xx + 1) / W);
+                if (yb <= ya) yb = ya + 1;
+                if (xb <= xa) xb = xa + 1;
+                assert_true(ya >= 0 && yb <= H && xa >= 0 && xb <= W); /* stored pixels only, no clamping */
+                for (int c = 0; c < 3; c++) {
+                    double sum = 0;
+                    for (int sy = ya; sy < yb; sy++)
+                        for (int sx = xa; sx < xb; sx++) sum += stored(g, sx, sy, c);
+                    float want = normalized(sum / ((yb - ya) * (xb - xa)), &o);
+                    assert_float_equal(x[b * PER + (c * H + y) * W + xx], want, 1e-5);
                 }
-            for (int i = 0; i < H * W; i++) {
-                float v = x[b * PER + c * H * W + i];
-                assert_true(v >= normalized(lo, &o) - 1e-5f && v <= normalized(hi, &o) + 1e-5f);
             }
-        }
     }
+    assert_true(moved > 0); /* some window starts a whole pixel or more in: a shifted crop would show */
 }
 
 static void bad_options_are_refused(void **state) {
@@ -250,7 +268,7 @@ int main(void) {
         cmocka_unit_test(batches_depend_on_seed_epoch_and_position_only),
         cmocka_unit_test(flips_mirror),
         cmocka_unit_test(jitter_is_an_affine_map_within_bounds),
-        cmocka_unit_test(crops_stay_within_the_image),
+        cmocka_unit_test(crops_are_area_averages_of_their_window),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -24,7 +24,9 @@ static double *randv(size_t n) {
 /* A forward pass as a closure: writes f(params) into y. */
 typedef void (*fwd_fn)(void *ctx, double *y);
 
-/* Checks the analytic gradient g of sum(r * f) w.r.t. the n values at p (perturbed in place). */
+/* Checks the analytic gradient g of sum(r * f) w.r.t. the n values at p (perturbed in place) against
+ * central differences: |numeric - g| / max(1, |numeric|) <= 1e-6, i.e. 1e-6 absolute for gradients
+ * below 1 in size, 1e-6 relative above. */
 static void check_grad(const char *what, fwd_fn f, void *ctx, double *p, size_t n, const double *g, const double *r,
                        size_t ny) {
     double *y = malloc(ny * sizeof *y);
@@ -43,7 +45,7 @@ static void check_grad(const char *what, fwd_fn f, void *ctx, double *p, size_t 
         double err = fabs(num - g[i]) / fmax(1.0, fabs(num));
         if (err > worst) worst = err;
     }
-    if (worst > 1e-6) fail_msg("%s: worst relative gradient error %.3g", what, worst);
+    if (worst > 1e-6) fail_msg("%s: worst gradient error %.3g (absolute below 1, relative above)", what, worst);
     free(y);
 }
 
