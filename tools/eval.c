@@ -15,6 +15,7 @@
 #include "libcore/base/folder_lock.h"
 #include "libcore/base/output_set.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
 #include "libcore/det/detector.h"
 #include "libcore/mm/contrastive.h"
 #include "libcore/eval/coco.h"
@@ -121,6 +122,7 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
     snprintf(title, sizeof title, "lathe eval: %s", dets);
     lathe_lock *lock = NULL; /* one writer of the report folder, from the start; the report replaced whole */
     lathe_output_set set = {.stage = ""};
+    double t0 = lathe_now();
     int sp = lathe_split_parse(split), rc = lathe_folder_lock(out, &lock);
     if (!rc) rc = lathe_output_set_begin(&set, out);
     if (rc) {
@@ -130,7 +132,12 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
         rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : lathe_dataset_open(dataset, &ds);
         if (!rc) rc = lathe_coco_load_dataset(ds, sp, dets, &d);
     }
+    /* what a large file costs is said as it goes: reading it, then matching */
+    if (!rc)
+        lathe_log(LATHE_LOG_INFO, "eval.loaded", "%zu ground-truth boxes, %zu detections, %zu images (%.1f s)", d.ngt,
+                  d.ndt, d.nimages, lathe_now() - t0);
     if (!rc) rc = lathe_coco_evaluate(&d, &r);
+    if (!rc) lathe_log(LATHE_LOG_INFO, "eval.matched", "matched and scored (%.1f s)", lathe_now() - t0);
     if (!rc && !(report = lathe_coco_report(&d, &r))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&d, report);
     if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);

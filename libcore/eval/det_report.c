@@ -77,19 +77,98 @@ void det_index_free(det_index *ix) {
     memset(ix, 0, sizeof *ix);
 }
 
+/* ---- what a detection can overlap ---- */
+
+/* Image i's ground truth in a grid of square cells by top-left corner, so that a detection is compared
+ * only with the boxes near it, not with every box of the image (a million boxes on a few images would
+ * be quadratic). A box of width w and height h overlaps a detection at (x, y, dw, dh) only if its
+ * corner lies in (x - w, x + dw) x (y - h, y + dh), so in the cells that cover
+ * (x - wmax, x + dw) x (y - hmax, y + dh) for the image's widest and tallest boxes; cells are as large
+ * as those, so a detection visits a few. Boxes with a coordinate that is not finite go to one more
+ * cell that every detection visits, so the matches are exactly those of a scan of every box. */
+typedef struct {
+    size_t *start;   /* each cell's first entry in g (ncells + 2: the extra cell last) */
+    size_t *g;       /* positions in ix->gt, cell by cell, in image order within a cell */
+    size_t *cell;    /* scratch: each box's cell */
+    size_t cap;      /* cells the scratch holds */
+    size_t nx, ny;
+    double x0, y0, size, wmax, hmax;
+} grid;
+
+static int finite_box(const lathe_coco_ann *a) { return isfinite(a->x) && isfinite(a->y) && isfinite(a->w) && isfinite(a->h); }
+
+static void grid_image(const lathe_coco_data *d, const det_index *ix, size_t i, grid *gr) {
+    size_t g0 = ix->gt_start[i], g1 = ix->gt_start[i + 1];
+    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY, wmax = 0, hmax = 0;
+    for (size_t g = g0; g < g1; g++) {
+        const lathe_coco_ann *a = &d->gt[ix->gt[g]];
+        if (!finite_box(a)) continue;
+        x0 = fmin(x0, a->x), y0 = fmin(y0, a->y), x1 = fmax(x1, a->x), y1 = fmax(y1, a->y);
+        wmax = fmax(wmax, a->w), hmax = fmax(hmax, a->h);
+    }
+    double size = fmax(fmax(wmax, hmax), 1);
+    if (x0 > x1) x0 = x1 = y0 = y1 = 0; /* no finite box */
+    while (((x1 - x0) / size + 1) * ((y1 - y0) / size + 1) > (double)gr->cap) size *= 2;
+    gr->nx = (size_t)((x1 - x0) / size) + 1, gr->ny = (size_t)((y1 - y0) / size) + 1;
+    gr->x0 = x0, gr->y0 = y0, gr->size = size, gr->wmax = wmax, gr->hmax = hmax;
+    size_t ncells = gr->nx * gr->ny;
+    memset(gr->start, 0, (ncells + 2) * sizeof *gr->start);
+    for (size_t g = g0; g < g1; g++) { /* counting sort by cell, stable */
+        const lathe_coco_ann *a = &d->gt[ix->gt[g]];
+        size_t c = ncells;
+        if (finite_box(a)) {
+            size_t cx = (size_t)((a->x - x0) / size), cy = (size_t)((a->y - y0) / size);
+            c = (cy < gr->ny ? cy : gr->ny - 1) * gr->nx + (cx < gr->nx ? cx : gr->nx - 1);
+        }
+        gr->cell[g - g0] = c, gr->start[c + 1]++;
+    }
+    for (size_t c = 0; c <= ncells; c++) gr->start[c + 1] += gr->start[c];
+    for (size_t g = g0; g < g1; g++) gr->g[gr->start[gr->cell[g - g0]]++] = g;
+    for (size_t c = ncells + 1; c > 0; c--) gr->start[c] = gr->start[c - 1]; /* back to each cell's first */
+    gr->start[0] = 0;
+}
+
+/* The cells [lo, hi] of one axis that can hold the corner of a box meeting [from, to); 0 when none. */
+static int cell_range(double from, double to, double o, double size, size_t n, size_t *lo, size_t *hi) {
+    double a = floor((from - o) / size), b = floor((to - o) / size);
+    if (!(b >= 0) || !(a <= (double)(n - 1))) return 0;
+    *lo = a > 0 ? (size_t)a : 0, *hi = b < (double)(n - 1) ? (size_t)b : n - 1;
+    return 1;
+}
+
+/* Writes to near the ground truth positions of the image that can overlap dt (at most all of them);
+ * returns their count. */
+static size_t grid_near(const grid *gr, const lathe_coco_ann *dt, size_t *near) {
+    size_t lx = 0, hx = gr->nx - 1, ly = 0, hy = gr->ny - 1, ncells = gr->nx * gr->ny, n = 0;
+    int any = !finite_box(dt) || /* a detection that is not finite is compared with everything */
+              (cell_range(dt->x - gr->wmax, dt->x + dt->w, gr->x0, gr->size, gr->nx, &lx, &hx) &&
+               cell_range(dt->y - gr->hmax, dt->y + dt->h, gr->y0, gr->size, gr->ny, &ly, &hy));
+    for (size_t cy = ly; any && cy <= hy; cy++) /* a row's cells lx..hx are one run of g */
+        for (size_t k = gr->start[cy * gr->nx + lx]; k < gr->start[cy * gr->nx + hx + 1]; k++) near[n++] = gr->g[k];
+    for (size_t k = gr->start[ncells]; k < gr->start[ncells + 1]; k++) near[n++] = gr->g[k];
+    return n;
+}
+
+/* The ground truth g beats the match m so far at IoU v: a higher IoU, or an equal one earlier in
+ * the image's order (the tie-break of a scan in that order). */
+static int better(double v, size_t g, double best, long m) { return v > best || (v == best && (long)g < m); }
+
 /* ---- confusion matrix ---- */
 
 /* Adds image i's cells to cm (K + 1, K + 1). used: scratch of at least the image's ground truth. */
-static void confusion_image(const lathe_coco_data *d, const det_index *ix, size_t i, uint8_t *used, double *cm) {
+static void confusion_image(const lathe_coco_data *d, const det_index *ix, size_t i, uint8_t *used, grid *gr,
+                            size_t *near, double *cm) {
     size_t K = d->ncategories, g0 = ix->gt_start[i], g1 = ix->gt_start[i + 1];
     memset(used, 0, g1 - g0);
+    grid_image(d, ix, i, gr);
     for (size_t j = ix->dt_start[i]; j < ix->dt_start[i + 1]; j++) {
         const lathe_coco_ann *dt = &d->dt[ix->dt[j]];
         long dc = ix->dt_class[ix->dt[j]];
         if (dc < 0 || !(dt->score >= LATHE_DET_CONFUSION_SCORE)) continue;
         long m = -1, covered = 0;
         double best = -1;
-        for (size_t g = g0; g < g1; g++) { /* any class: a wrong class lands off the diagonal */
+        for (size_t e = 0, n = grid_near(gr, dt, near); e < n; e++) {
+            size_t g = near[e]; /* any class: a wrong class lands off the diagonal */
             const lathe_coco_ann *gt = &d->gt[ix->gt[g]];
             if (ix->gt_class[ix->gt[g]] < 0) continue;
             if (!det_counts(gt)) {
@@ -97,7 +176,7 @@ static void confusion_image(const lathe_coco_data *d, const det_index *ix, size_
                 continue;
             }
             double v = lathe_coco_iou(dt, gt, 0);
-            if (!used[g - g0] && v >= LATHE_DET_MATCH_IOU && v > best) best = v, m = (long)g;
+            if (!used[g - g0] && v >= LATHE_DET_MATCH_IOU && better(v, g, best, m)) best = v, m = (long)g;
         }
         if (m >= 0) {
             used[m - (long)g0] = 1;
@@ -112,13 +191,13 @@ static void confusion_image(const lathe_coco_data *d, const det_index *ix, size_
     }
 }
 
-static cJSON *confusion_json(const lathe_coco_data *d, const det_index *ix, uint8_t *used) {
+static cJSON *confusion_json(const lathe_coco_data *d, const det_index *ix, uint8_t *used, grid *gr, size_t *near) {
     size_t K = d->ncategories;
     double *cm = calloc((K + 1) * (K + 1), sizeof *cm);
     const char **labels = malloc((K + 1) * sizeof *labels);
     cJSON *o = cJSON_CreateObject(), *matrix = cJSON_CreateArray();
     int ok = cm && labels && o && matrix;
-    for (size_t i = 0; ok && i < ix->nimages; i++) confusion_image(d, ix, i, used, cm);
+    for (size_t i = 0; ok && i < ix->nimages; i++) confusion_image(d, ix, i, used, gr, near, cm);
     for (size_t k = 0; ok && k < K; k++) labels[k] = d->category_names[k];
     if (ok) labels[K] = "background";
     for (size_t r = 0; ok && r <= K; r++)
@@ -153,10 +232,11 @@ static int cmp_outcome(const void *x, const void *y) { /* class, score descendin
 
 /* Same-class matching of image i's detections into rec (one per detection of a known class);
  * counts the ground truth that can be missed into npos (K). Returns the records written. */
-static size_t match_image(const lathe_coco_data *d, const det_index *ix, size_t i, uint8_t *used, outcome_rec *rec,
-                          size_t *npos) {
+static size_t match_image(const lathe_coco_data *d, const det_index *ix, size_t i, uint8_t *used, grid *gr,
+                          size_t *near, outcome_rec *rec, size_t *npos) {
     size_t g0 = ix->gt_start[i], g1 = ix->gt_start[i + 1], n = 0;
     memset(used, 0, g1 - g0);
+    grid_image(d, ix, i, gr);
     for (size_t g = g0; g < g1; g++)
         if (ix->gt_class[ix->gt[g]] >= 0 && det_counts(&d->gt[ix->gt[g]])) npos[ix->gt_class[ix->gt[g]]]++;
     for (size_t j = ix->dt_start[i]; j < ix->dt_start[i + 1]; j++) {
@@ -165,14 +245,16 @@ static size_t match_image(const lathe_coco_data *d, const det_index *ix, size_t 
         if (c < 0) continue;
         long m = -1;
         double best = -1;
+        size_t nn = grid_near(gr, dt, near);
         /* ignored ground truth only when nothing else matches; crowds may take many detections */
         for (int counted = 1; counted >= 0 && m < 0; counted--)
-            for (size_t g = g0; g < g1; g++) {
+            for (size_t e = 0; e < nn; e++) {
+                size_t g = near[e];
                 const lathe_coco_ann *gt = &d->gt[ix->gt[g]];
                 if (ix->gt_class[ix->gt[g]] != c || det_counts(gt) != counted || (used[g - g0] && !gt->iscrowd))
                     continue;
                 double v = lathe_coco_iou(dt, gt, gt->iscrowd);
-                if (v >= LATHE_DET_MATCH_IOU && v > best) best = v, m = (long)g;
+                if (v >= LATHE_DET_MATCH_IOU && better(v, g, best, m)) best = v, m = (long)g;
             }
         if (m >= 0) used[m - (long)g0] = 1;
         int outcome = m < 0 ? FALSE_POSITIVE : det_counts(&d->gt[ix->gt[m]]) ? TRUE_POSITIVE : IGNORED;
@@ -203,7 +285,8 @@ static cJSON *best_f1_json(const outcome_rec *rec, size_t n, size_t npos) {
 }
 
 /* Each class's best_f1 into best (K), NULL where the allocation failed. Returns 0 or -LATHE_ENOMEM. */
-static int best_f1_all(const lathe_coco_data *d, const det_index *ix, uint8_t *used, cJSON **best) {
+static int best_f1_all(const lathe_coco_data *d, const det_index *ix, uint8_t *used, grid *gr, size_t *near,
+                       cJSON **best) {
     size_t K = d->ncategories, n = 0;
     outcome_rec *rec = malloc((d->ndt + 1) * sizeof *rec);
     size_t *npos = calloc(K + 1, sizeof *npos);
@@ -211,7 +294,7 @@ static int best_f1_all(const lathe_coco_data *d, const det_index *ix, uint8_t *u
         free(rec), free(npos);
         return lathe_fail(LATHE_ENOMEM, "best F1 of %zu detections", d->ndt);
     }
-    for (size_t i = 0; i < ix->nimages; i++) n += match_image(d, ix, i, used, rec + n, npos);
+    for (size_t i = 0; i < ix->nimages; i++) n += match_image(d, ix, i, used, gr, near, rec + n, npos);
     if (n) qsort(rec, n, sizeof *rec, cmp_outcome);
     int rc = 0;
     for (size_t k = 0, s = 0; k < K; k++) {
@@ -242,11 +325,18 @@ int lathe_det_report_extend(const lathe_coco_data *d, cJSON *report) {
     det_index ix;
     int rc = det_index_build(d, &ix);
     if (rc) return rc;
-    uint8_t *used = malloc(d->ngt + 1);
+    size_t most = 0; /* the most ground truth of one image: the scratch's size */
+    for (size_t i = 0; i < ix.nimages; i++)
+        if (ix.gt_start[i + 1] - ix.gt_start[i] > most) most = ix.gt_start[i + 1] - ix.gt_start[i];
+    uint8_t *used = malloc(most + 1);
+    size_t *near = malloc((most + 1) * sizeof *near);
+    grid gr = {.cap = 4 * most + 1};
+    gr.start = malloc((gr.cap + 2) * sizeof *gr.start), gr.g = malloc((most + 1) * sizeof *gr.g);
+    gr.cell = malloc((most + 1) * sizeof *gr.cell);
     cJSON **best = calloc(K + 1, sizeof *best), *confusion = NULL;
-    if (!used || !best) rc = lathe_fail(LATHE_ENOMEM, "detection report");
-    if (!rc && !(confusion = confusion_json(d, &ix, used))) rc = lathe_fail(LATHE_ENOMEM, "confusion matrix");
-    if (!rc) rc = best_f1_all(d, &ix, used, best);
+    if (!used || !near || !gr.start || !gr.g || !gr.cell || !best) rc = lathe_fail(LATHE_ENOMEM, "detection report");
+    if (!rc && !(confusion = confusion_json(d, &ix, used, &gr, near))) rc = lathe_fail(LATHE_ENOMEM, "confusion matrix");
+    if (!rc) rc = best_f1_all(d, &ix, used, &gr, near, best);
     if (!rc) { /* every piece is built: only now is the report changed */
         set_key(report, "confusion", confusion);
         confusion = NULL;
@@ -255,7 +345,7 @@ int lathe_det_report_extend(const lathe_coco_data *d, cJSON *report) {
     }
     for (size_t k = 0; best && k < K; k++) cJSON_Delete(best[k]);
     cJSON_Delete(confusion);
-    free(best), free(used);
+    free(best), free(used), free(near), free(gr.start), free(gr.g), free(gr.cell);
     det_index_free(&ix);
     return rc;
 }

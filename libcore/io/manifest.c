@@ -76,8 +76,8 @@ int lathe_manifest_save(const char *dir, const lathe_manifest *m) {
     return rc;
 }
 
-static int get_u64(const cJSON *o, const char *key, uint64_t *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+/* A whole number 0..2^53 (exact in a double), else -1. */
+static int u64_of(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
         v->valuedouble != floor(v->valuedouble))
         return -1;
@@ -85,12 +85,19 @@ static int get_u64(const cJSON *o, const char *key, uint64_t *out) {
     return 0;
 }
 
-static int get_int(const cJSON *o, const char *key, int *out) {
-    uint64_t v;
-    if (get_u64(o, key, &v) || v > (1u << 30)) return -1;
-    *out = (int)v;
+/* A whole number 0..2^30, else -1. */
+static int int_of(const cJSON *v, int *out) {
+    uint64_t u;
+    if (u64_of(v, &u) || u > (1u << 30)) return -1;
+    *out = (int)u;
     return 0;
 }
+
+static int get_u64(const cJSON *o, const char *key, uint64_t *out) {
+    return u64_of(cJSON_GetObjectItemCaseSensitive(o, key), out);
+}
+
+static int get_int(const cJSON *o, const char *key, int *out) { return int_of(cJSON_GetObjectItemCaseSensitive(o, key), out); }
 
 static int get_strings(const cJSON *a, char ***out, int *n) {
     *out = NULL;
@@ -160,7 +167,8 @@ int lathe_manifest_load(const char *dir, lathe_manifest *m) {
     rc = 0;
     if (get_int(root, "lathe_schema", &m->schema) || m->schema != LATHE_SCHEMA_VERSION)
         rc = lathe_fail(LATHE_EFORMAT, "%s: lathe_schema is not %d", path, LATHE_SCHEMA_VERSION);
-    else if (!cJSON_IsArray(size) || cJSON_GetArraySize(size) != 2 || !cJSON_IsString(store) ||
+    else if (!cJSON_IsArray(size) || cJSON_GetArraySize(size) != 2 || int_of(cJSON_GetArrayItem(size, 0), &m->height) ||
+             int_of(cJSON_GetArrayItem(size, 1), &m->width) || !cJSON_IsString(store) ||
              get_int(root, "channels", &m->channels) ||
              get_strings(cJSON_GetObjectItemCaseSensitive(root, "class_names"), &m->class_names, &m->nclasses) ||
              !cJSON_IsObject(sensors) || get_int(sensors, "steps", &m->sensor_steps) ||
@@ -168,8 +176,6 @@ int lathe_manifest_load(const char *dir, lathe_manifest *m) {
              !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "shards")))
         rc = lathe_fail(LATHE_EFORMAT, "%s: missing or malformed schema keys", path);
     if (!rc) {
-        m->height = (int)cJSON_GetArrayItem(size, 0)->valuedouble;
-        m->width = (int)cJSON_GetArrayItem(size, 1)->valuedouble;
         m->store = strcmp(store->valuestring, "encoded") == 0 ? LATHE_STORE_ENCODED : LATHE_STORE_PIXELS;
         m->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "complete"));
         m->has_masks = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "masks"));

@@ -647,6 +647,33 @@ static void test_concurrent_reads(void **state) {
     free(dir);
 }
 
+/* image_size must hold two whole numbers 0..2^30: anything else is a format error, not a cast (the
+ * fuzzer's manifest target found 7.8e11 cast to int, undefined behaviour). */
+static void test_manifest_image_size_is_checked(void **state) {
+    (void)state;
+    static const char *const sizes[] = {"[16, 16]", "[0, 777777777770]", "[16, -1]", "[16, 1.5]", "[16, \"16\"]"};
+    char *dir = test_tempdir("imgsize"), path[4200];
+    assert_non_null(dir);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"lathe_schema\": 1, \"store\": \"pixels\", \"image_size\": %s, \"channels\": 3, "
+                 "\"class_names\": [\"a\"], \"sensors\": {\"steps\": 0, \"channels\": []}, \"shards\": []}",
+                 sizes[i]);
+        assert_int_equal(test_write_file(path, text, strlen(text)), 0);
+        lathe_manifest m;
+        int rc = lathe_manifest_load(dir, &m);
+        assert_int_equal(rc, i == 0 ? 0 : -LATHE_EFORMAT);
+        if (!rc) {
+            assert_true(m.height == 16 && m.width == 16);
+            lathe_manifest_free(&m);
+        }
+    }
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_pixels),
@@ -657,6 +684,7 @@ int main(void) {
         cmocka_unit_test(test_truncated_and_missing),
         cmocka_unit_test(test_check_shard_finds_problems),
         cmocka_unit_test(test_concurrent_reads),
+        cmocka_unit_test(test_manifest_image_size_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

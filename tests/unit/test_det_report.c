@@ -1,7 +1,8 @@
 /* test_det_report.c - the detection report beyond COCO: confusion cells and best-F1 points on
  * hand-built data checked against values worked out by hand, boxes drawn into valid PNGs whatever
  * the coordinates, sample images picked and drawn from a small dataset written here (their boxes
- * land where meta maps them), line charts, and the three report files. */
+ * land where meta maps them), line charts, and the three report files; matching only nearby boxes
+ * equals comparing every pair. */
 #include <math.h>
 
 #include "libcore/base/error.h"
@@ -147,6 +148,75 @@ static void best_f1_without_hits(void **state) {
     assert_null(cJSON_GetObjectItem(other, "confusion"));
     assert_int_equal(lathe_det_report_extend(&d, NULL), -LATHE_EINVAL);
     cJSON_Delete(other);
+    cJSON_Delete(report);
+}
+
+/* A draw in [0, m) from an LCG (the argument order of a call may differ between compilers: the test
+ * only compares two reports of the same data). */
+static uint64_t next_below(uint64_t *r, uint64_t m) {
+    *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+    return (*r >> 33) % m;
+}
+
+/* The confusion matrix and best-F1 points of a bare report (K empty classes) of d. */
+static char *extension_of(const lathe_coco_data *d) {
+    cJSON *report = cJSON_CreateObject(), *classes = cJSON_AddArrayToObject(report, "classes");
+    for (size_t k = 0; k < d->ncategories; k++) cJSON_AddItemToArray(classes, cJSON_CreateObject());
+    assert_int_equal(lathe_det_report_extend(d, report), 0);
+    char *text = cJSON_PrintUnformatted(report);
+    cJSON_Delete(report);
+    return text;
+}
+
+/* Matching looks only at the ground truth near each detection (a grid of cells by corner): on dense
+ * images with ties, crowds, duplicate boxes and coordinates that are not finite, the report equals
+ * the one where every detection is compared with every box. That one is made by giving each image a
+ * box of an unknown category a million wide, which no detection can match but which makes the
+ * image's grid a single cell. */
+static void nearby_matching_equals_every_pair(void **state) {
+    (void)state;
+    enum { NIMG = 3, NG = 400, ND = 500 };
+    static int64_t img[NIMG] = {1, 2, 3}, cats[] = {0, 1};
+    static char a[] = "a", b[] = "b";
+    static char *cat_names[] = {a, b};
+    static lathe_coco_ann g[NIMG * NG + NIMG], t[NIMG * ND];
+    uint64_t r = 12345;
+    size_t ng = 0, nd = 0;
+    for (int i = 0; i < NIMG; i++) {
+        for (int k = 0; k < NG; k++) {
+            double x = (double)next_below(&r, 200), y = (double)next_below(&r, 200), w = 2 + (double)next_below(&r, 30), h = 2 + (double)next_below(&r, 30);
+            if (k % 37 == 5) g[ng] = g[ng - 1], g[ng].id = (int64_t)ng + 1; /* a duplicate: equal IoUs */
+            else g[ng] = gt_box((int64_t)ng + 1, img[i], (int64_t)next_below(&r, 2), x, y, w, h, k % 41 == 0);
+            ng++;
+        }
+        g[ng - 1].x = NAN, g[ng - 3].w = -5; /* not finite, not sane */
+        g[ng - 2].x = 0, g[ng - 2].w = INFINITY, g[ng - 2].iscrowd = g[ng - 2].ignore = 1; /* covers a band */
+        for (int k = 0; k < ND; k++) {
+            const lathe_coco_ann *near = &g[ng - 1 - next_below(&r, NG)];
+            double score = (double)next_below(&r, 20) / 20; /* ties */
+            if (k % 3) t[nd] = dt_box((int64_t)nd + 1, img[i], (int64_t)next_below(&r, 2), near->x + (double)next_below(&r, 5) - 2,
+                                      near->y + (double)next_below(&r, 5) - 2, near->w, near->h, score);
+            else t[nd] = dt_box((int64_t)nd + 1, img[i], (int64_t)next_below(&r, 2), (double)next_below(&r, 220), (double)next_below(&r, 220),
+                                2 + (double)next_below(&r, 30), 2 + (double)next_below(&r, 30), score);
+            nd++;
+        }
+        t[nd - 1].y = NAN, t[nd - 2].w = INFINITY;
+    }
+    lathe_coco_data d = {img, NIMG, cats, cat_names, 2, g, t, ng, nd};
+    char *near = extension_of(&d);
+    for (int i = 0; i < NIMG; i++) g[ng + (size_t)i] = gt_box(1000000 + i, img[i], 99, -5e5, -5e5, 1e6, 1e6, 0);
+    d.ngt = ng + NIMG;
+    char *every = extension_of(&d);
+    assert_string_equal(near, every);
+    assert_non_null(strstr(near, "\"matrix\""));
+    free(near), free(every);
+    /* a box that is not finite is still seen: a detection inside an endless crowd is no false positive */
+    lathe_coco_ann crowd[] = {gt_box(1, 1, 0, 0, 0, INFINITY, 10, 1), gt_box(2, 1, 0, 50, 50, 10, 10, 0)};
+    lathe_coco_ann inside[] = {dt_box(1, 1, 0, 500, 0, 10, 10, 0.9)};
+    lathe_coco_data e = {img, 1, cats, cat_names, 2, crowd, inside, 2, 1};
+    cJSON *report = extended_report(&e);
+    const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(report, "confusion"), "matrix");
+    assert_float_equal(cell(m, 2, 0), 0, 0); /* background row: no false positive */
     cJSON_Delete(report);
 }
 
@@ -377,7 +447,7 @@ int main(void) {
         cmocka_unit_test(confusion_by_hand),    cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
         cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
-        cmocka_unit_test(samples_from_dataset),
+        cmocka_unit_test(samples_from_dataset), cmocka_unit_test(nearby_matching_equals_every_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
