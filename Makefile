@@ -274,6 +274,15 @@ fuzz: fuzz-build
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 
+# The mutation check (issue 24; on demand, in neither `make test` nor .ci/run): tests/mutants/run.py
+# applies each one-line mutation of tests/mutants/mutants.txt to a private copy of the tree
+# (build/mutants/tree, built there with CUDA=0), runs the tests that should catch it and prints which
+# survived; exits 1 if any did. MUTANTS=name1,name2 runs some. Last result: docs/RELIABILITY.md.
+MUTANTS ?=
+.PHONY: mutants
+mutants:
+	$(PY) tests/mutants/run.py $(if $(MUTANTS),--only $(MUTANTS))
+
 # The README's two commands install what they need first on a fresh machine (make deps once: the
 # stamp is newer than tests/requirements.txt), then build with the flags of what was installed.
 DEPS_STAMP := $(VENV)/.lathe-deps

@@ -88,6 +88,9 @@ def test_shards_read_with_h5py_agree_with_manifest_and_info(dataset):
             assert images.chunks == (1, h, w, 3) and "32015" in images._filters
             pixels = images[:]
             assert pixels.std() > 1  # not a blank image
+            for i in range(n):  # each chunk one zstd frame with its content checksum (a flipped bit is caught)
+                _, frame = images.id.read_direct_chunk((i, 0, 0, 0))
+                assert frame[:4] == b"\x28\xb5\x2f\xfd" and frame[4] & 0x04, f"{sh['file']} image {i}: no checksum"
 
             off = f["box_offsets"][:]
             boxes, box_labels = f["boxes"][:], f["box_labels"][:]

@@ -1,6 +1,6 @@
 /* test_det_loss.c - the detection losses (kernels/det_loss.h): gradients against central finite
  * differences in double precision (IoU-family with overlapping, nested and disjoint boxes; DFL;
- * focal), hand-computed values (perfect boxes cost 0, a known GIoU, varifocal's constant weights),
+ * focal), hand-computed values (perfect boxes cost 0, a known GIoU and CIoU, varifocal's constant weights),
  * and the float build against the double one. */
 #include "testutil.h"
 
@@ -67,6 +67,11 @@ static void iou_losses(void **state_) {
     /* a hand-computed GIoU: [0,0,2,2] vs [1,1,3,3]: IoU 1/7, enclosing 9, GIoU = 1/7 - 2/9 */
     double a[4] = {0, 0, 2, 2}, b[4] = {1, 1, 3, 3};
     assert_true(fabs(lathe_k_iou_loss_f64(LATHE_IOU_GIOU, 1, a, b, NULL, NULL) - (1 - (1.0 / 7 - 2.0 / 9))) < 1e-8);
+    /* a hand-computed CIoU: [0,0,4,2] vs [0,0,2,2]: IoU 1/2, centres 1 apart, enclosing diagonal² 20,
+     * v = 4/pi² (atan(2/2) - atan(4/2))², alpha = v / (1 - IoU + v) */
+    double cp[4] = {0, 0, 4, 2}, ct[4] = {0, 0, 2, 2}, cv = 4 / (M_PI * M_PI) * pow(atan(1.0) - atan(2.0), 2);
+    double ciou = 1 - 0.5 + 1.0 / 20 + cv * cv / (1 - 0.5 + cv);
+    assert_true(fabs(lathe_k_iou_loss_f64(LATHE_IOU_CIOU, 1, cp, ct, NULL, NULL) - ciou) < 1e-8);
     /* float agrees with double */
     float pf[4 * N], tf[4 * N], wf[N], gf[4 * N];
     for (int i = 0; i < 4 * N; i++) pf[i] = (float)pred[i], tf[i] = (float)target[i];

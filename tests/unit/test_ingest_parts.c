@@ -58,6 +58,11 @@ static void resize_keeps_constant_images_and_averages(void **state) {
     uint8_t up[200 * 120];
     assert_int_equal(lathe_resize_into(&src, 200, 120, 1, up, 200), 0); /* nearest: only old values */
     for (int i = 0; i < 200 * 120; i++) assert_true(up[i] == 0 || up[i] == 200);
+    /* stripes 2 px wide shrunk 10x: antialiased, every output pixel is near their mean (100); a filter
+     * not widened by the shrink factor would see one stripe only (0 or 200) */
+    for (int i = 0; i < 100 * 60; i++) src.pixels[i] = (uint8_t)(i % 4 < 2 ? 0 : 200);
+    assert_int_equal(lathe_resize_into(&src, 10, 6, 0, out, 10), 0);
+    for (int i = 0; i < 10 * 6; i++) assert_true(out[i] > 80 && out[i] < 120);
     lathe_image_free(&src);
 }
 
