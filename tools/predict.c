@@ -15,6 +15,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/folder_lock.h"
+#include "libcore/base/output_set.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 #include "libcore/base/utf8.h"
@@ -46,7 +47,8 @@ static void usage(FILE *out) {
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --dataset D         predict on a lathe dataset instead of files\n"
                  "  --split S           with --dataset: train, val (default) or test\n"
-                 "  -o, --output DIR    where results go (default RUN/predict)\n"
+                 "  -o, --output DIR    where results go (default RUN/predict): replaced as a whole when the run\n"
+                 "                      ends, never half old, half new; a folder holding other files is refused\n"
                  "  --conf X            score floor (default 0.25; 0.001 for evaluation)\n"
                  "  --iou X             NMS IoU threshold (default 0.7)\n"
                  "  --max-det N         detections kept per image (default 100)\n"
@@ -493,8 +495,10 @@ int cmd_predict(int argc, char **argv) {
     if (!rc && vocabulary) rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "--classes needs the run, not an engine")
                                        : name_classes(spec, vocabulary);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);
-    lathe_lock *lock = NULL; /* one writer of the output folder */
+    lathe_lock *lock = NULL; /* one writer of the output folder, whose files are replaced as a set */
+    lathe_output_set set = {.stage = ""};
     if (!rc) rc = lathe_folder_lock(outdir, &lock);
+    if (!rc) rc = lathe_output_set_begin(&set, outdir);
     if (!rc) rc = lathe_detector_open(&d, spec, dataset, 0, (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT));
     if (!rc && !dataset && d.h != d.w) /* a dataset's samples go through eval's path, which takes any input */
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d (--dataset works)",
@@ -507,15 +511,18 @@ int cmd_predict(int argc, char **argv) {
         rc = lathe_fail(LATHE_EINVAL, "--overlap %d must be below the tile side %d", tl.overlap, tl.tile);
     if (!rc && tl.tile) lathe_log(LATHE_LOG_INFO, "predict.tiles", "tiles of %d with overlap %d", tl.tile, tl.overlap);
     if (!rc) rc = vocabulary ? load_renamed(&d, spec, ck) : lathe_checkpoint_load(ck, d.g, NULL);
-    if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, outdir, &res)
-                          : predict_files(&d, &files, &tl, &o, draw, outdir, &res, images, &skipped);
-    snprintf(path, sizeof path, "%s/predictions.json", outdir);
+    if (!rc) rc = dataset ? predict_dataset(&d, split, &o, draw, set.stage, &res)
+                          : predict_files(&d, &files, &tl, &o, draw, set.stage, &res, images, &skipped);
+    snprintf(path, sizeof path, "%s/predictions.json", set.stage);
     if (!rc) rc = lathe_coco_results_write(path, res.dt, res.n);
     if (!rc && !dataset) {
         char ipath[4400];
-        snprintf(ipath, sizeof ipath, "%s/images.json", outdir);
+        snprintf(ipath, sizeof ipath, "%s/images.json", set.stage);
         rc = lathe_json_save(ipath, images);
     }
+    if (!rc) rc = lathe_output_set_publish(&set);
+    lathe_output_set_discard(&set);
+    snprintf(path, sizeof path, "%s/predictions.json", outdir);
     if (!rc)
         printf("%zu detections on %s; results: %s%s\n", res.n, dataset ? split : "the images", path,
                draw ? " (drawings in render/)" : "");

@@ -32,7 +32,9 @@ static int publishable(const char *dir, char *foreign, size_t cap) {
     for (struct dirent *e; (e = readdir(d));) {
         const char *n = e->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, LATHE_FOLDER_LOCK_NAME)) continue;
-        if (!strcmp(n, MARKER) || !strcmp(n, "report.json") || !strcmp(n, "analysis.json")) earlier = 1;
+        if (!strcmp(n, MARKER) || !strcmp(n, "report.json") || !strcmp(n, "analysis.json") ||
+            !strcmp(n, "predictions.json"))
+            earlier = 1;
         else if (!others++) snprintf(foreign, cap, "%s", n);
     }
     closedir(d);

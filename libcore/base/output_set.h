@@ -15,8 +15,8 @@ typedef struct {
 } lathe_output_set;
 
 /* Makes the stage beside dir (which exists: the lock made it). dir must be one lathe writes: empty
- * but for its lock, or holding an earlier set (its marker, or a report.json / analysis.json of an
- * older lathe); a folder with other files is refused (-LATHE_EEXIST), so `-o ~` never loses a file.
+ * but for its lock, or holding an earlier set (its marker, or a report.json / analysis.json /
+ * predictions.json of an older lathe); a folder with other files is refused (-LATHE_EEXIST), so `-o ~` never loses a file.
  * Returns 0, -LATHE_EEXIST or -LATHE_EIO. */
 int lathe_output_set_begin(lathe_output_set *s, const char *dir);
 /* Swaps the stage in and removes the old set (on file systems without RENAME_EXCHANGE: moves each

@@ -181,6 +181,24 @@ def test_predict_folder_with_render(trained, tmp_path):
         assert Image.open(tmp_path / "out" / "render" / drawn[str(i["id"])]).size == (i["width"], i["height"])
 
 
+def test_predict_replaces_its_output_folder_as_a_whole(trained, tmp_path):
+    """predict's folder is one output set (docs/RELIABILITY.md): a rerun without --render leaves no
+    drawings of the run before, and a folder of someone else's files is refused, untouched."""
+    root, _, _ = trained
+    image = root / "src" / "images" / "img000.png"
+    lathe("predict", root / "runs" / "a", image, "--render", "-o", tmp_path / "out")
+    assert os.listdir(tmp_path / "out" / "render")
+    lathe("predict", root / "runs" / "a", image, "-o", tmp_path / "out")
+    assert not (tmp_path / "out" / "render").exists() and (tmp_path / "out" / "predictions.json").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".out.new-")]
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    p = lathe("predict", root / "runs" / "a", image, "-o", tmp_path / "home", check=False)
+    assert p.returncode == 1 and "holds files lathe did not write (notes.txt" in p.stderr, p.stderr
+    assert os.listdir(tmp_path / "home") == ["notes.txt"] or sorted(os.listdir(tmp_path / "home")) == [
+        ".lathe.lock", "notes.txt"]
+
+
 def test_finetune_on_another_class_list_with_frozen_backbone(trained, tmp_path):
     root, _, _ = trained
     shapes_source(tmp_path / "src3", 24, 3, seed=9)
