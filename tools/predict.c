@@ -293,9 +293,7 @@ static int predict_tiled(lathe_detector *d, const lathe_image *img, const tiling
             n += (size_t)counts[k];
         }
     }
-    lathe_tile_merge_opts mo;
-    lathe_tile_merge_defaults(&mo);
-    mo.iou = o->iou, mo.max_det = o->max_det, mo.min_score = o->conf;
+    lathe_tile_merge_opts mo = lathe_detector_merge_opts(o);
     size_t kept = 0;
     if (!rc) rc = lathe_tile_merge(dt, rects, n, img->width, img->height, &mo, &kept);
     if (!rc && res->n + kept > res->cap) {

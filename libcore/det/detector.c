@@ -143,13 +143,18 @@ static int reserve(lathe_coco_ann **out, lathe_tile_rect **rects, double (**size
     return 0;
 }
 
+lathe_tile_merge_opts lathe_detector_merge_opts(const lathe_det_predict_opts *o) {
+    lathe_tile_merge_opts mo;
+    lathe_tile_merge_defaults(&mo);
+    mo.iou = o->iou, mo.max_det = o->max_det, mo.min_score = o->conf;
+    return mo;
+}
+
 /* Merges each source image's tile detections (a run of equal image ids, as tiles are consecutive)
  * in place; *n shrinks to what is kept. */
 static int merge_tiles(lathe_coco_ann *dt, lathe_tile_rect *rects, const double (*sizes)[2], size_t *n,
                        const lathe_det_predict_opts *o) {
-    lathe_tile_merge_opts mo;
-    lathe_tile_merge_defaults(&mo);
-    mo.iou = o->iou, mo.max_det = o->max_det, mo.min_score = o->conf;
+    lathe_tile_merge_opts mo = lathe_detector_merge_opts(o);
     size_t w = 0;
     for (size_t a = 0, b; a < *n; a = b) {
         for (b = a; b < *n && dt[b].image_id == dt[a].image_id;) b++;

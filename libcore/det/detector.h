@@ -11,6 +11,7 @@
 #include "libcore/io/dataset.h"
 #include "libcore/nn/graph.h"
 #include "predict.h"
+#include "tile_merge.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,6 +41,10 @@ int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o
 /* Detections on every sample of a split, as COCO results in source pixels (image_id as the dataset's
  * COCO ground truth has it). *out is malloc'd. Returns 0 or a negative code. */
 int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_opts *o, lathe_coco_ann **out, size_t *n);
+
+/* How a tiled image's detections are merged under predict options o: their NMS IoU, score floor and
+ * count per image, the merge's defaults for the rest (eval and predict merge alike). */
+lathe_tile_merge_opts lathe_detector_merge_opts(const lathe_det_predict_opts *o);
 
 /* The split's detections (score floor 0.001, NMS IoU 0.7, 100 per image) scored against its
  * ground truth: data holds both, res the COCO evaluation. Free with lathe_coco_data_free and
