@@ -137,9 +137,10 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
         lathe_log(LATHE_LOG_INFO, "eval.loaded", "%zu ground-truth boxes, %zu detections, %zu images (%.1f s)", d.ngt,
                   d.ndt, d.nimages, lathe_now() - t0);
     if (!rc) rc = lathe_coco_evaluate(&d, &r);
-    if (!rc) lathe_log(LATHE_LOG_INFO, "eval.matched", "matched and scored (%.1f s)", lathe_now() - t0);
     if (!rc && !(report = lathe_coco_report(&d, &r))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&d, report);
+    if (!rc) /* after the confusion matrix and best-F1 points, which match every detection */
+        lathe_log(LATHE_LOG_INFO, "eval.matched", "matched and scored (%.1f s)", lathe_now() - t0);
     if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);
     if (!rc) rc = lathe_det_report_write(report, title, &samples, set.stage);
     if (!rc) rc = lathe_output_set_publish(&set);
