@@ -24,6 +24,15 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* What marks a folder as an earlier output set: the marker, or the main file of an older lathe's
+ * report, analysis or predictions. */
+static int earlier_set_file(const char *name) {
+    static const char *const names[] = {MARKER, "report.json", "analysis.json", "predictions.json"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i])) return 1;
+    return 0;
+}
+
 /* 1 when dir holds nothing, or only its lock, or an earlier output set. */
 static int publishable(const char *dir, char *foreign, size_t cap) {
     DIR *d = opendir(dir);
@@ -32,9 +41,7 @@ static int publishable(const char *dir, char *foreign, size_t cap) {
     for (struct dirent *e; (e = readdir(d));) {
         const char *n = e->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, LATHE_FOLDER_LOCK_NAME)) continue;
-        if (!strcmp(n, MARKER) || !strcmp(n, "report.json") || !strcmp(n, "analysis.json") ||
-            !strcmp(n, "predictions.json"))
-            earlier = 1;
+        if (earlier_set_file(n)) earlier = 1;
         else if (!others++) snprintf(foreign, cap, "%s", n);
     }
     closedir(d);
