@@ -108,7 +108,7 @@ GPU_TEST_SRC := $(sort $(wildcard tests/gpu/test_*.c))
 # ONNX's schema from Debian's libonnx-dev, compiled to C by protoc-c at build time (libcore/export)
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 GEN := $(BUILD)/gen
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(GEN)/onnx.pb-c.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o) $(GEN)/onnx.pb-c.o $(GEN)/nb_templates.o
 # The kernels alone: GPU tests link only these, so `make gpu-check` builds on a GPU machine that
 # has CUDA but none of the I/O libraries (HDF5, libarchive, ...) nor oneDNN (conv_dnnl.o, which
 # only the graph calls).
@@ -146,6 +146,24 @@ $(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(ONNX_PROTO)
 $(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
 	@echo "  CC    $<"
 	@$(CC) -std=c11 -O2 -g -fPIC $(PKG_CFLAGS) $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined) -c $< -o $@
+
+# The notebook templates (notebooks-export/templates/*.py) compiled in as strings, so an installed
+# lathe needs no data files: one `static const char tpl_NAME[]` each and the table
+# lathe_nb_templates (notebooks-export/template.h). '?' is escaped so no trigraph can form.
+NB_TEMPLATES := $(sort $(wildcard notebooks-export/templates/*.py))
+$(GEN)/nb_templates.c: $(NB_TEMPLATES)
+	@mkdir -p $(GEN)
+	@echo "  GEN   $@"
+	@awk 'BEGIN { print "#include \"notebooks-export/template.h\"" } \
+	  FNR == 1 { if (NR > 1) print ";"; name = FILENAME; sub(/.*\//, "", name); sub(/\.py$$/, "", name); \
+	             names[++n] = name; printf "static const char tpl_%s[] =\n    \"\"\n", name } \
+	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\?/, "\\?"); printf "    \"%s\\n\"\n", $$0 } \
+	  END { print ";"; print "const lathe_nb_template lathe_nb_templates[] = {"; \
+	        for (i = 1; i <= n; i++) printf "    {\"%s\", tpl_%s},\n", names[i], names[i]; print "    {0, 0}};" }' \
+	  $(NB_TEMPLATES) > $@.tmp && mv $@.tmp $@
+$(GEN)/nb_templates.o: $(GEN)/nb_templates.c notebooks-export/template.h
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 EXPORT_OBJ := $(filter $(BUILD)/libcore/export/%,$(LIB_OBJ))
 $(EXPORT_OBJ): CFLAGS += -I$(GEN)

@@ -47,6 +47,8 @@ static void usage(FILE *out) {
             "  --heatmap-bins N      box-centre heatmap of N x N cells, 2..64 (16)\n"
             "  --max-listed N        sample ids listed per finding, 0 = all (1000); counts are always exact\n"
             "  --threads N           threads (default: all cores)\n"
+            "  --notebook            also write DIR/notebook.ipynb: the analysis as a Jupyter notebook that\n"
+            "                        renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
             "  --log-format FMT      text (default) or json log lines on stderr\n"
             "  -h, --help            this help\n\n"
             "Exit status: 0 done, 1 failure (unreadable dataset, cannot write DIR), 2 bad usage,\n"
@@ -55,7 +57,7 @@ static void usage(FILE *out) {
 
 enum {
     OPT_FAIL_ON = 256, OPT_COMPARE, OPT_RADIUS, OPT_SIMILARITY, OPT_TINY, OPT_BORDER, OPT_DOUBLE, OPT_DARK, OPT_BRIGHT, OPT_CLIP,
-    OPT_BLUR, OPT_RARE, OPT_SNAN, OPT_DRIFT, OPT_BINS, OPT_LISTED, OPT_THREADS, OPT_LOG,
+    OPT_BLUR, OPT_RARE, OPT_SNAN, OPT_DRIFT, OPT_BINS, OPT_LISTED, OPT_THREADS, OPT_LOG, OPT_NOTEBOOK,
 };
 
 static const struct option options[] = {
@@ -69,7 +71,8 @@ static const struct option options[] = {
     {"rare-ratio", required_argument, NULL, OPT_RARE}, {"sensor-nan", required_argument, NULL, OPT_SNAN},
     {"drift", required_argument, NULL, OPT_DRIFT},   {"heatmap-bins", required_argument, NULL, OPT_BINS},
     {"max-listed", required_argument, NULL, OPT_LISTED}, {"threads", required_argument, NULL, OPT_THREADS},
-    {"log-format", required_argument, NULL, OPT_LOG}, {NULL, 0, NULL, 0},
+    {"log-format", required_argument, NULL, OPT_LOG}, {"notebook", no_argument, NULL, OPT_NOTEBOOK},
+    {NULL, 0, NULL, 0},
 };
 
 static int real_option(const char *name, const char *v, double lo, double hi, double *out) {
@@ -175,6 +178,7 @@ int cmd_analyze(int argc, char **argv) {
     lathe_analyze_opts o;
     lathe_analyze_defaults(&o);
     const char *out = NULL, *fail_on = NULL, *compare = NULL;
+    int notebook = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
@@ -191,6 +195,8 @@ int cmd_analyze(int argc, char **argv) {
             rc = check_kinds(fail_on);
         } else if (opt == OPT_COMPARE) {
             compare = optarg;
+        } else if (opt == OPT_NOTEBOOK) {
+            notebook = 1;
         } else {
             rc = apply_option(opt, optarg, &o);
         }
@@ -220,6 +226,7 @@ int cmd_analyze(int argc, char **argv) {
     if (!rc) {
         snprintf(what, sizeof what, "writing %s", out);
         rc = write_outputs(analysis, set.stage);
+        if (!rc && notebook) rc = cli_notebook_beside(set.stage, "notebook.ipynb"); /* swaps in with the report */
         if (!rc) rc = lathe_output_set_publish(&set);
     }
     lathe_output_set_discard(&set);

@@ -55,4 +55,8 @@ void cli_run_tiling(const cJSON *spec, int *tile, int *overlap);
  * config.yaml), unless class_names is there already. Returns 0 or the dataset's error. */
 int cli_record_classes(cJSON *spec);
 
+/* --notebook of train, eval and analyze: the notebook of folder dir (what lathe notebook writes for
+ * it) as dir/file, its paths relative to dir. Returns 0 or the notebook's error. */
+int cli_notebook_beside(const char *dir, const char *file);
+
 #endif

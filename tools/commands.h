@@ -12,5 +12,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_notebook(int argc, char **argv);
 
 #endif

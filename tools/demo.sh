@@ -6,7 +6,8 @@
 # the image-level verdict per photo: its best detection's class, else good), run it on new photos,
 # export it to ONNX and to a lathe engine, train an open-vocabulary detector with a class held out
 # and run it with a new vocabulary, train image-text heads (line photos, real digit scans)
-# and score them zero-shot from class prompts, and print the two headline numbers against the floors the demo promises
+# and score them zero-shot from class prompts, write Jupyter notebooks of the detector run and the
+# analysis, and print the two headline numbers against the floors the demo promises
 # (DEMO_FLOORS=1 makes a miss an error). A whole-photo classifier is not the tool here: at an input
 # that trains in minutes the defects are a few pixels (experiments/classify/defects.yaml at 320 px:
 # 0.47, see PERFORMANCE.md).
@@ -35,11 +36,13 @@ echo "== lathe verify"
 echo "== lathe info"
 "$LATHE" info "$OUT/dataset"
 echo "== lathe analyze (statistics, quality findings, leakage between splits)"
-"$LATHE" analyze "$OUT/dataset" -o "$OUT/analysis"
+"$LATHE" analyze "$OUT/dataset" -o "$OUT/analysis" --notebook
 echo "== lathe train: the defect detector on the tiles (experiments/detect/defects.yaml)"
 "$LATHE" train experiments/detect/defects.yaml "data.dataset=$OUT/tiles" --runs "$OUT/runs"
 echo "== lathe eval: the detector on the test split's whole photos (tile detections merged across seams)"
 "$LATHE" eval "$OUT/runs/defects_detector" --split test | tee "$OUT/detector.txt"
+echo "== lathe notebook: the detector's run and its evaluation as a Jupyter notebook (renders as is, reruns)"
+"$LATHE" notebook "$OUT/runs/defects_detector" -o "$OUT/notebooks/defects_detector.ipynb"
 echo "== lathe predict: the detector on new photos from the line (cut into the same tiles), boxes drawn"
 "$LATHE" synth "$OUT/new" --count 6 --seed 99 "${SYNTH[@]}" >/dev/null
 "$LATHE" predict "$OUT/runs/defects_detector" "$OUT/new/images" --render -o "$OUT/predict"
@@ -68,6 +71,7 @@ echo "demo done in $(( $(date +%s) - start )) s:"
 echo "  detector   AP50 $ap50 on the test split's whole photos (floor 0.5): $OUT/runs/defects_detector/eval/report.html"
 echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: the best detection's class, else good)"
 echo "  dataset report $OUT/analysis/report.html; drawings of new photos in $OUT/predict/render"
+echo "  notebooks (Jupyter): the detector's run and evaluation $OUT/notebooks/defects_detector.ipynb, the dataset analysis $OUT/analysis/notebook.ipynb"
 echo "  exported detector $OUT/defects_detector.onnx and $OUT/defects_detector.lathe (docs/EXPORT.md)"
 novel=$(sed -n 's/^open vocabulary: base classes AP50 \([0-9.]*\), novel classes .* AP50 \([0-9.]*\)$/base AP50 \1, never-trained crack AP50 \2/p' "$OUT/open_vocab.txt")
 echo "  open-vocabulary detector $novel: $OUT/runs/open_vocab/eval/report.html; new vocabulary on new photos: $OUT/predict-ov"

@@ -56,6 +56,8 @@ static void usage(FILE *out) {
                  "  --dataset D         another dataset with the same classes (default: the run's)\n"
                  "  -o, --output DIR    where the report goes (default RUN/eval)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
+                 "  --notebook          also write DIR/notebook.ipynb: the report as a Jupyter notebook that\n"
+                 "                      renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
 }
@@ -66,6 +68,7 @@ static const struct option options[] = {
     {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
     {"detections", required_argument, NULL, 'D'}, {"gt", required_argument, NULL, 'g'},
     {"baseline", required_argument, NULL, 'b'},   {"max-drop", required_argument, NULL, 'x'},
+    {"notebook", no_argument, NULL, 'N'},
     {NULL, 0, NULL, 0},
 };
 
@@ -110,6 +113,13 @@ static int gate(const cJSON *report, const char *baseline, double max_drop) {
     return n ? EXIT_REGRESSION : EXIT_OK;
 }
 
+static int notebook; /* --notebook */
+
+/* --notebook: the report's notebook into the stage, so it swaps in with the report */
+static int stage_notebook(int rc, const lathe_output_set *set) {
+    return !rc && notebook ? cli_notebook_beside(set->stage, "notebook.ipynb") : rc;
+}
+
 static int eval_detections(const char *dets, const char *gt, const char *dataset, const char *split, const char *out,
                            const char *baseline, double max_drop) {
     lathe_coco_data d = {0};
@@ -143,6 +153,7 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
         lathe_log(LATHE_LOG_INFO, "eval.matched", "matched and scored (%.1f s)", lathe_now() - t0);
     if (!rc && ds) rc = lathe_det_report_samples(ds, sp, &d, LATHE_DET_CONFUSION_SCORE, 8, &samples);
     if (!rc) rc = lathe_det_report_write(report, title, &samples, set.stage);
+    rc = stage_notebook(rc, &set);
     if (!rc) rc = lathe_output_set_publish(&set);
     lathe_output_set_discard(&set);
     lathe_folder_unlock(lock);
@@ -178,6 +189,7 @@ int cmd_eval(int argc, char **argv) {
             if (cli_parse_double(optarg, 0, 1, &max_drop)) return cli_usage_error("eval", "--max-drop needs 0..1");
             break;
         case 'V': device = optarg; break;
+        case 'N': notebook = 1; break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
             break;
@@ -211,6 +223,7 @@ int cmd_eval(int argc, char **argv) {
         char log[4300];
         snprintf(log, sizeof log, "%s/log.jsonl", run);
         rc = lathe_eval_detector(spec, ck, dataset, split, set.stage, log, &report);
+        rc = stage_notebook(rc, &set);
         if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc) {
             const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(report, "metrics");
@@ -230,6 +243,7 @@ int cmd_eval(int argc, char **argv) {
     } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "contrastive")) {
         rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of image-text runs are not made yet: evaluate the run")
                     : lathe_eval_contrastive(spec, ck, dataset, split, set.stage, &report);
+        rc = stage_notebook(rc, &set);
         if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc) {
             char held[96] = "no held-out classes";
@@ -244,6 +258,7 @@ int cmd_eval(int argc, char **argv) {
         }
     } else if (!rc) {
         rc = lathe_eval_classifier(spec, ck, dataset, split, set.stage, &report);
+        rc = stage_notebook(rc, &set);
         if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc)
             printf("accuracy %.4f on %.0f samples of %s; report: %s/report.html\n",

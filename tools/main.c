@@ -23,6 +23,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate a run, or COCO detections (pycocotools metrics); CI gate"},
     {"export", cmd_export, "a run's model as ONNX for onnxruntime, TensorRT and DeepStream"},
     {"embed", cmd_embed, "sentence embeddings of texts, or image embeddings of an image-text run (.npy)"},
+    {"notebook", cmd_notebook, "a Jupyter notebook of runs, evaluations or analyses (renders, reruns)"},
     {"predict", cmd_predict, "a detector run on images, a folder or a dataset split: COCO results, drawings"},
 };
 

@@ -48,6 +48,8 @@ static void usage(FILE *out) {
             "                      are loaded, the rest (a head for another class list) stay freshly initialized\n"
             "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
             "  --threads N         CPU threads (default: all cores); results are identical for equal N\n"
+            "  --notebook          when training ends, also write RUN/notebook.ipynb: the run as a Jupyter\n"
+            "                      notebook that renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
             "  --log-format FMT    text (default) or json log lines on stderr\n"
             "  -h, --help          this help\n");
 }
@@ -57,7 +59,7 @@ static const struct option options[] = {
     {"resume", no_argument, NULL, 'R'},        {"summary", no_argument, NULL, 's'},
     {"threads", required_argument, NULL, 't'}, {"log-format", required_argument, NULL, 'l'},
     {"init", required_argument, NULL, 'i'},    {"overwrite", no_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
+    {"help", no_argument, NULL, 'h'},         {"notebook", no_argument, NULL, 'N'},
     {NULL, 0, NULL, 0},
 };
 
@@ -94,7 +96,7 @@ static int prepare_run_dir(const char *run_dir, int overwrite) {
 
 int cmd_train(int argc, char **argv) {
     const char *name = NULL, *runs = "runs", *init = NULL;
-    int resume = 0, summary = 0, overwrite = 0, opt;
+    int resume = 0, summary = 0, overwrite = 0, notebook = 0, opt;
     long long threads = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -104,6 +106,7 @@ int cmd_train(int argc, char **argv) {
         case 'r': runs = optarg; break;
         case 'R': resume = 1; break;
         case 'o': overwrite = 1; break;
+        case 'N': notebook = 1; break;
         case 's': summary = 1; break;
         case 'i': init = optarg; break;
         case 't':
@@ -200,6 +203,7 @@ int cmd_train(int argc, char **argv) {
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)
                                                  : lathe_train_classifier(spec, run_dir, resume, stop);
+    if (!rc && notebook) rc = cli_notebook_beside(run_dir, "notebook.ipynb");
     lathe_folder_unlock(lock);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
@@ -211,6 +215,6 @@ int cmd_train(int argc, char **argv) {
         cli_error(what, NULL);
         return EXIT_FAIL;
     }
-    printf("run: %s (metrics.json, log.jsonl, checkpoints/)\n", run_dir);
+    printf("run: %s (metrics.json, log.jsonl, checkpoints/%s)\n", run_dir, notebook ? ", notebook.ipynb" : "");
     return EXIT_OK;
 }

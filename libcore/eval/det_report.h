@@ -35,6 +35,14 @@ typedef struct {
     size_t n;
 } lathe_det_samples;
 
+/* Receives one chart of a report: its kind ("pr": precision-recall curves, up to 8 classes a chart;
+ * "confusion"; "training": loss, validation mAP), its title and PNG (the caller frees it after the
+ * call: copy what you keep). A negative return stops lathe_det_report_charts with that code. */
+typedef int (*lathe_det_chart_fn)(void *ctx, const char *kind, const char *title, const lathe_png *png);
+/* Draws the charts report.html holds (not the sample images), in its order, and hands each to fn.
+ * Returns 0, fn's negative return, -LATHE_EINVAL or -LATHE_ENOMEM. */
+int lathe_det_report_charts(const cJSON *report, lathe_det_chart_fn fn, void *ctx);
+
 /* Writes out_dir/report.json (the report as it is), out_dir/report.html and out_dir/report.md,
  * creating out_dir when missing. The report is one from lathe_coco_report, best extended; keys it
  * lacks leave their section out, and an optional "training" list of per-epoch objects adds curves

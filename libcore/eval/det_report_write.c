@@ -18,7 +18,9 @@ enum { CURVES_PER_CHART = 8 };
 
 typedef struct {
     FILE *f;
-    int md; /* 1: Markdown, 0: HTML */
+    int md;                  /* 1: Markdown, 0: HTML */
+    lathe_det_chart_fn sink; /* when set, charts go here instead of into the HTML */
+    void *ctx;
 } doc;
 
 static const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
@@ -218,8 +220,13 @@ static void confusion_table(doc *o, const cJSON *r, const char **labels, const d
 
 /* ---- charts (HTML) ---- */
 
-static int chart(doc *o, int rc, lathe_png *png, const char *alt) {
+static int chart(doc *o, int rc, lathe_png *png, const char *kind, const char *alt) {
     if (rc) return rc;
+    if (o->sink) {
+        rc = o->sink(o->ctx, kind, alt, png);
+        lathe_png_free(png);
+        return rc;
+    }
     fputs("<p>", o->f);
     lathe_html_png(o->f, png->data, png->len, alt);
     fputs("</p>\n", o->f);
@@ -251,7 +258,7 @@ static int pr_charts(doc *o, const cJSON *r) {
             if (K > CURVES_PER_CHART) snprintf(title, sizeof title, "Precision-recall at IoU 0.5 (%d)", charts);
             lathe_plot_frame f = {title, "recall", "precision", 0, 0};
             lathe_png png;
-            rc = chart(o, lathe_plot_lines(&f, x, LATHE_COCO_R, y, nseries, names, &png), &png, f.title);
+            rc = chart(o, lathe_plot_lines(&f, x, LATHE_COCO_R, y, nseries, names, &png), &png, "pr", f.title);
             nseries = 0;
         }
     }
@@ -266,7 +273,7 @@ static int confusion_chart(doc *o, const cJSON *r, const char **labels, const do
     side = side < 520 ? 520 : side > 1600 ? 1600 : side;
     lathe_plot_frame f = {"Confusion matrix", "predicted", "true", side < 640 ? 640 : side, side};
     lathe_png png;
-    return chart(o, lathe_plot_heatmap(&f, cells, L, L, labels, labels, &png), &png, f.title);
+    return chart(o, lathe_plot_heatmap(&f, cells, L, L, labels, labels, &png), &png, "confusion", f.title);
 }
 
 /* "loss" and "val_map" of the per-epoch objects in "training", against "epoch" (else 1, 2, ...). */
@@ -291,7 +298,7 @@ static int training_charts(doc *o, const cJSON *r) {
         if (!titled++) heading(o, "Training");
         lathe_plot_frame f = {titles[k], "epoch", keys[k], 0, 0};
         lathe_png png;
-        rc = chart(o, lathe_plot_lines(&f, x, (size_t)n, y, 1, NULL, &png), &png, f.title);
+        rc = chart(o, lathe_plot_lines(&f, x, (size_t)n, y, 1, NULL, &png), &png, "training", f.title);
     }
     free(x);
     return rc;
@@ -353,7 +360,7 @@ static int write_doc(const char *dir, const char *name, int md, const cJSON *r, 
                      const lathe_det_samples *samples) {
     char *text = NULL, path[4200];
     size_t len = 0;
-    doc o = {open_memstream(&text, &len), md};
+    doc o = {open_memstream(&text, &len), md, NULL, NULL};
     if (!o.f) return lathe_fail(LATHE_ENOMEM, "%s", name);
     int rc = write_body(&o, r, title, samples);
     int bad = ferror(o.f);
@@ -374,5 +381,23 @@ int lathe_det_report_write(const cJSON *report, const char *title, const lathe_d
     if (!rc) rc = lathe_json_save(path, report);
     if (!rc) rc = write_doc(out_dir, "report.html", 0, report, title, samples);
     if (!rc) rc = write_doc(out_dir, "report.md", 1, report, title, samples);
+    return rc;
+}
+
+int lathe_det_report_charts(const cJSON *report, lathe_det_chart_fn fn, void *ctx) {
+    if (!report || !fn) return lathe_fail(LATHE_EINVAL, "the report's charts need a report and a receiver");
+    char *text = NULL; /* the headings and captions around the charts, not wanted here */
+    size_t len = 0;
+    doc o = {open_memstream(&text, &len), 0, fn, ctx};
+    if (!o.f) return lathe_fail(LATHE_ENOMEM, "report charts");
+    const char **labels;
+    double *cells;
+    int L = confusion_parts(report, &labels, &cells);
+    int rc = pr_charts(&o, report);
+    if (!rc && L) rc = confusion_chart(&o, report, labels, cells, L);
+    if (!rc) rc = training_charts(&o, report);
+    free(labels), free(cells);
+    fclose(o.f);
+    free(text);
     return rc;
 }

@@ -14,16 +14,20 @@ void lathe_html_escape(FILE *f, const char *s) {
     }
 }
 
-void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt) {
+void lathe_base64_write(FILE *f, const unsigned char *data, size_t len) {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    fputs("<img src=\"data:image/png;base64,", f);
     for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)png[i] << 16 | (i + 1 < len ? (unsigned)png[i + 1] << 8 : 0) | (i + 2 < len ? png[i + 2] : 0);
+        unsigned v = (unsigned)data[i] << 16 | (i + 1 < len ? (unsigned)data[i + 1] << 8 : 0) | (i + 2 < len ? data[i + 2] : 0);
         fputc(digits[v >> 18 & 63], f);
         fputc(digits[v >> 12 & 63], f);
         fputc(i + 1 < len ? digits[v >> 6 & 63] : '=', f);
         fputc(i + 2 < len ? digits[v & 63] : '=', f);
     }
+}
+
+void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt) {
+    fputs("<img src=\"data:image/png;base64,", f);
+    lathe_base64_write(f, png, len);
     fputs("\" alt=\"", f);
     lathe_html_escape(f, alt);
     fputs("\">", f);

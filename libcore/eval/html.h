@@ -10,6 +10,8 @@ extern "C" {
 
 /* Writes s with &, <, >, " and ' escaped. */
 void lathe_html_escape(FILE *f, const char *s);
+/* Writes data in base64 (RFC 4648, padded, no line breaks). */
+void lathe_base64_write(FILE *f, const unsigned char *data, size_t len);
 /* Writes <img src="data:image/png;base64,..." alt="ALT"> for PNG bytes. */
 void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt);
 /* Writes s for a Markdown table cell (| and newlines escaped). */

@@ -58,6 +58,7 @@ max_len() {
   case $1 in
     jpeg|png) echo 16384 ;;
     shard) echo 65536 ;;
+    notebook) echo 24576 ;;
     archive) echo 8192 ;;
     safetensors|eval|coco|voc|vocab) echo 4096 ;;
     *) echo 2048 ;;

@@ -11,7 +11,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "CLI.md").read_text()
 
 
 @pytest.mark.parametrize("command", ["synth", "ingest", "info", "verify", "analyze", "train", "eval", "predict", "export",
-                                     "embed"])
+                                     "embed", "notebook"])
 def test_help_and_docs(command):
     p = lathe(command, "--help")
     options = set(re.findall(r"(--[a-z][a-z-]+)", p.stdout))
