@@ -1,6 +1,6 @@
 """`lathe notebook` and --notebook: every kind of notebook (training run, detector evaluation, classifier
 evaluation, dataset analysis, a comparison of runs, the read-only form) passes nbformat.validate, renders
-from its stored outputs, and executes top to bottom with nbclient; the tables it stores and the tables
+from its stored outputs, and executes top to bottom with nbconvert's ExecutePreprocessor; the tables it stores and the tables
 its code recomputes hold the numbers of lathe's own files. Missing and corrupt files fail with their name."""
 import base64
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from nbconvert.preprocessors import ExecutePreprocessor
 
 from fixtures import lathe
 from test_detect import shapes_source, write_spec
@@ -111,7 +111,7 @@ def notebook(*paths, out, extra=()):
 
 def execute(path):
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    ExecutePreprocessor(timeout=300, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(Path(path).parent)}})
     return nb
 
 
