@@ -58,9 +58,11 @@ static int add_charts(const eval_ctx *e, const char *kind, cJSON **outputs) {
     return rc;
 }
 
-/* A table of the objects in obj (rows, index = their keys) with the members of the first as columns. */
+/* A table of the objects among obj's members (rows, index = their keys; members of another kind are
+ * left out) with the members of the first as columns. */
 static int rows_table(const cJSON *obj, cJSON **outputs) {
     const cJSON *first = obj ? obj->child : NULL, *v, *r;
+    while (first && !cJSON_IsObject(first)) first = first->next;
     int k = 1 + cJSON_GetArraySize(first), rc = 0;
     const char **header = malloc((size_t)k * sizeof *header), **row = malloc((size_t)k * sizeof *row);
     char *text = malloc((size_t)k * 128);
@@ -72,6 +74,7 @@ static int rows_table(const cJSON *obj, cJSON **outputs) {
         cJSON_ArrayForEach(v, first) header[i++] = v->string ? v->string : "";
         nb_table_init(&t, k, header);
         cJSON_ArrayForEach(r, obj) {
+            if (!cJSON_IsObject(r)) continue;
             row[0] = r->string ? r->string : "";
             for (int j = 1; j < k; j++) nb_value_text(item(r, header[j]), text + (size_t)j * 128, 128), row[j] = text + (size_t)j * 128;
             if ((rc = nb_table_row(&t, row))) break;
@@ -172,7 +175,17 @@ static int detect_cell(void *ctx, const char *name, cJSON **outputs) {
         return kept(rc);
     }
     if (!strcmp(name, "open_vocabulary_title")) return cJSON_IsObject(ov);
-    if (!strcmp(name, "open_vocabulary")) return cJSON_IsObject(ov) ? kept(rows_table(ov, outputs)) : 0;
+    if (!strcmp(name, "open_vocabulary")) {
+        if (!cJSON_IsObject(ov)) return 0;
+        char line[1024] = "named only in text: ";
+        const cJSON *c;
+        size_t len = strlen(line);
+        cJSON_ArrayForEach(c, item(ov, "novel_classes")) if (cJSON_IsString(c) && len < sizeof line)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s", len > 20 ? ", " : "", c->valuestring);
+        if (len < sizeof line) snprintf(line + len, sizeof line - len, "\n");
+        int rc = lathe_ipynb_add_text(outputs, line);
+        return kept(rc ? rc : rows_table(ov, outputs));
+    }
     static const char *const chart_kinds[] = {"pr", "confusion", "training"};
     for (int k = 0; k < 3; k++) {
         char title[64];

@@ -51,7 +51,7 @@ plt.show()
 # Recall at 1, 5 and 10 over the split's descriptions, both ways.
 
 # %% retrieval
-pd.DataFrame(report["retrieval"]).T
+pd.DataFrame({way: v for way, v in report["retrieval"].items() if isinstance(v, dict)}).T
 
 # %% [markdown] holdout_title
 # ## Classes held out of training

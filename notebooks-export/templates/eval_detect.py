@@ -61,7 +61,9 @@ pd.DataFrame(level["matrix"], index=level["labels"], columns=level["labels"])
 # AP on the classes trained (base) and on those named only in text (novel).
 
 # %% open_vocabulary
-pd.DataFrame(report["open_vocabulary"]).T
+vocabulary = report["open_vocabulary"]
+print("named only in text: " + ", ".join(vocabulary.get("novel_classes", [])))
+pd.DataFrame({group: v for group, v in vocabulary.items() if isinstance(v, dict)}).T
 
 # %% [markdown] pr_title
 # ## Precision-recall curves

@@ -149,13 +149,14 @@ def image_measures(s):
 
 
 def check_summary(summary, values, rel=1e-4):
+    """A summary (docs/FORMAT.md) holds every one of its eight statistics, each equal to numpy's."""
     values = np.asarray(values, dtype=np.float64)
     want = {"count": len(values), "mean": values.mean(), "std": values.std(), "min": values.min(),
             "max": values.max(), "median": np.percentile(values, 50), "p05": np.percentile(values, 5),
             "p95": np.percentile(values, 95)}
+    assert set(want) <= set(summary), f"the summary lacks {sorted(set(want) - set(summary))}"
     for k, v in want.items():
-        if k in summary:
-            assert summary[k] == pytest.approx(v, rel=rel, abs=1e-6), f"{k}: {summary[k]} != {v}"
+        assert summary[k] == pytest.approx(v, rel=rel, abs=1e-6), f"{k}: {summary[k]} != {v}"
 
 
 def test_image_statistics_equal_numpy(planted):

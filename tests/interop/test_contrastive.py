@@ -35,7 +35,7 @@ def run(tmp_path_factory):
 
 
 def test_zero_shot_beats_chance_and_report_is_complete(run):
-    p = lathe("eval", run / "runs" / "dt", "--split", "test")
+    p = lathe("eval", run / "runs" / "dt", "--split", "test", "--notebook")
     rep = json.loads((run / "runs" / "dt" / "eval" / "report.json").read_text())
     assert rep["task"] == "contrastive" and rep["chance"] == pytest.approx(0.1)
     assert rep["accuracy"] >= 0.4, p.stdout  # 10 classes: chance is 0.1
@@ -48,6 +48,24 @@ def test_zero_shot_beats_chance_and_report_is_complete(run):
     assert "zero-shot accuracy" in p.stdout and (run / "runs" / "dt" / "eval" / "report.html").exists()
     log = [json.loads(line) for line in (run / "runs" / "dt" / "log.jsonl").read_text().splitlines()]
     assert any("val_zero_shot_accuracy" in e for e in log)
+
+
+def test_the_evaluation_notebook_has_zero_shot_and_retrieval(run):
+    """lathe eval --notebook on an image-text run (written by the test above): the summary with
+    chance, retrieval both ways and the held-out class, stored and recomputed alike."""
+    from test_notebook import assert_reruns_to_the_same_tables, cell_with, execute, row_dict, tables_of
+    import nbformat
+    path = run / "runs" / "dt" / "eval" / "notebook.ipynb"
+    if not path.exists():
+        lathe("eval", run / "runs" / "dt", "--split", "test", "--notebook")
+    rep = json.loads((run / "runs" / "dt" / "eval" / "report.json").read_text())
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    summary = row_dict(tables_of(cell_with(nb, 'summary = {"samples"'))[0])
+    assert float(summary["chance"][0]) == pytest.approx(rep["chance"], rel=1e-5)
+    retrieval = row_dict(tables_of(cell_with(nb, 'report["retrieval"]'))[0])
+    assert set(retrieval) == {"image_to_text", "text_to_image"}
+    assert_reruns_to_the_same_tables(nb, execute(path))
 
 
 def test_report_follows_from_the_embeddings(run, tmp_path):

@@ -148,3 +148,85 @@ def test_encoded_store_keeps_source_bytes(tmp_path):
         src = (tmp_path / "src" / s["meta"]["source"].decode()).read_bytes()
         assert s["encoded"] == src
         assert all(b[2] <= 160 and b[3] <= 120 for b in s["boxes"])  # source pixels
+
+
+PAD = 114  # the letterbox's grey (docs/FORMAT.md)
+RESIZE_SOURCES = {  # name: (width, height, format, EXIF orientation)
+    "large.jpg": (480, 360, "JPEG", 1),      # shrunk 1/4..1/8: libjpeg's reduced DCT scale, then the resampler
+    "wide.jpg": (900, 150, "JPEG", 1),
+    "rotated.jpg": (400, 240, "JPEG", 6),    # EXIF 6: stored 400 x 240, shown 240 x 400
+    "odd.png": (257, 131, "PNG", 1),         # PNG: full decode, the resampler alone
+    "small.png": (40, 30, "PNG", 1),         # enlarged
+    "gray16.png": (300, 200, "PNG16", 1),    # 16-bit grey: lathe keeps the high byte
+}
+
+
+def smooth_noisy(rng, w, h):
+    """Broad colour waves (no hard edges, which every resampler renders its own way) under fine noise
+    (which only an averaging resampler renders as the reference does)."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
+    waves = np.stack([np.sin(2 * np.pi * (xx * (1 + k) + yy * (2 - k) / 2) + k) for k in range(3)], -1)
+    return np.clip(128 + 90 * waves + rng.uniform(-30, 30, size=(h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def resize_source(rng, w, h, fmt, orientation):
+    rgb = smooth_noisy(rng, w, h)
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        Image.fromarray(rgb).save(buf, "JPEG", quality=95, exif=exif_orientation(orientation))
+    elif fmt == "PNG16":
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(buf, "PNG")
+    else:
+        Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def pillow_letterbox(data, size):
+    """The reference pipeline: Pillow's full-size decode, EXIF orientation, its antialiased bilinear
+    resize (Image.BILINEAR, support widened by the scale when shrinking), centred on PAD grey. The
+    scale and rounding are lathe's documented ones: s = min(S / w, S / h), side = round(w * s)."""
+    rgb = pillow_rgb(data)
+    h, w = rgb.shape[:2]
+    s = min(size / w, size / h)
+    nw, nh = min(size, max(1, int(w * s + 0.5))), min(size, max(1, int(h * s + 0.5)))
+    img = Image.fromarray(rgb)
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.BILINEAR)
+    canvas = np.full((size, size, 3), PAD, np.uint8)
+    x0, y0 = (size - nw) // 2, (size - nh) // 2
+    canvas[y0:y0 + nh, x0:x0 + nw] = np.asarray(img)
+    inside = np.zeros((size, size), bool)
+    inside[y0:y0 + nh, x0:x0 + nw] = True
+    return canvas, inside
+
+
+@pytest.fixture(scope="module")
+def resize_sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resize")
+    rng = np.random.default_rng(11)
+    files = {name: resize_source(rng, *spec) for name, spec in RESIZE_SOURCES.items()}
+    (root / "images").mkdir()
+    for name, data in files.items():
+        (root / "images" / name).write_bytes(data)
+    return root, files
+
+
+@pytest.mark.parametrize("size", [48, 100, 160])
+def test_letterboxed_pixels_equal_pillow_resize(resize_sources, tmp_path, size):
+    """The main ingest path (--size S: a reduced-scale JPEG decode where it still covers S, then
+    lathe's antialiased resampler and the letterbox) against Pillow's pipeline. Tolerance: the padding
+    exact; inside, PNG sources (the resampler alone) within 1 grey level everywhere, JPEG sources
+    (libjpeg's scaled IDCT averages before the resampler, Pillow decodes in full) under 3 levels on
+    average and 16 at most. A resampler without antialiasing misses both on these noisy images."""
+    root, files = resize_sources
+    lathe("ingest", root, "-o", tmp_path / "ds", "--size", size, "--split", "1,0,0")
+    _, samples = read_dataset(tmp_path / "ds")
+    got = {s["meta"]["source"].decode().split("/")[-1]: s["image"] for s in samples}
+    assert sorted(got) == sorted(files)
+    for name, data in files.items():
+        want, inside = pillow_letterbox(data, size)
+        diff = np.abs(got[name].astype(int) - want.astype(int))
+        assert diff[~inside].max(initial=0) == 0, f"{name} at {size}: the letterbox padding differs"
+        mad, worst = diff[inside].mean(), diff[inside].max()
+        ok = worst <= 1 if name.endswith(".png") else mad < 3.0 and worst <= 16
+        assert ok, f"{name} at {size}: mean difference {mad:.2f}, max {worst}"

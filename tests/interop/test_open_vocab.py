@@ -45,7 +45,7 @@ def test_text_rows_are_the_class_prompts(run, tmp_path):
 
 
 def test_report_has_base_and_novel_map(run):
-    lathe("eval", run / "runs" / "ov", "--split", "test")
+    lathe("eval", run / "runs" / "ov", "--split", "test", "--notebook")
     rep = json.loads((run / "runs" / "ov" / "eval" / "report.json").read_text())
     ov = rep["open_vocabulary"]
     assert ov["novel_classes"] == ["crack"]
@@ -77,3 +77,19 @@ def test_classes_need_an_open_vocabulary_head(run, tmp_path):
     lathe("synth", tmp_path / "new", "--count", 1, "--seed", 9, *SYNTH)
     q = lathe("predict", tmp_path / "plain", tmp_path / "new" / "images", "--classes", "dent", check=False)
     assert q.returncode == 1 and "open-vocabulary" in q.stderr, q.stderr
+
+
+def test_the_evaluation_notebook_shows_base_and_novel(run):
+    """lathe eval --notebook on an open-vocabulary detector: base and novel rows, and the novel class
+    named, stored and recomputed alike (test_notebook.py has the other kinds)."""
+    from test_notebook import assert_reruns_to_the_same_tables, cell_with, execute, row_dict, tables_of, text_of
+    import nbformat
+    path = run / "runs" / "ov" / "eval" / "notebook.ipynb"
+    if not path.exists():
+        lathe("eval", run / "runs" / "ov", "--split", "test", "--notebook")
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    cell = cell_with(nb, 'report["open_vocabulary"]')
+    assert set(row_dict(tables_of(cell)[0])) == {"base", "novel"}
+    assert text_of(cell) == "named only in text: crack\n"
+    assert_reruns_to_the_same_tables(nb, execute(path))

@@ -2,7 +2,9 @@
  * carry IoU-aware scores, the box-regression gradient (CIoU or GIoU through DFL decoding, plus DFL)
  * and the focal and BCE options' class gradients equal central differences of the loss (float32, loose
  * tolerance), the varifocal class gradient is varifocal's with its weights held constant, and an
- * image without boxes pushes every class score down (varifocal: 0.75 p^2-weighted; BCE: fully). */
+ * image without boxes pushes every class score down (varifocal: 0.75 p^2-weighted; BCE: fully); and
+ * the whole loss for fixed targets (class, CIoU, DFL parts and the weighted total) equals a value
+ * written out in double from the definition, independent of lathe's kernels. */
 #include "testutil.h"
 
 #include <math.h>
@@ -105,9 +107,89 @@ static void class_gradient_and_empty_images(void **state) {
     assert_true(lathe_det_loss_image(&o, A, points, stride, out, 1, gt, bad, dout, NULL) == -LATHE_EINVAL);
 }
 
+/* ---- an independent value of the whole loss for fixed targets ---- */
+
+static double sigmoid_d(double z) { return 1 / (1 + exp(-z)); }
+static double bce_d(double z, double t) { return fmax(z, 0) - z * t + log1p(exp(-fabs(z))); }
+
+/* 1 - CIoU of boxes p and t (x1, y1, x2, y2): IoU, centre distance over the enclosing diagonal,
+ * aspect term alpha v with v = 4 / pi^2 (atan(wt / ht) - atan(wp / hp))^2, alpha = v / (1 - IoU + v) */
+static double ciou_loss_d(const double *p, const double *t) {
+    double iw = fmax(0, fmin(p[2], t[2]) - fmax(p[0], t[0])), ih = fmax(0, fmin(p[3], t[3]) - fmax(p[1], t[1]));
+    double wp = p[2] - p[0], hp = p[3] - p[1], wt = t[2] - t[0], ht = t[3] - t[1];
+    double inter = iw * ih, iou = inter / (wp * hp + wt * ht - inter);
+    double cw = fmax(p[2], t[2]) - fmin(p[0], t[0]), ch = fmax(p[3], t[3]) - fmin(p[1], t[1]);
+    double dx = (p[0] + p[2] - t[0] - t[2]) / 2, dy = (p[1] + p[3] - t[1] - t[3]) / 2;
+    double v = 4 / (M_PI * M_PI) * pow(atan(wt / ht) - atan(wp / hp), 2), alpha = v / (1 - iou + v);
+    return 1 - iou + (dx * dx + dy * dy) / (cw * cw + ch * ch) + alpha * v;
+}
+
+/* The loss of lathe_det_loss_assigned written out from its definition (loss.h, YOLOv8's): class
+ * loss over every anchor and class against the IoU-aware score q of the assigned class; on the
+ * positives, the distances decoded as the softmax expectation of the bins times the stride, CIoU
+ * against the box, DFL (mean over the 4 sides of the cross-entropy split between the two bins around
+ * the target distance, clamped to [0, B - 1.01]); class, CIoU and DFL sums weighted by q and divided
+ * by max(1, sum q). Compared with lathe's float32 kernels at a relative 1e-4. */
+static void whole_loss_equals_its_definition(void **state) {
+    (void)state;
+    int strides[] = {16};
+    int A = lathe_det_anchors(32, 32, strides, 1, NULL, NULL);
+    float points[8], stride[4], out[4 * PER];
+    lathe_det_anchors(32, 32, strides, 1, points, stride);
+    for (int i = 0; i < A * PER; i++) out[i] = 2.0f * (uni() - 0.5f);
+    /* the second box reaches far left: its left distance is clamped to B - 1.01 */
+    float gt[] = {2, 3, 20, 18, -200, 10, 30, 31};
+    int32_t labels[] = {1, 2}, assigned[4] = {0, -1, -1, 1};
+    float score[4] = {0.6f, 0, 0, 0.9f};
+    for (int kind = LATHE_CLS_VARIFOCAL; kind <= LATHE_CLS_BCE; kind++) {
+        double cls = 0, iou = 0, dfl = 0, norm = 0;
+        for (int a = 0; a < A; a++) norm += assigned[a] >= 0 ? score[a] : 0;
+        norm = fmax(norm, 1);
+        for (int a = 0; a < A; a++)
+            for (int c = 0; c < C; c++) {
+                double z = out[a * PER + 4 * B + c], q = assigned[a] >= 0 && labels[assigned[a]] == c ? score[a] : 0;
+                double p = sigmoid_d(z), w = kind == LATHE_CLS_BCE ? 1 : q > 0 ? q : 0.75 * p * p;
+                cls += w * bce_d(z, q);
+            }
+        for (int a = 0; a < A; a++) {
+            if (assigned[a] < 0) continue;
+            const float *g = gt + 4 * assigned[a];
+            double px = points[2 * a], py = points[2 * a + 1], d[4], box[4], target[4] = {g[0], g[1], g[2], g[3]};
+            double want[4] = {(px - g[0]) / stride[a], (py - g[1]) / stride[a], (g[2] - px) / stride[a], (g[3] - py) / stride[a]};
+            double side_ce = 0;
+            for (int k = 0; k < 4; k++) {
+                const float *z = out + a * PER + k * B;
+                double mx = z[0], sum = 0, e = 0;
+                for (int j = 1; j < B; j++) mx = fmax(mx, z[j]);
+                for (int j = 0; j < B; j++) sum += exp(z[j] - mx), e += j * exp(z[j] - mx);
+                d[k] = e / sum * stride[a];
+                double t = fmin(fmax(want[k], 0), B - 1.01), lo = floor(t), f = t - lo;
+                double logp_lo = z[(int)lo] - mx - log(sum), logp_hi = z[(int)lo + 1] - mx - log(sum);
+                side_ce += -(1 - f) * logp_lo - f * logp_hi;
+            }
+            box[0] = px - d[0], box[1] = py - d[1], box[2] = px + d[2], box[3] = py + d[3];
+            iou += score[a] * ciou_loss_d(box, target);
+            dfl += score[a] * side_ce / 4;
+        }
+        cls /= norm, iou /= norm, dfl /= norm;
+        lathe_det_loss_opts o;
+        lathe_det_loss_defaults(&o, C, B);
+        o.cls_kind = kind;
+        double parts[3];
+        double total = lathe_det_loss_assigned(&o, A, points, stride, out, gt, labels, assigned, score, NULL, parts);
+        double want_parts[3] = {cls, iou, dfl}, want_total = 0.5 * cls + 7.5 * iou + 1.5 * dfl;
+        for (int k = 0; k < 3; k++)
+            if (fabs(parts[k] - want_parts[k]) > 1e-4 * fabs(want_parts[k]))
+                fail_msg("class loss %d: part %d is %.8f, its definition %.8f", kind, k, parts[k], want_parts[k]);
+        if (fabs(total - want_total) > 1e-4 * want_total)
+            fail_msg("class loss %d: total %.8f, its definition %.8f", kind, total, want_total);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(box_gradient_matches_finite_differences),
+        cmocka_unit_test(whole_loss_equals_its_definition),
         cmocka_unit_test(focal_and_bce_class_gradients_match_finite_differences),
         cmocka_unit_test(class_gradient_and_empty_images),
     };

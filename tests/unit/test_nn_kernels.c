@@ -182,6 +182,46 @@ static void activation_gradients(void **state) {
     }
 }
 
+/* The float32 activations (their exp is a vectorized polynomial of their own, not libm's): every
+ * element's derivative against a central difference of the float32 forward itself. The ops are
+ * elementwise, so one perturbed forward gives every element's difference at once. n is odd so the
+ * vector loops' tails run too; x spans the ranges where exp saturates. */
+static void activation_gradients_f32(void **state) {
+    (void)state;
+    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
+    enum { N = 1003 };
+    const float h = 1e-2f;
+    float *x = malloc(N * sizeof *x), *xp = malloc(N * sizeof *xp), *xm = malloc(N * sizeof *xm);
+    float *yp = malloc(N * sizeof *yp), *ym = malloc(N * sizeof *ym), *dy = malloc(N * sizeof *dy), *dx = malloc(N * sizeof *dx);
+    assert_non_null(x && xp && xm && yp && ym && dy && dx);
+    for (int i = 0; i < N; i++) {
+        x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+        if (fabsf(x[i]) < 4 * h) x[i] = 0.25f; /* ReLU kinks: away from 0 by more than h */
+        xp[i] = x[i] + h, xm[i] = x[i] - h, dy[i] = 1.0f;
+    }
+    for (int act = 0; act <= LATHE_ACT_SIGMOID; act++) {
+        lathe_k_act_fwd_f32(act, N, xp, 0.1f, yp);
+        lathe_k_act_fwd_f32(act, N, xm, 0.1f, ym);
+        memset(dx, 0, N * sizeof *dx); /* the backward accumulates into dx */
+        lathe_k_act_bwd_f32(act, N, x, 0.1f, dy, dx);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double fd = ((double)yp[i] - (double)ym[i]) / (2.0 * h), err = fabs(dx[i] - fd) / fmax(1.0, fabs(fd));
+            if (err > worst) worst = err;
+        }
+        if (worst > 2e-3) fail_msg("%s float32 backward: worst error %g against the central difference", names[act], worst);
+        /* and the float32 forward against the double one (libm's exp and erf): within float rounding */
+        double xd[N], yd[N];
+        for (int i = 0; i < N; i++) xd[i] = x[i];
+        lathe_k_act_fwd_f32(act, N, x, 0.1f, yp);
+        lathe_k_act_fwd_f64(act, N, xd, 0.1, yd);
+        for (int i = 0; i < N; i++)
+            if (fabs(yp[i] - yd[i]) > 2e-6 + 1e-6 * fabs(yd[i]))
+                fail_msg("%s float32 forward at %g: %.9g, double %.9g", names[act], x[i], yp[i], yd[i]);
+    }
+    free(x), free(xp), free(xm), free(yp), free(ym), free(dy), free(dx);
+}
+
 /* ---- pooling and upsampling ---- */
 typedef struct {
     int kind; /* 0 max, 1 avg, 2 upsample */
@@ -421,7 +461,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_gradients),      cmocka_unit_test(linear_gradients),
         cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
-        cmocka_unit_test(activation_gradients), cmocka_unit_test(pooling_gradients),
+        cmocka_unit_test(activation_gradients),
+        cmocka_unit_test(activation_gradients_f32), cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
         cmocka_unit_test(l2norm_gradients),    cmocka_unit_test(sdpa_matches_attention),
         cmocka_unit_test(vocab_gradients),
