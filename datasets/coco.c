@@ -62,7 +62,8 @@ static int parse_categories(lathe_catalog *cat, const char *path, const cJSON *c
     return 0;
 }
 
-static int parse_images(lathe_catalog *cat, const char *path, const cJSON *images, lathe_hashmap *by_id) {
+/* split: the split the annotation file's name says (instances_val2017.json: val), or -1 */
+static int parse_images(lathe_catalog *cat, const char *path, const cJSON *images, lathe_hashmap *by_id, int split) {
     const cJSON *im;
     size_t index = 0;
     cJSON_ArrayForEach(im, images) {
@@ -82,6 +83,7 @@ static int parse_images(lathe_catalog *cat, const char *path, const cJSON *image
         lathe_record *r = lathe_catalog_record(cat, file);
         if (!r) return lathe_fail(LATHE_ENOMEM, "coco image record");
         r->image_id = id;
+        if (split >= 0) lathe_record_put_split(r, split);
         if (!get_int64(im, "width", &w) && !get_int64(im, "height", &h) && w > 0 && h > 0 && w < (1 << 30) &&
             h < (1 << 30)) {
             r->width = (int)w;
@@ -177,7 +179,8 @@ static int coco_parse(lathe_catalog *cat, const char *path, const uint8_t *data,
     if (!rc && cats && !cJSON_IsArray(cats)) rc = lathe_fail(LATHE_EFORMAT, "%s: \"categories\" is not a list", path);
     if (!rc && anns && !cJSON_IsArray(anns)) rc = lathe_fail(LATHE_EFORMAT, "%s: \"annotations\" is not a list", path);
     if (!rc && cats) rc = parse_categories(cat, path, cats);
-    if (!rc) rc = parse_images(cat, path, images, by_id);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (!rc) rc = parse_images(cat, path, images, by_id, lathe_split_named(base, strlen(base)));
     if (!rc && anns) rc = parse_annotations(cat, path, anns, by_id);
     lathe_hashmap_free(by_id);
     cJSON_Delete(root);

@@ -429,14 +429,29 @@ done:
     return rc;
 }
 
+/* The split of an image list beside data.yaml (train.txt, val.txt, test.txt, and Ultralytics'
+ * autosplit_train.txt ...: one image path a line, as data.yaml's train:/val: may name them), or -1.
+ * Files under labels/ are label files, never lists. */
+static int split_list(const char *path) {
+    static const char *const names[] = {"train.txt", "val.txt", "test.txt"};
+    if (last_labels_dir(path) || is_names_file(path)) return -1;
+    const char *b = base_name(path);
+    if (!strncasecmp(b, "autosplit_", 10)) b += 10;
+    for (int s = 0; s < 3; s++)
+        if (strcasecmp(b, names[s]) == 0) return s;
+    return -1;
+}
+
 static lathe_entry_role yolo_role(const char *path) {
     if (lathe_path_is_debris(path)) return LATHE_ENTRY_OTHER;
-    return is_yaml_file(path) || is_names_file(path) || is_label_file(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return is_yaml_file(path) || is_names_file(path) || is_label_file(path) || split_list(path) >= 0 ? LATHE_ENTRY_LABEL
+                                                                                                       : LATHE_ENTRY_OTHER;
 }
 
 static int yolo_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
     if (is_yaml_file(path)) return parse_yaml(cat, path, data, len);
     if (is_names_file(path)) return parse_names_file(cat, path, data, len);
+    if (split_list(path) >= 0) return lathe_catalog_read_split_list(cat, path, data, len, split_list(path));
     if (!is_label_file(path)) return lathe_fail(LATHE_EINVAL, "yolo: %s is not a YOLO label file", path);
     return parse_labels(cat, path, data, len);
 }

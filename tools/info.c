@@ -66,6 +66,7 @@ static int print_json(const char *dir, const lathe_dataset *ds, const lathe_data
     cJSON_AddBoolToObject(root, "complete", m->complete);
     cJSON_AddStringToObject(root, "created_by", m->created_by ? m->created_by : "");
     cJSON_AddStringToObject(root, "source_format", m->source_format ? m->source_format : "");
+    if (m->split_origin) cJSON_AddStringToObject(root, "split_origin", m->split_origin);
     if (m->part) cJSON_AddStringToObject(root, "part", m->part);
     cJSON_AddNumberToObject(root, "samples", (double)lathe_dataset_count(ds));
     uint64_t per_split[LATHE_NSPLITS];
@@ -138,6 +139,9 @@ static int print_text(const char *dir, const lathe_dataset *ds, const lathe_data
     printf("samples   %" PRIu64 " (train %" PRIu64 ", val %" PRIu64 ", test %" PRIu64 "), rejected %" PRIu64 "\n",
            lathe_dataset_count(ds), lathe_manifest_samples(m, LATHE_SPLIT_TRAIN),
            lathe_manifest_samples(m, LATHE_SPLIT_VAL), lathe_manifest_samples(m, LATHE_SPLIT_TEST), m->rejected);
+    printf("splits    %s\n", !m->split_origin                    ? "(not recorded: an older lathe)"
+                            : !strcmp(m->split_origin, "source") ? "the source's train/val/test folders"
+                                                                 : "lathe's stable hash (--split shares)");
     if (m->store == LATHE_STORE_PIXELS)
         printf("store     pixels, %dx%d (HxW), %d channel%s\n", m->height, m->width, m->channels,
                m->channels == 1 ? "" : "s");

@@ -37,7 +37,14 @@ static void usage(FILE *out) {
             "  --overlap O             tile overlap in pixels (default 0)\n"
             "  --min-visibility F      tiles: keep a clipped box when F of its area shows (default 0.25)\n"
             "  --shard-size N          samples per shard (default 1000)\n"
-            "  --split A,B,C           train,val,test shares (default 0.8,0.1,0.1), by a stable hash of the key\n"
+            "  --split SPLIT           where each sample's split comes from. source: the source's own train/,\n"
+            "                          val/ and test/ folders (also training, valid, validation, testing,\n"
+            "                          val2017...; the deepest such folder of the path) or split label files\n"
+            "                          (instances_val2017.json), images in none rejected; the default when\n"
+            "                          the source has any (docs/FORMAT.md, Splits). source,X: the same,\n"
+            "                          and a share X of train becomes the split the source lacks (val, else\n"
+            "                          test), by the stable hash. A,B,C: train,val,test shares by a stable\n"
+            "                          hash of the key (the default otherwise: 0.8,0.1,0.1)\n"
             "  --group-by REGEX        split (and part) by the regex's first group (or match) of the path,\n"
             "                          so related images (one part, one session) share a split\n"
             "  --part I/N              ingest only the stable slice I of N (a Slurm array task)\n"
@@ -176,7 +183,15 @@ static int apply_option(int opt, const char *arg, lathe_ingest_opts *o, int *mer
         o->shard_size = (size_t)v;
         return 0;
     case OPT_SPLIT:
-        if (parse_split(arg, o->split)) return cli_usage_error("ingest", "--split needs three shares summing to 1");
+        if (!strcmp(arg, "source") || !strncmp(arg, "source,", 7)) {
+            o->split_mode = LATHE_SPLIT_SOURCE, o->carve = 0;
+            if (arg[6] && cli_parse_double(arg + 7, 0, 0.999, &o->carve))
+                return cli_usage_error("ingest", "--split source,X needs a share X in [0, 1)");
+            return 0;
+        }
+        if (parse_split(arg, o->split))
+            return cli_usage_error("ingest", "--split needs source, source,X or three shares summing to 1");
+        o->split_mode = LATHE_SPLIT_HASH;
         return 0;
     case OPT_GROUP: o->group_by = arg; return 0;
     case OPT_PART: {

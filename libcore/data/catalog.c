@@ -26,6 +26,7 @@ struct lathe_catalog {
     int declared_by_id; /* some class was declared by source id: number classes by id, not name */
     int64_t next_class_id; /* one past the largest source id, for classes named on the fly */
     int finished;
+    lathe_hashmap *split_lists; /* image stem -> bit mask of the split lists naming it (1 << LATHE_SPLIT_*) */
 };
 
 static int grow_array(void **ptr, size_t *cap, size_t need, size_t elem) {
@@ -46,7 +47,8 @@ lathe_catalog *lathe_catalog_create(void) {
     cat->by_base = lathe_hashmap_create();
     cat->class_by_id = lathe_hashmap_create();
     cat->class_by_name = lathe_hashmap_create();
-    if (!cat->by_file || !cat->by_base || !cat->class_by_id || !cat->class_by_name) {
+    cat->split_lists = lathe_hashmap_create();
+    if (!cat->by_file || !cat->by_base || !cat->class_by_id || !cat->class_by_name || !cat->split_lists) {
         lathe_catalog_free(cat);
         return NULL;
     }
@@ -77,6 +79,7 @@ void lathe_catalog_free(lathe_catalog *cat) {
     lathe_hashmap_free(cat->by_base);
     lathe_hashmap_free(cat->class_by_id);
     lathe_hashmap_free(cat->class_by_name);
+    lathe_hashmap_free(cat->split_lists);
     free(cat);
 }
 
@@ -137,6 +140,83 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+int lathe_catalog_list_split(lathe_catalog *cat, const char *stem, int s) {
+    LATHE_ASSERT(!cat->finished && s >= 0 && s <= LATHE_SPLIT_TRAINVAL);
+    size_t mask = 0;
+    lathe_hashmap_get(cat->split_lists, stem, &mask);
+    return lathe_hashmap_put(cat->split_lists, stem, mask | (size_t)1 << s) ? lathe_fail(LATHE_ENOMEM, "split lists") : 0;
+}
+
+int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s) {
+    for (size_t i = 0; i < len;) {
+        size_t start = i;
+        while (i < len && data[i] != '\n') i++;
+        size_t end = i++;
+        while (end > start && isspace(data[end - 1])) end--;
+        while (start < end && isspace(data[start])) start++;
+        if (end == start || data[start] == '#') continue;
+        const uint8_t *name = data + end, *dot = NULL;
+        while (name > data + start && name[-1] != '/') name--;
+        for (const uint8_t *q = name; q < data + end; q++)
+            if (*q == '.') dot = q;
+        size_t n = (size_t)((dot ? dot : data + end) - name);
+        char stem[1024];
+        if (!n || n >= sizeof stem || memchr(name, '\0', n)) {
+            lathe_catalog_reject(cat, path, "malformed_label", "a line names no image");
+            continue;
+        }
+        memcpy(stem, name, n);
+        stem[n] = '\0';
+        int rc = lathe_catalog_list_split(cat, stem, s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* The split lists' word on each record (lathe_catalog_list_split). */
+static void apply_split_lists(lathe_catalog *cat) {
+    for (size_t i = 0; i < cat->nrecords; i++) {
+        lathe_record *r = cat->records[i];
+        const char *base = strrchr(r->file, '/') ? strrchr(r->file, '/') + 1 : r->file, *dot = strrchr(base, '.');
+        char stem[1024];
+        snprintf(stem, sizeof stem, "%.*s", dot ? (int)(dot - base) : (int)strlen(base), base);
+        size_t mask = 0;
+        if (!lathe_hashmap_get(cat->split_lists, stem, &mask)) continue;
+        for (int s = 0; s < LATHE_NSPLITS; s++)
+            if (mask & (size_t)1 << s) lathe_record_put_split(r, s);
+        if (!(mask & 7) && (mask & (size_t)1 << LATHE_SPLIT_TRAINVAL)) lathe_record_put_split(r, LATHE_SPLIT_TRAIN);
+    }
+}
+
+void lathe_record_put_split(lathe_record *rec, int s) {
+    if (rec->split == -1) rec->split = s;
+    else if (rec->split != s) rec->split = LATHE_SPLIT_CONFLICT;
+}
+
+static int split_word(const char *w, size_t n) {
+    static const char *const names[LATHE_NSPLITS][4] = {
+        {"train", "training", NULL}, {"val", "valid", "validation", NULL}, {"test", "testing", NULL}};
+    while (n > 0 && w[n - 1] >= '0' && w[n - 1] <= '9') n--; /* train2017, val2017 */
+    for (int s = 0; s < LATHE_NSPLITS; s++)
+        for (const char *const *name = names[s]; *name; name++)
+            if (n == strlen(*name) && strncasecmp(w, *name, n) == 0) return s;
+    return -1;
+}
+
+int lathe_split_named(const char *name, size_t len) {
+    int split = -1;
+    for (size_t i = 0; i < len;) {
+        while (i < len && !isalnum((unsigned char)name[i])) i++;
+        size_t start = i;
+        while (i < len && isalnum((unsigned char)name[i])) i++;
+        if (i > start) {
+            int s = split_word(name + start, i - start);
+            if (s >= 0) split = s;
+        }
+    }
+    return split;
+}
+
 lathe_record *lathe_catalog_record(lathe_catalog *cat, const char *file) {
     LATHE_ASSERT(!cat->finished);
     size_t idx;
@@ -152,6 +232,7 @@ lathe_record *lathe_catalog_record(lathe_catalog *cat, const char *file) {
     }
     r->image_id = -1;
     r->label = -1;
+    r->split = -1;
     idx = cat->nrecords;
     size_t head;
     cat->chain_next[idx] = lathe_hashmap_get(cat->by_base, base_name(file), &head) ? head : SIZE_MAX;
@@ -320,6 +401,7 @@ int lathe_catalog_finish(lathe_catalog *cat) {
     if (cat->nclasses) qsort(map, cat->nclasses, sizeof *map, compare_id_index);
     for (size_t i = 0; i < cat->nrecords; i++) relabel_record(cat, cat->records[i], map);
     free(map);
+    apply_split_lists(cat);
     cat->finished = 1;
     return 0;
 }

@@ -26,7 +26,19 @@ typedef struct lathe_record {
     lathe_box *boxes;
     size_t nboxes, capboxes;
     int matched;        /* set by ingest once the image entry was found */
+    int split;          /* the split a label file puts it in (LATHE_SPLIT_*), -1 none, LATHE_SPLIT_CONFLICT
+                           when label files of two splits name it (lathe_record_put_split) */
 } lathe_record;
+
+enum { LATHE_SPLIT_CONFLICT = -2 };
+/* Records that a label file of split s names rec: the first split sticks, another one marks it
+ * LATHE_SPLIT_CONFLICT (ingest rejects such a sample: in_two_splits). */
+void lathe_record_put_split(lathe_record *rec, int s);
+
+/* The split a name's words say (LATHE_SPLIT_TRAIN/VAL/TEST for train/training, val/valid/validation,
+ * test/testing, any case, digits may follow: instances_val2017), or -1. Words are runs of letters
+ * and digits; the last word that names a split wins. */
+int lathe_split_named(const char *name, size_t len);
 
 typedef struct {
     int64_t source_id;
@@ -39,6 +51,18 @@ typedef struct {
 } lathe_label_reject;
 
 typedef struct lathe_catalog lathe_catalog;
+
+/* Split lists (VOC's ImageSets/Main/train.txt, ...): the image whose file name without extension is
+ * stem is named by the list of split s (LATHE_SPLIT_*), or by a train+val list when s is
+ * LATHE_SPLIT_TRAINVAL. Applied to the records at lathe_catalog_finish: each list that names a
+ * record puts it in its split (lathe_record_put_split); a train+val list counts only for records
+ * that no train, val or test list names, and puts them in train. Returns 0 or -LATHE_ENOMEM. */
+enum { LATHE_SPLIT_TRAINVAL = 3 };
+int lathe_catalog_list_split(lathe_catalog *cat, const char *stem, int s);
+/* A split list file (path, for rejects): each line names an image by an id or a path; its file name
+ * without extension is the stem given to lathe_catalog_list_split. Blank lines and lines starting
+ * with # are skipped; a line that names no file is a malformed_label reject. 0 or -LATHE_ENOMEM. */
+int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s);
 
 lathe_catalog *lathe_catalog_create(void);
 void lathe_catalog_free(lathe_catalog *cat);

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,9 @@ static char *args_json(const lathe_ingest_opts *o, const char *format) {
     cJSON_AddNumberToObject(a, "shard_size", (double)o->shard_size);
     cJSON *split = cJSON_AddArrayToObject(a, "split");
     for (int i = 0; i < 3; i++) cJSON_AddItemToArray(split, cJSON_CreateNumber(o->split[i]));
+    static const char *const modes[] = {"auto", "source", "hash"};
+    cJSON_AddStringToObject(a, "split_mode", modes[o->split_mode >= 0 && o->split_mode <= 2 ? o->split_mode : 0]);
+    cJSON_AddNumberToObject(a, "carve", o->carve);
     cJSON_AddStringToObject(a, "group_by", o->group_by ? o->group_by : "");
     cJSON_AddNumberToObject(a, "part_index", o->part_index);
     cJSON_AddNumberToObject(a, "part_count", o->part_count);
@@ -147,11 +151,48 @@ static void group_key(const ingest_ctx *c, const char *path, char *key, size_t c
     }
 }
 
-static int split_of(const ingest_ctx *c, const char *key) {
+/* The sample's split. Source splits: its folder's, else the one its label file names (COCO's
+ * instances_val2017.json); -1 outside any, LATHE_SPLIT_CONFLICT when they disagree or two label
+ * files' splits name it. Else from the stable hash. */
+static int split_of(const ingest_ctx *c, const char *path, const lathe_record *rec, const char *key) {
     double u = (double)(XXH64(key, strlen(key), 0x5e1f) >> 11) * 0x1.0p-53;
+    if (c->source_splits) {
+        int folder = lathe_ingest_source_split(path), named = rec->split;
+        if (named == LATHE_SPLIT_CONFLICT || (folder >= 0 && named >= 0 && folder != named)) return LATHE_SPLIT_CONFLICT;
+        int s = folder >= 0 ? folder : named;
+        return s == LATHE_SPLIT_TRAIN && c->carve_to >= 0 && u < c->o->carve ? c->carve_to : s;
+    }
     if (u < c->o->split[0]) return LATHE_SPLIT_TRAIN;
     if (u < c->o->split[0] + c->o->split[1]) return LATHE_SPLIT_VAL;
     return LATHE_SPLIT_TEST;
+}
+
+/* After the scan: source splits or the hash (lathe_ingest_opts.split_mode), and the carve's target. */
+static int resolve_splits(ingest_ctx *c) {
+    const uint64_t *folder = c->in_split_folder;
+    uint64_t named[LATHE_NSPLITS] = {0}, has[LATHE_NSPLITS];
+    for (size_t i = 0; i < lathe_catalog_nrecords(c->cat); i++) { /* records a label file puts in a split */
+        const lathe_record *r = lathe_catalog_at(c->cat, i);
+        if (r->split >= 0) named[r->split]++;
+    }
+    for (int s = 0; s < LATHE_NSPLITS; s++) has[s] = folder[s] + named[s];
+    uint64_t any = has[0] + has[1] + has[2];
+    c->carve_to = -1;
+    c->source_splits = c->o->split_mode == LATHE_SPLIT_SOURCE || (c->o->split_mode == LATHE_SPLIT_AUTO && any > 0);
+    if (c->source_splits && !any)
+        return lathe_fail(LATHE_EINVAL, "--split source: no image of %s lies in a train, val or test folder or is named "
+                                        "by a label file of a split; give --split A,B,C for lathe's own split", c->o->src);
+    if (!c->source_splits) return 0;
+    if (c->o->carve > 0) c->carve_to = !has[LATHE_SPLIT_VAL] ? LATHE_SPLIT_VAL : !has[LATHE_SPLIT_TEST] ? LATHE_SPLIT_TEST : -1;
+    if (c->o->carve > 0 && c->carve_to < 0)
+        lathe_log(LATHE_LOG_WARN, "ingest.carve", "the source has train, val and test splits: --split source,%g carves nothing",
+                  c->o->carve);
+    lathe_log(LATHE_LOG_INFO, "ingest.splits",
+              "splits from the source: train/val/test folders hold %" PRIu64 "/%" PRIu64 "/%" PRIu64 " images, label files "
+              "of a split name %" PRIu64 "/%" PRIu64 "/%" PRIu64 "%s%s",
+              folder[0], folder[1], folder[2], named[0], named[1], named[2],
+              c->carve_to >= 0 ? "; a share of train becomes " : "", c->carve_to >= 0 ? lathe_split_name(c->carve_to) : "");
+    return 0;
 }
 
 static int in_part(const ingest_ctx *c, const char *key) {
@@ -361,7 +402,17 @@ static int ingest_entry(pipeline *p, lathe_archive *a, const lathe_entry *e, int
     rec->matched = 1;
     group_key(c, e->path, key, sizeof key);
     if (!in_part(c, key)) return 0;
-    int split = split_of(c, key);
+    int split = split_of(c, e->path, rec, key);
+    if (split == LATHE_SPLIT_CONFLICT) {
+        ingest_reject(c, idx, e->path, "in_two_splits", -1, -1, -1,
+                      "the source puts this image in two splits (its folder and its label file, or two label files)");
+        return 0;
+    }
+    if (split < 0) {
+        ingest_reject(c, idx, e->path, "outside_source_splits", -1, -1, -1,
+                      "the source's splits come from its train/val/test folders and label files, and name none here");
+        return 0;
+    }
     uint64_t pos = st->candidates[split]++;
     if (pos < p->resume_from[split]) {
         sum->resumed_skipped++;
@@ -518,8 +569,9 @@ static int fill_manifest_schema(ingest_ctx *c, const char *args) {
     m->sensor_names = calloc((size_t)m->sensor_channels + 1, sizeof(char *));
     m->created_by = strdup("lathe " LATHE_VERSION);
     m->source_format = strdup(c->adapter->name);
+    m->split_origin = strdup(c->source_splits ? "source" : "hash");
     m->args_json = strdup(args);
-    if (!m->class_names || !m->sensor_names || !m->created_by || !m->source_format || !m->args_json)
+    if (!m->class_names || !m->sensor_names || !m->created_by || !m->source_format || !m->args_json || !m->split_origin)
         return lathe_fail(LATHE_ENOMEM, "manifest");
     for (int i = 0; i < m->nclasses; i++)
         if (!(m->class_names[i] = strdup(lathe_catalog_class_at(c->cat, (size_t)i)->name))) return -LATHE_ENOMEM;
@@ -553,6 +605,8 @@ static int validate(const lathe_ingest_opts *o) {
     double sum = o->split[0] + o->split[1] + o->split[2];
     if (o->split[0] < 0 || o->split[1] < 0 || o->split[2] < 0 || sum < 0.999 || sum > 1.001)
         return lathe_fail(LATHE_EINVAL, "split shares must be >= 0 and sum to 1");
+    if (o->split_mode < LATHE_SPLIT_AUTO || o->split_mode > LATHE_SPLIT_HASH || !(o->carve >= 0 && o->carve < 1))
+        return lathe_fail(LATHE_EINVAL, "split mode %d with carve %g (carve: 0 <= share < 1)", o->split_mode, o->carve);
     if (o->part_count < 0 || (o->part_count > 0 && (o->part_index < 0 || o->part_index >= o->part_count)))
         return lathe_fail(LATHE_EINVAL, "part %d/%d", o->part_index, o->part_count);
     if (o->zstd_level < 1 || o->zstd_level > 19) return lathe_fail(LATHE_EINVAL, "zstd level %d is outside 1..19", o->zstd_level);
@@ -616,6 +670,7 @@ static int ingest_locked(const lathe_ingest_opts *o, lathe_ingest_summary *sum) 
     if (rc >= 0 && (rc = ingest_rejects_open(&c, o->out)) == 0) { /* before the scan: it records rejects */
         for (int s = 0; s < LATHE_NSPLITS; s++) c.manifest.committed[s] = old.committed[s];
         rc = ingest_scan(&c);
+        if (!rc) rc = resolve_splits(&c);
     }
     if (!rc) rc = fill_manifest_schema(&c, args);
     if (!rc && resuming) {

@@ -27,7 +27,10 @@ typedef struct {
     int tile, overlap;                     /* tile side and overlap; tile 0 = letterbox */
     double min_visibility;                 /* tiles: keep a clipped box showing this share of its area */
     size_t shard_size;                     /* samples per shard */
-    double split[3];                       /* train/val/test shares, summing to 1 */
+    double split[3];                       /* train/val/test shares, summing to 1 (split_mode hash) */
+    int split_mode;                        /* LATHE_SPLIT_AUTO (default), _SOURCE or _HASH, below */
+    double carve;                          /* source splits: this share of train becomes the split the
+                                              source lacks (val, else test), by the stable hash; 0 none */
     const char *group_by;                  /* POSIX extended regex; its first group (or match) keys the split */
     int part_index, part_count;            /* --part I/N; count 0 = whole source */
     int box_policy;                        /* LATHE_BOX_CLIP / _REJECT */
@@ -46,6 +49,14 @@ typedef struct {
     int already_complete;                  /* the dataset existed, complete, with these arguments */
     const char *format;                    /* adapter used */
 } lathe_ingest_summary;
+
+/* Where samples' splits come from. SOURCE: the source's own split folders, the deepest folder of an
+ * image's path named train/training, val/valid/validation or test/testing (any case, digits may
+ * follow: val2017); an image outside them is rejected (outside_source_splits). HASH: the stable hash
+ * of the group key against split[]. AUTO: SOURCE when any image lies in such a folder, else HASH. */
+enum { LATHE_SPLIT_AUTO = 0, LATHE_SPLIT_SOURCE = 1, LATHE_SPLIT_HASH = 2 };
+/* The split a source path's folders name (LATHE_SPLIT_TRAIN/VAL/TEST), or -1. */
+int lathe_ingest_source_split(const char *path);
 
 void lathe_ingest_defaults(lathe_ingest_opts *o);
 /* Runs (or resumes) an ingest. Returns 0, -LATHE_EINTR when stopped through opts->stop (committed

@@ -33,6 +33,9 @@ typedef struct {
     lathe_sensor_layout sensors;
     int has_text, has_masks;
     uint64_t images_seen; /* image entries in the source, for progress */
+    uint64_t in_split_folder[3]; /* images by the split their folders name */
+    int source_splits;    /* the split mode resolved after the scan: 1 source folders, 0 hash */
+    int carve_to;         /* source splits: the split --split source,X carves out of train, or -1 */
     regex_t group_re;
     int has_group_re;
     /* rejects.partial.jsonl, appended by every thread */

@@ -2,6 +2,7 @@
  * duplicates), read label files into memory, spool sidecars (sensor CSVs, texts, masks) into an
  * unlinked temporary file, pick the label format, and build the catalog. Images are only counted
  * here; the second pass decodes them. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -47,6 +48,18 @@ static void lists_free(scan_lists *l) {
 static int has_ext(const char *path, const char *ext) {
     const char *dot = strrchr(path, '.');
     return dot && !strchr(dot, '/') && strcasecmp(dot + 1, ext) == 0;
+}
+
+int lathe_ingest_source_split(const char *path) {
+    int split = -1;
+    for (const char *p = path, *slash; (slash = strchr(p, '/')); p = slash + 1) { /* folders only; the deepest wins */
+        size_t n = (size_t)(slash - p);
+        int whole = 1; /* a folder is a split only when its whole name is one word ("x_train" is not) */
+        for (size_t i = 0; i < n; i++) whole &= isalnum((unsigned char)p[i]) != 0;
+        int s = whole ? lathe_split_named(p, n) : -1;
+        if (s >= 0) split = s;
+    }
+    return split;
 }
 
 int ingest_sidecar_key(const char *path, char kind, char *key, size_t cap) {
@@ -212,6 +225,8 @@ static int scan_entries(ingest_ctx *c, scan_lists *l) {
             rc = keep_sidecar(c, a, idx, e.path, 't', key);
         } else if (lathe_path_is_image(e.path)) {
             c->images_seen++;
+            int s = lathe_ingest_source_split(e.path);
+            if (s >= 0) c->in_split_folder[s]++;
         }
     }
     if (rc > 0) rc = 0;

@@ -40,6 +40,7 @@ int lathe_manifest_save(const char *dir, const lathe_manifest *m) {
     cJSON_AddNumberToObject(sensors, "steps", m->sensor_steps);
     cJSON_AddItemToObject(sensors, "channels", string_array(m->sensor_names, m->sensor_channels));
     cJSON_AddStringToObject(root, "source_format", m->source_format ? m->source_format : "");
+    if (m->split_origin) cJSON_AddStringToObject(root, "split_origin", m->split_origin);
     if (m->part) cJSON_AddStringToObject(root, "part", m->part);
     cJSON *args = m->args_json ? cJSON_Parse(m->args_json) : NULL;
     cJSON_AddItemToObject(root, "args", args ? args : cJSON_CreateObject());
@@ -182,6 +183,7 @@ int lathe_manifest_load(const char *dir, lathe_manifest *m) {
         m->has_text = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "text"));
         m->created_by = dup_string(root, "created_by");
         m->source_format = dup_string(root, "source_format");
+        m->split_origin = dup_string(root, "split_origin");
         m->part = dup_string(root, "part");
         m->args_json = args ? cJSON_PrintUnformatted(args) : NULL;
         if (!get_u64(root, "rejected", &rejected)) m->rejected = rejected;
@@ -233,6 +235,7 @@ void lathe_manifest_free(lathe_manifest *m) {
     free_strings(m->sensor_names, m->sensor_channels);
     free_strings(m->class_names, m->nclasses);
     free(m->source_format);
+    free(m->split_origin);
     cJSON_free(m->args_json);
     free(m->part);
     for (size_t i = 0; i < m->nshards; i++) free(m->shards[i].file);

@@ -28,6 +28,8 @@ typedef struct {
     char **class_names;
     int nclasses;
     char *source_format;        /* adapter name */
+    char *split_origin;         /* where the splits came from: "source" (its train/val/test folders) or
+                                   "hash" (the stable hash of --split); NULL in manifests of older lathe */
     char *args_json;            /* the ingest arguments as a JSON object (identity for resume) */
     lathe_manifest_shard *shards;
     size_t nshards;

@@ -11,6 +11,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/hashmap.h"
 #include "libcore/data/catalog.h"
+#include "libcore/data/ingest.h"
 #include "libcore/data/sensors.h"
 #include "libcore/data/transform.h"
 #include "libcore/io/archive.h"
@@ -121,6 +122,36 @@ static void sensors_parse_and_reject(void **state) {
     lathe_sensors_layout_free(&l);
     assert_int_equal(lathe_sensors_layout("", 0, &l), -LATHE_EFORMAT);
     assert_int_equal(lathe_sensors_layout("a,b\n", 4, &l), -LATHE_EFORMAT);
+}
+
+/* Split lists and split words: lines by id or path (CRLF, blanks, comments), trainval only where no
+ * other list names an image, two lists naming one image a conflict; the folder and name rules. */
+static void split_lists_and_split_names(void **state) {
+    (void)state;
+    lathe_catalog *cat = lathe_catalog_create();
+    lathe_record *x = lathe_catalog_record(cat, "JPEGImages/x.jpg"), *y = lathe_catalog_record(cat, "y.png");
+    lathe_record *z = lathe_catalog_record(cat, "z.jpg"), *w = lathe_catalog_record(cat, "w.jpg");
+    const char val[] = "x\r\n\n# a comment\n  ./imgs/y.png \nnot_there.jpg\n/\n";
+    assert_int_equal(lathe_catalog_read_split_list(cat, "val.txt", (const uint8_t *)val, strlen(val), LATHE_SPLIT_VAL), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "z", LATHE_SPLIT_TRAINVAL), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "x", LATHE_SPLIT_TRAINVAL), 0); /* x is in val already */
+    assert_int_equal(lathe_catalog_list_split(cat, "w", LATHE_SPLIT_TRAIN), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "w", LATHE_SPLIT_TEST), 0);
+    assert_int_equal(lathe_catalog_finish(cat), 0);
+    assert_int_equal(x->split, LATHE_SPLIT_VAL);
+    assert_int_equal(y->split, LATHE_SPLIT_VAL);
+    assert_int_equal(z->split, LATHE_SPLIT_TRAIN);
+    assert_int_equal(w->split, LATHE_SPLIT_CONFLICT);
+    assert_int_equal(lathe_catalog_nrejects(cat), 1); /* the line "/" names no image */
+    assert_string_equal(lathe_catalog_reject_at(cat, 0)->reason, "malformed_label");
+    lathe_catalog_free(cat);
+    assert_int_equal(lathe_split_named("instances_val2017.json", 22), LATHE_SPLIT_VAL);
+    assert_int_equal(lathe_split_named("Training", 8), LATHE_SPLIT_TRAIN);
+    assert_int_equal(lathe_split_named("latest.json", 11), -1);
+    assert_int_equal(lathe_ingest_source_split("data/test/images/valid/a.jpg"), LATHE_SPLIT_VAL);
+    assert_int_equal(lathe_ingest_source_split("x_train/a.jpg"), -1);
+    assert_int_equal(lathe_ingest_source_split("train.jpg"), -1);
+    assert_int_equal(lathe_ingest_source_split("TEST/a.png"), LATHE_SPLIT_TEST);
 }
 
 static void catalog_matching_and_numbering(void **state) {
@@ -260,6 +291,7 @@ static void hostile_archive_entries_are_reported(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(split_lists_and_split_names),
         cmocka_unit_test(letterbox_geometry),
         cmocka_unit_test(letterbox_pixels_and_fill),
         cmocka_unit_test(resize_keeps_constant_images_and_averages),
