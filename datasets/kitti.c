@@ -92,6 +92,8 @@ static int parse_line(char *line, lathe_box *box, const char **type, char *why, 
 }
 
 static int kitti_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
+    int list = lathe_imagesets_split(path);
+    if (list >= 0) return lathe_catalog_read_split_list(cat, path, data, len, list);
     if (!is_label_file(path)) return lathe_fail(LATHE_EINVAL, "kitti: %s is not in a label_* folder", path);
     char *key = image_key(path);
     if (!key) return lathe_fail(LATHE_ENOMEM, "%s: image key", path);
@@ -133,8 +135,11 @@ static int kitti_parse(lathe_catalog *cat, const char *path, const uint8_t *data
     return rc;
 }
 
+/* label_N/NAME.txt, and the split lists of the KITTI object benchmark's usual ImageSets/{train,val,
+ * test,trainval}.txt (one frame id a line), when a source has them */
 static lathe_entry_role kitti_role(const char *path) {
-    return is_label_file(path) && !lathe_path_is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
+    return (is_label_file(path) || lathe_imagesets_split(path) >= 0) && !lathe_path_is_debris(path) ? LATHE_ENTRY_LABEL
+                                                                                                     : LATHE_ENTRY_OTHER;
 }
 
 /* label_N/NAME.txt scores; an image_N folder beside it scores higher. */

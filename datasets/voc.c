@@ -165,19 +165,8 @@ static int parse_document(lathe_catalog *cat, const char *path, xmlDoc *doc) {
     return rc;
 }
 
-/* The split of ImageSets/Main/{train,val,test,trainval}.txt (LATHE_SPLIT_*), or -1 for any other
- * path (the per-class lists, aeroplane_train.txt, are not split lists) */
-static int split_list(const char *path) {
-    static const char *const names[] = {"train.txt", "val.txt", "test.txt", "trainval.txt"};
-    if (lathe_path_is_debris(path) || !lathe_path_has_dir(path, "Main") || !lathe_path_has_dir(path, "ImageSets")) return -1;
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    for (int s = 0; s < 4; s++)
-        if (strcmp(base, names[s]) == 0) return s;
-    return -1;
-}
-
 static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
-    int list = split_list(path);
+    int list = lathe_imagesets_split(path); /* ImageSets/Main/{train,val,test,trainval}.txt */
     if (list >= 0) return lathe_catalog_read_split_list(cat, path, data, len, list);
     if (len > INT_MAX) return lathe_fail(LATHE_ELIMIT, "%s: %zu bytes, more than an XML label file can be", path, len);
     xmlInitParser();
@@ -206,7 +195,7 @@ static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, 
 /* Every XML file is a label file: Annotations/NAME.xml is VOC's own layout, and exporters (Roboflow,
  * labelImg) also write x.xml beside x.jpg. ImageSets/Main's split lists are label files too. */
 static lathe_entry_role voc_role(const char *path) {
-    if (split_list(path) >= 0) return LATHE_ENTRY_LABEL;
+    if (lathe_imagesets_split(path) >= 0) return LATHE_ENTRY_LABEL;
     return lathe_path_ends_with(path, ".xml") && !lathe_path_is_debris(path) ? LATHE_ENTRY_LABEL : LATHE_ENTRY_OTHER;
 }
 

@@ -26,8 +26,15 @@ struct lathe_catalog {
     int declared_by_id; /* some class was declared by source id: number classes by id, not name */
     int64_t next_class_id; /* one past the largest source id, for classes named on the fly */
     int finished;
-    lathe_hashmap *split_lists; /* image stem -> bit mask of the split lists naming it (1 << LATHE_SPLIT_*) */
+    /* split lists: image stem -> (index into list_stems) << 5 | LIST_USED | the lists' splits (1 << LATHE_SPLIT_*) */
+    lathe_hashmap *split_lists;
+    struct {
+        char *stem, *list; /* and the list file that first named it */
+    } *list_stems;
+    size_t nlist_stems, caplist_stems;
 };
+
+enum { LIST_USED = 1 << 4, LIST_INDEX_SHIFT = 5 };
 
 static int grow_array(void **ptr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 0;
@@ -80,6 +87,8 @@ void lathe_catalog_free(lathe_catalog *cat) {
     lathe_hashmap_free(cat->class_by_id);
     lathe_hashmap_free(cat->class_by_name);
     lathe_hashmap_free(cat->split_lists);
+    for (size_t i = 0; i < cat->nlist_stems; i++) free(cat->list_stems[i].stem), free(cat->list_stems[i].list);
+    free(cat->list_stems);
     free(cat);
 }
 
@@ -140,11 +149,21 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-int lathe_catalog_list_split(lathe_catalog *cat, const char *stem, int s) {
+int lathe_catalog_list_split(lathe_catalog *cat, const char *list, const char *stem, int s) {
     LATHE_ASSERT(!cat->finished && s >= 0 && s <= LATHE_SPLIT_TRAINVAL);
-    size_t mask = 0;
-    lathe_hashmap_get(cat->split_lists, stem, &mask);
-    return lathe_hashmap_put(cat->split_lists, stem, mask | (size_t)1 << s) ? lathe_fail(LATHE_ENOMEM, "split lists") : 0;
+    size_t value;
+    if (!lathe_hashmap_get(cat->split_lists, stem, &value)) { /* first named: remembered for the missing_file check */
+        if (grow_array((void **)&cat->list_stems, &cat->caplist_stems, cat->nlist_stems + 1, sizeof *cat->list_stems))
+            return -LATHE_ENOMEM;
+        char *st = strdup(stem), *li = strdup(list);
+        if (!st || !li) {
+            free(st), free(li);
+            return lathe_fail(LATHE_ENOMEM, "split lists");
+        }
+        cat->list_stems[cat->nlist_stems].stem = st, cat->list_stems[cat->nlist_stems].list = li;
+        value = cat->nlist_stems++ << LIST_INDEX_SHIFT;
+    }
+    return lathe_hashmap_put(cat->split_lists, stem, value | (size_t)1 << s) ? lathe_fail(LATHE_ENOMEM, "split lists") : 0;
 }
 
 int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s) {
@@ -167,14 +186,24 @@ int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const ui
         }
         memcpy(stem, name, n);
         stem[n] = '\0';
-        int rc = lathe_catalog_list_split(cat, stem, s);
+        int rc = lathe_catalog_list_split(cat, path, stem, s);
         if (rc) return rc;
     }
     return 0;
 }
 
-/* The split lists' word on each record (lathe_catalog_list_split). */
-static void apply_split_lists(lathe_catalog *cat) {
+int lathe_imagesets_split(const char *path) {
+    static const char *const names[] = {"train.txt", "val.txt", "test.txt", "trainval.txt"};
+    if (lathe_path_is_debris(path) || !lathe_path_has_dir(path, "ImageSets")) return -1;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    for (int s = 0; s < 4; s++)
+        if (strcmp(base, names[s]) == 0) return s;
+    return -1;
+}
+
+/* The split lists' word on each record (lathe_catalog_list_split), and a reject for each image a
+ * list names that no record has. Returns 0 or -LATHE_ENOMEM. */
+static int apply_split_lists(lathe_catalog *cat) {
     for (size_t i = 0; i < cat->nrecords; i++) {
         lathe_record *r = cat->records[i];
         const char *base = strrchr(r->file, '/') ? strrchr(r->file, '/') + 1 : r->file, *dot = strrchr(base, '.');
@@ -185,7 +214,17 @@ static void apply_split_lists(lathe_catalog *cat) {
         for (int s = 0; s < LATHE_NSPLITS; s++)
             if (mask & (size_t)1 << s) lathe_record_put_split(r, s);
         if (!(mask & 7) && (mask & (size_t)1 << LATHE_SPLIT_TRAINVAL)) lathe_record_put_split(r, LATHE_SPLIT_TRAIN);
+        if (lathe_hashmap_put(cat->split_lists, stem, mask | LIST_USED)) return lathe_fail(LATHE_ENOMEM, "split lists");
     }
+    for (size_t i = 0; i < cat->nlist_stems; i++) {
+        size_t mask = 0;
+        lathe_hashmap_get(cat->split_lists, cat->list_stems[i].stem, &mask);
+        if (!(mask & LIST_USED))
+            lathe_catalog_reject(cat, cat->list_stems[i].list, "missing_file",
+                                 "the split list names %s, and no label record of the source is that image",
+                                 cat->list_stems[i].stem);
+    }
+    return 0;
 }
 
 void lathe_record_put_split(lathe_record *rec, int s) {
@@ -401,7 +440,8 @@ int lathe_catalog_finish(lathe_catalog *cat) {
     if (cat->nclasses) qsort(map, cat->nclasses, sizeof *map, compare_id_index);
     for (size_t i = 0; i < cat->nrecords; i++) relabel_record(cat, cat->records[i], map);
     free(map);
-    apply_split_lists(cat);
+    int rc = apply_split_lists(cat);
+    if (rc) return rc;
     cat->finished = 1;
     return 0;
 }

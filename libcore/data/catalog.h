@@ -53,16 +53,21 @@ typedef struct {
 typedef struct lathe_catalog lathe_catalog;
 
 /* Split lists (VOC's ImageSets/Main/train.txt, ...): the image whose file name without extension is
- * stem is named by the list of split s (LATHE_SPLIT_*), or by a train+val list when s is
+ * stem is named by the list file `list` of split s (LATHE_SPLIT_*), or by a train+val list when s is
  * LATHE_SPLIT_TRAINVAL. Applied to the records at lathe_catalog_finish: each list that names a
  * record puts it in its split (lathe_record_put_split); a train+val list counts only for records
- * that no train, val or test list names, and puts them in train. Returns 0 or -LATHE_ENOMEM. */
+ * that no train, val or test list names, and puts them in train; a stem no record has is a
+ * missing_file reject of the list that first named it. Returns 0 or -LATHE_ENOMEM. */
 enum { LATHE_SPLIT_TRAINVAL = 3 };
-int lathe_catalog_list_split(lathe_catalog *cat, const char *stem, int s);
+int lathe_catalog_list_split(lathe_catalog *cat, const char *list, const char *stem, int s);
 /* A split list file (path, for rejects): each line names an image by an id or a path; its file name
  * without extension is the stem given to lathe_catalog_list_split. Blank lines and lines starting
  * with # are skipped; a line that names no file is a malformed_label reject. 0 or -LATHE_ENOMEM. */
 int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s);
+/* The split of an ImageSets list, ImageSets/[...]/{train,val,test,trainval}.txt (VOC's
+ * ImageSets/Main, KITTI's ImageSets): LATHE_SPLIT_TRAIN/VAL/TEST/TRAINVAL, or -1 for any other path
+ * (per-class lists such as aeroplane_train.txt are not split lists). */
+int lathe_imagesets_split(const char *path);
 
 lathe_catalog *lathe_catalog_create(void);
 void lathe_catalog_free(lathe_catalog *cat);

@@ -151,15 +151,15 @@ static void group_key(const ingest_ctx *c, const char *path, char *key, size_t c
     }
 }
 
-/* The sample's split. Source splits: its folder's, else the one its label file names (COCO's
- * instances_val2017.json); -1 outside any, LATHE_SPLIT_CONFLICT when they disagree or two label
- * files' splits name it. Else from the stable hash. */
+/* The sample's split. Source splits: the one its label or list files name (COCO's
+ * instances_val2017.json, VOC's and KITTI's ImageSets; the more specific word: KITTI's ImageSets
+ * split the frames of its training/ folder), else its folder's; -1 outside any, LATHE_SPLIT_CONFLICT
+ * when two files of different splits name it. Else from the stable hash. */
 static int split_of(const ingest_ctx *c, const char *path, const lathe_record *rec, const char *key) {
     double u = (double)(XXH64(key, strlen(key), 0x5e1f) >> 11) * 0x1.0p-53;
     if (c->source_splits) {
-        int folder = lathe_ingest_source_split(path), named = rec->split;
-        if (named == LATHE_SPLIT_CONFLICT || (folder >= 0 && named >= 0 && folder != named)) return LATHE_SPLIT_CONFLICT;
-        int s = folder >= 0 ? folder : named;
+        if (rec->split == LATHE_SPLIT_CONFLICT) return LATHE_SPLIT_CONFLICT;
+        int s = rec->split >= 0 ? rec->split : lathe_ingest_source_split(path);
         return s == LATHE_SPLIT_TRAIN && c->carve_to >= 0 && u < c->o->carve ? c->carve_to : s;
     }
     if (u < c->o->split[0]) return LATHE_SPLIT_TRAIN;
@@ -405,7 +405,7 @@ static int ingest_entry(pipeline *p, lathe_archive *a, const lathe_entry *e, int
     int split = split_of(c, e->path, rec, key);
     if (split == LATHE_SPLIT_CONFLICT) {
         ingest_reject(c, idx, e->path, "in_two_splits", -1, -1, -1,
-                      "the source puts this image in two splits (its folder and its label file, or two label files)");
+                      "label or list files of two splits name this image");
         return 0;
     }
     if (split < 0) {

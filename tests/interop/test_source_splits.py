@@ -197,8 +197,10 @@ def voc(root, ids, lists, rng):
 def test_voc_image_sets(tmp_path):
     rng = np.random.default_rng(6)
     ids = [f"{k:06d}" for k in range(10)]
-    voc(tmp_path / "a", ids, {"train": ids[:6], "val": ids[6:8], "trainval": ids[:8], "test": ids[8:]}, rng)
+    voc(tmp_path / "a", ids, {"train": ids[:6], "val": ids[6:8], "trainval": ids[:8], "test": ids[8:] + ["999999"]}, rng)
     lathe("ingest", tmp_path / "a", "-o", tmp_path / "ds-a", "--size", 32)
+    missing = [r for r in rejects(tmp_path / "ds-a") if r["reason"] == "missing_file"]
+    assert len(missing) == 1 and missing[0]["path"].endswith("ImageSets/Main/test.txt") and "999999" in missing[0]["detail"]
     want = {**{f"{i}.jpg": "train" for i in ids[:6]}, **{f"{i}.jpg": "val" for i in ids[6:8]},
             **{f"{i}.jpg": "test" for i in ids[8:]}}
     assert split_of_sources(tmp_path / "ds-a") == want
@@ -233,3 +235,22 @@ def test_yolo_image_lists(tmp_path):
     lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
     assert split_of_sources(tmp_path / "ds") == {**{f"{n}.jpg": "train" for n in names[:6]},
                                                  **{f"{n}.jpg": "val" for n in names[6:]}}
+
+
+def test_kitti_image_sets_split_the_training_folder(tmp_path):
+    """KITTI's object benchmark: every labelled frame under training/, split by ImageSets/train.txt
+    and val.txt (the list's word beats the training/ folder's)."""
+    rng = np.random.default_rng(12)
+    src = tmp_path / "kitti"
+    ids = [f"{k:06d}" for k in range(8)]
+    for i in ids:
+        save(src / "training" / "image_2" / f"{i}.png", rng)
+        (src / "training" / "label_2").mkdir(parents=True, exist_ok=True)
+        (src / "training" / "label_2" / f"{i}.txt").write_text(
+            "Car 0.00 0 -1.5 5.0 5.0 20.0 20.0 1.5 1.6 3.9 1.0 1.7 8.0 -1.6\n")
+    (src / "ImageSets").mkdir()
+    (src / "ImageSets" / "train.txt").write_text("".join(f"{i}\n" for i in ids[:5]))
+    (src / "ImageSets" / "val.txt").write_text("".join(f"{i}\n" for i in ids[5:]))
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
+    assert split_of_sources(tmp_path / "ds") == {**{f"{i}.png": "train" for i in ids[:5]},
+                                                 **{f"{i}.png": "val" for i in ids[5:]}}

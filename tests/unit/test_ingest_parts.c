@@ -133,17 +133,20 @@ static void split_lists_and_split_names(void **state) {
     lathe_record *z = lathe_catalog_record(cat, "z.jpg"), *w = lathe_catalog_record(cat, "w.jpg");
     const char val[] = "x\r\n\n# a comment\n  ./imgs/y.png \nnot_there.jpg\n/\n";
     assert_int_equal(lathe_catalog_read_split_list(cat, "val.txt", (const uint8_t *)val, strlen(val), LATHE_SPLIT_VAL), 0);
-    assert_int_equal(lathe_catalog_list_split(cat, "z", LATHE_SPLIT_TRAINVAL), 0);
-    assert_int_equal(lathe_catalog_list_split(cat, "x", LATHE_SPLIT_TRAINVAL), 0); /* x is in val already */
-    assert_int_equal(lathe_catalog_list_split(cat, "w", LATHE_SPLIT_TRAIN), 0);
-    assert_int_equal(lathe_catalog_list_split(cat, "w", LATHE_SPLIT_TEST), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "trainval.txt", "z", LATHE_SPLIT_TRAINVAL), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "trainval.txt", "x", LATHE_SPLIT_TRAINVAL), 0); /* x: val already */
+    assert_int_equal(lathe_catalog_list_split(cat, "train.txt", "w", LATHE_SPLIT_TRAIN), 0);
+    assert_int_equal(lathe_catalog_list_split(cat, "test.txt", "w", LATHE_SPLIT_TEST), 0);
     assert_int_equal(lathe_catalog_finish(cat), 0);
     assert_int_equal(x->split, LATHE_SPLIT_VAL);
     assert_int_equal(y->split, LATHE_SPLIT_VAL);
     assert_int_equal(z->split, LATHE_SPLIT_TRAIN);
     assert_int_equal(w->split, LATHE_SPLIT_CONFLICT);
-    assert_int_equal(lathe_catalog_nrejects(cat), 1); /* the line "/" names no image */
+    assert_int_equal(lathe_catalog_nrejects(cat), 2); /* the line "/" names no image; no record is not_there */
     assert_string_equal(lathe_catalog_reject_at(cat, 0)->reason, "malformed_label");
+    assert_string_equal(lathe_catalog_reject_at(cat, 1)->reason, "missing_file");
+    assert_string_equal(lathe_catalog_reject_at(cat, 1)->path, "val.txt");
+    assert_non_null(strstr(lathe_catalog_reject_at(cat, 1)->detail, "not_there"));
     lathe_catalog_free(cat);
     assert_int_equal(lathe_split_named("instances_val2017.json", 22), LATHE_SPLIT_VAL);
     assert_int_equal(lathe_split_named("Training", 8), LATHE_SPLIT_TRAIN);
