@@ -72,6 +72,8 @@ static void iou_losses(void **state_) {
     double cp[4] = {0, 0, 4, 2}, ct[4] = {0, 0, 2, 2}, cv = 4 / (M_PI * M_PI) * pow(atan(1.0) - atan(2.0), 2);
     double ciou = 1 - 0.5 + 1.0 / 20 + cv * cv / (1 - 0.5 + cv);
     assert_true(fabs(lathe_k_iou_loss_f64(LATHE_IOU_CIOU, 1, cp, ct, NULL, NULL) - ciou) < 1e-8);
+    /* and DIoU, the same pair without the aspect term: 1 - 1/2 + 1/20 */
+    assert_true(fabs(lathe_k_iou_loss_f64(LATHE_IOU_DIOU, 1, cp, ct, NULL, NULL) - 0.55) < 1e-8);
     /* float agrees with double */
     float pf[4 * N], tf[4 * N], wf[N], gf[4 * N];
     for (int i = 0; i < 4 * N; i++) pf[i] = (float)pred[i], tf[i] = (float)target[i];
