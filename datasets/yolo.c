@@ -337,6 +337,26 @@ static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_
     (void)len;
 }
 
+/* data.yaml's train:/val:/test: (a path or a list of paths, relative to path:): each folder named
+ * holds images of that split (lathe_catalog_split_folder), each list file (*.txt) names them
+ * (lathe_catalog_name_list: every .txt outside labels/ was kept for this, yolo_parse). */
+static int split_folders(lathe_catalog *cat, struct fy_node *value, int split) {
+    char text[1024];
+    int rc = 0;
+    if (value && fy_node_is_scalar(value) && !scalar_text(value, text, sizeof text)) {
+        rc = lathe_path_ends_with(text, ".txt") ? lathe_catalog_name_list(cat, text, split)
+                                                : lathe_catalog_split_folder(cat, text, split);
+    } else if (value && fy_node_is_sequence(value)) {
+        void *iter = NULL;
+        struct fy_node *item;
+        while (!rc && (item = fy_node_sequence_iterate(value, &iter))) /* paths only: no nesting */
+            if (!scalar_text(item, text, sizeof text))
+                rc = lathe_path_ends_with(text, ".txt") ? lathe_catalog_name_list(cat, text, split)
+                                                        : lathe_catalog_split_folder(cat, text, split);
+    }
+    return rc;
+}
+
 /* The data.yaml of Ultralytics: names (a list, or a map id -> name) and/or nc. As Ultralytics does,
  * a names count that differs from nc makes the file unusable. Aliases are never resolved. */
 static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
@@ -385,6 +405,8 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
         struct fy_node *k = fy_node_pair_key(pair);
         if (scalar_text(k, key, sizeof key)) continue;
+        int split = !strcmp(key, "train") ? 0 : !strcmp(key, "val") ? 1 : !strcmp(key, "test") ? 2 : -1;
+        if (split >= 0 && (rc = split_folders(cat, fy_node_pair_value(pair), split))) goto done;
         if (strcmp(key, "names") == 0) {
             names_key = k;
             names = fy_node_pair_value(pair);
@@ -442,16 +464,22 @@ static int split_list(const char *path) {
     return -1;
 }
 
+/* A .txt outside labels/ that is no class list: an image list, perhaps (data.yaml may name it). */
+static int maybe_list(const char *path) {
+    return lathe_path_ends_with(path, ".txt") && !last_labels_dir(path) && !is_names_file(path);
+}
+
 static lathe_entry_role yolo_role(const char *path) {
     if (lathe_path_is_debris(path)) return LATHE_ENTRY_OTHER;
-    return is_yaml_file(path) || is_names_file(path) || is_label_file(path) || split_list(path) >= 0 ? LATHE_ENTRY_LABEL
-                                                                                                       : LATHE_ENTRY_OTHER;
+    return is_yaml_file(path) || is_names_file(path) || is_label_file(path) || maybe_list(path) ? LATHE_ENTRY_LABEL
+                                                                                                : LATHE_ENTRY_OTHER;
 }
 
 static int yolo_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
     if (is_yaml_file(path)) return parse_yaml(cat, path, data, len);
     if (is_names_file(path)) return parse_names_file(cat, path, data, len);
     if (split_list(path) >= 0) return lathe_catalog_read_split_list(cat, path, data, len, split_list(path));
+    if (maybe_list(path)) return lathe_catalog_keep_list(cat, path, data, len); /* read if data.yaml names it */
     if (!is_label_file(path)) return lathe_fail(LATHE_EINVAL, "yolo: %s is not a YOLO label file", path);
     return parse_labels(cat, path, data, len);
 }

@@ -32,6 +32,22 @@ struct lathe_catalog {
         char *stem, *list; /* and the list file that first named it */
     } *list_stems;
     size_t nlist_stems, caplist_stems;
+    struct {
+        char *folder; /* "images/set_a/" */
+        int split;    /* -1: named for two splits */
+    } *split_folders;
+    size_t nsplit_folders, capsplit_folders;
+    struct {
+        char *path;    /* a list file kept for a label file to name */
+        uint8_t *data;
+        size_t len;
+    } *kept_lists;
+    size_t nkept_lists, capkept_lists;
+    struct {
+        char *name; /* a list file a label file named, and for which split */
+        int split;
+    } *named_lists;
+    size_t nnamed_lists, capnamed_lists;
 };
 
 enum { LIST_USED = 1 << 4, LIST_INDEX_SHIFT = 5 };
@@ -89,6 +105,12 @@ void lathe_catalog_free(lathe_catalog *cat) {
     lathe_hashmap_free(cat->split_lists);
     for (size_t i = 0; i < cat->nlist_stems; i++) free(cat->list_stems[i].stem), free(cat->list_stems[i].list);
     free(cat->list_stems);
+    for (size_t i = 0; i < cat->nsplit_folders; i++) free(cat->split_folders[i].folder);
+    free(cat->split_folders);
+    for (size_t i = 0; i < cat->nkept_lists; i++) free(cat->kept_lists[i].path), free(cat->kept_lists[i].data);
+    free(cat->kept_lists);
+    for (size_t i = 0; i < cat->nnamed_lists; i++) free(cat->named_lists[i].name);
+    free(cat->named_lists);
     free(cat);
 }
 
@@ -199,6 +221,94 @@ int lathe_imagesets_split(const char *path) {
     for (int s = 0; s < 4; s++)
         if (strcmp(base, names[s]) == 0) return s;
     return -1;
+}
+
+int lathe_catalog_split_folder(lathe_catalog *cat, const char *folder, int s) {
+    LATHE_ASSERT(!cat->finished && s >= 0 && s < LATHE_NSPLITS);
+    while (!strncmp(folder, "./", 2) || !strncmp(folder, "../", 3)) folder += folder[1] == '/' ? 2 : 3;
+    size_t n = strlen(folder);
+    while (n && folder[n - 1] == '/') n--;
+    if (!n) return 0; /* "." or "..": the whole source, which says nothing about splits */
+    char *f = malloc(n + 2);
+    if (!f) return lathe_fail(LATHE_ENOMEM, "split folders");
+    memcpy(f, folder, n);
+    f[n] = '/', f[n + 1] = '\0';
+    for (size_t i = 0; i < cat->nsplit_folders; i++)
+        if (!strcmp(cat->split_folders[i].folder, f)) {
+            if (cat->split_folders[i].split != s) cat->split_folders[i].split = -1;
+            free(f);
+            return 0;
+        }
+    if (grow_array((void **)&cat->split_folders, &cat->capsplit_folders, cat->nsplit_folders + 1, sizeof *cat->split_folders)) {
+        free(f);
+        return -LATHE_ENOMEM;
+    }
+    cat->split_folders[cat->nsplit_folders].folder = f;
+    cat->split_folders[cat->nsplit_folders++].split = s;
+    return 0;
+}
+
+int lathe_catalog_keep_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
+    LATHE_ASSERT(!cat->finished);
+    if (grow_array((void **)&cat->kept_lists, &cat->capkept_lists, cat->nkept_lists + 1, sizeof *cat->kept_lists))
+        return -LATHE_ENOMEM;
+    char *p = strdup(path);
+    uint8_t *d = malloc(len + 1);
+    if (!p || !d) {
+        free(p), free(d);
+        return lathe_fail(LATHE_ENOMEM, "list file %s", path);
+    }
+    if (len) memcpy(d, data, len);
+    cat->kept_lists[cat->nkept_lists].path = p, cat->kept_lists[cat->nkept_lists].data = d;
+    cat->kept_lists[cat->nkept_lists++].len = len;
+    return 0;
+}
+
+int lathe_catalog_name_list(lathe_catalog *cat, const char *name, int s) {
+    LATHE_ASSERT(!cat->finished && s >= 0 && s < LATHE_NSPLITS);
+    while (!strncmp(name, "./", 2) || !strncmp(name, "../", 3)) name += name[1] == '/' ? 2 : 3;
+    if (!*name) return 0;
+    if (grow_array((void **)&cat->named_lists, &cat->capnamed_lists, cat->nnamed_lists + 1, sizeof *cat->named_lists))
+        return -LATHE_ENOMEM;
+    if (!(cat->named_lists[cat->nnamed_lists].name = strdup(name))) return lathe_fail(LATHE_ENOMEM, "list names");
+    cat->named_lists[cat->nnamed_lists++].split = s;
+    return 0;
+}
+
+/* The split the label files name kept list i for: LATHE_SPLIT_*, -1 none, -2 two splits. */
+static int kept_list_split(const lathe_catalog *cat, size_t i) {
+    const char *p = cat->kept_lists[i].path;
+    size_t m = strlen(p);
+    int split = -1;
+    for (size_t k = 0; k < cat->nnamed_lists; k++) {
+        const char *name = cat->named_lists[k].name;
+        size_t n = strlen(name);
+        if (m >= n && !strcmp(p + m - n, name) && (m == n || p[m - n - 1] == '/'))
+            split = split == -1 || split == cat->named_lists[k].split ? cat->named_lists[k].split : -2;
+    }
+    return split;
+}
+
+/* 1 when folder ("a/b/") is a '/'-bounded part of file's folders */
+static int under_folder(const char *file, const char *folder) {
+    size_t n = strlen(folder);
+    for (const char *p = file; p; p = strchr(p, '/'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, folder, n)) return 1;
+    return 0;
+}
+
+/* Each record in the longest split folder that holds it takes its split (lathe_catalog_split_folder). */
+static void apply_split_folders(lathe_catalog *cat) {
+    for (size_t i = 0; cat->nsplit_folders && i < cat->nrecords; i++) {
+        size_t best = 0;
+        int split = -1;
+        for (size_t k = 0; k < cat->nsplit_folders; k++) {
+            size_t n = strlen(cat->split_folders[k].folder);
+            if (n > best && under_folder(cat->records[i]->file, cat->split_folders[k].folder))
+                best = n, split = cat->split_folders[k].split;
+        }
+        if (split >= 0) lathe_record_put_split(cat->records[i], split);
+    }
 }
 
 /* The split lists' word on each record (lathe_catalog_list_split), and a reject for each image a
@@ -440,7 +550,15 @@ int lathe_catalog_finish(lathe_catalog *cat) {
     if (cat->nclasses) qsort(map, cat->nclasses, sizeof *map, compare_id_index);
     for (size_t i = 0; i < cat->nrecords; i++) relabel_record(cat, cat->records[i], map);
     free(map);
-    int rc = apply_split_lists(cat);
+    apply_split_folders(cat);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < cat->nkept_lists; i++) { /* the lists a label file named, now that all are read */
+        int split = kept_list_split(cat, i);
+        if (split >= 0)
+            rc = lathe_catalog_read_split_list(cat, cat->kept_lists[i].path, cat->kept_lists[i].data, cat->kept_lists[i].len,
+                                               split);
+    }
+    if (!rc) rc = apply_split_lists(cat);
     if (rc) return rc;
     cat->finished = 1;
     return 0;

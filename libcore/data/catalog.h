@@ -64,6 +64,20 @@ int lathe_catalog_list_split(lathe_catalog *cat, const char *list, const char *s
  * without extension is the stem given to lathe_catalog_list_split. Blank lines and lines starting
  * with # are skipped; a line that names no file is a malformed_label reject. 0 or -LATHE_ENOMEM. */
 int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s);
+/* Split folders a label file names (YOLO's data.yaml train: images/set_a): records whose file lies
+ * under folder ('/'-bounded, anywhere in the path; leading ./ and ../ are dropped) are in split s,
+ * the longest matching folder deciding. A folder named for two splits (train: images, val: images)
+ * names none. Applied at lathe_catalog_finish, before the split lists. 0 or -LATHE_ENOMEM. */
+int lathe_catalog_split_folder(lathe_catalog *cat, const char *folder, int s);
+
+/* List files whose split another label file gives (YOLO's data.yaml `train: lists/a.txt`): the list
+ * at path is kept (lathe_catalog_keep_list) until a label file names it with its split
+ * (lathe_catalog_name_list: name relative, leading ./ and ../ dropped, matched as a '/'-bounded
+ * suffix of the list's path); at lathe_catalog_finish each named list is read as a split list. A
+ * list nobody names is ignored. Both return 0 or -LATHE_ENOMEM. */
+int lathe_catalog_keep_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len);
+int lathe_catalog_name_list(lathe_catalog *cat, const char *name, int s);
+
 /* The split of an ImageSets list, ImageSets/[...]/{train,val,test,trainval}.txt (VOC's
  * ImageSets/Main, KITTI's ImageSets): LATHE_SPLIT_TRAIN/VAL/TEST/TRAINVAL, or -1 for any other path
  * (per-class lists such as aeroplane_train.txt are not split lists). */

@@ -254,3 +254,44 @@ def test_kitti_image_sets_split_the_training_folder(tmp_path):
     lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
     assert split_of_sources(tmp_path / "ds") == {**{f"{i}.png": "train" for i in ids[:5]},
                                                  **{f"{i}.png": "val" for i in ids[5:]}}
+
+
+def test_yolo_data_yaml_names_its_split_folders(tmp_path):
+    """data.yaml's train:/val: naming folders whatever they are called (relative, ./ and ../ dropped,
+    a list of folders too); a folder named for two splits (train: images, val: images) says nothing."""
+    rng = np.random.default_rng(13)
+    src = tmp_path / "yolo"
+    layout = {"set_a": 5, "set_b": 3, "extra": 2}
+    for folder, n in layout.items():
+        for i in range(n):
+            save(src / "images" / folder / f"{folder}{i}.jpg", rng)
+            (src / "labels" / folder).mkdir(parents=True, exist_ok=True)
+            (src / "labels" / folder / f"{folder}{i}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    (src / "data.yaml").write_text("path: .\ntrain: [./images/set_a, images/extra/]\nval: ../images/set_b\nnames: [dent]\n")
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
+    want = {f"{f}{i}.jpg": "val" if f == "set_b" else "train" for f, n in layout.items() for i in range(n)}
+    assert split_of_sources(tmp_path / "ds") == want
+    # train and val the same folder: no split from data.yaml, so lathe's hash (no split folders either)
+    (src / "data.yaml").write_text("train: images\nval: images\nnames: [dent]\n")
+    lathe("ingest", src, "-o", tmp_path / "ds2", "--size", 32)
+    assert json.loads((tmp_path / "ds2" / "manifest.json").read_text())["split_origin"] == "hash"
+
+
+def test_yolo_data_yaml_names_its_list_files(tmp_path):
+    """data.yaml's train:/val: naming list files of any name (one image path a line), read whatever
+    order the files come in; a .txt nobody names changes nothing."""
+    rng = np.random.default_rng(14)
+    src = tmp_path / "yolo"
+    names = [f"im{i}" for i in range(7)]
+    for n in names:
+        save(src / "images" / f"{n}.jpg", rng)
+        (src / "labels").mkdir(exist_ok=True)
+        (src / "labels" / f"{n}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    (src / "lists").mkdir()
+    (src / "lists" / "a_fit.txt").write_text("".join(f"./images/{n}.jpg\n" for n in names[:5]))
+    (src / "lists" / "z_check.txt").write_text("".join(f"images/{n}.jpg\n" for n in names[5:]))
+    (src / "README.txt").write_text("not a list\n")
+    (src / "data.yaml").write_text("path: .\ntrain: lists/a_fit.txt\nval: ./lists/z_check.txt\nnames: [dent]\n")
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
+    assert split_of_sources(tmp_path / "ds") == {**{f"{n}.jpg": "train" for n in names[:5]},
+                                                 **{f"{n}.jpg": "val" for n in names[5:]}}

@@ -229,9 +229,9 @@ static void test_yolo_background_and_roles(void **state) {
     assert_int_equal(a->role("ds/labels/val/a.txt"), LATHE_ENTRY_LABEL);
     assert_int_equal(a->role("ds/labels/classes.txt"), LATHE_ENTRY_LABEL);
     assert_int_equal(a->role("ds/data.yaml"), LATHE_ENTRY_LABEL);
-    assert_int_equal(a->role("ds/README.txt"), LATHE_ENTRY_OTHER);
+    assert_int_equal(a->role("ds/README.txt"), LATHE_ENTRY_LABEL); /* kept: data.yaml may name it as an image list */
     assert_int_equal(a->role("ds/images/val/a.jpg"), LATHE_ENTRY_OTHER);
-    assert_int_equal(a->role("ds/mylabels/a.txt"), LATHE_ENTRY_OTHER);
+    assert_int_equal(a->role("ds/mylabels/a.txt"), LATHE_ENTRY_LABEL); /* not labels/: kept as a possible list */
     assert_int_equal(a->role("__MACOSX/ds/labels/._a.txt"), LATHE_ENTRY_OTHER); /* macOS zip debris */
     assert_int_equal(a->role("ds/labels/._a.txt"), LATHE_ENTRY_OTHER);
     assert_int_equal(a->role("./ds/labels/a.txt"), LATHE_ENTRY_LABEL);
