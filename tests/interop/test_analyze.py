@@ -446,3 +446,30 @@ def test_each_finding_names_its_culprit(tmp_path, store):
     assert f["sensor-drift"]["channels"] == ["temp"]
     for kind in ("corrupt", "duplicate", "near-duplicate", "leakage", "degenerate-box", "sensor-constant"):
         assert f[kind]["count"] == 0, kind
+
+
+def test_tiny_and_border_findings_at_their_thresholds(tmp_path):
+    """Issue 24, item 1: the tiny-box finding is a shorter side under --tiny-box (4: a side of exactly
+    4 stored pixels is not tiny, 3.9 is), the border finding an edge within --border of the content
+    (1: an edge at exactly 1 px, or 159 of 160, is on the border; 1.1 or 158.9 is not). Square
+    160 px images ingested at --size 160, so stored pixels are the source's."""
+    rng = np.random.default_rng(21)
+    src = tmp_path / "src"
+    (src / "images").mkdir(parents=True)
+    cases = {"tiny_at": (60, 60, 4, 30), "tiny_under": (60, 60, 3.9, 30), "left_at": (1, 60, 30, 30),
+             "left_past": (1.1, 60, 30, 30), "right_at": (129, 60, 30, 30), "right_past": (128.9, 60, 30, 30)}
+    images, anns = [], []
+    for k, (name, box) in enumerate(cases.items()):
+        Image.fromarray(rng.integers(60, 200, (160, 160, 3), dtype=np.uint8)).save(src / "images" / f"{name}.png")
+        images.append({"id": k + 1, "file_name": f"{name}.png", "width": 160, "height": 160})
+        anns.append({"id": k + 1, "image_id": k + 1, "category_id": 1, "bbox": list(box), "area": box[2] * box[3],
+                     "iscrowd": 0})
+    (src / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                      "categories": [{"id": 1, "name": "scratch"}]}))
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 160, "--split", "1,0,0")
+    _, samples = read_dataset(tmp_path / "ds")
+    index = {Path(s["meta"]["source"].decode()).stem: i for i, s in enumerate(samples)}
+    lathe("analyze", tmp_path / "ds", "-o", tmp_path / "out", "--tiny-box", 4, "--border", 1)
+    f = json.loads((tmp_path / "out" / "analysis.json").read_text())["findings"]
+    assert f["tiny-box"]["samples"] == [index["tiny_under"]]
+    assert sorted(f["border-box"]["samples"]) == sorted([index["left_at"], index["right_at"]])
