@@ -219,16 +219,22 @@ def test_voc_image_sets(tmp_path):
     assert {r["reason"] for r in rejects(tmp_path / "ds-d") if r["path"].endswith(f"{ids[5]}.jpg")} == {"in_two_splits"}
 
 
+def yolo_flat(src, n, seed):
+    """A YOLO source with all its images in images/ and labels in labels/ (no split folders):
+    returns the folder and the image names (without extension)."""
+    rng = np.random.default_rng(seed)
+    names = [f"im{i}" for i in range(n)]
+    (src / "labels").mkdir(parents=True)
+    for name in names:
+        save(src / "images" / f"{name}.jpg", rng)
+        (src / "labels" / f"{name}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    return src, names
+
+
 def test_yolo_image_lists(tmp_path):
     """data.yaml naming list files (train: train.txt), as Ultralytics' autosplit writes them: the
     images all in one folder, each list's images in its split."""
-    rng = np.random.default_rng(8)
-    src = tmp_path / "yolo"
-    names = [f"im{i}" for i in range(9)]
-    for n in names:
-        save(src / "images" / f"{n}.jpg", rng)
-        (src / "labels").mkdir(exist_ok=True)
-        (src / "labels" / f"{n}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    src, names = yolo_flat(tmp_path / "yolo", 9, seed=8)
     (src / "autosplit_train.txt").write_text("".join(f"./images/{n}.jpg\n" for n in names[:6]))
     (src / "autosplit_val.txt").write_text("".join(f"./images/{n}.jpg\r\n" for n in names[6:]))
     (src / "data.yaml").write_text("path: .\ntrain: autosplit_train.txt\nval: autosplit_val.txt\nnames: [dent]\n")
@@ -280,13 +286,7 @@ def test_yolo_data_yaml_names_its_split_folders(tmp_path):
 def test_yolo_data_yaml_names_its_list_files(tmp_path):
     """data.yaml's train:/val: naming list files of any name (one image path a line), read whatever
     order the files come in; a .txt nobody names changes nothing."""
-    rng = np.random.default_rng(14)
-    src = tmp_path / "yolo"
-    names = [f"im{i}" for i in range(7)]
-    for n in names:
-        save(src / "images" / f"{n}.jpg", rng)
-        (src / "labels").mkdir(exist_ok=True)
-        (src / "labels" / f"{n}.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    src, names = yolo_flat(tmp_path / "yolo", 7, seed=14)
     (src / "lists").mkdir()
     (src / "lists" / "a_fit.txt").write_text("".join(f"./images/{n}.jpg\n" for n in names[:5]))
     (src / "lists" / "z_check.txt").write_text("".join(f"images/{n}.jpg\n" for n in names[5:]))
