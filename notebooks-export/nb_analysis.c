@@ -10,10 +10,6 @@
 #include "libcore/io/image.h"
 #include "nb_internal.h"
 
-static int kept(int rc) { return rc ? rc : 1; }
-
-static const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
-
 enum { MAX_PLOTS = 64 };
 
 typedef struct {

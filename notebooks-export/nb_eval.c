@@ -11,10 +11,6 @@
 #include "libcore/eval/plot.h"
 #include "nb_internal.h"
 
-static int kept(int rc) { return rc ? rc : 1; }
-
-static const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
-
 typedef struct {
     char *kind, *title;
     lathe_png png;

@@ -16,6 +16,11 @@ typedef struct {
     int absolute;
 } nb_input;
 
+/* A cell callback's answer (template.h): keep the cell (1), or the builder's error. */
+static inline int kept(int rc) { return rc ? rc : 1; }
+/* An object's member, or NULL (for any o, also a non-object). */
+static inline const cJSON *item(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
 /* Loads path/file as JSON. A missing file is -LATHE_ENOTFOUND and unparsable JSON -LATHE_EFORMAT,
  * both naming the file. */
 int nb_load_json(const char *dir, const char *file, cJSON **out);

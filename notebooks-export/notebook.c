@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "libcore/base/error.h"
+#include "libcore/base/fsutil.h"
 #include "nb_internal.h"
 
 int lathe_notebook_kind(const char *path, const char **kind) {
@@ -73,10 +74,7 @@ int lathe_notebook_write(const lathe_notebook_input *inputs, size_t n, const lat
                          const char *out_path) {
     if (!inputs || !n || !out_path) return lathe_fail(LATHE_EINVAL, "a notebook needs at least one input and a path");
     char out_dir[PATH_MAX];
-    snprintf(out_dir, sizeof out_dir, "%s", out_path);
-    char *slash = strrchr(out_dir, '/');
-    if (slash) *slash = '\0';
-    if (!slash || !*out_dir) snprintf(out_dir, sizeof out_dir, "%s", slash ? "/" : ".");
+    lathe_dirname(out_path, out_dir, sizeof out_dir);
     nb_input *in = calloc(n, sizeof *in);
     const char **kinds = calloc(n, sizeof *kinds);
     lathe_ipynb *nb = lathe_ipynb_new(opts && opts->no_code);

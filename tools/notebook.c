@@ -58,10 +58,9 @@ static void input_folder(const char *path, char *out, size_t cap) {
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     struct stat st;
     if ((!strcmp(base, "report.json") || !strcmp(base, "analysis.json")) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        snprintf(out, cap, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        lathe_dirname(path, out, cap);
     else
         snprintf(out, cap, "%s", path);
-    if (!*out) snprintf(out, cap, "/");
 }
 
 int cmd_notebook(int argc, char **argv) {
@@ -87,11 +86,7 @@ int cmd_notebook(int argc, char **argv) {
     char(*folders)[PATH_MAX] = calloc(n, sizeof *folders), (*refs)[PATH_MAX] = calloc(n, sizeof *refs);
     lathe_notebook_input *in = calloc(n, sizeof *in);
     char out_dir[PATH_MAX];
-    snprintf(out_dir, sizeof out_dir, "%s", out);
-    char *slash = strrchr(out_dir, '/');
-    if (slash) *slash = '\0';
-    if (!slash) snprintf(out_dir, sizeof out_dir, ".");
-    else if (!*out_dir) snprintf(out_dir, sizeof out_dir, "/");
+    lathe_dirname(out, out_dir, sizeof out_dir);
     int rc = folders && refs && in ? 0 : lathe_fail(LATHE_ENOMEM, "notebook");
     if (!rc) rc = check_target(out);
     if (!rc) rc = lathe_mkdirs(out_dir);

@@ -188,6 +188,20 @@ int lathe_catalog_list_split(lathe_catalog *cat, const char *list, const char *s
     return lathe_hashmap_put(cat->split_lists, stem, value | (size_t)1 << s) ? lathe_fail(LATHE_ENOMEM, "split lists") : 0;
 }
 
+/* The file name of p[0..n) without its extension into out: its length, or 0 when it is empty, too
+ * long for cap or holds a NUL. Split lists and records meet by this stem. */
+static size_t file_stem(const char *p, size_t n, char *out, size_t cap) {
+    const char *name = p + n, *dot = NULL;
+    while (name > p && name[-1] != '/') name--;
+    for (const char *q = name; q < p + n; q++)
+        if (*q == '.') dot = q;
+    size_t m = (size_t)((dot ? dot : p + n) - name);
+    if (!m || m >= cap || memchr(name, '\0', m)) return 0;
+    memcpy(out, name, m);
+    out[m] = '\0';
+    return m;
+}
+
 int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len, int s) {
     for (size_t i = 0; i < len;) {
         size_t start = i;
@@ -196,18 +210,11 @@ int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const ui
         while (end > start && isspace(data[end - 1])) end--;
         while (start < end && isspace(data[start])) start++;
         if (end == start || data[start] == '#') continue;
-        const uint8_t *name = data + end, *dot = NULL;
-        while (name > data + start && name[-1] != '/') name--;
-        for (const uint8_t *q = name; q < data + end; q++)
-            if (*q == '.') dot = q;
-        size_t n = (size_t)((dot ? dot : data + end) - name);
         char stem[1024];
-        if (!n || n >= sizeof stem || memchr(name, '\0', n)) {
+        if (!file_stem((const char *)data + start, end - start, stem, sizeof stem)) {
             lathe_catalog_reject(cat, path, "malformed_label", "a line names no image");
             continue;
         }
-        memcpy(stem, name, n);
-        stem[n] = '\0';
         int rc = lathe_catalog_list_split(cat, path, stem, s);
         if (rc) return rc;
     }
@@ -217,9 +224,8 @@ int lathe_catalog_read_split_list(lathe_catalog *cat, const char *path, const ui
 int lathe_imagesets_split(const char *path) {
     static const char *const names[] = {"train.txt", "val.txt", "test.txt", "trainval.txt"};
     if (lathe_path_is_debris(path) || !lathe_path_has_dir(path, "ImageSets")) return -1;
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     for (int s = 0; s < 4; s++)
-        if (strcmp(base, names[s]) == 0) return s;
+        if (strcmp(base_name(path), names[s]) == 0) return s;
     return -1;
 }
 
@@ -316,11 +322,10 @@ static void apply_split_folders(lathe_catalog *cat) {
 static int apply_split_lists(lathe_catalog *cat) {
     for (size_t i = 0; i < cat->nrecords; i++) {
         lathe_record *r = cat->records[i];
-        const char *base = strrchr(r->file, '/') ? strrchr(r->file, '/') + 1 : r->file, *dot = strrchr(base, '.');
         char stem[1024];
-        snprintf(stem, sizeof stem, "%.*s", dot ? (int)(dot - base) : (int)strlen(base), base);
         size_t mask = 0;
-        if (!lathe_hashmap_get(cat->split_lists, stem, &mask)) continue;
+        if (!file_stem(r->file, strlen(r->file), stem, sizeof stem) || !lathe_hashmap_get(cat->split_lists, stem, &mask))
+            continue;
         for (int s = 0; s < LATHE_NSPLITS; s++)
             if (mask & (size_t)1 << s) lathe_record_put_split(r, s);
         if (!(mask & 7) && (mask & (size_t)1 << LATHE_SPLIT_TRAINVAL)) lathe_record_put_split(r, LATHE_SPLIT_TRAIN);
