@@ -1,5 +1,5 @@
-/* h5z_zstd.c - HDF5 filter 32015: zstd frames with their content size, so hdf5plugin, h5py and
- * lathe's own direct-chunk reader agree. Used by HDF5 only off the hot path (small datasets, and
+/* h5z_zstd.c - HDF5 filter 32015: zstd frames with their content size and checksum, so hdf5plugin,
+ * h5py and lathe's own direct-chunk reader agree, and a corrupt chunk is refused. Used by HDF5 only off the hot path (small datasets, and
  * ordinary reads by other tools); lathe compresses image chunks in its own threads. */
 #include "h5z_zstd.h"
 
@@ -32,8 +32,15 @@ static size_t zstd_filter(unsigned int flags, size_t cd_nelmts, const unsigned i
     size_t bound = ZSTD_compressBound(nbytes);
     void *out = malloc(bound);
     if (!out) return 0;
-    size_t got = ZSTD_compress(out, bound, *buf, nbytes, level);
-    if (ZSTD_isError(got)) {
+    /* With the frame's content checksum, a flipped bit in a stored chunk fails decompression
+     * instead of reaching HDF5: a corrupt variable-length reference (a text or meta chunk) would
+     * send libhdf5 to read a global heap object that is not there, and it crashes on that. */
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    size_t got = cctx ? ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level) : 0;
+    if (cctx && !ZSTD_isError(got)) got = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    if (cctx && !ZSTD_isError(got)) got = ZSTD_compress2(cctx, out, bound, *buf, nbytes);
+    ZSTD_freeCCtx(cctx);
+    if (!cctx || ZSTD_isError(got)) {
         free(out);
         return 0;
     }

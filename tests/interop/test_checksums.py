@@ -51,6 +51,17 @@ def test_a_flipped_bit_in_any_dataset_is_an_error_naming_it(dataset, tmp_path, n
         assert errors and all("shard-00000.h5" in e["message"] and f"/{name}" in e["message"] for e in errors), errors[:2]
 
 
+def test_every_small_chunk_is_a_zstd_frame_with_its_checksum(dataset):
+    """The frame checksum is what refuses a corrupt /text or /meta chunk before libhdf5 follows the
+    variable-length references in it (RELIABILITY.md, finding 11)."""
+    root, _ = dataset
+    with h5py.File(root / "ds" / "shard-00000.h5", "r") as f:
+        for name in SMALL:
+            _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
+            assert frame[:4] == b"\x28\xb5\x2f\xfd", name
+            assert frame[4] & 0x04, f"/{name}: zstd frame without its content checksum"
+
+
 @pytest.mark.parametrize("name", ["labels", "boxes"])
 def test_training_stops_at_a_corrupt_shard(dataset, tmp_path, name):
     root, chunks = dataset
