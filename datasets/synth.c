@@ -332,15 +332,20 @@ static int place_defect(synth_rng *r, synth_part *p, int cat, float k, float px,
                                  cv + x * sinf(d->angle) + y * cosf(d->angle), 0.03f);
             }
         } else if (cat == LATHE_SYNTH_CRACK) {
+            /* A crack is tortuous where a scratch is straight: short uneven segments, each turned
+             * off the path's heading by 9-52 degrees, mostly to the other side than the last, while
+             * the heading itself wanders (and, drawn, it tapers to its tips: synth_scene.c). */
             d->hw = (float)synth_range(r, 0.005, 0.011);
-            d->npts = synth_int(r, 5, SYNTH_MAX_PTS);
+            d->npts = synth_int(r, 8, SYNTH_MAX_PTS);
             d->strength = (float)synth_range(r, 0.6, 0.85);
             d->bright = dark_surface(p);
-            float dir = (float)synth_range(r, 0, 2 * PI);
+            float dir = (float)synth_range(r, 0, 2 * PI), side = synth_unit(r) < 0.5 ? 1.0f : -1.0f;
             d->u[0] = cu, d->v[0] = cv;
             for (int i = 1; i < d->npts; i++) {
-                float step = fmaxf(k * (float)synth_range(r, 0.035, 0.075), fminf(3 * px, 0.1f));
-                float turn = (float)synth_range(r, -0.8, 0.8);
+                float step = fmaxf(k * (float)synth_range(r, 0.018, 0.048), fminf(1.5f * px, 0.03f));
+                float turn = side * (float)synth_range(r, 0.15, 0.9);
+                dir += (float)synth_range(r, -0.35, 0.35);
+                if (synth_unit(r) < 0.75) side = -side;
                 d->u[i] = d->u[i - 1] + step * cosf(dir + turn);
                 d->v[i] = d->v[i - 1] + step * sinf(dir + turn);
             }

@@ -48,7 +48,7 @@ enum {
 void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream);
 
 enum { SYNTH_NUT = 0, SYNTH_FLANGE, SYNTH_BRACKET, SYNTH_GEAR, SYNTH_PCB, SYNTH_NTYPES };
-enum { SYNTH_MAX_HOLES = 8, SYNTH_MAX_CHIPS = 3, SYNTH_MAX_TRACES = 6, SYNTH_MAX_PTS = 9 };
+enum { SYNTH_MAX_HOLES = 8, SYNTH_MAX_CHIPS = 3, SYNTH_MAX_TRACES = 6, SYNTH_MAX_PTS = 14 };
 
 typedef struct {
     float x, y, r;
@@ -82,9 +82,9 @@ typedef struct {
 typedef struct {
     int category;           /* LATHE_SYNTH_SCRATCH..MISSING_HOLE */
     int x0, y0, x1, y1;     /* inclusive pixel box; drawing never leaves it */
-    int npts;               /* scratch 2, crack 3..SYNTH_MAX_PTS: the polyline */
+    int npts;               /* scratch 2, crack 8..SYNTH_MAX_PTS: the polyline */
     float px[SYNTH_MAX_PTS], py[SYNTH_MAX_PTS];
-    float half_width;       /* line half width (pixels) */
+    float half_width;       /* line half width (pixels); a crack's at its middle, tapering to its tips */
     float a, b, angle;      /* dent: semi-axes (pixels) and orientation */
     float strength;         /* 0..1 */
     int bright;             /* scratch, crack: lighter (1) or darker (0) than the surface */

@@ -270,11 +270,18 @@ static void draw_part(const synth_pose *ps, float soft, canvas *cv) {
     }
 }
 
-static inline float seg_dist2(float x, float y, float ax, float ay, float bx, float by) {
+/* Squared distance from (x, y) to segment a-b, and where along it (0 at a, 1 at b) the nearest point is. */
+static inline float seg_dist2_t(float x, float y, float ax, float ay, float bx, float by, float *at) {
     float dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
     float t = l2 > 0 ? clampf(((x - ax) * dx + (y - ay) * dy) / l2, 0, 1) : 0;
     float ex = x - ax - t * dx, ey = y - ay - t * dy;
+    *at = t;
     return ex * ex + ey * ey;
+}
+
+static inline float seg_dist2(float x, float y, float ax, float ay, float bx, float by) {
+    float t;
+    return seg_dist2_t(x, y, ax, ay, bx, by, &t);
 }
 
 /* One defect, never outside its box. */
@@ -303,10 +310,20 @@ static void draw_defect(const synth_defect *d, canvas *cv) {
                 for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] * f + glint);
                 continue;
             }
-            float best = 1e30f;
-            for (int i = 1; i < d->npts; i++)
-                best = minf(best, seg_dist2(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i]));
-            float alpha = clampf(d->half_width + 0.5f - sqrtf(best), 0, 1);
+            float best = 1e30f, hw = d->half_width;
+            if (d->category == LATHE_SYNTH_CRACK) { /* tapering: 0.35 of the width at the tips */
+                float along = 0, span = (float)(d->npts - 1);
+                for (int i = 1; i < d->npts; i++) {
+                    float t, e2 = seg_dist2_t(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i], &t);
+                    if (e2 < best) best = e2, along = ((float)(i - 1) + t) / span;
+                }
+                float e = 2 * along - 1;
+                hw *= 1 - 0.65f * e * e;
+            } else {
+                for (int i = 1; i < d->npts; i++)
+                    best = minf(best, seg_dist2(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i]));
+            }
+            float alpha = clampf(hw + 0.5f - sqrtf(best), 0, 1);
             if (alpha <= 0) continue;
             float a = alpha * d->strength;
             for (int k = 0; k < 3; k++) {

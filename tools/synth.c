@@ -43,7 +43,7 @@ static void usage(FILE *out) {
             "  --log-format F     text or json (default text)\n"
             "  -h, --help         show this help\n"
             "\n"
-            "realism (at their defaults the output is exactly that of earlier versions; within a range\n"
+            "realism (at their defaults the output is exactly that without the option; within a range\n"
             "MIN,MAX a value is drawn uniformly per defect, per image for --noise; N alone means N,N;\n"
             "annotations.json records the options that differ from their defaults):\n"
             "  --defect-size MIN,MAX  factor on the size of image defects (scratch length, dent axes,\n"
