@@ -163,9 +163,10 @@ static int shard_create(const char *final_path, const lathe_shard_schema *schema
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0);
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    if (w->file < 0) rc = h5fail("create it", w); /* before another HDF5 call clears the error stack */
     H5Pclose(fcpl);
     if (w->file < 0) {
-        rc = lathe_fail(LATHE_EIO, "cannot create %s", w->tmp_path);
+        unlink(w->tmp_path); /* HDF5 may have made it before the write that failed */
         free_writer(w);
         return rc;
     }
@@ -441,7 +442,9 @@ static int shard_commit(lathe_shard_writer *w, const char *final_path, uint64_t 
 
 void lathe_shard_abort(lathe_shard_writer *w) {
     if (!w) return;
-    close_handles(w);
+    /* closing flushes what HDF5 still holds, and after a write error that fails again: quietly,
+     * the caller has the first error */
+    H5E_BEGIN_TRY { close_handles(w); } H5E_END_TRY;
     unlink(w->tmp_path);
     free_writer(w);
 }

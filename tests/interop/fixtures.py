@@ -41,6 +41,16 @@ def lathe(*args, check=True, **kw):
     return p
 
 
+def mount_tmpfs(mnt, size):
+    """Mounts a tmpfs of `size` (e.g. "12m") at the new folder mnt, or skips the test where that
+    cannot be done (it needs root and mount rights). The caller unmounts (umount -l)."""
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    return mnt
+
+
 def image_array(rng, w, h):
     """A smooth random image (JPEG-friendly), uint8 HWC."""
     yy, xx = np.mgrid[0:h, 0:w]

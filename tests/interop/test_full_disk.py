@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import LATHE, lathe
+from fixtures import LATHE, lathe, mount_tmpfs
 
 
 @pytest.fixture
 def disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", mnt],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    mnt = mount_tmpfs(tmp_path / "disk", "12m")
     yield mnt
     subprocess.run(["umount", "-l", mnt], capture_output=True)
 
