@@ -55,8 +55,9 @@ const H5Z_class2_t lathe_h5z_zstd_class = {
 };
 
 int lathe_h5z_zstd_register(void) {
-    htri_t have = H5Zfilter_avail(LATHE_H5Z_ZSTD);
-    if (have > 0) return 0;
+    /* Always lathe's own class, even where a zstd plugin is on HDF5_PLUGIN_PATH (hdf5plugin's, or
+     * an older lathe's): H5Zregister replaces a registered class of the same id, and only this one
+     * is known to write frames with their checksum. */
     if (H5Zregister(&lathe_h5z_zstd_class) < 0) return lathe_fail(LATHE_EIO, "registering the zstd HDF5 filter");
     return 0;
 }

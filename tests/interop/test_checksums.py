@@ -4,11 +4,12 @@ flipped bit is an error naming the shard and the dataset in analyze and train, n
 (the manifest's whole-file hashes are left stale on purpose: readers must notice on their own).
 Checkpoints carry a content hash, checked on load."""
 import json
+import os
 import shutil
 from pathlib import Path
 
 import h5py
-import hdf5plugin  # noqa: F401
+import hdf5plugin
 import pytest
 
 from fixtures import lathe
@@ -60,6 +61,18 @@ def test_every_small_chunk_is_a_zstd_frame_with_its_checksum(dataset):
             _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
             assert frame[:4] == b"\x28\xb5\x2f\xfd", name
             assert frame[4] & 0x04, f"/{name}: zstd frame without its content checksum"
+
+
+def test_frames_keep_their_checksum_beside_another_zstd_plugin(tmp_path):
+    """With hdf5plugin's zstd filter (the same id, 32015) on HDF5_PLUGIN_PATH, as users set it for
+    h5py, lathe still writes with its own filter, the one that checksums its frames."""
+    lathe("synth", tmp_path / "src", "--count", 8)
+    env = dict(os.environ, HDF5_PLUGIN_PATH=hdf5plugin.PLUGIN_PATH)
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 32, env=env)
+    with h5py.File(tmp_path / "ds" / "shard-00000.h5", "r") as f:
+        for name in ("text", "meta", "labels"):
+            _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
+            assert frame[4] & 0x04, f"/{name}: written without the frame checksum"
 
 
 @pytest.mark.parametrize("name", ["labels", "boxes"])
