@@ -310,19 +310,12 @@ static void draw_defect(const synth_defect *d, canvas *cv) {
                 for (int k = 0; k < 3; k++) q[k] = to_u8((float)q[k] * f + glint);
                 continue;
             }
-            float best = 1e30f, hw = d->half_width;
-            if (d->category == LATHE_SYNTH_CRACK) { /* tapering: 0.35 of the width at the tips */
-                float along = 0, span = (float)(d->npts - 1);
-                for (int i = 1; i < d->npts; i++) {
-                    float t, e2 = seg_dist2_t(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i], &t);
-                    if (e2 < best) best = e2, along = ((float)(i - 1) + t) / span;
-                }
-                float e = 2 * along - 1;
-                hw *= 1 - 0.65f * e * e;
-            } else {
-                for (int i = 1; i < d->npts; i++)
-                    best = minf(best, seg_dist2(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i]));
+            float best = 1e30f, along = 0, hw = d->half_width; /* along: 0..1 from the first point */
+            for (int i = 1; i < d->npts; i++) {
+                float t, e2 = seg_dist2_t(px, py, d->px[i - 1], d->py[i - 1], d->px[i], d->py[i], &t);
+                if (e2 < best) best = e2, along = ((float)(i - 1) + t) / (float)(d->npts - 1);
             }
+            if (d->category == LATHE_SYNTH_CRACK) hw *= 1 - 0.65f * (2 * along - 1) * (2 * along - 1); /* tips 0.35 */
             float alpha = clampf(hw + 0.5f - sqrtf(best), 0, 1);
             if (alpha <= 0) continue;
             float a = alpha * d->strength;

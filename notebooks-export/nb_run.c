@@ -171,7 +171,6 @@ static int curve_chart(const cJSON *log, int (*wanted)(const char *), const char
 
 /* ---- the run's notebook ---- */
 
-/* a cell callback's answer: keep the cell (1), or the builder's error */
 static int run_cell(void *ctx, const char *name, cJSON **outputs) {
     const run_files *r = ctx;
     int epochs = cJSON_GetArraySize(r->log);

@@ -1,6 +1,7 @@
 /* h5z_zstd.c - HDF5 filter 32015: zstd frames with their content size and checksum, so hdf5plugin,
- * h5py and lathe's own direct-chunk reader agree, and a corrupt chunk is refused. Used by HDF5 only off the hot path (small datasets, and
- * ordinary reads by other tools); lathe compresses image chunks in its own threads. */
+ * h5py and lathe's own direct-chunk reader agree, and a corrupt chunk is refused. Used by HDF5 only
+ * off the hot path (small datasets, and ordinary reads by other tools); lathe compresses image
+ * chunks in its own threads. */
 #include "h5z_zstd.h"
 
 #include <stdlib.h>

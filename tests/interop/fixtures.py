@@ -51,6 +51,12 @@ def mount_tmpfs(mnt, size):
     return mnt
 
 
+def output_files(folder):
+    """Every file under folder (but the folder lock) and its bytes: what a failed command must leave."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
+            if p.is_file() and p.name != ".lathe.lock"}
+
+
 def image_array(rng, w, h):
     """A smooth random image (JPEG-friendly), uint8 HWC."""
     yy, xx = np.mgrid[0:h, 0:w]

@@ -52,15 +52,20 @@ def test_a_flipped_bit_in_any_dataset_is_an_error_naming_it(dataset, tmp_path, n
         assert errors and all("shard-00000.h5" in e["message"] and f"/{name}" in e["message"] for e in errors), errors[:2]
 
 
+def assert_checksummed_frames(shard, names):
+    """Each dataset's first chunk is a zstd frame whose header sets the content checksum flag."""
+    with h5py.File(shard, "r") as f:
+        for name in names:
+            _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
+            assert frame[:4] == b"\x28\xb5\x2f\xfd", name
+            assert frame[4] & 0x04, f"/{name}: zstd frame without its content checksum"
+
+
 def test_every_small_chunk_is_a_zstd_frame_with_its_checksum(dataset):
     """The frame checksum is what refuses a corrupt /text or /meta chunk before libhdf5 follows the
     variable-length references in it (RELIABILITY.md, finding 11)."""
     root, _ = dataset
-    with h5py.File(root / "ds" / "shard-00000.h5", "r") as f:
-        for name in SMALL:
-            _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
-            assert frame[:4] == b"\x28\xb5\x2f\xfd", name
-            assert frame[4] & 0x04, f"/{name}: zstd frame without its content checksum"
+    assert_checksummed_frames(root / "ds" / "shard-00000.h5", SMALL)
 
 
 def test_frames_keep_their_checksum_beside_another_zstd_plugin(tmp_path):
@@ -69,10 +74,7 @@ def test_frames_keep_their_checksum_beside_another_zstd_plugin(tmp_path):
     lathe("synth", tmp_path / "src", "--count", 8)
     env = dict(os.environ, HDF5_PLUGIN_PATH=hdf5plugin.PLUGIN_PATH)
     lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 32, env=env)
-    with h5py.File(tmp_path / "ds" / "shard-00000.h5", "r") as f:
-        for name in ("text", "meta", "labels"):
-            _, frame = f[name].id.read_direct_chunk((0,) * f[name].ndim)
-            assert frame[4] & 0x04, f"/{name}: written without the frame checksum"
+    assert_checksummed_frames(tmp_path / "ds" / "shard-00000.h5", ("text", "meta", "labels"))
 
 
 @pytest.mark.parametrize("name", ["labels", "boxes"])

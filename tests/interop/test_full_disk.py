@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import LATHE, lathe, mount_tmpfs
+from fixtures import LATHE, lathe, mount_tmpfs, output_files as files
 
 
 @pytest.fixture
@@ -29,11 +29,6 @@ def fill(mnt, leave=60_000):
     st = os.statvfs(mnt)
     with open(mnt / "filler", "wb") as f:
         os.posix_fallocate(f.fileno(), 0, max(0, st.f_bavail * st.f_frsize - leave))
-
-
-def files(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
-            if p.is_file() and p.name != ".lathe.lock"}
 
 
 @pytest.fixture(scope="module")

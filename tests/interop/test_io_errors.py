@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import LATHE, lathe, mount_tmpfs
+from fixtures import LATHE, lathe, mount_tmpfs, output_files as files
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parents[1] / "experiments" / "ci" / "detect.yaml"
@@ -43,11 +43,6 @@ def says(p, reason):
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert reason in p.stderr, p.stderr
     assert not any(line.startswith("HDF5") for line in p.stderr.splitlines()), p.stderr
-
-
-def files(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
-            if p.is_file() and p.name != ".lathe.lock"}
 
 
 def leftovers(folder):
@@ -84,7 +79,7 @@ def test_eio_at_fsync_keeps_every_earlier_output(failio, world):
     """fsync is where a disk's write-back error reaches a program; every durable write of lathe
     (lathe_write_atomic, output sets, checkpoints, merged shards) ends with one."""
     root, train = world
-    before = {name: files(root / name) for name in ("an", "runs")}
+    before_an, before_runs = files(root / "an"), files(root / "runs")
     checks = [("analyze", root / "ds", "-o", root / "an"),
               ("eval", root / "runs" / "r", "--split", "test"),
               ("predict", root / "runs" / "r", "--dataset", root / "ds", "-o", root / "runs" / "pred"),
@@ -93,9 +88,8 @@ def test_eio_at_fsync_keeps_every_earlier_output(failio, world):
     for args in checks:
         p = run_failing(failio, "fsync", *args)
         says(p, "Input/output error")
-    assert {name: files(root / name) for name in ("an",)} == {"an": before["an"]}
-    after = files(root / "runs")
-    assert {k: v for k, v in after.items() if k.parts[0] == "r"} == before["runs"]
+    assert files(root / "an") == before_an
+    assert {k: v for k, v in files(root / "runs").items() if k.parts[0] == "r"} == before_runs
     assert not leftovers(root)
     lathe("analyze", root / "ds", "-o", root / "an")  # and each works again on a good disk
     lathe("eval", root / "runs" / "r", "--split", "test")
