@@ -4,8 +4,9 @@
  *   plain:  the canvas is the letterboxed input frame (W x H), one image scaled by r and padded;
  *   mosaic: the canvas is 2W x 2H, four images scaled by r meet at a random centre (xc, yc), each
  *           in its quadrant, and the output looks at the canvas middle.
- * output = S (canvas - canvas centre) + output centre + T, with S = scale (x negated on a flip).
- * Pixels are pulled through the inverse, so every output pixel is computed once. */
+ * output = S Q (canvas - canvas centre) + output centre + T, with S = scale (an axis negated on a
+ * flip) and Q the identity or, for a quarter turn, the swap of x and y (a turn is a swap and one
+ * flip). Pixels are pulled through the inverse, so every output pixel is computed once. */
 #include "det_loader.h"
 
 #include <math.h>
@@ -39,7 +40,8 @@ typedef struct {
     tile t[MAX_TILES];
     double xc, yc;                /* mosaic centre */
     double cw, ch;                /* canvas size */
-    double sx, sy, tx, ty;        /* output = (sx, sy) * (canvas - canvas centre) + output centre + (tx, ty) */
+    double sx, sy, tx, ty;        /* output = (sx, sy) * Q (canvas - canvas centre) + output centre + (tx, ty) */
+    int swap;                     /* Q swaps x and y (a quarter turn, with one of sx, sy negated) */
     float gh, gs, gv;             /* HSV gains */
 } plan;
 
@@ -75,10 +77,12 @@ int lathe_det_loader_create(lathe_dataset *ds, const lathe_det_loader_opts *o, l
     if (m->store != LATHE_STORE_PIXELS) return lathe_fail(LATHE_EINVAL, "training reads a pixels-store dataset");
     if (m->channels != 3) return lathe_fail(LATHE_EINVAL, "a detector reads RGB images, not %d channels", m->channels);
     if (o->h < 8 || o->w < 8 || !(o->std > 0) || !(o->flip >= 0 && o->flip <= 1) || !(o->mosaic >= 0 && o->mosaic <= 1) ||
+        !(o->flipud >= 0 && o->flipud <= 1) || !(o->rotate90 >= 0 && o->rotate90 <= 1) ||
         !(o->scale >= 0 && o->scale < 1) || !(o->translate >= 0 && o->translate < 0.5f) || !(o->hsv_h >= 0 && o->hsv_h <= 0.5f) ||
         !(o->hsv_s >= 0 && o->hsv_s <= 1) || !(o->hsv_v >= 0 && o->hsv_v <= 1))
-        return lathe_fail(LATHE_EINVAL, "detection loader: input of at least 8x8; flip and mosaic in [0, 1], scale in "
-                                        "[0, 1), translate in [0, 0.5), hsv_h in [0, 0.5], hsv_s and hsv_v in [0, 1]");
+        return lathe_fail(LATHE_EINVAL, "detection loader: input of at least 8x8; flip, flipud, rotate90 and mosaic in "
+                                        "[0, 1], scale in [0, 1), translate in [0, 0.5), hsv_h in [0, 0.5], hsv_s and "
+                                        "hsv_v in [0, 1]");
     lathe_det_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "detection loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
@@ -147,12 +151,20 @@ static void make_plan(const lathe_det_loader *l, int epoch, uint64_t pos, plan *
         p->tx = uniform(&s, -o->translate, o->translate) * W, p->ty = uniform(&s, -o->translate, o->translate) * H;
         p->gh = (float)uniform(&s, -o->hsv_h, o->hsv_h);
         p->gs = (float)uniform(&s, 1 - o->hsv_s, 1 + o->hsv_s), p->gv = (float)uniform(&s, 1 - o->hsv_v, 1 + o->hsv_v);
+        /* drawn last, and only when asked for, so that runs without them keep their plans */
+        if (o->flipud > 0 && lathe_rng_unit(&s) < o->flipud) p->sy = -p->sy;
+        if (o->rotate90 > 0 && lathe_rng_unit(&s) < o->rotate90) {
+            p->swap = 1; /* a swap and one flip: a quarter turn, either way at random */
+            if (lathe_rng_unit(&s) < 0.5) p->sx = -p->sx;
+            else p->sy = -p->sy;
+        }
     }
 }
 
 static void to_output(const lathe_det_loader *l, const plan *p, double cx, double cy, double *ox, double *oy) {
-    *ox = p->sx * (cx - p->cw / 2) + l->o.w / 2.0 + p->tx;
-    *oy = p->sy * (cy - p->ch / 2) + l->o.h / 2.0 + p->ty;
+    double u = cx - p->cw / 2, v = cy - p->ch / 2;
+    *ox = p->sx * (p->swap ? v : u) + l->o.w / 2.0 + p->tx;
+    *oy = p->sy * (p->swap ? u : v) + l->o.h / 2.0 + p->ty;
 }
 
 /* Bilinear sample of channel values at stored coordinates (x, y) (pixel centres at +0.5). */
@@ -198,7 +210,8 @@ static void render(const lathe_det_loader *l, const plan *p, uint8_t *const *img
     int jitter = p->gh != 0 || p->gs != 1 || p->gv != 1;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            double cx = (x + 0.5 - W / 2.0 - p->tx) / p->sx + p->cw / 2, cy = (y + 0.5 - H / 2.0 - p->ty) / p->sy + p->ch / 2;
+            double a = (x + 0.5 - W / 2.0 - p->tx) / p->sx, b = (y + 0.5 - H / 2.0 - p->ty) / p->sy;
+            double cx = (p->swap ? b : a) + p->cw / 2, cy = (p->swap ? a : b) + p->ch / 2;
             float rgb[3] = {GRAY, GRAY, GRAY};
             for (int k = 0; k < p->ntiles; k++) {
                 const tile *t = &p->t[k];

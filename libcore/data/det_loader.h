@@ -1,12 +1,13 @@
 /* det_loader.h - detection batches from a lathe dataset (pixels store): every sample of a split
  * (images without boxes are negatives) letterboxed to the model's input with its boxes, and, for
  * training, augmented on the fly: mosaic (four images around a random centre, switched off from a
- * given epoch on), random scale and translation, horizontal flip, and HSV jitter (hue, saturation,
- * value gains). Geometry is one inverse mapping per output pixel (bilinear), so each step costs one
- * pass over the output. Boxes follow the same transform, are clipped to the image, and are dropped
- * when less than 2 pixels wide or high or under a tenth of their area survives; crowd and ignored
- * boxes never become targets. Everything random is a function of (seed, epoch, position), so a
- * batch is the same on every run, after a resume, and for any thread count. */
+ * given epoch on), random scale and translation, horizontal and vertical flips, quarter turns, and
+ * HSV jitter (hue, saturation, value gains). Geometry is one inverse mapping per output pixel
+ * (bilinear), so each step costs one pass over the output. Boxes follow the same transform, are
+ * clipped to the image, and are dropped when less than 2 pixels wide or high or under a tenth of
+ * their area survives; crowd and ignored boxes never become targets. Everything random is a
+ * function of (seed, epoch, position), so a batch is the same on every run, after a resume, and for
+ * any thread count. */
 #ifndef LATHE_DATA_DET_LOADER_H
 #define LATHE_DATA_DET_LOADER_H
 #include <stddef.h>
@@ -23,6 +24,8 @@ typedef struct {
     float mean, std;            /* normalization of 0..1 values */
     int augment;                /* 0: letterbox only, in dataset order */
     float flip;                 /* probability of a horizontal flip */
+    float flipud;               /* probability of a vertical flip */
+    float rotate90;             /* probability of a quarter turn (either way) */
     float scale, translate;     /* scale gain in [1 - scale, 1 + scale]; shift up to translate x size */
     float hsv_h, hsv_s, hsv_v;  /* hue shift up to hsv_h turns; saturation, value gains in [1 - g, 1 + g] */
     float mosaic;               /* probability that an item is a mosaic of four images */
@@ -32,7 +35,7 @@ typedef struct {
 } lathe_det_loader_opts;
 
 /* The augmentation defaults (YOLO's usual: flip 0.5, scale 0.5, translate 0.1, HSV 0.015/0.7/0.4,
- * mosaic 1) with augment = 0. */
+ * mosaic 1; no vertical flip or quarter turn) with augment = 0. */
 void lathe_det_loader_defaults(lathe_det_loader_opts *o);
 
 /* A batch: n images and their boxes, boxes of item i at rows offsets[i] .. offsets[i + 1]. */

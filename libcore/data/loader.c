@@ -27,8 +27,10 @@ int lathe_loader_create(lathe_dataset *ds, const lathe_loader_opts *o, lathe_loa
     if ((o->c != 1 && o->c != 3) || o->h < 1 || o->w < 1)
         return lathe_fail(LATHE_EINVAL, "a classifier's input is 1 (luma) or 3 (RGB) channels of at least 1 x 1, not %d x %d x %d",
                           o->c, o->h, o->w);
-    if (!(o->std > 0) || !(o->flip >= 0 && o->flip <= 1) || o->crop < 0 || o->crop >= 1 || o->jitter < 0 || o->jitter >= 1)
-        return lathe_fail(LATHE_EINVAL, "loader: std must be > 0, flip in [0, 1], crop and jitter in [0, 1)");
+    if (!(o->std > 0) || !(o->flip >= 0 && o->flip <= 1) || !(o->flipud >= 0 && o->flipud <= 1) ||
+        !(o->rotate90 >= 0 && o->rotate90 <= 1) || o->crop < 0 || o->crop >= 1 || o->jitter < 0 || o->jitter >= 1)
+        return lathe_fail(LATHE_EINVAL, "loader: std must be > 0, flip, flipud and rotate90 in [0, 1], crop and jitter "
+                                        "in [0, 1)");
     lathe_loader *l = calloc(1, sizeof *l);
     if (!l) return lathe_fail(LATHE_ENOMEM, "loader");
     l->ds = ds, l->o = *o, l->sw = m->width, l->sh = m->height;
@@ -70,15 +72,20 @@ uint64_t lathe_loader_filter(lathe_loader *l, int (*drop)(void *ctx, uint64_t sa
     return kept;
 }
 
-/* Area-averaged resize of the window [x0, x0+ww) x [y0, y0+hh) of img (sh, sw, 3) into dst (C, H, W). */
-static void resample(const lathe_loader *l, const uint8_t *img, double x0, double y0, double ww, double hh, int flip,
+enum { FLIP_X = 1, FLIP_Y = 2, SWAP_XY = 4 }; /* together: the eight flips and turns of a square */
+
+/* Area-averaged resize of the window [x0, x0+ww) x [y0, y0+hh) of img (sh, sw, 3) into dst (C, H, W),
+ * flipped and turned as the FLIP_X | FLIP_Y | SWAP_XY bits of how say (output x runs along the
+ * window's y when swapped). */
+static void resample(const lathe_loader *l, const uint8_t *img, double x0, double y0, double ww, double hh, int how,
                      float gain, float bias, float *dst) {
-    int H = l->o.h, W = l->o.w, C = l->o.c;
+    int H = l->o.h, W = l->o.w, C = l->o.c, swap = how & SWAP_XY;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            int xs = flip ? W - 1 - x : x;
-            int ya = (int)floor(y0 + hh * y / H), yb = (int)ceil(y0 + hh * (y + 1) / H);
-            int xa = (int)floor(x0 + ww * xs / W), xb = (int)ceil(x0 + ww * (xs + 1) / W);
+            int xs = how & FLIP_X ? W - 1 - x : x, ys = how & FLIP_Y ? H - 1 - y : y;
+            int i = swap ? ys : xs, ni = swap ? H : W, j = swap ? xs : ys, nj = swap ? W : H;
+            int ya = (int)floor(y0 + hh * j / nj), yb = (int)ceil(y0 + hh * (j + 1) / nj);
+            int xa = (int)floor(x0 + ww * i / ni), xb = (int)ceil(x0 + ww * (i + 1) / ni);
             if (yb <= ya) yb = ya + 1;
             if (xb <= xa) xb = xa + 1;
             double acc[3] = {0, 0, 0};
@@ -120,10 +127,14 @@ int lathe_loader_batch(lathe_loader *l, int epoch, uint64_t first, int n, float 
             double keep = 1 - l->o.crop * lathe_rng_unit(&s);
             double ww = l->sw * keep, hh = l->sh * keep;
             double x0 = (l->sw - ww) * lathe_rng_unit(&s), y0 = (l->sh - hh) * lathe_rng_unit(&s);
-            int flip = l->o.flip > 0 && lathe_rng_unit(&s) < l->o.flip;
+            int how = l->o.flip > 0 && lathe_rng_unit(&s) < l->o.flip ? FLIP_X : 0;
             float gain = 1 + l->o.jitter * (float)(2 * lathe_rng_unit(&s) - 1);
             float bias = l->o.jitter * 0.5f * (float)(2 * lathe_rng_unit(&s) - 1);
-            resample(l, img, x0, y0, ww, hh, flip, gain, bias, x + (size_t)b * per);
+            /* drawn last, and only when asked for, so that runs without them keep their batches */
+            if (l->o.flipud > 0 && lathe_rng_unit(&s) < l->o.flipud) how ^= FLIP_Y;
+            if (l->o.rotate90 > 0 && lathe_rng_unit(&s) < l->o.rotate90) /* a swap and one flip: a quarter turn */
+                how ^= SWAP_XY | (lathe_rng_unit(&s) < 0.5 ? FLIP_X : FLIP_Y);
+            resample(l, img, x0, y0, ww, hh, how, gain, bias, x + (size_t)b * per);
         }
         free(img);
     }

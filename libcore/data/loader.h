@@ -1,7 +1,8 @@
 /* loader.h - batches for image classification from a lathe dataset (pixels store): the samples of
  * one split that carry an image-level label, resized to the model's input (area averaging), luma
  * when the model takes one channel, normalized to (x / 255 - mean) / std, with optional
- * augmentation (horizontal flip, random crop-and-scale, brightness/contrast jitter). Shuffling and
+ * augmentation (horizontal and vertical flips, quarter turns, random crop-and-scale,
+ * brightness/contrast jitter). Shuffling and
  * augmentation are functions of (seed, epoch, position), so a batch is the same on every run and
  * after a resume, whatever the thread count. Items of a batch are prepared on all cores. */
 #ifndef LATHE_DATA_LOADER_H
@@ -19,6 +20,8 @@ typedef struct {
     float mean, std;      /* normalization, on 0..1 values */
     int shuffle;          /* reshuffle every epoch */
     float flip;           /* probability of a horizontal flip */
+    float flipud;         /* probability of a vertical flip */
+    float rotate90;       /* probability of a quarter turn (either way; the crop window turned with it) */
     float crop;           /* random crop keeping at least 1 - crop of each side, 0 = none */
     float jitter;         /* brightness and contrast factors in [1 - jitter, 1 + jitter], 0 = none */
     uint64_t seed;

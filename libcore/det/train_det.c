@@ -33,6 +33,8 @@ static int augment_options(const cJSON *spec, lathe_det_loader_opts *o) {
     o->augment = 1;
     o->background = (float)num(spec, "data.background", 1);
     o->flip = (float)lathe_config_prob(spec, "data.augment.flip", o->flip, 0.5);
+    o->flipud = (float)lathe_config_prob(spec, "data.augment.flipud", o->flipud, 0.5);
+    o->rotate90 = (float)lathe_config_prob(spec, "data.augment.rotate90", o->rotate90, 0.5);
     o->scale = (float)num(spec, "data.augment.scale", o->scale);
     o->translate = (float)num(spec, "data.augment.translate", o->translate);
     o->hsv_h = (float)num(spec, "data.augment.hsv_h", o->hsv_h);

@@ -18,8 +18,8 @@
 int cx_eval_loader(cx_run *r, int split, lathe_loader **out) {
     int c, h, w;
     lathe_graph_input(r->g, &c, &h, &w);
-    lathe_loader_opts o = {split, c, h, w, (float)lathe_config_num(r->spec, "data.mean", 0.5),
-                           (float)lathe_config_num(r->spec, "data.std", 0.25), 0, 0, 0, 0, 0};
+    lathe_loader_opts o = {.split = split, .c = c, .h = h, .w = w, .mean = (float)lathe_config_num(r->spec, "data.mean", 0.5),
+                           .std = (float)lathe_config_num(r->spec, "data.std", 0.25)};
     return lathe_loader_create(r->ds, &o, out);
 }
 

@@ -33,6 +33,8 @@ static const spec_key keys[] = {
     {"data.holdout_classes", K_NAMES, 0, 0, NULL},
     {"data.augment", K_MAP, 0, 0, NULL},
     {"data.augment.flip", K_PROB, 0, 1, NULL},
+    {"data.augment.flipud", K_PROB, 0, 1, NULL},
+    {"data.augment.rotate90", K_PROB, 0, 1, NULL},
     {"data.augment.crop", K_NUM, 0, 0.999999, NULL},
     {"data.augment.jitter", K_NUM, 0, 0.999999, NULL},
     {"data.augment.mosaic", K_PROB, 0, 1, NULL},

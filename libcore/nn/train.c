@@ -39,10 +39,12 @@ static int loader_for(trainer *t, const char *split_key, const char *def, int au
     const char *name = lathe_config_str(t->spec, split_key, def);
     int split = lathe_split_parse(name);
     if (split < 0) return lathe_fail(LATHE_EINVAL, "%s: unknown split %s", split_key, name);
-    lathe_loader_opts o = {split, c, h, w, (float)num(t->spec, "data.mean", 0.5), (float)num(t->spec, "data.std", 0.25),
-                           augment, 0, 0, 0, t->seed};
+    lathe_loader_opts o = {.split = split, .c = c, .h = h, .w = w, .mean = (float)num(t->spec, "data.mean", 0.5),
+                           .std = (float)num(t->spec, "data.std", 0.25), .shuffle = augment, .seed = t->seed};
     if (augment) {
         o.flip = (float)lathe_config_prob(t->spec, "data.augment.flip", 0, 0.5);
+        o.flipud = (float)lathe_config_prob(t->spec, "data.augment.flipud", 0, 0.5);
+        o.rotate90 = (float)lathe_config_prob(t->spec, "data.augment.rotate90", 0, 0.5);
         o.crop = (float)num(t->spec, "data.augment.crop", 0);
         o.jitter = (float)num(t->spec, "data.augment.jitter", 0);
     }
@@ -190,7 +192,8 @@ int lathe_eval_classifier(const cJSON *spec, const char *checkpoint, const char 
         int c, h, w;
         lathe_graph_input(t.g, &c, &h, &w);
         int sp = lathe_split_parse(split);
-        lathe_loader_opts o = {sp, c, h, w, (float)num(spec, "data.mean", 0.5), (float)num(spec, "data.std", 0.25), 0, 0, 0, 0, 0};
+        lathe_loader_opts o = {.split = sp, .c = c, .h = h, .w = w, .mean = (float)num(spec, "data.mean", 0.5),
+                               .std = (float)num(spec, "data.std", 0.25)};
         rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : lathe_loader_create(t.ds, &o, &l);
     }
     uint64_t *cm = rc ? NULL : calloc((size_t)t.classes * t.classes, sizeof *cm);

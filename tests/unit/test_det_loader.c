@@ -2,7 +2,7 @@
  * lathe_shard_* and lathe_manifest_save: unaugmented items are the stored pixels and boxes through
  * the letterbox (crowd and ignored boxes dropped, split order kept), augmentation is a pure function
  * of (seed, epoch, position) whatever the thread count, augmented boxes stay valid, a certain flip
- * mirrors image and boxes, mosaic switches off from mosaic_epochs on, and bad options are refused. */
+ * mirrors image and boxes, vertical flips and quarter turns turn them, mosaic switches off from mosaic_epochs on, and bad options are refused. */
 #include <math.h>
 #include <omp.h>
 
@@ -456,6 +456,56 @@ static void certain_flip_mirrors(void **state) {
     close_fixture(&f);
 }
 
+/* flipud = 1 with nothing else: every item upside down, boxes too. rotate90 = 1: every item a quarter
+ * turn of its stored image, clockwise (output (x, y) = stored (y, 63 - x), a box (64 - y2, x1,
+ * 64 - y1, x2)) or counter-clockwise (stored (63 - y, x), a box (y1, 64 - x2, y2, 64 - x1)), each
+ * for some items. */
+static void flips_and_quarter_turns(void **state) {
+    (void)state;
+    fixture f = open_main();
+    lathe_det_batch b;
+    assert_int_equal(lathe_det_batch_init(&b, NTRAIN, 64, 64), 0);
+    int seen[3] = {0, 0, 0};
+    for (int turn = 0; turn < 2; turn++) {
+        lathe_det_loader_opts o = identity_augment_opts(64, 64);
+        if (turn) o.rotate90 = 1;
+        else o.flipud = 1;
+        lathe_det_loader *l = make_loader(&f, &o);
+        for (int e = 0; e < (turn ? 4 : 1); e++) {
+            load(l, e, 0, NTRAIN, &b, NTRAIN);
+            for (int i = 0; i < NTRAIN; i++) {
+                uint64_t g = b.samples[i];
+                const float *x = item_x(&b, i, 64, 64);
+                /* 0 upside down, 1 clockwise, 2 counter-clockwise: told apart by the first pixel */
+                int kind = !turn ? 0 : fabsf(x[0] - stored_pixel(g, 0, 63, 0) / 255.0f) < 1e-4f ? 1 : 2;
+                seen[kind]++;
+                for (int c = 0; c < 3; c++)
+                    for (int y = 0; y < 64; y++)
+                        for (int xx = 0; xx < 64; xx++) {
+                            int sx = kind == 0 ? xx : kind == 1 ? y : 63 - y, sy = kind == 0 ? 63 - y : kind == 1 ? 63 - xx : xx;
+                            assert_float_equal(x[((size_t)c * 64 + y) * 64 + xx], stored_pixel(g, sx, sy, c) / 255.0f, 1e-4);
+                        }
+                lathe_box want[MAXBOX];
+                size_t n = target_boxes(g, want);
+                assert_int_equal(item_boxes(&b, i), (int)n);
+                for (size_t j = 0; j < n; j++) {
+                    const float *got = b.boxes + 4 * ((size_t)b.offsets[i] + j);
+                    const lathe_box *w = &want[j];
+                    float exp[3][4] = {{w->x1, 64 - w->y2, w->x2, 64 - w->y1},
+                                       {64 - w->y2, w->x1, 64 - w->y1, w->x2},
+                                       {w->y1, 64 - w->x2, w->y2, 64 - w->x1}};
+                    for (int k = 0; k < 4; k++) assert_float_equal(got[k], exp[kind][k], 1e-4);
+                    assert_int_equal(b.labels[b.offsets[i] + (int)j], w->label);
+                }
+            }
+        }
+        lathe_det_loader_free(l);
+    }
+    assert_true(seen[0] == NTRAIN && seen[1] > 0 && seen[2] > 0);
+    lathe_det_batch_free(&b);
+    close_fixture(&f);
+}
+
 /* Close-mosaic: mosaic = 1 and mosaic_epochs = 1, nothing else random. Epoch 0 items are mosaics
  * (unlike the plain letterbox); from epoch 1 on each item is the plain item of its sample (the
  * order is still shuffled, so items are matched through samples[]). */
@@ -535,6 +585,8 @@ static void bad_options_refused(void **state) {
     REFUSED(o.translate = -0.1f);
     REFUSED(o.flip = 2);
     REFUSED(o.flip = NAN);
+    REFUSED(o.flipud = 1.5f);
+    REFUSED(o.rotate90 = -1);
     REFUSED(o.hsv_h = 4);
     REFUSED(o.hsv_s = 1.5f);
     REFUSED(o.hsv_v = -1);
@@ -558,6 +610,7 @@ int main(void) {
         cmocka_unit_test(augmentation_is_deterministic),
         cmocka_unit_test(augmented_boxes_stay_valid),
         cmocka_unit_test(certain_flip_mirrors),
+        cmocka_unit_test(flips_and_quarter_turns),
         cmocka_unit_test(mosaic_switches_off),
         cmocka_unit_test(batch_arguments),
         cmocka_unit_test(bad_options_refused),

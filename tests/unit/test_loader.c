@@ -2,7 +2,7 @@
  * only the split's labelled samples are listed, in stored order without shuffling; unaugmented items
  * are the stored pixels normalized, area-averaged when the model is smaller, luma for one channel;
  * a shuffled epoch is a permutation; a batch is a pure function of (seed, epoch, position), whatever
- * the thread count or how the epoch is cut into batches; flips mirror, jitter is an affine map of
+ * the thread count or how the epoch is cut into batches; flips mirror, quarter turns turn, jitter is an affine map of
  * the pixels within its bounds, a crop is the area average of its window (drawn from seed, epoch and
  * position, inside the image), checked pixel by pixel; bad options are refused. */
 #include <math.h>
@@ -163,6 +163,43 @@ static void flips_mirror(void **state) {
     assert_true(seen[0] > 0 && seen[1] > 0);
 }
 
+/* flipud = 1 with nothing else: every item upside down. rotate90 = 1 with an input of the stored
+ * image turned (H x W: no resampling): every item a quarter turn of its stored image, each way for
+ * some items. */
+static void flips_and_quarter_turns(void **state) {
+    fixture *f = *state;
+    static float x[NTRAIN * PER];
+    int32_t labels[NTRAIN];
+    lathe_loader_opts o = plain_opts();
+    o.flipud = 1;
+    epoch(f, &o, 0, NTRAIN, x, labels);
+    for (int b = 0; b < NTRAIN; b++)
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++)
+                    assert_float_equal(x[b * PER + (c * H + y) * W + xx],
+                                       normalized(stored(train_labelled[b], xx, H - 1 - y, c), &o), 1e-6);
+    o = plain_opts(), o.h = W, o.w = H, o.rotate90 = 1;
+    int seen[2] = {0, 0};
+    for (int e = 0; e < 4; e++) {
+        epoch(f, &o, e, NTRAIN, x, labels);
+        for (int b = 0; b < NTRAIN; b++) {
+            uint64_t g = train_labelled[b];
+            int clockwise = 1, counter = 1; /* item (x, y) of the W-tall, H-wide item */
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < W; y++)
+                    for (int xx = 0; xx < H; xx++) {
+                        float v = x[b * PER + (c * W + y) * H + xx];
+                        clockwise &= fabsf(v - normalized(stored(g, y, H - 1 - xx, c), &o)) < 1e-6f;
+                        counter &= fabsf(v - normalized(stored(g, W - 1 - y, xx, c), &o)) < 1e-6f;
+                    }
+            assert_true(clockwise != counter);
+            seen[clockwise]++;
+        }
+    }
+    assert_true(seen[0] > 0 && seen[1] > 0);
+}
+
 /* Jitter only: each item is gain * pixel + bias (in 0..1 units) of its stored image, the gain in
  * [1 - j, 1 + j] and the bias in [-j / 2, j / 2], not the same for every item. */
 static void jitter_is_an_affine_map_within_bounds(void **state) {
@@ -246,6 +283,10 @@ static void bad_options_are_refused(void **state) {
     assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
     o = plain_opts(), o.flip = 1.5f;
     assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
+    o = plain_opts(), o.flipud = -1;
+    assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
+    o = plain_opts(), o.rotate90 = NAN;
+    assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
     o = plain_opts(), o.crop = 1;
     assert_int_equal(lathe_loader_create(f->ds, &o, &l), -LATHE_EINVAL);
     o = plain_opts(), o.jitter = -0.1f;
@@ -267,6 +308,7 @@ int main(void) {
         cmocka_unit_test(unaugmented_items_are_the_stored_pixels),
         cmocka_unit_test(batches_depend_on_seed_epoch_and_position_only),
         cmocka_unit_test(flips_mirror),
+        cmocka_unit_test(flips_and_quarter_turns),
         cmocka_unit_test(jitter_is_an_affine_map_within_bounds),
         cmocka_unit_test(crops_are_area_averages_of_their_window),
         cmocka_unit_test(bad_options_are_refused),
