@@ -98,9 +98,15 @@ static inline __attribute__((always_inline)) float part_eval(const synth_part *p
         break;
     default: { /* SYNTH_PCB */
         d = box_sdf(u, v, p->hw, p->hh, 0.03f);
-        for (int i = 0; i < p->ntraces; i++) {
+        for (int i = 0; i < p->ntraces; i++) { /* a trace runs from pad to pad (a lone line is a scratch) */
             const float *t = p->traces[i];
-            if (u >= t[0] && u <= t[2] && v >= t[1] && v <= t[3]) {
+            float pad = 0.026f, cu = (t[0] + t[2]) / 2, cv = (t[1] + t[3]) / 2;
+            int along_u = t[2] - t[0] > t[3] - t[1];
+            float du = along_u ? minf(fabsf(u - t[0]), fabsf(u - t[2])) : fabsf(u - cu);
+            float dv = along_u ? fabsf(v - cv) : minf(fabsf(v - t[1]), fabsf(v - t[3]));
+            if (du <= pad && dv <= pad) {
+                base = gold;
+            } else if (u >= t[0] && u <= t[2] && v >= t[1] && v <= t[3] && base != gold) {
                 for (int c = 0; c < 3; c++) trace_rgb[c] = minf(255, base[c] * 1.45f + 20);
                 base = trace_rgb;
             }
