@@ -2,9 +2,8 @@
  * one split that carry an image-level label, resized to the model's input (area averaging), luma
  * when the model takes one channel, normalized to (x / 255 - mean) / std, with optional
  * augmentation (horizontal and vertical flips, quarter turns, random crop-and-scale,
- * brightness/contrast jitter). Shuffling and
- * augmentation are functions of (seed, epoch, position), so a batch is the same on every run and
- * after a resume, whatever the thread count. Items of a batch are prepared on all cores. */
+ * brightness/contrast jitter). Shuffling and augmentation are functions of (seed, epoch, position),
+ * so a batch is the same on every run and after a resume, whatever the thread count. Items of a batch are prepared on all cores. */
 #ifndef LATHE_DATA_LOADER_H
 #define LATHE_DATA_LOADER_H
 #include <stdint.h>

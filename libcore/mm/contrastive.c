@@ -12,6 +12,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/hashmap.h"
 #include "libcore/base/log.h"
+#include "libcore/nn/train.h"
 #include "libcore/nn/trainer.h"
 #include "prompts.h"
 #include "text_encoder.h"
@@ -179,12 +180,8 @@ static int train_loader(cx_train *t, lathe_loader **out) {
     if (split < 0) return lathe_fail(LATHE_EINVAL, "data.train_split: unknown split %s", name);
     const cJSON *s = t->r.spec;
     lathe_loader_opts o = {.split = split, .c = c, .h = h, .w = w, .mean = (float)lathe_config_num(s, "data.mean", 0.5),
-                           .std = (float)lathe_config_num(s, "data.std", 0.25), .shuffle = 1,
-                           .flip = (float)lathe_config_prob(s, "data.augment.flip", 0, 0.5),
-                           .flipud = (float)lathe_config_prob(s, "data.augment.flipud", 0, 0.5),
-                           .rotate90 = (float)lathe_config_prob(s, "data.augment.rotate90", 0, 0.5),
-                           .crop = (float)lathe_config_num(s, "data.augment.crop", 0),
-                           .jitter = (float)lathe_config_num(s, "data.augment.jitter", 0), .seed = t->r.seed};
+                           .std = (float)lathe_config_num(s, "data.std", 0.25), .shuffle = 1, .seed = t->r.seed};
+    lathe_train_augment_opts(s, &o);
     int rc = lathe_loader_create(t->r.ds, &o, out);
     if (!rc && lathe_loader_filter(*out, held_out, t) < 2)
         rc = lathe_fail(LATHE_EINVAL, "the %s split has fewer than 2 samples with a description outside "

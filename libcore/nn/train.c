@@ -33,6 +33,14 @@ typedef struct {
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
 
+void lathe_train_augment_opts(const cJSON *spec, lathe_loader_opts *o) {
+    o->flip = (float)lathe_config_prob(spec, "data.augment.flip", 0, 0.5);
+    o->flipud = (float)lathe_config_prob(spec, "data.augment.flipud", 0, 0.5);
+    o->rotate90 = (float)lathe_config_prob(spec, "data.augment.rotate90", 0, 0.5);
+    o->crop = (float)num(spec, "data.augment.crop", 0);
+    o->jitter = (float)num(spec, "data.augment.jitter", 0);
+}
+
 static int loader_for(trainer *t, const char *split_key, const char *def, int augment, lathe_loader **out) {
     int c, h, w;
     lathe_graph_input(t->g, &c, &h, &w);
@@ -41,13 +49,7 @@ static int loader_for(trainer *t, const char *split_key, const char *def, int au
     if (split < 0) return lathe_fail(LATHE_EINVAL, "%s: unknown split %s", split_key, name);
     lathe_loader_opts o = {.split = split, .c = c, .h = h, .w = w, .mean = (float)num(t->spec, "data.mean", 0.5),
                            .std = (float)num(t->spec, "data.std", 0.25), .shuffle = augment, .seed = t->seed};
-    if (augment) {
-        o.flip = (float)lathe_config_prob(t->spec, "data.augment.flip", 0, 0.5);
-        o.flipud = (float)lathe_config_prob(t->spec, "data.augment.flipud", 0, 0.5);
-        o.rotate90 = (float)lathe_config_prob(t->spec, "data.augment.rotate90", 0, 0.5);
-        o.crop = (float)num(t->spec, "data.augment.crop", 0);
-        o.jitter = (float)num(t->spec, "data.augment.jitter", 0);
-    }
+    if (augment) lathe_train_augment_opts(t->spec, &o);
     return lathe_loader_create(t->ds, &o, out);
 }
 

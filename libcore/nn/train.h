@@ -8,9 +8,15 @@
 #ifndef LATHE_NN_TRAIN_H
 #define LATHE_NN_TRAIN_H
 #include <cjson/cJSON.h>
+
+#include "libcore/data/loader.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Sets o's augmentation (flip, flipud, rotate90, crop, jitter) from spec's data.augment, each off
+ * when left out: what every image-level trainer (classifier, image-text head) draws its items with. */
+void lathe_train_augment_opts(const cJSON *spec, lathe_loader_opts *o);
 
 /* Trains. stop (may be NULL) is polled between steps: when it becomes nonzero a checkpoint is
  * written and -LATHE_EINTR returned. Returns 0 or a negative LATHE_E* code with a message. */

@@ -2,7 +2,8 @@
  * lathe_shard_* and lathe_manifest_save: unaugmented items are the stored pixels and boxes through
  * the letterbox (crowd and ignored boxes dropped, split order kept), augmentation is a pure function
  * of (seed, epoch, position) whatever the thread count, augmented boxes stay valid, a certain flip
- * mirrors image and boxes, vertical flips and quarter turns turn them, mosaic switches off from mosaic_epochs on, and bad options are refused. */
+ * mirrors image and boxes, vertical flips and quarter turns turn them, mosaic switches off from
+ * mosaic_epochs on, and bad options are refused. */
 #include <math.h>
 #include <omp.h>
 

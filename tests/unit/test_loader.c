@@ -2,9 +2,9 @@
  * only the split's labelled samples are listed, in stored order without shuffling; unaugmented items
  * are the stored pixels normalized, area-averaged when the model is smaller, luma for one channel;
  * a shuffled epoch is a permutation; a batch is a pure function of (seed, epoch, position), whatever
- * the thread count or how the epoch is cut into batches; flips mirror, quarter turns turn, jitter is an affine map of
- * the pixels within its bounds, a crop is the area average of its window (drawn from seed, epoch and
- * position, inside the image), checked pixel by pixel; bad options are refused. */
+ * the thread count or how the epoch is cut into batches; flips mirror, quarter turns turn, jitter is
+ * an affine map of the pixels within its bounds, a crop is the area average of its window (drawn
+ * from seed, epoch and position, inside the image), checked pixel by pixel; bad options are refused. */
 #include <math.h>
 #include <omp.h>
 
