@@ -17,6 +17,7 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 #include "libcore/det/detector.h"
+#include "libcore/anomaly/anomaly.h"
 #include "libcore/mm/contrastive.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/det_report.h"
@@ -37,6 +38,9 @@ static void usage(FILE *out) {
                  "An image-text run (task: contrastive): zero-shot accuracy from the class prompts (eval.prompt)\n"
                  "with the classifier's per-class table, recall at 1/5/10 image->text and text->image over the\n"
                  "split's descriptions, and the accuracy on classes held out of training (docs/MULTIMODAL.md).\n"
+                 "An anomaly run (task: anomaly): image AUROC (good against every defect class, and per class),\n"
+                 "pixel AUROC and PRO against the dataset's masks, the F1-best threshold and the run's own, and\n"
+                 "the anomaly maps of the most telling images drawn (report.json, report.md, report.html, maps/).\n"
                  "On a tiled dataset (ingest --tile) a detector is scored on whole source images: its tiles'\n"
                  "detections merged per image (as lathe predict does), against each image's whole boxes.\n\n"
                  "With --detections, evaluates a COCO results file from any detector against COCO ground\n"
@@ -255,6 +259,26 @@ int cmd_eval(int argc, char **argv) {
                    lathe_config_num(report, "accuracy", 0), lathe_config_num(report, "samples", 0), split,
                    lathe_config_num(report, "chance", 0), lathe_config_num(report, "retrieval.image_to_text.R@1", 0),
                    lathe_config_num(report, "retrieval.text_to_image.R@1", 0), held, outdir);
+        }
+    } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "anomaly")) {
+        rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of anomaly runs are not made: evaluate the run")
+                    : lathe_eval_anomaly(spec, ck, dataset, split, set.stage, &report);
+        rc = stage_notebook(rc, &set);
+        if (!rc) rc = lathe_output_set_publish(&set);
+        if (!rc) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(report, "run_threshold");
+            char pixel[160] = "no masks: no pixel metrics";
+            if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(report, "pixel_auroc")))
+                snprintf(pixel, sizeof pixel, "pixel AUROC %.4f, PRO %.4f", lathe_config_num(report, "pixel_auroc", 0),
+                         lathe_config_num(report, "pro", 0));
+            printf("image AUROC %.4f on %.0f images of %s (%.0f good, %.0f defective); %s; best F1 %.4f",
+                   lathe_config_num(report, "image_auroc", -1), lathe_config_num(report, "images", 0), split,
+                   lathe_config_num(report, "good", 0), lathe_config_num(report, "defective", 0), pixel,
+                   lathe_config_num(report, "best_f1.f1", 0));
+            if (cJSON_IsObject(t))
+                printf("; run threshold %.4g: accuracy %.4f", lathe_config_num(t, "threshold", 0),
+                       lathe_config_num(t, "accuracy", 0));
+            printf("; report: %s/report.html\n", outdir);
         }
     } else if (!rc) {
         rc = lathe_eval_classifier(spec, ck, dataset, split, set.stage, &report);

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "libcore/anomaly/anomaly.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/folder_lock.h"
@@ -43,7 +44,10 @@ static void usage(FILE *out) {
                  "Unreadable images are reported and skipped (exit 1 at the end). On a tiled dataset (ingest\n"
                  "--tile), and on files with --tile, each image's tile detections become whole-image ones: a box\n"
                  "that a tile's inner edge cuts scores half, then NMS across the tiles, and a cut piece of an\n"
-                 "object that another tile sees is merged into that one detection.\n\n"
+                 "object that another tile sees is merged into that one detection.\n"
+                 "An anomaly run (task: anomaly) scores image files: OUT/anomaly.json ({id, file_name, width,\n"
+                 "height, score, anomalous at the run's threshold, map} per image) and OUT/maps/<id>-<stem>.png,\n"
+                 "the anomaly map at the image's size in grey levels, 128 at the run's threshold.\n\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --dataset D         predict on a lathe dataset instead of files\n"
                  "  --split S           with --dataset: train, val (default) or test\n"
@@ -421,6 +425,31 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
     return rc;
 }
 
+/* An anomaly run on image files: OUT/anomaly.json and OUT/maps/. Returns 0, 1 when some files were
+ * skipped (each said), or a negative code with a message. */
+static int predict_anomaly(const char *run, const cJSON *spec, const char *ck, int engine, int detector_options,
+                           char **args, int nargs, const char *outdir) {
+    if (engine) return lathe_fail(LATHE_EUNSUPPORTED, "engines of anomaly runs are not made: predict with the run");
+    if (detector_options)
+        return lathe_fail(LATHE_EINVAL, "%s is an anomaly run: it takes image files and -o, --checkpoint, --device, "
+                                        "--threads (--dataset: lathe eval scores a split)", run);
+    file_list files = {0};
+    size_t skipped = 0;
+    lathe_lock *lock = NULL;
+    lathe_output_set set = {.stage = ""};
+    int rc = collect(&files, args, nargs);
+    if (!rc) rc = lathe_folder_lock(outdir, &lock);
+    if (!rc) rc = lathe_output_set_begin(&set, outdir);
+    if (!rc) rc = lathe_predict_anomaly(spec, ck, (const char *const *)files.paths, files.n, set.stage, &skipped);
+    if (!rc) rc = lathe_output_set_publish(&set);
+    lathe_output_set_discard(&set);
+    lathe_folder_unlock(lock);
+    if (!rc) printf("%zu images scored%s; results: %s/anomaly.json, maps in %s/maps/\n", files.n - skipped,
+                    skipped ? " (some skipped, said above)" : "", outdir, outdir);
+    list_free(&files);
+    return rc ? rc : skipped ? 1 : 0;
+}
+
 int cmd_predict(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL, *vocabulary = NULL;
     lathe_det_predict_opts o;
@@ -488,8 +517,16 @@ int cmd_predict(int argc, char **argv) {
     results res = {0};
     int skipped = 0;
     if (!rc && device) rc = cli_set_device(spec, device);
+    if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "anomaly")) {
+        rc = predict_anomaly(run, spec, ck, engine, dataset || vocabulary || tile >= 0 || overlap >= 0 || draw,
+                             argv + optind + 1, argc - optind - 1, outdir);
+        cJSON_Delete(images);
+        cJSON_Delete(spec);
+        if (rc < 0) cli_error(what, NULL);
+        return rc ? EXIT_FAIL : EXIT_OK;
+    }
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
-        rc = lathe_fail(LATHE_EINVAL, "%s is not a detector run (task: detect)", run);
+        rc = lathe_fail(LATHE_EINVAL, "%s is not a detector or anomaly run (task: detect or anomaly)", run);
     if (!rc && vocabulary) rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "--classes needs the run, not an engine")
                                        : name_classes(spec, vocabulary);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);

@@ -17,6 +17,7 @@
 #include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/det/detector.h"
+#include "libcore/anomaly/anomaly.h"
 #include "libcore/mm/contrastive.h"
 #include "libcore/io/dataset.h"
 #include "libcore/nn/graph.h"
@@ -30,9 +31,10 @@ static void usage(FILE *out) {
             "       lathe train --resume --name NAME [--runs DIR] [options]\n\n"
             "Trains a model on a lathe dataset as SPEC.yaml says (sections data, model, train:\n"
             "docs/TRAINING.md): an image classifier on the image-level labels (task: classify, the\n"
-            "default), an anchor-free detector on the boxes (task: detect; validated by COCO mAP) or an\n"
+            "default), an anchor-free detector on the boxes (task: detect; validated by COCO mAP), an\n"
             "image-text head on the descriptions (task: contrastive; validated by zero-shot accuracy from\n"
-            "class prompts, docs/MULTIMODAL.md). Any key can be overridden as key=value\n"
+            "class prompts) or an anomaly head on the good samples only (task: anomaly; one pass that\n"
+            "remembers their patch features, docs/MULTIMODAL.md). Any key can be overridden as key=value\n"
             "(train.epochs=5 model.width=0.5); train.device=cpu|cuda|cuda:N|auto picks where it trains\n"
             "(default auto: the first GPU when one can be used, else the CPU).\n"
             "The run goes to RUNS/NAME/: config.yaml (the resolved spec),\n"
@@ -188,8 +190,8 @@ int cmd_train(int argc, char **argv) {
         return rc ? EXIT_FAIL : EXIT_OK;
     }
     const char *task = lathe_config_str(spec, "task", "classify");
-    if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive"))
-        rc = lathe_fail(LATHE_EINVAL, "task: classify, detect or contrastive, not %s", task);
+    if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive") && strcmp(task, "anomaly"))
+        rc = lathe_fail(LATHE_EINVAL, "task: classify, detect, contrastive or anomaly, not %s", task);
     if (!rc && !resume) rc = cli_record_classes(spec);
     if (!rc && !resume) rc = lathe_folder_lock(run_dir, &lock);
     if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
@@ -202,6 +204,7 @@ int cmd_train(int argc, char **argv) {
     volatile sig_atomic_t *stop = cli_stop_on_signals();
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)
+                  : !strcmp(task, "anomaly")     ? lathe_train_anomaly(spec, run_dir, resume, stop)
                                                  : lathe_train_classifier(spec, run_dir, resume, stop);
     if (!rc && notebook) rc = cli_notebook_beside(run_dir, "notebook.ipynb");
     lathe_folder_unlock(lock);
