@@ -106,7 +106,7 @@ static int build_bank(ad_train *t, const cJSON *spec) {
     if (!rc && want == rows) {
         memcpy(m->bank, t->mem, sizeof(float) * rows * D);
     } else if (!rc) {
-        int e = (int)lathe_config_num(spec, "anomaly.coreset_dims", 128);
+        int e = (int)lathe_config_num(spec, "anomaly.coreset_dims", 64);
         if (e < 1) rc = lathe_fail(LATHE_EINVAL, "anomaly.coreset_dims must be >= 1");
         float *proj = NULL, *small = NULL;
         if (!rc && (size_t)e < D) {

@@ -36,15 +36,45 @@ static float sqnorm(const float *x, int d) {
     return s;
 }
 
+/* The coreset's rows in blocks of CORESET_BLOCK, each stored dimension by dimension (d x block):
+ * the distance update then runs down whole vectors of rows, with no per-row horizontal sums. */
+#define CORESET_BLOCK 64
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
+#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"))) /* as kernels/cpu/nn_ops.inc */
+#else
+#define SIMD_CLONES
+#endif
+
+/* best[r] = min(best[r], |row r - c|^2) over one block (xt: d x CORESET_BLOCK). */
+SIMD_CLONES static void block_update(const float *xt, int d, const float *c, float *best) {
+    float acc[CORESET_BLOCK] = {0};
+    for (int k = 0; k < d; k++) {
+        const float *col = xt + (size_t)k * CORESET_BLOCK;
+        float ck = c[k];
+        for (int r = 0; r < CORESET_BLOCK; r++) acc[r] += (col[r] - ck) * (col[r] - ck);
+    }
+    for (int r = 0; r < CORESET_BLOCK; r++) best[r] = acc[r] < best[r] ? acc[r] : best[r];
+}
+
 int lathe_coreset(const float *x, size_t n, int d, size_t m, size_t first, size_t *chosen) {
     if (m > n || (n && first >= n)) return lathe_fail(LATHE_EINVAL, "coreset of %zu from %zu rows", m, n);
-    float *best = malloc(sizeof(float) * (n ? n : 1));
-    if (!best) return lathe_fail(LATHE_ENOMEM, "coreset distances of %zu rows", n);
-    for (size_t i = 0; i < n; i++) best[i] = INFINITY;
+    size_t nb = (n + CORESET_BLOCK - 1) / CORESET_BLOCK, padded = nb * CORESET_BLOCK;
+    float *best = malloc(sizeof(float) * (padded ? padded : 1)), *xt = malloc(sizeof(float) * (padded ? padded : 1) * d);
+    float *c = malloc(sizeof(float) * (size_t)d);
+    if (!best || !xt || !c) {
+        free(best), free(xt), free(c);
+        return lathe_fail(LATHE_ENOMEM, "coreset distances of %zu rows", n);
+    }
+    for (size_t i = 0; i < padded; i++) {
+        float *blk = xt + (i / CORESET_BLOCK) * CORESET_BLOCK * (size_t)d;
+        for (int k = 0; k < d; k++) blk[(size_t)k * CORESET_BLOCK + i % CORESET_BLOCK] = i < n ? x[i * (size_t)d + k] : 0;
+        best[i] = i < n ? INFINITY : -INFINITY; /* padding never becomes the farthest */
+    }
     size_t cur = first;
     for (size_t t = 0; t < m; t++) {
         chosen[t] = cur;
-        const float *c = x + cur * (size_t)d;
+        memcpy(c, x + cur * (size_t)d, sizeof(float) * (size_t)d);
         size_t far = cur;
         float far_d = -1;
 #pragma omp parallel
@@ -52,20 +82,18 @@ int lathe_coreset(const float *x, size_t n, int d, size_t m, size_t first, size_
             size_t my = cur;
             float my_d = -1;
 #pragma omp for schedule(static) nowait
-            for (size_t i = 0; i < n; i++) {
-                const float *r = x + i * (size_t)d;
-                float s = 0;
-#pragma omp simd reduction(+ : s)
-                for (int k = 0; k < d; k++) s += (r[k] - c[k]) * (r[k] - c[k]);
-                if (s < best[i]) best[i] = s;
-                if (best[i] > my_d || (best[i] == my_d && i < my)) my_d = best[i], my = i;
+            for (size_t b = 0; b < nb; b++) {
+                float *bb = best + b * CORESET_BLOCK;
+                block_update(xt + b * CORESET_BLOCK * (size_t)d, d, c, bb);
+                for (int r = 0; r < CORESET_BLOCK; r++) /* rows ascend: a tie keeps the lowest index */
+                    if (bb[r] > my_d) my_d = bb[r], my = b * CORESET_BLOCK + (size_t)r;
             }
 #pragma omp critical
             if (my_d > far_d || (my_d == far_d && my < far)) far_d = my_d, far = my;
         }
         cur = far; /* a chosen row is at distance 0: never picked again while others remain */
     }
-    free(best);
+    free(best), free(xt), free(c);
     return 0;
 }
 
