@@ -1,6 +1,6 @@
 /* nb_eval.c - the notebook of an evaluation folder (report.json): a detector's
  * (templates/eval_detect.py, with the charts report.html draws) or a classifier's and image-text
- * head's (templates/eval_classify.py). */
+ * head's (templates/eval_classify.py); an anomaly head's is nb_anomaly.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,10 +289,22 @@ int nb_build_eval(lathe_ipynb *nb, const nb_input *in, const char *dir, const ch
     int rc = nb_load_json(dir, "report.json", &r);
     if (rc) return rc;
     int detector = cJSON_IsObject(item(r, "metrics")), classifier = cJSON_IsNumber(item(r, "accuracy"));
-    if (!cJSON_IsObject(r) || (!detector && !classifier)) {
+    const cJSON *task = item(r, "task");
+    int anomaly = cJSON_IsString(task) && !strcmp(task->valuestring, "anomaly") && cJSON_IsNumber(item(r, "images"));
+    if (!cJSON_IsObject(r) || (!detector && !classifier && !anomaly)) {
         cJSON_Delete(r);
-        return lathe_fail(LATHE_EFORMAT,
-                          "%s/report.json is not a report lathe eval writes (no detector metrics, no accuracy)", dir);
+        return lathe_fail(LATHE_EFORMAT, "%s/report.json is not a report lathe eval writes (no detector metrics, no "
+                                         "accuracy, not an anomaly report)", dir);
+    }
+    if (anomaly) {
+        char summary[2048] = "";
+        static const char *const keys[] = {"method", "images", "image_auroc", "pixel_auroc", "pro", "split", "checkpoint"};
+        for (int k = 0; k < 7; k++) line(summary, sizeof summary, keys[k], item(r, keys[k]));
+        size_t len = strlen(summary);
+        if (len < sizeof summary) snprintf(summary + len, sizeof summary - len, "- **folder**: `%s`\n", ref);
+        rc = nb_build_eval_anomaly(nb, r, dir, ref, title, summary);
+        cJSON_Delete(r);
+        return rc;
     }
     eval_ctx e = {r, NULL, 0, 0};
     char summary[4096] = "";

@@ -48,6 +48,9 @@ int nb_object_table(const cJSON *obj, cJSON **outputs);
 /* The builders: each appends its cells to nb. */
 int nb_build_run(lathe_ipynb *nb, const nb_input *in);
 int nb_build_eval(lathe_ipynb *nb, const nb_input *in, const char *dir, const char *ref, const char *title);
+/* An anomaly head's report r (nb_anomaly.c), its maps read from dir; summary is the markdown list. */
+int nb_build_eval_anomaly(lathe_ipynb *nb, const cJSON *r, const char *dir, const char *ref, const char *title,
+                          const char *summary);
 int nb_build_analysis(lathe_ipynb *nb, const nb_input *in);
 int nb_build_compare(lathe_ipynb *nb, const nb_input *runs, size_t n);
 

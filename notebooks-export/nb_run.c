@@ -201,8 +201,11 @@ static void run_summary(const run_files *r, char *out, size_t cap) {
     out[0] = '\0';
     append(out, cap, "- **%s**: %s\n", "task", lathe_config_str(r->spec, "task", "classify"));
     append(out, cap, "- **%s**: `%s`\n", "dataset", lathe_config_str(r->spec, "data.dataset", "?"));
-    snprintf(text, sizeof text, "%d logged of %g in the spec", cJSON_GetArraySize(r->log),
-             lathe_config_num(r->spec, "train.epochs", NAN));
+    if (!strcmp(lathe_config_str(r->spec, "task", "classify"), "anomaly")) /* one pass, no epochs */
+        snprintf(text, sizeof text, "one pass over the good training images (%s)", lathe_config_str(r->spec, "anomaly.method", "patchcore"));
+    else
+        snprintf(text, sizeof text, "%d logged of %g in the spec", cJSON_GetArraySize(r->log),
+                 lathe_config_num(r->spec, "train.epochs", NAN));
     append(out, cap, "- **%s**: %s\n", "epochs", text);
     const cJSON *v;
     cJSON_ArrayForEach(v, r->metrics) {

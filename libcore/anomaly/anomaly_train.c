@@ -292,6 +292,7 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
     }
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "epoch", 1); /* the one pass, as log.jsonl's readers index it */
         cJSON_AddStringToObject(j, "task", "anomaly");
         cJSON_AddStringToObject(j, "method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore");
         cJSON_AddNumberToObject(j, "images", (double)images);
