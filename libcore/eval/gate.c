@@ -27,6 +27,10 @@ cJSON *lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max
     cJSON_ArrayForEach(m, bm) check(out, m->string, m, cJSON_GetObjectItemCaseSensitive(rm, m->string), max_drop);
     check(out, "accuracy", cJSON_GetObjectItemCaseSensitive(baseline, "accuracy"),
           cJSON_GetObjectItemCaseSensitive(report, "accuracy"), max_drop);
+    static const char *const anomaly[] = {"image_auroc", "pixel_auroc", "pro"};
+    for (int k = 0; k < 3; k++)
+        check(out, anomaly[k], cJSON_GetObjectItemCaseSensitive(baseline, anomaly[k]),
+              cJSON_GetObjectItemCaseSensitive(report, anomaly[k]), max_drop);
     check(out, "macro.f1", cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(baseline, "macro"), "f1"),
           cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(report, "macro"), "f1"), max_drop);
     const cJSON *c, *rc = cJSON_GetObjectItemCaseSensitive(report, "classes");
@@ -34,8 +38,8 @@ cJSON *lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
         if (!cJSON_IsString(n)) continue;
         const cJSON *now = lathe_json_named(rc, n->valuestring);
-        static const char *const keys[] = {"AP", "f1"};
-        for (int k = 0; k < 2; k++) {
+        static const char *const keys[] = {"AP", "f1", "image_auroc"};
+        for (int k = 0; k < 3; k++) {
             char metric[256];
             snprintf(metric, sizeof metric, "%s[%s]", keys[k], n->valuestring);
             check(out, metric, cJSON_GetObjectItemCaseSensitive(c, keys[k]), cJSON_GetObjectItemCaseSensitive(now, keys[k]),

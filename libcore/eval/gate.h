@@ -1,7 +1,8 @@
 /* gate.h - the CI accuracy gate: a report against a baseline report of the same kind; every metric
  * that fell by more than max_drop (absolute) is a regression. Metrics compared: detection
- * `metrics.*` and each class's `AP`; classification `accuracy`, `macro.f1` and each class's `f1`
- * (classes matched by name). A metric the baseline lacks or leaves undefined (-1) is skipped. */
+ * `metrics.*` and each class's `AP`; classification `accuracy`, `macro.f1` and each class's `f1`;
+ * anomaly `image_auroc`, `pixel_auroc`, `pro` and each class's `image_auroc` (classes matched by
+ * name). A metric the baseline lacks or leaves undefined (-1, null) is skipped. */
 #ifndef LATHE_EVAL_GATE_H
 #define LATHE_EVAL_GATE_H
 #include <cjson/cJSON.h>

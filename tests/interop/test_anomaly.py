@@ -69,6 +69,18 @@ def test_patchcore_finds_planted_defects_and_report_is_consistent(data):
     assert metrics["bank"] == int(np.ceil(0.1 * metrics["patches"]))
 
 
+def test_the_ci_gate_holds_anomaly_reports(data, tmp_path):
+    rep, _ = report(data / "runs" / "surfaces")
+    base = tmp_path / "baseline.json"
+    base.write_text(json.dumps(rep))
+    lathe("eval", data / "runs" / "surfaces", "--split", "test", "--baseline", base)  # equal: passes
+    rep["pixel_auroc"] += 0.05
+    rep["classes"][0]["image_auroc"] = 1.5
+    base.write_text(json.dumps(rep))
+    p = lathe("eval", data / "runs" / "surfaces", "--split", "test", "--baseline", base, check=False)
+    assert p.returncode == 3 and "pixel_auroc" in p.stderr + p.stdout and "image_auroc[dent]" in p.stderr + p.stdout
+
+
 def test_agrees_with_an_independent_numpy_patchcore(data):
     rep, _ = report(data / "runs" / "surfaces")
     peer = subprocess.run([sys.executable, ROOT / "experiments" / "bench" / "anomaly" / "peer_patchcore.py",
