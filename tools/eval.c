@@ -267,12 +267,15 @@ int cmd_eval(int argc, char **argv) {
         if (!rc) rc = lathe_output_set_publish(&set);
         if (!rc) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(report, "run_threshold");
-            char pixel[160] = "no masks: no pixel metrics";
+            int windows = !strcmp(lathe_config_str(report, "input", "image"), "sensors");
+            char pixel[160];
+            snprintf(pixel, sizeof pixel, "%s", windows ? "sensor windows: no pixel metrics" : "no masks: no pixel metrics");
             if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(report, "pixel_auroc")))
                 snprintf(pixel, sizeof pixel, "pixel AUROC %.4f, PRO %.4f", lathe_config_num(report, "pixel_auroc", 0),
                          lathe_config_num(report, "pro", 0));
-            printf("image AUROC %.4f on %.0f images of %s (%.0f good, %.0f defective); %s; best F1 %.4f",
-                   lathe_config_num(report, "image_auroc", -1), lathe_config_num(report, "images", 0), split,
+            printf("%s AUROC %.4f on %.0f %ss of %s (%.0f good, %.0f defective); %s; best F1 %.4f", windows ? "window" : "image",
+                   lathe_config_num(report, "image_auroc", -1), lathe_config_num(report, "images", 0),
+                   windows ? "window" : "image", split,
                    lathe_config_num(report, "good", 0), lathe_config_num(report, "defective", 0), pixel,
                    lathe_config_num(report, "best_f1.f1", 0));
             if (cJSON_IsObject(t))

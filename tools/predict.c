@@ -430,6 +430,9 @@ static int predict_dataset(lathe_detector *d, const char *split, const lathe_det
 static int predict_anomaly(const char *run, const cJSON *spec, const char *ck, int engine, int detector_options,
                            char **args, int nargs, const char *outdir) {
     if (engine) return lathe_fail(LATHE_EUNSUPPORTED, "engines of anomaly runs are not made: predict with the run");
+    if (strcmp(lathe_config_str(spec, "anomaly.input", "image"), "image"))
+        return lathe_fail(LATHE_EUNSUPPORTED, "%s scores sensor windows, not images: lathe eval --dataset D scores a "
+                                              "dataset's windows", run);
     if (detector_options)
         return lathe_fail(LATHE_EINVAL, "%s is an anomaly run: it takes image files and -o, --checkpoint, --device, "
                                         "--threads (--dataset: lathe eval scores a split)", run);

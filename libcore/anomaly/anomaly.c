@@ -12,21 +12,18 @@
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/trainer.h"
 #include "memory.h"
+#include "sensor_features.h"
 
-int ad_model_init(ad_model *m, const cJSON *spec) {
-    memset(m, 0, sizeof *m);
-    m->threshold = NAN;
-    const char *method = lathe_config_str(spec, "anomaly.method", "patchcore");
-    m->method = !strcmp(method, "patchcore") ? AD_PATCHCORE : !strcmp(method, "gaussian") ? AD_GAUSSIAN : -1;
-    if (m->method < 0) return lathe_fail(LATHE_EINVAL, "anomaly.method: patchcore or gaussian, not %s", method);
-    m->k = (int)lathe_config_num(spec, "anomaly.k", 1);
-    m->blur = lathe_config_num(spec, "anomaly.blur", 4);
-    m->batch = (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
-    m->mean = (float)lathe_config_num(spec, "data.mean", 0.5), m->std = (float)lathe_config_num(spec, "data.std", 0.25);
-    if (m->k < 1 || m->k > 16) return lathe_fail(LATHE_EINVAL, "anomaly.k: 1..16 neighbours, not %d", m->k);
-    if (!(m->blur >= 0 && m->blur <= 64)) return lathe_fail(LATHE_EINVAL, "anomaly.blur: 0..64 pixels, not %g", m->blur);
-    if (m->batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
-    if (!(m->std > 0)) return lathe_fail(LATHE_EINVAL, "data.std must be > 0");
+/* The sensor head's shape: a row of channels x features per window, nothing to build. */
+static int init_sensors(ad_model *m, const lathe_manifest *man) {
+    if (!man || man->sensor_steps < 2 || man->sensor_channels < 1)
+        return lathe_fail(LATHE_EINVAL, "anomaly.input sensors: the dataset holds no sensor windows");
+    m->fc = man->sensor_channels * LATHE_SENSOR_FEATURES, m->fh = m->fw = 1;
+    return 0;
+}
+
+/* The spec's model: its input, and the feature map it ends in. */
+static int build_feature_model(ad_model *m, const cJSON *spec) {
     const cJSON *model = lathe_config_get(spec, "model");
     if (!cJSON_IsObject(model)) return lathe_fail(LATHE_EINVAL, "the spec has no model mapping (the feature model)");
     int rc = lathe_graph_build(model, m->batch, (uint64_t)lathe_config_num(spec, "train.seed", 0), &m->g);
@@ -39,6 +36,28 @@ int ad_model_init(ad_model *m, const cJSON *spec) {
         v.type == LATHE_LAYER_VOCAB || (m->fh == 1 && m->fw == 1))
         return lathe_fail(LATHE_EINVAL, "the anomaly head's model must end in a feature map (C x H x W), not in "
                                         "layer %s (%d x %d x %d)", v.name, v.c, v.h, v.w);
+    return 0;
+}
+
+int ad_model_init(ad_model *m, const cJSON *spec, const lathe_manifest *man) {
+    memset(m, 0, sizeof *m);
+    m->threshold = NAN;
+    const char *input = lathe_config_str(spec, "anomaly.input", "image");
+    m->sensors = !strcmp(input, "sensors") ? 1 : !strcmp(input, "image") ? 0 : -1;
+    if (m->sensors < 0) return lathe_fail(LATHE_EINVAL, "anomaly.input: image or sensors, not %s", input);
+    const char *method = lathe_config_str(spec, "anomaly.method", "patchcore");
+    m->method = !strcmp(method, "patchcore") ? AD_PATCHCORE : !strcmp(method, "gaussian") ? AD_GAUSSIAN : -1;
+    if (m->method < 0) return lathe_fail(LATHE_EINVAL, "anomaly.method: patchcore or gaussian, not %s", method);
+    m->k = (int)lathe_config_num(spec, "anomaly.k", 1);
+    m->blur = lathe_config_num(spec, "anomaly.blur", 4);
+    m->batch = (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
+    m->mean = (float)lathe_config_num(spec, "data.mean", 0.5), m->std = (float)lathe_config_num(spec, "data.std", 0.25);
+    if (m->k < 1 || m->k > 16) return lathe_fail(LATHE_EINVAL, "anomaly.k: 1..16 neighbours, not %d", m->k);
+    if (!(m->blur >= 0 && m->blur <= 64)) return lathe_fail(LATHE_EINVAL, "anomaly.blur: 0..64 pixels, not %g", m->blur);
+    if (m->batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
+    if (!(m->std > 0)) return lathe_fail(LATHE_EINVAL, "data.std must be > 0");
+    int rc = m->sensors ? init_sensors(m, man) : build_feature_model(m, spec);
+    if (rc) return rc;
     int dims = (int)lathe_config_num(spec, "anomaly.dims", 0);
     if (!dims && m->method == AD_GAUSSIAN) dims = m->fc < 100 ? m->fc : 100; /* PaDiM keeps 100 of resnet18's 448 */
     if (dims < 0 || dims > 4096) return lathe_fail(LATHE_EINVAL, "anomaly.dims: 1..4096 (0: all %d), not %d", m->fc, dims);
@@ -52,9 +71,13 @@ int ad_model_init(ad_model *m, const cJSON *spec) {
     return m->feat ? 0 : lathe_fail(LATHE_ENOMEM, "patch features of a batch");
 }
 
+int ad_model_device(ad_model *m, const cJSON *spec) {
+    return m->g ? lathe_graph_set_device(m->g, lathe_config_str(spec, "train.device", "auto")) : 0;
+}
+
 void ad_model_free(ad_model *m) {
     lathe_graph_free(m->g);
-    free(m->proj), free(m->bank), free(m->gmean), free(m->gchol), free(m->feat);
+    free(m->proj), free(m->bank), free(m->gmean), free(m->gchol), free(m->feat), free(m->fmean), free(m->fstd);
     memset(m, 0, sizeof *m);
 }
 
@@ -134,11 +157,6 @@ float ad_map(const ad_model *m, const float *scores, int oh, int ow, float *map)
     return best;
 }
 
-int ad_loader(const ad_model *m, lathe_dataset *ds, int split, lathe_loader **out) {
-    lathe_loader_opts o = {.split = split, .c = m->c, .h = m->h, .w = m->w, .mean = m->mean, .std = m->std};
-    return lathe_loader_create(ds, &o, out);
-}
-
 void ad_map_size(int h, int w, int *mh, int *mw) {
     int big = h > w ? h : w;
     double s = big > 256 ? 256.0 / big : 1;
@@ -147,8 +165,12 @@ void ad_map_size(int h, int w, int *mh, int *mw) {
     if (*mw < 1) *mw = 1;
 }
 
+float ad_score(const ad_model *m, const float *scores, int oh, int ow, float *map) {
+    return m->sensors ? scores[0] : ad_map(m, scores, oh, ow, map);
+}
+
 int ad_model_load(ad_model *m, const char *checkpoint) {
-    int rc = lathe_checkpoint_load(checkpoint, m->g, NULL);
+    int rc = m->g ? lathe_checkpoint_load(checkpoint, m->g, NULL) : 0;
     if (rc) return rc;
     char path[4200];
     const char *slash = strrchr(checkpoint, '/');
@@ -180,6 +202,14 @@ int ad_model_load(ad_model *m, const char *checkpoint) {
         m->gmean = malloc(sizeof(float) * P * D), m->gchol = malloc(sizeof(float) * P * D * D);
         rc = m->gmean && m->gchol ? lathe_st_read_f32(f, "mean", m->gmean, P * D) : lathe_fail(LATHE_ENOMEM, "Gaussians");
         if (!rc) rc = lathe_st_read_f32(f, "cholesky", m->gchol, P * D * D);
+    }
+    if (!rc && m->sensors) {
+        m->fmean = malloc(sizeof(float) * (size_t)m->fc), m->fstd = malloc(sizeof(float) * (size_t)m->fc);
+        rc = m->fmean && m->fstd ? lathe_st_read_f32(f, "feature_mean", m->fmean, (size_t)m->fc)
+                                 : lathe_fail(LATHE_ENOMEM, "feature statistics");
+        if (!rc) rc = lathe_st_read_f32(f, "feature_std", m->fstd, (size_t)m->fc);
+        for (int k = 0; !rc && k < m->fc; k++)
+            if (!(m->fstd[k] > 0) || !isfinite(m->fmean[k])) rc = lathe_fail(LATHE_EFORMAT, "%s: feature %d's statistics", path, k);
     }
     if (!rc && m->proj) { /* the projection is the seed's; the file's copy says it is the same one */
         float *saved = malloc(sizeof(float) * (size_t)m->fc * D);

@@ -11,6 +11,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
 #include "libcore/data/transform.h"
 #include "libcore/eval/html.h"
 #include "libcore/io/image.h"
@@ -54,28 +55,26 @@ static int read_mask(lathe_dataset *ds, uint64_t i, int mh, int mw, uint8_t *dst
     return rc;
 }
 
-static int score_split(ad_model *m, lathe_dataset *ds, lathe_loader *l, ad_scored *s) {
+static int score_split(ad_model *m, lathe_dataset *ds, ad_source *src, ad_scored *s) {
     const lathe_manifest *man = lathe_dataset_manifest(ds);
-    s->n = lathe_loader_size(l);
-    s->has_masks = man->has_masks;
-    ad_map_size(man->height, man->width, &s->mh, &s->mw);
+    s->n = ad_source_size(src);
+    s->has_masks = !m->sensors && man->has_masks;
+    if (!m->sensors) ad_map_size(man->height, man->width, &s->mh, &s->mw); /* a window has no map */
     size_t per = (size_t)s->mh * s->mw, P = (size_t)m->fh * m->fw, n1 = s->n + 1;
-    s->score = malloc(sizeof(float) * n1), s->maps = malloc(sizeof(float) * n1 * per);
-    s->defect = calloc(n1, 1), s->masks = calloc(n1 * per, 1);
+    s->score = malloc(sizeof(float) * n1), s->maps = malloc(sizeof(float) * (per ? n1 * per : 1));
+    s->defect = calloc(n1, 1), s->masks = calloc(per ? n1 * per : 1, 1);
     s->label = malloc(sizeof(int32_t) * n1 + sizeof(int32_t) * (size_t)m->batch), s->sample = malloc(sizeof(uint64_t) * n1);
     float *patch = malloc(sizeof(float) * P);
     int rc = s->score && s->maps && s->defect && s->masks && s->label && s->sample && patch
                  ? 0
                  : lathe_fail(LATHE_ENOMEM, "maps of %zu images at %dx%d", s->n, s->mw, s->mh);
     for (uint64_t first = 0; !rc && first < s->n; first += (uint64_t)m->batch) {
-        int got = lathe_loader_batch(l, 0, first, m->batch, lathe_graph_input(m->g, NULL, NULL, NULL), s->label + first);
+        int got = ad_source_batch(src, first, m->batch, s->label + first, s->sample + first);
         if (got < 0) rc = got;
-        if (!rc) lathe_loader_samples(l, 0, first, got, s->sample + first);
-        if (!rc) rc = ad_features(m, got);
         for (int b = 0; !rc && b < got; b++) {
             size_t i = (size_t)first + (size_t)b;
             rc = ad_patch_scores(m, m->feat + (size_t)b * P * m->dims, patch);
-            if (!rc) s->score[i] = ad_map(m, patch, s->mh, s->mw, s->maps + i * per);
+            if (!rc) s->score[i] = ad_score(m, patch, s->mh, s->mw, s->maps + i * per);
             s->defect[i] = s->label[i] != 0;
             if (!rc && s->has_masks) rc = read_mask(ds, s->sample[i], s->mh, s->mw, s->masks + i * per);
         }
@@ -144,6 +143,7 @@ static int build_report(const ad_model *m, const ad_scored *s, const lathe_manif
     if (rc) return rc;
     cJSON_AddStringToObject(r, "task", "anomaly");
     cJSON_AddStringToObject(r, "method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore");
+    cJSON_AddStringToObject(r, "input", m->sensors ? "sensors" : "image");
     cJSON_AddNumberToObject(r, "images", (double)s->n);
     cJSON_AddNumberToObject(r, "good", (double)(s->n - ndef));
     cJSON_AddNumberToObject(r, "defective", (double)ndef);
@@ -152,8 +152,12 @@ static int build_report(const ad_model *m, const ad_scored *s, const lathe_manif
     pro >= 0 ? cJSON_AddNumberToObject(r, "pro", pro) : cJSON_AddNullToObject(r, "pro");
     cJSON_AddNumberToObject(r, "pro_fpr_limit", AD_PRO_FPR);
     cJSON_AddNumberToObject(r, "defect_regions", (double)regions);
-    cJSON *size = cJSON_AddArrayToObject(r, "map_size");
-    cJSON_AddItemToArray(size, cJSON_CreateNumber(s->mh)), cJSON_AddItemToArray(size, cJSON_CreateNumber(s->mw));
+    if (m->sensors) {
+        cJSON_AddNullToObject(r, "map_size");
+    } else {
+        cJSON *size = cJSON_AddArrayToObject(r, "map_size");
+        cJSON_AddItemToArray(size, cJSON_CreateNumber(s->mh)), cJSON_AddItemToArray(size, cJSON_CreateNumber(s->mw));
+    }
     cJSON_AddItemToObject(r, "best_f1", f1_json(&best));
     if (isfinite(m->threshold)) cJSON_AddItemToObject(r, "run_threshold", at_threshold(s, m->threshold));
     else cJSON_AddNullToObject(r, "run_threshold");
@@ -271,7 +275,7 @@ static int write_report(lathe_dataset *ds, const ad_model *m, const ad_scored *s
     int rc = lathe_mkdirs(path);
     size_t chosen[3 * AD_DRAW_EACH];
     const char *why[3 * AD_DRAW_EACH];
-    size_t nd = rc ? 0 : pick(s, chosen, why);
+    size_t nd = rc || m->sensors ? 0 : pick(s, chosen, why); /* a window has no map to draw */
     float scale = isfinite(m->threshold) && m->threshold > 0 ? 2 * m->threshold : 0;
     for (size_t i = 0; !scale && i < s->n; i++) scale = fmaxf(scale, s->score[i]);
     if (!(scale > 0)) scale = 1;
@@ -320,9 +324,13 @@ static int write_report(lathe_dataset *ds, const ad_model *m, const ad_scored *s
             fputs("| ", f), lathe_md_cell(f, lathe_config_str(c, "name", ""));
             fprintf(f, " | %.0f | ", lathe_config_num(c, "images", 0)), number_cell(f, c, "image_auroc"), fputs(" |\n", f);
         }
-        fprintf(h, "</table>\n<h2>Maps</h2>\n<p>Each: the image, and the image under its anomaly map (red at score "
-                   "%.4g), the defect mask outlined in white.</p>\n", (double)scale);
-        fputs("\n## Maps\n\n", f);
+        if (!m->sensors) {
+            fprintf(h, "</table>\n<h2>Maps</h2>\n<p>Each: the image, and the image under its anomaly map (red at "
+                       "score %.4g), the defect mask outlined in white.</p>\n", (double)scale);
+            fputs("\n## Maps\n\n", f);
+        } else {
+            fputs("</table>\n", h);
+        }
     }
     cJSON *maps = rc ? NULL : cJSON_AddArrayToObject(r, "maps");
     for (size_t k = 0; !rc && k < nd; k++) {
@@ -372,21 +380,25 @@ int lathe_eval_anomaly(const cJSON *spec, const char *checkpoint, const char *da
     ad_model m;
     ad_scored s;
     memset(&s, 0, sizeof s);
+    memset(&m, 0, sizeof m);
     lathe_dataset *ds = NULL;
-    lathe_loader *l = NULL;
+    ad_source src = {0};
     const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
     int sp = lathe_split_parse(split);
-    int rc = ad_model_init(&m, spec);
-    if (!rc) rc = ad_model_load(&m, checkpoint);
-    if (!rc) rc = lathe_graph_set_device(m.g, lathe_config_str(spec, "train.device", "auto"));
-    if (!rc && sp < 0) rc = lathe_fail(LATHE_EINVAL, "unknown split %s", split);
+    int rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : 0;
     if (!rc && !dir) rc = lathe_fail(LATHE_EINVAL, "data.dataset is required");
     if (!rc) rc = lathe_dataset_open(dir, &ds);
-    if (!rc) rc = ad_loader(&m, ds, sp, &l);
-    if (!rc) rc = score_split(&m, ds, l, &s);
+    if (!rc) rc = ad_model_init(&m, spec, lathe_dataset_manifest(ds));
+    if (!rc) rc = ad_model_load(&m, checkpoint);
+    if (!rc) rc = ad_model_device(&m, spec);
+    if (!rc) rc = ad_source_open(&m, ds, sp, 0, &src);
+    if (!rc) rc = score_split(&m, ds, &src, &s);
+    if (!rc && m.sensors && src.missing)
+        lathe_log(LATHE_LOG_INFO, "anomaly", "%zu windows lack a channel: scored from the others", src.missing);
     cJSON *r = rc ? NULL : cJSON_CreateObject();
     if (!rc && !r) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = build_report(&m, &s, lathe_dataset_manifest(ds), r);
+    if (!rc && m.sensors) cJSON_AddNumberToObject(r, "windows_missing_a_channel", (double)src.missing);
     if (!rc) {
         cJSON_AddStringToObject(r, "checkpoint", checkpoint);
         cJSON_AddStringToObject(r, "split", split);
@@ -398,7 +410,7 @@ int lathe_eval_anomaly(const cJSON *spec, const char *checkpoint, const char *da
     if (report && !rc) *report = r;
     else cJSON_Delete(r);
     scored_free(&s);
-    lathe_loader_free(l);
+    ad_source_close(&src);
     lathe_dataset_close(ds);
     ad_model_free(&m);
     return rc;

@@ -69,10 +69,13 @@ static int score_image(ad_model *m, const lathe_image *img, uint8_t *canvas, flo
 int lathe_predict_anomaly(const cJSON *spec, const char *checkpoint, const char *const *files, size_t n,
                           const char *out_dir, size_t *skipped) {
     ad_model m;
+    memset(&m, 0, sizeof m);
     *skipped = 0;
-    int rc = ad_model_init(&m, spec);
+    int rc = strcmp(lathe_config_str(spec, "anomaly.input", "image"), "image")
+                 ? lathe_fail(LATHE_EUNSUPPORTED, "a sensor anomaly run scores a dataset's windows: lathe eval --dataset D")
+                 : ad_model_init(&m, spec, NULL);
     if (!rc) rc = ad_model_load(&m, checkpoint);
-    if (!rc) rc = lathe_graph_set_device(m.g, lathe_config_str(spec, "train.device", "auto"));
+    if (!rc) rc = ad_model_device(&m, spec);
     if (!rc && m.h != m.w)
         rc = lathe_fail(LATHE_EUNSUPPORTED, "predict letterboxes image files to a square input, not %dx%d", m.w, m.h);
     char path[4400];

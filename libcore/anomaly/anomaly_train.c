@@ -23,11 +23,6 @@
 /* Patch features held at once before coreset selection, unless anomaly.max_patches says otherwise. */
 #define AD_MAX_PATCHES_DEFAULT 500000
 
-static int drop_defective(void *ctx, uint64_t sample, int32_t label) {
-    (void)ctx, (void)sample;
-    return label != 0;
-}
-
 /* Labelled samples of a split (any class). */
 static uint64_t labelled_in(lathe_dataset *ds, int split) {
     lathe_dataset_stats st;
@@ -44,7 +39,7 @@ static uint64_t labelled_in(lathe_dataset *ds, int split) {
 typedef struct {
     ad_model m;
     lathe_dataset *ds;
-    lathe_loader *train, *val;
+    ad_source train, val; /* val.m is NULL when the val split is not used */
     float *mem;          /* patch features kept for the memory: nrows x dims */
     size_t nrows, cap_rows;
     float *calib;        /* held-out images' features: ncalib x P x dims */
@@ -53,12 +48,12 @@ typedef struct {
     uint64_t seed;
 } ad_train;
 
-/* Features of the train loader's images into the memory rows, every tenth image into calib when
+/* Features of the good training samples into the memory rows, every tenth one into calib when
  * holdout is set. */
 static int gather(ad_train *t, int holdout, volatile int *stop, size_t *images) {
     ad_model *m = &t->m;
     size_t P = (size_t)m->fh * m->fw, D = (size_t)m->dims;
-    uint64_t n = lathe_loader_size(t->train);
+    uint64_t n = ad_source_size(&t->train);
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
     if (!labels) return lathe_fail(LATHE_ENOMEM, "labels");
     int rc = 0;
@@ -68,10 +63,8 @@ static int gather(ad_train *t, int holdout, volatile int *stop, size_t *images) 
             rc = lathe_fail(LATHE_EINTR, "stopped after %llu of %llu images", (unsigned long long)first, (unsigned long long)n);
             break;
         }
-        float *in = lathe_graph_input(m->g, NULL, NULL, NULL);
-        int got = lathe_loader_batch(t->train, 0, first, m->batch, in, labels);
+        int got = ad_source_batch(&t->train, first, m->batch, labels, NULL);
         if (got < 0) rc = got;
-        if (!rc) rc = ad_features(m, got);
         for (int b = 0; !rc && b < got; b++) {
             uint64_t i = first + (uint64_t)b;
             const float *f = m->feat + (size_t)b * P * D;
@@ -95,7 +88,7 @@ static int gather(ad_train *t, int holdout, volatile int *stop, size_t *images) 
 static int build_bank(ad_train *t, const cJSON *spec) {
     ad_model *m = &t->m;
     size_t D = (size_t)m->dims, rows = t->nrows;
-    double share = lathe_config_num(spec, "anomaly.coreset", 0.1);
+    double share = lathe_config_num(spec, "anomaly.coreset", m->sensors ? 1 : 0.1); /* windows are few: keep them */
     if (!(share > 0)) return lathe_fail(LATHE_EINVAL, "anomaly.coreset: a share in (0, 1] or a count > 1, not %g", share);
     size_t want = share <= 1 ? (size_t)ceil(share * (double)rows) : (size_t)share;
     if (want > rows) want = rows;
@@ -130,7 +123,7 @@ static int calibrate(ad_train *t, float **scores, uint8_t **defect, size_t *n) {
     size_t P = (size_t)m->fh * m->fw, D = (size_t)m->dims;
     int mh, mw;
     ad_map_size(m->h, m->w, &mh, &mw);
-    *n = t->val ? lathe_loader_size(t->val) : t->ncalib;
+    *n = t->val.m ? ad_source_size(&t->val) : t->ncalib;
     *scores = malloc(sizeof(float) * (*n + 1)), *defect = calloc(*n + 1, 1);
     float *patch = malloc(sizeof(float) * P), *map = malloc(sizeof(float) * (size_t)mh * mw);
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
@@ -138,15 +131,15 @@ static int calibrate(ad_train *t, float **scores, uint8_t **defect, size_t *n) {
     for (size_t first = 0; !rc && first < *n; first += (size_t)m->batch) {
         int got = (int)(*n - first < (size_t)m->batch ? *n - first : (size_t)m->batch);
         const float *feat = t->calib + first * P * D;
-        if (t->val) {
-            got = lathe_loader_batch(t->val, 0, first, m->batch, lathe_graph_input(m->g, NULL, NULL, NULL), labels);
-            rc = got < 0 ? got : ad_features(m, got);
+        if (t->val.m) {
+            got = ad_source_batch(&t->val, first, m->batch, labels, NULL);
+            rc = got < 0 ? got : 0;
             feat = m->feat;
             for (int b = 0; !rc && b < got; b++) (*defect)[first + (size_t)b] = labels[b] != 0;
         }
         for (int b = 0; !rc && b < got; b++) {
             rc = ad_patch_scores(m, feat + (size_t)b * P * D, patch);
-            if (!rc) (*scores)[first + (size_t)b] = ad_map(m, patch, mh, mw, map);
+            if (!rc) (*scores)[first + (size_t)b] = ad_score(m, patch, mh, mw, map);
         }
     }
     free(patch), free(map), free(labels);
@@ -167,7 +160,7 @@ static float good_only_threshold(const float *scores, size_t n) {
 static int save_memory(const ad_train *t, const char *path, const char *calibration) {
     const ad_model *m = &t->m;
     int P = m->fh * m->fw, D = m->dims;
-    lathe_st_tensor ts[3];
+    lathe_st_tensor ts[5];
     size_t nt = 0;
     if (m->method == AD_PATCHCORE)
         ts[nt++] = (lathe_st_tensor){.name = "bank", .data = m->bank, .shape = {(int)m->nbank, D}, .rank = 2};
@@ -176,6 +169,10 @@ static int save_memory(const ad_train *t, const char *path, const char *calibrat
         ts[nt++] = (lathe_st_tensor){.name = "cholesky", .data = m->gchol, .shape = {P, D, D}, .rank = 3};
     }
     if (m->proj) ts[nt++] = (lathe_st_tensor){.name = "projection", .data = m->proj, .shape = {m->fc, D}, .rank = 2};
+    if (m->sensors) {
+        ts[nt++] = (lathe_st_tensor){.name = "feature_mean", .data = m->fmean, .shape = {m->fc}, .rank = 1};
+        ts[nt++] = (lathe_st_tensor){.name = "feature_std", .data = m->fstd, .shape = {m->fc}, .rank = 1};
+    }
     char thr[32], fmap[64];
     snprintf(thr, sizeof thr, "%.9g", m->threshold);
     snprintf(fmap, sizeof fmap, "%d,%d,%d", m->fc, m->fh, m->fw);
@@ -221,20 +218,23 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
     memset(&t, 0, sizeof t);
     t.seed = (uint64_t)lathe_config_num(spec, "train.seed", 0);
     const char *dir = lathe_config_str(spec, "data.dataset", NULL);
-    int rc = ad_model_init(&t.m, spec);
     ad_model *m = &t.m;
-    if (!rc && !dir) rc = lathe_fail(LATHE_EINVAL, "data.dataset is required");
-    if (!rc) rc = lathe_dataset_open(dir, &t.ds);
-    if (!rc) rc = lathe_trainer_prepare(spec, m->g, run_dir, 0); /* train.init: pretrained features */
-    if (!rc) rc = lathe_graph_set_device(m->g, lathe_config_str(spec, "train.device", "auto"));
-    if (!rc) rc = ad_loader(m, t.ds, LATHE_SPLIT_TRAIN, &t.train);
-    uint64_t all = rc ? 0 : lathe_loader_size(t.train), good = rc ? 0 : lathe_loader_filter(t.train, drop_defective, NULL);
+    int rc = dir ? lathe_dataset_open(dir, &t.ds) : lathe_fail(LATHE_EINVAL, "data.dataset is required");
+    if (!rc) rc = ad_model_init(m, spec, lathe_dataset_manifest(t.ds));
+    if (!rc && m->g) rc = lathe_trainer_prepare(spec, m->g, run_dir, 0); /* train.init: pretrained features */
+    if (!rc) rc = ad_model_device(m, spec);
+    if (!rc) rc = ad_source_open(m, t.ds, LATHE_SPLIT_TRAIN, 1, &t.train);
+    if (!rc && m->sensors) rc = ad_sensor_standardization(m, &t.train);
+    uint64_t all = rc ? 0 : labelled_in(t.ds, LATHE_SPLIT_TRAIN), good = rc ? 0 : ad_source_size(&t.train);
     if (!rc && !good) rc = lathe_fail(LATHE_EINVAL, "the train split of %s has no good sample (image label 0)", dir);
     if (!rc && all > good)
         lathe_log(LATHE_LOG_INFO, "anomaly", "%llu defective training samples left out (the memory is of good parts only)",
                   (unsigned long long)(all - good));
+    if (!rc && t.train.missing)
+        lathe_log(LATHE_LOG_INFO, "anomaly", "%zu good training windows lack a channel (scored as typical there)",
+                  t.train.missing);
     int has_val = !rc && labelled_in(t.ds, LATHE_SPLIT_VAL) > 0, holdout = !rc && !has_val && good >= 10;
-    if (has_val) rc = ad_loader(m, t.ds, LATHE_SPLIT_VAL, &t.val);
+    if (has_val) rc = ad_source_open(m, t.ds, LATHE_SPLIT_VAL, 0, &t.val);
     size_t P = (size_t)m->fh * m->fw, D = (size_t)m->dims;
     double max_patches = lathe_config_num(spec, "anomaly.max_patches", AD_MAX_PATCHES_DEFAULT);
     if (!rc && !(max_patches >= 1)) rc = lathe_fail(LATHE_EINVAL, "anomaly.max_patches must be >= 1");
@@ -285,16 +285,18 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
         snprintf(path, sizeof path, "%s/memory.safetensors", ck_dir);
         rc = save_memory(&t, path, calibration);
     }
-    if (!rc) {
+    if (!rc) { /* the feature model's weights (a sensor head has none: the file says what the run is) */
         const char *meta[] = {"task", "anomaly"};
         snprintf(path, sizeof path, "%s/best.safetensors", ck_dir);
-        rc = lathe_checkpoint_save(path, m->g, NULL, meta, 1);
+        rc = m->g ? lathe_checkpoint_save(path, m->g, NULL, meta, 1) : lathe_st_write(path, NULL, 0, meta, 1);
     }
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "epoch", 1); /* the one pass, as log.jsonl's readers index it */
         cJSON_AddStringToObject(j, "task", "anomaly");
         cJSON_AddStringToObject(j, "method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore");
+        cJSON_AddStringToObject(j, "input", m->sensors ? "sensors" : "image");
+        if (m->sensors) cJSON_AddNumberToObject(j, "windows_missing_a_channel", (double)t.train.missing);
         cJSON_AddNumberToObject(j, "images", (double)images);
         cJSON_AddNumberToObject(j, "defective_left_out", (double)(all - good));
         cJSON_AddNumberToObject(j, "patches", (double)(images * P));
@@ -307,12 +309,13 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
         cJSON_AddNumberToObject(j, "seconds", seconds_since(&t0));
         rc = write_run_files(&t, run_dir, j);
         if (!rc)
-            lathe_log(LATHE_LOG_INFO, "anomaly", "%zu good images, %zu patches -> %s; threshold %g (%s)", images, images * P,
+            lathe_log(LATHE_LOG_INFO, "anomaly", "%zu good %s, %zu patches -> %s; threshold %g (%s)", images,
+                      m->sensors ? "windows" : "images", images * P,
                       m->method == AD_GAUSSIAN ? "a Gaussian per position" : "coreset bank", (double)m->threshold, calibration);
         cJSON_Delete(j);
     }
     free(scores), free(defect), free(t.calib);
-    lathe_loader_free(t.train), lathe_loader_free(t.val);
+    ad_source_close(&t.train), ad_source_close(&t.val);
     lathe_dataset_close(t.ds);
     ad_model_free(m);
     return rc;

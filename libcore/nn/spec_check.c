@@ -88,6 +88,7 @@ static const spec_key keys[] = {
     {"eval.prompt", K_NAMES, 0, 0, NULL},
     {"eval.class_text", K_TEXTS, 0, 0, NULL},
     {"anomaly", K_MAP, 0, 0, NULL},
+    {"anomaly.input", K_STR, 0, 0, "image sensors"},
     {"anomaly.method", K_STR, 0, 0, "patchcore gaussian"},
     {"anomaly.coreset", K_NUM, 1e-9, 1e12, NULL},
     {"anomaly.coreset_dims", K_INT, 1, 4096, NULL},

@@ -183,3 +183,45 @@ def test_stopped_training_leaves_no_memory_and_resume_redoes_it(data, tmp_path):
         assert "resume with" in err and not (tmp_path / "s" / "checkpoints" / "memory.safetensors").exists()
     lathe("train", "--resume", "--name", "s", "--runs", tmp_path)
     assert (tmp_path / "s" / "checkpoints" / "memory.safetensors").exists()
+
+
+def test_sensor_windows_alone_find_the_faults_they_show(tmp_path):
+    """anomaly.input sensors on lathe synth data: bearing wear, overheating and a crack's burst are in
+    the windows, scratches and dents are not; windows with a dead channel, NaN cells or no file at
+    all are still scored (from the channels they have), and the report counts them."""
+    src = tmp_path / "synth"
+    lathe("synth", src, "--count", 360, "--seed", 4, "--width", 64, "--height", 48, "--sensor-fault-rate", 0.3,
+          "--defect-rate", 0.3)
+    csvs = sorted((src / "sensors").glob("*.csv"))
+    rng = np.random.default_rng(0)
+    broken = rng.choice(len(csvs), 30, replace=False)
+    for k, i in enumerate(broken):
+        lines = csvs[i].read_text().splitlines()
+        if k % 3 == 0:  # the temperature channel dead
+            lines = [lines[0]] + [",".join(c if j != 4 else "" for j, c in enumerate(r.split(","))) for r in lines[1:]]
+        elif k % 3 == 1:  # NaN cells here and there
+            lines = [lines[0]] + [r if n % 5 else ",".join(["nan" if j else c for j, c in enumerate(r.split(","))])
+                                  for n, r in enumerate(lines[1:])]
+        else:  # no file at all
+            csvs[i].unlink()
+            continue
+        csvs[i].write_text("\n".join(lines) + "\n")
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32, "--split", "0.6,0.1,0.3", "--group-by", "part[0-9]+")
+    spec = ROOT / "experiments" / "anomaly" / "sensors.yaml"
+    lathe("train", spec, f"data.dataset={tmp_path / 'ds'}", "--runs", tmp_path / "runs")
+    p = lathe("eval", tmp_path / "runs" / "sensors", "--split", "test")
+    rep = json.loads((tmp_path / "runs" / "sensors" / "eval" / "report.json").read_text())
+    assert rep["input"] == "sensors" and rep["pixel_auroc"] is None and rep["maps"] == [] and "window AUROC" in p.stdout
+    auroc = {c["name"]: c["image_auroc"] for c in rep["classes"]}
+    assert auroc["bearing_wear"] >= 0.95 and auroc["overheating"] >= 0.95, auroc
+    assert auroc.get("dent", 0.5) < 0.8  # invisible to the sensors: near chance
+    scores = np.array([s["score"] for s in rep["samples"]])
+    assert np.isfinite(scores).all()
+    missing = 0  # test windows with a channel that has no finite value, read back with h5py
+    for shard in sorted((tmp_path / "ds").glob("shard-*.h5")):
+        with h5py.File(shard) as f:
+            keep = (f["meta"]["split"][:] == 2) & (f["labels"][:] >= 0)
+            missing += int((~np.isfinite(f["sensors"][:][keep])).all(axis=1).any(axis=1).sum())
+    assert rep["windows_missing_a_channel"] == missing and missing > 0
+    p = lathe("predict", tmp_path / "runs" / "sensors", sorted((src / "images").iterdir())[0], check=False)
+    assert p.returncode != 0 and "lathe eval --dataset" in p.stderr

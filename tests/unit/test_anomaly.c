@@ -1,11 +1,13 @@
 /* test_anomaly.c - the anomaly head's numbers: AUROC, best-F1 and PRO on hand-built scores worked
  * out by hand (ties, empty classes, NaN); the greedy coreset against a plain reference (and on a
  * line, where its picks are known); nearest-neighbour distances against brute force; the Gaussian
- * per position against the Mahalanobis distance written out for two dimensions. */
+ * per position against the Mahalanobis distance written out for two dimensions; a sensor window's
+ * features on a ramp, a tone and a dead channel. */
 #include <math.h>
 
 #include "libcore/anomaly/memory.h"
 #include "libcore/anomaly/metrics.h"
+#include "libcore/anomaly/sensor_features.h"
 #include "libcore/base/error.h"
 #include "libcore/base/rng.h"
 #include "testutil.h"
@@ -176,11 +178,38 @@ static void gaussian_is_mahalanobis(void **state) {
     assert_int_equal(lathe_gauss_fit(&x[0][0][0], 1, 2, 2, eps, mean, chol), -LATHE_EINVAL);
 }
 
+/* Channel 0 a ramp 0..63 (slope 63 over the window, no tone), channel 1 a tone of 8 cycles in 64
+ * steps (bin 8) on a level of 5, channel 2 dead (all NaN), channel 3 a ramp with its middle missing. */
+static void sensor_window_features(void **state) {
+    (void)state;
+    enum { T = 64, S = 4, F = LATHE_SENSOR_FEATURES };
+    float w[T * S], f[S * F];
+    for (int t = 0; t < T; t++) {
+        w[t * S + 0] = (float)t;
+        w[t * S + 1] = 5 + sinf(2 * (float)M_PI * 8 * (float)t / T);
+        w[t * S + 2] = NAN;
+        w[t * S + 3] = t >= 20 && t < 40 ? NAN : (float)t;
+    }
+    assert_int_equal(lathe_sensor_features(w, T, S, f), 1); /* one channel without values */
+    assert_true(fabsf(f[0] - 31.5f) < 1e-4 && fabsf(f[2] - 63) < 1e-3 && fabsf(f[3] - 1) < 1e-5 && fabsf(f[4] - 31.5f) < 1e-4);
+    for (int b = 0; b < LATHE_SENSOR_BANDS; b++) assert_true(f[5 + b] < 1e-6); /* a detrended ramp: no spectrum */
+    const float *tone = f + F;
+    /* a whole number of cycles still leans a little: the least-squares slope is small, not zero */
+    assert_true(fabsf(tone[0] - 5) < 1e-5 && fabsf(tone[1] - sqrtf(0.5f)) < 1e-4 && fabsf(tone[2]) < 0.5f);
+    int loud = 0; /* bins 1..32 in 8 log-spaced bands: bin 8 lies in the band starting at 6 (edges 1 2 3 4 6 9 13 21 32) */
+    for (int b = 1; b < LATHE_SENSOR_BANDS; b++)
+        if (tone[5 + b] > tone[5 + loud]) loud = b;
+    assert_int_equal(loud, 4);
+    for (int k = 0; k < F; k++) assert_true(isnan(f[2 * F + k]));
+    assert_true(fabsf(f[3 * F + 2] - 63) < 1e-3 && fabsf(f[3 * F + 3] - 63.0f / 43) < 1e-4); /* 42 steps of 1 and the gap, one of 21 */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auroc_by_hand),          cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(pro_by_hand),            cmocka_unit_test(coreset_picks_farthest),
         cmocka_unit_test(knn_equals_brute_force), cmocka_unit_test(gaussian_is_mahalanobis),
+        cmocka_unit_test(sensor_window_features),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
