@@ -9,6 +9,9 @@
 
 int lathe_fold_plan(const lathe_graph *g, lathe_fold *f) {
     memset(f, 0, sizeof *f);
+    if (lathe_graph_ninputs(g) > 1) /* both exporters read one image */
+        return lathe_fail(LATHE_EUNSUPPORTED, "a model with %d inputs (an image-and-sensor model) has no exported form "
+                                              "yet: one image input only", lathe_graph_ninputs(g));
     f->n = lathe_graph_nlayers(g);
     size_t n = (size_t)f->n;
     f->v = calloc(n, sizeof *f->v), f->uses = calloc(n, sizeof *f->uses);

@@ -49,6 +49,7 @@ static const struct {
     {"add", L_ADD, 0},            {"linear", L_LINEAR, 0},   {"dropout", L_DROPOUT, 0},
     {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
     {"detect", L_DETECT, 0},      {"l2norm", L_L2NORM, 0},   {"vocab", L_VOCAB, 0},
+    {"input", L_INPUT, 0}, /* a further input: {name, type: input, shape: [C, H, W]} */
 };
 
 static int type_of(const char *t, int *act) {
@@ -74,12 +75,12 @@ const char *lathe_graph_act_name(int act) {
 
 /* ---- checking a layer's arguments ---- */
 
-enum { ARG_INT, ARG_NUM, ARG_FLAG, ARG_OUT, ARG_ACT };
+enum { ARG_INT, ARG_NUM, ARG_FLAG, ARG_OUT, ARG_ACT, ARG_SHAPE };
 
 typedef struct {
     const char *key;
     int kind;       /* ARG_*: ARG_OUT is a whole number or `classes` / `distances`; ARG_ACT an
-                       activation's name */
+                       activation's name; ARG_SHAPE a list [C, H, W] of whole numbers in [lo, hi] */
     double lo, hi;  /* ARG_INT and ARG_NUM */
 } layer_arg;
 
@@ -101,6 +102,7 @@ static const layer_arg l2norm_args[] = {{"temperature", ARG_NUM, 1e-4, 100}, {"l
                                         {"max_scale", ARG_NUM, 1, 1e4}, END};
 static const layer_arg vocab_args[] = {{"out", ARG_OUT, 1, 65536}, {"box", ARG_OUT, 0, 65536},
                                        {"temperature", ARG_NUM, 1e-4, 100}, {"bias_init", ARG_NUM, -1e3, 1e3}, END};
+static const layer_arg input_args[] = {{"shape", ARG_SHAPE, 1, 1 << 24}, END};
 static const layer_arg no_args[] = {END};
 #undef END
 
@@ -118,6 +120,7 @@ static const layer_arg *args_of(int type, int act) {
     case L_ATTENTION: return attention_args;
     case L_L2NORM: return l2norm_args;
     case L_VOCAB: return vocab_args;
+    case L_INPUT: return input_args;
     default: return no_args; /* gap, concat, add, detect */
     }
 }
@@ -143,6 +146,15 @@ static int check_layer_args(const cJSON *d, int type, int act, int entry, const 
             (!strcmp(v->valuestring, "classes") || !strcmp(v->valuestring, "distances")))
             continue;
         if (a->kind == ARG_FLAG && cJSON_IsBool(v)) continue;
+        if (a->kind == ARG_SHAPE) {
+            int good = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, v) good &= cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) &&
+                                             x->valuedouble >= a->lo && x->valuedouble <= a->hi;
+            if (good) continue;
+            return lathe_fail(LATHE_EINVAL, "layer %d (%s): %s must be [C, H, W], whole numbers in [%g, %g]", entry,
+                              type_name, key, a->lo, a->hi);
+        }
         if (a->kind == ARG_ACT) {
             if (cJSON_IsString(v) && act_named(v->valuestring) >= 0) continue;
             return lathe_fail(LATHE_EINVAL, "layer %d (%s): %s must be relu, leaky, silu, gelu or sigmoid", entry, type_name, key);
@@ -179,6 +191,10 @@ static int add_input(lathe_graph *g, int i, const cJSON *item) {
 /* inputs of layer i from "from": -k (relative), k (the k-th layer, 0-based), a name, or a list of
  * those; by default the previous layer */
 static int resolve_inputs(lathe_graph *g, int i, const cJSON *from) {
+    if (g->layers[i].type == L_INPUT) { /* a further input reads nothing: the caller fills it */
+        g->layers[i].nin = 0;
+        return from ? lathe_fail(LATHE_EINVAL, "layer %s: an input takes no from", g->layers[i].name) : 0;
+    }
     if (!from) {
         g->layers[i].in[0] = i - 1, g->layers[i].nin = 1;
         return 0;
@@ -293,6 +309,13 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         break;
     }
     case L_GAP: l->h = l->w = 1; break;
+    case L_INPUT: {
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(d, "shape");
+        if (!cJSON_IsArray(shape)) return lathe_fail(LATHE_EINVAL, "layer %s: an input needs shape: [C, H, W]", l->name);
+        l->c = (int)cJSON_GetArrayItem(shape, 0)->valuedouble, l->h = (int)cJSON_GetArrayItem(shape, 1)->valuedouble;
+        l->w = (int)cJSON_GetArrayItem(shape, 2)->valuedouble;
+        break;
+    }
     case L_UPSAMPLE:
         l->factor = get_int(d, "factor", 2);
         ok = l->factor >= 1;
@@ -749,6 +772,24 @@ int lathe_graph_backward(lathe_graph *g, int n) {
 }
 
 /* ---- access ---- */
+
+float *lathe_graph_input_named(lathe_graph *g, const char *name, int *c, int *h, int *w) {
+    for (int i = 0; i < g->nlayers; i++) {
+        const layer *l = &g->layers[i];
+        if (l->type != L_INPUT || strcmp(l->name, name)) continue;
+        if (c) *c = l->c;
+        if (h) *h = l->h;
+        if (w) *w = l->w;
+        return l->y;
+    }
+    return NULL;
+}
+
+int lathe_graph_ninputs(const lathe_graph *g) {
+    int n = 0;
+    for (int i = 0; i < g->nlayers; i++) n += g->layers[i].type == L_INPUT;
+    return n;
+}
 
 float *lathe_graph_input(lathe_graph *g, int *c, int *h, int *w) {
     if (c) *c = g->layers[0].c;

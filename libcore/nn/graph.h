@@ -41,6 +41,13 @@ void lathe_graph_free(lathe_graph *g);
 
 /* The input buffer (batch, C, H, W) to fill before forward, and its shape. */
 float *lathe_graph_input(lathe_graph *g, int *c, int *h, int *w);
+/* A model may declare further inputs among its layers ({name: sensors, type: input, shape: [C, H, W]}:
+ * a second branch starts there; `from` and the layers after it read it like any layer). The buffer
+ * of the input layer called name ("input" is the first), to fill before forward as the first, and
+ * its shape; NULL when there is no such input. Fetch it again after lathe_graph_set_device. */
+float *lathe_graph_input_named(lathe_graph *g, const char *name, int *c, int *h, int *w);
+/* Input layers (1, or more when the model declares further inputs). */
+int lathe_graph_ninputs(const lathe_graph *g);
 /* The output (N, K) of the last forward and the buffer for its gradient (filled by the caller). */
 const float *lathe_graph_output(const lathe_graph *g, int *k);
 float *lathe_graph_doutput(lathe_graph *g);

@@ -167,8 +167,10 @@ static int allocate(lathe_graph *g, struct graph_gpu *G, const char **error) {
             ws = need > ws ? need : ws;
         }
     }
-    const layer *in = &g->layers[0], *out = &g->layers[g->nlayers - 1];
-    size_t host = (size_t)g->batch * (per_sample(in) + 2 * per_sample(out));
+    const layer *out = &g->layers[g->nlayers - 1];
+    size_t host = (size_t)g->batch * 2 * per_sample(out);
+    for (int i = 0; i < g->nlayers; i++) /* every input, then the output and its gradient */
+        if (g->layers[i].type == L_INPUT) host += (size_t)g->batch * per_sample(&g->layers[i]);
     /* a blocking stream: the plain (default-stream) copies of sync and checkpoints wait for it */
     CHECK_CUDA(cudaStreamCreate(&G->stream), error);
     CHECK_CUDA(cudaMalloc((void **)&G->params, (pfloats ? pfloats : 1) * sizeof(float)), error);
@@ -204,9 +206,11 @@ static int adopt(lathe_graph *g, struct graph_gpu *G, const char **error) {
         if (l->type == L_MAXPOOL) id += n;
         l->y = l->dy = l->aux = NULL, l->ints = NULL;
     }
-    layer *in = &g->layers[0], *out = &g->layers[g->nlayers - 1];
-    in->y = G->host;
-    out->y = in->y + (size_t)g->batch * per_sample(in);
+    layer *out = &g->layers[g->nlayers - 1];
+    float *host = G->host;
+    for (int i = 0; i < g->nlayers; i++)
+        if (g->layers[i].type == L_INPUT) g->layers[i].y = host, host += (size_t)g->batch * per_sample(&g->layers[i]);
+    out->y = host;
     out->dy = out->y + (size_t)g->batch * per_sample(out);
     free(g->act_arena), free(g->int_arena), free(g->workspace);
     g->act_arena = NULL, g->int_arena = NULL, g->workspace = NULL;
@@ -467,10 +471,15 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
 int graph_gpu_forward(lathe_graph *g, int n, uint64_t step) {
     struct graph_gpu *G = g->gpu;
     use(g);
-    layer *in = &g->layers[0], *out = &g->layers[g->nlayers - 1];
+    layer *out = &g->layers[g->nlayers - 1];
     const char *err = NULL;
-    cudaError_t st = cudaMemcpyAsync(in->y_dev, in->y, (size_t)n * per_sample(in) * sizeof(float),
-                                     cudaMemcpyHostToDevice, G->stream);
+    cudaError_t st = cudaSuccess;
+    for (int i = 0; i < g->nlayers && st == cudaSuccess; i++) { /* every input up */
+        const layer *in = &g->layers[i];
+        if (in->type == L_INPUT)
+            st = cudaMemcpyAsync(in->y_dev, in->y, (size_t)n * per_sample(in) * sizeof(float), cudaMemcpyHostToDevice,
+                                 G->stream);
+    }
     if (st != cudaSuccess) return cuda_fail(g, "input upload", cudaGetErrorString(st));
     for (int i = 1; i < g->nlayers; i++) {
         mark(G, i);

@@ -126,6 +126,16 @@ static void compare_params(const char *model, lathe_graph *cpu, lathe_graph *gpu
 
 /* The model twice with the same weights, the second on cuda:0 in `precision`, the layer `frozen`
  * (NULL: none) frozen in both, and one random input in both; *k gets the outputs per sample. */
+/* two inputs: an image branch and a sensor window [S, T, 1] on its own branch, joined by concat */
+static const char *const two_inputs =
+    "{\"input\": [3, 8, 8], \"classes\": 3, \"layers\": ["
+    "{\"name\": \"c1\", \"type\": \"conv\", \"out\": 4, \"k\": 3}, {\"type\": \"relu\"}, {\"type\": \"gap\", \"name\": \"img\"},"
+    "{\"name\": \"sensors\", \"type\": \"input\", \"shape\": [5, 16, 1]},"
+    "{\"name\": \"s1\", \"type\": \"conv\", \"out\": 6, \"k\": 3}, {\"type\": \"silu\"}, {\"type\": \"gap\"},"
+    "{\"type\": \"concat\", \"from\": [\"img\", -1]},"
+    "{\"name\": \"mix\", \"type\": \"linear\", \"out\": 8}, {\"type\": \"relu\"},"
+    "{\"name\": \"fc\", \"type\": \"linear\", \"out\": \"classes\"}]}";
+
 static void twins(const char *model, const char *json, int batch, const char *frozen, const char *precision,
                   lathe_graph **cpu, lathe_graph **gpu, int *k) {
     *cpu = build(json, batch), *gpu = build(json, batch);
@@ -140,6 +150,8 @@ static void twins(const char *model, const char *json, int batch, const char *fr
     int c, h, w;
     float *xc = lathe_graph_input(*cpu, &c, &h, &w), *xg = lathe_graph_input(*gpu, NULL, NULL, NULL);
     for (size_t i = 0; i < (size_t)batch * c * h * w; i++) xc[i] = xg[i] = rnd();
+    float *sc = lathe_graph_input_named(*cpu, "sensors", &c, &h, &w), *sg = lathe_graph_input_named(*gpu, "sensors", NULL, NULL, NULL);
+    for (size_t i = 0; sc && i < (size_t)batch * c * h * w; i++) sc[i] = sg[i] = rnd(); /* a second input, uploaded too */
     lathe_graph_output(*cpu, k);
 }
 
@@ -282,6 +294,7 @@ int main(void) {
     run_model("every layer", every_layer, 4);
     run_model("detector", detector, 3);
     run_model("open-vocabulary detector", open_vocab, 3);
+    run_model("two inputs", two_inputs, 3);
     bf16_model("every layer", every_layer, 4, 0);
     bf16_model("detector", detector, 3, 1);
     printf("graph parity: %s (%d failed)\n", failures ? "FAILED" : "ok", failures);

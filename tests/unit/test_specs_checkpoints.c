@@ -223,6 +223,26 @@ static double graph_loss(lathe_graph *g, const int32_t *labels) {
     return lathe_k_softmax_ce_f32(3, k, out, labels, 0, NULL);
 }
 
+/* Each named parameter's gradient (from the last backward) at about `samples` entries against
+ * central differences of graph_loss. */
+static void check_gradients(lathe_graph *g, const int32_t *labels, const char *const *names, size_t n, size_t samples) {
+    for (size_t k = 0; k < n; k++) {
+        lathe_param *p = lathe_graph_find_param(g, names[k]);
+        assert_non_null(p);
+        for (size_t i = 0; i < p->count; i += p->count / samples + 1) {
+            float keep = p->data[i], eps = 1e-3f; /* small: max pooling must not switch its argmax */
+            p->data[i] = keep + eps;
+            double lp = graph_loss(g, labels);
+            p->data[i] = keep - eps;
+            double lm = graph_loss(g, labels);
+            p->data[i] = keep;
+            double num = (lp - lm) / (2 * eps);
+            if (fabs(num - p->grad[i]) > 2e-3 + 2e-2 * fabs(num))
+                fail_msg("%s[%zu]: analytic %.6f, numeric %.6f", names[k], i, p->grad[i], num);
+        }
+    }
+}
+
 /* Device names: the bad ones are refused, "auto" falls back to the CPU here, a GPU that cannot be
  * used is an error that names the reason, and the graph still runs on the CPU after it. */
 static void graph_devices(void **state) {
@@ -276,23 +296,55 @@ static void graph_gradients_end_to_end(void **state) {
     lathe_graph_backward(g, 3);
     static const char *const names[] = {"c1.weight", "att.in_proj_weight", "att.in_proj_bias", "att.out_proj.weight",
                                         "ln.weight", "fc.weight", "fc.bias"};
-    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
-        lathe_param *p = lathe_graph_find_param(g, names[n]);
-        assert_non_null(p);
-        for (size_t i = 0; i < p->count; i += p->count / 5 + 1) {
-            float keep = p->data[i], eps = 1e-3f; /* small: max pooling must not switch its argmax */
-            p->data[i] = keep + eps;
-            double lp = graph_loss(g, labels);
-            p->data[i] = keep - eps;
-            double lm = graph_loss(g, labels);
-            p->data[i] = keep;
-            double num = (lp - lm) / (2 * eps);
-            if (fabs(num - p->grad[i]) > 2e-3 + 2e-2 * fabs(num))
-                fail_msg("%s[%zu]: analytic %.6f, numeric %.6f", names[n], i, p->grad[i], num);
-        }
-    }
+    check_gradients(g, labels, names, sizeof names / sizeof names[0], 5);
     lathe_graph_free(g);
     cJSON_Delete(m);
+}
+
+/* A second input (a sensor window as [S, T, 1]) on its own branch, joined by concat: both branches'
+ * gradients against finite differences, the second input's buffer by name, and the refusals. */
+static void graph_with_two_inputs(void **state) {
+    (void)state;
+    cJSON *m = model_of("input: [1, 4, 4]\nclasses: 3\nlayers:\n"
+                        "  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu}\n  - {type: gap, name: img}\n"
+                        "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
+                        "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
+                        "  - {type: concat, from: [img, -1]}\n  - {name: fc, type: linear, out: classes}\n");
+    lathe_graph *g;
+    assert_int_equal(lathe_graph_build(m, 3, 3, &g), 0); /* graph_loss runs batches of 3 */
+    assert_int_equal(lathe_graph_ninputs(g), 2);
+    int c, h, w;
+    float *x = lathe_graph_input(g, &c, &h, &w), *y = lathe_graph_input_named(g, "sensors", &c, &h, &w);
+    assert_non_null(y);
+    assert_true(c == 2 && h == 6 && w == 1);
+    assert_ptr_equal(lathe_graph_input_named(g, "input", NULL, NULL, NULL), x);
+    assert_null(lathe_graph_input_named(g, "c1", NULL, NULL, NULL)); /* not an input */
+    for (int i = 0; i < 3 * 16; i++) x[i] = (float)sin(i * 0.9);
+    for (int i = 0; i < 3 * 12; i++) y[i] = (float)cos(i * 0.4);
+    lathe_graph_set_train(g, 0);
+    int32_t labels[3] = {2, 0, 1};
+    graph_loss(g, labels);
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
+    lathe_graph_backward(g, 3);
+    static const char *const names[] = {"c1.weight", "s1.weight", "s1.bias", "fc.weight"};
+    check_gradients(g, labels, names, sizeof names / sizeof names[0], 6);
+    double before = graph_loss(g, labels); /* the second input reaches the output */
+    y[3] += 1;
+    assert_true(fabs(graph_loss(g, labels) - before) > 1e-6);
+    lathe_graph_free(g);
+    cJSON_Delete(m);
+    static const char *const bad[] = {
+        "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input}\n  - {type: gap}\n",
+        "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input, shape: [2, 0, 1]}\n  - {type: gap}\n",
+        "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input, shape: [2, 3]}\n  - {type: gap}\n",
+        "input: [1, 4, 4]\nlayers:\n  - {type: gap, name: a}\n  - {name: s, type: input, shape: [2, 3, 1], from: a}\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *b = model_of(bad[i]);
+        assert_int_equal(lathe_graph_build(b, 1, 0, &g), -LATHE_EINVAL);
+        assert_non_null(strstr(lathe_last_error(), "s"));
+        cJSON_Delete(b);
+    }
 }
 
 int main(void) {
@@ -302,6 +354,7 @@ int main(void) {
         cmocka_unit_test(graph_errors_and_checkpoints),
         cmocka_unit_test(graph_devices),
         cmocka_unit_test(graph_gradients_end_to_end),
+        cmocka_unit_test(graph_with_two_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
