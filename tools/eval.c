@@ -19,6 +19,7 @@
 #include "libcore/det/detector.h"
 #include "libcore/anomaly/anomaly.h"
 #include "libcore/mm/contrastive.h"
+#include "libcore/mm/fusion.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/det_report.h"
 #include "libcore/eval/gate.h"
@@ -38,6 +39,9 @@ static void usage(FILE *out) {
                  "An image-text run (task: contrastive): zero-shot accuracy from the class prompts (eval.prompt)\n"
                  "with the classifier's per-class table, recall at 1/5/10 image->text and text->image over the\n"
                  "split's descriptions, and the accuracy on classes held out of training (docs/MULTIMODAL.md).\n"
+                 "A fusion run (task: fusion): the classifier's report of its top class, multi-label average\n"
+                 "precision per class, and the ablation: image only, sensors only and both (each input masked\n"
+                 "as a missing one), with the runs eval.baselines names (docs/MULTIMODAL.md).\n"
                  "An anomaly run (task: anomaly): image AUROC (good against every defect class, and per class),\n"
                  "pixel AUROC and PRO against the dataset's masks, the F1-best threshold and the run's own, and\n"
                  "the anomaly maps of the most telling images drawn (report.json, report.md, report.html, maps/).\n"
@@ -260,6 +264,17 @@ int cmd_eval(int argc, char **argv) {
                    lathe_config_num(report, "chance", 0), lathe_config_num(report, "retrieval.image_to_text.R@1", 0),
                    lathe_config_num(report, "retrieval.text_to_image.R@1", 0), held, outdir);
         }
+    } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "fusion")) {
+        rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of fusion runs are not made: evaluate the run")
+                    : lathe_eval_fusion(spec, ck, dataset, split, set.stage, &report);
+        rc = stage_notebook(rc, &set);
+        if (!rc) rc = lathe_output_set_publish(&set);
+        if (!rc)
+            printf("accuracy %.4f on %.0f samples of %s (image only %.4f, sensors only %.4f; mAP %.4f; %.0f without sensors); "
+                   "report: %s/report.html\n", lathe_config_num(report, "accuracy", 0), lathe_config_num(report, "samples", 0),
+                   split, lathe_config_num(report, "ablation.image.accuracy", 0),
+                   lathe_config_num(report, "ablation.sensor.accuracy", 0), lathe_config_num(report, "multilabel.map", 0),
+                   lathe_config_num(report, "samples_without_sensors", 0), outdir);
     } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "anomaly")) {
         rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of anomaly runs are not made: evaluate the run")
                     : lathe_eval_anomaly(spec, ck, dataset, split, set.stage, &report);

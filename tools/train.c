@@ -19,6 +19,7 @@
 #include "libcore/det/detector.h"
 #include "libcore/anomaly/anomaly.h"
 #include "libcore/mm/contrastive.h"
+#include "libcore/mm/fusion.h"
 #include "libcore/io/dataset.h"
 #include "libcore/nn/graph.h"
 #include "libcore/nn/spec_check.h"
@@ -33,8 +34,9 @@ static void usage(FILE *out) {
             "docs/TRAINING.md): an image classifier on the image-level labels (task: classify, the\n"
             "default), an anchor-free detector on the boxes (task: detect; validated by COCO mAP), an\n"
             "image-text head on the descriptions (task: contrastive; validated by zero-shot accuracy from\n"
-            "class prompts) or an anomaly head on the good samples only (task: anomaly; one pass that\n"
-            "remembers their patch features, docs/MULTIMODAL.md). Any key can be overridden as key=value\n"
+            "class prompts), an anomaly head on the good samples only (task: anomaly; one pass that\n"
+            "remembers their patch features) or an image + sensor fusion head (task: fusion; multi-label,\n"
+            "validated by accuracy; docs/MULTIMODAL.md). Any key can be overridden as key=value\n"
             "(train.epochs=5 model.width=0.5); train.device=cpu|cuda|cuda:N|auto picks where it trains\n"
             "(default auto: the first GPU when one can be used, else the CPU).\n"
             "The run goes to RUNS/NAME/: config.yaml (the resolved spec),\n"
@@ -190,8 +192,9 @@ int cmd_train(int argc, char **argv) {
         return rc ? EXIT_FAIL : EXIT_OK;
     }
     const char *task = lathe_config_str(spec, "task", "classify");
-    if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive") && strcmp(task, "anomaly"))
-        rc = lathe_fail(LATHE_EINVAL, "task: classify, detect, contrastive or anomaly, not %s", task);
+    if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive") && strcmp(task, "anomaly") &&
+        strcmp(task, "fusion"))
+        rc = lathe_fail(LATHE_EINVAL, "task: classify, detect, contrastive, anomaly or fusion, not %s", task);
     if (!rc && !resume) rc = cli_record_classes(spec);
     if (!rc && !resume) rc = lathe_folder_lock(run_dir, &lock);
     if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
@@ -205,6 +208,7 @@ int cmd_train(int argc, char **argv) {
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)
                   : !strcmp(task, "anomaly")     ? lathe_train_anomaly(spec, run_dir, resume, stop)
+                  : !strcmp(task, "fusion")      ? lathe_train_fusion(spec, run_dir, resume, stop)
                                                  : lathe_train_classifier(spec, run_dir, resume, stop);
     if (!rc && notebook) rc = cli_notebook_beside(run_dir, "notebook.ipynb");
     lathe_folder_unlock(lock);

@@ -94,6 +94,23 @@ int lathe_classify_write(const cJSON *r, const char *title, const char *dir) {
         lathe_png_free(&png);
     }
     free(names), free(v);
+    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(r, "ablation"), *row;
+    if (cJSON_IsObject(ab)) { /* a fusion head's: each input alone and both (docs/MULTIMODAL.md) */
+        fputs("<h2>Ablation</h2>\n<table><tr><th>inputs</th><th>how</th><th>accuracy</th><th>mAP</th>"
+              "<th>separately trained run</th></tr>\n", f);
+        cJSON_ArrayForEach(row, ab) {
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(row, "baseline");
+            fputs("<tr><td>", f), lathe_html_escape(f, row->string ? row->string : "?"), fputs("</td><td>", f);
+            lathe_html_escape(f, lathe_config_str(row, "how", ""));
+            fprintf(f, "</td><td>%.4f</td><td>%.4f</td><td>", lathe_config_num(row, "accuracy", 0), lathe_config_num(row, "map", 0));
+            if (cJSON_IsObject(b)) {
+                lathe_html_escape(f, lathe_config_str(b, "run", ""));
+                fprintf(f, ": accuracy %.4f, mAP %.4f", lathe_config_num(b, "accuracy", 0), lathe_config_num(b, "map", 0));
+            }
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+    }
     fputs("</body></html>\n", f);
     int bad = ferror(f) | (fclose(f) != 0);
     char final[4200];

@@ -21,7 +21,7 @@ typedef struct {
 #define BIG 1e15
 static const spec_key keys[] = {
     {"name", K_STR, 0, 0, NULL},
-    {"task", K_STR, 0, 0, "classify detect contrastive anomaly"},
+    {"task", K_STR, 0, 0, "classify detect contrastive anomaly fusion"},
     {"class_names", K_LIST, 0, 0, NULL},
     {"data", K_MAP, 0, 0, NULL},
     {"data.dataset", K_STR, 0, 0, NULL},
@@ -87,6 +87,14 @@ static const spec_key keys[] = {
     {"eval", K_MAP, 0, 0, NULL},
     {"eval.prompt", K_NAMES, 0, 0, NULL},
     {"eval.class_text", K_TEXTS, 0, 0, NULL},
+    {"fusion", K_MAP, 0, 0, NULL},
+    {"fusion.inputs", K_STR, 0, 0, "both image sensors"},
+    {"fusion.modality_dropout", K_MAP, 0, 0, NULL},
+    {"fusion.modality_dropout.image", K_NUM, 0, 1, NULL},
+    {"fusion.modality_dropout.sensors", K_NUM, 0, 1, NULL},
+    {"eval.baselines", K_MAP, 0, 0, NULL},
+    {"eval.baselines.image", K_STR, 0, 0, NULL},
+    {"eval.baselines.sensors", K_STR, 0, 0, NULL},
     {"anomaly", K_MAP, 0, 0, NULL},
     {"anomaly.input", K_STR, 0, 0, "image sensors"},
     {"anomaly.method", K_STR, 0, 0, "patchcore gaussian"},
