@@ -51,6 +51,7 @@ void lathe_synth_defaults(lathe_synth_opts *o) {
     o->clutter = 1;
     o->noise[0] = 1.5, o->noise[1] = 5.0;
     o->blur = 0.5;
+    o->sensor_noise = o->sensor_drift = 1;
 }
 
 /* 1 when lo <= r[0] <= r[1] <= hi (NaN fails). */
@@ -93,6 +94,10 @@ int lathe_synth_check(const lathe_synth_opts *o) {
     if (!range_ok(o->noise, 0, 25))
         return lathe_fail(LATHE_EINVAL, "noise %g,%g: must be MIN,MAX with 0 <= MIN <= MAX <= 25", o->noise[0], o->noise[1]);
     if (!(o->blur >= 0 && o->blur <= 1)) return lathe_fail(LATHE_EINVAL, "blur %g: must be 0..1", o->blur);
+    if (!(o->sensor_noise >= 0 && o->sensor_noise <= 20)) return lathe_fail(LATHE_EINVAL, "sensor noise %g: must be 0..20", o->sensor_noise);
+    if (!(o->sensor_drift >= 0 && o->sensor_drift <= 20)) return lathe_fail(LATHE_EINVAL, "sensor drift %g: must be 0..20", o->sensor_drift);
+    if (!(o->sensor_dropout >= 0 && o->sensor_dropout <= 1))
+        return lathe_fail(LATHE_EINVAL, "sensor dropout %g: must be 0..1", o->sensor_dropout);
     return 0;
 }
 
@@ -603,6 +608,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     sc->noise = (float)synth_range(&vr, o->noise[0], o->noise[1]);
     sc->soft = (float)synth_range(&vr, 0.8, 1.8);
     sc->blur = synth_unit(&vr) < o->blur;
+    sc->sensor_noise = (float)o->sensor_noise, sc->sensor_drift = (float)o->sensor_drift;
     for (int i = 0; i < nld; i++) view_defect(m, &ld[i], W, H, &sc->defects[i]);
     sc->ndefects = nld;
 
@@ -667,15 +673,15 @@ void lathe_synth_sensors(const synth_scene *sc, int steps, float *out) {
         double x = (double)t / (steps - 1), w = 2 * PI * f0 * t;
         float *row = out + (size_t)t * LATHE_SYNTH_NCHANNELS;
         for (int c = 0; c < 3; c++) {
-            double v = amp[c] * sin(w + ph[c]) + 0.3 * amp[c] * sin(2 * w + ph2[c]) + 0.03 * gauss(&r);
+            double v = amp[c] * sin(w + ph[c]) + 0.3 * amp[c] * sin(2 * w + ph2[c]) + 0.03 * sc->sensor_noise * gauss(&r);
             if (sc->bearing) v += bamp[c] * sin(2 * PI * fb * t + bph[c]) * (1 + 0.3 * sin(w));
             if (sc->crack && t >= t0)
                 v += burst * gain[c] * exp(-(t - t0) / tau) * cos(2 * PI * fc * (t - t0) + 0.4 * c);
             row[c] = (float)v;
         }
-        double temp = temp0 + drift * x + 0.03 * gauss(&r);
+        double temp = temp0 + sc->sensor_drift * drift * x + 0.03 * sc->sensor_noise * gauss(&r);
         if (sc->overheat) temp += rise * pow(x, 1.2);
-        double cur = cur0 * (1 + 0.015 * sin(w)) + 0.04 * gauss(&r);
+        double cur = cur0 * (1 + 0.015 * sin(w)) + 0.04 * sc->sensor_noise * gauss(&r) + (sc->sensor_drift - 1) * 0.1 * drift * x;
         if (sc->overheat) cur *= 1 + cur_rise * x;
         row[3] = (float)temp;
         row[4] = (float)cur;

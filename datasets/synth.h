@@ -55,6 +55,11 @@ typedef struct {
                                 each capped at 1, 0..3; default 1 */
     double noise[2];         /* camera noise sigma in grey levels, 0..25; default 1.5,5 */
     double blur;             /* chance of the 3x3 blur, 0..1; default 0.5 */
+    double sensor_noise;     /* factor on the sensors' noise, 0..20; default 1 */
+    double sensor_drift;     /* factor on the slow drift of the temperature and the current over a
+                                window, 0..20; default 1 */
+    double sensor_dropout;   /* chance per channel per window that it recorded nothing (an empty
+                                CSV column, NaN once ingested), 0..1; default 0 */
 } lathe_synth_opts;
 
 /* count 200, 640x480, seed 0, T 64, JPEG quality 90, PNG ratio 0.2, all threads, no YOLO/VOC, and

@@ -44,6 +44,7 @@ enum {
     SYNTH_STREAM_SENSORS,
     SYNTH_STREAM_KNOBS,
     SYNTH_STREAM_TEXT,
+    SYNTH_STREAM_SENSOR_GAPS, /* --sensor-dropout's draws only */
 };
 void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream);
 
@@ -116,6 +117,7 @@ typedef struct {
     int ndefects;
     synth_defect defects[SYNTH_MAX_DEFECTS];
     int crack, bearing, overheat; /* what the sensors show */
+    float sensor_noise, sensor_drift; /* the knobs' factors (1 at their defaults) */
     uint64_t seed;
 } synth_scene;
 

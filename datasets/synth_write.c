@@ -12,6 +12,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,9 @@ static int add_knobs(cJSON *gen, const lathe_synth_opts *o) {
     if (o->clutter != d.clutter) ok = ok && cJSON_AddNumberToObject(gen, "clutter", o->clutter);
     if (o->noise[0] != d.noise[0] || o->noise[1] != d.noise[1]) ok = ok && add_pair(gen, "noise", o->noise[0], o->noise[1]);
     if (o->blur != d.blur) ok = ok && cJSON_AddNumberToObject(gen, "blur", o->blur);
+    if (o->sensor_noise != d.sensor_noise) ok = ok && cJSON_AddNumberToObject(gen, "sensor_noise", o->sensor_noise);
+    if (o->sensor_drift != d.sensor_drift) ok = ok && cJSON_AddNumberToObject(gen, "sensor_drift", o->sensor_drift);
+    if (o->sensor_dropout != d.sensor_dropout) ok = ok && cJSON_AddNumberToObject(gen, "sensor_dropout", o->sensor_dropout);
     return ok;
 }
 
@@ -372,7 +376,7 @@ static char *sensor_csv(int steps, const float *s, size_t *len) {
         for (int c = 0; c < LATHE_SYNTH_NCHANNELS; c++) {
             double v = s[(size_t)t * LATHE_SYNTH_NCHANNELS + c];
             if (v > -5e-7 && v < 5e-7) v = 0; /* never "-0.000000" */
-            n += (size_t)snprintf(buf + n, cap - n, ",%.6f", v);
+            n += isnan(v) ? (size_t)snprintf(buf + n, cap - n, ",") : (size_t)snprintf(buf + n, cap - n, ",%.6f", v);
         }
         buf[n++] = '\n';
     }
@@ -394,6 +398,13 @@ static int produce(const lathe_synth_opts *o, int part_no, int view, worker *wk,
     item_add(it, data, len, "images/%s", file);
 
     lathe_synth_sensors(&sc, o->sensor_steps, wk->sensors);
+    if (o->sensor_dropout > 0) { /* dead channels: drawn from their own stream, so the rest is unchanged */
+        synth_rng gr;
+        lathe_synth_rng_init(&gr, o->seed, (uint64_t)part_no, (uint64_t)view, SYNTH_STREAM_SENSOR_GAPS);
+        for (int c = 0; c < LATHE_SYNTH_NCHANNELS; c++)
+            if (synth_unit(&gr) < o->sensor_dropout)
+                for (int t = 0; t < o->sensor_steps; t++) wk->sensors[(size_t)t * LATHE_SYNTH_NCHANNELS + c] = NAN;
+    }
     char *csv = sensor_csv(o->sensor_steps, wk->sensors, &len);
     if (!csv) return lathe_fail(LATHE_ENOMEM, "sensor CSV of %s", stem);
     item_add(it, (uint8_t *)csv, len, "sensors/%s.csv", stem);

@@ -62,10 +62,17 @@ static void usage(FILE *out) {
             "  --clutter P            factor on the chances of a second part at the frame edge (0.3) and\n"
             "                         of a gripper bar (0.2), each capped at 1, 0..3; 0 = none (default %g)\n"
             "  --noise MIN,MAX        camera noise sigma in grey levels, 0..25 (default %g,%g)\n"
-            "  --blur P               chance of a slight blur (3x3) per image, 0..1 (default %g)\n",
+            "  --blur P               chance of a slight blur (3x3) per image, 0..1 (default %g)\n"
+            "  --sensor-noise F       factor on the sensors' noise (vibration, temperature, current),\n"
+            "                         0..20 (default %g)\n"
+            "  --sensor-drift F       factor on the slow drift of temperature and current across a\n"
+            "                         window, 0..20 (default %g)\n"
+            "  --sensor-dropout P     chance per channel per window that it recorded nothing (an empty\n"
+            "                         column in the CSV: NaN once ingested), 0..1 (default %g)\n",
             d.count, d.width, d.height, LLONG_MAX, (unsigned long long)d.seed, d.png_ratio, d.sensor_steps,
             d.jpeg_quality, d.defect_size[0], d.defect_size[1], d.contrast[0], d.contrast[1], LATHE_SYNTH_MAX_BOXES,
-            d.defect_rate, d.sensor_fault_rate, d.clutter, d.noise[0], d.noise[1], d.blur);
+            d.defect_rate, d.sensor_fault_rate, d.clutter, d.noise[0], d.noise[1], d.blur, d.sensor_noise, d.sensor_drift,
+            d.sensor_dropout);
 }
 
 /* Splits "MIN,MAX" (or one value for both) into a and b; returns -1 when a part is too long. */
@@ -98,7 +105,7 @@ static int parse_int_range(const char *s, int lo, int hi, int out[2]) {
 
 enum { OPT_COUNT = 256, OPT_WIDTH, OPT_HEIGHT, OPT_SEED, OPT_PNG_RATIO, OPT_STEPS, OPT_QUALITY, OPT_YOLO, OPT_VOC,
        OPT_THREADS, OPT_FORCE, OPT_LOG_FORMAT, OPT_DEFECT_SIZE, OPT_CONTRAST, OPT_DEFECTS, OPT_DEFECT_RATE,
-       OPT_SENSOR_RATE, OPT_CLUTTER, OPT_NOISE, OPT_BLUR };
+       OPT_SENSOR_RATE, OPT_CLUTTER, OPT_NOISE, OPT_BLUR, OPT_SENSOR_NOISE, OPT_SENSOR_DRIFT, OPT_SENSOR_DROPOUT };
 
 int cmd_synth(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -122,6 +129,9 @@ int cmd_synth(int argc, char **argv) {
         {"clutter", required_argument, NULL, OPT_CLUTTER},
         {"noise", required_argument, NULL, OPT_NOISE},
         {"blur", required_argument, NULL, OPT_BLUR},
+        {"sensor-noise", required_argument, NULL, OPT_SENSOR_NOISE},
+        {"sensor-drift", required_argument, NULL, OPT_SENSOR_DRIFT},
+        {"sensor-dropout", required_argument, NULL, OPT_SENSOR_DROPOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -205,6 +215,18 @@ int cmd_synth(int argc, char **argv) {
         case OPT_BLUR:
             if (cli_parse_double(optarg, 0, 1, &r)) return cli_usage_error("synth", "--blur must be a number in 0..1, not '%s'", optarg);
             o.blur = r;
+            break;
+        case OPT_SENSOR_NOISE:
+        case OPT_SENSOR_DRIFT:
+            if (cli_parse_double(optarg, 0, 20, &r))
+                return cli_usage_error("synth", "--%s must be a number in 0..20, not '%s'",
+                                       c == OPT_SENSOR_NOISE ? "sensor-noise" : "sensor-drift", optarg);
+            *(c == OPT_SENSOR_NOISE ? &o.sensor_noise : &o.sensor_drift) = r;
+            break;
+        case OPT_SENSOR_DROPOUT:
+            if (cli_parse_double(optarg, 0, 1, &r))
+                return cli_usage_error("synth", "--sensor-dropout must be a number in 0..1, not '%s'", optarg);
+            o.sensor_dropout = r;
             break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("synth", "option %s needs a value", name);

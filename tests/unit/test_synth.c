@@ -915,8 +915,8 @@ static void test_knob_options(void **state) {
     struct {
         lathe_synth_opts o;
         const char *names;
-    } bad[19];
-    for (int i = 0; i < 19; i++) bad[i].o = o;
+    } bad[24];
+    for (int i = 0; i < 24; i++) bad[i].o = o;
     bad[0].o.defect_size[0] = 0.05, bad[0].names = "defect size";
     bad[1].o.defect_size[0] = 0.8, bad[1].o.defect_size[1] = 0.5, bad[1].names = "defect size";
     bad[2].o.defect_size[1] = 3.5, bad[2].names = "defect size";
@@ -936,7 +936,12 @@ static void test_knob_options(void **state) {
     bad[16].o.noise[1] = 30, bad[16].names = "noise";
     bad[17].o.blur = 1.01, bad[17].names = "blur";
     bad[18].o.blur = -0.01, bad[18].names = "blur";
-    for (int i = 0; i < 19; i++) {
+    bad[19].o.sensor_noise = -1, bad[19].names = "sensor noise";
+    bad[20].o.sensor_noise = 21, bad[20].names = "sensor noise";
+    bad[21].o.sensor_drift = NAN, bad[21].names = "sensor drift";
+    bad[22].o.sensor_dropout = 1.5, bad[22].names = "sensor dropout";
+    bad[23].o.sensor_dropout = -0.1, bad[23].names = "sensor dropout";
+    for (int i = 0; i < 24; i++) {
         assert_int_equal(lathe_synth_check(&bad[i].o), -LATHE_EINVAL);
         if (!strstr(lathe_last_error(), bad[i].names))
             fail_msg("bad value %d: the message '%s' does not name %s", i, lathe_last_error(), bad[i].names);
@@ -1163,6 +1168,66 @@ static void test_knob_clutter(void **state) {
     /* chances 0.3 / 0.9 for the second part, 0.2 / 0.6 for the gripper (which may find no room) */
     assert_true(second[0] > 40 && second[0] < 80 && second[2] > 165);
     assert_true(grip[0] > 20 && grip[0] < 60 && grip[2] > 90);
+}
+
+/* --sensor-noise and --sensor-drift scale the windows' noise and drift (0: a smooth, level good
+ * window), --sensor-dropout empties whole channels of the CSV and changes nothing else. */
+static void test_knob_sensors(void **state) {
+    (void)state;
+    lathe_synth_opts o = small_opts(1, 16), calm = o;
+    calm.sensor_noise = 0, calm.sensor_drift = 0;
+    float a[64 * LATHE_SYNTH_NCHANNELS], b[64 * LATHE_SYNTH_NCHANNELS];
+    int checked = 0;
+    for (size_t i = 0; i < 40; i++) {
+        synth_scene s1 = plan_of(&o, i), s2 = plan_of(&calm, i);
+        lathe_synth_sensors(&s1, 64, a), lathe_synth_sensors(&s2, 64, b);
+        if (s1.label != LATHE_SYNTH_GOOD) continue;
+        checked++;
+        double rough = 0, level = fabs(b[63 * LATHE_SYNTH_NCHANNELS + 3] - b[3]), diff = 0;
+        for (int t = 1; t < 63; t++) { /* the temperature's second difference: noise, or nothing */
+            const float *p = b + (size_t)t * LATHE_SYNTH_NCHANNELS + 3;
+            rough += fabs(p[LATHE_SYNTH_NCHANNELS] - 2 * p[0] + p[-LATHE_SYNTH_NCHANNELS]);
+        }
+        for (int k = 0; k < 64 * LATHE_SYNTH_NCHANNELS; k++) diff += fabs(a[k] - b[k]);
+        assert_true(rough < 1e-3 && level < 1e-4 && diff > 0.1);
+    }
+    assert_true(checked > 5);
+    lathe_synth_opts plain = small_opts(30, 17), gaps = plain;
+    plain.width = gaps.width = 64, plain.height = gaps.height = 48, plain.voc = plain.yolo = gaps.voc = gaps.yolo = 0;
+    gaps.sensor_dropout = 0.5;
+    char *d1 = write_folder("synth-plain", &plain), *d2 = write_folder("synth-gaps", &gaps);
+    int empty = 0, cells = 0;
+    for (size_t i = 0; i < 30; i++) {
+        synth_scene sc = plan_of(&plain, i);
+        char rel[64];
+        snprintf(rel, sizeof rel, "sensors/part%05d_v%d.csv", sc.part_no, sc.view);
+        size_t n1 = 0, n2 = 0;
+        uint8_t *t1 = read_in(d1, rel, &n1), *t2 = read_in(d2, rel, &n2);
+        assert_non_null(t1), assert_non_null(t2);
+        /* cell by cell: equal, or empty in the second; a channel is empty in every row or in none */
+        char *p1 = (char *)t1, *p2 = (char *)t2, *e1 = p1 + n1, *e2 = p2 + n2;
+        int col = 0, dead[8] = {0}, row = 0;
+        while (p1 < e1 && p2 < e2) {
+            char *q1 = p1, *q2 = p2;
+            while (q1 < e1 && *q1 != ',' && *q1 != '\n') q1++;
+            while (q2 < e2 && *q2 != ',' && *q2 != '\n') q2++;
+            if (q2 == p2) {
+                assert_true(row > 0 && col > 0);
+                if (row == 1) dead[col] = 1, empty++;
+                assert_true(dead[col]);
+            } else {
+                assert_true(q1 - p1 == q2 - p2 && !memcmp(p1, p2, (size_t)(q1 - p1)) && !dead[col]);
+            }
+            if (row == 1 && col > 0) cells++;
+            int end = *q1 == '\n';
+            col = end ? 0 : col + 1, row += end;
+            p1 = q1 + 1, p2 = q2 + 1;
+        }
+        free(t1), free(t2);
+    }
+    assert_true(cells == 30 * LATHE_SYNTH_NCHANNELS && empty > 0.3 * cells && empty < 0.7 * cells);
+    test_rmtree(d1), test_rmtree(d2);
+    free(d1), free(d2);
 }
 
 /* --noise sets the camera noise sigma (0 = none, 20 still without wrap-around in the fixed-point
@@ -1443,6 +1508,7 @@ int main(void) {
         cmocka_unit_test(test_knob_rates),
         cmocka_unit_test(test_knob_clutter),
         cmocka_unit_test(test_knob_noise_blur),
+        cmocka_unit_test(test_knob_sensors),
         cmocka_unit_test(test_knob_prefix),
         cmocka_unit_test(test_descriptions_true),
         cmocka_unit_test(test_descriptions_vary),
