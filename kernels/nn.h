@@ -86,6 +86,12 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
      * loss over rows with label >= 0; dlogits (may be NULL) gets the gradient of that mean */          \
     double lathe_k_softmax_ce##SUF(int m, int k, const T *logits, const int32_t *labels, T smoothing,         \
                                    T *dlogits);                                                            \
+    /* FiLM (feature-wise linear modulation): y[n][c][j] = x[n][c][j] (1 + p[n][c]) + p[n][C + c] over the \
+     * hw positions j of each channel, p holding 2C values per sample (a scale and a shift per channel) */ \
+    void lathe_k_film_fwd##SUF(int n, int c, int hw, const T *x, const T *p, T *y);                         \
+    /* its gradient, added: dx += dy (1 + scale), dp[scale] += sum_j dy x, dp[shift] += sum_j dy (either     \
+     * output may be NULL) */                                                                               \
+    void lathe_k_film_bwd##SUF(int n, int c, int hw, const T *x, const T *p, const T *dy, T *dx, T *dp);    \
     /* binary cross-entropy with logits, mean over n values; dlogits (may be NULL) gets its gradient */     \
     double lathe_k_bce_logits##SUF(size_t n, const T *logits, const T *targets, T *dlogits);                \
     /* multi-head self-attention over x (B, L, D) with H heads (D % H == 0): Q, K, V = x Wq^T + bq, ...; \

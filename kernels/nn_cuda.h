@@ -63,6 +63,11 @@ int lathe_kc_add_rows(lathe_cuda_ctx *ctx, int n, size_t cols, const float *x_gp
                       size_t y_stride, const char **error);
 int lathe_kc_gap_fwd(lathe_cuda_ctx *ctx, int nc, int hw, const float *x_gpu, float *y_gpu, const char **error);
 int lathe_kc_gap_bwd(lathe_cuda_ctx *ctx, int nc, int hw, const float *dy_gpu, float *dx_gpu, const char **error);
+/* FiLM as lathe_k_film_fwd / _bwd (the backward's sums: one thread per channel, in the CPU's order) */
+int lathe_kc_film_fwd(lathe_cuda_ctx *ctx, int n, int c, int hw, const float *x_gpu, const float *p_gpu, float *y_gpu,
+                      const char **error);
+int lathe_kc_film_bwd(lathe_cuda_ctx *ctx, int n, int c, int hw, const float *x_gpu, const float *p_gpu,
+                      const float *dy_gpu, float *dx_gpu, float *dp_gpu, const char **error);
 int lathe_kc_dropout_fwd(lathe_cuda_ctx *ctx, size_t n, const float *x_gpu, float drop, uint64_t key, float *mask_gpu,
                          float *y_gpu, const char **error);
 int lathe_kc_dropout_bwd(lathe_cuda_ctx *ctx, size_t n, const float *mask_gpu, const float *dy_gpu, float *dx_gpu,

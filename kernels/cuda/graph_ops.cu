@@ -71,6 +71,49 @@ extern "C" int lathe_kc_gap_bwd(lathe_cuda_ctx *c, int nc, int hw, const float *
     return launched(error);
 }
 
+// ---- FiLM: a scale and a shift per channel from another layer ----
+
+__global__ static void film_fwd_k(int n, int c, int hw, const float *x, const float *p, float *y) {
+    size_t total = (size_t)n * c * hw;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = i / hw, b = plane / c, k = plane % c;
+        y[i] = x[i] * (1 + p[b * 2 * c + k]) + p[b * 2 * c + c + k];
+    }
+}
+
+__global__ static void film_bwd_dx_k(int n, int c, int hw, const float *p, const float *dy, float *dx) {
+    size_t total = (size_t)n * c * hw;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        size_t plane = i / hw, b = plane / c, k = plane % c;
+        dx[i] += dy[i] * (1 + p[b * 2 * c + k]);
+    }
+}
+
+// one thread per (sample, channel), summing its plane in order in double, as the CPU
+__global__ static void film_bwd_dp_k(int n, int c, int hw, const float *x, const float *dy, float *dp) {
+    size_t planes = (size_t)n * c;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < planes; q += (size_t)gridDim.x * blockDim.x) {
+        size_t b = q / c, k = q % c;
+        const float *xr = x + q * hw, *dr = dy + q * hw;
+        double ds = 0, dt = 0;
+        for (int j = 0; j < hw; j++) ds += (double)dr[j] * xr[j], dt += dr[j];
+        dp[b * 2 * c + k] += (float)ds, dp[b * 2 * c + c + k] += (float)dt;
+    }
+}
+
+extern "C" int lathe_kc_film_fwd(lathe_cuda_ctx *ctx, int n, int c, int hw, const float *x, const float *p, float *y,
+                                 const char **error) {
+    film_fwd_k<<<grid((size_t)n * c * hw), THREADS, 0, ctx->stream>>>(n, c, hw, x, p, y);
+    return launched(error);
+}
+
+extern "C" int lathe_kc_film_bwd(lathe_cuda_ctx *ctx, int n, int c, int hw, const float *x, const float *p,
+                                 const float *dy, float *dx, float *dp, const char **error) {
+    if (dx) film_bwd_dx_k<<<grid((size_t)n * c * hw), THREADS, 0, ctx->stream>>>(n, c, hw, p, dy, dx);
+    if (dp) film_bwd_dp_k<<<grid((size_t)n * c), THREADS, 0, ctx->stream>>>(n, c, hw, x, dy, dp);
+    return launched(error);
+}
+
 // ---- dropout ----
 
 __global__ static void dropout_fwd_k(size_t n, const float *x, float keep, float scale, unsigned long long key,

@@ -50,6 +50,7 @@ static const struct {
     {"layernorm", L_LAYERNORM, 0}, {"attention", L_ATTENTION, 0},
     {"detect", L_DETECT, 0},      {"l2norm", L_L2NORM, 0},   {"vocab", L_VOCAB, 0},
     {"input", L_INPUT, 0}, /* a further input: {name, type: input, shape: [C, H, W]} */
+    {"film", L_FILM, 0},   /* from: [x (C x H x W), p (2C x 1 x 1)]: x (1 + p's first C) + p's last C */
 };
 
 static int type_of(const char *t, int *act) {
@@ -321,6 +322,13 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         ok = l->factor >= 1;
         l->h *= l->factor, l->w *= l->factor;
         break;
+    case L_FILM: {
+        const layer *p = l->nin == 2 ? &g->layers[l->in[1]] : NULL;
+        ok = p && per_sample(p) == 2 * (size_t)a->c,
+        why = "film takes from: [features C x H x W, modulation of 2C values (a scale and a shift per channel)]";
+        l->macs = 2.0 * (double)per_sample(a);
+        break;
+    }
     case L_CONCAT:
         l->c = 0;
         for (int k = 0; k < l->nin; k++) {
@@ -619,6 +627,7 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             lathe_k_maxpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y,
                                     l->ints);
             break;
+        case L_FILM: lathe_k_film_fwd_f32(n, l->c, l->h * l->w, a->y, g->layers[l->in[1]].y, l->y); break;
         case L_AVGPOOL:
             lathe_k_avgpool_fwd_f32(n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y, l->y);
             break;
@@ -684,7 +693,7 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         layer *l = &g->layers[i];
         layer *a = &g->layers[l->in[0]];
         size_t sz = (size_t)n * per_sample(l);
-        float *dx = l->in[0] == 0 ? NULL : a->dy; /* nothing flows into the input */
+        float *dx = a->type == L_INPUT ? NULL : a->dy; /* nothing flows into an input */
         switch (l->type) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
@@ -723,20 +732,25 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         case L_GAP:
             if (dx) lathe_k_gap_bwd_f32(n * l->c, a->h * a->w, l->dy, dx);
             break;
+        case L_FILM: {
+            layer *p = &g->layers[l->in[1]];
+            lathe_k_film_bwd_f32(n, l->c, l->h * l->w, a->y, p->y, l->dy, dx, p->type == L_INPUT ? NULL : p->dy);
+            break;
+        }
         case L_UPSAMPLE:
             if (dx) lathe_k_upsample_bwd_f32(n, a->c, a->h, a->w, l->factor, l->dy, dx);
             break;
         case L_CONCAT:
             for (int k = 0, off = 0; k < l->nin; k++) {
                 layer *b = &g->layers[l->in[k]];
-                if (l->in[k] != 0)
+                if (b->type != L_INPUT)
                     lathe_k_add_rows_f32(n, per_sample(b), l->dy + off, per_sample(l), b->dy, per_sample(b));
                 off += (int)per_sample(b);
             }
             break;
         case L_ADD:
             for (int k = 0; k < l->nin; k++)
-                if (l->in[k] != 0) lathe_k_add_rows_f32(1, sz, l->dy, 0, g->layers[l->in[k]].dy, 0);
+                if (g->layers[l->in[k]].type != L_INPUT) lathe_k_add_rows_f32(1, sz, l->dy, 0, g->layers[l->in[k]].dy, 0);
             break;
         case L_LINEAR:
             lathe_k_linear_bwd_f32(n, (int)per_sample(a), l->c, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw),
@@ -749,7 +763,7 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             for (int k = 0, at = 0; k < l->nin; k++) {
                 layer *b = &g->layers[l->in[k]];
                 int hw = b->h * b->w;
-                if (l->in[k] != 0)
+                if (b->type != L_INPUT)
                     lathe_k_transpose_f32(n, hw, b->c, l->dy + (size_t)at * b->c, per_sample(l), b->dy, per_sample(b), 1);
                 at += hw;
             }
@@ -847,8 +861,9 @@ double lathe_graph_flops(const lathe_graph *g) {
 }
 
 void lathe_graph_summary(const lathe_graph *g, FILE *out) {
-    static const char *const names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
-                                        "concat", "add", "linear", "dropout", "layernorm", "attention", "detect"};
+    static const char *const names[] = {"input", "conv", "bn", "act",       "maxpool",   "avgpool", "gap",
+                                        "upsample", "concat", "add", "linear", "dropout", "layernorm", "attention",
+                                        "detect", "l2norm", "vocab", "film"}; /* by lathe_layer_type */
     fprintf(out, "%-4s %-24s %-9s %-18s %12s %14s\n", "#", "layer", "type", "output (C x H x W)", "params", "MACs");
     for (int i = 0; i < g->nlayers; i++) {
         const layer *l = &g->layers[i];

@@ -52,7 +52,7 @@ struct graph_gpu {
 
 static const char *const type_names[] = {"input", "conv", "bn", "act", "maxpool", "avgpool", "gap", "upsample",
                                          "concat", "add", "linear", "dropout", "layernorm", "attention", "detect",
-                                         "l2norm", "vocab"};
+                                         "l2norm", "vocab", "film"};
 
 static void profile_start(lathe_graph *g, struct graph_gpu *G) {
     const char *env = getenv("LATHE_GPU_PROFILE");
@@ -85,14 +85,15 @@ static void profile_add(lathe_graph *g, struct graph_gpu *G, int backward) {
 /* GPU time per layer type and the slowest layers, per forward pass, on stderr. */
 static void profile_print(const lathe_graph *g, const struct graph_gpu *G) {
     if (!G->marks || !G->passes || !G->ms_fwd || !G->ms_bwd) return;
-    double fwd[17] = {0}, bwd[17] = {0}, total = 0;
+    enum { TYPES = sizeof type_names / sizeof type_names[0] };
+    double fwd[TYPES] = {0}, bwd[TYPES] = {0}, total = 0;
     for (int i = 1; i < g->nlayers; i++) {
         int t = g->layers[i].type;
-        if (t >= 0 && t < 17) fwd[t] += G->ms_fwd[i] / G->passes, bwd[t] += G->ms_bwd[i] / G->passes;
+        if (t >= 0 && t < TYPES) fwd[t] += G->ms_fwd[i] / G->passes, bwd[t] += G->ms_bwd[i] / G->passes;
         total += (G->ms_fwd[i] + G->ms_bwd[i]) / G->passes;
     }
     fprintf(stderr, "GPU time per step by layer type (ms, mean of %d steps; total %.2f):\n", G->passes, total);
-    for (int t = 0; t < 17; t++)
+    for (int t = 0; t < TYPES; t++)
         if (fwd[t] + bwd[t] > 0)
             fprintf(stderr, "  %-10s forward %8.3f  backward %8.3f  %5.1f%%\n", type_names[t], fwd[t], bwd[t],
                     100 * (fwd[t] + bwd[t]) / total);
@@ -339,6 +340,7 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
         return lathe_kc_avgpool_fwd(c, n, l->c, a->h, a->w, l->cs.r, l->cs.stride, l->cs.pad, l->h, l->w, a->y_dev,
                                     l->y_dev, err);
     case L_GAP: return lathe_kc_gap_fwd(c, n * l->c, a->h * a->w, a->y_dev, l->y_dev, err);
+    case L_FILM: return lathe_kc_film_fwd(c, n, l->c, l->h * l->w, a->y_dev, g->layers[l->in[1]].y_dev, l->y_dev, err);
     case L_UPSAMPLE: return lathe_kc_upsample_fwd(c, n, a->c, a->h, a->w, l->factor, a->y_dev, l->y_dev, err);
     case L_CONCAT: {
         size_t off = 0;
@@ -394,7 +396,7 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
     layer *l = &g->layers[i];
     layer *a = &g->layers[l->in[0]];
     size_t sz = (size_t)n * per_sample(l);
-    float *dx = l->in[0] == 0 ? NULL : a->dy_dev;
+    float *dx = a->type == L_INPUT ? NULL : a->dy_dev; /* nothing flows into an input */
     switch (l->type) {
     case L_CONV: {
         lathe_conv_shape s = l->cs;
@@ -424,19 +426,26 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
                                          l->dy_dev, dx, err)
                   : 0;
     case L_GAP: return dx ? lathe_kc_gap_bwd(c, n * l->c, a->h * a->w, l->dy_dev, dx, err) : 0;
+    case L_FILM: {
+        const layer *p = &g->layers[l->in[1]];
+        return lathe_kc_film_bwd(c, n, l->c, l->h * l->w, a->y_dev, p->y_dev, l->dy_dev, dx,
+                                 p->type == L_INPUT ? NULL : p->dy_dev, err);
+    }
     case L_UPSAMPLE: return dx ? lathe_kc_upsample_bwd(c, n, a->c, a->h, a->w, l->factor, l->dy_dev, dx, err) : 0;
     case L_CONCAT:
         for (int k = 0, off = 0; k < l->nin; k++) {
             layer *b = &g->layers[l->in[k]];
-            if (l->in[k] != 0 &&
+            if (b->type != L_INPUT &&
                 lathe_kc_add_rows(c, n, per_sample(b), l->dy_dev + off, per_sample(l), b->dy_dev, per_sample(b), err))
                 return -1;
             off += (int)per_sample(b);
         }
         return 0;
     case L_ADD:
-        for (int k = 0; k < l->nin; k++)
-            if (l->in[k] != 0 && lathe_kc_add_rows(c, 1, sz, l->dy_dev, 0, g->layers[l->in[k]].dy_dev, 0, err)) return -1;
+        for (int k = 0; k < l->nin; k++) {
+            const layer *b = &g->layers[l->in[k]];
+            if (b->type != L_INPUT && lathe_kc_add_rows(c, 1, sz, l->dy_dev, 0, b->dy_dev, 0, err)) return -1;
+        }
         return 0;
     case L_LINEAR:
         return (g->gpu->bf16 ? lathe_kc_linear_bwd_bf16 : lathe_kc_linear_bwd)(c, n, (int)per_sample(a), l->c, a->y_dev, pdev(g, l->pw), l->dy_dev, dx,
@@ -446,8 +455,8 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
         for (int k = 0, at = 0; k < l->nin; k++) {
             layer *b = &g->layers[l->in[k]];
             int hw = b->h * b->w;
-            if (l->in[k] != 0 && lathe_kc_transpose(c, n, hw, b->c, l->dy_dev + (size_t)at * b->c, per_sample(l),
-                                                    b->dy_dev, per_sample(b), 1, err))
+            if (b->type != L_INPUT && lathe_kc_transpose(c, n, hw, b->c, l->dy_dev + (size_t)at * b->c, per_sample(l),
+                                                         b->dy_dev, per_sample(b), 1, err))
                 return -1;
             at += hw;
         }

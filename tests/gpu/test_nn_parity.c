@@ -283,6 +283,21 @@ static void graph_ops(void) {
     compare("gap bwd", gdx, gdxg, (size_t)nc * hw, 1e-6);
     free(gx), free(gy), free(gdy), free(gdx), cudaFree(gxg), cudaFree(gyg), cudaFree(gdyg), cudaFree(gdxg);
 
+    /* FiLM: a scale and a shift per channel */
+    int fn = 3, fc = 5, fhw = 37;
+    size_t fx = (size_t)fn * fc * fhw, fp = (size_t)fn * 2 * fc;
+    float *xf = rnd(fx), *pf = rnd(fp), *yf = malloc(fx * 4), *dyf = rnd(fx), *dxf = rnd(fx), *dpf = rnd(fp);
+    float *xfg = dev(xf, fx), *pfg = dev(pf, fp), *yfg = dev(yf, fx), *dyfg = dev(dyf, fx), *dxfg = dev(dxf, fx), *dpfg = dev(dpf, fp);
+    lathe_k_film_fwd_f32(fn, fc, fhw, xf, pf, yf);
+    lathe_k_film_bwd_f32(fn, fc, fhw, xf, pf, dyf, dxf, dpf);
+    KC(lathe_kc_film_fwd(ctx, fn, fc, fhw, xfg, pfg, yfg, &err_));
+    KC(lathe_kc_film_bwd(ctx, fn, fc, fhw, xfg, pfg, dyfg, dxfg, dpfg, &err_));
+    compare("film fwd", yf, yfg, fx, 1e-6);
+    compare("film bwd dx", dxf, dxfg, fx, 1e-6);
+    compare("film bwd dp", dpf, dpfg, fp, 1e-5);
+    free(xf), free(pf), free(yf), free(dyf), free(dxf), free(dpf);
+    cudaFree(xfg), cudaFree(pfg), cudaFree(yfg), cudaFree(dyfg), cudaFree(dxfg), cudaFree(dpfg);
+
     /* dropout: the very same mask */
     size_t nd = 100003;
     float *dx0 = rnd(nd), *mask = malloc(nd * 4), *dy0 = malloc(nd * 4), *ddy = rnd(nd), *ddx = rnd(nd);

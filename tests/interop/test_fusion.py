@@ -90,3 +90,15 @@ def test_bad_models_data_and_options_fail_clearly(runs, tmp_path):
     assert p.returncode != 0 and "no sensor windows" in p.stderr
     p = lathe("export", runs / "runs" / "fused", "-o", tmp_path / "f.onnx", check=False)
     assert p.returncode != 0 and "no exporter" in p.stderr and not (tmp_path / "f.onnx").exists()
+
+
+def test_film_fusion_trains_and_beats_the_masked_inputs(runs):
+    spec = ROOT / "experiments" / "multimodal" / "fusion_parts_film.yaml"
+    lathe("train", spec, f"data.dataset={runs / 'ds'}", CPU, "--runs", runs / "runs", "--name", "film")
+    lathe("eval", runs / "runs" / "film", "--split", "test")
+    rep = json.loads((runs / "runs" / "film" / "eval" / "report.json").read_text())
+    ab = rep["ablation"]
+    assert ab["fused"]["accuracy"] >= 0.75, ab
+    assert ab["fused"]["accuracy"] >= max(ab["image"]["accuracy"], ab["sensor"]["accuracy"]) + 0.1, ab
+    summary = lathe("train", spec, "--summary").stdout
+    assert "film" in summary and "sensors" in summary

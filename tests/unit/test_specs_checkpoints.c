@@ -301,8 +301,9 @@ static void graph_gradients_end_to_end(void **state) {
     cJSON_Delete(m);
 }
 
-/* A second input (a sensor window as [S, T, 1]) on its own branch, joined by concat: both branches'
- * gradients against finite differences, the second input's buffer by name, and the refusals. */
+/* A second input (a sensor window as [S, T, 1]) on its own branch, joined by concat, and by FiLM (a
+ * scale and shift per channel): both branches' gradients against finite differences, the second
+ * input's buffer by name, and the refusals. */
 static void graph_with_two_inputs(void **state) {
     (void)state;
     cJSON *m = model_of("input: [1, 4, 4]\nclasses: 3\nlayers:\n"
@@ -338,7 +339,28 @@ static void graph_with_two_inputs(void **state) {
         "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input, shape: [2, 0, 1]}\n  - {type: gap}\n",
         "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input, shape: [2, 3]}\n  - {type: gap}\n",
         "input: [1, 4, 4]\nlayers:\n  - {type: gap, name: a}\n  - {name: s, type: input, shape: [2, 3, 1], from: a}\n",
+        "input: [2, 4, 4]\nlayers:\n  - {type: gap, name: a}\n  - {name: s, type: film, from: [0, a]}\n", /* 2C = 4 */
+        "input: [2, 4, 4]\nlayers:\n  - {name: s, type: film}\n",
     };
+    /* FiLM: the sensor branch scales and shifts the image features per channel */
+    m = model_of("input: [1, 4, 4]\nclasses: 3\nlayers:\n"
+                 "  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu, name: feat}\n"
+                 "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
+                 "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
+                 "  - {name: mod, type: linear, out: 6}\n  - {name: f, type: film, from: [feat, mod]}\n"
+                 "  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
+    assert_int_equal(lathe_graph_build(m, 3, 4, &g), 0);
+    x = lathe_graph_input(g, NULL, NULL, NULL), y = lathe_graph_input_named(g, "sensors", NULL, NULL, NULL);
+    for (int i = 0; i < 3 * 16; i++) x[i] = (float)sin(i * 0.9);
+    for (int i = 0; i < 3 * 12; i++) y[i] = (float)cos(i * 0.4);
+    lathe_graph_set_train(g, 0);
+    graph_loss(g, labels);
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
+    lathe_graph_backward(g, 3);
+    static const char *const film_names[] = {"c1.weight", "s1.weight", "mod.weight", "mod.bias", "fc.weight"};
+    check_gradients(g, labels, film_names, sizeof film_names / sizeof film_names[0], 6);
+    lathe_graph_free(g);
+    cJSON_Delete(m);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *b = model_of(bad[i]);
         assert_int_equal(lathe_graph_build(b, 1, 0, &g), -LATHE_EINVAL);
