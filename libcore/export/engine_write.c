@@ -121,7 +121,10 @@ static int entry(const lathe_fold *f, int i, const int *alias, const int *act_of
     case LATHE_LAYER_UPSAMPLE:
         cJSON_AddStringToObject(e, "type", "upsample"), cJSON_AddNumberToObject(e, "factor", l->factor);
         break;
-    case LATHE_LAYER_CONCAT: cJSON_AddStringToObject(e, "type", "concat"); break;
+    case LATHE_LAYER_CONCAT:
+        cJSON_AddStringToObject(e, "type", "concat");
+        if (l->tokens) cJSON_AddNumberToObject(e, "tokens", 1); /* the engine's graph is built from this list */
+        break;
     case LATHE_LAYER_ADD: cJSON_AddStringToObject(e, "type", "add"); break;
     case LATHE_LAYER_DETECT: cJSON_AddStringToObject(e, "type", "detect"); break;
     case LATHE_LAYER_LINEAR:

@@ -258,6 +258,7 @@ static int layer(walk *w, int i) {
         break;
     }
     case LATHE_LAYER_CONCAT: {
+        if (l->tokens) return lathe_fail(LATHE_EUNSUPPORTED, "layer %s: concat with tokens has no ONNX form yet", l->name);
         const char *in[8];
         for (int k = 0; k < l->nin; k++) in[k] = as4d(w, l->in[k]);
         y = onnx_name(w->b, l->name);

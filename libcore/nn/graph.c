@@ -104,6 +104,7 @@ static const layer_arg l2norm_args[] = {{"temperature", ARG_NUM, 1e-4, 100}, {"l
 static const layer_arg vocab_args[] = {{"out", ARG_OUT, 1, 65536}, {"box", ARG_OUT, 0, 65536},
                                        {"temperature", ARG_NUM, 1e-4, 100}, {"bias_init", ARG_NUM, -1e3, 1e3}, END};
 static const layer_arg input_args[] = {{"shape", ARG_SHAPE, 1, 1 << 24}, END};
+static const layer_arg concat_args[] = {{"tokens", ARG_FLAG, 0, 1}, END};
 static const layer_arg no_args[] = {END};
 #undef END
 
@@ -122,7 +123,8 @@ static const layer_arg *args_of(int type, int act) {
     case L_L2NORM: return l2norm_args;
     case L_VOCAB: return vocab_args;
     case L_INPUT: return input_args;
-    default: return no_args; /* gap, concat, add, detect */
+    case L_CONCAT: return concat_args;
+    default: return no_args; /* gap, add, detect */
     }
 }
 
@@ -330,6 +332,16 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         break;
     }
     case L_CONCAT:
+        l->tokens = get_int(d, "tokens", 0);
+        if (l->tokens) { /* every input's positions one after another, as tokens of C features: C x L x 1 */
+            l->h = 0, l->w = 1;
+            for (int k = 0; k < l->nin; k++) {
+                const layer *b = &g->layers[l->in[k]];
+                ok &= b->c == a->c, why = "concat with tokens: 1 needs inputs of one channel count";
+                l->h += b->h * b->w;
+            }
+            break;
+        }
         l->c = 0;
         for (int k = 0; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
@@ -634,6 +646,16 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_GAP: lathe_k_gap_fwd_f32(n * l->c, a->h * a->w, a->y, l->y); break;
         case L_UPSAMPLE: lathe_k_upsample_fwd_f32(n, a->c, a->h, a->w, l->factor, a->y, l->y); break;
         case L_CONCAT:
+            if (l->tokens) { /* row (sample, channel) of each input into its stretch of the output's row */
+                for (int k = 0, off = 0; k < l->nin; k++) {
+                    const layer *b = &g->layers[l->in[k]];
+                    int len = b->h * b->w;
+                    for (size_t r = 0; r < (size_t)n * l->c; r++)
+                        memcpy(l->y + r * l->h + off, b->y + r * len, (size_t)len * sizeof(float));
+                    off += len;
+                }
+                break;
+            }
 #pragma omp parallel for schedule(static) if (sz > 262144)
             for (int s = 0; s < n; s++) {
                 float *dst = l->y + (size_t)s * per_sample(l);
@@ -743,9 +765,12 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         case L_CONCAT:
             for (int k = 0, off = 0; k < l->nin; k++) {
                 layer *b = &g->layers[l->in[k]];
-                if (b->type != L_INPUT)
+                int len = l->tokens ? b->h * b->w : (int)per_sample(b);
+                if (b->type != L_INPUT && l->tokens) /* rows (sample, channel) */
+                    lathe_k_add_rows_f32(n * l->c, (size_t)len, l->dy + off, (size_t)l->h, b->dy, (size_t)len);
+                else if (b->type != L_INPUT)
                     lathe_k_add_rows_f32(n, per_sample(b), l->dy + off, per_sample(l), b->dy, per_sample(b));
-                off += (int)per_sample(b);
+                off += len;
             }
             break;
         case L_ADD:
@@ -905,6 +930,7 @@ int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v) {
     v->c = l->c, v->h = l->h, v->w = l->w;
     v->k = l->cs.r, v->stride = l->cs.stride, v->pad = l->cs.pad;
     v->dilation = l->cs.dilation, v->groups = l->cs.groups, v->factor = l->factor, v->heads = l->heads, v->eps = l->eps;
+    v->tokens = l->tokens;
     v->weight = p[0], v->bias = p[1];
     v->conv_act = l->type == L_CONV ? l->conv_act : -1;
     if (l->type == L_CONV && l->conv_act == LATHE_ACT_LEAKY) v->slope = l->slope;

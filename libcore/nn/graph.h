@@ -125,6 +125,7 @@ typedef struct {
     int dilation, groups;       /* CONV */
     int conv_act;               /* CONV: an activation fused into it (LATHE_ACT_*, slope above) or -1 */
     int factor;                 /* UPSAMPLE: nearest-neighbour factor */
+    int tokens;                 /* CONCAT: along the positions (each input's H x W after one another, C x L x 1) */
     int heads;                  /* ATTENTION */
     float eps;                  /* BN, LAYERNORM */
     const lathe_param *weight, *bias; /* CONV, LINEAR (bias may be NULL); BN, LAYERNORM gamma and beta;

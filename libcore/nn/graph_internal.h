@@ -28,6 +28,7 @@ typedef struct {
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
     int factor;                /* upsample */
+    int tokens;                /* concat: along the positions (C x L x 1), not the channels */
     int heads;                 /* attention */
     int pw, pb, prm, prv;      /* parameter indices (-1 none): weight/gamma, bias/beta, running stats
                                   (batch norm) or the output projection (attention) */

@@ -127,13 +127,16 @@ static void compare_params(const char *model, lathe_graph *cpu, lathe_graph *gpu
 /* The model twice with the same weights, the second on cuda:0 in `precision`, the layer `frozen`
  * (NULL: none) frozen in both, and one random input in both; *k gets the outputs per sample. */
 /* two inputs: an image branch and a sensor window [S, T, 1] on its own branch, joined by FiLM (the
- * sensors scale and shift the image features) and by concat */
+ * sensors scale and shift the image features), by attention over both as one token sequence
+ * (concat with tokens) and by concat */
 static const char *const two_inputs =
     "{\"input\": [3, 8, 8], \"classes\": 3, \"layers\": ["
     "{\"name\": \"c1\", \"type\": \"conv\", \"out\": 4, \"k\": 3}, {\"type\": \"relu\", \"name\": \"feat\"},"
     "{\"name\": \"sensors\", \"type\": \"input\", \"shape\": [5, 16, 1]},"
-    "{\"name\": \"s1\", \"type\": \"conv\", \"out\": 6, \"k\": 3}, {\"type\": \"silu\"}, {\"type\": \"gap\", \"name\": \"sen\"},"
+    "{\"name\": \"s1\", \"type\": \"conv\", \"out\": 4, \"k\": 3}, {\"type\": \"silu\", \"name\": \"steps\"}, {\"type\": \"gap\", \"name\": \"sen\"},"
     "{\"name\": \"mod\", \"type\": \"linear\", \"out\": 8}, {\"name\": \"film\", \"type\": \"film\", \"from\": [\"feat\", \"mod\"]},"
+    "{\"name\": \"tok\", \"type\": \"concat\", \"tokens\": 1, \"from\": [\"film\", \"steps\"]},"
+    "{\"name\": \"joint\", \"type\": \"attention\", \"heads\": 2},"
     "{\"type\": \"gap\", \"name\": \"img\"}, {\"type\": \"concat\", \"from\": [\"img\", \"sen\"]},"
     "{\"name\": \"mix\", \"type\": \"linear\", \"out\": 8}, {\"type\": \"relu\"},"
     "{\"name\": \"fc\", \"type\": \"linear\", \"out\": \"classes\"}]}";

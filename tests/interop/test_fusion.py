@@ -92,13 +92,14 @@ def test_bad_models_data_and_options_fail_clearly(runs, tmp_path):
     assert p.returncode != 0 and "no exporter" in p.stderr and not (tmp_path / "f.onnx").exists()
 
 
-def test_film_fusion_trains_and_beats_the_masked_inputs(runs):
-    spec = ROOT / "experiments" / "multimodal" / "fusion_parts_film.yaml"
-    lathe("train", spec, f"data.dataset={runs / 'ds'}", CPU, "--runs", runs / "runs", "--name", "film")
-    lathe("eval", runs / "runs" / "film", "--split", "test")
-    rep = json.loads((runs / "runs" / "film" / "eval" / "report.json").read_text())
+@pytest.mark.parametrize("kind,layer", [("film", "film"), ("attention", "attention")])
+def test_film_and_attention_fusion_beat_the_masked_inputs(runs, kind, layer):
+    spec = ROOT / "experiments" / "multimodal" / f"fusion_parts_{kind}.yaml"
+    lathe("train", spec, f"data.dataset={runs / 'ds'}", CPU, "--runs", runs / "runs", "--name", kind)
+    lathe("eval", runs / "runs" / kind, "--split", "test")
+    rep = json.loads((runs / "runs" / kind / "eval" / "report.json").read_text())
     ab = rep["ablation"]
     assert ab["fused"]["accuracy"] >= 0.75, ab
     assert ab["fused"]["accuracy"] >= max(ab["image"]["accuracy"], ab["sensor"]["accuracy"]) + 0.1, ab
     summary = lathe("train", spec, "--summary").stdout
-    assert "film" in summary and "sensors" in summary
+    assert f" {layer} " in summary and "sensors" in summary

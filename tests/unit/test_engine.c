@@ -29,6 +29,8 @@ static const char *classifier_json =
     "{\"name\": \"b3\", \"type\": \"bn\"},"
     "{\"name\": \"sum\", \"type\": \"add\", \"from\": [\"b3\", \"cat\"]},"
     "{\"name\": \"pool\", \"type\": \"maxpool\", \"k\": 2},"
+    "{\"name\": \"pool2\", \"type\": \"maxpool\", \"k\": 4, \"from\": \"sum\"},"
+    "{\"name\": \"tok\", \"type\": \"concat\", \"tokens\": 1, \"from\": [\"pool\", \"pool2\"]},"
     "{\"name\": \"ln\", \"type\": \"layernorm\"},"
     "{\"name\": \"att\", \"type\": \"attention\", \"heads\": 2},"
     "{\"name\": \"g\", \"type\": \"gelu\"},"

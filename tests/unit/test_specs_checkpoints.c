@@ -301,39 +301,77 @@ static void graph_gradients_end_to_end(void **state) {
     cJSON_Delete(m);
 }
 
-/* A second input (a sensor window as [S, T, 1]) on its own branch, joined by concat, and by FiLM (a
- * scale and shift per channel): both branches' gradients against finite differences, the second
- * input's buffer by name, and the refusals. */
-static void graph_with_two_inputs(void **state) {
-    (void)state;
-    cJSON *m = model_of("input: [1, 4, 4]\nclasses: 3\nlayers:\n"
-                        "  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu}\n  - {type: gap, name: img}\n"
-                        "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
-                        "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
-                        "  - {type: concat, from: [img, -1]}\n  - {name: fc, type: linear, out: classes}\n");
+/* Builds a model whose second input is `sensors` [2, 6, 1] beside an image [1, 4, 4], fills both with
+ * fixed values, runs a backward pass and checks the named parameters' gradients against finite
+ * differences; returns the graph (the caller frees it). */
+static lathe_graph *two_input_gradients(const char *layers, const char *const *names, size_t n) {
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, "input: [1, 4, 4]\nclasses: 3\nlayers:\n%s", layers);
+    cJSON *m = model_of(yaml);
     lathe_graph *g;
     assert_int_equal(lathe_graph_build(m, 3, 3, &g), 0); /* graph_loss runs batches of 3 */
-    assert_int_equal(lathe_graph_ninputs(g), 2);
-    int c, h, w;
-    float *x = lathe_graph_input(g, &c, &h, &w), *y = lathe_graph_input_named(g, "sensors", &c, &h, &w);
+    cJSON_Delete(m);
+    float *x = lathe_graph_input(g, NULL, NULL, NULL), *y = lathe_graph_input_named(g, "sensors", NULL, NULL, NULL);
     assert_non_null(y);
-    assert_true(c == 2 && h == 6 && w == 1);
-    assert_ptr_equal(lathe_graph_input_named(g, "input", NULL, NULL, NULL), x);
-    assert_null(lathe_graph_input_named(g, "c1", NULL, NULL, NULL)); /* not an input */
     for (int i = 0; i < 3 * 16; i++) x[i] = (float)sin(i * 0.9);
     for (int i = 0; i < 3 * 12; i++) y[i] = (float)cos(i * 0.4);
     lathe_graph_set_train(g, 0);
-    int32_t labels[3] = {2, 0, 1};
+    static const int32_t labels[3] = {2, 0, 1};
     graph_loss(g, labels);
     lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
     lathe_graph_backward(g, 3);
+    check_gradients(g, labels, names, n, 6);
+    return g;
+}
+
+/* A second input (a sensor window as [S, T, 1]) on its own branch, joined by concat, by FiLM (a
+ * scale and shift per channel) and by attention over both as one sequence of tokens: both
+ * branches' gradients against finite differences, the second input's buffer by name, and the
+ * refusals. */
+static void graph_with_two_inputs(void **state) {
+    (void)state;
     static const char *const names[] = {"c1.weight", "s1.weight", "s1.bias", "fc.weight"};
-    check_gradients(g, labels, names, sizeof names / sizeof names[0], 6);
+    lathe_graph *g = two_input_gradients("  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu}\n  - {type: gap, name: img}\n"
+                                         "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
+                                         "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
+                                         "  - {type: concat, from: [img, -1]}\n  - {name: fc, type: linear, out: classes}\n",
+                                         names, sizeof names / sizeof names[0]);
+    assert_int_equal(lathe_graph_ninputs(g), 2);
+    int c, h, w;
+    float *x = lathe_graph_input(g, NULL, NULL, NULL), *y = lathe_graph_input_named(g, "sensors", &c, &h, &w);
+    assert_true(c == 2 && h == 6 && w == 1);
+    assert_ptr_equal(lathe_graph_input_named(g, "input", NULL, NULL, NULL), x);
+    assert_null(lathe_graph_input_named(g, "c1", NULL, NULL, NULL)); /* not an input */
+    static const int32_t labels[3] = {2, 0, 1};
     double before = graph_loss(g, labels); /* the second input reaches the output */
     y[3] += 1;
     assert_true(fabs(graph_loss(g, labels) - before) > 1e-6);
     lathe_graph_free(g);
-    cJSON_Delete(m);
+    /* FiLM: the sensor branch scales and shifts the image features per channel */
+    static const char *const film_names[] = {"c1.weight", "s1.weight", "mod.weight", "mod.bias", "fc.weight"};
+    g = two_input_gradients("  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu, name: feat}\n"
+                            "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
+                            "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
+                            "  - {name: mod, type: linear, out: 6}\n  - {name: f, type: film, from: [feat, mod]}\n"
+                            "  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n",
+                            film_names, sizeof film_names / sizeof film_names[0]);
+    lathe_graph_free(g);
+    /* joint attention: the image's 16 positions and the window's 6 steps as one sequence of tokens */
+    static const char *const joint_names[] = {"c1.weight", "s1.weight", "s1.bias", "att.in_proj_weight", "fc.weight"};
+    g = two_input_gradients("  - {name: c1, type: conv, out: 4, k: 3}\n  - {type: relu, name: feat}\n"
+                            "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
+                            "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu, name: steps}\n"
+                            "  - {name: tok, type: concat, tokens: 1, from: [feat, steps]}\n"
+                            "  - {name: att, type: attention, heads: 2}\n  - {type: gap}\n"
+                            "  - {name: fc, type: linear, out: classes}\n",
+                            joint_names, sizeof joint_names / sizeof joint_names[0]);
+    int found = 0;
+    lathe_layer_view tv;
+    for (int i = 0; i < lathe_graph_nlayers(g); i++)
+        if (!lathe_graph_layer(g, i, &tv) && !strcmp(tv.name, "tok"))
+            found = tv.c == 4 && tv.h == 16 + 6 && tv.w == 1 && tv.tokens == 1; /* C x (16 + 6) x 1 */
+    assert_true(found);
+    lathe_graph_free(g);
     static const char *const bad[] = {
         "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input}\n  - {type: gap}\n",
         "input: [1, 4, 4]\nlayers:\n  - {name: s, type: input, shape: [2, 0, 1]}\n  - {type: gap}\n",
@@ -341,26 +379,8 @@ static void graph_with_two_inputs(void **state) {
         "input: [1, 4, 4]\nlayers:\n  - {type: gap, name: a}\n  - {name: s, type: input, shape: [2, 3, 1], from: a}\n",
         "input: [2, 4, 4]\nlayers:\n  - {type: gap, name: a}\n  - {name: s, type: film, from: [0, a]}\n", /* 2C = 4 */
         "input: [2, 4, 4]\nlayers:\n  - {name: s, type: film}\n",
+        "input: [2, 4, 4]\nlayers:\n  - {type: conv, out: 3, name: a}\n  - {name: s, type: concat, tokens: 1, from: [input, a]}\n",
     };
-    /* FiLM: the sensor branch scales and shifts the image features per channel */
-    m = model_of("input: [1, 4, 4]\nclasses: 3\nlayers:\n"
-                 "  - {name: c1, type: conv, out: 3, k: 3}\n  - {type: relu, name: feat}\n"
-                 "  - {name: sensors, type: input, shape: [2, 6, 1]}\n"
-                 "  - {name: s1, type: conv, out: 4, k: 3}\n  - {type: silu}\n  - {type: gap}\n"
-                 "  - {name: mod, type: linear, out: 6}\n  - {name: f, type: film, from: [feat, mod]}\n"
-                 "  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
-    assert_int_equal(lathe_graph_build(m, 3, 4, &g), 0);
-    x = lathe_graph_input(g, NULL, NULL, NULL), y = lathe_graph_input_named(g, "sensors", NULL, NULL, NULL);
-    for (int i = 0; i < 3 * 16; i++) x[i] = (float)sin(i * 0.9);
-    for (int i = 0; i < 3 * 12; i++) y[i] = (float)cos(i * 0.4);
-    lathe_graph_set_train(g, 0);
-    graph_loss(g, labels);
-    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
-    lathe_graph_backward(g, 3);
-    static const char *const film_names[] = {"c1.weight", "s1.weight", "mod.weight", "mod.bias", "fc.weight"};
-    check_gradients(g, labels, film_names, sizeof film_names / sizeof film_names[0], 6);
-    lathe_graph_free(g);
-    cJSON_Delete(m);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *b = model_of(bad[i]);
         assert_int_equal(lathe_graph_build(b, 1, 0, &g), -LATHE_EINVAL);
