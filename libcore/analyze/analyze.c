@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <xxhash.h>
 
 #include "analyze_internal.h"
@@ -92,14 +91,6 @@ int lathe_analyze_check(const lathe_analyze_opts *o) {
     if (o->heatmap_bins < 2 || o->heatmap_bins > 64) return lathe_fail(LATHE_EINVAL, "heatmap bins must be 2..64");
     if (o->max_listed < 0) return lathe_fail(LATHE_EINVAL, "max-listed must be >= 0");
     return 0;
-}
-
-static int find_good_class(const lathe_manifest *m) {
-    static const char *const names[] = {"good", "ok", "normal", "pass", NULL};
-    for (int k = 0; k < m->nclasses; k++)
-        for (int i = 0; names[i]; i++)
-            if (!strcasecmp(m->class_names[k], names[i])) return k;
-    return -1;
 }
 
 int analyze_system_failure(analyze_ctx *c, int rc) {
@@ -234,7 +225,7 @@ int lathe_analyze_run(lathe_dataset *ds, const lathe_analyze_opts *o, cJSON **ou
     if (rc) return rc;
     analyze_ctx c = {.opts = o, .ds = ds, .m = lathe_dataset_manifest(ds), .n = lathe_dataset_count(ds)};
     if (c.n == 0) return lathe_fail(LATHE_EFORMAT, "%s holds no samples", lathe_dataset_dir(ds));
-    c.good_class = find_good_class(c.m);
+    c.good_class = lathe_good_class((const char *const *)c.m->class_names, c.m->nclasses);
     c.rec = malloc(c.n * sizeof *c.rec);
     c.thumbs = malloc(c.n * LATHE_THUMB_SIDE * LATHE_THUMB_SIDE);
     c.corrupt_errors = cJSON_CreateArray();

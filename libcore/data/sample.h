@@ -22,6 +22,9 @@ enum { LATHE_SPLIT_TRAIN = 0, LATHE_SPLIT_VAL = 1, LATHE_SPLIT_TEST = 2, LATHE_N
 const char *lathe_split_name(int split);
 /* LATHE_SPLIT_* for "train"/"val"/"test", or -1. */
 int lathe_split_parse(const char *name);
+/* The class that means "no defect" among n class names: the first named good, ok, normal or pass
+ * (any case; NULL names skipped), or -1. Verdicts, analysis and the fusion head's labels read it. */
+int lathe_good_class(const char *const *names, int n);
 
 /* Per-sample facts kept in /meta: how stored pixels map back to the source image. */
 typedef struct {

@@ -3,7 +3,6 @@
  * the threshold, else the "good" class; verdicts are compared with the images' own labels. */
 #include <stdint.h>
 #include <stdlib.h>
-#include <strings.h>
 
 #include "det_report.h"
 #include "libcore/base/error.h"
@@ -17,15 +16,6 @@ typedef struct {
 static int cmp_image(const void *x, const void *y) {
     const image_label *p = x, *q = y;
     return (p->image_id > q->image_id) - (p->image_id < q->image_id);
-}
-
-/* The class that means "no defect": named good, ok, normal or pass (any case), or -1. */
-static int good_class(const lathe_coco_data *d) {
-    static const char *const names[] = {"good", "ok", "normal", "pass"};
-    for (size_t k = 0; k < d->ncategories; k++)
-        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-            if (d->category_names[k] && !strcasecmp(d->category_names[k], names[j])) return (int)k;
-    return -1;
 }
 
 /* The labels of the split's source images (their first samples' /labels), sorted by image id. */
@@ -50,7 +40,7 @@ static int split_labels(struct lathe_dataset *ds, int split, image_label **out, 
 int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
                               cJSON *report) {
     if (!ds || !d || !report) return lathe_fail(LATHE_EINVAL, "verdicts need a dataset, detections and a report");
-    int good = good_class(d), rc = 0;
+    int good = lathe_good_class((const char *const *)d->category_names, (int)d->ncategories), rc = 0;
     size_t K = d->ncategories, n = 0, judged = 0, correct = 0;
     if (good < 0) return 0; /* nothing says which verdict means a good part */
     image_label *labels = NULL;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "fusion.h"
@@ -17,15 +16,6 @@
 #include "libcore/base/rng.h"
 #include "libcore/nn/train.h"
 #include "libcore/nn/trainer.h"
-
-/* The class that means "no defect": named good, ok, normal or pass (any case), or -1. */
-static int good_class(const lathe_manifest *m) {
-    static const char *const names[] = {"good", "ok", "normal", "pass"};
-    for (int k = 0; k < m->nclasses; k++)
-        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-            if (m->class_names[k] && !strcasecmp(m->class_names[k], names[j])) return k;
-    return -1;
-}
 
 int fx_open(fx_run *r, const cJSON *spec, const char *dataset) {
     memset(r, 0, sizeof *r);
@@ -45,7 +35,7 @@ int fx_open(fx_run *r, const cJSON *spec, const char *dataset) {
     int rc = lathe_dataset_open(dir, &r->ds);
     if (rc) return rc;
     const lathe_manifest *m = lathe_dataset_manifest(r->ds);
-    r->classes = m->nclasses, r->good = good_class(m);
+    r->classes = m->nclasses, r->good = lathe_good_class((const char *const *)m->class_names, m->nclasses);
     if (r->classes < 2) return lathe_fail(LATHE_EINVAL, "%s has %d classes: a fusion head needs two or more", dir, r->classes);
     if (m->sensor_steps < 1 || m->sensor_channels < 1)
         return lathe_fail(LATHE_EINVAL, "%s holds no sensor windows: a fusion head reads images and sensors", dir);
