@@ -187,7 +187,8 @@ static double seconds_since(const struct timespec *t0) {
     return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
-static int write_run_files(const ad_train *t, const char *run_dir, cJSON *metrics) {
+/* log.jsonl (the pass as one line) and metrics.json (the same, indented). */
+static int write_run_files(const char *run_dir, cJSON *metrics) {
     char path[4300];
     char *text = cJSON_PrintUnformatted(metrics);
     int rc = text ? 0 : lathe_fail(LATHE_ENOMEM, "metrics");
@@ -206,7 +207,6 @@ static int write_run_files(const ad_train *t, const char *run_dir, cJSON *metric
         rc = lathe_write_atomic(path, text, strlen(text));
     }
     free(text);
-    (void)t;
     return rc;
 }
 
@@ -307,7 +307,7 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
         if (isfinite(m->threshold)) cJSON_AddNumberToObject(j, "threshold", m->threshold);
         if (val_auroc >= 0) cJSON_AddNumberToObject(j, "val_image_auroc", val_auroc);
         cJSON_AddNumberToObject(j, "seconds", seconds_since(&t0));
-        rc = write_run_files(&t, run_dir, j);
+        rc = write_run_files(run_dir, j);
         if (!rc)
             lathe_log(LATHE_LOG_INFO, "anomaly", "%zu good %s, %zu patches -> %s; threshold %g (%s)", images,
                       m->sensors ? "windows" : "images", images * P,
