@@ -239,8 +239,12 @@ int cmd_eval(int argc, char **argv) {
             const cJSON *verdicts = cJSON_GetObjectItemCaseSensitive(report, "image_level");
             if (verdicts)
                 printf("image-level accuracy %.4f on %.0f images (verdict: the best detection's class at score >= %g, "
-                       "else %s)\n", lathe_config_num(verdicts, "accuracy", -1), lathe_config_num(verdicts, "images", 0),
-                       lathe_config_num(verdicts, "score_threshold", 0), lathe_config_str(verdicts, "good_class", "good"));
+                       "else %s; threshold: %s)\n", lathe_config_num(verdicts, "accuracy", -1),
+                       lathe_config_num(verdicts, "images", 0), lathe_config_num(verdicts, "score_threshold", 0),
+                       lathe_config_str(verdicts, "good_class", "good"),
+                       !strcmp(lathe_config_str(verdicts, "threshold_from", ""), "val") ? "the best on val"
+                       : !strcmp(lathe_config_str(verdicts, "threshold_from", ""), "spec") ? "eval.verdict_threshold"
+                                                                                           : "the default");
             const cJSON *ov = cJSON_GetObjectItemCaseSensitive(report, "open_vocabulary");
             if (ov)
                 printf("open vocabulary: base classes AP50 %.4f, novel classes (named only in text) AP50 %.4f\n",

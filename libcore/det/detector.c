@@ -312,6 +312,38 @@ static int base_and_novel(const lathe_detector *d, cJSON *r) {
     return rc;
 }
 
+/* The image-level verdict's score threshold: eval.verdict_threshold when the spec sets it; else,
+ * evaluating another split than val, the one of 0.05, 0.10, .., 0.95 with the best image-level
+ * accuracy on the val split's images (ties: the nearest 0.25), as an operating point is chosen on
+ * held-out data; else (no val images with labels) 0.25. *from says which, *val_accuracy (-1 when
+ * not from val) what it reached there. */
+static int verdict_threshold(lathe_detector *d, const cJSON *spec, int sp, double *t, const char **from,
+                             double *val_accuracy) {
+    *t = LATHE_DET_CONFUSION_SCORE, *from = "default", *val_accuracy = -1;
+    const cJSON *fixed = lathe_config_get(spec, "eval.verdict_threshold");
+    if (cJSON_IsNumber(fixed)) {
+        *t = fixed->valuedouble, *from = "spec";
+        return 0;
+    }
+    if (sp == LATHE_SPLIT_VAL || !lathe_manifest_samples(lathe_dataset_manifest(d->ds), LATHE_SPLIT_VAL)) return 0;
+    lathe_coco_data data = {0};
+    lathe_coco_result res = {0};
+    int rc = lathe_detector_score(d, LATHE_SPLIT_VAL, &data, &res);
+    for (int k = 1; !rc && k <= 19; k++) {
+        double cand = k / 20.0;
+        cJSON *tmp = cJSON_CreateObject();
+        rc = tmp ? lathe_det_report_verdicts(d->ds, LATHE_SPLIT_VAL, &data, cand, tmp) : lathe_fail(LATHE_ENOMEM, "verdicts");
+        double acc = lathe_config_num(tmp, "image_level.accuracy", -1);
+        if (!rc && acc >= 0 && (acc > *val_accuracy || (acc == *val_accuracy && fabs(cand - 0.25) < fabs(*t - 0.25))))
+            *t = cand, *val_accuracy = acc, *from = "val";
+        cJSON_Delete(tmp);
+    }
+    if (!rc && *val_accuracy < 0) *t = LATHE_DET_CONFUSION_SCORE; /* no labelled val image: the default */
+    lathe_coco_result_free(&res);
+    lathe_coco_data_free(&data);
+    return rc;
+}
+
 int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *dataset, const char *split,
                         const char *out_dir, const char *training_log, cJSON **report) {
     if (report) *report = NULL;
@@ -330,7 +362,15 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     if (!rc) rc = lathe_coco_results_write(path, data.dt, data.ndt);
     if (!rc && !(r = lathe_coco_report(&data, &res))) rc = lathe_fail(LATHE_ENOMEM, "report");
     if (!rc) rc = lathe_det_report_extend(&data, r);
-    if (!rc) rc = lathe_det_report_verdicts(d.ds, sp, &data, LATHE_DET_CONFUSION_SCORE, r);
+    double verdict_t, val_accuracy;
+    const char *verdict_from;
+    if (!rc) rc = verdict_threshold(&d, spec, sp, &verdict_t, &verdict_from, &val_accuracy);
+    if (!rc) rc = lathe_det_report_verdicts(d.ds, sp, &data, verdict_t, r);
+    cJSON *verdicts = r ? cJSON_GetObjectItemCaseSensitive(r, "image_level") : NULL;
+    if (!rc && verdicts) {
+        cJSON_AddStringToObject(verdicts, "threshold_from", verdict_from);
+        if (val_accuracy >= 0) cJSON_AddNumberToObject(verdicts, "val_accuracy", val_accuracy);
+    }
     if (!rc && lathe_config_get(spec, "data.holdout_classes")) rc = base_and_novel(&d, r);
     if (!rc) {
         cJSON_AddStringToObject(r, "checkpoint", checkpoint);

@@ -86,6 +86,7 @@ static const spec_key keys[] = {
     {"train.assign.topk", K_INT, 1, 1000, NULL},
     {"eval", K_MAP, 0, 0, NULL},
     {"eval.prompt", K_NAMES, 0, 0, NULL},
+    {"eval.verdict_threshold", K_NUM, 0, 1, NULL},
     {"eval.class_text", K_TEXTS, 0, 0, NULL},
     {"fusion", K_MAP, 0, 0, NULL},
     {"fusion.inputs", K_STR, 0, 0, "both image sensors"},

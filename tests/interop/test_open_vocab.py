@@ -4,10 +4,12 @@ briefly on `lathe synth` tiles with "crack" held out. Checks the head's text row
 `lathe embed` of the same prompts, the report's base and novel mAP, `lathe predict --classes` with a
 new vocabulary, and clear errors."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from safetensors.numpy import load_file
 
 from fixtures import lathe, needs_text_model
@@ -93,3 +95,27 @@ def test_the_evaluation_notebook_shows_base_and_novel(run):
     assert set(row_dict(tables_of(cell)[0])) == {"base", "novel"}
     assert text_of(cell) == "named only in text: crack\n"
     assert_reruns_to_the_same_tables(nb, execute(path))
+
+
+def test_verdict_threshold_is_chosen_on_val(run, tmp_path):
+    """The image-level verdict's score threshold: the best of 0.05 .. 0.95 on the val split's images
+    when another split is evaluated, eval.verdict_threshold when the spec sets it, else 0.25."""
+    lathe("eval", run / "runs" / "ov", "--split", "test")
+    rep = json.loads((run / "runs" / "ov" / "eval" / "report.json").read_text())["image_level"]
+    t = rep["score_threshold"]
+    assert rep["threshold_from"] == "val" and 0 <= rep["val_accuracy"] <= 1
+    assert any(abs(t - k / 20) < 1e-12 for k in range(1, 20))
+    copy = tmp_path / "ov"
+    shutil.copytree(run / "runs" / "ov", copy)
+    val_at = {}
+    for cand in sorted({t, 0.05, 0.25, 0.5, 0.95}):  # the spec's threshold, scored on val itself
+        cfg = yaml.safe_load((run / "runs" / "ov" / "config.yaml").read_text())
+        cfg.setdefault("eval", {})["verdict_threshold"] = cand
+        (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+        lathe("eval", copy, "--split", "val")
+        v = json.loads((copy / "eval" / "report.json").read_text())["image_level"]
+        assert v["threshold_from"] == "spec" and v["score_threshold"] == pytest.approx(cand)
+        val_at[cand] = v["accuracy"]
+    assert val_at[t] == pytest.approx(rep["val_accuracy"]) and val_at[t] >= max(val_at.values()) - 1e-12
+    lathe("eval", run / "runs" / "ov", "--split", "val", "-o", tmp_path / "onval")
+    assert json.loads((tmp_path / "onval" / "report.json").read_text())["image_level"]["threshold_from"] == "default"
