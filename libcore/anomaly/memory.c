@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/simd.h"
 #include "libcore/base/error.h"
 #include "libcore/base/rng.h"
 
@@ -40,14 +41,8 @@ static float sqnorm(const float *x, int d) {
  * the distance update then runs down whole vectors of rows, with no per-row horizontal sums. */
 #define CORESET_BLOCK 64
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"))) /* as kernels/cpu/nn_ops.inc */
-#else
-#define SIMD_CLONES
-#endif
-
 /* best[r] = min(best[r], |row r - c|^2) over one block (xt: d x CORESET_BLOCK). */
-SIMD_CLONES static void block_update(const float *xt, int d, const float *c, float *best) {
+LATHE_SIMD_CLONES static void block_update(const float *xt, int d, const float *c, float *best) {
     float acc[CORESET_BLOCK] = {0};
     for (int k = 0; k < d; k++) {
         const float *col = xt + (size_t)k * CORESET_BLOCK;
