@@ -232,9 +232,9 @@ static int draw(lathe_dataset *ds, const ad_scored *s, size_t i, float scale, ui
     return rc;
 }
 
-static const ad_scored *sort_ctx;
-static int by_score_desc(const void *a, const void *b) {
-    float x = sort_ctx->score[*(const size_t *)a], y = sort_ctx->score[*(const size_t *)b];
+static int by_score_desc(const void *a, const void *b, void *ctx) {
+    const float *score = ctx;
+    float x = score[*(const size_t *)a], y = score[*(const size_t *)b];
     return (x < y) - (x > y);
 }
 
@@ -243,8 +243,7 @@ static size_t pick(const ad_scored *s, size_t *out, const char **why) {
     size_t *order = malloc(sizeof(size_t) * (s->n + 1)), k = 0;
     if (!order) return 0;
     for (size_t i = 0; i < s->n; i++) order[i] = i;
-    sort_ctx = s;
-    qsort(order, s->n, sizeof *order, by_score_desc);
+    qsort_r(order, s->n, sizeof *order, by_score_desc, s->score); /* no shared state: evaluations may run at once */
     size_t taken = 0;
     for (size_t j = 0; j < s->n && taken < AD_DRAW_EACH; j++)
         if (s->defect[order[j]]) out[k] = order[j], why[k++] = "defective, highest scores", taken++;

@@ -1,4 +1,4 @@
-/* metrics.c - AUROC, PRO and the best-F1 threshold of anomaly scores (metrics.h). Each sorts the
+/* metrics.c - AUROC, average precision, PRO and the best-F1 threshold (metrics.h). Each sorts the
  * scores once and sweeps every distinct score as a threshold, ties taken together. */
 #include "metrics.h"
 
@@ -47,6 +47,25 @@ int lathe_auroc(const float *score, const uint8_t *positive, size_t n, double *a
     }
     free(s);
     *auroc = pos > 0 && neg > 0 ? wins / (pos * neg) : -1;
+    return 0;
+}
+
+int lathe_average_precision(const float *score, const uint8_t *positive, size_t n, double *ap) {
+    scored *s;
+    int rc = tagged(score, positive, n, &s);
+    if (rc) return rc;
+    double total = 0, tp = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) total += s[i].tag;
+    for (size_t i = 0; i < n && total > 0;) {
+        size_t j = i;
+        double gained = 0;
+        while (j < n && s[j].score == s[i].score) gained += s[j].tag, j++;
+        tp += gained;
+        sum += gained / total * (tp / (double)j); /* j samples at or above this score */
+        i = j;
+    }
+    free(s);
+    *ap = total > 0 ? sum : -1;
     return 0;
 }
 

@@ -1,5 +1,6 @@
-/* metrics.h - how well anomaly scores tell defects from good (docs/MULTIMODAL.md, "Anomaly"): the
- * area under the ROC curve (ties counted half, as scikit-learn's roc_auc_score), MVTec AD's
+/* metrics.h - how well scores tell positives from the rest (the anomaly heads' and the fusion head's
+ * reports, docs/MULTIMODAL.md): the area under the ROC curve (ties counted half, as scikit-learn's
+ * roc_auc_score), average precision, MVTec AD's
  * per-region overlap (PRO: the mean share of each connected defect region above a threshold,
  * integrated over the false positive rate up to a limit and normalized by it), and the threshold
  * with the best F1. Exact: every distinct score is a threshold. */
@@ -14,6 +15,11 @@ extern "C" {
 /* AUROC of n scores against positive[i] (nonzero: a defect) into *auroc, or -1 when either class
  * is empty. Returns 0, -LATHE_EINVAL (a NaN score) or -LATHE_ENOMEM. */
 int lathe_auroc(const float *score, const uint8_t *positive, size_t n, double *auroc);
+
+/* Average precision of n scores against positive[i] into *ap (scikit-learn's average_precision_score:
+ * the sum over thresholds of the recall gained times the precision there, ties taken together), or
+ * -1 without a positive sample. Returns 0, -LATHE_EINVAL (a NaN score) or -LATHE_ENOMEM. */
+int lathe_average_precision(const float *score, const uint8_t *positive, size_t n, double *ap);
 
 /* PRO over n maps of h x w scores and their masks (nonzero: defect), regions 8-connected per image,
  * integrated for false positive rates 0..fpr_limit (MVTec AD uses 0.3) and divided by fpr_limit,

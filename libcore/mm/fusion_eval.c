@@ -9,6 +9,7 @@
 #include "fusion.h"
 #include "fusion_internal.h"
 #include "kernels/nn.h"
+#include "libcore/anomaly/metrics.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
@@ -61,61 +62,37 @@ static int top(const float *row, int k) {
     return best;
 }
 
-static const float *ap_scores;
-static int by_score_desc(const void *a, const void *b) {
-    float x = ap_scores[*(const size_t *)a], y = ap_scores[*(const size_t *)b];
-    return (x < y) - (x > y);
-}
-
-/* Average precision of class c over the pass (scikit-learn's: the sum over thresholds of the
- * recall gained times the precision there, ties taken together); -1 without a positive sample. */
-static double class_ap(const fx_pass *p, int k, int c, float *col, size_t *order, size_t *positives) {
-    size_t total = 0;
-    for (size_t i = 0; i < p->n; i++) col[i] = p->logits[i * k + c], order[i] = i, total += p->target[i * k + c] > 0.5f;
-    *positives = total;
-    if (!total) return -1;
-    ap_scores = col;
-    qsort(order, p->n, sizeof *order, by_score_desc);
-    double ap = 0, tp = 0, seen = 0;
-    for (size_t i = 0; i < p->n;) {
-        size_t j = i;
-        double gained = 0;
-        while (j < p->n && col[order[j]] == col[order[i]]) gained += p->target[order[j] * k + c] > 0.5f, seen += 1, j++;
-        tp += gained;
-        ap += gained / (double)total * (tp / seen);
-        i = j;
-    }
-    return ap;
-}
-
 /* accuracy (top class against the image label) and mAP (mean AP over classes with positives) of a
  * pass; with `detail` also the per-class AP list. */
 static int pass_metrics(const fx_pass *p, int k, const char *const *names, cJSON *out, int detail) {
     float *col = malloc(sizeof(float) * (p->n + 1));
-    size_t *order = malloc(sizeof(size_t) * (p->n + 1)), right = 0, counted = 0;
-    if (!col || !order) {
-        free(col), free(order);
+    uint8_t *pos = malloc(p->n + 1);
+    if (!col || !pos) {
+        free(col), free(pos);
         return lathe_fail(LATHE_ENOMEM, "average precision");
     }
+    size_t right = 0, counted = 0;
     for (size_t i = 0; i < p->n; i++) right += top(p->logits + i * k, k) == p->label[i], counted += p->label[i] >= 0;
     double sum = 0;
-    int classes = 0;
+    int classes = 0, rc = 0;
     cJSON *list = detail ? cJSON_AddArrayToObject(out, "classes") : NULL;
-    for (int c = 0; c < k; c++) {
-        size_t pos;
-        double ap = class_ap(p, k, c, col, order, &pos);
-        if (ap >= 0) sum += ap, classes++;
-        if (!list) continue;
+    for (int c = 0; !rc && c < k; c++) { /* each class's score as a detector of that class */
+        size_t positives = 0;
+        for (size_t i = 0; i < p->n; i++) col[i] = p->logits[i * k + c], positives += pos[i] = p->target[i * k + c] > 0.5f;
+        double ap;
+        rc = lathe_average_precision(col, pos, p->n, &ap);
+        if (!rc && ap >= 0) sum += ap, classes++;
+        if (rc || !list) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", names[c]);
-        cJSON_AddNumberToObject(o, "positives", (double)pos);
+        cJSON_AddNumberToObject(o, "positives", (double)positives);
         ap >= 0 ? cJSON_AddNumberToObject(o, "ap", ap) : cJSON_AddNullToObject(o, "ap");
         cJSON_AddItemToArray(list, o);
     }
     cJSON_AddNumberToObject(out, "accuracy", counted ? (double)right / (double)counted : 0);
     cJSON_AddNumberToObject(out, "map", classes ? sum / classes : 0);
-    free(col), free(order);
-    return 0;
+    free(col), free(pos);
+    return rc;
 }
 
 /* A run's model (its config.yaml, checkpoint and sensor statistics) on dataset. */

@@ -1,4 +1,4 @@
-/* test_anomaly.c - the anomaly head's numbers: AUROC, best-F1 and PRO on hand-built scores worked
+/* test_anomaly.c - the anomaly head's numbers: AUROC, average precision, best-F1 and PRO on hand-built scores worked
  * out by hand (ties, empty classes, NaN); the greedy coreset against a plain reference (and on a
  * line, where its picks are known); nearest-neighbour distances against brute force; the Gaussian
  * per position against the Mahalanobis distance written out for two dimensions; a sensor window's
@@ -31,6 +31,25 @@ static void auroc_by_hand(void **state) {
     assert_int_equal(lathe_auroc(bad, y3, 2, &a), -LATHE_EINVAL);
     assert_int_equal(lathe_auroc(s1, y1, 0, &a), 0);
     assert_true(a == -1);
+}
+
+static void average_precision_by_hand(void **state) {
+    (void)state;
+    /* 0.9+ 0.8- 0.7+ 0.6+ 0.2-: recall steps of 1/3 at precisions 1, 2/3, 3/4 (scikit-learn: 0.80556) */
+    float s[] = {0.9f, 0.8f, 0.7f, 0.6f, 0.2f};
+    uint8_t y[] = {1, 0, 1, 1, 0};
+    double ap;
+    assert_int_equal(lathe_average_precision(s, y, 5, &ap), 0);
+    assert_true(fabs(ap - (1 + 2.0 / 3 + 0.75) / 3) < 1e-12);
+    float tied[] = {0.5f, 0.5f, 0.5f, 0.1f}; /* one threshold for the three tied: precision 2/3 */
+    uint8_t ty[] = {1, 0, 1, 0};
+    assert_int_equal(lathe_average_precision(tied, ty, 4, &ap), 0);
+    assert_true(fabs(ap - 2.0 / 3) < 1e-12);
+    uint8_t none[] = {0, 0, 0, 0, 0};
+    assert_int_equal(lathe_average_precision(s, none, 5, &ap), 0);
+    assert_true(ap == -1);
+    float bad[] = {NAN, 1};
+    assert_int_equal(lathe_average_precision(bad, y, 2, &ap), -LATHE_EINVAL);
 }
 
 static void best_f1_by_hand(void **state) {
@@ -206,7 +225,8 @@ static void sensor_window_features(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(auroc_by_hand),          cmocka_unit_test(best_f1_by_hand),
+        cmocka_unit_test(auroc_by_hand),          cmocka_unit_test(average_precision_by_hand),
+        cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(pro_by_hand),            cmocka_unit_test(coreset_picks_farthest),
         cmocka_unit_test(knn_equals_brute_force), cmocka_unit_test(gaussian_is_mahalanobis),
         cmocka_unit_test(sensor_window_features),
