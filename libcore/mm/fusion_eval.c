@@ -26,32 +26,37 @@ typedef struct {
 
 static void pass_free(fx_pass *p) { free(p->logits), free(p->target), free(p->label); }
 
-/* Runs the model over the split with `inputs`, keeping every sample's logits and targets. */
-static int run_pass(fx_run *r, lathe_loader *l, int inputs, fx_pass *p) {
-    memset(p, 0, sizeof *p);
-    p->n = lathe_loader_size(l);
-    int k = r->classes;
-    fx_batch b;
-    int rc = fx_batch_alloc(r, &b);
-    p->logits = malloc(sizeof(float) * (p->n + 1) * k), p->target = malloc(sizeof(float) * (p->n + 1) * k);
-    p->label = malloc(sizeof(int32_t) * (p->n + 1));
-    if (!rc && (!p->logits || !p->target || !p->label)) rc = lathe_fail(LATHE_ENOMEM, "scores of %zu samples", p->n);
+/* Runs the model over the split once per entry of modes (the inputs each pass gives it), keeping
+ * every sample's logits and targets in p[m]; each batch is read and filled once for all of them. */
+static int run_passes(fx_run *r, lathe_loader *l, const int *modes, int nmodes, fx_pass *p) {
+    size_t n = lathe_loader_size(l);
+    int k = r->classes, rc = 0;
+    for (int m = 0; m < nmodes; m++) {
+        memset(&p[m], 0, sizeof p[m]);
+        p[m].n = n;
+        p[m].logits = malloc(sizeof(float) * (n + 1) * k), p[m].target = malloc(sizeof(float) * (n + 1) * k);
+        p[m].label = malloc(sizeof(int32_t) * (n + 1));
+        if (!p[m].logits || !p[m].target || !p[m].label) rc = lathe_fail(LATHE_ENOMEM, "scores of %zu samples", n);
+    }
+    fx_batch b = {0};
+    if (!rc) rc = fx_batch_alloc(r, &b);
     lathe_graph_set_train(r->g, 0);
-    for (uint64_t first = 0; !rc && first < p->n; first += (uint64_t)r->batch) {
+    for (uint64_t first = 0; !rc && first < n; first += (uint64_t)r->batch) {
         int got = lathe_loader_batch(l, 0, first, r->batch, b.x, b.label);
         if (got < 0) rc = got;
         if (!rc) lathe_loader_samples(l, 0, first, got, b.index);
         if (!rc) rc = fx_fill(r, &b, got);
-        if (!rc) rc = fx_forward(r, &b, got, inputs, 0, 0);
-        if (rc) break;
-        const float *out = lathe_graph_output(r->g, NULL);
-        memcpy(p->logits + first * k, out, sizeof(float) * (size_t)got * k);
-        memcpy(p->target + first * k, b.target, sizeof(float) * (size_t)got * k);
-        memcpy(p->label + first, b.label, sizeof(int32_t) * (size_t)got);
-        p->loss += lathe_k_bce_logits_f32((size_t)got * k, out, b.target, NULL) * got;
-        for (int i = 0; i < got; i++) p->without_sensors += !b.has_sensors[i];
+        for (int m = 0; !rc && m < nmodes; m++) {
+            if ((rc = fx_forward(r, &b, got, modes[m], 0, 0))) break;
+            const float *out = lathe_graph_output(r->g, NULL);
+            memcpy(p[m].logits + first * k, out, sizeof(float) * (size_t)got * k);
+            memcpy(p[m].target + first * k, b.target, sizeof(float) * (size_t)got * k);
+            memcpy(p[m].label + first, b.label, sizeof(int32_t) * (size_t)got);
+            p[m].loss += lathe_k_bce_logits_f32((size_t)got * k, out, b.target, NULL) * got;
+            for (int i = 0; i < got; i++) p[m].without_sensors += !b.has_sensors[i];
+        }
     }
-    if (p->n) p->loss /= (double)p->n;
+    for (int m = 0; m < nmodes && n; m++) p[m].loss /= (double)n;
     fx_batch_free(&b);
     return rc;
 }
@@ -136,7 +141,7 @@ static int baseline(const cJSON *spec, const char *key, const char *dataset, int
     snprintf(path, sizeof path, "%s/checkpoints/best.safetensors", run);
     if (!rc) rc = open_run(&b, bspec, path, run, dataset);
     if (!rc) rc = fx_loader(&b, split, 0, &l);
-    if (!rc) rc = run_pass(&b, l, b.inputs, &p);
+    if (!rc) rc = run_passes(&b, l, &b.inputs, 1, &p);
     cJSON *m = rc ? NULL : cJSON_AddObjectToObject(o, "baseline");
     if (m) {
         cJSON_AddStringToObject(m, "run", run);
@@ -164,7 +169,7 @@ int lathe_eval_fusion(const cJSON *spec, const char *checkpoint, const char *dat
     int rc = sp < 0 ? lathe_fail(LATHE_EINVAL, "unknown split %s", split) : open_run(&r, spec, checkpoint, run_dir, dataset);
     if (!rc) rc = fx_loader(&r, sp, 0, &l);
     static const int modes[3] = {FX_BOTH, FX_IMAGE, FX_SENSORS};
-    for (int m = 0; !rc && m < 3; m++) rc = run_pass(&r, l, modes[m], &pass[m]);
+    if (!rc) rc = run_passes(&r, l, modes, 3, pass);
     int k = r.classes;
     const char *const *names = rc ? NULL : (const char *const *)lathe_dataset_manifest(r.ds)->class_names;
     uint64_t *cm = rc ? NULL : calloc((size_t)k * k, sizeof *cm);
