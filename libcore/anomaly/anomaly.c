@@ -39,6 +39,8 @@ static int build_feature_model(ad_model *m, const cJSON *spec) {
     return 0;
 }
 
+const char *ad_method_name(const ad_model *m) { return m->method == AD_GAUSSIAN ? "gaussian" : "patchcore"; }
+
 int ad_model_init(ad_model *m, const cJSON *spec, const lathe_manifest *man) {
     memset(m, 0, sizeof *m);
     m->threshold = NAN;
@@ -178,27 +180,26 @@ int ad_model_load(ad_model *m, const char *checkpoint) {
     lathe_st_file *f;
     if ((rc = lathe_st_open(path, &f))) return rc;
     const char *method = lathe_st_meta(f, "method"), *thr = lathe_st_meta(f, "threshold");
-    int want = m->method == AD_GAUSSIAN ? AD_GAUSSIAN : AD_PATCHCORE;
-    if (!method || strcmp(method, want == AD_GAUSSIAN ? "gaussian" : "patchcore"))
+    if (!method || strcmp(method, ad_method_name(m)))
         rc = lathe_fail(LATHE_EFORMAT, "%s: holds the memory of method %s, the spec says %s", path,
-                        method ? method : "(none)", want == AD_GAUSSIAN ? "gaussian" : "patchcore");
+                        method ? method : "(none)", ad_method_name(m));
     m->threshold = thr ? strtof(thr, NULL) : NAN;
     size_t P = (size_t)m->fh * m->fw, D = (size_t)m->dims;
     for (size_t i = 0; !rc && i < lathe_st_count(f); i++) {
         int64_t shape[8];
         int rank;
         const char *name = lathe_st_name(f, i, NULL, shape, &rank);
-        if (!strcmp(name, "bank") && want == AD_PATCHCORE) {
+        if (!strcmp(name, "bank") && m->method == AD_PATCHCORE) {
             if (rank != 2 || shape[1] != (int64_t)D || shape[0] < 1)
                 rc = lathe_fail(LATHE_EFORMAT, "%s: the bank is not N x %zu", path, D);
             else if (!(m->bank = malloc(sizeof(float) * (size_t)shape[0] * D))) rc = lathe_fail(LATHE_ENOMEM, "bank");
             else m->nbank = (size_t)shape[0], rc = lathe_st_read_f32(f, "bank", m->bank, m->nbank * D);
         }
     }
-    if (!rc && want == AD_PATCHCORE && !m->bank) rc = lathe_fail(LATHE_EFORMAT, "%s: no bank", path);
-    if (!rc && (size_t)m->k > m->nbank && want == AD_PATCHCORE)
+    if (!rc && m->method == AD_PATCHCORE && !m->bank) rc = lathe_fail(LATHE_EFORMAT, "%s: no bank", path);
+    if (!rc && (size_t)m->k > m->nbank && m->method == AD_PATCHCORE)
         rc = lathe_fail(LATHE_EINVAL, "anomaly.k is %d but the bank holds %zu patches", m->k, m->nbank);
-    if (!rc && want == AD_GAUSSIAN) {
+    if (!rc && m->method == AD_GAUSSIAN) {
         m->gmean = malloc(sizeof(float) * P * D), m->gchol = malloc(sizeof(float) * P * D * D);
         rc = m->gmean && m->gchol ? lathe_st_read_f32(f, "mean", m->gmean, P * D) : lathe_fail(LATHE_ENOMEM, "Gaussians");
         if (!rc) rc = lathe_st_read_f32(f, "cholesky", m->gchol, P * D * D);

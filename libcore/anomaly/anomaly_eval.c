@@ -142,7 +142,7 @@ static int build_report(const ad_model *m, const ad_scored *s, const lathe_manif
     if (!rc && s->has_masks && defect_px) rc = lathe_pro(s->maps, s->masks, s->n, s->mh, s->mw, AD_PRO_FPR, &pro, &regions);
     if (rc) return rc;
     cJSON_AddStringToObject(r, "task", "anomaly");
-    cJSON_AddStringToObject(r, "method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore");
+    cJSON_AddStringToObject(r, "method", ad_method_name(m));
     cJSON_AddStringToObject(r, "input", m->sensors ? "sensors" : "image");
     cJSON_AddNumberToObject(r, "images", (double)s->n);
     cJSON_AddNumberToObject(r, "good", (double)(s->n - ndef));

@@ -31,6 +31,8 @@ typedef struct {
     float *feat;          /* scratch: batch x (fh fw) x dims */
 } ad_model;
 
+/* anomaly.method as the spec and the memory file spell it. */
+const char *ad_method_name(const ad_model *m);
 /* Reads the anomaly section and builds the feature model on the CPU (seeded; weights not loaded,
  * the device not set: load the weights, then move it). man: the dataset's manifest (its sensor
  * channels, for anomaly.input sensors; may be NULL for images). */

@@ -23,17 +23,17 @@
 /* Patch features held at once before coreset selection, unless anomaly.max_patches says otherwise. */
 #define AD_MAX_PATCHES_DEFAULT 500000
 
-/* Labelled samples of a split (any class). */
-static uint64_t labelled_in(lathe_dataset *ds, int split) {
+/* Labelled samples (any class) of each split, into n; all zero when the labels cannot be read. */
+static void labelled_per_split(lathe_dataset *ds, uint64_t n[LATHE_NSPLITS]) {
     lathe_dataset_stats st;
+    for (int s = 0; s < LATHE_NSPLITS; s++) n[s] = 0;
     if (lathe_dataset_stats_compute(ds, &st)) {
         lathe_clear_error();
-        return 0;
+        return;
     }
-    uint64_t n = 0;
-    for (int c = 0; c < st.nclasses; c++) n += st.images[c][split];
+    for (int c = 0; c < st.nclasses; c++)
+        for (int s = 0; s < LATHE_NSPLITS; s++) n[s] += st.images[c][s];
     lathe_dataset_stats_free(&st);
-    return n;
 }
 
 typedef struct {
@@ -176,7 +176,7 @@ static int save_memory(const ad_train *t, const char *path, const char *calibrat
     char thr[32], fmap[64];
     snprintf(thr, sizeof thr, "%.9g", m->threshold);
     snprintf(fmap, sizeof fmap, "%d,%d,%d", m->fc, m->fh, m->fw);
-    const char *meta[] = {"method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore", "threshold", thr,
+    const char *meta[] = {"method", ad_method_name(m), "threshold", thr,
                           "calibration", calibration, "feature_map", fmap};
     return lathe_st_write(path, ts, nt, meta, 4);
 }
@@ -225,7 +225,9 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
     if (!rc) rc = ad_model_device(m, spec);
     if (!rc) rc = ad_source_open(m, t.ds, LATHE_SPLIT_TRAIN, 1, &t.train);
     if (!rc && m->sensors) rc = ad_sensor_standardization(m, &t.train);
-    uint64_t all = rc ? 0 : labelled_in(t.ds, LATHE_SPLIT_TRAIN), good = rc ? 0 : ad_source_size(&t.train);
+    uint64_t labelled[LATHE_NSPLITS] = {0};
+    if (!rc) labelled_per_split(t.ds, labelled); /* one pass over the labels for both splits */
+    uint64_t all = labelled[LATHE_SPLIT_TRAIN], good = rc ? 0 : ad_source_size(&t.train);
     if (!rc && !good) rc = lathe_fail(LATHE_EINVAL, "the train split of %s has no good sample (image label 0)", dir);
     if (!rc && all > good)
         lathe_log(LATHE_LOG_INFO, "anomaly", "%llu defective training samples left out (the memory is of good parts only)",
@@ -233,7 +235,7 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
     if (!rc && t.train.missing)
         lathe_log(LATHE_LOG_INFO, "anomaly", "%zu good training windows lack a channel (scored as typical there)",
                   t.train.missing);
-    int has_val = !rc && labelled_in(t.ds, LATHE_SPLIT_VAL) > 0, holdout = !rc && !has_val && good >= 10;
+    int has_val = !rc && labelled[LATHE_SPLIT_VAL] > 0, holdout = !rc && !has_val && good >= 10;
     if (has_val) rc = ad_source_open(m, t.ds, LATHE_SPLIT_VAL, 0, &t.val);
     size_t P = (size_t)m->fh * m->fw, D = (size_t)m->dims;
     double max_patches = lathe_config_num(spec, "anomaly.max_patches", AD_MAX_PATCHES_DEFAULT);
@@ -294,7 +296,7 @@ int lathe_train_anomaly(const cJSON *spec, const char *run_dir, int resume, vola
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "epoch", 1); /* the one pass, as log.jsonl's readers index it */
         cJSON_AddStringToObject(j, "task", "anomaly");
-        cJSON_AddStringToObject(j, "method", m->method == AD_GAUSSIAN ? "gaussian" : "patchcore");
+        cJSON_AddStringToObject(j, "method", ad_method_name(m));
         cJSON_AddStringToObject(j, "input", m->sensors ? "sensors" : "image");
         if (m->sensors) cJSON_AddNumberToObject(j, "windows_missing_a_channel", (double)t.train.missing);
         cJSON_AddNumberToObject(j, "images", (double)images);

@@ -139,7 +139,7 @@ static int compute_norm(fx_run *r) {
     double *sum = calloc((size_t)r->S * 3, sizeof(double)), *sq = sum ? sum + r->S : NULL, *cnt = sum ? sum + 2 * r->S : NULL;
     if (!sum) return lathe_fail(LATHE_ENOMEM, "sensor statistics");
     int rc = 0;
-    for (int pass = 0; pass < 2 && !rc; pass++) /* means, then spreads about them */
+    for (int pass = 0; pass < 2 && !rc; pass++) { /* means, then spreads about them */
         for (uint64_t i = 0; !rc && i < lathe_dataset_count(r->ds); i++) {
             lathe_dataset_sample s;
             rc = lathe_dataset_get(r->ds, i, LATHE_READ_SENSORS, &s);
@@ -151,9 +151,9 @@ static int compute_norm(fx_run *r) {
                     else sq[ch] += (v - r->smean[ch]) * (v - r->smean[ch]);
                 }
             lathe_dataset_sample_free(&s);
-            if (!rc && pass == 0 && i + 1 == lathe_dataset_count(r->ds))
-                for (int ch = 0; ch < r->S; ch++) r->smean[ch] = (float)(cnt[ch] ? sum[ch] / cnt[ch] : 0);
         }
+        for (int ch = 0; pass == 0 && ch < r->S; ch++) r->smean[ch] = (float)(cnt[ch] ? sum[ch] / cnt[ch] : 0);
+    }
     for (int ch = 0; !rc && ch < r->S; ch++) { /* a channel without values, or a constant one, keeps unit spread */
         double sd = cnt[ch] > 1 ? sqrt(sq[ch] / (cnt[ch] - 1)) : 0;
         r->sstd[ch] = (float)(sd > 1e-6 ? sd : 1);
