@@ -646,24 +646,13 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_GAP: lathe_k_gap_fwd_f32(n * l->c, a->h * a->w, a->y, l->y); break;
         case L_UPSAMPLE: lathe_k_upsample_fwd_f32(n, a->c, a->h, a->w, l->factor, a->y, l->y); break;
         case L_CONCAT:
-            if (l->tokens) { /* row (sample, channel) of each input into its stretch of the output's row */
-                for (int k = 0, off = 0; k < l->nin; k++) {
-                    const layer *b = &g->layers[l->in[k]];
-                    int len = b->h * b->w;
-                    for (size_t r = 0; r < (size_t)n * l->c; r++)
-                        memcpy(l->y + r * l->h + off, b->y + r * len, (size_t)len * sizeof(float));
-                    off += len;
-                }
-                break;
-            }
+            for (size_t k = 0, off = 0; k < (size_t)l->nin; k++) { /* each input's rows into its stretch of the output's */
+                const layer *b = &g->layers[l->in[k]];
+                size_t rows, len, pitch;
+                concat_rows(l, b, n, &rows, &len, &pitch);
 #pragma omp parallel for schedule(static) if (sz > 262144)
-            for (int s = 0; s < n; s++) {
-                float *dst = l->y + (size_t)s * per_sample(l);
-                for (int k = 0; k < l->nin; k++) {
-                    const layer *b = &g->layers[l->in[k]];
-                    memcpy(dst, b->y + (size_t)s * per_sample(b), per_sample(b) * sizeof(float));
-                    dst += per_sample(b);
-                }
+                for (size_t r = 0; r < rows; r++) memcpy(l->y + r * pitch + off, b->y + r * len, len * sizeof(float));
+                off += len;
             }
             break;
         case L_ADD:
@@ -763,13 +752,11 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             if (dx) lathe_k_upsample_bwd_f32(n, a->c, a->h, a->w, l->factor, l->dy, dx);
             break;
         case L_CONCAT:
-            for (int k = 0, off = 0; k < l->nin; k++) {
+            for (size_t k = 0, off = 0; k < (size_t)l->nin; k++) {
                 layer *b = &g->layers[l->in[k]];
-                int len = l->tokens ? b->h * b->w : (int)per_sample(b);
-                if (b->type != L_INPUT && l->tokens) /* rows (sample, channel) */
-                    lathe_k_add_rows_f32(n * l->c, (size_t)len, l->dy + off, (size_t)l->h, b->dy, (size_t)len);
-                else if (b->type != L_INPUT)
-                    lathe_k_add_rows_f32(n, per_sample(b), l->dy + off, per_sample(l), b->dy, per_sample(b));
+                size_t rows, len, pitch;
+                concat_rows(l, b, n, &rows, &len, &pitch);
+                if (b->type != L_INPUT) lathe_k_add_rows_f32((int)rows, len, l->dy + off, pitch, b->dy, len);
                 off += len;
             }
             break;

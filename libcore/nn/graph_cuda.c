@@ -344,12 +344,12 @@ static int layer_forward(lathe_graph *g, int i, int n, uint64_t step, const char
     case L_UPSAMPLE: return lathe_kc_upsample_fwd(c, n, a->c, a->h, a->w, l->factor, a->y_dev, l->y_dev, err);
     case L_CONCAT: {
         size_t off = 0;
-        for (int k = 0; k < l->nin; k++) { /* rows: samples, or (sample, channel) with tokens */
+        for (int k = 0; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
-            size_t len = l->tokens ? (size_t)b->h * b->w : per_sample(b), w = len * sizeof(float);
-            size_t pitch = (l->tokens ? (size_t)l->h : per_sample(l)) * sizeof(float), rows = (size_t)n * (l->tokens ? l->c : 1);
-            cudaError_t st = cudaMemcpy2DAsync(l->y_dev + off, pitch, b->y_dev, w, w, rows, cudaMemcpyDeviceToDevice,
-                                               g->gpu->stream);
+            size_t rows, len, pitch;
+            concat_rows(l, b, n, &rows, &len, &pitch);
+            cudaError_t st = cudaMemcpy2DAsync(l->y_dev + off, pitch * sizeof(float), b->y_dev, len * sizeof(float),
+                                               len * sizeof(float), rows, cudaMemcpyDeviceToDevice, g->gpu->stream);
             if (st != cudaSuccess) return *err = cudaGetErrorString(st), -1;
             off += len;
         }
@@ -434,13 +434,13 @@ static int layer_backward(lathe_graph *g, int i, int n, const char **err) {
     }
     case L_UPSAMPLE: return dx ? lathe_kc_upsample_bwd(c, n, a->c, a->h, a->w, l->factor, l->dy_dev, dx, err) : 0;
     case L_CONCAT:
-        for (int k = 0, off = 0; k < l->nin; k++) { /* rows: samples, or (sample, channel) with tokens */
+        for (size_t k = 0, off = 0; k < (size_t)l->nin; k++) {
             layer *b = &g->layers[l->in[k]];
-            size_t len = l->tokens ? (size_t)b->h * b->w : per_sample(b), pitch = l->tokens ? (size_t)l->h : per_sample(l);
-            if (b->type != L_INPUT &&
-                lathe_kc_add_rows(c, n * (l->tokens ? l->c : 1), len, l->dy_dev + off, pitch, b->dy_dev, len, err))
+            size_t rows, len, pitch;
+            concat_rows(l, b, n, &rows, &len, &pitch);
+            if (b->type != L_INPUT && lathe_kc_add_rows(c, (int)rows, len, l->dy_dev + off, pitch, b->dy_dev, len, err))
                 return -1;
-            off += (int)len;
+            off += len;
         }
         return 0;
     case L_ADD:

@@ -57,6 +57,14 @@ struct lathe_graph {
 
 static inline size_t per_sample(const layer *l) { return (size_t)l->c * l->h * l->w; }
 
+/* How a concat layer l lays its input b into its output for n samples: rows of len values (one per
+ * sample; with tokens one per (sample, channel)), pitch apart in the output, side by side. */
+static inline void concat_rows(const layer *l, const layer *b, int n, size_t *rows, size_t *len, size_t *pitch) {
+    *rows = (size_t)n * (l->tokens ? (size_t)l->c : 1);
+    *len = l->tokens ? (size_t)b->h * b->w : per_sample(b);
+    *pitch = l->tokens ? (size_t)l->h : per_sample(l);
+}
+
 /* The dropout mask key of layer i at a step (the elements' index is mixed in by the kernel). */
 static inline uint64_t graph_dropout_key(const lathe_graph *g, int i, uint64_t step) {
     return g->seed ^ (step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 48);
