@@ -40,14 +40,11 @@ static void scored_free(ad_scored *s) {
 static int read_mask(lathe_dataset *ds, uint64_t i, int mh, int mw, uint8_t *dst) {
     lathe_dataset_sample s;
     int rc = lathe_dataset_get(ds, i, LATHE_READ_MASK, &s);
-    if (!rc && s.mask) {
+    if (!rc && s.mask) { /* ingest's nearest-neighbour resize, then 0/1 */
         const lathe_manifest *man = lathe_dataset_manifest(ds);
-        int H = man->height, W = man->width;
-        for (int y = 0; y < mh; y++)
-            for (int x = 0; x < mw; x++) {
-                int sy = (int)(((double)y + 0.5) * H / mh), sx = (int)(((double)x + 0.5) * W / mw);
-                dst[(size_t)y * mw + x] = s.mask[(size_t)sy * W + sx] != 0;
-            }
+        lathe_image mask = {.width = man->width, .height = man->height, .channels = 1, .pixels = s.mask};
+        rc = lathe_resize_into(&mask, mw, mh, 1, dst, (size_t)mw);
+        for (size_t p = 0; !rc && p < (size_t)mh * mw; p++) dst[p] = dst[p] != 0;
     } else if (!rc) {
         memset(dst, 0, (size_t)mh * mw);
     }
