@@ -16,15 +16,15 @@
 #define PI 3.14159265358979323846
 
 static const char *const class_names[LATHE_SYNTH_NCLASSES] = {
-    "good", "scratch", "dent", "crack", "missing_hole", "bearing_wear", "overheating",
+    "good", "scratch", "dent", "crack", "missing_hole", "bearing_wear", "overheating", "jam",
 };
 static const char *const channel_names[LATHE_SYNTH_NCHANNELS] = {
     "vib_x", "vib_y", "vib_z", "temperature", "current",
 };
 
-/* The original label mix: good .40; scratch .14, dent .12, crack .10, missing hole .10 (the image
- * defects, .46); bearing wear .07, overheating .07 (the sensor-only faults, .14). */
-static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.93, 1.0};
+/* The default label mix: good .40; scratch .14, dent .12, crack .10, missing hole .10 (the image
+ * defects, .46); bearing wear .05, overheating .05, jam .04 (the sensor-only faults, .14). */
+static const double label_cdf[LATHE_SYNTH_NCLASSES] = {0.40, 0.54, 0.66, 0.76, 0.86, 0.91, 0.96, 1.0};
 #define DEFAULT_DEFECT_RATE 0.46
 #define DEFAULT_SENSOR_RATE 0.14
 
@@ -48,6 +48,7 @@ void lathe_synth_defaults(lathe_synth_opts *o) {
     o->contrast[0] = o->contrast[1] = 1;
     o->defect_rate = DEFAULT_DEFECT_RATE;
     o->sensor_fault_rate = DEFAULT_SENSOR_RATE;
+    o->part_size[0] = 0.16, o->part_size[1] = 0.36;
     o->clutter = 1;
     o->noise[0] = 1.5, o->noise[1] = 5.0;
     o->blur = 0.5;
@@ -89,6 +90,9 @@ int lathe_synth_check(const lathe_synth_opts *o) {
         return lathe_fail(LATHE_EINVAL,
                           "defect rate %g + sensor fault rate %g: must sum to at most 1 (good parts are the rest)",
                           o->defect_rate, o->sensor_fault_rate);
+    if (!range_ok(o->part_size, 0.05, 0.45))
+        return lathe_fail(LATHE_EINVAL, "part size %g,%g: must be MIN,MAX with 0.05 <= MIN <= MAX <= 0.45",
+                          o->part_size[0], o->part_size[1]);
     if (!(o->clutter >= 0 && o->clutter <= 3))
         return lathe_fail(LATHE_EINVAL, "clutter %g: must be 0..3", o->clutter);
     if (!range_ok(o->noise, 0, 25))
@@ -471,10 +475,6 @@ static int circle_hits_defects(const synth_scene *sc, float cx, float cy, float 
     return 0;
 }
 
-/* The main part's bounding circle spans this share of the belt's smaller side. */
-#define SPAN_MIN 0.16
-#define SPAN_MAX 0.36
-
 /* The label cdf for o's rates: the original table itself at the default rates (so every label is the
  * original one, bit for bit), else the same mix within the image defects and within the sensor
  * faults, scaled to the rates, good the rest. A class with no share can never be drawn. */
@@ -540,7 +540,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     if (sc->belt_vertical) bx0 = (float)sc->rail0, bx1 = (float)(W - sc->rail1);
     else by0 = (float)sc->rail0, by1 = (float)(H - sc->rail1);
     float belt_min = fminf(bx1 - bx0, by1 - by0);
-    float px = part->bound / (SPAN_MIN * belt_min); /* a pixel in local units when seen smallest */
+    float px = part->bound / ((float)o->part_size[0] * belt_min); /* a pixel in local units when seen smallest */
 
     local_defect ld[SYNTH_MAX_DEFECTS];
     int nld = 0;
@@ -588,6 +588,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     }
     sc->bearing = label == LATHE_SYNTH_BEARING_WEAR;
     sc->overheat = label == LATHE_SYNTH_OVERHEATING;
+    sc->jam = label == LATHE_SYNTH_JAM;
     for (int i = 0; i < nld; i++) sc->crack |= ld[i].category == LATHE_SYNTH_CRACK;
 
     /* This photo of it. */
@@ -595,7 +596,7 @@ void lathe_synth_plan(const lathe_synth_opts *o, int part_no, int view, synth_sc
     lathe_synth_rng_init(&vr, o->seed, (uint64_t)part_no, (uint64_t)view, SYNTH_STREAM_VIEW);
     sc->is_png = synth_unit(&vr) < o->png_ratio;
     sc->stripe_phase = (float)synth_unit(&vr);
-    float span = (float)synth_range(&vr, SPAN_MIN, SPAN_MAX) * belt_min; /* radius of the bounding circle */
+    float span = (float)synth_range(&vr, o->part_size[0], o->part_size[1]) * belt_min; /* radius of the bounding circle */
     synth_pose *m = &sc->main;
     m->R = span / part->bound;
     m->cx = (float)synth_range(&vr, bx0 + span + 2, bx1 - span - 2);
@@ -669,11 +670,23 @@ void lathe_synth_sensors(const synth_scene *sc, int steps, float *out) {
     double tau = synth_range(&r, 2.0, 5.0), fc = synth_range(&r, 0.22, 0.30);
     double temp0 = synth_range(&r, 36, 46), drift = synth_range(&r, -0.4, 0.4), rise = synth_range(&r, 4, 9);
     double cur0 = synth_range(&r, 3.5, 6.0), cur_rise = synth_range(&r, 0.12, 0.25);
+    /* A jam: the shaft stalls for a moment, the motor current spikes and the shaft's vibration fades,
+     * then both recover. Its draws have their own stream, so every other window is unchanged. */
+    double tj = steps, jam_len = 1, jam_peak = 0;
+    if (sc->jam) {
+        synth_rng jr;
+        lathe_synth_rng_init(&jr, sc->seed, (uint64_t)sc->part_no, (uint64_t)sc->view, SYNTH_STREAM_JAM);
+        tj = synth_range(&jr, 0.15, 0.7) * steps;
+        jam_len = fmax(2.0, synth_range(&jr, 0.04, 0.1) * steps);
+        jam_peak = synth_range(&jr, 1.0, 1.8);
+    }
     for (int t = 0; t < steps; t++) {
         double x = (double)t / (steps - 1), w = 2 * PI * f0 * t;
+        double stall = t < tj ? 0 : t < tj + jam_len ? 1 : exp(-(t - tj - jam_len) / 1.5);
         float *row = out + (size_t)t * LATHE_SYNTH_NCHANNELS;
         for (int c = 0; c < 3; c++) {
-            double v = amp[c] * sin(w + ph[c]) + 0.3 * amp[c] * sin(2 * w + ph2[c]) + 0.03 * sc->sensor_noise * gauss(&r);
+            double v = (1 - 0.7 * stall) * (amp[c] * sin(w + ph[c]) + 0.3 * amp[c] * sin(2 * w + ph2[c])) +
+                       0.03 * sc->sensor_noise * gauss(&r);
             if (sc->bearing) v += bamp[c] * sin(2 * PI * fb * t + bph[c]) * (1 + 0.3 * sin(w));
             if (sc->crack && t >= t0)
                 v += burst * gain[c] * exp(-(t - t0) / tau) * cos(2 * PI * fc * (t - t0) + 0.4 * c);
@@ -683,6 +696,7 @@ void lathe_synth_sensors(const synth_scene *sc, int steps, float *out) {
         if (sc->overheat) temp += rise * pow(x, 1.2);
         double cur = cur0 * (1 + 0.015 * sin(w)) + 0.04 * sc->sensor_noise * gauss(&r) + (sc->sensor_drift - 1) * 0.1 * drift * x;
         if (sc->overheat) cur *= 1 + cur_rise * x;
+        cur *= 1 + jam_peak * stall;
         row[3] = (float)temp;
         row[4] = (float)cur;
     }
@@ -999,21 +1013,26 @@ static void put_sensors(text *t, voice *v, const synth_scene *sc, int note) {
     static const char *const heat[] = {"Rising temperature and motor current point to overheating.",
                                        "Temperature and motor current rise steadily, a sign of overheating.",
                                        "The temperature climbs with the motor current: overheating."};
+    static const char *const jam[] = {"The motor current spikes while the vibration fades: a jam.",
+                                      "A sudden spike in motor current points to a jam.",
+                                      "The drive stalls for a moment, its current spiking: a jam."};
     if (note) {
         if (sc->crack) put(t, "; sensors: vibration burst");
         if (sc->bearing) put(t, "; sensors: high-frequency vibration (bearing wear)");
         if (sc->overheat) put(t, "; sensors: temperature and current rising (overheating)");
+        if (sc->jam) put(t, "; sensors: current spike (jam)");
         return;
     }
     if (sc->crack) put(t, " %s", ANY(v, burst));
     if (sc->bearing) put(t, " %s", ANY(v, wear));
     if (sc->overheat) put(t, " %s", ANY(v, heat));
+    if (sc->jam) put(t, " %s", ANY(v, jam));
 }
 
 /* One of n wordings of "no defects", of which the first `visible` speak only of what the photo
  * shows: all that may be said when the sensors show a fault. */
 static int pick_good(voice *v, const synth_scene *sc, int n, int visible) {
-    return pick(v, sc->bearing || sc->overheat ? visible : n);
+    return pick(v, sc->bearing || sc->overheat || sc->jam ? visible : n);
 }
 
 /* ---- the four shapes ---- */

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-/* COCO category ids, fixed. Boxes use only the image defects 1..4; 5 and 6 show in the sensors
+/* COCO category ids, fixed. Boxes use only the image defects 1..4; 5..7 show in the sensors
  * only and appear as an image's "label" without boxes. */
 enum {
     LATHE_SYNTH_GOOD = 0,
@@ -24,7 +24,8 @@ enum {
     LATHE_SYNTH_MISSING_HOLE = 4, /* image only: a bolt/mounting hole never drilled (its pad or spot mark stays) */
     LATHE_SYNTH_BEARING_WEAR = 5, /* sensors only: high-frequency vibration component */
     LATHE_SYNTH_OVERHEATING = 6,  /* sensors only: temperature ramp with rising motor current */
-    LATHE_SYNTH_NCLASSES = 7,
+    LATHE_SYNTH_JAM = 7,          /* sensors only: a motor current spike while the shaft stalls */
+    LATHE_SYNTH_NCLASSES = 8,
 };
 
 enum { LATHE_SYNTH_NCHANNELS = 5 }; /* vib_x, vib_y, vib_z, temperature, current */
@@ -51,6 +52,9 @@ typedef struct {
     double defect_rate;      /* share of parts with an image defect, 0..1; default 0.46 */
     double sensor_fault_rate;/* share with a sensor-only fault, 0..1; default 0.14; the two rates sum
                                 to at most 1 and good parts are the rest */
+    double part_size[2];     /* the main part's bounding-circle radius as a share of the belt's
+                                smaller side, drawn per image, 0.05..0.45; default 0.16,0.36
+                                (0.4,0.45: a station camera framing the part) */
     double clutter;          /* factor on the chances of a second part (0.3) and a gripper bar (0.2),
                                 each capped at 1, 0..3; default 1 */
     double noise[2];         /* camera noise sigma in grey levels, 0..25; default 1.5,5 */
@@ -68,7 +72,7 @@ void lathe_synth_defaults(lathe_synth_opts *o);
 /* Checks every field; returns 0 or -LATHE_EINVAL with a message naming the field. */
 int lathe_synth_check(const lathe_synth_opts *o);
 
-/* Name of a category id ("good", "scratch", ...; NULL outside 0..6) and of a sensor channel. */
+/* Name of a category id ("good", "scratch", ...; NULL outside 0..7) and of a sensor channel. */
 const char *lathe_synth_class_name(int id);
 const char *lathe_synth_channel_name(int channel);
 

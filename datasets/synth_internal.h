@@ -45,6 +45,7 @@ enum {
     SYNTH_STREAM_KNOBS,
     SYNTH_STREAM_TEXT,
     SYNTH_STREAM_SENSOR_GAPS, /* --sensor-dropout's draws only */
+    SYNTH_STREAM_JAM,         /* a jam's time, length and height only */
 };
 void lathe_synth_rng_init(synth_rng *r, uint64_t seed, uint64_t part, uint64_t view, uint64_t stream);
 
@@ -116,7 +117,7 @@ typedef struct {
     int grip_color;
     int ndefects;
     synth_defect defects[SYNTH_MAX_DEFECTS];
-    int crack, bearing, overheat; /* what the sensors show */
+    int crack, bearing, overheat, jam; /* what the sensors show */
     float sensor_noise, sensor_drift; /* the knobs' factors (1 at their defaults) */
     uint64_t seed;
 } synth_scene;

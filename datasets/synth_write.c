@@ -182,6 +182,8 @@ static int add_knobs(cJSON *gen, const lathe_synth_opts *o) {
     if (o->defect_rate != d.defect_rate) ok = ok && cJSON_AddNumberToObject(gen, "defect_rate", o->defect_rate);
     if (o->sensor_fault_rate != d.sensor_fault_rate)
         ok = ok && cJSON_AddNumberToObject(gen, "sensor_fault_rate", o->sensor_fault_rate);
+    if (o->part_size[0] != d.part_size[0] || o->part_size[1] != d.part_size[1])
+        ok = ok && add_pair(gen, "part_size", o->part_size[0], o->part_size[1]);
     if (o->clutter != d.clutter) ok = ok && cJSON_AddNumberToObject(gen, "clutter", o->clutter);
     if (o->noise[0] != d.noise[0] || o->noise[1] != d.noise[1]) ok = ok && add_pair(gen, "noise", o->noise[0], o->noise[1]);
     if (o->blur != d.blur) ok = ok && cJSON_AddNumberToObject(gen, "blur", o->blur);
@@ -266,11 +268,11 @@ static char *coco_json(const lathe_synth_opts *o, const int32_t *parts, const in
 
 static const char data_yaml[] =
     "# Written by lathe synth. Class ids are the COCO category ids of annotations.json; 0 (good),\n"
-    "# 5 (bearing_wear) and 6 (overheating) never have boxes.\n"
+    "# 5 (bearing_wear), 6 (overheating) and 7 (jam) never have boxes.\n"
     "path: .\n"
     "train: images\n"
     "val: images\n"
-    "nc: 7\n"
+    "nc: 8\n"
     "names:\n"
     "  - good\n"
     "  - scratch\n"
@@ -278,7 +280,8 @@ static const char data_yaml[] =
     "  - crack\n"
     "  - missing_hole\n"
     "  - bearing_wear\n"
-    "  - overheating\n";
+    "  - overheating\n"
+    "  - jam\n";
 
 /* Pascal VOC XML for one image (boxes 1-based inclusive). */
 static int voc_xml(const synth_scene *sc, const char *file, uint8_t **out, size_t *len) {

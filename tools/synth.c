@@ -57,8 +57,11 @@ static void usage(FILE *out) {
             "  --defect-rate F        share of parts with an image defect (scratch, dent, crack, missing\n"
             "                         hole in the ratio 14:12:10:10), 0..1 (default %g)\n"
             "  --sensor-fault-rate F  share of parts with a fault only the sensors show (bearing wear,\n"
-            "                         overheating, 1:1), 0..1 (default %g); good parts are the rest, so\n"
-            "                         the two rates sum to at most 1\n"
+            "                         overheating, jam, 5:5:4), 0..1 (default %g); good parts are the\n"
+            "                         rest, so the two rates sum to at most 1\n"
+            "  --part-size MIN,MAX    the main part's radius as a share of the belt's smaller side, per\n"
+            "                         image, 0.05..0.45; 0.4,0.45 is a station camera framing the part\n"
+            "                         (default %g,%g)\n"
             "  --clutter P            factor on the chances of a second part at the frame edge (0.3) and\n"
             "                         of a gripper bar (0.2), each capped at 1, 0..3; 0 = none (default %g)\n"
             "  --noise MIN,MAX        camera noise sigma in grey levels, 0..25 (default %g,%g)\n"
@@ -71,7 +74,7 @@ static void usage(FILE *out) {
             "                         column in the CSV: NaN once ingested), 0..1 (default %g)\n",
             d.count, d.width, d.height, LLONG_MAX, (unsigned long long)d.seed, d.png_ratio, d.sensor_steps,
             d.jpeg_quality, d.defect_size[0], d.defect_size[1], d.contrast[0], d.contrast[1], LATHE_SYNTH_MAX_BOXES,
-            d.defect_rate, d.sensor_fault_rate, d.clutter, d.noise[0], d.noise[1], d.blur, d.sensor_noise, d.sensor_drift,
+            d.defect_rate, d.sensor_fault_rate, d.part_size[0], d.part_size[1], d.clutter, d.noise[0], d.noise[1], d.blur, d.sensor_noise, d.sensor_drift,
             d.sensor_dropout);
 }
 
@@ -105,7 +108,7 @@ static int parse_int_range(const char *s, int lo, int hi, int out[2]) {
 
 enum { OPT_COUNT = 256, OPT_WIDTH, OPT_HEIGHT, OPT_SEED, OPT_PNG_RATIO, OPT_STEPS, OPT_QUALITY, OPT_YOLO, OPT_VOC,
        OPT_THREADS, OPT_FORCE, OPT_LOG_FORMAT, OPT_DEFECT_SIZE, OPT_CONTRAST, OPT_DEFECTS, OPT_DEFECT_RATE,
-       OPT_SENSOR_RATE, OPT_CLUTTER, OPT_NOISE, OPT_BLUR, OPT_SENSOR_NOISE, OPT_SENSOR_DRIFT, OPT_SENSOR_DROPOUT };
+       OPT_SENSOR_RATE, OPT_CLUTTER, OPT_NOISE, OPT_BLUR, OPT_SENSOR_NOISE, OPT_SENSOR_DRIFT, OPT_SENSOR_DROPOUT, OPT_PART_SIZE };
 
 int cmd_synth(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -126,6 +129,7 @@ int cmd_synth(int argc, char **argv) {
         {"defects", required_argument, NULL, OPT_DEFECTS},
         {"defect-rate", required_argument, NULL, OPT_DEFECT_RATE},
         {"sensor-fault-rate", required_argument, NULL, OPT_SENSOR_RATE},
+        {"part-size", required_argument, NULL, OPT_PART_SIZE},
         {"clutter", required_argument, NULL, OPT_CLUTTER},
         {"noise", required_argument, NULL, OPT_NOISE},
         {"blur", required_argument, NULL, OPT_BLUR},
@@ -203,6 +207,10 @@ int cmd_synth(int argc, char **argv) {
                 return cli_usage_error("synth", "--%s must be a number in 0..1, not '%s'",
                                        c == OPT_DEFECT_RATE ? "defect-rate" : "sensor-fault-rate", optarg);
             *(c == OPT_DEFECT_RATE ? &o.defect_rate : &o.sensor_fault_rate) = r;
+            break;
+        case OPT_PART_SIZE:
+            if (parse_range(optarg, 0.05, 0.45, o.part_size))
+                return cli_usage_error("synth", "--part-size must be MIN,MAX with 0.05 <= MIN <= MAX <= 0.45, not '%s'", optarg);
             break;
         case OPT_CLUTTER:
             if (cli_parse_double(optarg, 0, 3, &r)) return cli_usage_error("synth", "--clutter must be a number in 0..3, not '%s'", optarg);

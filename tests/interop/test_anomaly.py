@@ -186,7 +186,7 @@ def test_stopped_training_leaves_no_memory_and_resume_redoes_it(data, tmp_path):
 
 
 def test_sensor_windows_alone_find_the_faults_they_show(tmp_path):
-    """anomaly.input sensors on lathe synth data: bearing wear, overheating and a crack's burst are in
+    """anomaly.input sensors on lathe synth data: bearing wear, overheating, a jam and a crack's burst are in
     the windows, scratches and dents are not; windows with a dead channel, NaN cells or no file at
     all are still scored (from the channels they have), and the report counts them."""
     src = tmp_path / "synth"
@@ -213,7 +213,7 @@ def test_sensor_windows_alone_find_the_faults_they_show(tmp_path):
     rep = json.loads((tmp_path / "runs" / "sensors" / "eval" / "report.json").read_text())
     assert rep["input"] == "sensors" and rep["pixel_auroc"] is None and rep["maps"] == [] and "window AUROC" in p.stdout
     auroc = {c["name"]: c["image_auroc"] for c in rep["classes"]}
-    assert auroc["bearing_wear"] >= 0.95 and auroc["overheating"] >= 0.95, auroc
+    assert auroc["bearing_wear"] >= 0.95 and auroc["overheating"] >= 0.95 and auroc["jam"] >= 0.9, auroc
     assert auroc.get("dent", 0.5) < 0.8  # invisible to the sensors: near chance
     scores = np.array([s["score"] for s in rep["samples"]])
     assert np.isfinite(scores).all()

@@ -82,14 +82,14 @@ def test_training_stops_at_a_corrupt_shard(dataset, tmp_path, name):
     root, chunks = dataset
     ds = flipped(root, chunks, name, tmp_path)
     spec = write_spec(tmp_path / "spec.yaml", ds, epochs=1)
-    p = lathe("train", spec, "--runs", tmp_path / "runs", "--name", "r", "model.classes=7", check=False)
+    p = lathe("train", spec, "--runs", tmp_path / "runs", "--name", "r", "model.classes=8", check=False)
     assert p.returncode == 1 and "shard-00000.h5" in p.stderr and f"/{name}" in p.stderr, p.stderr
 
 
 def test_a_changed_checkpoint_is_refused(dataset, tmp_path):
     root, _ = dataset
     spec = write_spec(tmp_path / "spec.yaml", root / "ds", epochs=1)
-    lathe("train", spec, "--runs", tmp_path / "runs", "--name", "r", "model.classes=7")
+    lathe("train", spec, "--runs", tmp_path / "runs", "--name", "r", "model.classes=8")
     last = tmp_path / "runs" / "r" / "checkpoints" / "last.safetensors"
     data = bytearray(last.read_bytes())
     data[-3] ^= 0x01  # one bit of the last weight

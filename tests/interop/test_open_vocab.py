@@ -36,7 +36,8 @@ def test_text_rows_are_the_class_prompts(run, tmp_path):
     names = json.loads((run / "tiles" / "manifest.json").read_text())["class_names"]
     assert text.shape == (len(names), 384)
     words = {"good": "a clean part", "scratch": "a thin scratch", "dent": "a shallow dent", "crack": "a jagged crack",
-             "missing_hole": "a missing bolt hole", "bearing_wear": "bearing wear", "overheating": "overheating"}
+             "missing_hole": "a missing bolt hole", "bearing_wear": "bearing wear", "overheating": "overheating",
+             "jam": "a jammed drive"}
     prompts = ["a {} on a metal part", "a photo of a {}", "{}"]
     (tmp_path / "p.txt").write_text("\n".join(p.format(words[n]) for n in names for p in prompts) + "\n")
     lathe("embed", "--text-file", tmp_path / "p.txt", "-o", tmp_path / "p.npy")

@@ -148,6 +148,7 @@ static const char *const class_words[LATHE_SYNTH_NCLASSES][4] = {
     {"missing", "undrilled", "never drilled"},
     {"bearing wear"},
     {"overheating"},
+    {"jam"},
 };
 
 static void lower_case(const char *text, char *out, size_t cap) {
@@ -272,7 +273,8 @@ static void test_options(void **state) {
     assert_string_equal(lathe_synth_class_name(0), "good");
     assert_string_equal(lathe_synth_class_name(4), "missing_hole");
     assert_string_equal(lathe_synth_class_name(6), "overheating");
-    assert_null(lathe_synth_class_name(7));
+    assert_string_equal(lathe_synth_class_name(7), "jam");
+    assert_null(lathe_synth_class_name(8));
     assert_string_equal(lathe_synth_channel_name(3), "temperature");
 }
 
@@ -332,7 +334,7 @@ static void test_coco_images_text(void **state) {
     cJSON *cats = cJSON_GetObjectItem(coco, "categories"), *it;
     assert_non_null(cJSON_GetObjectItem(coco, "info"));
     assert_int_equal(cJSON_GetArraySize(images), 90);
-    assert_int_equal(cJSON_GetArraySize(cats), 7);
+    assert_int_equal(cJSON_GetArraySize(cats), 8);
     int id = 0;
     cJSON_ArrayForEach(it, cats) {
         assert_int_equal(cJSON_GetObjectItem(it, "id")->valueint, id);
@@ -428,9 +430,9 @@ static void test_yolo_voc_agree(void **state) {
     size_t len;
     char *yaml = (char *)read_in(dir, "data.yaml", &len);
     assert_non_null(yaml);
-    assert_non_null(strstr(yaml, "nc: 7\n"));
+    assert_non_null(strstr(yaml, "nc: 8\n"));
     assert_non_null(strstr(yaml, "names:\n  - good\n  - scratch\n  - dent\n  - crack\n  - missing_hole\n"
-                                 "  - bearing_wear\n  - overheating\n"));
+                                 "  - bearing_wear\n  - overheating\n  - jam\n"));
     free(yaml);
     int total = 0;
     cJSON_ArrayForEach(im, images) {
@@ -563,7 +565,20 @@ static double peak_vib(const double *vals, int rows) {
     return p;
 }
 
-/* The sensor-only defects are visible in the sensors, and only there; crack shows a burst. */
+/* The highest motor current of a window over its median (column 5 of vals, rows rows). */
+static double current_jump(const double *vals, int rows) {
+    double c[64], hi = 0;
+    for (int t = 0; t < rows; t++) c[t] = vals[t * 6 + 5], hi = fmax(hi, c[t]);
+    for (int i = 1; i < rows; i++) /* insertion sort: rows <= 64 */
+        for (int j = i; j > 0 && c[j - 1] > c[j]; j--) {
+            double x = c[j];
+            c[j] = c[j - 1], c[j - 1] = x;
+        }
+    return hi / c[rows / 2];
+}
+
+/* The sensor-only defects are visible in the sensors, and only there; crack shows a burst; a jam
+ * spikes the current. */
 static void test_sensors(void **state) {
     (void)state;
     lathe_synth_opts o = small_opts(150, 3);
@@ -574,8 +589,8 @@ static void test_sensors(void **state) {
     cJSON *images = cJSON_GetObjectItem(coco, "images"), *anns = cJSON_GetObjectItem(coco, "annotations"), *im, *a;
     double vals[64 * 6];
     double good_slope_max = -1e9, good_hf_max = 0, good_peak_max = 0;
-    double heat_slope_min = 1e9, bear_hf_min = 1e9, crack_peak_min = 1e9;
-    int n_good = 0, n_heat = 0, n_bear = 0, n_crack = 0;
+    double heat_slope_min = 1e9, bear_hf_min = 1e9, crack_peak_min = 1e9, good_jump_max = 0, jam_jump_min = 1e9;
+    int n_good = 0, n_heat = 0, n_bear = 0, n_crack = 0, n_jam = 0;
     cJSON_ArrayForEach(im, images) {
         char stem[64], rel[128];
         stem_of(cJSON_GetObjectItem(im, "file_name")->valuestring, stem, sizeof stem);
@@ -592,7 +607,7 @@ static void test_sensors(void **state) {
             crack |= cJSON_GetObjectItem(a, "image_id")->valueint == cJSON_GetObjectItem(im, "id")->valueint &&
                      cJSON_GetObjectItem(a, "category_id")->valueint == LATHE_SYNTH_CRACK;
         double s = slope(vals, rows, 4) * rows, hf = hf_ratio(vals, rows), pk = peak_vib(vals, rows);
-        double cur = slope(vals, rows, 5) * rows;
+        double cur = slope(vals, rows, 5) * rows, jump = current_jump(vals, rows);
         if (crack) {
             n_crack++;
             crack_peak_min = fmin(crack_peak_min, pk);
@@ -600,6 +615,7 @@ static void test_sensors(void **state) {
             n_good++;
             good_slope_max = fmax(good_slope_max, s), good_hf_max = fmax(good_hf_max, hf);
             good_peak_max = fmax(good_peak_max, pk);
+            good_jump_max = fmax(good_jump_max, jump);
             assert_true(fabs(cur) < 0.3);
         } else if (label == LATHE_SYNTH_OVERHEATING) {
             n_heat++;
@@ -608,9 +624,15 @@ static void test_sensors(void **state) {
         } else if (label == LATHE_SYNTH_BEARING_WEAR) {
             n_bear++;
             bear_hf_min = fmin(bear_hf_min, hf);
+        } else if (label == LATHE_SYNTH_JAM) {
+            n_jam++;
+            jam_jump_min = fmin(jam_jump_min, jump);
         }
     }
-    assert_true(n_good > 20 && n_heat > 0 && n_bear > 0 && n_crack > 0);
+    assert_true(n_good > 20 && n_heat > 0 && n_bear > 0 && n_crack > 0 && n_jam > 0);
+    /* a jam's current spike: the current at least doubles its median somewhere; never otherwise */
+    assert_true(good_jump_max < 1.3);
+    assert_true(jam_jump_min > 1.8);
     /* rise over the window: >= 4 degrees when overheating, under 1 otherwise */
     assert_true(good_slope_max < 1.0);
     assert_true(heat_slope_min > 3.0);
@@ -911,12 +933,12 @@ static void test_knob_options(void **state) {
     assert_true(o.defect_size[0] == 1 && o.defect_size[1] == 1 && o.contrast[0] == 1 && o.contrast[1] == 1);
     assert_true(o.defect_count[0] == 0 && o.defect_count[1] == 0);
     assert_true(o.defect_rate == 0.46 && o.sensor_fault_rate == 0.14 && o.clutter == 1 && o.blur == 0.5);
-    assert_true(o.noise[0] == 1.5 && o.noise[1] == 5.0);
+    assert_true(o.noise[0] == 1.5 && o.noise[1] == 5.0 && o.part_size[0] == 0.16 && o.part_size[1] == 0.36);
     struct {
         lathe_synth_opts o;
         const char *names;
-    } bad[24];
-    for (int i = 0; i < 24; i++) bad[i].o = o;
+    } bad[27];
+    for (int i = 0; i < 27; i++) bad[i].o = o;
     bad[0].o.defect_size[0] = 0.05, bad[0].names = "defect size";
     bad[1].o.defect_size[0] = 0.8, bad[1].o.defect_size[1] = 0.5, bad[1].names = "defect size";
     bad[2].o.defect_size[1] = 3.5, bad[2].names = "defect size";
@@ -941,7 +963,10 @@ static void test_knob_options(void **state) {
     bad[21].o.sensor_drift = NAN, bad[21].names = "sensor drift";
     bad[22].o.sensor_dropout = 1.5, bad[22].names = "sensor dropout";
     bad[23].o.sensor_dropout = -0.1, bad[23].names = "sensor dropout";
-    for (int i = 0; i < 24; i++) {
+    bad[24].o.part_size[0] = 0.04, bad[24].names = "part size";
+    bad[25].o.part_size[1] = 0.5, bad[25].names = "part size";
+    bad[26].o.part_size[0] = 0.3, bad[26].o.part_size[1] = 0.2, bad[26].names = "part size";
+    for (int i = 0; i < 27; i++) {
         assert_int_equal(lathe_synth_check(&bad[i].o), -LATHE_EINVAL);
         if (!strstr(lathe_last_error(), bad[i].names))
             fail_msg("bad value %d: the message '%s' does not name %s", i, lathe_last_error(), bad[i].names);
@@ -953,6 +978,8 @@ static void test_knob_options(void **state) {
     good.defect_size[0] = 0.1, good.defect_size[1] = 3, good.contrast[0] = 0.05, good.contrast[1] = 2;
     good.defect_count[0] = 1, good.defect_count[1] = LATHE_SYNTH_MAX_BOXES;
     good.defect_rate = 0.86, good.clutter = 3, good.noise[0] = 0, good.noise[1] = 25, good.blur = 1;
+    assert_int_equal(lathe_synth_check(&good), 0);
+    good.part_size[0] = 0.05, good.part_size[1] = 0.45;
     assert_int_equal(lathe_synth_check(&good), 0);
     good.defect_rate = 1, good.sensor_fault_rate = 0, good.clutter = 0, good.blur = 0;
     assert_int_equal(lathe_synth_check(&good), 0);
@@ -966,7 +993,9 @@ static void test_knob_options(void **state) {
  * undrilled hole began to leave its pad or spot mark (the labels' digests did not move), and all
  * four when cracks became tortuous and tapered (a crack's shape takes more draws from its part's
  * stream, so the later draws of a part with a crack, and its boxes, moved too), and the pixel
- * digests again when a board's traces got pads at their ends. */
+ * digests again when a board's traces got pads at their ends. The second pair moved when the jam
+ * joined the sensor-only faults (a share of the bearing-wear and overheating parts became
+ * overheating and jam parts: their labels and sensor windows changed, no pixel or box did). */
 static void test_knob_defaults_known_answer(void **state) {
     (void)state;
     lathe_synth_opts o;
@@ -975,8 +1004,8 @@ static void test_knob_defaults_known_answer(void **state) {
     assert_true(samples_digest(&o, 40, 0) == 0x057cd19f06ac5059ull);
     assert_true(samples_digest(&o, 40, 1) == 0xfed590990c2f2ca5ull);
     o.width = 640, o.height = 480, o.seed = 21;
-    assert_true(samples_digest(&o, 12, 0) == 0x2656973e7958b1d5ull);
-    assert_true(samples_digest(&o, 12, 1) == 0xa4a193b0d0a699e8ull);
+    assert_true(samples_digest(&o, 12, 0) == 0xc352437a908d7d0cull);
+    assert_true(samples_digest(&o, 12, 1) == 0xed7d9abda1b7f2f0ull);
 }
 
 /* --defect-size scales scratches, dents and cracks, but never below a few pixels nor outside the
@@ -1132,7 +1161,7 @@ static void test_knob_rates(void **state) {
     o.sensor_fault_rate = 1;
     for (size_t i = 0; i < 100; i++) {
         synth_scene sc = plan_of(&o, i);
-        assert_true(sc.label == LATHE_SYNTH_BEARING_WEAR || sc.label == LATHE_SYNTH_OVERHEATING);
+        assert_true(sc.label >= LATHE_SYNTH_BEARING_WEAR && sc.label <= LATHE_SYNTH_JAM);
         assert_int_equal(sc.ndefects, 0);
     }
     /* 0.23 image defects (half the default), 0.5 sensor faults: shares over 4000 parts. */
@@ -1143,7 +1172,7 @@ static void test_knob_rates(void **state) {
         lathe_synth_plan(&o, part, 1, &sc);
         n[sc.label]++;
     }
-    const double want[LATHE_SYNTH_NCLASSES] = {0.27, 0.07, 0.06, 0.05, 0.05, 0.25, 0.25};
+    const double want[LATHE_SYNTH_NCLASSES] = {0.27, 0.07, 0.06, 0.05, 0.05, 0.179, 0.179, 0.143};
     for (int c = 0; c < LATHE_SYNTH_NCLASSES; c++)
         if (fabs(n[c] / 4000.0 - want[c]) > 0.025)
             fail_msg("%s: share %.3f, want %.3f", lathe_synth_class_name(c), n[c] / 4000.0, want[c]);
@@ -1168,6 +1197,31 @@ static void test_knob_clutter(void **state) {
     /* chances 0.3 / 0.9 for the second part, 0.2 / 0.6 for the gripper (which may find no room) */
     assert_true(second[0] > 40 && second[0] < 80 && second[2] > 165);
     assert_true(grip[0] > 20 && grip[0] < 60 && grip[2] > 90);
+}
+
+/* --part-size sets the main part's radius against the belt's smaller side; the part stays on the
+ * belt, labels stay, and every box still holds its defect, down to the smallest images. */
+static void test_knob_part_size(void **state) {
+    (void)state;
+    lathe_synth_opts one = small_opts(1, 15), framed = one;
+    framed.part_size[0] = 0.4, framed.part_size[1] = 0.45;
+    for (size_t i = 0; i < 200; i++) {
+        synth_scene a = plan_of(&one, i), b = plan_of(&framed, i);
+        /* the same draw of the label; only a defect that found no room on one of the two is lost */
+        if (a.label != b.label) assert_true(a.label == LATHE_SYNTH_GOOD || b.label == LATHE_SYNTH_GOOD);
+        float bw = (float)b.width - (b.belt_vertical ? (float)(b.rail0 + b.rail1) : 0);
+        float bh = (float)b.height - (b.belt_vertical ? 0 : (float)(b.rail0 + b.rail1));
+        float share = b.main.R * b.main.part.bound / fminf(bw, bh);
+        if (share < 0.4f - 1e-4f || share > 0.45f + 1e-4f) fail_msg("sample %zu: part radius %.3f of the belt", i, share);
+        assert_true(b.main.cx - share * fminf(bw, bh) > -1 && b.main.cx + share * fminf(bw, bh) < (float)b.width + 1);
+        assert_true(b.main.cy - share * fminf(bw, bh) > -1 && b.main.cy + share * fminf(bw, bh) < (float)b.height + 1);
+    }
+    for (int size = 0; size < 2; size++) {
+        lathe_synth_opts o = framed;
+        o.width = size ? 256 : 32, o.height = size ? 192 : 32;
+        o.defect_rate = 1, o.sensor_fault_rate = 0;
+        check_boxes_hold_defects(&o, 150);
+    }
 }
 
 /* --sensor-noise and --sensor-drift scale the windows' noise and drift (0: a smooth, level good
@@ -1507,6 +1561,7 @@ int main(void) {
         cmocka_unit_test(test_knob_defects),
         cmocka_unit_test(test_knob_rates),
         cmocka_unit_test(test_knob_clutter),
+        cmocka_unit_test(test_knob_part_size),
         cmocka_unit_test(test_knob_noise_blur),
         cmocka_unit_test(test_knob_sensors),
         cmocka_unit_test(test_knob_prefix),
