@@ -31,6 +31,15 @@ static int tagged(const float *score, const uint8_t *positive, size_t n, scored 
     return 0;
 }
 
+/* The end of the group of samples tied with s[i] (s sorted: one threshold for all of them), and
+ * how many of the group are positive and negative. */
+static size_t tie_group(const scored *s, size_t n, size_t i, double *pos, double *neg) {
+    size_t j = i;
+    *pos = *neg = 0;
+    while (j < n && s[j].score == s[i].score) *pos += s[j].tag, *neg += !s[j].tag, j++;
+    return j;
+}
+
 int lathe_auroc(const float *score, const uint8_t *positive, size_t n, double *auroc) {
     scored *s;
     int rc = tagged(score, positive, n, &s);
@@ -38,9 +47,8 @@ int lathe_auroc(const float *score, const uint8_t *positive, size_t n, double *a
     /* wins: for each negative, the positives scored above it, plus half of those tied with it */
     double pos = 0, neg = 0, above = 0, wins = 0; /* above: positives in higher groups */
     for (size_t i = 0; i < n;) {
-        size_t j = i;
-        double p = 0, q = 0;
-        while (j < n && s[j].score == s[i].score) p += s[j].tag, q += !s[j].tag, j++;
+        double p, q;
+        size_t j = tie_group(s, n, i, &p, &q);
         wins += q * above + 0.5 * p * q;
         above += p, pos += p, neg += q;
         i = j;
@@ -57,9 +65,8 @@ int lathe_average_precision(const float *score, const uint8_t *positive, size_t 
     double total = 0, tp = 0, sum = 0;
     for (size_t i = 0; i < n; i++) total += s[i].tag;
     for (size_t i = 0; i < n && total > 0;) {
-        size_t j = i;
-        double gained = 0;
-        while (j < n && s[j].score == s[i].score) gained += s[j].tag, j++;
+        double gained, negatives;
+        size_t j = tie_group(s, n, i, &gained, &negatives);
         tp += gained;
         sum += gained / total * (tp / (double)j); /* j samples at or above this score */
         i = j;
@@ -77,8 +84,9 @@ int lathe_best_f1(const float *score, const uint8_t *positive, size_t n, lathe_f
     for (size_t i = 0; i < n; i++) total += s[i].tag;
     *out = (lathe_f1_point){n ? nextafterf(s[0].score, INFINITY) : 0, 0, 0, 0};
     for (size_t i = 0; i < n && total > 0;) {
-        size_t j = i;
-        while (j < n && s[j].score == s[i].score) tp += s[j].tag, fp += !s[j].tag, j++;
+        double p, q;
+        size_t j = tie_group(s, n, i, &p, &q);
+        tp += p, fp += q;
         double f1 = 2 * tp / (2 * tp + fp + (total - tp));
         if (f1 > out->f1) *out = (lathe_f1_point){s[i].score, f1, tp / (tp + fp), tp / total};
         i = j;

@@ -1211,10 +1211,10 @@ static void test_knob_part_size(void **state) {
         if (a.label != b.label) assert_true(a.label == LATHE_SYNTH_GOOD || b.label == LATHE_SYNTH_GOOD);
         float bw = (float)b.width - (b.belt_vertical ? (float)(b.rail0 + b.rail1) : 0);
         float bh = (float)b.height - (b.belt_vertical ? 0 : (float)(b.rail0 + b.rail1));
-        float share = b.main.R * b.main.part.bound / fminf(bw, bh);
+        float radius = b.main.R * b.main.part.bound, share = radius / fminf(bw, bh);
         if (share < 0.4f - 1e-4f || share > 0.45f + 1e-4f) fail_msg("sample %zu: part radius %.3f of the belt", i, share);
-        assert_true(b.main.cx - share * fminf(bw, bh) > -1 && b.main.cx + share * fminf(bw, bh) < (float)b.width + 1);
-        assert_true(b.main.cy - share * fminf(bw, bh) > -1 && b.main.cy + share * fminf(bw, bh) < (float)b.height + 1);
+        assert_true(b.main.cx - radius > -1 && b.main.cx + radius < (float)b.width + 1);
+        assert_true(b.main.cy - radius > -1 && b.main.cy + radius < (float)b.height + 1);
     }
     for (int size = 0; size < 2; size++) {
         lathe_synth_opts o = framed;
