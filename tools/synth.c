@@ -22,7 +22,7 @@ static void usage(FILE *out) {
             ".tar.gz (.tgz) or .tar.zst. The same options give byte-identical output, whatever --threads.\n"
             "\n"
             "Layout: annotations.json (COCO; categories 0 good, 1 scratch, 2 dent, 3 crack, 4 missing_hole,\n"
-            "5 bearing_wear, 6 overheating; each image has a \"label\" and a \"description\"),\n"
+            "5 bearing_wear, 6 overheating, 7 jam; each image has a \"label\" and a \"description\"),\n"
             "images/partNNNNN_vK.{jpg,png} (part N seen in views K = 1..3), sensors/<stem>.csv\n"
             "(t,vib_x,vib_y,vib_z,temperature,current; T rows at 200 Hz), text/<stem>.txt, and with\n"
             "--yolo labels/<stem>.txt + data.yaml, with --voc Annotations/<stem>.xml.\n"

@@ -103,3 +103,28 @@ def test_film_and_attention_fusion_beat_the_masked_inputs(runs, kind, layer):
     assert ab["fused"]["accuracy"] >= max(ab["image"]["accuracy"], ab["sensor"]["accuracy"]) + 0.1, ab
     summary = lathe("train", spec, "--summary").stdout
     assert f" {layer} " in summary and "sensors" in summary
+
+
+def safetensors_names(path):
+    """The tensor names in a safetensors file's header (8-byte little-endian length, then JSON)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
+
+
+def test_reference_spec_imports_the_line_detectors_backbone(tmp_path):
+    """fusion.yaml (the spec on lathe synth photos) starts its image branch from fusion_detector.yaml's
+    run: every backbone tensor of the detector is imported by name and shape, and nothing else."""
+    specs = ROOT / "experiments" / "multimodal"
+    lathe("synth", tmp_path / "src", "--count", 24, "--seed", 3, "--width", 160, "--height", 120,
+          "--part-size", "0.4,0.45", "--defect-rate", 0.5, "--sensor-fault-rate", 0.3)
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 128, "--split", "0.5,0.5,0")
+    ds, short = f"data.dataset={tmp_path / 'ds'}", ("train.epochs=1", "train.warmup_epochs=0", CPU)
+    lathe("train", specs / "fusion_detector.yaml", ds, *short, "--runs", tmp_path / "runs")
+    ckpt = tmp_path / "runs" / "fusion_detector" / "checkpoints" / "best.safetensors"
+    p = lathe("train", specs / "fusion.yaml", ds, *short, f"train.init={ckpt}", "--runs", tmp_path / "runs")
+    backbone = [n for n in safetensors_names(ckpt) if n.startswith("backbone.")]
+    assert len(backbone) > 50, backbone
+    ours = safetensors_names(tmp_path / "runs" / "fusion" / "checkpoints" / "last.safetensors")
+    assert set(backbone) <= set(ours)
+    assert f"imported {len(backbone)} of " in p.stderr, p.stderr
