@@ -16,8 +16,10 @@ import pytest
 from fixtures import lathe
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / "experiments" / "multimodal" / "fusion_parts.yaml"
+MULTIMODAL = ROOT / "experiments" / "multimodal"
+SPEC = MULTIMODAL / "fusion_parts.yaml"
 CPU = "train.device=cpu"
+SHORT = ("train.epochs=1", "train.warmup_epochs=0", CPU)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_bad_models_data_and_options_fail_clearly(runs, tmp_path):
 
 @pytest.mark.parametrize("kind,layer", [("film", "film"), ("attention", "attention")])
 def test_film_and_attention_fusion_beat_the_masked_inputs(runs, kind, layer):
-    spec = ROOT / "experiments" / "multimodal" / f"fusion_parts_{kind}.yaml"
+    spec = MULTIMODAL / f"fusion_parts_{kind}.yaml"
     lathe("train", spec, f"data.dataset={runs / 'ds'}", CPU, "--runs", runs / "runs", "--name", kind)
     lathe("eval", runs / "runs" / kind, "--split", "test")
     rep = json.loads((runs / "runs" / kind / "eval" / "report.json").read_text())
@@ -112,19 +114,26 @@ def safetensors_names(path):
         return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
 
 
-def test_reference_spec_imports_the_line_detectors_backbone(tmp_path):
-    """fusion.yaml (the spec on lathe synth photos) starts its image branch from fusion_detector.yaml's
-    run: every backbone tensor of the detector is imported by name and shape, and nothing else."""
-    specs = ROOT / "experiments" / "multimodal"
-    lathe("synth", tmp_path / "src", "--count", 24, "--seed", 3, "--width", 160, "--height", 120,
+@pytest.fixture(scope="module")
+def line_detector(tmp_path_factory):
+    """A one-epoch line_detector.yaml run on a few framed lathe synth photos: (dataset, checkpoint)."""
+    root = tmp_path_factory.mktemp("line")
+    lathe("synth", root / "src", "--count", 24, "--seed", 3, "--width", 160, "--height", 120,
           "--part-size", "0.4,0.45", "--defect-rate", 0.5, "--sensor-fault-rate", 0.3)
-    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 128, "--split", "0.5,0.5,0")
-    ds, short = f"data.dataset={tmp_path / 'ds'}", ("train.epochs=1", "train.warmup_epochs=0", CPU)
-    lathe("train", specs / "fusion_detector.yaml", ds, *short, "--runs", tmp_path / "runs")
-    ckpt = tmp_path / "runs" / "fusion_detector" / "checkpoints" / "best.safetensors"
-    p = lathe("train", specs / "fusion.yaml", ds, *short, f"train.init={ckpt}", "--runs", tmp_path / "runs")
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 128, "--split", "0.5,0.5,0")
+    lathe("train", MULTIMODAL / "line_detector.yaml", f"data.dataset={root / 'ds'}", *SHORT, "--runs", root / "runs")
+    return root / "ds", root / "runs" / "line_detector" / "checkpoints" / "best.safetensors"
+
+
+@pytest.mark.parametrize("spec", ["fusion", "defects_backbone"])
+def test_reference_specs_import_the_line_detectors_backbone(line_detector, spec, tmp_path):
+    """fusion.yaml and defects_backbone.yaml (the fusion and image-text specs on lathe synth photos)
+    start their image branch from line_detector.yaml's run: every backbone tensor of the detector is
+    imported by name and shape, and nothing else."""
+    ds, ckpt = line_detector
+    p = lathe("train", MULTIMODAL / f"{spec}.yaml", f"data.dataset={ds}", *SHORT, f"train.init={ckpt}",
+              "--runs", tmp_path)
     backbone = [n for n in safetensors_names(ckpt) if n.startswith("backbone.")]
     assert len(backbone) > 50, backbone
-    ours = safetensors_names(tmp_path / "runs" / "fusion" / "checkpoints" / "last.safetensors")
-    assert set(backbone) <= set(ours)
+    assert set(backbone) <= set(safetensors_names(tmp_path / spec / "checkpoints" / "last.safetensors"))
     assert f"imported {len(backbone)} of " in p.stderr, p.stderr
