@@ -12,6 +12,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (the shards' zstd filter)
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from fixtures import lathe
 
@@ -107,13 +108,6 @@ def test_film_and_attention_fusion_beat_the_masked_inputs(runs, kind, layer):
     assert f" {layer} " in summary and "sensors" in summary
 
 
-def safetensors_names(path):
-    """The tensor names in a safetensors file's header (8-byte little-endian length, then JSON)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
-
-
 @pytest.fixture(scope="module")
 def line_detector(tmp_path_factory):
     """A one-epoch line_detector.yaml run on a few framed lathe synth photos: (dataset, checkpoint)."""
@@ -133,7 +127,7 @@ def test_reference_specs_import_the_line_detectors_backbone(line_detector, spec,
     ds, ckpt = line_detector
     p = lathe("train", MULTIMODAL / f"{spec}.yaml", f"data.dataset={ds}", *SHORT, f"train.init={ckpt}",
               "--runs", tmp_path)
-    backbone = [n for n in safetensors_names(ckpt) if n.startswith("backbone.")]
+    backbone = [n for n in load_file(ckpt) if n.startswith("backbone.")]
     assert len(backbone) > 50, backbone
-    assert set(backbone) <= set(safetensors_names(tmp_path / spec / "checkpoints" / "last.safetensors"))
+    assert set(backbone) <= set(load_file(tmp_path / spec / "checkpoints" / "last.safetensors"))
     assert f"imported {len(backbone)} of " in p.stderr, p.stderr
