@@ -84,8 +84,15 @@ int optim_begin_step(lathe_optim *o, double norm, double *grad_norm, optim_step 
     return 0;
 }
 
-int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
-    if (o->arena_dev) return optim_dev_step(o, lr, grad_norm);
+int optim_is_bias(const lathe_param *p) {
+    size_t n = strlen(p->name);
+    return n >= 4 && !strcmp(p->name + n - 4, "bias");
+}
+
+int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) { return lathe_optim_step_lrs(o, lr, lr, grad_norm); }
+
+int lathe_optim_step_lrs(lathe_optim *o, double lr, double bias_lr, double *grad_norm) {
+    if (o->arena_dev) return optim_dev_step(o, lr, bias_lr, grad_norm);
     if (lathe_graph_cuda(o->g))
         return lathe_fail(LATHE_EINVAL, "the optimizer was created before its graph moved to the GPU: create it after");
     size_t np = lathe_graph_nparams(o->g);
@@ -110,7 +117,8 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
         float *ema = o->o.ema > 0 ? o->state[si + per - 1].data : NULL;
         si += per;
         if (p->frozen) continue;
-        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr * p->lr_scale;
+        double plr = optim_is_bias(p) ? bias_lr : lr;
+        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)plr * p->lr_scale;
         if (o->o.kind == LATHE_OPT_SGD) {
             float mu = (float)o->o.momentum;
             for (size_t k = 0; k < p->count; k++) {
@@ -120,7 +128,7 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) {
             }
         } else {
             float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o->o.eps;
-            float step = (float)(lr * p->lr_scale / c1), denom_c = (float)sqrt(c2);
+            float step = (float)(plr * p->lr_scale / c1), denom_c = (float)sqrt(c2);
             for (size_t k = 0; k < p->count; k++) {
                 float gk = p->grad[k] * scale;
                 m[k] = fb1 * m[k] + (1 - fb1) * gk;
@@ -150,6 +158,12 @@ int lathe_optim_swap_ema(lathe_optim *o) {
         }
     }
     return 0;
+}
+
+double lathe_schedule_bias_lr(const lathe_schedule *s, long step) {
+    if (!(s->warmup_bias_lr > 0) || s->warmup <= 0 || step >= s->warmup) return lathe_schedule_lr(s, step);
+    double at_end = lathe_schedule_lr(s, s->warmup); /* where the weights' rate arrives */
+    return s->warmup_bias_lr + (at_end - s->warmup_bias_lr) * (double)step / (double)s->warmup;
 }
 
 double lathe_schedule_lr(const lathe_schedule *s, long step) {

@@ -31,6 +31,9 @@ typedef struct {
     long warmup, total;       /* steps: linear warmup from 0, then the schedule until total */
     double step_gamma;        /* STEP: multiply by gamma ... */
     long step_every;          /* ... every this many steps after warmup */
+    double warmup_bias_lr;    /* > 0: during warmup biases (parameters named *bias) start at this
+                                 rate and fall linearly to lr, as YOLOv5/v8 warm them; 0: they rise
+                                 from 0 like the weights */
 } lathe_schedule;
 
 typedef struct lathe_optim lathe_optim;
@@ -43,6 +46,9 @@ void lathe_optim_free(lathe_optim *o);
  * gets the global norm before clipping. For a graph on a GPU the state lives there too and the
  * update runs there (the same fused updates, kernels/nn_cuda.h). */
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm);
+/* The same with a separate rate for the biases (parameters whose name ends in "bias"): the step of
+ * a schedule with warmup_bias_lr (lathe_schedule_bias_lr). */
+int lathe_optim_step_lrs(lathe_optim *o, double lr, double bias_lr, double *grad_norm);
 /* Exchanges the weights with their EMA (no-op without ema); call again to exchange back. Used to
  * evaluate and save with the averaged weights. Returns 0 or -LATHE_EIO (a GPU call failed). */
 int lathe_optim_swap_ema(lathe_optim *o);
@@ -57,6 +63,8 @@ size_t lathe_optim_nstate(const lathe_optim *o);
 float *lathe_optim_state(lathe_optim *o, size_t i, const char **name, size_t *count);
 
 double lathe_schedule_lr(const lathe_schedule *s, long step);
+/* The biases' rate at step: lathe_schedule_lr's, except during a warmup with warmup_bias_lr > 0. */
+double lathe_schedule_bias_lr(const lathe_schedule *s, long step);
 
 #ifdef __cplusplus
 }

@@ -59,7 +59,7 @@ void optim_dev_free(lathe_optim *o) {
     o->arena_dev = NULL, o->norms_dev = NULL, o->norms = NULL;
 }
 
-int optim_dev_step(lathe_optim *o, double lr, double *grad_norm) {
+int optim_dev_step(lathe_optim *o, double lr, double bias_lr, double *grad_norm) {
     lathe_cuda_ctx *c = lathe_graph_cuda(o->g);
     const char *err = NULL;
     size_t np = lathe_graph_nparams(o->g);
@@ -87,7 +87,8 @@ int optim_dev_step(lathe_optim *o, double lr, double *grad_norm) {
         float *ema = o->o.ema > 0 ? o->state[si + per - 1].data_dev : NULL;
         si += per;
         if (p->frozen) continue;
-        float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)lr * p->lr_scale;
+        float wd = p->decay ? (float)o->o.weight_decay : 0.0f;
+        float flr = (float)(optim_is_bias(p) ? bias_lr : lr) * p->lr_scale;
         int rc = o->o.kind == LATHE_OPT_SGD
                      ? lathe_kc_sgd_step(c, p->count, p->data_dev, p->grad_dev, m, flr, (float)o->o.momentum,
                                          o->o.nesterov, wd, st.scale, &err)
@@ -130,8 +131,8 @@ int optim_dev_create(lathe_optim *o) {
     return 0;
 }
 void optim_dev_free(lathe_optim *o) { (void)o; }
-int optim_dev_step(lathe_optim *o, double lr, double *grad_norm) {
-    (void)o, (void)lr, (void)grad_norm;
+int optim_dev_step(lathe_optim *o, double lr, double bias_lr, double *grad_norm) {
+    (void)o, (void)lr, (void)bias_lr, (void)grad_norm;
     return lathe_fail(LATHE_EINVAL, "lathe was built without CUDA");
 }
 int optim_dev_swap_ema(lathe_optim *o) {

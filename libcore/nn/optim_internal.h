@@ -32,13 +32,16 @@ typedef struct {
     double c1, c2;      /* AdamW bias corrections */
 } optim_step;
 
+/* 1 for a bias (its name ends in "bias": conv, linear and norm biases, attention's in_proj_bias) */
+int optim_is_bias(const lathe_param *p);
+
 /* Records the norm; returns 1 when it is not finite (skip the step), else counts the step and fills st. */
 int optim_begin_step(lathe_optim *o, double norm, double *grad_norm, optim_step *st);
 
 /* optim_cuda.c: the device state (a no-op returning 0 for a graph on the CPU), the step and the
  * EMA exchange on it, and its release */
 int optim_dev_create(lathe_optim *o);
-int optim_dev_step(lathe_optim *o, double lr, double *grad_norm);
+int optim_dev_step(lathe_optim *o, double lr, double bias_lr, double *grad_norm);
 int optim_dev_swap_ema(lathe_optim *o);
 void optim_dev_free(lathe_optim *o);
 #endif

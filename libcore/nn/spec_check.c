@@ -59,6 +59,7 @@ static const spec_key keys[] = {
     {"train.final_lr", K_NUM, 0, 1e30, NULL},
     {"train.schedule", K_STR, 0, 0, "cosine linear step constant"},
     {"train.warmup_epochs", K_NUM, 0, 1e6, NULL},
+    {"train.warmup_bias_lr", K_NUM, 0, 10, NULL},
     {"train.step_gamma", K_NUM, 1e-12, 1e6, NULL},
     {"train.step_epochs", K_NUM, 1e-6, 1e6, NULL},
     {"train.weight_decay", K_NUM, 0, 1e6, NULL},

@@ -74,6 +74,7 @@ static int schedule_from_spec(const cJSON *spec, long steps_per_epoch, int epoch
     if (s->kind < 0) return lathe_fail(LATHE_EINVAL, "train.schedule: cosine, linear, step or constant, not %s", kind);
     s->lr = num(spec, "train.lr", 1e-3), s->final_lr = num(spec, "train.final_lr", 0);
     s->warmup = (long)(num(spec, "train.warmup_epochs", 0) * steps_per_epoch);
+    s->warmup_bias_lr = num(spec, "train.warmup_bias_lr", 0);
     s->total = (long)epochs * steps_per_epoch;
     s->step_gamma = num(spec, "train.step_gamma", 0.1);
     s->step_every = (long)(num(spec, "train.step_epochs", 10) * steps_per_epoch);
@@ -321,8 +322,8 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                 break;
             }
             if ((rc = lathe_graph_backward(g, got))) break;
-            double lr = lathe_schedule_lr(&sched, lathe_optim_steps(L.opt));
-            int stepped = lathe_optim_step(L.opt, lr, NULL);
+            long done = lathe_optim_steps(L.opt);
+            int stepped = lathe_optim_step_lrs(L.opt, lathe_schedule_lr(&sched, done), lathe_schedule_bias_lr(&sched, done), NULL);
             if (stepped < 0) {
                 rc = stepped;
                 break;

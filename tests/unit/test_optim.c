@@ -1,7 +1,7 @@
 /* test_optim.c - the CPU optimizers against a float64 reference written here from PyTorch's
  * documented update rules (torch.optim.SGD with momentum and Nesterov, torch.optim.AdamW), over
  * several steps: weight decay only on conv and linear weights, per-parameter learning-rate scales,
- * frozen parameters left alone, global-norm clipping, the EMA of the weights and its swap, the
+ * frozen parameters left alone, the biases' own rate (YOLO's bias warmup), global-norm clipping, the EMA of the weights and its swap, the
  * NaN/Inf guard (the step is skipped and nothing changes), and the learning-rate schedules. */
 #include "testutil.h"
 
@@ -20,6 +20,7 @@ typedef struct {
     double wd, clip, ema;
     int freeze_conv;      /* freezes c.* */
     float fc_lr_scale;    /* lr_scale of fc.* */
+    double bias_factor;   /* > 0: biases (c.bias, n.bias, fc.bias) step at this times the weights' rate */
 } optim_case;
 
 static lathe_graph *small_graph(void) {
@@ -72,13 +73,15 @@ static void check_case(const optim_case *oc) {
                 if (!ref[i].p->frozen) sq += (double)ref[i].p->grad[k] * ref[i].p->grad[k];
             }
         double norm;
-        assert_int_equal(lathe_optim_step(opt, lr, &norm), 0);
+        double bias_lr = oc->bias_factor > 0 ? lr * oc->bias_factor : lr;
+        assert_int_equal(oc->bias_factor > 0 ? lathe_optim_step_lrs(opt, lr, bias_lr, &norm) : lathe_optim_step(opt, lr, &norm), 0);
         assert_true(fabs(norm - sqrt(sq)) <= 1e-6 * sqrt(sq));
         double scale = oc->clip > 0 && norm > oc->clip ? oc->clip / norm : 1;
         double decay = fmin(oc->ema, (1.0 + t) / (10.0 + t));
         for (size_t i = 0; i < nr; i++) {
             ref_param *r = &ref[i];
-            double plr = lr * r->p->lr_scale, wd = r->p->decay ? oc->wd : 0;
+            int bias = !strcmp(r->p->name + strlen(r->p->name) - 5, ".bias");
+            double plr = (bias ? bias_lr : lr) * r->p->lr_scale, wd = r->p->decay ? oc->wd : 0;
             for (size_t k = 0; k < r->p->count && !r->p->frozen; k++) {
                 double gk = r->p->grad[k] * scale;
                 if (oc->kind == LATHE_OPT_SGD) { /* L2 decay into the gradient, momentum buffer, Nesterov look-ahead */
@@ -119,13 +122,15 @@ static void check_case(const optim_case *oc) {
 static void updates_match_the_reference(void **state) {
     (void)state;
     static const optim_case cases[] = {
-        {"sgd momentum", LATHE_OPT_SGD, 0, 0, 0, 0, 0, 1},
-        {"sgd nesterov, weight decay", LATHE_OPT_SGD, 1, 0.01, 0, 0, 0, 1},
-        {"sgd, frozen conv, fc at half rate", LATHE_OPT_SGD, 0, 0.01, 0, 0, 1, 0.5f},
-        {"adamw", LATHE_OPT_ADAMW, 0, 0, 0, 0, 0, 1},
-        {"adamw, weight decay, fc at a tenth", LATHE_OPT_ADAMW, 0, 0.05, 0, 0, 0, 0.1f},
-        {"adamw, clipping, ema", LATHE_OPT_ADAMW, 0, 0.01, 0.5, 0.9, 0, 1},
-        {"sgd, clipping, ema, frozen conv", LATHE_OPT_SGD, 1, 0, 0.5, 0.99, 1, 1},
+        {"sgd momentum", LATHE_OPT_SGD, 0, 0, 0, 0, 0, 1, 0},
+        {"sgd nesterov, weight decay", LATHE_OPT_SGD, 1, 0.01, 0, 0, 0, 1, 0},
+        {"sgd, frozen conv, fc at half rate", LATHE_OPT_SGD, 0, 0.01, 0, 0, 1, 0.5f, 0},
+        {"adamw", LATHE_OPT_ADAMW, 0, 0, 0, 0, 0, 1, 0},
+        {"adamw, weight decay, fc at a tenth", LATHE_OPT_ADAMW, 0, 0.05, 0, 0, 0, 0.1f, 0},
+        {"adamw, clipping, ema", LATHE_OPT_ADAMW, 0, 0.01, 0.5, 0.9, 0, 1, 0},
+        {"sgd, clipping, ema, frozen conv", LATHE_OPT_SGD, 1, 0, 0.5, 0.99, 1, 1, 0},
+        {"adamw, biases at 20x, fc at half rate", LATHE_OPT_ADAMW, 0, 0.01, 0, 0, 0, 0.5f, 20},
+        {"sgd, biases at 3x", LATHE_OPT_SGD, 0, 0.01, 0, 0, 0, 1, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
 }
@@ -190,10 +195,18 @@ static void bad_settings_are_refused(void **state) {
     lathe_graph_free(g);
 }
 
-/* Warmup rises linearly from lr / warmup to lr; then cosine, linear and step decay to their ends. */
+/* Warmup rises linearly from lr / warmup to lr; then cosine, linear and step decay to their ends.
+ * With warmup_bias_lr the biases' rate falls from it to where the weights' arrives, then follows it. */
 static void schedules(void **state) {
     (void)state;
-    lathe_schedule s = {LATHE_SCHED_COSINE, 1.0, 0.1, 10, 110, 0, 0};
+    lathe_schedule s = {LATHE_SCHED_COSINE, 1.0, 0.1, 10, 110, 0, 0, 0};
+    assert_true(fabs(lathe_schedule_bias_lr(&s, 3) - lathe_schedule_lr(&s, 3)) < 1e-12); /* off: the weights' */
+    s.warmup_bias_lr = 5.0;
+    assert_true(fabs(lathe_schedule_bias_lr(&s, 0) - 5.0) < 1e-12);
+    assert_true(fabs(lathe_schedule_bias_lr(&s, 5) - 3.0) < 1e-12); /* halfway from 5 to 1 */
+    assert_true(fabs(lathe_schedule_bias_lr(&s, 10) - 1.0) < 1e-12);
+    assert_true(fabs(lathe_schedule_bias_lr(&s, 60) - 0.55) < 1e-12);
+    s.warmup_bias_lr = 0;
     assert_true(fabs(lathe_schedule_lr(&s, 0) - 0.1) < 1e-12);
     assert_true(fabs(lathe_schedule_lr(&s, 9) - 1.0) < 1e-12);
     assert_true(fabs(lathe_schedule_lr(&s, 10) - 1.0) < 1e-12);
@@ -202,11 +215,11 @@ static void schedules(void **state) {
     assert_true(fabs(lathe_schedule_lr(&s, 500) - 0.1) < 1e-12); /* past the end: stays at the end */
     s.kind = LATHE_SCHED_LINEAR;
     assert_true(fabs(lathe_schedule_lr(&s, 35) - 0.775) < 1e-12);
-    s = (lathe_schedule){LATHE_SCHED_STEP, 1.0, 0, 0, 100, 0.1, 30};
+    s = (lathe_schedule){LATHE_SCHED_STEP, 1.0, 0, 0, 100, 0.1, 30, 0};
     assert_true(fabs(lathe_schedule_lr(&s, 29) - 1.0) < 1e-12);
     assert_true(fabs(lathe_schedule_lr(&s, 30) - 0.1) < 1e-12);
     assert_true(fabs(lathe_schedule_lr(&s, 65) - 0.01) < 1e-12);
-    s = (lathe_schedule){LATHE_SCHED_CONSTANT, 0.3, 0, 0, 100, 0, 0};
+    s = (lathe_schedule){LATHE_SCHED_CONSTANT, 0.3, 0, 0, 100, 0, 0, 0};
     assert_true(fabs(lathe_schedule_lr(&s, 77) - 0.3) < 1e-12);
 }
 
