@@ -443,7 +443,7 @@ static uint64_t splitmix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* He (Kaiming) uniform for weights, sized by fan-in; zero biases; norms at identity */
+/* Weights uniform, bounded by fan-in (model.init: he or torch); zero biases; norms at identity */
 static void init_params(lathe_graph *g) {
     uint64_t state = g->seed;
     for (size_t i = 0; i < g->nparams; i++) {
@@ -451,7 +451,7 @@ static void init_params(lathe_graph *g) {
         const char *suffix = strrchr(p->name, '.') + 1;
         if (p->decay) {
             size_t fan_in = p->count / (size_t)p->shape[0];
-            float bound = sqrtf(6.0f / (float)fan_in);
+            float bound = g->init_torch ? 1.0f / sqrtf((float)fan_in) : sqrtf(6.0f / (float)fan_in);
             for (size_t k = 0; k < p->count; k++)
                 p->data[k] = bound * (float)((double)(splitmix(&state) >> 11) / 9007199254740992.0 * 2 - 1);
         } else {
@@ -489,6 +489,12 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "batch must be >= 1");
     double width = get_float(model, "width", 1.0f), depth = get_float(model, "depth", 1.0f);
     if (!(width > 0) || !(depth > 0)) return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be > 0");
+    /* he: Kaiming uniform with ReLU's gain (bound sqrt(6 / fan_in)); torch: PyTorch's default for
+     * nn.Conv2d and nn.Linear weights (kaiming_uniform_ with a = sqrt(5): bound 1 / sqrt(fan_in)), what
+     * YOLOv8 trains from. Under batch norm the scale sets how far an Adam step moves a filter's direction. */
+    const cJSON *init = cJSON_GetObjectItemCaseSensitive(model, "init");
+    if (init && !(cJSON_IsString(init) && (!strcmp(init->valuestring, "he") || !strcmp(init->valuestring, "torch"))))
+        return lathe_fail(LATHE_EINVAL, "model.init: he or torch");
     int total = 1;
     const cJSON *d;
     cJSON_ArrayForEach(d, layers) {
@@ -502,6 +508,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         return lathe_fail(LATHE_ENOMEM, "graph");
     }
     g->batch = batch, g->seed = seed, g->train = 1, g->threads = omp_get_max_threads();
+    g->init_torch = init && !strcmp(init->valuestring, "torch");
     layer *in = &g->layers[0];
     snprintf(in->name, sizeof in->name, "input");
     in->type = L_INPUT, in->pw = in->pb = in->prm = in->prv = -1;

@@ -52,6 +52,7 @@ struct lathe_graph {
     int32_t *int_arena;
     size_t param_floats, act_floats, int_count, workspace_floats;
     uint64_t seed;
+    int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
 };
 

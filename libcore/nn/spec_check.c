@@ -50,6 +50,7 @@ static const spec_key keys[] = {
     {"model.width", K_NUM, 1e-6, 64, NULL},
     {"model.depth", K_NUM, 1e-6, 64, NULL},
     {"model.bins", K_INT, 2, 256, NULL},
+    {"model.init", K_STR, 0, 0, "he torch"},
     {"model.layers", K_LIST, 0, 0, NULL},
     {"train", K_MAP, 0, 0, NULL},
     {"train.epochs", K_INT, 1, 1e6, NULL},
