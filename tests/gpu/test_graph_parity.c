@@ -184,7 +184,7 @@ static void run_model(const char *model, const char *json, int batch) {
     compare(what, NULL, lathe_graph_output(cpu, NULL), lathe_graph_output(gpu, NULL), (size_t)(batch - 1) * k, 1e-4);
     lathe_graph_set_train(cpu, 1), lathe_graph_set_train(gpu, 1);
 
-    /* optimizers: a step of each, with clipping and EMA, then the averaged weights */
+    /* optimizers: a step of each, with clipping, EMA and the biases' own rate, then the averaged weights */
     for (int kind = LATHE_OPT_SGD; kind <= LATHE_OPT_ADAMW; kind++) {
         lathe_optim_opts o;
         lathe_optim_defaults(&o);
@@ -198,9 +198,9 @@ static void run_model(const char *model, const char *json, int batch) {
             printf("FAIL optimizer: %s\n", lathe_last_error());
             exit(1);
         }
-        double nc = 0, ng = 0;
-        RUN(lathe_optim_step(oc, 0.05, &nc));
-        RUN(lathe_optim_step(og, 0.05, &ng));
+        double nc = 0, ng = 0; /* the biases at their own rate, as during train.warmup_bias_lr */
+        RUN(lathe_optim_step_lrs(oc, 0.05, 0.2, &nc));
+        RUN(lathe_optim_step_lrs(og, 0.05, 0.2, &ng));
         int ok = fabs(nc - ng) <= 1e-4 * (1 + nc);
         printf("%s %s: gradient norm cpu %.6f gpu %.6f\n", ok ? "PASS" : "FAIL", model, nc, ng);
         failures += !ok;
