@@ -15,7 +15,7 @@ numeric file stem into that integer. Category ids are class indices (as `lathe p
 them). Crowd and ignored boxes (/box_flags) are not training targets on either side: they are left
 out of the YOLO labels and kept in the ground truth as iscrowd (pycocotools ignores them). The split
 comes from /meta's `split` field (0 train, 1 val, 2 test; test samples are exported only with
---test: a val split too small to score on, as the demo's 26 photos, is still what both sides pick
+--test: a val split too small to score on, as the demo's 51 photos, is still what both sides pick
 their best epoch by, and the test split is where they are scored).
 
 With --background F (0..1), a train sample without boxes (a tile of plain belt) is exported only

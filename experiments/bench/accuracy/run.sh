@@ -11,7 +11,7 @@
 #       (experiments/detect/defects.yaml) at the tile size; each side trains on every tile with a
 #       box and a share TILE_BACKGROUND of the empty ones (lathe draws its share afresh each epoch,
 #       the export keeps a fixed one for Ultralytics), both scored on the test split's tiles (the
-#       demo's val split, 26 photos, is too small to score on; it is what each side picks its best
+#       demo's val split, 51 photos, is too small to score on; it is what each side picks its best
 #       epoch by)
 # usage: experiments/bench/accuracy/run.sh [TILES_DATASET]
 # Environment: EPOCHS (15, as the CI spec), TILE_EPOCHS (10, as the demo's), TILE_BACKGROUND (0.1,
