@@ -24,10 +24,11 @@ mkdir -p "$OUT"
 # they vanish), 2-4 per defective part, 70% of the parts defective, no sensor-only faults (an image
 # model cannot see those: the fusion head is for them)
 SYNTH=(--width 640 --height 480 --defect-size 1,1.4 --contrast 1.3 --defects 2,4 --defect-rate 0.7 --sensor-fault-rate 0)
-# the views of one physical part stay in one split; val's 50 photos choose the verdict's threshold
-SPLIT=(--split 0.7,0.1,0.2 --group-by 'part[0-9]+')
-echo "== lathe synth: 500 line photos with sensors and descriptions -> $OUT/archive.tar.zst"
-"$LATHE" synth "$OUT/archive.tar.zst" --count 500 --seed 7 "${SYNTH[@]}" --yolo --voc
+# the views of one physical part stay in one split; ~350 photos train, val's ~70 choose the verdict's
+# threshold, and ~280 test photos score it (100 were too few: docs/PERFORMANCE.md, "The demo")
+SPLIT=(--split 0.5,0.1,0.4 --group-by 'part[0-9]+')
+echo "== lathe synth: 700 line photos with sensors and descriptions -> $OUT/archive.tar.zst"
+"$LATHE" synth "$OUT/archive.tar.zst" --count 700 --seed 7 "${SYNTH[@]}" --yolo --voc
 echo "== lathe ingest: full-resolution tiles of 128 with 32 px overlap, for the detector"
 "$LATHE" ingest "$OUT/archive.tar.zst" -o "$OUT/tiles" --tile 128 --overlap 32 "${SPLIT[@]}" --shard-size 2000
 echo "== lathe ingest: whole photos letterboxed to 320, for the dataset report"
@@ -56,11 +57,12 @@ echo "== open-vocabulary detection: the detector's tiles, classes scored against
 "$LATHE" eval "$OUT/runs/open_vocab" --split test | tee "$OUT/open_vocab.txt"
 echo "== lathe predict --classes: the open-vocabulary detector on the new photos with a vocabulary it was not trained on"
 "$LATHE" predict "$OUT/runs/open_vocab" "$OUT/new/images" --classes "crack,scratch,oil stain" --conf 0.1 --render -o "$OUT/predict-ov"
-echo "== the image-text head: photos and their descriptions, zero-shot from class prompts (experiments/multimodal/defects.yaml)"
+echo "== the image-text head: framed photos of the line and their descriptions, its encoder the detector's, zero-shot from class prompts (experiments/multimodal/defects_from_detector.yaml)"
 "$LATHE" synth "$OUT/text-archive.tar.zst" --count 1200 --seed 5 --width 160 --height 120 --defect-size 2.5,3 \
-  --contrast 2,2 --defects 1,1 --defect-rate 0.8 --sensor-fault-rate 0 --clutter 0 >/dev/null
+  --contrast 2,2 --defects 1,1 --defect-rate 0.8 --sensor-fault-rate 0 --clutter 0 --part-size 0.4,0.45 >/dev/null
 "$LATHE" ingest "$OUT/text-archive.tar.zst" -o "$OUT/text-dataset" --size 128 --split 0.8,0.1,0.1 --group-by 'part[0-9]+'
-"$LATHE" train experiments/multimodal/defects.yaml "data.dataset=$OUT/text-dataset" --runs "$OUT/runs"
+"$LATHE" train experiments/multimodal/defects_from_detector.yaml "data.dataset=$OUT/text-dataset" \
+  "train.init=$OUT/runs/defects_detector/checkpoints/best.safetensors" --runs "$OUT/runs"
 "$LATHE" eval "$OUT/runs/defects_text" --split test | tee "$OUT/text.txt"
 echo "== the image-text head on real scans: handwritten digits named only in text (experiments/multimodal/digits.yaml)"
 .venv/bin/python experiments/multimodal/make_digit_captions.py "$OUT/digits-src" >/dev/null
@@ -92,7 +94,8 @@ echo "  notebooks (Jupyter): the detector's run and evaluation $OUT/notebooks/de
 echo "  exported detector $OUT/defects_detector.onnx and $OUT/defects_detector.lathe (docs/EXPORT.md)"
 novel=$(sed -n 's/^open vocabulary: base classes AP50 \([0-9.]*\), novel classes .* AP50 \([0-9.]*\)$/base AP50 \1, never-trained crack AP50 \2/p' "$OUT/open_vocab.txt")
 echo "  open-vocabulary detector $novel: $OUT/runs/open_vocab/eval/report.html; new vocabulary on new photos: $OUT/predict-ov"
-zs() { sed -n 's/^zero-shot accuracy \([0-9.]*\) on .*(chance \([0-9.]*\)).*; \(held-out classes [0-9.]*\) on .*/\1 (chance \2; \3)/p' "$1"; }
+zs() { sed -n -e 's/^zero-shot accuracy \([0-9.]*\) on .*(chance \([0-9.]*\)).*; \(held-out classes [0-9.]*\) on .*/\1 (chance \2; \3)/p' \
+  -e 's/^zero-shot accuracy \([0-9.]*\) on .*(chance \([0-9.]*\)).*; no held-out classes.*/\1 (chance \2)/p' "$1"; }
 echo "  zero-shot defect classes from prompts $(zs "$OUT/text.txt"): $OUT/runs/defects_text/eval/report.html"
 echo "  zero-shot digits from prompts $(zs "$OUT/digits-text.txt"): $OUT/runs/digits-text/eval/report.html"
 echo "  fusion head $(sed -n 's/^accuracy \([0-9.]*\) on .*(image only \([0-9.]*\), sensors only \([0-9.]*\);.*/accuracy \1 (the same model on the image alone \2, on the sensors alone \3)/p' "$OUT/fusion.txt"): $OUT/runs/fusion-parts/eval/report.html (ablation with the single-modality runs)"
@@ -100,8 +103,8 @@ echo "  anomaly head $(sed -n 's/^\(image AUROC [0-9.]*\) on .*; \(pixel AUROC [
 # The floors are the demo's target (issue 19), not yet its result on 2 cores in five minutes: say so
 # plainly; DEMO_FLOORS=1 makes a miss an error.
 if ! awk -v a="$ap50" -v c="$acc" 'BEGIN { exit !(a >= 0.5 && c >= 0.9) }'; then
-  echo "  below the target floors (detector AP50 0.5, image-level accuracy 0.9): twenty-four CPU epochs find the defects but do not yet reliably"
-  echo "  tell a crack from a scratch (docs/PERFORMANCE.md, \"The demo\", has what was measured)"
+  echo "  below the target floors (detector AP50 0.5, image-level accuracy 0.9): twenty-four CPU epochs find most defects but judge about"
+  echo "  one part in five wrong: false alarms on good parts, a missing hole taken for a dent (docs/PERFORMANCE.md, \"The demo\")"
   [ "${DEMO_FLOORS:-0}" = 1 ] && exit 1
 fi
 exit 0
