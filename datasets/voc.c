@@ -165,6 +165,12 @@ static int parse_document(lathe_catalog *cat, const char *path, xmlDoc *doc) {
     return rc;
 }
 
+/* libxml2 reports an encoding's failed conversion ("encoding error : input conversion failed") and
+ * the I/O error after it on its generic channel, which XML_PARSE_NOERROR does not reach: during a
+ * parse that channel goes here (it is per thread in libxml2, so other threads keep theirs). The
+ * parse still fails or succeeds as it would, and its last error is what lathe reports. */
+static void voc_xml_quiet(void *ctx, const char *msg, ...) { (void)ctx, (void)msg; }
+
 static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
     int list = lathe_imagesets_split(path); /* ImageSets/Main/{train,val,test,trainval}.txt */
     if (list >= 0) return lathe_catalog_read_split_list(cat, path, data, len, list);
@@ -172,8 +178,12 @@ static int voc_parse(lathe_catalog *cat, const char *path, const uint8_t *data, 
     xmlInitParser();
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
     if (!ctxt) return lathe_fail(LATHE_ENOMEM, "%s: XML parser", path);
+    xmlGenericErrorFunc saved_func = xmlGenericError;
+    void *saved_ctx = xmlGenericErrorContext;
+    xmlSetGenericErrorFunc(NULL, voc_xml_quiet);
     /* URL NULL: there is no base to resolve anything external against */
     xmlDoc *doc = xmlCtxtReadMemory(ctxt, (const char *)data, (int)len, NULL, NULL, VOC_XML_OPTIONS);
+    xmlSetGenericErrorFunc(saved_ctx, saved_func);
     int rc;
     if (!doc) {
         const xmlError *err = xmlCtxtGetLastError(ctxt);
