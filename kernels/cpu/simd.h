@@ -8,4 +8,7 @@
 #else /* ifuncs are GCC-on-glibc x86-64 here; clang's avx512f clone would also contract into FMAs */
 #define LATHE_SIMD_CLONES
 #endif
+/* A helper of such a loop: inlined into each clone, so it runs at the clone's vector width (left to
+ * itself, GCC compiles it once, for the baseline ISA, and calls it) */
+#define LATHE_SIMD_INLINE static inline __attribute__((always_inline))
 #endif

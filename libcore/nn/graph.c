@@ -461,6 +461,27 @@ static void init_params(lathe_graph *g) {
     }
 }
 
+/* Values per sample the CPU keeps of a layer's output (and of its gradient): none for a bn whose
+ * act runs with it. */
+static size_t kept_per_sample(const layer *l) { return l->act_after ? 0 : per_sample(l); }
+
+/* Each bn whose only reader is an act runs with it (lathe_k_bn_act_*): one pass over memory
+ * instead of three, and neither the bn's output nor its gradient is stored. Off with LATHE_FUSE=0
+ * (the tests compare both ways). */
+static void plan_bn_act(lathe_graph *g) {
+    const char *env = getenv("LATHE_FUSE");
+    if (env && !strcmp(env, "0")) return;
+    int *readers = calloc((size_t)g->nlayers, sizeof *readers), *reader = calloc((size_t)g->nlayers, sizeof *reader);
+    if (readers && reader)
+        for (int j = 1; j < g->nlayers; j++)
+            for (int k = 0; k < g->layers[j].nin; k++) readers[g->layers[j].in[k]]++, reader[g->layers[j].in[k]] = j;
+    for (int i = 1; readers && reader && i < g->nlayers; i++) {
+        layer *b = &g->layers[i], *a = &g->layers[reader[i]];
+        if (b->type == L_BN && readers[i] == 1 && a->type == L_ACT && a->nin == 1) b->act_after = reader[i], a->in_bn = 1;
+    }
+    free(readers), free(reader);
+}
+
 static void fix_pointers(lathe_graph *g) {
     for (size_t i = 0; i < g->nparams; i++) {
         lathe_param *p = &g->params[i];
@@ -470,8 +491,8 @@ static void fix_pointers(lathe_graph *g) {
     size_t per = 0;
     for (int i = 0; i < g->nlayers; i++) {
         layer *l = &g->layers[i];
-        size_t n = (size_t)g->batch * per_sample(l);
-        l->y = g->act_arena + per, l->dy = l->y + n;
+        size_t n = (size_t)g->batch * kept_per_sample(l);
+        l->y = n ? g->act_arena + per : NULL, l->dy = n ? l->y + n : NULL;
         per += 2 * n;
         l->aux = l->aux_len ? g->act_arena + per : NULL;
         per += l->aux_len;
@@ -549,9 +570,10 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     }
     g->nlayers = rc ? i : total;
     if (!rc) {
+        plan_bn_act(g);
         for (int k = 0; k < g->nlayers; k++) {
             layer *l = &g->layers[k];
-            g->act_floats += 2 * (size_t)batch * per_sample(l) + l->aux_len;
+            g->act_floats += 2 * (size_t)batch * kept_per_sample(l) + l->aux_len;
             if (l->type == L_MAXPOOL) l->int_off = g->int_count, g->int_count += (size_t)batch * per_sample(l);
         }
         g->param_arena = calloc(g->param_floats ? g->param_floats : 1, sizeof(float));
@@ -627,6 +649,13 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             break;
         }
         case L_BN:
+            if (l->act_after) {
+                const layer *t = &g->layers[l->act_after];
+                lathe_k_bn_act_fwd_f32(n, l->c, l->h * l->w, a->y, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
+                                       pdata(g, l->prv), l->momentum, l->eps, g->train, t->act, t->slope, l->aux,
+                                       l->aux + l->c, t->y);
+                break;
+            }
             lathe_k_bn_fwd_f32(n, l->c, l->h * l->w, a->y, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
                                pdata(g, l->prv), l->momentum, l->eps, g->train, l->aux, l->aux + l->c, l->y);
             break;
@@ -634,7 +663,9 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             lathe_k_layernorm_fwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), pdata(g, l->pb), l->eps, l->aux,
                                       l->aux + g->batch, l->y);
             break;
-        case L_ACT: lathe_k_act_fwd_f32(l->act, sz, a->y, l->slope, l->y); break;
+        case L_ACT:
+            if (!l->in_bn) lathe_k_act_fwd_f32(l->act, sz, a->y, l->slope, l->y);
+            break;
         case L_L2NORM:
             lathe_k_l2norm_fwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->y);
             break;
@@ -704,7 +735,7 @@ int lathe_graph_backward(lathe_graph *g, int n) {
                                         "as its own layer");
     if (g->gpu) return graph_gpu_backward(g, n);
     for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
-        memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
+        if (g->layers[i].dy) memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
     for (size_t k = 0; k < g->nparams; k++)
         if (g->params[k].grad) memset(g->params[k].grad, 0, g->params[k].count * sizeof(float));
     for (int i = g->nlayers - 1; i >= 1; i--) {
@@ -722,6 +753,13 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             break;
         }
         case L_BN:
+            if (l->act_after) {
+                const layer *t = &g->layers[l->act_after];
+                lathe_k_bn_act_bwd_f32(n, l->c, l->h * l->w, g->train, t->act, t->slope, a->y, pdata(g, l->pw),
+                                       pdata(g, l->pb), l->aux, l->aux + l->c, t->dy, dx, pgrad(g, l->pw),
+                                       pgrad(g, l->pb));
+                break;
+            }
             lathe_k_bn_bwd_f32(n, l->c, l->h * l->w, g->train, a->y, pdata(g, l->pw), l->aux, l->aux + l->c, l->dy, dx,
                                pgrad(g, l->pw), pgrad(g, l->pb));
             break;
@@ -730,7 +768,7 @@ int lathe_graph_backward(lathe_graph *g, int n) {
                                       dx, pgrad(g, l->pw), pgrad(g, l->pb));
             break;
         case L_ACT:
-            if (dx) lathe_k_act_bwd_f32(l->act, sz, a->y, l->slope, l->dy, dx);
+            if (dx && !l->in_bn) lathe_k_act_bwd_f32(l->act, sz, a->y, l->slope, l->dy, dx);
             break;
         case L_L2NORM:
             lathe_k_l2norm_bwd_f32(n, (int)per_sample(l), a->y, pdata(g, l->pw), l->max_scale, l->aux, l->dy, dx,

@@ -24,6 +24,9 @@ typedef struct {
     float max_scale;           /* l2norm: the largest scale (e^s is clamped there) */
     int box;                   /* vocab: the values per anchor passed through (4 x bins) */
     int conv_act;              /* conv: a fused activation (LATHE_ACT_*, slope in `slope`) or -1 */
+    int act_after;             /* bn: the act layer run with it on the CPU (lathe_k_bn_act_*, its only
+                                  reader), 0 none; such a bn keeps no y or dy of its own */
+    int in_bn;                 /* act: run by its input bn (above) */
     int in[8], nin;
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */

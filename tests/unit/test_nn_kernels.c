@@ -222,6 +222,77 @@ static void activation_gradients_f32(void **state) {
     free(x), free(xp), free(xm), free(yp), free(ym), free(dy), free(dx);
 }
 
+/* ---- batch norm and activation fused (lathe_k_bn_act_*) ---- */
+typedef struct {
+    int act, train;
+    double *x, *g, *b, *rm, *rv, sm[4], si[4];
+} bn_act_ctx;
+static void bn_act_f(void *ctx, double *y) {
+    bn_act_ctx *b = ctx;
+    double rm[4], rv[4];
+    memcpy(rm, b->rm, sizeof rm), memcpy(rv, b->rv, sizeof rv);
+    lathe_k_bn_act_fwd_f64(3, 4, 5, b->x, b->g, b->b, rm, rv, 0.1, 1e-5, b->train, b->act, 0.1, b->sm, b->si, y);
+}
+
+/* The fused kernels against finite differences (double), and in float against the two kernels
+ * they replace, run one after the other: rows longer than the fused kernels' chunk and with a
+ * ragged tail, every activation, training and running statistics, gradients accumulated onto what
+ * dx held, a frozen gamma and beta, and no dx (the graph's input). The fusion changes no bits. */
+static void bn_act_fused(void **state) {
+    (void)state;
+    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
+    for (int act = 0; act <= LATHE_ACT_SIGMOID; act++)
+        for (int train = 0; train <= 1; train++) {
+            bn_act_ctx b = {act, train, randv(60), randv(4), randv(4), randv(4), randv(4), {0}, {0}};
+            for (int i = 0; i < 4; i++) b.rv[i] = 1 + fabs(b.rv[i]);
+            double *r = randv(60), *y = malloc(60 * 8), *dx = calloc(60, 8), *dg = calloc(4, 8), *db = calloc(4, 8);
+            bn_act_f(&b, y);
+            lathe_k_bn_act_bwd_f64(3, 4, 5, train, act, 0.1, b.x, b.g, b.b, b.sm, b.si, r, dx, dg, db);
+            char what[64];
+            snprintf(what, sizeof what, "bn+%s dx (%s)", names[act], train ? "train" : "eval");
+            check_grad(what, bn_act_f, &b, b.x, 60, dx, r, 60);
+            check_grad("bn+act dgamma", bn_act_f, &b, b.g, 4, dg, r, 60);
+            check_grad("bn+act dbeta", bn_act_f, &b, b.b, 4, db, r, 60);
+            free(b.x), free(b.g), free(b.b), free(b.rm), free(b.rv), free(r), free(y), free(dx), free(dg), free(db);
+        }
+    enum { N = 3, C = 5 };
+    const int sizes[] = {7, 1100, 512};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int hw = sizes[si];
+        size_t m = (size_t)N * C * hw;
+        float *x = malloc(m * 4), *dy = malloc(m * 4), *z = malloc(m * 4), *y1 = malloc(m * 4), *y2 = malloc(m * 4);
+        float *dz = malloc(m * 4), *dx1 = malloc(m * 4), *dx2 = malloc(m * 4);
+        assert_non_null(x && dy && z && y1 && y2 && dz && dx1 && dx2);
+        for (size_t i = 0; i < m; i++) x[i] = (float)(3 * uniform() + 0.5), dy[i] = (float)uniform();
+        float gamma[C], beta[C], rm1[C], rv1[C], rm2[C], rv2[C], sm1[C], si1[C], sm2[C], si2[C];
+        float dg1[C] = {0}, db1[C] = {0}, dg2[C] = {0}, db2[C] = {0};
+        for (int c = 0; c < C; c++)
+            gamma[c] = (float)(1 + 0.5 * uniform()), beta[c] = (float)uniform(), rm1[c] = rm2[c] = (float)uniform(),
+            rv1[c] = rv2[c] = (float)(1.5 + uniform());
+        for (int act = 0; act <= LATHE_ACT_SIGMOID; act++)
+            for (int train = 0; train <= 1; train++) {
+                lathe_k_bn_fwd_f32(N, C, hw, x, gamma, beta, rm1, rv1, 0.1f, 1e-3f, train, sm1, si1, z);
+                lathe_k_act_fwd_f32(act, m, z, 0.1f, y1);
+                lathe_k_bn_act_fwd_f32(N, C, hw, x, gamma, beta, rm2, rv2, 0.1f, 1e-3f, train, act, 0.1f, sm2, si2, y2);
+                assert_memory_equal(y1, y2, m * 4);
+                assert_memory_equal(rm1, rm2, sizeof rm1), assert_memory_equal(rv1, rv2, sizeof rv1);
+                assert_memory_equal(sm1, sm2, sizeof sm1), assert_memory_equal(si1, si2, sizeof si1);
+                for (size_t i = 0; i < m; i++) dx1[i] = dx2[i] = (float)i * 1e-4f, dz[i] = 0;
+                lathe_k_act_bwd_f32(act, m, z, 0.1f, dy, dz);
+                lathe_k_bn_bwd_f32(N, C, hw, train, x, gamma, sm1, si1, dz, dx1, dg1, db1);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, dx2, dg2, db2);
+                if (memcmp(dx1, dx2, m * 4) || memcmp(dg1, dg2, sizeof dg1) || memcmp(db1, db2, sizeof db1))
+                    fail_msg("bn+%s backward (%s, hw %d) differs from the two kernels'", names[act],
+                             train ? "train" : "eval", hw);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, NULL, NULL);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, dg2, db2);
+                lathe_k_bn_bwd_f32(N, C, hw, train, x, gamma, sm1, si1, dz, NULL, dg1, db1);
+                assert_memory_equal(dg1, dg2, sizeof dg1), assert_memory_equal(db1, db2, sizeof db1);
+            }
+        free(x), free(dy), free(z), free(y1), free(y2), free(dz), free(dx1), free(dx2);
+    }
+}
+
 /* ---- pooling and upsampling ---- */
 typedef struct {
     int kind; /* 0 max, 1 avg, 2 upsample */
@@ -462,7 +533,8 @@ int main(void) {
         cmocka_unit_test(conv_gradients),      cmocka_unit_test(linear_gradients),
         cmocka_unit_test(bn_gradients),        cmocka_unit_test(layernorm_gradients),
         cmocka_unit_test(activation_gradients),
-        cmocka_unit_test(activation_gradients_f32), cmocka_unit_test(pooling_gradients),
+        cmocka_unit_test(activation_gradients_f32), cmocka_unit_test(bn_act_fused),
+        cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
         cmocka_unit_test(l2norm_gradients),    cmocka_unit_test(sdpa_matches_attention),
         cmocka_unit_test(vocab_gradients),

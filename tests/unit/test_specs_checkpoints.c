@@ -328,6 +328,65 @@ static void graph_gradients_end_to_end(void **state) {
     cJSON_Delete(m);
 }
 
+/* One forward and backward pass in training mode; copies the output, then every parameter's values
+ * (running statistics included) and gradients, into out. */
+static void train_step_snapshot(lathe_graph *g, float *out, size_t *len) {
+    float *x = lathe_graph_input(g, NULL, NULL, NULL);
+    for (int i = 0; i < 3 * 2 * 8 * 8; i++) x[i] = (float)sin(i * 0.37) * 2;
+    static const int32_t labels[3] = {1, 0, 2};
+    lathe_graph_set_train(g, 1);
+    lathe_graph_forward(g, 3, 0);
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
+    assert_int_equal(lathe_graph_backward(g, 3), 0);
+    size_t n = 0;
+    memcpy(out, lathe_graph_output(g, NULL), 9 * sizeof(float)), n += 9;
+    for (size_t k = 0; k < lathe_graph_nparams(g); k++) {
+        lathe_param *p = lathe_graph_param(g, k);
+        memcpy(out + n, p->data, p->count * sizeof(float)), n += p->count;
+        if (p->grad) memcpy(out + n, p->grad, p->count * sizeof(float)), n += p->count;
+    }
+    *len = n;
+}
+
+/* A bn whose only reader is an activation runs fused with it on the CPU (lathe_k_bn_act_*, neither
+ * the bn's output nor its gradient stored): the same output, gradients and running statistics, bit
+ * for bit, as with LATHE_FUSE=0, where the bn is also read elsewhere (not fused), right after the
+ * input (no gradient flows into it) and before each activation; and the fused graph's gradients
+ * against central differences. */
+static void graph_fuses_bn_and_act(void **state) {
+    (void)state;
+    cJSON *m = model_of("input: [2, 8, 8]\nclasses: 3\nlayers:\n"
+                        "  - {name: b0, type: bn}\n  - {type: sigmoid}\n"
+                        "  - {name: c1, type: conv, out: 4, k: 3}\n  - {name: b1, type: bn}\n  - {type: silu}\n"
+                        "  - {name: c2, type: conv, out: 4, k: 3}\n  - {name: b2, type: bn}\n  - {name: t, type: sigmoid}\n"
+                        "  - {type: relu, from: b2}\n  - {type: add, from: [-1, t]}\n"
+                        "  - {name: c3, type: conv, out: 4, k: 3, stride: 2}\n  - {name: b3, type: bn}\n"
+                        "  - {type: leaky}\n  - {name: b4, type: bn}\n  - {type: gelu}\n"
+                        "  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
+    lathe_graph *fused, *plain;
+    assert_int_equal(lathe_graph_build(m, 3, 7, &fused), 0);
+    setenv("LATHE_FUSE", "0", 1);
+    assert_int_equal(lathe_graph_build(m, 3, 7, &plain), 0);
+    unsetenv("LATHE_FUSE");
+    float a[4096], b[4096];
+    size_t na, nb;
+    for (int step = 0; step < 2; step++) { /* the second step starts from the first's running statistics */
+        train_step_snapshot(fused, a, &na);
+        train_step_snapshot(plain, b, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof(float));
+    }
+    lathe_graph_set_train(fused, 0);
+    static const int32_t labels[3] = {1, 0, 2};
+    graph_loss(fused, labels);
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(fused, NULL), labels, 0, lathe_graph_doutput(fused));
+    assert_int_equal(lathe_graph_backward(fused, 3), 0);
+    static const char *const names[] = {"b0.weight", "c1.weight", "b1.weight", "b1.bias", "b3.weight", "b4.bias"};
+    check_gradients(fused, labels, names, sizeof names / sizeof names[0], 4);
+    lathe_graph_free(fused), lathe_graph_free(plain);
+    cJSON_Delete(m);
+}
+
 /* Builds a model whose second input is `sensors` [2, 6, 1] beside an image [1, 4, 4], fills both with
  * fixed values, runs a backward pass and checks the named parameters' gradients against finite
  * differences; returns the graph (the caller frees it). */
@@ -425,6 +484,7 @@ int main(void) {
         cmocka_unit_test(graph_devices),
         cmocka_unit_test(graph_gradients_end_to_end),
         cmocka_unit_test(graph_with_two_inputs),
+        cmocka_unit_test(graph_fuses_bn_and_act),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
