@@ -50,13 +50,14 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
     void lathe_k_bn_bwd##SUF(int n, int c, int hw, int train, const T *x, const T *gamma, const T *saved_mean, \
                              const T *saved_invstd, const T *dy, T *dx, T *dgamma, T *dbeta);                  \
     /* batch norm, then activation act on its output, in one pass: y = act(bn(x)), the bn's output not \
-     * stored (its backward takes dy at the activation's output and makes the bn's output again) */     \
+     * stored (its backward takes dy at the activation's output and makes the bn's output again; assign: \
+     * dx is overwritten, not accumulated, and serves as the backward's scratch) */                        \
     void lathe_k_bn_act_fwd##SUF(int n, int c, int hw, const T *x, const T *gamma, const T *beta,             \
                                  T *running_mean, T *running_var, T momentum, T eps, int train, int act,       \
                                  T slope, T *saved_mean, T *saved_invstd, T *y);                               \
     void lathe_k_bn_act_bwd##SUF(int n, int c, int hw, int train, int act, T slope, const T *x, const T *gamma, \
                                  const T *beta, const T *saved_mean, const T *saved_invstd, const T *dy, T *dx, \
-                                 T *dgamma, T *dbeta);                                                          \
+                                 int assign, T *dgamma, T *dbeta);                                              \
     /* layer norm over the last d values of each of m rows */                                              \
     void lathe_k_layernorm_fwd##SUF(int m, int d, const T *x, const T *gamma, const T *beta, T eps, T *mean,    \
                                     T *invstd, T *y);                                                      \

@@ -466,8 +466,9 @@ static void init_params(lathe_graph *g) {
 static size_t kept_per_sample(const layer *l) { return l->act_after ? 0 : per_sample(l); }
 
 /* Each bn whose only reader is an act runs with it (lathe_k_bn_act_*): one pass over memory
- * instead of three, and neither the bn's output nor its gradient is stored. Off with LATHE_FUSE=0
- * (the tests compare both ways). */
+ * instead of three, and neither the bn's output nor its gradient is stored; where the bn is its
+ * input's only reader (a conv's bn), its backward writes that gradient rather than adding to it, so
+ * it needs no zeroing. Off with LATHE_FUSE=0 (the tests compare both ways). */
 static void plan_bn_act(lathe_graph *g) {
     const char *env = getenv("LATHE_FUSE");
     if (env && !strcmp(env, "0")) return;
@@ -476,8 +477,10 @@ static void plan_bn_act(lathe_graph *g) {
         for (int j = 1; j < g->nlayers; j++)
             for (int k = 0; k < g->layers[j].nin; k++) readers[g->layers[j].in[k]]++, reader[g->layers[j].in[k]] = j;
     for (int i = 1; readers && reader && i < g->nlayers; i++) {
-        layer *b = &g->layers[i], *a = &g->layers[reader[i]];
-        if (b->type == L_BN && readers[i] == 1 && a->type == L_ACT && a->nin == 1) b->act_after = reader[i], a->in_bn = 1;
+        layer *b = &g->layers[i], *a = &g->layers[reader[i]], *in = &g->layers[b->in[0]];
+        if (b->type != L_BN || readers[i] != 1 || a->type != L_ACT || a->nin != 1) continue;
+        b->act_after = reader[i], a->in_bn = 1;
+        in->dy_written = readers[b->in[0]] == 1 && in->type != L_INPUT;
     }
     free(readers), free(reader);
 }
@@ -735,7 +738,8 @@ int lathe_graph_backward(lathe_graph *g, int n) {
                                         "as its own layer");
     if (g->gpu) return graph_gpu_backward(g, n);
     for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
-        if (g->layers[i].dy) memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
+        if (g->layers[i].dy && !g->layers[i].dy_written)
+            memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
     for (size_t k = 0; k < g->nparams; k++)
         if (g->params[k].grad) memset(g->params[k].grad, 0, g->params[k].count * sizeof(float));
     for (int i = g->nlayers - 1; i >= 1; i--) {
@@ -756,8 +760,8 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             if (l->act_after) {
                 const layer *t = &g->layers[l->act_after];
                 lathe_k_bn_act_bwd_f32(n, l->c, l->h * l->w, g->train, t->act, t->slope, a->y, pdata(g, l->pw),
-                                       pdata(g, l->pb), l->aux, l->aux + l->c, t->dy, dx, pgrad(g, l->pw),
-                                       pgrad(g, l->pb));
+                                       pdata(g, l->pb), l->aux, l->aux + l->c, t->dy, dx, a->dy_written,
+                                       pgrad(g, l->pw), pgrad(g, l->pb));
                 break;
             }
             lathe_k_bn_bwd_f32(n, l->c, l->h * l->w, g->train, a->y, pdata(g, l->pw), l->aux, l->aux + l->c, l->dy, dx,

@@ -27,6 +27,7 @@ typedef struct {
     int act_after;             /* bn: the act layer run with it on the CPU (lathe_k_bn_act_*, its only
                                   reader), 0 none; such a bn keeps no y or dy of its own */
     int in_bn;                 /* act: run by its input bn (above) */
+    int dy_written;            /* its only reader is such a bn, whose backward writes dy whole: not zeroed */
     int in[8], nin;
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */

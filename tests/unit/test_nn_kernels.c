@@ -237,7 +237,8 @@ static void bn_act_f(void *ctx, double *y) {
 /* The fused kernels against finite differences (double), and in float against the two kernels
  * they replace, run one after the other: rows longer than the fused kernels' chunk and with a
  * ragged tail, every activation, training and running statistics, gradients accumulated onto what
- * dx held, a frozen gamma and beta, and no dx (the graph's input). The fusion changes no bits. */
+ * dx held or written over it (assign), a frozen gamma and beta, and no dx (the graph's input). The
+ * fusion changes no bits. */
 static void bn_act_fused(void **state) {
     (void)state;
     static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
@@ -247,7 +248,7 @@ static void bn_act_fused(void **state) {
             for (int i = 0; i < 4; i++) b.rv[i] = 1 + fabs(b.rv[i]);
             double *r = randv(60), *y = malloc(60 * 8), *dx = calloc(60, 8), *dg = calloc(4, 8), *db = calloc(4, 8);
             bn_act_f(&b, y);
-            lathe_k_bn_act_bwd_f64(3, 4, 5, train, act, 0.1, b.x, b.g, b.b, b.sm, b.si, r, dx, dg, db);
+            lathe_k_bn_act_bwd_f64(3, 4, 5, train, act, 0.1, b.x, b.g, b.b, b.sm, b.si, r, dx, 0, dg, db);
             char what[64];
             snprintf(what, sizeof what, "bn+%s dx (%s)", names[act], train ? "train" : "eval");
             check_grad(what, bn_act_f, &b, b.x, 60, dx, r, 60);
@@ -280,12 +281,19 @@ static void bn_act_fused(void **state) {
                 for (size_t i = 0; i < m; i++) dx1[i] = dx2[i] = (float)i * 1e-4f, dz[i] = 0;
                 lathe_k_act_bwd_f32(act, m, z, 0.1f, dy, dz);
                 lathe_k_bn_bwd_f32(N, C, hw, train, x, gamma, sm1, si1, dz, dx1, dg1, db1);
-                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, dx2, dg2, db2);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, dx2, 0, dg2, db2);
                 if (memcmp(dx1, dx2, m * 4) || memcmp(dg1, dg2, sizeof dg1) || memcmp(db1, db2, sizeof db1))
                     fail_msg("bn+%s backward (%s, hw %d) differs from the two kernels'", names[act],
                              train ? "train" : "eval", hw);
-                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, NULL, NULL);
-                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, dg2, db2);
+                /* assign: dx overwritten whatever it held, as the two kernels give from zeros */
+                for (size_t i = 0; i < m; i++) dx1[i] = 0, dx2[i] = NAN;
+                lathe_k_bn_bwd_f32(N, C, hw, train, x, gamma, sm1, si1, dz, dx1, NULL, NULL);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, dx2, 1, NULL, NULL);
+                if (memcmp(dx1, dx2, m * 4))
+                    fail_msg("bn+%s backward (%s, hw %d, assign) differs from the two kernels'", names[act],
+                             train ? "train" : "eval", hw);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, 1, NULL, NULL);
+                lathe_k_bn_act_bwd_f32(N, C, hw, train, act, 0.1f, x, gamma, beta, sm2, si2, dy, NULL, 0, dg2, db2);
                 lathe_k_bn_bwd_f32(N, C, hw, train, x, gamma, sm1, si1, dz, NULL, dg1, db1);
                 assert_memory_equal(dg1, dg2, sizeof dg1), assert_memory_equal(db1, db2, sizeof db1);
             }

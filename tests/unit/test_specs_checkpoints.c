@@ -351,7 +351,8 @@ static void train_step_snapshot(lathe_graph *g, float *out, size_t *len) {
 /* A bn whose only reader is an activation runs fused with it on the CPU (lathe_k_bn_act_*, neither
  * the bn's output nor its gradient stored): the same output, gradients and running statistics, bit
  * for bit, as with LATHE_FUSE=0, where the bn is also read elsewhere (not fused), right after the
- * input (no gradient flows into it) and before each activation; and the fused graph's gradients
+ * input (no gradient flows into it), after a conv read by it alone (the gradient written, not
+ * added) and by another layer too, and before each activation; and the fused graph's gradients
  * against central differences. */
 static void graph_fuses_bn_and_act(void **state) {
     (void)state;
@@ -361,7 +362,7 @@ static void graph_fuses_bn_and_act(void **state) {
                         "  - {name: c2, type: conv, out: 4, k: 3}\n  - {name: b2, type: bn}\n  - {name: t, type: sigmoid}\n"
                         "  - {type: relu, from: b2}\n  - {type: add, from: [-1, t]}\n"
                         "  - {name: c3, type: conv, out: 4, k: 3, stride: 2}\n  - {name: b3, type: bn}\n"
-                        "  - {type: leaky}\n  - {name: b4, type: bn}\n  - {type: gelu}\n"
+                        "  - {type: leaky}\n  - {name: b4, type: bn}\n  - {type: gelu}\n  - {type: add, from: [-1, c3]}\n"
                         "  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
     lathe_graph *fused, *plain;
     assert_int_equal(lathe_graph_build(m, 3, 7, &fused), 0);
