@@ -461,17 +461,76 @@ static void init_params(lathe_graph *g) {
     }
 }
 
-/* Values per sample the CPU keeps of a layer's output (and of its gradient): none for a bn whose
- * act runs with it. */
+/* LATHE_FUSE=0: every layer runs alone and keeps its output and gradient apart (the reference the
+ * tests compare the fused, shared arena with) */
+static int plans_off(void) {
+    const char *env = getenv("LATHE_FUSE");
+    return env && !strcmp(env, "0");
+}
+
+/* Values per sample the CPU keeps of a layer's output: none for a bn whose act runs with it; and of
+ * its gradient: none for those and for inputs (nothing flows into an input). */
 static size_t kept_per_sample(const layer *l) { return l->act_after ? 0 : per_sample(l); }
+static size_t kept_grad_per_sample(const layer *l) { return l->type == L_INPUT ? 0 : kept_per_sample(l); }
+
+/* The backward step up to which a layer's gradient is read: its own, or for an act run by its bn,
+ * the bn's. */
+static int dy_last(const lathe_graph *g, int i) { return g->layers[i].in_bn ? g->layers[i].in[0] : i; }
+
+static int by_grad_size(const void *pa, const void *pb, void *ctx) {
+    const lathe_graph *g = ctx;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    size_t sa = kept_grad_per_sample(&g->layers[a]), sb = kept_grad_per_sample(&g->layers[b]);
+    return sa != sb ? (sa < sb ? 1 : -1) : a - b;
+}
+
+/* Activation gradients share memory where their lives do not overlap. The backward pass runs the
+ * layers from the last to the first, and layer i's gradient lives from the step of its last reader
+ * (the first to write it; the output's: from before the pass to after it) down to dy_last. Largest
+ * first, each goes to the lowest offset clear of every placed gradient whose life overlaps its
+ * own (detector_n: a fifth of the memory of one gradient per layer). Returns the floats needed. */
+static size_t plan_gradients(lathe_graph *g) {
+    int L = g->nlayers, *order = malloc((size_t)L * sizeof *order), placed = 0;
+    for (int i = 0; i < L; i++) g->layers[i].dy_first = i == L - 1 ? L : i;
+    for (int j = 1; j < L; j++)
+        for (int k = 0; k < g->layers[j].nin; k++) {
+            layer *b = &g->layers[g->layers[j].in[k]];
+            if (b->dy_first < j) b->dy_first = j;
+        }
+    size_t peak = 0;
+    if (!order || plans_off()) { /* every gradient apart */
+        for (int i = 0; i < L; i++) g->layers[i].dy_off = peak, peak += (size_t)g->batch * kept_grad_per_sample(&g->layers[i]);
+        free(order);
+        return peak;
+    }
+    for (int i = 0; i < L; i++) order[i] = i;
+    qsort_r(order, (size_t)L, sizeof *order, by_grad_size, g);
+    for (int k = 0; k < L; k++) {
+        layer *l = &g->layers[order[k]];
+        size_t size = ((size_t)g->batch * kept_grad_per_sample(l) + 15) / 16 * 16; /* 64-byte aligned */
+        if (!size) break; /* sorted: the rest keep no gradient */
+        int lo = l == &g->layers[L - 1] ? 0 : dy_last(g, order[k]), hi = l->dy_first;
+        size_t off = 0;
+        for (int m = 0; m < placed; m++) { /* any overlap in time and space moves it past, and starts over */
+            const layer *p = &g->layers[order[m]];
+            int plo = p == &g->layers[L - 1] ? 0 : dy_last(g, order[m]);
+            size_t psize = ((size_t)g->batch * kept_grad_per_sample(p) + 15) / 16 * 16;
+            if (plo <= hi && lo <= p->dy_first && off < p->dy_off + psize && p->dy_off < off + size)
+                off = p->dy_off + psize, m = -1;
+        }
+        l->dy_off = off, placed++;
+        if (off + size > peak) peak = off + size;
+    }
+    free(order);
+    return peak;
+}
 
 /* Each bn whose only reader is an act runs with it (lathe_k_bn_act_*): one pass over memory
  * instead of three, and neither the bn's output nor its gradient is stored; where the bn is its
  * input's only reader (a conv's bn), its backward writes that gradient rather than adding to it, so
- * it needs no zeroing. Off with LATHE_FUSE=0 (the tests compare both ways). */
+ * it needs no zeroing. */
 static void plan_bn_act(lathe_graph *g) {
-    const char *env = getenv("LATHE_FUSE");
-    if (env && !strcmp(env, "0")) return;
+    if (plans_off()) return;
     int *readers = calloc((size_t)g->nlayers, sizeof *readers), *reader = calloc((size_t)g->nlayers, sizeof *reader);
     if (readers && reader)
         for (int j = 1; j < g->nlayers; j++)
@@ -491,12 +550,12 @@ static void fix_pointers(lathe_graph *g) {
         p->data = g->param_arena + ((uintptr_t)p->data - 1);
         if (p->grad) p->grad = g->param_arena + ((uintptr_t)p->grad - 1);
     }
-    size_t per = 0;
+    size_t per = g->grad_floats; /* the gradients first, at their planned offsets */
     for (int i = 0; i < g->nlayers; i++) {
         layer *l = &g->layers[i];
         size_t n = (size_t)g->batch * kept_per_sample(l);
-        l->y = n ? g->act_arena + per : NULL, l->dy = n ? l->y + n : NULL;
-        per += 2 * n;
+        l->y = n ? g->act_arena + per : NULL, per += n;
+        l->dy = kept_grad_per_sample(l) ? g->act_arena + l->dy_off : NULL;
         l->aux = l->aux_len ? g->act_arena + per : NULL;
         per += l->aux_len;
         l->ints = l->type == L_MAXPOOL ? g->int_arena + l->int_off : NULL;
@@ -574,9 +633,10 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     g->nlayers = rc ? i : total;
     if (!rc) {
         plan_bn_act(g);
+        g->act_floats = g->grad_floats = plan_gradients(g);
         for (int k = 0; k < g->nlayers; k++) {
             layer *l = &g->layers[k];
-            g->act_floats += 2 * (size_t)batch * kept_per_sample(l) + l->aux_len;
+            g->act_floats += (size_t)batch * kept_per_sample(l) + l->aux_len;
             if (l->type == L_MAXPOOL) l->int_off = g->int_count, g->int_count += (size_t)batch * per_sample(l);
         }
         g->param_arena = calloc(g->param_floats ? g->param_floats : 1, sizeof(float));
@@ -737,16 +797,17 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         return lathe_fail(LATHE_EINVAL, "a conv with act: (a fused activation) is for inference; train with the activation "
                                         "as its own layer");
     if (g->gpu) return graph_gpu_backward(g, n);
-    for (int i = 0; i < g->nlayers - 1; i++) /* every activation gradient but the output's */
-        if (g->layers[i].dy && !g->layers[i].dy_written)
-            memset(g->layers[i].dy, 0, (size_t)g->batch * per_sample(&g->layers[i]) * sizeof(float));
     for (size_t k = 0; k < g->nparams; k++)
         if (g->params[k].grad) memset(g->params[k].grad, 0, g->params[k].count * sizeof(float));
     for (int i = g->nlayers - 1; i >= 1; i--) {
         layer *l = &g->layers[i];
         layer *a = &g->layers[l->in[0]];
         size_t sz = (size_t)n * per_sample(l);
-        float *dx = a->type == L_INPUT ? NULL : a->dy; /* nothing flows into an input */
+        float *dx = a->dy; /* NULL for an input: nothing flows into it */
+        for (int k = -1; k < l->nin; k++) { /* the gradients this step writes first start from zero */
+            layer *b = k < 0 ? l : &g->layers[l->in[k]];
+            if (b->dy && b->dy_first == i && !b->dy_written) memset(b->dy, 0, (size_t)n * per_sample(b) * sizeof(float));
+        }
         switch (l->type) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;

@@ -28,6 +28,10 @@ typedef struct {
                                   reader), 0 none; such a bn keeps no y or dy of its own */
     int in_bn;                 /* act: run by its input bn (above) */
     int dy_written;            /* its only reader is such a bn, whose backward writes dy whole: not zeroed */
+    int dy_first;              /* the backward step (layer index) that first writes dy, where it is
+                                  zeroed: its last reader; itself when nothing reads it; nlayers for
+                                  the output. dy shares memory with gradients not live meanwhile */
+    size_t dy_off;             /* where dy starts in the gradient region of the activation arena */
     int in[8], nin;
     int c, h, w;               /* output per sample */
     lathe_conv_shape cs;       /* conv: the whole geometry; pools: r, stride, pad */
@@ -55,6 +59,7 @@ struct lathe_graph {
     float *param_arena, *act_arena, *workspace;
     int32_t *int_arena;
     size_t param_floats, act_floats, int_count, workspace_floats;
+    size_t grad_floats;        /* the activation gradients at the arena's start (plan_gradients) */
     uint64_t seed;
     int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */

@@ -349,8 +349,9 @@ static void train_step_snapshot(lathe_graph *g, float *out, size_t *len) {
 }
 
 /* A bn whose only reader is an activation runs fused with it on the CPU (lathe_k_bn_act_*, neither
- * the bn's output nor its gradient stored): the same output, gradients and running statistics, bit
- * for bit, as with LATHE_FUSE=0, where the bn is also read elsewhere (not fused), right after the
+ * the bn's output nor its gradient stored), and activation gradients share memory where their
+ * lives do not overlap: the same output, gradients and running statistics, bit for bit, as with
+ * LATHE_FUSE=0 (every layer alone, every gradient apart), where the bn is also read elsewhere (not fused), right after the
  * input (no gradient flows into it), after a conv read by it alone (the gradient written, not
  * added) and by another layer too, and before each activation; and the fused graph's gradients
  * against central differences. */
