@@ -31,7 +31,10 @@ static float *values(size_t n, unsigned seed) {
 static void assert_close(const float *a, const float *b, size_t n, const char *what, int which) {
     double worst = 0, scale = 1e-6;
     for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) fail_msg("case %d %s: NaN at %zu", which, what, i); /* fmax skips NaN */
+        worst = fmax(worst, fabs(a[i] - b[i]));
+    }
     if (worst > 2e-5 * scale) fail_msg("case %d %s: max difference %g (scale %g)", which, what, worst, scale);
 }
 
