@@ -474,8 +474,15 @@ static size_t kept_per_sample(const layer *l) { return l->act_after ? 0 : per_sa
 static size_t kept_grad_per_sample(const layer *l) { return l->type == L_INPUT ? 0 : kept_per_sample(l); }
 
 /* The backward step up to which a layer's gradient is read: its own, or for an act run by its bn,
- * the bn's. */
-static int dy_last(const lathe_graph *g, int i) { return g->layers[i].in_bn ? g->layers[i].in[0] : i; }
+ * the bn's; the output's is kept to the end (the caller fills it before the pass). */
+static int dy_last(const lathe_graph *g, int i) {
+    return i == g->nlayers - 1 ? 0 : g->layers[i].in_bn ? g->layers[i].in[0] : i;
+}
+
+/* The floats layer l's gradient takes in the shared region, rounded to 64 bytes */
+static size_t grad_slot(const lathe_graph *g, const layer *l) {
+    return ((size_t)g->batch * kept_grad_per_sample(l) + 15) / 16 * 16;
+}
 
 static int by_grad_size(const void *pa, const void *pb, void *ctx) {
     const lathe_graph *g = ctx;
@@ -507,15 +514,13 @@ static size_t plan_gradients(lathe_graph *g) {
     qsort_r(order, (size_t)L, sizeof *order, by_grad_size, g);
     for (int k = 0; k < L; k++) {
         layer *l = &g->layers[order[k]];
-        size_t size = ((size_t)g->batch * kept_grad_per_sample(l) + 15) / 16 * 16; /* 64-byte aligned */
+        size_t size = grad_slot(g, l), off = 0;
         if (!size) break; /* sorted: the rest keep no gradient */
-        int lo = l == &g->layers[L - 1] ? 0 : dy_last(g, order[k]), hi = l->dy_first;
-        size_t off = 0;
+        int lo = dy_last(g, order[k]), hi = l->dy_first;
         for (int m = 0; m < placed; m++) { /* any overlap in time and space moves it past, and starts over */
             const layer *p = &g->layers[order[m]];
-            int plo = p == &g->layers[L - 1] ? 0 : dy_last(g, order[m]);
-            size_t psize = ((size_t)g->batch * kept_grad_per_sample(p) + 15) / 16 * 16;
-            if (plo <= hi && lo <= p->dy_first && off < p->dy_off + psize && p->dy_off < off + size)
+            size_t psize = grad_slot(g, p);
+            if (dy_last(g, order[m]) <= hi && lo <= p->dy_first && off < p->dy_off + psize && p->dy_off < off + size)
                 off = p->dy_off + psize, m = -1;
         }
         l->dy_off = off, placed++;
