@@ -3,6 +3,7 @@
 # outside the CUDA folder, e.g. the nvidia-cudnn wheel's site-packages/nvidia/cudnn: its include/
 # and lib/ are used), DNNL=0 (no oneDNN: convolutions on im2col + OpenBLAS), SANITIZE=1 (ASan+UBSan),
 # SANITIZE=thread (ThreadSanitizer: clang, LLVM's OpenMP with its archer tool, CPU only, no oneDNN),
+# MPI=auto|0 (auto: data-parallel training over MPI when Open MPI's pkg-config file is found),
 # PREFIX=/usr/local for `make install`.
 .DEFAULT_GOAL := all
 VERSION := 0.1.0
@@ -12,6 +13,7 @@ CUDNN_HOME ?=
 DNNL ?= 1
 SANITIZE ?= 0
 FUZZ ?= 0
+MPI ?= auto
 comma := ,
 
 CC ?= gcc
@@ -20,6 +22,7 @@ ifeq ($(FUZZ),1)
   SANITIZE := 1
   override CUDA := 0
   override DNNL := 0
+  override MPI := 0
 endif
 # TSan sees OpenMP's barriers and locks only through LLVM's runtime and its archer tool
 # (tests/run.sh loads it); oneDNN runs on GCC's libgomp, which TSan cannot see into.
@@ -27,12 +30,23 @@ ifeq ($(SANITIZE),thread)
   CC := clang
   override CUDA := 0
   override DNNL := 0
+  override MPI := 0
 endif
 HDF5_INC := /usr/include/hdf5/serial
 HDF5_LIB := /usr/lib/x86_64-linux-gnu/hdf5/serial
 PKGS := libarchive libcjson libzstd libturbojpeg libpng libxml-2.0 libfyaml cairo libprotobuf-c libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# MPI for multi-process training (libcore/dist): Open MPI from Debian (libopenmpi-dev)
+ifeq ($(MPI),auto)
+  USE_MPI := $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1),1,0)
+else
+  USE_MPI := $(MPI)
+endif
+ifeq ($(USE_MPI),1)
+  PKG_CFLAGS += $(shell pkg-config --cflags ompi-c) -DLATHE_HAVE_MPI=1
+  PKG_LIBS += $(shell pkg-config --libs ompi-c)
+endif
 
 # OpenBLAS, its OpenMP build (the default pthread build would oversubscribe inside OpenMP code)
 BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -99,7 +113,7 @@ CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 LIB_SRC := $(sort $(wildcard libcore/*/*.c) $(wildcard datasets/*.c) $(wildcard kernels/cpu/*.c) \
   $(wildcard notebooks-export/*.c))
 LIB_SRC := $(filter-out libcore/io/h5z_plugin.c $(if $(filter 1,$(USE_CUDA)),kernels/cpu/cuda_stub.c) \
-  kernels/cpu/conv_$(if $(filter 0,$(DNNL)),,no)dnnl.c,$(LIB_SRC))
+  kernels/cpu/conv_$(if $(filter 0,$(DNNL)),,no)dnnl.c libcore/dist/dist_$(if $(filter 1,$(USE_MPI)),no)mpi.c,$(LIB_SRC))
 CU_SRC := $(if $(filter 1,$(USE_CUDA)),$(sort $(wildcard kernels/cuda/*.cu)))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -126,11 +140,11 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test fuzz fuzz-build fuzz-smoke demo bench bench-train bench-export bench-text deps install clean gpu-check gpu-bundle probe print-%
+.PHONY: all test fuzz fuzz-build fuzz-smoke demo bench bench-train bench-export bench-text bench-dist deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(TEST_TOOL_BIN) $(NN_SO)
 
 probe:
-	@echo "lathe $(VERSION): cc=$(CC) sanitize=$(SANITIZE) cuda=$(if $(filter 1,$(USE_CUDA)),✓ $(NVCC),✗ (CPU only))"
+	@echo "lathe $(VERSION): cc=$(CC) sanitize=$(SANITIZE) cuda=$(if $(filter 1,$(USE_CUDA)),✓ $(NVCC),✗ (CPU only)) mpi=$(if $(filter 1,$(USE_MPI)),✓,✗ (one process))"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -249,6 +263,13 @@ $(BENCH_INFER): experiments/bench/export/bench_infer.c $(LIB)
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 bench-export: $(BENCH_INFER)
 
+# The all-reduce of data-parallel training against the gradient's size (experiments/bench/dist/run.sh).
+BENCH_ALLREDUCE := $(BUILD)/bench_allreduce
+$(BENCH_ALLREDUCE): experiments/bench/dist/bench_allreduce.c $(LIB)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-dist: $(BENCH_ALLREDUCE)
+
 # The lathe side of the text benchmark (experiments/bench/text/run.sh).
 BENCH_EMBED := $(BUILD)/bench_embed
 $(BENCH_EMBED): experiments/bench/text/bench_embed.c $(LIB)
@@ -340,7 +361,7 @@ gpu-check: probe $(filter-out $(GPU_LIB_TESTS),$(GPU_TEST_BIN))
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
   libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libutf8proc-dev \
-  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev
+  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev libopenmpi-dev openmpi-bin
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \

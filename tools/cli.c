@@ -94,6 +94,7 @@ volatile sig_atomic_t *cli_stop_on_signals(void) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* Slurm's --signal before a time limit; mpirun passes it on to every rank */
     return &stop_requested;
 }
 

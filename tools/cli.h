@@ -28,7 +28,7 @@ int cli_parse_double(const char *s, double min, double max, double *out);
 void cli_set_threads(int n);
 /* --device D: sets the run spec's train.device (checked when the graph moves there). 0 or -LATHE_ENOMEM. */
 int cli_set_device(cJSON *spec, const char *device);
-/* From now on SIGINT and SIGTERM set the returned flag instead of killing the process, so a long
+/* From now on SIGINT, SIGTERM and SIGUSR1 set the returned flag instead of killing the process, so a long
  * command stops at a safe point and keeps its work. */
 volatile sig_atomic_t *cli_stop_on_signals(void);
 /* From now on SIGINT and SIGTERM end the process at once (exit 130, or 128 + the signal), also

@@ -16,7 +16,9 @@
 #include "libcore/base/error.h"
 #include "libcore/base/folder_lock.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
 #include "libcore/det/detector.h"
+#include "libcore/dist/dist.h"
 #include "libcore/anomaly/anomaly.h"
 #include "libcore/mm/contrastive.h"
 #include "libcore/mm/fusion.h"
@@ -41,7 +43,10 @@ static void usage(FILE *out) {
             "(default auto: the first GPU when one can be used, else the CPU).\n"
             "The run goes to RUNS/NAME/: config.yaml (the resolved spec),\n"
             "log.jsonl, checkpoints/last.safetensors and best.safetensors, metrics.json.\n"
-            "SIGINT/SIGTERM write a checkpoint and stop (exit 130); --resume continues exactly.\n\n"
+            "SIGINT/SIGTERM/SIGUSR1 write a checkpoint and stop (exit 130); --resume continues exactly.\n"
+            "Started by mpirun or srun (--mpi=pmix), it trains data-parallel, one rank per process:\n"
+            "train.batch is the global batch, split over the ranks; rank 0 writes the run; a stop\n"
+            "signal to any rank stops all at the same step (docs/SCALE.md).\n\n"
             "  --name NAME         run name (default: the spec's name, else the file's stem)\n"
             "  --runs DIR          where runs go (default runs)\n"
             "  --resume            continue RUNS/NAME from its last checkpoint with its saved config.yaml\n"
@@ -51,7 +56,8 @@ static void usage(FILE *out) {
             "  --init CHECKPOINT   start from these weights (train.init): tensors whose name and size match\n"
             "                      are loaded, the rest (a head for another class list) stay freshly initialized\n"
             "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
-            "  --threads N         CPU threads (default: all cores); results are identical for equal N\n"
+            "  --threads N         CPU threads (default: all cores; with several ranks the cores each was\n"
+            "                      bound to, else its share of the node's); results are identical for equal N\n"
             "  --notebook          when training ends, also write RUN/notebook.ipynb: the run as a Jupyter\n"
             "                      notebook that renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
             "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -98,7 +104,7 @@ static int prepare_run_dir(const char *run_dir, int overwrite) {
     return nftw(run_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -LATHE_EIO : 0;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train(int argc, char **argv) {
     const char *name = NULL, *runs = "runs", *init = NULL;
     int resume = 0, summary = 0, overwrite = 0, notebook = 0, opt;
     long long threads = 0;
@@ -131,7 +137,13 @@ int cmd_train(int argc, char **argv) {
     const char *spec_path = optind < argc ? argv[optind] : NULL;
     if (resume && (optind + 1 < argc || (spec_path && strchr(spec_path, '=') && access(spec_path, F_OK))))
         return cli_usage_error("train", "--resume takes no key=value overrides (the run's config.yaml is used)");
-    cli_set_threads((int)threads);
+    if (lathe_dist_init()) { /* a launcher's ranks: one per process (libcore/dist) */
+        cli_error("train", NULL);
+        return EXIT_FAIL;
+    }
+    int writer = lathe_dist_writer(); /* rank 0: the one that writes the run */
+    if (!writer) lathe_log_set_level(LATHE_LOG_WARN); /* the progress and the epochs once, from rank 0 */
+    cli_set_threads(threads ? (int)threads : lathe_dist_threads());
     cJSON *spec = NULL;
     char what[4200];
     snprintf(what, sizeof what, "train %s", spec_path ? spec_path : name);
@@ -163,7 +175,8 @@ int cmd_train(int argc, char **argv) {
     /* one writer per run: a resume locks before it reads the run's config (a new run, below,
      * before it prepares the folder) */
     lathe_lock *lock = NULL;
-    if (!rc && resume && !summary && !access(run_dir, F_OK)) rc = lathe_folder_lock(run_dir, &lock);
+    if (!rc && writer && resume && !summary && !access(run_dir, F_OK)) rc = lathe_folder_lock(run_dir, &lock);
+    rc = lathe_dist_agree(rc); /* the other ranks read the run once rank 0 holds it */
     if (!rc && resume) { /* the run's own resolved spec, so the continuation is the same training */
         cJSON_Delete(spec);
         spec = NULL;
@@ -185,7 +198,8 @@ int cmd_train(int argc, char **argv) {
         }
         rc = lathe_graph_build(model, 1, 0, &g);
         cJSON_Delete(model);
-        if (!rc) lathe_graph_summary(g, stdout), lathe_graph_free(g);
+        if (!rc && writer) lathe_graph_summary(g, stdout);
+        if (!rc) lathe_graph_free(g);
         cJSON_Delete(spec);
         lathe_folder_unlock(lock);
         if (rc) cli_error(what, NULL);
@@ -195,33 +209,47 @@ int cmd_train(int argc, char **argv) {
     if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive") && strcmp(task, "anomaly") &&
         strcmp(task, "fusion"))
         rc = lathe_fail(LATHE_EINVAL, "task: classify, detect, contrastive, anomaly or fusion, not %s", task);
+    if (!rc && lathe_dist_world() > 1 && (!strcmp(task, "contrastive") || !strcmp(task, "anomaly")))
+        rc = lathe_fail(LATHE_EUNSUPPORTED, "task %s trains in one process (%s): start it without mpirun or srun", task,
+                        !strcmp(task, "anomaly") ? "one pass over the good samples"
+                                                 : "its negatives are the whole batch's, which the ranks do not share yet");
     if (!rc && !resume) rc = cli_record_classes(spec);
-    if (!rc && !resume) rc = lathe_folder_lock(run_dir, &lock);
-    if (!rc && !resume) rc = prepare_run_dir(run_dir, overwrite);
-    if (!rc && !resume) {
+    if (!rc && writer && !resume) rc = lathe_folder_lock(run_dir, &lock);
+    if (!rc && writer && !resume) rc = prepare_run_dir(run_dir, overwrite);
+    if (!rc && writer && !resume) {
         char *yaml = lathe_config_to_yaml(spec);
         rc = yaml ? lathe_mkdirs(run_dir) : lathe_fail(LATHE_ENOMEM, "config");
         if (!rc) rc = lathe_write_atomic(cfg_path, yaml, strlen(yaml));
         free(yaml);
     }
+    rc = lathe_dist_agree(rc); /* the run's folder is ready (or refused) for every rank */
     volatile sig_atomic_t *stop = cli_stop_on_signals();
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)
                   : !strcmp(task, "anomaly")     ? lathe_train_anomaly(spec, run_dir, resume, stop)
                   : !strcmp(task, "fusion")      ? lathe_train_fusion(spec, run_dir, resume, stop)
                                                  : lathe_train_classifier(spec, run_dir, resume, stop);
-    if (!rc && notebook) rc = cli_notebook_beside(run_dir, "notebook.ipynb");
+    if (!rc && notebook && writer) rc = cli_notebook_beside(run_dir, "notebook.ipynb");
     lathe_folder_unlock(lock);
     cJSON_Delete(spec);
     if (rc == -LATHE_EINTR) {
-        fprintf(stderr, "lathe: %s; resume with: lathe train --resume --name %s --runs %s\n", lathe_last_error(), run_name,
-                runs);
+        if (writer)
+            fprintf(stderr, "lathe: %s; resume with: lathe train --resume --name %s --runs %s\n", lathe_last_error(),
+                    run_name, runs);
         return 130;
     }
     if (rc) {
-        cli_error(what, NULL);
+        if (writer || !lathe_dist_agreed(rc)) cli_error(what, NULL); /* an agreed error once, from rank 0 */
         return EXIT_FAIL;
     }
-    printf("run: %s (metrics.json, log.jsonl, checkpoints/%s)\n", run_dir, notebook ? ", notebook.ipynb" : "");
+    if (writer) printf("run: %s (metrics.json, log.jsonl, checkpoints/%s)\n", run_dir, notebook ? ", notebook.ipynb" : "");
     return EXIT_OK;
+}
+
+/* A run that ends well ends MPI on every rank; a failed one exits without waiting for the others
+ * (the launcher then ends them: mpirun and srun stop a job whose process exits with an error). */
+int cmd_train(int argc, char **argv) {
+    int rc = train(argc, argv);
+    if (rc == EXIT_OK) lathe_dist_finalize();
+    return rc;
 }

@@ -8,6 +8,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/data/det_loader.h"
+#include "libcore/dist/dist.h"
 #include "libcore/mm/prompts.h"
 #include "libcore/nn/trainer.h"
 #include "loss.h"
@@ -74,21 +75,22 @@ static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
 
 /* Targets of every image first, so the loss can be normalized by the batch's target-score sum
  * (YOLOv8's normalization: images with few or weak targets do not blow up their share), then each
- * image's loss and gradient; the step's loss is their sum. Images run in parallel. */
+ * image's loss and gradient; the step's loss is their sum. Images run in parallel. With several
+ * ranks the sum is the whole step's, over every rank's images, so each rank's loss is its share
+ * (loss_shared) and the ranks' gradients add up to one process's. */
 static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t step) {
     det_trainer *t = ctx;
     const lathe_det_batch *b = &t->batch[slot];
     const lathe_det_head *hd = &t->d.head;
     memcpy(lathe_graph_input(g, NULL, NULL, NULL), b->x, sizeof(float) * 3 * t->d.h * t->d.w * (size_t)n);
-    int rc = lathe_graph_forward(g, n, step);
-    if (rc) return rc;
+    int rc = n ? lathe_graph_forward(g, n, step) : 0;
     const float *out = lathe_graph_output(g, NULL);
     float *dout = lathe_graph_doutput(g);
     size_t per = (size_t)hd->A * (4 * hd->bins + hd->classes), A = (size_t)hd->A;
     double total = 0, parts[3] = {0, 0, 0}, norm = 0;
-    int failed = 0;
+    int failed = rc, m = rc ? 0 : n; /* images to assign */
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < m; i++) {
         int first = b->offsets[i], count = b->offsets[i + 1] - first;
         int arc = lathe_det_assign_image(&t->loss, hd->A, hd->points, hd->stride, out + i * per, count,
                                         b->boxes + 4 * (size_t)first, b->labels + first, t->assigned + i * A,
@@ -98,8 +100,9 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
             failed = arc;
         }
     }
-    if (failed) return failed;
-    for (size_t k = 0; k < (size_t)n * A; k++) norm += t->assigned[k] >= 0 ? t->score[k] : 0;
+    for (size_t k = 0; !failed && k < (size_t)n * A; k++) norm += t->assigned[k] >= 0 ? t->score[k] : 0;
+    if ((failed = lathe_dist_agree(failed)) || (failed = lathe_dist_sum_f64(&norm, 1))) return failed;
+    if (!n) return 0;
     lathe_det_loss_opts o = t->loss;
     o.norm = norm > 1 ? norm : 1;
 #pragma omp parallel for schedule(dynamic, 1) reduction(+ : total) reduction(+ : parts[:3])
@@ -125,11 +128,14 @@ static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric
     det_trainer *t = ctx;
     (void)g; /* the detector's own graph */
     static const char *const names[3] = {"loss_cls", "loss_box", "loss_dfl"};
+    int rc = lathe_dist_sum_f64(t->parts, 3); /* each rank's are its share of every step's */
+    if (rc) return rc;
     for (int j = 0; j < 3; j++) cJSON_AddNumberToObject(entry, names[j], t->part_steps ? t->parts[j] / t->part_steps : 0);
     memset(t->parts, 0, sizeof t->parts), t->part_steps = 0;
+    if (!lathe_dist_writer()) return 0; /* rank 0 scores the val split (its metric is the one kept) */
     lathe_coco_data data;
     lathe_coco_result res;
-    int rc = lathe_detector_score(&t->d, t->val_split, &data, &res);
+    rc = lathe_detector_score(&t->d, t->val_split, &data, &res);
     if (!rc) {
         *metric = res.stats[0] > 0 ? res.stats[0] : 0; /* -1 (no ground truth) counts as 0 */
         cJSON_AddNumberToObject(entry, "val_map", *metric);
@@ -164,7 +170,7 @@ static int check_train_boxes(det_trainer *t, int split) {
 int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, volatile int *stop) {
     det_trainer t;
     memset(&t, 0, sizeof t);
-    int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
+    int batch = lathe_trainer_local_batch(spec); /* this rank's share of train.batch */
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
     int rc = lathe_detector_open(&t.d, spec, NULL, 1, batch);
     lathe_det_loader_opts lo;
@@ -204,7 +210,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
      * prediction and engines need no text model) */
     if (!rc) rc = lathe_vocab_set_classes(t.d.g, spec, (const char *const *)t.d.class_names, t.d.classes, 1);
     if (!rc) rc = lathe_trainer_prepare(spec, t.d.g, run_dir, resume);
-    lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate};
+    lathe_task task = {&t, "val_map", task_size, task_load, task_step, task_validate, 1};
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) lathe_det_batch_free(&t.batch[s]);
     free(t.assigned), free(t.score), free(t.held);

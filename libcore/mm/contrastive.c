@@ -207,7 +207,7 @@ int lathe_train_contrastive(const cJSON *spec, const char *run_dir, int resume, 
     }
     if (!rc && !(t.txt = malloc(sizeof(float) * b * t.r.dim))) rc = lathe_fail(LATHE_ENOMEM, "batch texts");
     if (!rc) rc = lathe_trainer_prepare(spec, t.r.g, run_dir, resume);
-    lathe_task task = {&t, "val_zero_shot_accuracy", task_size, task_load, task_step, task_validate};
+    lathe_task task = {&t, "val_zero_shot_accuracy", task_size, task_load, task_step, task_validate, 0};
     if (!rc) rc = lathe_trainer_run(spec, t.r.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) free(t.x[s]), free(t.y[s]), free(t.tid[s]), free(t.idx[s]);
     free(t.txt);

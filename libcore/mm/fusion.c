@@ -14,13 +14,14 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/base/rng.h"
+#include "libcore/dist/dist.h"
 #include "libcore/nn/train.h"
 #include "libcore/nn/trainer.h"
 
 int fx_open(fx_run *r, const cJSON *spec, const char *dataset) {
     memset(r, 0, sizeof *r);
     r->spec = spec;
-    r->batch = (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
+    r->batch = lathe_trainer_local_batch(spec);
     r->seed = (uint64_t)lathe_config_num(spec, "train.seed", 0);
     const char *inputs = lathe_config_str(spec, "fusion.inputs", "both");
     r->inputs = !strcmp(inputs, "both") ? FX_BOTH : !strcmp(inputs, "image") ? FX_IMAGE : !strcmp(inputs, "sensors") ? FX_SENSORS : -1;
@@ -220,6 +221,7 @@ static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
 
 static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t step) {
     fx_train *t = ctx;
+    if (!n) return 0; /* this rank's share of a short last batch */
     int rc = fx_forward(&t->r, &t->b[slot], n, t->r.inputs, lathe_mix64(t->r.seed ^ (step * 0x9e3779b97f4a7c15ull)) | 1, step);
     if (rc) return rc;
     return lathe_k_bce_logits_f32((size_t)n * t->r.classes, lathe_graph_output(g, NULL), t->b[slot].target,
@@ -228,26 +230,30 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
 
 static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric) {
     fx_train *t = ctx;
-    uint64_t n = lathe_loader_size(t->val), right = 0;
-    double loss = 0;
-    int k = t->r.classes;
-    for (uint64_t first = 0; first < n; first += (uint64_t)t->r.batch) {
+    uint64_t n = lathe_loader_size(t->val), stride = (uint64_t)t->r.batch * (uint64_t)lathe_dist_world();
+    double sums[2] = {0, 0}; /* loss x samples, right; with several ranks each takes every ranks-th batch */
+    int k = t->r.classes, rc = 0;
+    for (uint64_t first = (uint64_t)t->r.batch * (uint64_t)lathe_dist_rank(); !rc && first < n; first += stride) {
         int got = lathe_loader_batch(t->val, 0, first, t->r.batch, t->vb.x, t->vb.label);
-        if (got < 0) return got;
+        if (got < 0) {
+            rc = got;
+            break;
+        }
         lathe_loader_samples(t->val, 0, first, got, t->vb.index);
-        int rc = fx_fill(&t->r, &t->vb, got);
+        rc = fx_fill(&t->r, &t->vb, got);
         if (!rc) rc = fx_forward(&t->r, &t->vb, got, t->r.inputs, 0, 0);
-        if (rc) return rc;
+        if (rc) break;
         const float *out = lathe_graph_output(g, NULL);
-        loss += lathe_k_bce_logits_f32((size_t)got * k, out, t->vb.target, NULL) * got;
+        sums[0] += lathe_k_bce_logits_f32((size_t)got * k, out, t->vb.target, NULL) * got;
         for (int b = 0; b < got; b++) {
             int best = 0;
             for (int j = 1; j < k; j++) best = out[(size_t)b * k + j] > out[(size_t)b * k + best] ? j : best;
-            right += best == t->vb.label[b];
+            sums[1] += best == t->vb.label[b];
         }
     }
-    *metric = n ? (double)right / (double)n : 0;
-    cJSON_AddNumberToObject(entry, "val_loss", n ? loss / (double)n : 0);
+    if ((rc = lathe_dist_agree(rc)) || (rc = lathe_dist_sum_f64(sums, 2))) return rc;
+    *metric = n ? sums[1] / (double)n : 0;
+    cJSON_AddNumberToObject(entry, "val_loss", n ? sums[0] / (double)n : 0);
     cJSON_AddNumberToObject(entry, "val_accuracy", *metric);
     return 0;
 }
@@ -264,7 +270,7 @@ int lathe_train_fusion(const cJSON *spec, const char *run_dir, int resume, volat
     for (int s = 0; !rc && s < 2; s++) rc = fx_batch_alloc(&t.r, &t.b[s]);
     if (!rc) rc = fx_batch_alloc(&t.r, &t.vb);
     if (!rc) rc = lathe_trainer_prepare(spec, t.r.g, run_dir, resume);
-    lathe_task task = {&t, "val_accuracy", task_size, task_load, task_step, task_validate};
+    lathe_task task = {&t, "val_accuracy", task_size, task_load, task_step, task_validate, 0};
     if (!rc) rc = lathe_trainer_run(spec, t.r.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) fx_batch_free(&t.b[s]);
     fx_batch_free(&t.vb);

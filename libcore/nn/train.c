@@ -15,6 +15,7 @@
 #include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
 #include "libcore/data/loader.h"
+#include "libcore/dist/dist.h"
 #include "libcore/eval/classify.h"
 #include "trainer.h"
 
@@ -57,7 +58,7 @@ static int loader_for(trainer *t, const char *split_key, const char *def, int au
 static int setup(trainer *t, const cJSON *spec, const char *dataset_override) {
     memset(t, 0, sizeof *t);
     t->spec = spec;
-    t->batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
+    t->batch = lathe_trainer_local_batch(spec);
     t->seed = (uint64_t)num(spec, "train.seed", 0);
     if (t->batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
     const char *dir = dataset_override ? dataset_override : lathe_config_str(spec, "data.dataset", NULL);
@@ -99,31 +100,37 @@ static void teardown(trainer *t) {
     for (int s = 0; s < 2; s++) free(t->x[s]), free(t->y[s]);
 }
 
-/* Forward over a whole loader in eval mode: mean loss and the confusion matrix (k x k). */
+/* Forward over a whole loader in eval mode: mean loss and the confusion matrix (k x k). With
+ * several ranks each takes every ranks-th batch and the sums are gathered. */
 static int evaluate(trainer *t, lathe_loader *l, uint64_t *cm, double *loss) {
     int k = t->classes;
     memset(cm, 0, sizeof(uint64_t) * k * k);
-    double total = 0;
-    uint64_t n = lathe_loader_size(l), seen = 0;
-    for (uint64_t first = 0; first < n; first += (uint64_t)t->batch) {
+    double sums[2] = {0, 0}; /* loss x samples, samples */
+    uint64_t n = lathe_loader_size(l), stride = (uint64_t)t->batch * (uint64_t)lathe_dist_world();
+    int rc = 0;
+    for (uint64_t first = (uint64_t)t->batch * (uint64_t)lathe_dist_rank(); !rc && first < n; first += stride) {
         int got = lathe_loader_batch(l, 0, first, t->batch, t->x[0], t->y[0]);
-        if (got < 0) return got;
+        if (got < 0) {
+            rc = got;
+            break;
+        }
         int c, h, w;
         float *in = lathe_graph_input(t->g, &c, &h, &w);
         memcpy(in, t->x[0], sizeof(float) * (size_t)got * c * h * w);
-        int rc = lathe_graph_forward(t->g, got, 0);
-        if (rc) return rc;
+        if ((rc = lathe_graph_forward(t->g, got, 0))) break;
         const float *out = lathe_graph_output(t->g, NULL);
-        total += lathe_k_softmax_ce_f32(got, k, out, t->y[0], 0, NULL) * got;
+        sums[0] += lathe_k_softmax_ce_f32(got, k, out, t->y[0], 0, NULL) * got;
         for (int b = 0; b < got; b++) {
             int best = 0;
             for (int j = 1; j < k; j++)
                 if (out[(size_t)b * k + j] > out[(size_t)b * k + best]) best = j;
             if (t->y[0][b] >= 0 && t->y[0][b] < k) cm[(size_t)t->y[0][b] * k + best]++;
         }
-        seen += (uint64_t)got;
+        sums[1] += got;
     }
-    *loss = seen ? total / (double)seen : 0;
+    if ((rc = lathe_dist_agree(rc))) return rc;
+    if ((rc = lathe_dist_sum_u64(cm, (size_t)k * k)) || (rc = lathe_dist_sum_f64(sums, 2))) return rc;
+    *loss = sums[1] > 0 ? sums[0] / sums[1] : 0;
     return 0;
 }
 
@@ -145,6 +152,7 @@ static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
 
 static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t step) {
     trainer *t = ctx;
+    if (!n) return 0; /* this rank's share of a short last batch */
     int c, h, w;
     float *in = lathe_graph_input(g, &c, &h, &w);
     memcpy(in, t->x[slot], sizeof(float) * (size_t)n * c * h * w);
@@ -174,7 +182,7 @@ int lathe_train_classifier(const cJSON *spec, const char *run_dir, int resume, v
     if (!rc) rc = lathe_trainer_prepare(spec, t.g, run_dir, resume);
     if (!rc && !(t.cm = calloc((size_t)t.classes * t.classes, sizeof *t.cm))) rc = lathe_fail(LATHE_ENOMEM, "confusion matrix");
     t.smoothing = (float)num(spec, "train.label_smoothing", 0);
-    lathe_task task = {&t, "val_accuracy", task_size, task_load, task_step, task_validate};
+    lathe_task task = {&t, "val_accuracy", task_size, task_load, task_step, task_validate, 0};
     if (!rc) rc = lathe_trainer_run(spec, t.g, &task, run_dir, resume, stop);
     free(t.cm);
     teardown(&t);

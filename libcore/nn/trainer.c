@@ -16,16 +16,23 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/base/log.h"
+#include "libcore/dist/dist.h"
 #include "optim.h"
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
 
+int lathe_trainer_local_batch(const cJSON *spec) {
+    int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT), world = lathe_dist_world();
+    return world > 1 && batch % world == 0 ? batch / world : batch;
+}
+
 /* The next batch is prepared on a helper thread while the current step runs (loaders are
- * deterministic, so the overlap changes no result). */
+ * deterministic, so the overlap changes no result). With several ranks, each prepares its slice
+ * of the step's samples: rank r from pos + r * local (none when the step is shorter). */
 typedef struct {
     const lathe_task *task;
-    int slot, epoch, n, got;
-    uint64_t pos;
+    int slot, epoch, local, n, got;
+    uint64_t pos, size;
     pthread_t thread;
     int running;
     char error[256];
@@ -33,13 +40,15 @@ typedef struct {
 
 static void *prefetch_run(void *arg) {
     prefetch *p = arg;
-    p->got = p->task->load(p->task->ctx, p->slot, p->epoch, p->pos, p->n);
+    p->got = p->n > 0 ? p->task->load(p->task->ctx, p->slot, p->epoch, p->pos, p->n) : 0;
     if (p->got < 0) snprintf(p->error, sizeof p->error, "%s", lathe_last_error());
     return NULL;
 }
 
 static int prefetch_start(prefetch *p, int slot, int epoch, uint64_t pos) {
-    p->slot = slot, p->epoch = epoch, p->pos = pos, p->error[0] = 0;
+    uint64_t at = pos + (uint64_t)lathe_dist_rank() * (uint64_t)p->local;
+    p->slot = slot, p->epoch = epoch, p->pos = at, p->error[0] = 0;
+    p->n = at >= p->size ? 0 : p->size - at < (uint64_t)p->local ? (int)(p->size - at) : p->local;
     if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
     p->running = 1;
     return 0;
@@ -135,9 +144,58 @@ typedef struct {
     char last[4300], best[4300];
     double epoch_loss; /* the current epoch's loss summed over its samples so far, and their count: */
     uint64_t epoch_seen; /* a mid-epoch checkpoint keeps them, so a resumed epoch logs its whole loss */
+    float *flat;         /* with several ranks: the gradients side by side, summed in one all-reduce */
 } loop;
 
+/* A rank with no samples in a step adds nothing to the sum: its gradients are zeros. */
+static void zero_gradients(lathe_graph *g) {
+    for (size_t i = 0; i < lathe_graph_nparams(g); i++) {
+        lathe_param *p = lathe_graph_param(g, i);
+        if (p->grad && !p->frozen) memset(p->grad, 0, p->count * sizeof *p->grad);
+    }
+}
+
+/* Turns this rank's gradients and loss over its *n samples into the whole step's, all ranks
+ * together, and *n into the step's sample count: a task's mean over its own samples is weighted
+ * by their count, a shared loss (lathe_task.loss_shared) added as it is. The gradients go side by
+ * side into one all-reduce. */
+static int sum_over_ranks(loop *L, double *loss, int *n) {
+    lathe_graph *g = L->g;
+    size_t at = 0, np = lathe_graph_nparams(g);
+    float w = L->task->loss_shared ? 1.0f : (float)*n;
+    for (size_t i = 0; i < np; i++) {
+        lathe_param *p = lathe_graph_param(g, i);
+        if (!p->grad || p->frozen) continue;
+        for (size_t k = 0; k < p->count; k++) L->flat[at + k] = p->grad[k] * w;
+        at += p->count;
+    }
+    double x[2] = {*loss * w, *n};
+    int rc = lathe_dist_sum_f32(L->flat, at);
+    if (!rc) rc = lathe_dist_sum_f64(x, 2);
+    if (rc) return rc;
+    float div = L->task->loss_shared ? 1.0f : (float)x[1];
+    at = 0;
+    for (size_t i = 0; i < np; i++) {
+        lathe_param *p = lathe_graph_param(g, i);
+        if (!p->grad || p->frozen) continue;
+        for (size_t k = 0; k < p->count; k++) p->grad[k] = L->flat[at + k] / div;
+        at += p->count;
+    }
+    *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
+    return 0;
+}
+
+/* 1 when some rank was asked to stop (SIGTERM to one of them is a stop for all), else 0. */
+static int any_rank_stops(volatile int *stop, int *out) {
+    double s = stop && *stop;
+    int rc = lathe_dist_sum_f64(&s, 1);
+    *out = s > 0;
+    return rc;
+}
+
+/* Writes a checkpoint (rank 0 only: every rank holds the same weights). */
 static int save(loop *L, const char *path, int epoch, uint64_t position, double best, long skipped) {
+    if (!lathe_dist_writer()) return 0;
     char e[32], p[32], b[32], s[32], k[32];
     snprintf(e, sizeof e, "%d", epoch);
     snprintf(p, sizeof p, "%" PRIu64, position);
@@ -161,7 +219,7 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
     double metric = 0;
     rc = L->task->validate(L->task->ctx, L->g, entry, &metric);
     lathe_graph_set_train(L->g, 1);
-    if (!rc) {
+    if (!rc && log) {
         char *text = cJSON_PrintUnformatted(entry);
         if (!text) rc = lathe_fail(LATHE_ENOMEM, "log line");
         else fprintf(log, "%s\n", text), fflush(log);
@@ -180,7 +238,7 @@ static int end_epoch(loop *L, FILE *log, cJSON *entry, int epoch, int epochs, do
     int swapped = lathe_optim_swap_ema(L->opt);
     if (!rc) rc = swapped;
     if (!rc) rc = save(L, L->last, epoch + 1, 0, *best, skipped);
-    return rc;
+    return lathe_dist_agree(rc);
 }
 
 /* One integer of a checkpoint's metadata, which must be there and lie in [lo, hi]. */
@@ -255,10 +313,30 @@ static int trim_log(const char *path, int done) {
     return rc;
 }
 
+/* Checks that the ranks can share this run, and makes the buffer their gradients are summed in. */
+static int ranks_ready(loop *L, int batch) {
+    int world = lathe_dist_world();
+    if (world == 1) return 0;
+    if (batch % world)
+        return lathe_fail(LATHE_EINVAL, "train.batch %d is not a multiple of the %d ranks (each rank takes train.batch / "
+                                        "ranks samples a step)", batch, world);
+    if (lathe_graph_device(L->g) >= 0)
+        return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL, which this lathe does not use yet: "
+                                              "train.device=cpu trains on the CPUs with MPI");
+    size_t floats = 0;
+    for (size_t i = 0; i < lathe_graph_nparams(L->g); i++) {
+        const lathe_param *p = lathe_graph_param(L->g, i);
+        if (p->grad && !p->frozen) floats += p->count;
+    }
+    L->flat = malloc((floats ? floats : 1) * sizeof *L->flat);
+    return L->flat ? 0 : lathe_fail(LATHE_ENOMEM, "gradient buffer of %zu floats", floats);
+}
+
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
                       volatile int *stop) {
-    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}, 0, 0};
+    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}, 0, 0, NULL};
     int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT), epochs = (int)num(spec, "train.epochs", 10);
+    int writer = lathe_dist_writer(), world = lathe_dist_world();
     if (batch < 1 || epochs < 1) return lathe_fail(LATHE_EINVAL, "train.batch and train.epochs must be >= 1");
     char ckdir[4200], logpath[4200];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
@@ -269,8 +347,9 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     long steps_per_epoch = (long)((n + (uint64_t)batch - 1) / (uint64_t)batch);
     lathe_schedule sched;
     int rc = schedule_from_spec(spec, steps_per_epoch, epochs, &sched);
+    if (!rc) rc = ranks_ready(&L, batch);
     if (!rc) rc = optim_from_spec(spec, g, &L.opt);
-    if (!rc) rc = lathe_mkdirs_writable(ckdir); /* tried before the first epoch, not found failing after it */
+    if (!rc && writer) rc = lathe_mkdirs_writable(ckdir); /* tried before the first epoch, not found failing after it */
     int start_epoch = 0;
     uint64_t start_pos = 0;
     double best = -1;
@@ -280,14 +359,15 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         rc = lathe_checkpoint_load(L.last, g, L.opt);
         if (!rc) rc = resume_point(L.last, epochs, n, &start_epoch, &start_pos, &best, &bad_steps);
         if (!rc) resume_loss(L.last, &L.epoch_loss, &L.epoch_seen);
-        if (!rc) rc = trim_log(logpath, start_epoch);
+        if (!rc && writer) rc = trim_log(logpath, start_epoch);
         if (!rc) lathe_log(LATHE_LOG_INFO, "train.resume", "resuming at epoch %d, sample %" PRIu64, start_epoch + 1, start_pos);
         resumed = !rc;
     } else if (!rc && resume) { /* stopped before its first checkpoint: the same run from the start */
         lathe_log(LATHE_LOG_WARN, "train.resume", "%s has no checkpoint yet: training from the start", run_dir);
     }
-    FILE *log = rc ? NULL : fopen(logpath, resumed ? "a" : "w");
-    if (!rc && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s", logpath);
+    FILE *log = rc || !writer ? NULL : fopen(logpath, resumed ? "a" : "w");
+    if (!rc && writer && !log) rc = lathe_fail(LATHE_EIO, "cannot write %s: %s", logpath, strerror(errno));
+    rc = lathe_dist_agree(rc);
     long ck_every = (long)num(spec, "train.checkpoint_every", 0), max_bad = (long)num(spec, "train.max_nan_steps", 10);
     for (int epoch = start_epoch; !rc && epoch < epochs; epoch++) {
         double t0 = lathe_now(), wait = 0;
@@ -295,33 +375,30 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         if (first == 0) L.epoch_loss = 0, L.epoch_seen = 0; /* else: the interrupted epoch's so far */
         char what[64];
         snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, epochs);
-        lathe_progress *prog = lathe_progress_start(what, n);
-        prefetch pf = {task, 0, 0, batch, 0, 0, 0, 0, {0}};
+        lathe_progress *prog = writer ? lathe_progress_start(what, n) : NULL;
+        prefetch pf = {task, 0, 0, batch / world, 0, 0, 0, n, 0, 0, {0}};
         int slot = 0;
-        if (first < n) rc = prefetch_start(&pf, slot, epoch, first);
+        if (first < n) rc = lathe_dist_agree(prefetch_start(&pf, slot, epoch, first));
         for (uint64_t pos = first; !rc && pos < n; pos += (uint64_t)batch) {
             double w0 = lathe_now();
-            int got = prefetch_wait(&pf);
+            int got = prefetch_wait(&pf), stopping = 0;
             wait += lathe_now() - w0;
-            if (got < 0) {
-                rc = got;
-                break;
-            }
-            if (stop && *stop) {
-                rc = save(&L, L.last, epoch, pos, best, bad_steps);
+            if ((rc = lathe_dist_agree(got < 0 ? got : 0))) break;
+            if ((rc = any_rank_stops(stop, &stopping))) break;
+            if (stopping) {
+                rc = lathe_dist_agree(save(&L, L.last, epoch, pos, best, bad_steps));
                 if (!rc) rc = lathe_fail(LATHE_EINTR, "stopped at epoch %d, sample %" PRIu64 " (checkpoint written)", epoch + 1, pos);
                 break;
             }
             int ready = slot; /* the ready slot trains; the other one takes the next batch */
             slot = 1 - slot;
-            if (pos + (uint64_t)batch < n && (rc = prefetch_start(&pf, slot, epoch, pos + (uint64_t)batch))) break;
+            if (pos + (uint64_t)batch < n && (rc = lathe_dist_agree(prefetch_start(&pf, slot, epoch, pos + (uint64_t)batch))))
+                break;
             long step = lathe_optim_steps(L.opt) + bad_steps;
             double loss = task->step(task->ctx, ready, got, g, (uint64_t)step);
-            if (loss < 0) {
-                rc = (int)loss;
-                break;
-            }
-            if ((rc = lathe_graph_backward(g, got))) break;
+            rc = loss < 0 ? (int)loss : got > 0 ? lathe_graph_backward(g, got) : (zero_gradients(g), 0);
+            if ((rc = lathe_dist_agree(rc))) break;
+            if (world > 1 && (rc = sum_over_ranks(&L, &loss, &got))) break; /* got: the step's samples, all ranks' */
             long done = lathe_optim_steps(L.opt);
             int stepped = lathe_optim_step_lrs(L.opt, lathe_schedule_lr(&sched, done), lathe_schedule_bias_lr(&sched, done), NULL);
             if (stepped < 0) {
@@ -338,7 +415,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
             L.epoch_loss += loss * got, L.epoch_seen += (uint64_t)got, seen += (uint64_t)got;
             lathe_progress_update(prog, pos + (uint64_t)got);
             if (ck_every > 0 && lathe_optim_steps(L.opt) % ck_every == 0 && pos + (uint64_t)got < n)
-                rc = save(&L, L.last, epoch, pos + (uint64_t)got, best, bad_steps);
+                rc = lathe_dist_agree(save(&L, L.last, epoch, pos + (uint64_t)got, best, bad_steps));
         }
         prefetch_wait(&pf); /* a stop or an error may leave a batch in flight */
         lathe_progress_finish(prog, seen);
@@ -352,17 +429,19 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         cJSON_AddNumberToObject(entry, "images_per_s", seconds > 0 ? (double)seen / seconds : 0);
         cJSON_AddNumberToObject(entry, "seconds", seconds);
         cJSON_AddNumberToObject(entry, "data_wait_share", seconds > 0 ? wait / seconds : 0);
-        rc = entry ? end_epoch(&L, log, entry, epoch, epochs, &best, bad_steps) : lathe_fail(LATHE_ENOMEM, "log line");
+        rc = entry ? end_epoch(&L, log, entry, epoch, epochs, &best, bad_steps) : lathe_dist_agree(lathe_fail(LATHE_ENOMEM, "log line"));
         cJSON_Delete(entry);
     }
-    if (!rc) {
+    if (!rc && writer) {
         char path[4300], text[512];
         snprintf(path, sizeof path, "%s/metrics.json", run_dir);
         int len = snprintf(text, sizeof text, "{\"best_%s\": %.6g, \"epochs\": %d, \"steps\": %ld, \"skipped_steps\": %ld}\n",
                            task->metric, best, epochs, lathe_optim_steps(L.opt), bad_steps);
         rc = lathe_write_atomic(path, text, (size_t)len);
     }
+    rc = lathe_dist_agree(rc); /* metrics.json's error, rank 0's alone (every other one is agreed by now) */
     if (log) fclose(log);
     lathe_optim_free(L.opt);
+    free(L.flat);
     return rc;
 }

@@ -3,7 +3,12 @@
  * says (docs/TRAINING.md): optimizer, schedule, init/freeze/lr groups, a helper thread that
  * prepares the next batch during each step, the NaN guard, checkpoints (last.safetensors every
  * epoch and every checkpoint_every steps, best.safetensors by the task's validation metric, the
- * EMA weights used for validation), log.jsonl, metrics.json and an exact resume. */
+ * EMA weights used for validation), log.jsonl, metrics.json and an exact resume.
+ *
+ * Data-parallel (libcore/dist, docs/SCALE.md): with several ranks, train.batch is the global batch;
+ * each rank takes its share of every step's samples (rank r the r-th slice of batch / ranks), the
+ * gradients are summed over the ranks before the update, so every rank keeps the same weights, and
+ * only rank 0 writes the log, the checkpoints and metrics.json. */
 #ifndef LATHE_NN_TRAINER_H
 #define LATHE_NN_TRAINER_H
 #include <cjson/cJSON.h>
@@ -26,12 +31,23 @@ typedef struct {
      * thread, while the other slot trains). Returns how many, or a negative LATHE_E* code. */
     int (*load)(void *ctx, int slot, int epoch, uint64_t pos, int n);
     /* Copies slot's batch into the graph's input, runs forward (step seeds dropout), and returns
-     * the loss with the graph's doutput filled. A negative return is an error code. */
+     * the loss with the graph's doutput filled. A negative return is an error code. With several
+     * ranks n may be 0 (this rank's share of a short last batch): return 0, after the same
+     * collectives as the other ranks. */
     double (*step)(void *ctx, int slot, int n, lathe_graph *g, uint64_t step);
     /* Evaluates g (eval mode is set) on the validation split: adds its keys (val_loss, the metric,
-     * anything else) to the epoch's log entry and sets *metric. Returns 0 or an error code. */
+     * anything else) to the epoch's log entry and sets *metric. Returns 0 or an error code. Every
+     * rank calls it; rank 0's entry and metric are the ones kept (a task may split the work). */
     int (*validate)(void *ctx, lathe_graph *g, cJSON *entry, double *metric);
+    /* 1: step's loss and gradient are this rank's share of the whole step's (the task normalizes by a
+     * sum over all the ranks' samples, which it gathers itself with lathe_dist_sum_f64), so the
+     * ranks' are added as they are; 0: a mean over its own n samples, weighted by n when added */
+    int loss_shared;
 } lathe_task;
+
+/* The batch one rank's graph and buffers take: train.batch over the ranks (train.batch itself in
+ * one process; lathe_trainer_run refuses a batch the ranks do not divide). */
+int lathe_trainer_local_batch(const cJSON *spec);
 
 /* Imports train.init (with train.init_map), then applies train.lr_groups and train.freeze to g.
  * A resumed run (resume, with a last checkpoint in run_dir) skips the import: the checkpoint holds

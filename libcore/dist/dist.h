@@ -1,0 +1,54 @@
+/* dist.h - the ranks of a data-parallel run (docs/SCALE.md). `lathe train` started by mpirun or
+ * srun runs one rank per process; MPI is the transport (never a home-made one). Without a
+ * launcher nothing changes: one rank, world 1, and every collective returns at once.
+ *
+ * State is per process (MPI's is), set up once by lathe_dist_init before any other call. Every
+ * collective must be called by every rank in the same order; the trainer keeps to that. */
+#ifndef LATHE_DIST_DIST_H
+#define LATHE_DIST_DIST_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Starts MPI when a launcher started this process (mpirun's OMPI_COMM_WORLD_SIZE or PMI_SIZE, or
+ * srun's SLURM_STEP_NUM_TASKS, above 1), else does nothing. Returns 0; -LATHE_EUNSUPPORTED when
+ * a launcher asks for several ranks from a lathe built without MPI; -LATHE_EINVAL when the launcher
+ * started several tasks but MPI sees each as alone (srun without --mpi=pmix or pmi2: they would
+ * train the same run side by side); -LATHE_EIO when MPI fails to start. */
+int lathe_dist_init(void);
+/* Ends MPI when lathe_dist_init started it (call once, at exit, from every rank). */
+void lathe_dist_finalize(void);
+/* Called on one rank's fatal path: ends every rank's run (MPI_Abort) so none waits forever. */
+void lathe_dist_abort(int code);
+
+int lathe_dist_rank(void);        /* 0 .. world - 1 */
+int lathe_dist_world(void);       /* 1 without a launcher */
+int lathe_dist_local_rank(void);  /* the rank among this node's ranks (its GPU) */
+int lathe_dist_local_world(void); /* ranks on this node (they share its CPU cores) */
+/* The CPU threads this rank should use when none are asked for: the cores the launcher bound it
+ * to, else an equal share of the node's cores among its ranks; 0 in one process (all cores). */
+int lathe_dist_threads(void);
+/* 1 on rank 0: the one that writes checkpoints, logs and reports. */
+static inline int lathe_dist_writer(void) { return lathe_dist_rank() == 0; }
+
+/* Sums buf over the ranks, in place, on every rank (MPI_Allreduce). 0 or -LATHE_EIO. */
+int lathe_dist_sum_f32(float *buf, size_t n);
+int lathe_dist_sum_f64(double *buf, size_t n);
+int lathe_dist_sum_u64(uint64_t *buf, size_t n);
+/* Copies root's bytes to every rank. 0 or -LATHE_EIO. */
+int lathe_dist_broadcast(void *buf, size_t bytes, int root);
+/* Every rank's rc becomes the first failing rank's (its code, and its message in this thread's
+ * lathe_last_error, naming the rank), or 0 when all succeeded. A collective: every rank calls it
+ * at the same point, so one rank's error stops them all there instead of leaving the others
+ * waiting at the next collective. */
+int lathe_dist_agree(int rc);
+/* 1 when the error rc is what lathe_dist_agree last returned here: every rank holds it, so rank 0
+ * alone need report it; 0 for an error of this rank's own (and always in one process). */
+int lathe_dist_agreed(int rc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

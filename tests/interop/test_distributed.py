@@ -1,0 +1,178 @@
+"""`lathe train` under mpirun (issue 17): two ranks with a global batch give one process's weights,
+only rank 0 writes the run, a stop signal stops every rank at the same step and the resumed run
+ends where the uninterrupted one does, and what the ranks cannot share is refused with its reason.
+Real Open MPI (Debian's openmpi-bin), real safetensors checkpoints (read with the Python package)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from fixtures import LATHE, lathe
+
+ROOT = Path(__file__).resolve().parents[2]
+MPIRUN = shutil.which("mpirun")
+# root needs Open MPI's explicit consent; the shared-memory transport copies through a buffer
+# (containers often forbid its single-copy mechanism); two ranks may share one core
+LAUNCH = [MPIRUN, *(["--allow-run-as-root"] if os.geteuid() == 0 else []), "-np"]
+MPI_ENV = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
+
+# a conv net with no batch norm and no dropout: their statistics and masks are per rank (docs/SCALE.md),
+# so only such a model can equal one process; batch 100 over 1406 samples ends in a step of 6, of
+# which rank 1 gets none
+SPEC = """name: nobn
+data: {dataset: DATASET, mean: 0.2, std: 0.3, augment: {crop: 0.1, jitter: 0.2}}
+model:
+  input: [1, 16, 16]
+  layers:
+    - {name: stem, type: conv, out: 16, k: 3}
+    - {type: relu}
+    - {name: conv2, type: conv, out: 32, k: 3, stride: 2}
+    - {type: silu}
+    - {type: gap}
+    - {name: head, type: linear, out: classes}
+train: {epochs: 3, batch: 100, lr: 0.003, device: cpu, warmup_epochs: 0.5, ema: 0.99, seed: 3}
+"""
+
+
+def mpi_built():
+    p = subprocess.run(["make", "-s", "-C", ROOT, "print-USE_MPI"], capture_output=True, text=True)
+    return p.stdout.strip() == "1"
+
+
+pytestmark = pytest.mark.skipif(not MPIRUN or not mpi_built(),
+                                reason="no mpirun or a lathe built without MPI (make deps installs openmpi-bin and "
+                                       "libopenmpi-dev)")
+
+
+def mpirun(n, *args, check=True, **kw):
+    """Runs `mpirun -np n lathe ARGS`."""
+    p = subprocess.run([*LAUNCH, str(n), LATHE, *map(str, args)], capture_output=True, text=True, env=MPI_ENV, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mpirun -np {n} lathe {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits-mpi")
+    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "src"], check=True,
+                   capture_output=True)
+    lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
+    (root / "spec.yaml").write_text(SPEC.replace("DATASET", str(root / "ds")))
+    return root
+
+
+def weights(run):
+    return load_file(run / "checkpoints" / "last.safetensors")
+
+
+def log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_two_ranks_train_the_weights_of_one_process(digits, tmp_path):
+    one = lathe("train", digits / "spec.yaml", "--runs", tmp_path / "one", "--threads", 1)
+    two = mpirun(2, "train", digits / "spec.yaml", "--runs", tmp_path / "two")
+    a, b = weights(tmp_path / "one" / "nobn"), weights(tmp_path / "two" / "nobn")
+    assert sorted(a) == sorted(b)
+    for k in a:  # the weights, the optimizer's moments and the EMA: the sums differ only in their order
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-5, err_msg=k)
+    la, lb = log(tmp_path / "one" / "nobn"), log(tmp_path / "two" / "nobn")
+    assert [e["steps"] for e in lb] == [e["steps"] for e in la] == [15, 30, 45]  # 1406 samples, 100 a step
+    for ea, eb in zip(la, lb):  # the whole step's loss and the val split gathered from both ranks
+        assert eb["loss"] == pytest.approx(ea["loss"], rel=1e-5)
+        assert eb["val_loss"] == pytest.approx(ea["val_loss"], rel=1e-5)
+        assert eb["val_accuracy"] == pytest.approx(ea["val_accuracy"], abs=1 / 194 + 1e-9)
+    # rank 0 alone writes the run and reports it: one "run:" line, one epoch line per epoch
+    assert two.stdout.count("run: ") == 1 and one.stdout.count("run: ") == 1
+    assert two.stderr.count("epoch 3/3: loss") == 1
+    def files(run):
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    assert files(tmp_path / "two" / "nobn") == files(tmp_path / "one" / "nobn")
+    assert "checkpoints/last.safetensors" in files(tmp_path / "one" / "nobn")
+
+
+def stop_after_first_epoch(cmd, run):
+    """Starts cmd, sends SIGUSR1 (Slurm's --signal; mpirun passes it on to every rank) once run has
+    logged an epoch, and returns the finished process and its stderr."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=MPI_ENV)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not (run / "log.jsonl").exists():
+        time.sleep(0.005)
+    while time.time() < deadline and p.poll() is None and not (run / "log.jsonl").read_text():
+        time.sleep(0.005)
+    p.send_signal(signal.SIGUSR1)
+    _, err = p.communicate(timeout=120)
+    return p, err
+
+
+def test_a_stop_signal_stops_every_rank_and_the_resumed_run_ends_as_the_uninterrupted_one(digits, tmp_path):
+    runs = tmp_path / "runs"
+    full = mpirun(2, "train", digits / "spec.yaml", "train.epochs=40", "--runs", tmp_path / "full")
+    assert full.returncode == 0
+    p, err = stop_after_first_epoch([*LAUNCH, "2", LATHE, "train", digits / "spec.yaml", "train.epochs=40",
+                                     "--runs", runs], runs / "nobn")
+    assert p.returncode == 130, err
+    assert err.count("resume with: lathe train --resume") == 1, err  # said once, by rank 0
+    done = len(log(runs / "nobn"))
+    assert 1 <= done < 40, "the stop came too late to interrupt the run"
+    mpirun(2, "train", "--resume", "--name", "nobn", "--runs", runs)
+    a, b = weights(tmp_path / "full" / "nobn"), weights(runs / "nobn")
+    for k in a:  # the same ranks in the same order: the same sums, bit for bit
+        assert np.array_equal(a[k], b[k]), k
+    assert [e["loss"] for e in log(runs / "nobn")] == [e["loss"] for e in log(tmp_path / "full" / "nobn")]
+
+
+def test_a_run_of_two_ranks_resumes_in_one_process(digits, tmp_path):
+    p, err = stop_after_first_epoch([*LAUNCH, "2", LATHE, "train", digits / "spec.yaml", "train.epochs=10",
+                                     "--runs", tmp_path], tmp_path / "nobn")
+    assert p.returncode == 130, err
+    assert len(log(tmp_path / "nobn")) < 10, "the stop came too late to interrupt the run"
+    lathe("train", "--resume", "--name", "nobn", "--runs", tmp_path, "--threads", 1)  # the global batch is kept
+    lathe("train", digits / "spec.yaml", "train.epochs=10", "--runs", tmp_path / "one", "--threads", 1)
+    a, b = weights(tmp_path / "one" / "nobn"), weights(tmp_path / "nobn")
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-4, err_msg=k)
+
+
+def test_a_batch_the_ranks_do_not_divide_is_refused_once(digits, tmp_path):
+    p = mpirun(2, "train", digits / "spec.yaml", "train.batch=33", "--runs", tmp_path, check=False)
+    assert p.returncode != 0
+    assert p.stderr.count("train.batch 33 is not a multiple of the 2 ranks") == 1, p.stderr
+    assert not (tmp_path / "nobn" / "checkpoints" / "last.safetensors").exists()
+
+
+def test_tasks_the_ranks_cannot_share_are_refused(digits, tmp_path):
+    p = mpirun(2, "train", digits / "spec.yaml", "task=anomaly", "--runs", tmp_path, check=False)
+    assert p.returncode != 0 and "task anomaly trains in one process" in p.stderr, p.stderr
+
+
+def test_tasks_launched_without_mpi_between_them_are_refused(digits, tmp_path):
+    # srun without --mpi=pmix starts each task as its own MPI world: two copies of one run, one folder
+    p = lathe("train", digits / "spec.yaml", "--runs", tmp_path, check=False, env=dict(os.environ, SLURM_STEP_NUM_TASKS="2"))
+    assert p.returncode == 1 and "MPI sees this one alone" in p.stderr, p.stderr
+    assert not (tmp_path / "nobn").exists()
+
+
+def test_a_detector_trains_on_two_ranks(tmp_path):
+    lathe("synth", tmp_path / "a.tar.zst", "--count", 24, "--seed", 1, "--width", 96, "--height", 96)
+    lathe("ingest", tmp_path / "a.tar.zst", "-o", tmp_path / "ds", "--size", 64, "--split", "0.7,0.3,0")
+    spec = ROOT / "experiments" / "detect" / "defects.yaml"
+    args = ["train", spec, f"data.dataset={tmp_path / 'ds'}", "train.epochs=2", "train.batch=8", "model.input=[3,64,64]",
+            "train.device=cpu", "--name", "det"]
+    mpirun(2, *args, "--runs", tmp_path / "two")
+    lathe(*args, "--runs", tmp_path / "one", "--threads", 1)
+    l2, l1 = log(tmp_path / "two" / "det"), log(tmp_path / "one" / "det")
+    assert [e["steps"] for e in l2] == [e["steps"] for e in l1]
+    # batch norm keeps per-rank statistics, so the runs differ a little; the loss is the whole step's
+    # (its normalizer gathered from both ranks), not one rank's share of it
+    assert l2[0]["loss"] == pytest.approx(l1[0]["loss"], rel=0.2)
+    assert all(np.isfinite(e["loss"]) and "val_map" in e for e in l2)
