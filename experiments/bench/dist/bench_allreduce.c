@@ -19,7 +19,7 @@ static int cmp(const void *a, const void *b) {
 static int measure(size_t n, double *median) {
     float *buf = malloc(n * sizeof *buf);
     enum { WARM = 3, REPS = 15 };
-    double t[REPS], sync = 0;
+    double t[REPS] = {0}, sync = 0;
     if (!buf) return lathe_fail(LATHE_ENOMEM, "%zu floats", n);
     for (size_t i = 0; i < n; i++) buf[i] = 1e-3f * (float)(i % 1000);
     int rc = 0;
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     for (size_t n = 1024; argc == 1 && n <= ((size_t)32 << 20); n *= 4) sizes[count++] = n;
     int world = lathe_dist_world();
     for (int i = 0; i < count; i++) {
-        double s;
+        double s = 0;
         if (measure(sizes[i], &s)) {
             fprintf(stderr, "bench_allreduce: %s\n", lathe_last_error());
             return 1;
