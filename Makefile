@@ -361,7 +361,8 @@ gpu-check: probe $(filter-out $(GPU_LIB_TESTS),$(GPU_TEST_BIN))
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
   libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libutf8proc-dev \
-  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev libopenmpi-dev openmpi-bin
+  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev libopenmpi-dev openmpi-bin \
+  slurm-wlm munge
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \
