@@ -57,7 +57,8 @@ static void usage(FILE *out) {
             "                      are loaded, the rest (a head for another class list) stay freshly initialized\n"
             "  --summary           print the model's layers, shapes, parameters and FLOPs, and exit\n"
             "  --threads N         CPU threads (default: all cores; with several ranks the cores each was\n"
-            "                      bound to, else its share of the node's); results are identical for equal N\n"
+            "                      bound to, else its own slice of the node's, which it binds itself to);\n"
+            "                      results are identical for equal N\n"
             "  --notebook          when training ends, also write RUN/notebook.ipynb: the run as a Jupyter\n"
             "                      notebook that renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
             "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -143,7 +144,8 @@ static int train(int argc, char **argv) {
     }
     int writer = lathe_dist_writer(); /* rank 0: the one that writes the run */
     if (!writer) lathe_log_set_level(LATHE_LOG_WARN); /* the progress and the epochs once, from rank 0 */
-    cli_set_threads(threads ? (int)threads : lathe_dist_threads());
+    int share = lathe_dist_cpu_share(); /* a rank's own cores (it binds itself when the launcher did not) */
+    cli_set_threads(threads ? (int)threads : share);
     cJSON *spec = NULL;
     char what[4200];
     snprintf(what, sizeof what, "train %s", spec_path ? spec_path : name);

@@ -1,5 +1,6 @@
 /* dist.c - the rank accessors and the launcher's environment (dist.h); the transport is in
  * dist_mpi.c. */
+#include <dirent.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,14 +15,29 @@ int lathe_dist_local_rank(void) { return dist_ranks.local_rank; }
 int lathe_dist_local_world(void) { return dist_ranks.local_world; }
 int lathe_dist_agreed(int rc) { return dist_ranks.world > 1 && rc && rc == dist_ranks.agreed; }
 
-int lathe_dist_threads(void) {
+/* Binds every thread of the process (MPI's own, started before, too) to cpus. */
+static int bind_threads(const cpu_set_t *cpus) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return sched_setaffinity(0, sizeof *cpus, cpus);
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') rc |= sched_setaffinity((pid_t)atoi(e->d_name), sizeof *cpus, cpus);
+    closedir(d);
+    return rc;
+}
+
+int lathe_dist_cpu_share(void) {
     if (dist_ranks.world == 1) return 0;
-    cpu_set_t set;
-    int bound = sched_getaffinity(0, sizeof set, &set) ? 0 : CPU_COUNT(&set);
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (bound > 0 && bound < online) return bound; /* mpirun binds each rank to its cores */
-    long share = online / dist_ranks.local_world;
-    return share > 1 ? (int)share : 1;
+    cpu_set_t set, mine;
+    if (sched_getaffinity(0, sizeof set, &set)) return 1;
+    int allowed = CPU_COUNT(&set), ranks = dist_ranks.local_world, r = dist_ranks.local_rank;
+    if (allowed < sysconf(_SC_NPROCESSORS_ONLN) || ranks == 1) return allowed; /* bound by the launcher */
+    if (allowed < ranks) return 1; /* more ranks than cores: sharing is all there is */
+    int first = (int)((long)r * allowed / ranks), end = (int)((long)(r + 1) * allowed / ranks), k = 0;
+    CPU_ZERO(&mine);
+    for (int cpu = 0; cpu < CPU_SETSIZE && k < end; cpu++)
+        if (CPU_ISSET(cpu, &set) && k++ >= first) CPU_SET(cpu, &mine);
+    return bind_threads(&mine) ? allowed / ranks : CPU_COUNT(&mine);
 }
 
 static int env_count(const char *name) {

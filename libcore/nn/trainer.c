@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ int lathe_trainer_local_batch(const cJSON *spec) {
 typedef struct {
     const lathe_task *task;
     int slot, epoch, local, n, got;
+    int threads; /* the caller's OpenMP threads: a new thread would start from the default (all cores) */
     uint64_t pos, size;
     pthread_t thread;
     int running;
@@ -40,6 +42,7 @@ typedef struct {
 
 static void *prefetch_run(void *arg) {
     prefetch *p = arg;
+    omp_set_num_threads(p->threads);
     p->got = p->n > 0 ? p->task->load(p->task->ctx, p->slot, p->epoch, p->pos, p->n) : 0;
     if (p->got < 0) snprintf(p->error, sizeof p->error, "%s", lathe_last_error());
     return NULL;
@@ -47,7 +50,7 @@ static void *prefetch_run(void *arg) {
 
 static int prefetch_start(prefetch *p, int slot, int epoch, uint64_t pos) {
     uint64_t at = pos + (uint64_t)lathe_dist_rank() * (uint64_t)p->local;
-    p->slot = slot, p->epoch = epoch, p->pos = at, p->error[0] = 0;
+    p->slot = slot, p->epoch = epoch, p->pos = at, p->error[0] = 0, p->threads = omp_get_max_threads();
     p->n = at >= p->size ? 0 : p->size - at < (uint64_t)p->local ? (int)(p->size - at) : p->local;
     if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
     p->running = 1;
@@ -376,7 +379,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         char what[64];
         snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, epochs);
         lathe_progress *prog = writer ? lathe_progress_start(what, n) : NULL;
-        prefetch pf = {task, 0, 0, batch / world, 0, 0, 0, n, 0, 0, {0}};
+        prefetch pf = {.task = task, .local = batch / world, .size = n};
         int slot = 0;
         if (first < n) rc = lathe_dist_agree(prefetch_start(&pf, slot, epoch, first));
         for (uint64_t pos = first; !rc && pos < n; pos += (uint64_t)batch) {
