@@ -225,6 +225,7 @@ static int train(int argc, char **argv) {
         free(yaml);
     }
     rc = lathe_dist_agree(rc); /* the run's folder is ready (or refused) for every rank */
+    lathe_dist_set_sync_bn(lathe_config_prob(spec, "train.sync_bn", 0, 1) > 0); /* before the task builds its graph */
     volatile sig_atomic_t *stop = cli_stop_on_signals();
     if (!rc) rc = !strcmp(task, "detect")        ? lathe_train_detector(spec, run_dir, resume, stop)
                   : !strcmp(task, "contrastive") ? lathe_train_contrastive(spec, run_dir, resume, stop)

@@ -7,12 +7,14 @@
 
 #include "dist_internal.h"
 
-dist_state dist_ranks = {0, 1, 0, 1, 0, 0};
+dist_state dist_ranks = {0, 1, 0, 1, 0, 0, 0};
 
 int lathe_dist_rank(void) { return dist_ranks.rank; }
 int lathe_dist_world(void) { return dist_ranks.world; }
 int lathe_dist_local_rank(void) { return dist_ranks.local_rank; }
 int lathe_dist_local_world(void) { return dist_ranks.local_world; }
+void lathe_dist_set_sync_bn(int on) { dist_ranks.sync_bn = on; }
+int lathe_dist_sync_bn(void) { return dist_ranks.sync_bn && dist_ranks.world > 1; }
 int lathe_dist_agreed(int rc) { return dist_ranks.world > 1 && rc && rc == dist_ranks.agreed; }
 
 /* Binds every thread of the process (MPI's own, started before, too) to cpus. */

@@ -32,6 +32,11 @@ int lathe_dist_local_world(void); /* ranks on this node (they share its CPU core
  * rank's equal slice of the cores it may use, as unbound ranks on one node otherwise take turns on
  * the same cores (measured: 13x slower for two ranks on two cores). 0 in one process (all cores). */
 int lathe_dist_cpu_share(void);
+/* train.sync_bn: graphs built from now on, in training, take their batch norms' statistics over every
+ * rank's samples (libcore/nn/bn_sync.c). lathe_dist_sync_bn is 1 when it was asked for and there
+ * are several ranks (one process has nothing to synchronize). */
+void lathe_dist_set_sync_bn(int on);
+int lathe_dist_sync_bn(void);
 /* 1 on rank 0: the one that writes checkpoints, logs and reports. */
 static inline int lathe_dist_writer(void) { return lathe_dist_rank() == 0; }
 

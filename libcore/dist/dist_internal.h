@@ -8,6 +8,7 @@ typedef struct {
     int rank, world, local_rank, local_world;
     int started; /* MPI was started by lathe_dist_init (and is ended by lathe_dist_finalize) */
     int agreed;  /* what lathe_dist_agree last returned */
+    int sync_bn; /* lathe_dist_set_sync_bn */
 } dist_state;
 
 extern dist_state dist_ranks;

@@ -15,6 +15,7 @@
 #include "kernels/conv_dnnl.h"
 #include "kernels/nn.h"
 #include "libcore/base/error.h"
+#include "libcore/dist/dist.h"
 
 /* ---- reading the description ---- */
 
@@ -596,6 +597,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         return lathe_fail(LATHE_ENOMEM, "graph");
     }
     g->batch = batch, g->seed = seed, g->train = 1, g->threads = omp_get_max_threads();
+    g->sync_bn = lathe_dist_sync_bn();
     g->init_torch = init && !strcmp(init->valuestring, "torch");
     layer *in = &g->layers[0];
     snprintf(in->name, sizeof in->name, "input");
@@ -637,7 +639,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     }
     g->nlayers = rc ? i : total;
     if (!rc) {
-        plan_bn_act(g);
+        if (!g->sync_bn) plan_bn_act(g); /* a synchronized bn runs apart (bn_sync.c) */
         g->act_floats = g->grad_floats = plan_gradients(g);
         for (int k = 0; k < g->nlayers; k++) {
             layer *l = &g->layers[k];
@@ -731,6 +733,11 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             break;
         }
         case L_BN:
+            if (g->sync_bn && g->train) {
+                int rc = graph_bn_sync_fwd(g, l, a, n);
+                if (rc) return rc;
+                break;
+            }
             if (l->act_after) {
                 const layer *t = &g->layers[l->act_after];
                 lathe_k_bn_act_fwd_f32(n, l->c, l->h * l->w, a->y, pdata(g, l->pw), pdata(g, l->pb), pdata(g, l->prm),
@@ -837,6 +844,11 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             break;
         }
         case L_BN:
+            if (g->sync_bn && g->train) {
+                int rc = graph_bn_sync_bwd(g, l, a, n, dx);
+                if (rc) return rc;
+                break;
+            }
             if (l->act_after) {
                 const layer *t = &g->layers[l->act_after];
                 lathe_k_bn_act_bwd_f32(n, l->c, l->h * l->w, g->train, t->act, t->slope, a->y, pdata(g, l->pw),

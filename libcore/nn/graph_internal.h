@@ -62,6 +62,7 @@ struct lathe_graph {
     size_t grad_floats;        /* the activation gradients at the arena's start (plan_gradients) */
     uint64_t seed;
     int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
+    int sync_bn;               /* training batch norms take every rank's statistics (bn_sync.c), unfused */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
 };
 
@@ -79,6 +80,11 @@ static inline void concat_rows(const layer *l, const layer *b, int n, size_t *ro
 static inline uint64_t graph_dropout_key(const lathe_graph *g, int i, uint64_t step) {
     return g->seed ^ (step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 48);
 }
+
+/* bn_sync.c: a training batch norm whose statistics are every rank's (g->sync_bn); dx may be NULL.
+ * 0, or -LATHE_EIO when the ranks' sums fail. */
+int graph_bn_sync_fwd(lathe_graph *g, layer *l, const layer *a, int n);
+int graph_bn_sync_bwd(lathe_graph *g, layer *l, const layer *a, int n, float *dx);
 
 /* graph_cuda.c: the run on the GPU (0 or -LATHE_EIO naming the layer), and its release */
 int graph_gpu_forward(lathe_graph *g, int n, uint64_t step);

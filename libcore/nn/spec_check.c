@@ -66,6 +66,7 @@ static const spec_key keys[] = {
     {"train.weight_decay", K_NUM, 0, 1e6, NULL},
     {"train.momentum", K_NUM, 0, 0.999999, NULL},
     {"train.nesterov", K_BOOL, 0, 0, NULL},
+    {"train.sync_bn", K_BOOL, 0, 0, NULL},
     {"train.clip", K_NUM, 0, BIG, NULL},
     {"train.ema", K_NUM, 0, 0.999999999, NULL},
     {"train.label_smoothing", K_NUM, 0, 0.999999, NULL},

@@ -29,7 +29,8 @@ int lathe_trainer_local_batch(const cJSON *spec) {
 
 /* The next batch is prepared on a helper thread while the current step runs (loaders are
  * deterministic, so the overlap changes no result). With several ranks, each prepares its slice
- * of the step's samples: rank r from pos + r * local (none when the step is shorter). */
+ * of the step's m samples: rank r of W those from pos + r m / W to pos + (r + 1) m / W (batch / W
+ * each in a full step; a short last step shared as evenly, so a rank gets none only when m < W). */
 typedef struct {
     const lathe_task *task;
     int slot, epoch, local, n, got;
@@ -49,9 +50,10 @@ static void *prefetch_run(void *arg) {
 }
 
 static int prefetch_start(prefetch *p, int slot, int epoch, uint64_t pos) {
-    uint64_t at = pos + (uint64_t)lathe_dist_rank() * (uint64_t)p->local;
-    p->slot = slot, p->epoch = epoch, p->pos = at, p->error[0] = 0, p->threads = omp_get_max_threads();
-    p->n = at >= p->size ? 0 : p->size - at < (uint64_t)p->local ? (int)(p->size - at) : p->local;
+    uint64_t world = (uint64_t)lathe_dist_world(), r = (uint64_t)lathe_dist_rank();
+    uint64_t m = p->size - pos < (uint64_t)p->local * world ? p->size - pos : (uint64_t)p->local * world;
+    p->slot = slot, p->epoch = epoch, p->pos = pos + r * m / world, p->error[0] = 0, p->threads = omp_get_max_threads();
+    p->n = (int)((r + 1) * m / world - r * m / world);
     if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
     p->running = 1;
     return 0;
@@ -148,7 +150,18 @@ typedef struct {
     double epoch_loss; /* the current epoch's loss summed over its samples so far, and their count: */
     uint64_t epoch_seen; /* a mid-epoch checkpoint keeps them, so a resumed epoch logs its whole loss */
     float *flat;         /* with several ranks: the gradients side by side, summed in one all-reduce */
+    int prescaled;       /* train.sync_bn: each rank's output gradient is scaled by its share of the step
+                            before backward (the synchronized statistics couple the ranks' samples) */
 } loop;
+
+/* With train.sync_bn a mean loss's output gradient becomes its share of the step's (got of whole
+ * samples), so every rank's backward is in the units of one process's. */
+static void prescale_output(loop *L, int got, int whole) {
+    int k;
+    lathe_graph_output(L->g, &k);
+    float *d = lathe_graph_doutput(L->g), w = (float)got / (float)whole;
+    for (size_t i = 0; i < (size_t)got * (size_t)k; i++) d[i] *= w;
+}
 
 /* A rank with no samples in a step adds nothing to the sum: its gradients are zeros. */
 static void zero_gradients(lathe_graph *g) {
@@ -165,18 +178,19 @@ static void zero_gradients(lathe_graph *g) {
 static int sum_over_ranks(loop *L, double *loss, int *n) {
     lathe_graph *g = L->g;
     size_t at = 0, np = lathe_graph_nparams(g);
-    float w = L->task->loss_shared ? 1.0f : (float)*n;
+    int as_is = L->task->loss_shared || L->prescaled; /* gradients already in the whole step's units */
+    float w = as_is ? 1.0f : (float)*n;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(g, i);
         if (!p->grad || p->frozen) continue;
         for (size_t k = 0; k < p->count; k++) L->flat[at + k] = p->grad[k] * w;
         at += p->count;
     }
-    double x[2] = {*loss * w, *n};
+    double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n};
     int rc = lathe_dist_sum_f32(L->flat, at);
     if (!rc) rc = lathe_dist_sum_f64(x, 2);
     if (rc) return rc;
-    float div = L->task->loss_shared ? 1.0f : (float)x[1];
+    float div = as_is ? 1.0f : (float)x[1];
     at = 0;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(g, i);
@@ -316,13 +330,20 @@ static int trim_log(const char *path, int done) {
     return rc;
 }
 
-/* Checks that the ranks can share this run, and makes the buffer their gradients are summed in. */
-static int ranks_ready(loop *L, int batch) {
+/* Checks that the ranks can share this run of n samples an epoch, and makes the buffer their
+ * gradients are summed in. */
+static int ranks_ready(loop *L, int batch, uint64_t n) {
     int world = lathe_dist_world();
     if (world == 1) return 0;
     if (batch % world)
         return lathe_fail(LATHE_EINVAL, "train.batch %d is not a multiple of the %d ranks (each rank takes train.batch / "
                                         "ranks samples a step)", batch, world);
+    uint64_t last = n % (uint64_t)batch;
+    L->prescaled = lathe_dist_sync_bn() && !L->task->loss_shared;
+    if (lathe_dist_sync_bn() && last && last < (uint64_t)world)
+        return lathe_fail(LATHE_EINVAL, "train.sync_bn: the last step of each epoch has %d sample%s for %d ranks, and a rank "
+                                        "without samples has no statistics to share: pick a train.batch that leaves none "
+                                        "or at least %d", (int)last, last == 1 ? "" : "s", world, world);
     if (lathe_graph_device(L->g) >= 0)
         return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL, which this lathe does not use yet: "
                                               "train.device=cpu trains on the CPUs with MPI");
@@ -337,7 +358,7 @@ static int ranks_ready(loop *L, int batch) {
 
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
                       volatile int *stop) {
-    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}, 0, 0, NULL};
+    loop L = {spec, g, NULL, task, (uint64_t)num(spec, "train.seed", 0), {0}, {0}, 0, 0, NULL, 0};
     int batch = (int)num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT), epochs = (int)num(spec, "train.epochs", 10);
     int writer = lathe_dist_writer(), world = lathe_dist_world();
     if (batch < 1 || epochs < 1) return lathe_fail(LATHE_EINVAL, "train.batch and train.epochs must be >= 1");
@@ -350,7 +371,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     long steps_per_epoch = (long)((n + (uint64_t)batch - 1) / (uint64_t)batch);
     lathe_schedule sched;
     int rc = schedule_from_spec(spec, steps_per_epoch, epochs, &sched);
-    if (!rc) rc = ranks_ready(&L, batch);
+    if (!rc) rc = ranks_ready(&L, batch, n);
     if (!rc) rc = optim_from_spec(spec, g, &L.opt);
     if (!rc && writer) rc = lathe_mkdirs_writable(ckdir); /* tried before the first epoch, not found failing after it */
     int start_epoch = 0;
@@ -399,6 +420,8 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                 break;
             long step = lathe_optim_steps(L.opt) + bad_steps;
             double loss = task->step(task->ctx, ready, got, g, (uint64_t)step);
+            if (loss >= 0 && L.prescaled && got > 0)
+                prescale_output(&L, got, n - pos < (uint64_t)batch ? (int)(n - pos) : batch);
             rc = loss < 0 ? (int)loss : got > 0 ? lathe_graph_backward(g, got) : (zero_gradients(g), 0);
             if ((rc = lathe_dist_agree(rc))) break;
             if (world > 1 && (rc = sum_over_ranks(&L, &loss, &got))) break; /* got: the step's samples, all ranks' */

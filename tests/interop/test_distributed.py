@@ -29,8 +29,8 @@ MPI_ENV = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI
                ASAN_OPTIONS=":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"])))
 
 # a conv net with no batch norm and no dropout: their statistics and masks are per rank (docs/SCALE.md),
-# so only such a model can equal one process; batch 100 over 1406 samples ends in a step of 6, of
-# which rank 1 gets none
+# so only such a model can equal one process (batch norm too with train.sync_bn: BN_SPEC); batch 100
+# over 1406 samples ends in a step of 6, 3 for each rank
 SPEC = """name: nobn
 data: {dataset: DATASET, mean: 0.2, std: 0.3, augment: {crop: 0.1, jitter: 0.2}}
 model:
@@ -44,6 +44,18 @@ model:
     - {name: head, type: linear, out: classes}
 train: {epochs: 3, batch: 100, lr: 0.003, device: cpu, warmup_epochs: 0.5, ema: 0.99, seed: 3}
 """
+
+
+BN_SPEC = SPEC.replace("name: nobn", "name: bn").replace("""    - {name: stem, type: conv, out: 16, k: 3}
+    - {type: relu}
+    - {name: conv2, type: conv, out: 32, k: 3, stride: 2}
+    - {type: silu}""", """    - {name: stem, type: conv, out: 16, k: 3, bias: 0}
+    - {name: stem_bn, type: bn}
+    - {type: relu}
+    - {name: conv2, type: conv, out: 32, k: 3, stride: 2, bias: 0}
+    - {name: bn2, type: bn}
+    - {type: silu}""")
+assert BN_SPEC.count("type: bn") == 2
 
 
 def mpi_built():
@@ -71,6 +83,7 @@ def digits(tmp_path_factory):
                    capture_output=True)
     lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
     (root / "spec.yaml").write_text(SPEC.replace("DATASET", str(root / "ds")))
+    (root / "bn.yaml").write_text(BN_SPEC.replace("DATASET", str(root / "ds")))
     return root
 
 
@@ -102,6 +115,39 @@ def test_two_ranks_train_the_weights_of_one_process(digits, tmp_path):
         return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
     assert files(tmp_path / "two" / "nobn") == files(tmp_path / "one" / "nobn")
     assert "checkpoints/last.safetensors" in files(tmp_path / "one" / "nobn")
+
+
+def assert_same_training(one, many, tol=1e-5):
+    a, b = weights(one), weights(many)
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=tol, atol=tol, err_msg=k)
+    for ea, eb in zip(log(one), log(many)):
+        assert eb["loss"] == pytest.approx(ea["loss"], rel=tol)
+
+
+def test_three_ranks_with_a_last_step_shorter_than_the_ranks(digits, tmp_path):
+    # 1406 samples, batch 108: the last step has 2 samples, and the third rank none (it adds zeros)
+    lathe("train", digits / "spec.yaml", "train.batch=108", "--runs", tmp_path / "one", "--threads", 1)
+    mpirun(3, "train", digits / "spec.yaml", "train.batch=108", "--runs", tmp_path / "three")
+    assert_same_training(tmp_path / "one" / "nobn", tmp_path / "three" / "nobn")
+    # synchronized batch norm needs samples on every rank in every step: refused, with the reason
+    p = mpirun(3, "train", digits / "bn.yaml", "train.batch=108", "train.sync_bn=true", "--runs", tmp_path / "s", check=False)
+    assert p.returncode != 0 and "the last step of each epoch has 2 samples for 3 ranks" in p.stderr, p.stderr
+
+
+def test_synchronized_batch_norm_trains_one_process_weights(digits, tmp_path):
+    lathe("train", digits / "bn.yaml", "--runs", tmp_path / "one", "--threads", 1)
+    mpirun(2, "train", digits / "bn.yaml", "train.sync_bn=true", "--runs", tmp_path / "sync")
+    assert_same_training(tmp_path / "one" / "bn", tmp_path / "sync" / "bn")
+    # without it each rank normalizes by its own 50 samples: the same run ends elsewhere
+    mpirun(2, "train", digits / "bn.yaml", "--runs", tmp_path / "apart")
+    a, b = weights(tmp_path / "one" / "bn"), weights(tmp_path / "apart" / "bn")
+    assert max(float(np.max(np.abs(a[k] - b[k]))) for k in a) > 1e-3
+    # in one process sync_bn changes nothing, bit for bit
+    lathe("train", digits / "bn.yaml", "train.sync_bn=true", "--runs", tmp_path / "one-sync", "--threads", 1)
+    c = weights(tmp_path / "one-sync" / "bn")
+    assert all(np.array_equal(a[k], c[k]) for k in a)
 
 
 def stop_after_first_epoch(cmd, run):
