@@ -9,7 +9,9 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "det_gather.h"
 #include "libcore/data/det_loader.h"
+#include "libcore/dist/dist.h"
 #include "libcore/eval/det_report.h"
 #include "libcore/mm/prompts.h"
 #include "libcore/nn/checkpoint.h"
@@ -191,7 +193,13 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
     if (!rc) lathe_det_loader_letterbox(l, &r, &px, &py);
     const lathe_manifest *m = lathe_dataset_manifest(d->ds);
     size_t per = (size_t)3 * d->h * d->w;
-    for (uint64_t first = 0; !rc && first < total; first += (uint64_t)d->batch) {
+    /* with several ranks (a data-parallel run's validation) each scores every ranks-th batch */
+    uint64_t world = (uint64_t)lathe_dist_world(), batches = (total + (uint64_t)d->batch - 1) / (uint64_t)d->batch;
+    size_t *per_batch = rc ? NULL : malloc(sizeof *per_batch * (size_t)(batches / world + 1)), nb = 0;
+    if (!rc && !per_batch) rc = lathe_fail(LATHE_ENOMEM, "detections");
+    for (uint64_t first = (uint64_t)d->batch * (uint64_t)lathe_dist_rank(); !rc && first < total;
+         first += (uint64_t)d->batch * world) {
+        size_t before = *n;
         int got = lathe_det_loader_batch(l, 0, first, d->batch, &b);
         if (got < 0) {
             rc = got;
@@ -214,7 +222,11 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
             if (!rc) *n += (size_t)counts[i];
             lathe_dataset_sample_free(&s);
         }
+        per_batch[nb++] = *n - before;
     }
+    if (world > 1 && !(rc = lathe_dist_agree(rc)))
+        rc = det_gather_ranks(batches, per_batch, nb, out, tiled ? &rects : NULL, &sizes, n);
+    free(per_batch);
     if (!rc && tiled) rc = merge_tiles(*out, rects, (const double(*)[2])sizes, n, o);
     free(dets), free(counts), free(image_ids), free(rects), free(sizes);
     lathe_det_batch_free(&b);

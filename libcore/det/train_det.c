@@ -132,8 +132,7 @@ static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric
     if (rc) return rc;
     for (int j = 0; j < 3; j++) cJSON_AddNumberToObject(entry, names[j], t->part_steps ? t->parts[j] / t->part_steps : 0);
     memset(t->parts, 0, sizeof t->parts), t->part_steps = 0;
-    if (!lathe_dist_writer()) return 0; /* rank 0 scores the val split (its metric is the one kept) */
-    lathe_coco_data data;
+    lathe_coco_data data; /* with several ranks each scores its share of the images, and all get every rank's */
     lathe_coco_result res;
     rc = lathe_detector_score(&t->d, t->val_split, &data, &res);
     if (!rc) {

@@ -44,6 +44,10 @@ static inline int lathe_dist_writer(void) { return lathe_dist_rank() == 0; }
 int lathe_dist_sum_f32(float *buf, size_t n);
 int lathe_dist_sum_f64(double *buf, size_t n);
 int lathe_dist_sum_u64(uint64_t *buf, size_t n);
+/* Every rank's bytes, on every rank: *all (malloc'ed, the caller frees) holds rank 0's, then rank
+ * 1's, ..., sizes[r] (world entries, may be NULL) how many each sent. In one process a copy.
+ * 0, -LATHE_ENOMEM, -LATHE_ELIMIT (2 GiB in all: MPI counts are ints) or -LATHE_EIO. */
+int lathe_dist_allgather(const void *mine, size_t bytes, void **all, size_t *sizes);
 /* Copies root's bytes to every rank. 0 or -LATHE_EIO. */
 int lathe_dist_broadcast(void *buf, size_t bytes, int root);
 /* Every rank's rc becomes the first failing rank's (its code, and its message in this thread's

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dist_internal.h"
@@ -65,6 +66,29 @@ static int sum(void *buf, size_t n, size_t size, MPI_Datatype type) {
 int lathe_dist_sum_f32(float *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_FLOAT); }
 int lathe_dist_sum_f64(double *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_DOUBLE); }
 int lathe_dist_sum_u64(uint64_t *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_UINT64_T); }
+
+int lathe_dist_allgather(const void *mine, size_t bytes, void **all, size_t *sizes) {
+    int world = dist_ranks.world;
+    uint64_t *each = malloc(sizeof *each * (size_t)world);
+    int *counts = malloc(sizeof *counts * (size_t)world), *at = malloc(sizeof *at * (size_t)world);
+    uint64_t me = bytes, total = 0;
+    int rc = each && counts && at ? 0 : lathe_fail(LATHE_ENOMEM, "gather of %d ranks", world), err;
+    if (!rc && world == 1) each[0] = me;
+    else if (!rc && (err = MPI_Allgather(&me, 1, MPI_UINT64_T, each, 1, MPI_UINT64_T, MPI_COMM_WORLD)) != MPI_SUCCESS)
+        rc = mpi_failed(err, "gather");
+    for (int r = 0; !rc && r < world; r++) at[r] = (int)total, counts[r] = (int)each[r], total += each[r];
+    if (!rc && total > INT_MAX) rc = lathe_fail(LATHE_ELIMIT, "a gather of %llu bytes: 2 GiB at most", (unsigned long long)total);
+    if (!rc && !(*all = malloc(total ? total : 1))) rc = lathe_fail(LATHE_ENOMEM, "%llu bytes", (unsigned long long)total);
+    if (!rc && world == 1) memcpy(*all, mine, bytes);
+    else if (!rc && (err = MPI_Allgatherv(mine, (int)bytes, MPI_BYTE, *all, counts, at, MPI_BYTE, MPI_COMM_WORLD)) != MPI_SUCCESS) {
+        free(*all);
+        rc = mpi_failed(err, "gather");
+    }
+    for (int r = 0; !rc && sizes && r < world; r++) sizes[r] = (size_t)each[r];
+    if (rc) *all = NULL;
+    free(each), free(counts), free(at);
+    return rc;
+}
 
 int lathe_dist_broadcast(void *buf, size_t bytes, int root) {
     if (dist_ranks.world == 1) return 0;

@@ -216,13 +216,18 @@ def test_a_detector_trains_on_two_ranks(tmp_path):
     lathe("synth", tmp_path / "a.tar.zst", "--count", 24, "--seed", 1, "--width", 96, "--height", 96)
     lathe("ingest", tmp_path / "a.tar.zst", "-o", tmp_path / "ds", "--size", 64, "--split", "0.7,0.3,0")
     spec = ROOT / "experiments" / "detect" / "defects.yaml"
-    args = ["train", spec, f"data.dataset={tmp_path / 'ds'}", "train.epochs=2", "train.batch=8", "model.input=[3,64,64]",
-            "train.device=cpu", "--name", "det"]
-    mpirun(2, *args, "--runs", tmp_path / "two")
+    args = ["train", spec, f"data.dataset={tmp_path / 'ds'}", "train.epochs=3", "train.batch=6", "model.input=[3,64,64]",
+            "train.device=cpu", "data.augment.scale=0", "data.augment.mosaic=0", "train.optimizer=sgd", "train.lr=0.01",
+            "--name", "det"]
+    mpirun(2, *args, "train.sync_bn=true", "--runs", tmp_path / "two")
     lathe(*args, "--runs", tmp_path / "one", "--threads", 1)
     l2, l1 = log(tmp_path / "two" / "det"), log(tmp_path / "one" / "det")
     assert [e["steps"] for e in l2] == [e["steps"] for e in l1]
-    # batch norm keeps per-rank statistics, so the runs differ a little; the loss is the whole step's
-    # (its normalizer gathered from both ranks), not one rank's share of it
-    assert l2[0]["loss"] == pytest.approx(l1[0]["loss"], rel=0.2)
-    assert all(np.isfinite(e["loss"]) and "val_map" in e for e in l2)
+    # the loss is the whole step's (its normalizer gathered from both ranks), and the val split is
+    # scored half by each rank and gathered: one process's numbers. (SGD, no random scaling: AdamW
+    # turns the rounding of near-zero gradients into whole steps, and scaling's borderline anchors
+    # let it flip the assigner; with them the two runs drift apart by ~0.1-1% in a few steps.)
+    for e2, e1 in zip(l2, l1):
+        assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-4)
+        assert e2["val_detections"] == pytest.approx(e1["val_detections"], rel=0.02)
+        assert e2["val_map"] == pytest.approx(e1["val_map"], abs=0.01)
