@@ -101,6 +101,13 @@ ifeq ($(USE_CUDA),1)
   CFLAGS_BASE += -DLATHE_HAVE_CUDA=1 -I$(CUDA_HOME)/include $(CUDNN_FLAGS)
   LDLIBS += $(if $(CUDNN_HOME),-L$(CUDNN_HOME)/lib -Wl$(comma)-rpath$(comma)$(CUDNN_HOME)/lib) \
     -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+  # NCCL sums the gradients of ranks on GPUs (libcore/nn/ranks_gpu.c, which loads libnccl.so.2 when
+  # a run needs it), with MPI to start it
+  ifeq ($(USE_MPI),1)
+    ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
+      CFLAGS_BASE += -DLATHE_HAVE_NCCL=1
+    endif
+  endif
   NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-Wall,-Werror -I. $(CUDNN_FLAGS) \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 endif

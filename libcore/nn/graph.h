@@ -62,7 +62,8 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step);
 int lathe_graph_backward(lathe_graph *g, int n);
 
 /* Moves the graph to `device`: "cpu" (no change), "cuda" or "cuda:N" (that GPU; an error when none
- * can be used), or "auto" (the first GPU when one can be used, else the CPU, saying which). Call it
+ * can be used), or "auto" (the first GPU when one can be used, else the CPU, saying which). With
+ * several ranks (libcore/dist) "cuda" and "auto" mean the GPU of the rank's place on its node. Call it
  * once, before training or inference and before creating an optimizer; parameters are copied up,
  * and the input buffer moves to pinned memory (fetch lathe_graph_input again, then fill it).
  * "auto" also falls back to the CPU when the GPU cannot take the graph (memory). Returns 0, -LATHE_EINVAL (a bad

@@ -13,6 +13,7 @@
 #include "kernels/preprocess.h"
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
+#include "libcore/dist/dist.h"
 
 int lathe_cuda_ordinal(const char *device) {
     if (!strcmp(device, "cuda")) return 0;
@@ -220,6 +221,7 @@ static int adopt(lathe_graph *g, struct graph_gpu *G, const char **error) {
 
 int lathe_graph_set_device(lathe_graph *g, const char *device) {
     int automatic = !strcmp(device, "auto"), ordinal = automatic ? 0 : lathe_cuda_ordinal(device);
+    if ((automatic || !strcmp(device, "cuda")) && lathe_dist_world() > 1) ordinal = lathe_dist_local_rank(); /* a GPU a rank */
     if (!strcmp(device, "cpu")) {
         if (g->gpu) return lathe_fail(LATHE_EINVAL, "the graph already runs on cuda:%d", g->gpu->device);
         return 0;

@@ -19,6 +19,7 @@
 #include "libcore/base/log.h"
 #include "libcore/dist/dist.h"
 #include "optim.h"
+#include "ranks_gpu.h"
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
 
@@ -179,6 +180,13 @@ static int sum_over_ranks(loop *L, double *loss, int *n) {
     lathe_graph *g = L->g;
     size_t at = 0, np = lathe_graph_nparams(g);
     int as_is = L->task->loss_shared || L->prescaled; /* gradients already in the whole step's units */
+    if (lathe_graph_device(g) >= 0) { /* on the GPUs: the step's count first, then NCCL's weighted sum */
+        double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n};
+        int rc = lathe_dist_sum_f64(x, 2);
+        if (!rc) rc = lathe_ranks_gpu_sum(g, as_is ? 1.0f : (float)(*n / x[1]), *n == 0);
+        if (!rc) *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
+        return rc;
+    }
     float w = as_is ? 1.0f : (float)*n;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(g, i);
@@ -344,9 +352,15 @@ static int ranks_ready(loop *L, int batch, uint64_t n) {
         return lathe_fail(LATHE_EINVAL, "train.sync_bn: the last step of each epoch has %d sample%s for %d ranks, and a rank "
                                         "without samples has no statistics to share: pick a train.batch that leaves none "
                                         "or at least %d", (int)last, last == 1 ? "" : "s", world, world);
-    if (lathe_graph_device(L->g) >= 0)
-        return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL, which this lathe does not use yet: "
-                                              "train.device=cpu trains on the CPUs with MPI");
+    double on_gpu = lathe_graph_device(L->g) >= 0; /* every rank on a GPU, or none: one kind of sum */
+    int rc = lathe_dist_sum_f64(&on_gpu, 1);
+    if (rc) return rc;
+    if (on_gpu > 0 && on_gpu < world)
+        return lathe_fail(LATHE_EINVAL, "%d of the %d ranks have a GPU (one each, by the rank on its node): give every "
+                                        "rank one, or train.device=cpu", (int)on_gpu, world);
+    if (on_gpu > 0 && !lathe_ranks_gpu_built()) return lathe_ranks_gpu_sum(L->g, 1, 0); /* its reason */
+    if (on_gpu > 0 && lathe_dist_sync_bn())
+        return lathe_fail(LATHE_EUNSUPPORTED, "train.sync_bn runs on CPU ranks only for now: leave it out on GPUs");
     size_t floats = 0;
     for (size_t i = 0; i < lathe_graph_nparams(L->g); i++) {
         const lathe_param *p = lathe_graph_param(L->g, i);
@@ -422,7 +436,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
             double loss = task->step(task->ctx, ready, got, g, (uint64_t)step);
             if (loss >= 0 && L.prescaled && got > 0)
                 prescale_output(&L, got, n - pos < (uint64_t)batch ? (int)(n - pos) : batch);
-            rc = loss < 0 ? (int)loss : got > 0 ? lathe_graph_backward(g, got) : (zero_gradients(g), 0);
+            rc = loss < 0 ? (int)loss : got > 0 ? lathe_graph_backward(g, got) : (zero_gradients(g), 0); /* (GPU: at the sum) */
             if ((rc = lathe_dist_agree(rc))) break;
             if (world > 1 && (rc = sum_over_ranks(&L, &loss, &got))) break; /* got: the step's samples, all ranks' */
             long done = lathe_optim_steps(L.opt);
@@ -468,6 +482,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     rc = lathe_dist_agree(rc); /* metrics.json's error, rank 0's alone (every other one is agreed by now) */
     if (log) fclose(log);
     lathe_optim_free(L.opt);
+    lathe_ranks_gpu_free();
     free(L.flat);
     return rc;
 }
