@@ -79,8 +79,9 @@ int lathe_dist_allgather(const void *mine, size_t bytes, void **all, size_t *siz
     for (int r = 0; !rc && r < world; r++) at[r] = (int)total, counts[r] = (int)each[r], total += each[r];
     if (!rc && total > INT_MAX) rc = lathe_fail(LATHE_ELIMIT, "a gather of %llu bytes: 2 GiB at most", (unsigned long long)total);
     if (!rc && !(*all = malloc(total ? total : 1))) rc = lathe_fail(LATHE_ENOMEM, "%llu bytes", (unsigned long long)total);
-    if (!rc && world == 1) memcpy(*all, mine, bytes);
-    else if (!rc && (err = MPI_Allgatherv(mine, (int)bytes, MPI_BYTE, *all, counts, at, MPI_BYTE, MPI_COMM_WORLD)) != MPI_SUCCESS) {
+    if (!rc && world == 1) {
+        if (bytes) memcpy(*all, mine, bytes); /* (mine may be NULL with nothing to send) */
+    } else if (!rc && (err = MPI_Allgatherv(mine, (int)bytes, MPI_BYTE, *all, counts, at, MPI_BYTE, MPI_COMM_WORLD)) != MPI_SUCCESS) {
         free(*all);
         rc = mpi_failed(err, "gather");
     }
