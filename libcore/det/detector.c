@@ -197,8 +197,8 @@ int lathe_detector_split(lathe_detector *d, int split, const lathe_det_predict_o
     uint64_t world = (uint64_t)lathe_dist_world(), batches = (total + (uint64_t)d->batch - 1) / (uint64_t)d->batch;
     size_t *per_batch = rc ? NULL : malloc(sizeof *per_batch * (size_t)(batches / world + 1)), nb = 0;
     if (!rc && !per_batch) rc = lathe_fail(LATHE_ENOMEM, "detections");
-    for (uint64_t first = (uint64_t)d->batch * (uint64_t)lathe_dist_rank(); !rc && first < total;
-         first += (uint64_t)d->batch * world) {
+    for (uint64_t first = lathe_dist_first_batch((uint64_t)d->batch); !rc && first < total;
+         first += lathe_dist_batch_stride((uint64_t)d->batch)) {
         size_t before = *n;
         int got = lathe_det_loader_batch(l, 0, first, d->batch, &b);
         if (got < 0) {

@@ -37,6 +37,11 @@ int lathe_dist_cpu_share(void);
  * are several ranks (one process has nothing to synchronize). */
 void lathe_dist_set_sync_bn(int on);
 int lathe_dist_sync_bn(void);
+/* How the ranks share a split's batches of `batch` samples (validation): every rank takes every
+ * ranks-th batch, rank r the batches r, r + ranks, ...: its first starts at lathe_dist_first_batch,
+ * the next one lathe_dist_batch_stride later. In one process: 0 and batch. */
+static inline uint64_t lathe_dist_first_batch(uint64_t batch) { return batch * (uint64_t)lathe_dist_rank(); }
+static inline uint64_t lathe_dist_batch_stride(uint64_t batch) { return batch * (uint64_t)lathe_dist_world(); }
 /* 1 on rank 0: the one that writes checkpoints, logs and reports. */
 static inline int lathe_dist_writer(void) { return lathe_dist_rank() == 0; }
 

@@ -67,7 +67,8 @@ int cx_open(cx_run *r, const cJSON *spec, const char *dataset, const char *text_
     r->spec = spec;
     r->batch = lathe_trainer_local_batch(spec); /* this rank's share; the negatives are the whole step's */
     r->seed = (uint64_t)lathe_config_num(spec, "train.seed", 0);
-    if (lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT) < 2) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 2: a contrastive batch needs negatives");
+    if (lathe_config_num(spec, "train.batch", LATHE_TRAIN_BATCH_DEFAULT) < 2) /* the whole step's */
+        return lathe_fail(LATHE_EINVAL, "train.batch must be >= 2: a contrastive batch needs negatives");
     const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
     if (!dir) return lathe_fail(LATHE_EINVAL, "data.dataset is required");
     int rc = lathe_dataset_open(dir, &r->ds);

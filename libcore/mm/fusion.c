@@ -230,10 +230,10 @@ static double task_step(void *ctx, int slot, int n, lathe_graph *g, uint64_t ste
 
 static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric) {
     fx_train *t = ctx;
-    uint64_t n = lathe_loader_size(t->val), stride = (uint64_t)t->r.batch * (uint64_t)lathe_dist_world();
+    uint64_t n = lathe_loader_size(t->val), stride = lathe_dist_batch_stride((uint64_t)t->r.batch);
     double sums[2] = {0, 0}; /* loss x samples, right; with several ranks each takes every ranks-th batch */
     int k = t->r.classes, rc = 0;
-    for (uint64_t first = (uint64_t)t->r.batch * (uint64_t)lathe_dist_rank(); !rc && first < n; first += stride) {
+    for (uint64_t first = lathe_dist_first_batch((uint64_t)t->r.batch); !rc && first < n; first += stride) {
         int got = lathe_loader_batch(t->val, 0, first, t->r.batch, t->vb.x, t->vb.label);
         if (got < 0) {
             rc = got;

@@ -106,9 +106,9 @@ static int evaluate(trainer *t, lathe_loader *l, uint64_t *cm, double *loss) {
     int k = t->classes;
     memset(cm, 0, sizeof(uint64_t) * k * k);
     double sums[2] = {0, 0}; /* loss x samples, samples */
-    uint64_t n = lathe_loader_size(l), stride = (uint64_t)t->batch * (uint64_t)lathe_dist_world();
+    uint64_t n = lathe_loader_size(l), stride = lathe_dist_batch_stride((uint64_t)t->batch);
     int rc = 0;
-    for (uint64_t first = (uint64_t)t->batch * (uint64_t)lathe_dist_rank(); !rc && first < n; first += stride) {
+    for (uint64_t first = lathe_dist_first_batch((uint64_t)t->batch); !rc && first < n; first += stride) {
         int got = lathe_loader_batch(l, 0, first, t->batch, t->x[0], t->y[0]);
         if (got < 0) {
             rc = got;

@@ -34,7 +34,7 @@ int lathe_trainer_local_batch(const cJSON *spec) {
  * each in a full step; a short last step shared as evenly, so a rank gets none only when m < W). */
 typedef struct {
     const lathe_task *task;
-    int slot, epoch, local, n, got;
+    int slot, epoch, batch, n, got; /* batch: the step's samples, every rank's; n: this rank's */
     int threads; /* the caller's OpenMP threads: a new thread would start from the default (all cores) */
     uint64_t pos, size;
     pthread_t thread;
@@ -52,7 +52,7 @@ static void *prefetch_run(void *arg) {
 
 static int prefetch_start(prefetch *p, int slot, int epoch, uint64_t pos) {
     uint64_t world = (uint64_t)lathe_dist_world(), r = (uint64_t)lathe_dist_rank();
-    uint64_t m = p->size - pos < (uint64_t)p->local * world ? p->size - pos : (uint64_t)p->local * world;
+    uint64_t m = p->size - pos < (uint64_t)p->batch ? p->size - pos : (uint64_t)p->batch;
     p->slot = slot, p->epoch = epoch, p->pos = pos + r * m / world, p->error[0] = 0, p->threads = omp_get_max_threads();
     p->n = (int)((r + 1) * m / world - r * m / world);
     if (pthread_create(&p->thread, NULL, prefetch_run, p)) return lathe_fail(LATHE_ENOMEM, "cannot start the loader thread");
@@ -180,24 +180,20 @@ static int sum_over_ranks(loop *L, double *loss, int *n) {
     lathe_graph *g = L->g;
     size_t at = 0, np = lathe_graph_nparams(g);
     int as_is = L->task->loss_shared || L->prescaled; /* gradients already in the whole step's units */
-    if (lathe_graph_device(g) >= 0) { /* on the GPUs: the step's count first, then NCCL's weighted sum */
-        double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n};
-        int rc = lathe_dist_sum_f64(x, 2);
-        if (!rc) rc = lathe_ranks_gpu_sum(g, as_is ? 1.0f : (float)(*n / x[1]), *n == 0);
-        if (!rc) *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
-        return rc;
-    }
-    float w = as_is ? 1.0f : (float)*n;
+    double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n}; /* the step's loss x samples, samples */
+    int rc = lathe_dist_sum_f64(x, 2), mine = *n;
+    if (rc) return rc;
+    *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
+    if (lathe_graph_device(g) >= 0) /* on the GPUs: NCCL's weighted sum */
+        return lathe_ranks_gpu_sum(g, as_is ? 1.0f : (float)(mine / x[1]), mine == 0);
+    float w = as_is ? 1.0f : (float)mine;
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(g, i);
         if (!p->grad || p->frozen) continue;
         for (size_t k = 0; k < p->count; k++) L->flat[at + k] = p->grad[k] * w;
         at += p->count;
     }
-    double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n};
-    int rc = lathe_dist_sum_f32(L->flat, at);
-    if (!rc) rc = lathe_dist_sum_f64(x, 2);
-    if (rc) return rc;
+    if ((rc = lathe_dist_sum_f32(L->flat, at))) return rc;
     float div = as_is ? 1.0f : (float)x[1];
     at = 0;
     for (size_t i = 0; i < np; i++) {
@@ -206,7 +202,6 @@ static int sum_over_ranks(loop *L, double *loss, int *n) {
         for (size_t k = 0; k < p->count; k++) p->grad[k] = L->flat[at + k] / div;
         at += p->count;
     }
-    *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
     return 0;
 }
 
@@ -414,7 +409,7 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
         char what[64];
         snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, epochs);
         lathe_progress *prog = writer ? lathe_progress_start(what, n) : NULL;
-        prefetch pf = {.task = task, .local = batch / world, .size = n};
+        prefetch pf = {.task = task, .batch = batch, .size = n};
         int slot = 0;
         if (first < n) rc = lathe_dist_agree(prefetch_start(&pf, slot, epoch, first));
         for (uint64_t pos = first; !rc && pos < n; pos += (uint64_t)batch) {
