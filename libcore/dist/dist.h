@@ -49,6 +49,14 @@ static inline int lathe_dist_writer(void) { return lathe_dist_rank() == 0; }
 int lathe_dist_sum_f32(float *buf, size_t n);
 int lathe_dist_sum_f64(double *buf, size_t n);
 int lathe_dist_sum_u64(uint64_t *buf, size_t n);
+/* The same sum of floats started now and finished by lathe_dist_sum_finish (MPI_Iallreduce), so the
+ * caller computes meanwhile (the trainer's gradient buckets, launched as backward finishes them).
+ * buf must stay untouched until then. lathe_dist_progress lets MPI move the started sums along (it
+ * moves them only inside its calls); lathe_dist_sum_finish waits for every started sum. Every rank
+ * starts the same sums in the same order. 0, -LATHE_ENOMEM or -LATHE_EIO. */
+int lathe_dist_sum_f32_start(float *buf, size_t n);
+int lathe_dist_progress(void);
+int lathe_dist_sum_finish(void);
 /* Every rank's bytes, on every rank: *all (malloc'ed, the caller frees) holds rank 0's, then rank
  * 1's, ..., sizes[r] (world entries, may be NULL) how many each sent. In one process a copy.
  * 0, -LATHE_ENOMEM, -LATHE_ELIMIT (2 GiB in all: MPI counts are ints) or -LATHE_EIO. */

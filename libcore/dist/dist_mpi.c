@@ -9,6 +9,12 @@
 #include "dist_internal.h"
 #include "libcore/base/error.h"
 
+/* the sums started and not yet finished (lathe_dist_sum_f32_start) */
+static struct {
+    MPI_Request *req;
+    int n, cap;
+} started;
+
 static int mpi_failed(int err, const char *what) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -42,6 +48,8 @@ int lathe_dist_init(void) {
 
 void lathe_dist_finalize(void) {
     if (!dist_ranks.started) return;
+    free(started.req);
+    started.req = NULL, started.n = started.cap = 0;
     MPI_Finalize();
     dist_ranks.started = 0;
 }
@@ -66,6 +74,36 @@ static int sum(void *buf, size_t n, size_t size, MPI_Datatype type) {
 int lathe_dist_sum_f32(float *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_FLOAT); }
 int lathe_dist_sum_f64(double *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_DOUBLE); }
 int lathe_dist_sum_u64(uint64_t *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_UINT64_T); }
+
+int lathe_dist_sum_f32_start(float *buf, size_t n) {
+    if (dist_ranks.world == 1) return 0;
+    for (size_t at = 0; at < n; at += PIECE) {
+        if (started.n == started.cap) {
+            int cap = started.cap ? 2 * started.cap : 64;
+            MPI_Request *r = realloc(started.req, sizeof *r * (size_t)cap);
+            if (!r) return lathe_fail(LATHE_ENOMEM, "%d pending sums", cap);
+            started.req = r, started.cap = cap;
+        }
+        int count = (int)(n - at < PIECE ? n - at : PIECE);
+        int err = MPI_Iallreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &started.req[started.n]);
+        if (err != MPI_SUCCESS) return mpi_failed(err, "all-reduce start");
+        started.n++;
+    }
+    return 0;
+}
+
+int lathe_dist_progress(void) {
+    int done = 0, err = started.n ? MPI_Testall(started.n, started.req, &done, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    if (err != MPI_SUCCESS) return mpi_failed(err, "all-reduce");
+    if (done) started.n = 0;
+    return 0;
+}
+
+int lathe_dist_sum_finish(void) {
+    int err = started.n ? MPI_Waitall(started.n, started.req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    started.n = 0;
+    return err == MPI_SUCCESS ? 0 : mpi_failed(err, "all-reduce");
+}
 
 int lathe_dist_allgather(const void *mine, size_t bytes, void **all, size_t *sizes) {
     int world = dist_ranks.world;

@@ -19,6 +19,9 @@ void lathe_dist_abort(int code) { (void)code; }
 int lathe_dist_sum_f32(float *buf, size_t n) { return (void)buf, (void)n, 0; }
 int lathe_dist_sum_f64(double *buf, size_t n) { return (void)buf, (void)n, 0; }
 int lathe_dist_sum_u64(uint64_t *buf, size_t n) { return (void)buf, (void)n, 0; }
+int lathe_dist_sum_f32_start(float *buf, size_t n) { return (void)buf, (void)n, 0; }
+int lathe_dist_progress(void) { return 0; }
+int lathe_dist_sum_finish(void) { return 0; }
 int lathe_dist_broadcast(void *buf, size_t bytes, int root) { return (void)buf, (void)bytes, (void)root, 0; }
 int lathe_dist_agree(int rc) { return rc; }
 

@@ -227,6 +227,7 @@ static int add_param(lathe_graph *g, const layer *l, const char *suffix, int ran
     for (int k = 0; k < rank; k++) p->shape[k] = shape[k], p->count *= (size_t)shape[k];
     p->decay = decay;
     p->lr_scale = 1;
+    p->layer = (int)(l - g->layers);
     /* offsets for now (stored in the pointers' place as integers, fixed once the arena exists) */
     p->data = (float *)(uintptr_t)(g->param_floats + 1);
     g->param_floats += p->count;
@@ -934,9 +935,13 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         }
         default: break;
         }
+        int rc = g->hook ? g->hook(g->hook_ctx, i) : 0;
+        if (rc) return rc;
     }
     return 0;
 }
+
+void lathe_graph_set_backward_hook(lathe_graph *g, lathe_backward_hook fn, void *ctx) { g->hook = fn, g->hook_ctx = ctx; }
 
 /* ---- access ---- */
 

@@ -27,6 +27,7 @@ typedef struct {
     int decay;          /* 1: weight decay applies (conv and linear weights), 0: biases and norms */
     int frozen;         /* 1: the optimizer leaves it alone (lathe_graph_freeze) */
     float lr_scale;     /* its learning rate is the schedule's times this (1 unless a group sets it) */
+    int layer;          /* the index of the layer that owns it (lathe_graph_set_backward_hook) */
     float *data_dev, *grad_dev; /* the device copies while the graph runs on a GPU, else NULL; data is
                                    then current only after lathe_graph_sync(g, 1) */
 } lathe_param;
@@ -90,6 +91,16 @@ int lathe_graph_wait(lathe_graph *g);
 /* The kernels' context (lathe_cuda_ctx of kernels/nn_cuda.h) of a graph on a GPU, else NULL: the
  * optimizer updates the device copies through it. It also makes that GPU current for the thread. */
 void *lathe_graph_cuda(lathe_graph *g);
+
+/* Called by lathe_graph_backward after each layer's backward, with the layer's index, highest first
+ * (on a GPU once the layer's kernels are queued on the graph's stream: lathe_graph_stream): a
+ * parameter's gradient is final once the hook has seen its layer (lathe_param.layer), so the
+ * gradients can travel while backward goes on. A non-zero return ends backward with that error.
+ * fn NULL removes it. */
+typedef int (*lathe_backward_hook)(void *ctx, int layer);
+void lathe_graph_set_backward_hook(lathe_graph *g, lathe_backward_hook fn, void *ctx);
+/* The CUDA stream (a cudaStream_t) the graph's kernels run on, or NULL on the CPU. */
+void *lathe_graph_stream(lathe_graph *g);
 
 size_t lathe_graph_nparams(const lathe_graph *g);
 lathe_param *lathe_graph_param(lathe_graph *g, size_t i);

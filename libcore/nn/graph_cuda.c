@@ -294,6 +294,8 @@ void *lathe_graph_cuda(lathe_graph *g) {
 
 int lathe_graph_wait(lathe_graph *g) { return g->gpu ? finish(g, "queued work") : 0; }
 
+void *lathe_graph_stream(lathe_graph *g) { return g->gpu ? (void *)g->gpu->stream : NULL; }
+
 int lathe_graph_sync(lathe_graph *g, int to_host) {
     if (!g->gpu) return 0;
     if (lathe_graph_wait(g)) return -LATHE_EIO;
@@ -521,6 +523,8 @@ int graph_gpu_backward(lathe_graph *g, int n) {
     for (int i = g->nlayers - 1; i >= 1; i--) {
         mark(G, i);
         if (layer_backward(g, i, n, &err)) return cuda_fail(g, g->layers[i].name, err);
+        int rc = g->hook ? g->hook(g->hook_ctx, i) : 0;
+        if (rc) return rc;
     }
     mark(G, 0);
     int rc = finish(g, "backward");
@@ -572,5 +576,9 @@ int lathe_graph_sync(lathe_graph *g, int to_host) {
 int lathe_graph_wait(lathe_graph *g) {
     (void)g;
     return 0;
+}
+void *lathe_graph_stream(lathe_graph *g) {
+    (void)g;
+    return NULL;
 }
 #endif

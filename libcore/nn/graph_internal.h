@@ -64,6 +64,8 @@ struct lathe_graph {
     int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
     int sync_bn;               /* training batch norms take every rank's statistics (bn_sync.c), unfused */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
+    lathe_backward_hook hook;  /* lathe_graph_set_backward_hook */
+    void *hook_ctx;
 };
 
 static inline size_t per_sample(const layer *l) { return (size_t)l->c * l->h * l->w; }

@@ -1,13 +1,15 @@
 /* ranks_gpu.c - a data-parallel run's gradients summed over GPU ranks with NCCL (ranks_gpu.h).
- * The graph's queued work is finished first, then one grouped all-reduce per step runs on a stream
- * of its own (a weighted sum through NCCL's pre-multiplied sum), and the step waits for it. Not yet
- * overlapped with backward: buckets launched as layers finish are the next step (docs/SCALE.md).
+ * Each bucket is a grouped all-reduce (a weighted sum through NCCL's pre-multiplied sum) on a stream
+ * of NCCL's own, made to wait (an event) for the graph's stream to reach the point backward had
+ * queued when the bucket was handed over: the sums run beside the rest of backward, and the step
+ * waits for them before the update (grad_sum.c decides the buckets).
  * NCCL is loaded when a run first needs it (dlopen): linked, its library doubled the start-up time
  * of every lathe command (0.09 -> 0.18 s). */
 #include "ranks_gpu.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "libcore/base/error.h"
@@ -24,6 +26,11 @@
 static ncclComm_t comm;
 static cudaStream_t stream;
 static int device = -1;
+static ncclRedOp_t op = ncclSum; /* the step's weighted sum (ncclSum when every weight is 1) */
+static struct {
+    cudaEvent_t *ev;
+    int used, cap;
+} events;
 
 /* NCCL's functions this file calls, from libnccl.so.2 */
 static struct {
@@ -85,36 +92,70 @@ static int communicator(int dev) {
     return 0;
 }
 
-int lathe_ranks_gpu_sum(lathe_graph *g, float weight, int zero) {
+static int cuda_failed(const char *what) {
+    return lathe_fail(LATHE_EIO, "NCCL %s on rank %d: %s", what, lathe_dist_rank(), cudaGetErrorString(cudaGetLastError()));
+}
+
+/* Makes NCCL's stream wait for what the graph's stream holds now (an event per bucket, reused). */
+static int after_graph(lathe_graph *g) {
+    if (events.used == events.cap) {
+        int cap = events.cap ? 2 * events.cap : 16;
+        cudaEvent_t *e = realloc(events.ev, sizeof *e * (size_t)cap);
+        if (!e) return lathe_fail(LATHE_ENOMEM, "%d events", cap);
+        events.ev = e;
+        for (; events.cap < cap; events.cap++)
+            if (cudaEventCreateWithFlags(&e[events.cap], cudaEventDisableTiming) != cudaSuccess) return cuda_failed("event");
+    }
+    cudaEvent_t ev = events.ev[events.used++];
+    if (cudaEventRecord(ev, (cudaStream_t)lathe_graph_stream(g)) != cudaSuccess || cudaStreamWaitEvent(stream, ev, 0) != cudaSuccess)
+        return cuda_failed("event");
+    return 0;
+}
+
+int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero) {
     if (!lathe_graph_cuda(g)) return lathe_fail(LATHE_EINVAL, "the graph is not on a GPU"); /* (makes its GPU current) */
-    int rc = lathe_graph_wait(g); /* backward's kernels, before NCCL reads their gradients */
-    if (!rc) rc = communicator(lathe_graph_device(g));
+    int rc = communicator(lathe_graph_device(g));
     if (rc) return rc;
-    ncclRedOp_t op = ncclSum;
+    events.used = 0;
+    op = ncclSum;
     ncclResult_t r = weight == 1 ? ncclSuccess : nccl.op_create(&op, &weight, ncclFloat, ncclScalarHostImmediate, comm);
     if (r != ncclSuccess) return nccl_failed(r, "weighted sum");
-    if (zero) /* no samples, no backward: its gradients are the last step's */
-        for (size_t i = 0; i < lathe_graph_nparams(g); i++) {
-            lathe_param *p = lathe_graph_param(g, i);
-            if (p->grad_dev && !p->frozen && cudaMemsetAsync(p->grad_dev, 0, p->count * sizeof(float), stream) != cudaSuccess)
-                rc = lathe_fail(LATHE_EIO, "zero gradients: %s", cudaGetErrorString(cudaGetLastError()));
-        }
-    r = nccl.group_start();
-    for (size_t i = 0; r == ncclSuccess && i < lathe_graph_nparams(g); i++) {
+    if (!zero) return 0;
+    /* no samples, no backward: the gradients are the last step's, zeroed once its update has read them */
+    if ((rc = after_graph(g))) return rc;
+    for (size_t i = 0; i < lathe_graph_nparams(g); i++) {
         lathe_param *p = lathe_graph_param(g, i);
-        if (p->grad_dev && !p->frozen) r = nccl.all_reduce(p->grad_dev, p->grad_dev, p->count, ncclFloat, op, comm, stream);
+        if (p->grad_dev && !p->frozen && cudaMemsetAsync(p->grad_dev, 0, p->count * sizeof(float), stream) != cudaSuccess)
+            return cuda_failed("zero gradients");
+    }
+    return 0;
+}
+
+int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
+    int rc = after_graph(g);
+    if (rc) return rc;
+    ncclResult_t r = nccl.group_start();
+    for (size_t i = 0; r == ncclSuccess && i < n; i++) {
+        lathe_param *p = lathe_graph_param(g, idx[i]);
+        r = nccl.all_reduce(p->grad_dev, p->grad_dev, p->count, ncclFloat, op, comm, stream);
     }
     ncclResult_t end = nccl.group_end();
-    if (r == ncclSuccess) r = end;
-    if (!rc && r != ncclSuccess) rc = nccl_failed(r, "all-reduce");
-    if (!rc && cudaStreamSynchronize(stream) != cudaSuccess)
-        rc = lathe_fail(LATHE_EIO, "NCCL all-reduce: %s", cudaGetErrorString(cudaGetLastError()));
+    return r != ncclSuccess ? nccl_failed(r, "all-reduce") : end != ncclSuccess ? nccl_failed(end, "all-reduce") : 0;
+}
+
+int lathe_ranks_gpu_finish(lathe_graph *g) {
+    lathe_graph_cuda(g);
+    int rc = cudaStreamSynchronize(stream) == cudaSuccess ? 0 : cuda_failed("all-reduce");
     if (op != ncclSum) nccl.op_destroy(op, comm);
+    op = ncclSum;
     return rc;
 }
 
 void lathe_ranks_gpu_free(void) {
     if (device < 0) return;
+    for (int i = 0; i < events.cap; i++) cudaEventDestroy(events.ev[i]);
+    free(events.ev);
+    events.ev = NULL, events.used = events.cap = 0;
     nccl.comm_destroy(comm);
     cudaStreamDestroy(stream);
     device = -1;
@@ -122,11 +163,18 @@ void lathe_ranks_gpu_free(void) {
 #else
 int lathe_ranks_gpu_built(void) { return 0; }
 
-int lathe_ranks_gpu_sum(lathe_graph *g, float weight, int zero) {
+int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero) {
     (void)g, (void)weight, (void)zero;
     return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL, and this lathe was built without it (CUDA, "
                                           "MPI and nccl.h): train.device=cpu trains on the CPUs with MPI");
 }
+
+int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
+    (void)idx, (void)n;
+    return lathe_ranks_gpu_begin(g, 1, 0);
+}
+
+int lathe_ranks_gpu_finish(lathe_graph *g) { return lathe_ranks_gpu_begin(g, 1, 0); }
 
 void lathe_ranks_gpu_free(void) {}
 #endif

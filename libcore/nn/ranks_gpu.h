@@ -6,11 +6,16 @@
 
 /* 1 when this lathe was built with NCCL (CUDA, MPI and nccl.h), else 0. */
 int lathe_ranks_gpu_built(void);
-/* Sums every trainable parameter's gradient of g (on its GPU, after backward) over the ranks, in
- * place, each rank's times weight; zero: this rank had no samples in the step and adds zeros. The
- * first call makes the NCCL communicator (its id from rank 0 over MPI). A collective: every rank
- * calls it. 0, -LATHE_EUNSUPPORTED (no NCCL in this build) or -LATHE_EIO with NCCL's reason. */
-int lathe_ranks_gpu_sum(lathe_graph *g, float weight, int zero);
+/* A step's sum of the gradients of g (on its GPU) over the ranks, in place, each rank's times
+ * weight, in buckets: begin before backward (zero: this rank has no samples in the step and adds
+ * zeros); bucket once backward has queued the final gradients of the parameters idx[0..n) (the
+ * all-reduce then runs on NCCL's stream as soon as the GPU gets there, beside the rest of
+ * backward); finish waits for them all. The first begin makes the NCCL communicator (its id from
+ * rank 0 over MPI). Collectives: every rank calls them, with the same buckets in the same order.
+ * 0, -LATHE_EUNSUPPORTED (no NCCL in this build), -LATHE_ENOMEM or -LATHE_EIO with the reason. */
+int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero);
+int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n);
+int lathe_ranks_gpu_finish(lathe_graph *g);
 /* Ends the communicator (at the end of a run; a later sum makes a new one). */
 void lathe_ranks_gpu_free(void);
 #endif

@@ -67,6 +67,7 @@ static const spec_key keys[] = {
     {"train.momentum", K_NUM, 0, 0.999999, NULL},
     {"train.nesterov", K_BOOL, 0, 0, NULL},
     {"train.sync_bn", K_BOOL, 0, 0, NULL},
+    {"train.bucket_mb", K_NUM, 0, 65536, NULL},
     {"train.clip", K_NUM, 0, BIG, NULL},
     {"train.ema", K_NUM, 0, 0.999999999, NULL},
     {"train.label_smoothing", K_NUM, 0, 0.999999, NULL},

@@ -19,6 +19,7 @@
 #include "libcore/base/log.h"
 #include "libcore/dist/dist.h"
 #include "optim.h"
+#include "grad_sum.h"
 #include "ranks_gpu.h"
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
@@ -150,7 +151,7 @@ typedef struct {
     char last[4300], best[4300];
     double epoch_loss; /* the current epoch's loss summed over its samples so far, and their count: */
     uint64_t epoch_seen; /* a mid-epoch checkpoint keeps them, so a resumed epoch logs its whole loss */
-    float *flat;         /* with several ranks: the gradients side by side, summed in one all-reduce */
+    lathe_grad_sum *sum; /* with several ranks: the gradients' buckets, summed as backward finishes them */
     int prescaled;       /* train.sync_bn: each rank's output gradient is scaled by its share of the step
                             before backward (the synchronized statistics couple the ranks' samples) */
 } loop;
@@ -164,45 +165,19 @@ static void prescale_output(loop *L, int got, int whole) {
     for (size_t i = 0; i < (size_t)got * (size_t)k; i++) d[i] *= w;
 }
 
-/* A rank with no samples in a step adds nothing to the sum: its gradients are zeros. */
-static void zero_gradients(lathe_graph *g) {
-    for (size_t i = 0; i < lathe_graph_nparams(g); i++) {
-        lathe_param *p = lathe_graph_param(g, i);
-        if (p->grad && !p->frozen) memset(p->grad, 0, p->count * sizeof *p->grad);
-    }
-}
-
-/* Turns this rank's gradients and loss over its *n samples into the whole step's, all ranks
- * together, and *n into the step's sample count: a task's mean over its own samples is weighted
- * by their count, a shared loss (lathe_task.loss_shared) added as it is. The gradients go side by
- * side into one all-reduce. */
-static int sum_over_ranks(loop *L, double *loss, int *n) {
-    lathe_graph *g = L->g;
-    size_t at = 0, np = lathe_graph_nparams(g);
-    int as_is = L->task->loss_shared || L->prescaled; /* gradients already in the whole step's units */
-    double x[2] = {L->task->loss_shared ? *loss : *loss * *n, *n}; /* the step's loss x samples, samples */
-    int rc = lathe_dist_sum_f64(x, 2), mine = *n;
-    if (rc) return rc;
-    *loss = L->task->loss_shared ? x[0] : x[0] / x[1], *n = (int)x[1];
-    if (lathe_graph_device(g) >= 0) /* on the GPUs: NCCL's weighted sum */
-        return lathe_ranks_gpu_sum(g, as_is ? 1.0f : (float)(mine / x[1]), mine == 0);
-    float w = as_is ? 1.0f : (float)mine;
-    for (size_t i = 0; i < np; i++) {
-        lathe_param *p = lathe_graph_param(g, i);
-        if (!p->grad || p->frozen) continue;
-        for (size_t k = 0; k < p->count; k++) L->flat[at + k] = p->grad[k] * w;
-        at += p->count;
-    }
-    if ((rc = lathe_dist_sum_f32(L->flat, at))) return rc;
-    float div = as_is ? 1.0f : (float)x[1];
-    at = 0;
-    for (size_t i = 0; i < np; i++) {
-        lathe_param *p = lathe_graph_param(g, i);
-        if (!p->grad || p->frozen) continue;
-        for (size_t k = 0; k < p->count; k++) p->grad[k] = L->flat[at + k] / div;
-        at += p->count;
-    }
-    return 0;
+/* Before a step's backward with several ranks: turns this rank's loss over its *n samples into the
+ * whole step's, all ranks together, and *n into the step's sample count (a task's mean over its own
+ * samples weighted by their count, a shared loss (lathe_task.loss_shared) added as it is), and
+ * readies the gradients' sum. rc: this rank's step failed; then every rank returns the first
+ * failing rank's error. */
+static int ranks_step(loop *L, double *loss, int *n, int rc) {
+    int shared = L->task->loss_shared, mine = *n;
+    double x[3] = {rc ? 0 : shared ? *loss : *loss * mine, mine, rc != 0}; /* loss x samples, samples, failed */
+    int err = lathe_dist_sum_f64(x, 3);
+    if (err) return err;
+    if (x[2] > 0) return lathe_dist_agree(rc);
+    *loss = shared ? x[0] : x[0] / x[1], *n = (int)x[1];
+    return lathe_grad_sum_begin(L->sum, mine, *n, shared || L->prescaled, mine == 0);
 }
 
 /* 1 when some rank was asked to stop (SIGTERM to one of them is a stop for all), else 0. */
@@ -333,7 +308,7 @@ static int trim_log(const char *path, int done) {
     return rc;
 }
 
-/* Checks that the ranks can share this run of n samples an epoch, and makes the buffer their
+/* Checks that the ranks can share this run of n samples an epoch, and plans the buckets their
  * gradients are summed in. */
 static int ranks_ready(loop *L, int batch, uint64_t n) {
     int world = lathe_dist_world();
@@ -353,16 +328,17 @@ static int ranks_ready(loop *L, int batch, uint64_t n) {
     if (on_gpu > 0 && on_gpu < world)
         return lathe_fail(LATHE_EINVAL, "%d of the %d ranks have a GPU (one each, by the rank on its node): give every "
                                         "rank one, or train.device=cpu", (int)on_gpu, world);
-    if (on_gpu > 0 && !lathe_ranks_gpu_built()) return lathe_ranks_gpu_sum(L->g, 1, 0); /* its reason */
+    if (on_gpu > 0 && !lathe_ranks_gpu_built()) return lathe_ranks_gpu_begin(L->g, 1, 0); /* its reason */
     if (on_gpu > 0 && lathe_dist_sync_bn())
         return lathe_fail(LATHE_EUNSUPPORTED, "train.sync_bn runs on CPU ranks only for now: leave it out on GPUs");
-    size_t floats = 0;
-    for (size_t i = 0; i < lathe_graph_nparams(L->g); i++) {
-        const lathe_param *p = lathe_graph_param(L->g, i);
-        if (p->grad && !p->frozen) floats += p->count;
-    }
-    L->flat = malloc((floats ? floats : 1) * sizeof *L->flat);
-    return L->flat ? 0 : lathe_fail(LATHE_ENOMEM, "gradient buffer of %zu floats", floats);
+    double mb = num(L->spec, "train.bucket_mb", LATHE_TRAIN_BUCKET_MB_DEFAULT);
+    if ((rc = lathe_grad_sum_new(L->g, mb, &L->sum))) return rc;
+    int nb = lathe_grad_sum_buckets(L->sum);
+    if (lathe_dist_writer())
+        lathe_log(LATHE_LOG_INFO, "train.ranks", "%d ranks on %s, %d samples each a step; gradients summed in %d bucket%s "
+                  "(train.bucket_mb %g), each sent as backward finishes it", world, on_gpu > 0 ? "GPUs (NCCL)" : "CPUs (MPI)",
+                  batch / world, nb, nb == 1 ? "" : "s", mb);
+    return 0;
 }
 
 int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task, const char *run_dir, int resume,
@@ -429,11 +405,17 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
                 break;
             long step = lathe_optim_steps(L.opt) + bad_steps;
             double loss = task->step(task->ctx, ready, got, g, (uint64_t)step);
-            if (loss >= 0 && L.prescaled && got > 0)
-                prescale_output(&L, got, n - pos < (uint64_t)batch ? (int)(n - pos) : batch);
-            rc = loss < 0 ? (int)loss : got > 0 ? lathe_graph_backward(g, got) : (zero_gradients(g), 0); /* (GPU: at the sum) */
+            int mine = got; /* got becomes the step's samples, all ranks' */
+            if (world > 1) rc = ranks_step(&L, &loss, &got, loss < 0 ? (int)loss : 0);
+            else if (loss < 0) rc = (int)loss;
+            if (rc) break;
+            if (L.prescaled && mine > 0) prescale_output(&L, mine, got);
+            rc = mine > 0 ? lathe_graph_backward(g, mine) : 0; /* sends the finished buckets as it goes */
+            if (world > 1) {
+                int summed = lathe_grad_sum_finish(L.sum);
+                if (!rc) rc = summed;
+            }
             if ((rc = lathe_dist_agree(rc))) break;
-            if (world > 1 && (rc = sum_over_ranks(&L, &loss, &got))) break; /* got: the step's samples, all ranks' */
             long done = lathe_optim_steps(L.opt);
             int stepped = lathe_optim_step_lrs(L.opt, lathe_schedule_lr(&sched, done), lathe_schedule_bias_lr(&sched, done), NULL);
             if (stepped < 0) {
@@ -478,6 +460,6 @@ int lathe_trainer_run(const cJSON *spec, lathe_graph *g, const lathe_task *task,
     if (log) fclose(log);
     lathe_optim_free(L.opt);
     lathe_ranks_gpu_free();
-    free(L.flat);
+    lathe_grad_sum_free(L.sum);
     return rc;
 }

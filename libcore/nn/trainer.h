@@ -21,6 +21,9 @@ extern "C" {
 
 /* train.batch when a spec leaves it out (every task and tool uses this one value). */
 #define LATHE_TRAIN_BATCH_DEFAULT 32
+/* train.bucket_mb when a spec leaves it out: with several ranks, the gradients travel in buckets of
+ * this many MiB, each sent as backward finishes it (grad_sum.h; docs/SCALE.md) */
+#define LATHE_TRAIN_BUCKET_MB_DEFAULT 4
 
 typedef struct {
     void *ctx;

@@ -117,6 +117,23 @@ def test_two_ranks_train_the_weights_of_one_process(digits, tmp_path):
     assert "checkpoints/last.safetensors" in files(tmp_path / "one" / "nobn")
 
 
+def test_the_gradient_buckets_change_no_bit(digits, tmp_path):
+    """The gradients travel in buckets sent as backward finishes them (train.bucket_mb): one bucket per
+    parameter, the default and one bucket at the end give the same bits (two ranks: each sum is a + b)."""
+    runs = {}
+    for mb in ("0.000001", "0"):
+        p = mpirun(2, "train", digits / "spec.yaml", "train.epochs=1", f"train.bucket_mb={mb}", "--runs", tmp_path / mb)
+        runs[mb] = weights(tmp_path / mb / "nobn")
+        buckets = 6 if mb != "0" else 1  # three layers with a weight and a bias each
+        assert f"gradients summed in {buckets} bucket{'s' if buckets > 1 else ''} (train.bucket_mb {float(mb):g})" in p.stderr
+    default = mpirun(2, "train", digits / "spec.yaml", "train.epochs=1", "--runs", tmp_path / "default")
+    assert "(train.bucket_mb 4)" in default.stderr
+    for k, v in weights(tmp_path / "default" / "nobn").items():
+        assert np.array_equal(runs["0.000001"][k], v) and np.array_equal(runs["0"][k], v), k
+    bad = mpirun(2, "train", digits / "spec.yaml", "train.bucket_mb=-1", "--runs", tmp_path / "bad", check=False)
+    assert bad.returncode == 1 and "bucket_mb" in bad.stderr
+
+
 def assert_same_training(one, many, tol=1e-5):
     a, b = weights(one), weights(many)
     assert sorted(a) == sorted(b)

@@ -1,5 +1,5 @@
-/* test_dist.c - libcore/dist in one process (no launcher): one rank, every collective a no-op that
- * leaves its data alone, the all-gather a copy, errors passed through and not counted as agreed,
+/* test_dist.c - libcore/dist in one process (no launcher): one rank, every collective (started sums
+ * too) a no-op that leaves its data alone, the all-gather a copy, errors passed through and not counted as agreed,
  * no thread binding and no synchronized batch norm. The ranks themselves (mpirun, srun, and a
  * launcher MPI cannot see) are tested by tests/interop/test_distributed.py and test_slurm.py; here
  * MPI is never started (under LeakSanitizer its components' allocations would fail the test). */
@@ -33,6 +33,10 @@ static void collectives_leave_one_rank_data_alone(void **state) {
     assert_int_equal(lathe_dist_sum_f64(d, 2), 0);
     assert_int_equal(lathe_dist_sum_u64(u, 2), 0);
     assert_true(f[0] == 1.5f && f[1] == -2 && f[2] == 3 && d[0] == 0.25 && d[1] == 7 && u[1] == 1ull << 40);
+    assert_int_equal(lathe_dist_sum_f32_start(f, 3), 0); /* the started sum: nothing to wait for */
+    assert_int_equal(lathe_dist_progress(), 0);
+    assert_int_equal(lathe_dist_sum_finish(), 0);
+    assert_true(f[0] == 1.5f && f[1] == -2 && f[2] == 3);
     char text[] = "broadcast";
     assert_int_equal(lathe_dist_broadcast(text, sizeof text, 0), 0);
     assert_string_equal(text, "broadcast");

@@ -5,7 +5,9 @@
 # 2. `lathe train` of the CI's detector (experiments/ci/detect.yaml, 400 conveyor images at 128,
 #    EPOCHS epochs) in one process on all cores against mpirun -np RANKS (the cores shared out),
 #    alternating, ROUNDS times: wall seconds, training images per second (log.jsonl), and whether
-#    the two give the same validation mAP (batch norm keeps per-rank statistics: close, not equal).
+#    the two give the same validation mAP (batch norm keeps per-rank statistics: close, not equal);
+#    and the ranks once more with their gradients in one bucket sent after backward
+#    (train.bucket_mb=0, "ranks_at_end") against the default buckets sent during backward.
 #   ROUNDS=3 EPOCHS=2 RANKS=2 experiments/bench/dist/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -26,9 +28,10 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 cores=$(nproc)
 echo "== lathe train experiments/ci/detect.yaml, $EPOCHS epochs: one process on $cores threads against $RANKS ranks"
 for r in $(seq 1 "$ROUNDS"); do
-  for how in one ranks; do
+  for how in one ranks ranks_at_end; do
     args=(train experiments/ci/detect.yaml "data.dataset=$OUT/dataset" "train.epochs=$EPOCHS" train.device=cpu
           --runs "$OUT/runs" --name "$how" --overwrite)
+    [ $how = ranks_at_end ] && args+=(train.bucket_mb=0)
     t0=$(date +%s.%N)
     if [ $how = one ]; then "$BUILD/lathe" "${args[@]}" --threads "$cores" >/dev/null 2>&1
     else "${MPIRUN[@]}" "$BUILD/lathe" "${args[@]}" >/dev/null 2>&1; fi
