@@ -57,6 +57,11 @@ int lathe_dist_sum_u64(uint64_t *buf, size_t n);
 int lathe_dist_sum_f32_start(float *buf, size_t n);
 int lathe_dist_progress(void);
 int lathe_dist_sum_finish(void);
+/* Makes room for `pieces` started sums at once (a sum of n floats takes ceil(n / LATHE_DIST_PIECE)),
+ * so that starting them cannot fail for memory: a rank that could not start a sum the others
+ * started would leave them waiting. 0 or -LATHE_ENOMEM. */
+#define LATHE_DIST_PIECE ((size_t)1 << 28) /* MPI counts are ints: longer buffers go in pieces */
+int lathe_dist_sum_reserve(size_t pieces);
 /* Every rank's bytes, on every rank: *all (malloc'ed, the caller frees) holds rank 0's, then rank
  * 1's, ..., sizes[r] (world entries, may be NULL) how many each sent. In one process a copy.
  * 0, -LATHE_ENOMEM, -LATHE_ELIMIT (2 GiB in all: MPI counts are ints) or -LATHE_EIO. */

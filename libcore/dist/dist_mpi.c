@@ -58,8 +58,7 @@ void lathe_dist_abort(int code) {
     if (dist_ranks.started && dist_ranks.world > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-/* MPI counts are ints: long buffers go in pieces. */
-#define PIECE ((size_t)1 << 28)
+#define PIECE LATHE_DIST_PIECE
 
 static int sum(void *buf, size_t n, size_t size, MPI_Datatype type) {
     if (dist_ranks.world == 1) return 0;
@@ -75,15 +74,20 @@ int lathe_dist_sum_f32(float *buf, size_t n) { return sum(buf, n, sizeof *buf, M
 int lathe_dist_sum_f64(double *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_DOUBLE); }
 int lathe_dist_sum_u64(uint64_t *buf, size_t n) { return sum(buf, n, sizeof *buf, MPI_UINT64_T); }
 
+int lathe_dist_sum_reserve(size_t pieces) {
+    if (pieces <= (size_t)started.cap) return 0;
+    if (pieces > INT_MAX) return lathe_fail(LATHE_ENOMEM, "%zu pending sums", pieces);
+    MPI_Request *r = realloc(started.req, sizeof *r * pieces);
+    if (!r) return lathe_fail(LATHE_ENOMEM, "%zu pending sums", pieces);
+    started.req = r, started.cap = (int)pieces;
+    return 0;
+}
+
 int lathe_dist_sum_f32_start(float *buf, size_t n) {
     if (dist_ranks.world == 1) return 0;
     for (size_t at = 0; at < n; at += PIECE) {
-        if (started.n == started.cap) {
-            int cap = started.cap ? 2 * started.cap : 64;
-            MPI_Request *r = realloc(started.req, sizeof *r * (size_t)cap);
-            if (!r) return lathe_fail(LATHE_ENOMEM, "%d pending sums", cap);
-            started.req = r, started.cap = cap;
-        }
+        if (started.n == started.cap && lathe_dist_sum_reserve(started.cap ? 2 * (size_t)started.cap : 64))
+            return lathe_fail_context(LATHE_ENOMEM, "MPI all-reduce start");
         int count = (int)(n - at < PIECE ? n - at : PIECE);
         int err = MPI_Iallreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &started.req[started.n]);
         if (err != MPI_SUCCESS) return mpi_failed(err, "all-reduce start");

@@ -22,6 +22,7 @@ int lathe_dist_sum_u64(uint64_t *buf, size_t n) { return (void)buf, (void)n, 0; 
 int lathe_dist_sum_f32_start(float *buf, size_t n) { return (void)buf, (void)n, 0; }
 int lathe_dist_progress(void) { return 0; }
 int lathe_dist_sum_finish(void) { return 0; }
+int lathe_dist_sum_reserve(size_t pieces) { return (void)pieces, 0; }
 int lathe_dist_broadcast(void *buf, size_t bytes, int root) { return (void)buf, (void)bytes, (void)root, 0; }
 int lathe_dist_agree(int rc) { return rc; }
 

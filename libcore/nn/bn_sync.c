@@ -20,12 +20,7 @@ static float *grad(lathe_graph *g, int i) { return i >= 0 && !g->params[i].froze
 
 int graph_bn_sync_fwd(lathe_graph *g, layer *l, const layer *a, int n) {
     int c = l->c, hw = l->h * l->w;
-    double *s = malloc(sizeof *s * (2 * (size_t)c + 1));
-    float *keep = malloc(sizeof *keep * 2 * (size_t)c);
-    if (!s || !keep) {
-        free(s), free(keep);
-        return lathe_fail(LATHE_ENOMEM, "layer %s: sync_bn statistics", l->name);
-    }
+    double *s = g->bn_sums, *keep = s + 2 * c + 1; /* made with the graph: nothing here can fail for memory */
     const float *x = a->y;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
@@ -63,14 +58,12 @@ int graph_bn_sync_fwd(lathe_graph *g, layer *l, const layer *a, int n) {
             rv[ch] = (float)((1 - mo) * keep[c + ch] + mo * (count > 1 ? var * count / (count - 1) : var));
         }
     }
-    free(s), free(keep);
     return rc ? lathe_fail_context(LATHE_EIO, "layer %s: sync_bn", l->name) : 0;
 }
 
 int graph_bn_sync_bwd(lathe_graph *g, layer *l, const layer *a, int n, float *dx) {
     int c = l->c, hw = l->h * l->w;
-    double *s = malloc(sizeof *s * (2 * (size_t)c + 1));
-    if (!s) return lathe_fail(LATHE_ENOMEM, "layer %s: sync_bn sums", l->name);
+    double *s = g->bn_sums;
     const float *x = a->y, *dy = l->dy, *mean = l->aux, *invstd = l->aux + c, *gamma = param(g, l->pw);
     float *dgamma = grad(g, l->pw), *dbeta = grad(g, l->pb);
 #pragma omp parallel for schedule(static)
@@ -98,6 +91,5 @@ int graph_bn_sync_bwd(lathe_graph *g, layer *l, const layer *a, int n, float *dx
                 dx[k] += gi * (float)(dy[k] - sdy / count - (x[k] - mean[ch]) * invstd[ch] * sdyx / count);
             }
     }
-    free(s);
     return rc ? lathe_fail_context(LATHE_EIO, "layer %s: sync_bn", l->name) : 0;
 }

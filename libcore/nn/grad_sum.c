@@ -71,7 +71,9 @@ int lathe_grad_sum_new(lathe_graph *g, double bucket_mb, lathe_grad_sum **out) {
         if (!b || b->floats >= cap) b = &s->b[s->nb++], *b = (bucket){.first = n, .off = floats};
         s->order[n++] = i, b->count++, b->floats += p->count, b->ready_at = p->layer, floats += p->count;
     }
-    if (!s->gpu && !(s->flat = malloc((floats ? floats : 1) * sizeof *s->flat))) {
+    size_t pieces = 0; /* the started sums a step holds at once (MPI's, made room for now) */
+    for (int j = 0; j < s->nb; j++) pieces += (s->b[j].floats + LATHE_DIST_PIECE - 1) / LATHE_DIST_PIECE;
+    if (!s->gpu && (!(s->flat = malloc((floats ? floats : 1) * sizeof *s->flat)) || lathe_dist_sum_reserve(pieces))) {
         lathe_grad_sum_free(s);
         return lathe_fail(LATHE_ENOMEM, "gradient buffer of %zu floats", floats);
     }
@@ -83,7 +85,7 @@ int lathe_grad_sum_new(lathe_graph *g, double bucket_mb, lathe_grad_sum **out) {
 int lathe_grad_sum_begin(lathe_grad_sum *s, int mine, int total, int as_is, int zero) {
     s->next = 0;
     if (s->gpu) /* (agreed: a rank that cannot begin would leave the others waiting for its buckets) */
-        return lathe_dist_agree(lathe_ranks_gpu_begin(s->g, as_is ? 1.0f : (float)mine / (float)total, zero));
+        return lathe_dist_agree(lathe_ranks_gpu_begin(s->g, as_is ? 1.0f : (float)mine / (float)total, zero, s->nb));
     s->weight = as_is ? 1.0f : (float)mine, s->divide = as_is ? 1.0f : (float)total;
     for (size_t k = 0; zero && k < lathe_graph_nparams(s->g); k++) { /* no backward: the last step's are there */
         lathe_param *p = lathe_graph_param(s->g, k);
@@ -98,8 +100,11 @@ int lathe_grad_sum_finish(lathe_grad_sum *s) {
         int r = send(s, &s->b[s->next++]);
         if (!rc) rc = r;
     }
-    if (s->gpu) {
-        int r = lathe_ranks_gpu_finish(s->g);
+    if (s->gpu) { /* backward's kernels first (a fault shows there), then agreed: NCCL would wait forever for
+                     the sums of a rank that failed to queue them, so then every rank abandons them */
+        if (!rc) rc = lathe_graph_wait(s->g);
+        rc = lathe_dist_agree(rc);
+        int r = lathe_ranks_gpu_finish(s->g, rc != 0);
         return rc ? rc : r;
     }
     int r = lathe_dist_sum_finish();

@@ -651,7 +651,12 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         g->act_arena = calloc(g->act_floats, sizeof(float));
         g->int_arena = calloc(g->int_count ? g->int_count : 1, sizeof(int32_t));
         g->workspace = malloc((g->workspace_floats ? g->workspace_floats : 1) * sizeof(float));
-        if (!g->param_arena || !g->act_arena || !g->int_arena || !g->workspace)
+        int widest = 0; /* a synchronized bn's sums live in one buffer made now, not per step: a rank
+                           short of memory mid-backward would leave the others waiting in the sum */
+        for (int k = 0; g->sync_bn && k < g->nlayers; k++)
+            if (g->layers[k].type == L_BN && g->layers[k].c > widest) widest = g->layers[k].c;
+        if (widest && !(g->bn_sums = malloc((4 * (size_t)widest + 1) * sizeof *g->bn_sums))) rc = lathe_fail(LATHE_ENOMEM, "sync_bn sums");
+        else if (!g->param_arena || !g->act_arena || !g->int_arena || !g->workspace)
             rc = lathe_fail(LATHE_ENOMEM, "the model needs %.1f GiB of parameters and %.1f GiB of activations at batch %d, "
                                           "more than this machine gives (lower the batch, the input size or the widths)",
                             g->param_floats * 4.0 / (1 << 30), g->act_floats * 4.0 / (1 << 30), batch);
@@ -688,7 +693,7 @@ void lathe_graph_free(lathe_graph *g) {
     graph_gpu_free(g);
     for (int i = 0; g->layers && i < g->nlayers; i++) lathe_k_conv_dnnl_wcache_free(g->layers[i].wcache);
     free(g->layers), free(g->params), free(g->param_arena), free(g->act_arena), free(g->int_arena), free(g->workspace);
-    free(g);
+    free(g->bn_sums), free(g);
 }
 
 /* ---- running on the CPU ---- */

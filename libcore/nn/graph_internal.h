@@ -63,6 +63,7 @@ struct lathe_graph {
     uint64_t seed;
     int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
     int sync_bn;               /* training batch norms take every rank's statistics (bn_sync.c), unfused */
+    double *bn_sums;           /* with sync_bn: bn_sync.c's sums, 4 C + 1 for the widest bn */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
     lathe_backward_hook hook;  /* lathe_graph_set_backward_hook */
     void *hook_ctx;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libcore/base/error.h"
 #include "libcore/dist/dist.h"
@@ -39,6 +40,8 @@ static struct {
     ncclResult_t (*get_unique_id)(ncclUniqueId *);
     ncclResult_t (*comm_init_rank)(ncclComm_t *, int, ncclUniqueId, int);
     ncclResult_t (*comm_destroy)(ncclComm_t);
+    ncclResult_t (*comm_abort)(ncclComm_t);
+    ncclResult_t (*async_error)(ncclComm_t, ncclResult_t *);
     ncclResult_t (*op_create)(ncclRedOp_t *, void *, ncclDataType_t, ncclScalarResidence_t, ncclComm_t);
     ncclResult_t (*op_destroy)(ncclRedOp_t, ncclComm_t);
     ncclResult_t (*group_start)(void);
@@ -53,11 +56,12 @@ static int load_nccl(void) {
     void *lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL: %s", dlerror());
     const char *names[] = {"ncclGetErrorString", "ncclGetUniqueId", "ncclCommInitRank", "ncclCommDestroy",
-                           "ncclRedOpCreatePreMulSum", "ncclRedOpDestroy", "ncclGroupStart", "ncclGroupEnd",
-                           "ncclAllReduce"};
+                           "ncclCommAbort", "ncclCommGetAsyncError", "ncclRedOpCreatePreMulSum", "ncclRedOpDestroy",
+                           "ncclGroupStart", "ncclGroupEnd", "ncclAllReduce"};
     void **slots[] = {(void **)&nccl.error_string, (void **)&nccl.get_unique_id, (void **)&nccl.comm_init_rank,
-                      (void **)&nccl.comm_destroy, (void **)&nccl.op_create, (void **)&nccl.op_destroy,
-                      (void **)&nccl.group_start, (void **)&nccl.group_end, (void **)&nccl.all_reduce};
+                      (void **)&nccl.comm_destroy, (void **)&nccl.comm_abort, (void **)&nccl.async_error,
+                      (void **)&nccl.op_create, (void **)&nccl.op_destroy, (void **)&nccl.group_start,
+                      (void **)&nccl.group_end, (void **)&nccl.all_reduce};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!(*slots[i] = dlsym(lib, names[i]))) {
             dlclose(lib);
@@ -82,8 +86,12 @@ static int communicator(int dev) {
     rc = lathe_dist_agree(r == ncclSuccess ? 0 : nccl_failed(r, "id"));
     if (!rc) rc = lathe_dist_broadcast(&id, sizeof id, 0);
     if (rc) return rc;
-    if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess)
-        return lathe_fail(LATHE_EIO, "NCCL stream: %s", cudaGetErrorString(cudaGetLastError()));
+    int made = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
+    rc = made ? 0 : lathe_fail(LATHE_EIO, "NCCL stream: %s", cudaGetErrorString(cudaGetLastError()));
+    if ((rc = lathe_dist_agree(rc))) { /* every rank reaches ncclCommInitRank, or none */
+        if (made) cudaStreamDestroy(stream);
+        return rc;
+    }
     if ((r = nccl.comm_init_rank(&comm, lathe_dist_world(), id, lathe_dist_rank())) != ncclSuccess) {
         cudaStreamDestroy(stream);
         return nccl_failed(r, "start");
@@ -96,26 +104,31 @@ static int cuda_failed(const char *what) {
     return lathe_fail(LATHE_EIO, "NCCL %s on rank %d: %s", what, lathe_dist_rank(), cudaGetErrorString(cudaGetLastError()));
 }
 
-/* Makes NCCL's stream wait for what the graph's stream holds now (an event per bucket, reused). */
+/* Room for `need` events, made before the step's first collective (a rank that could not make one
+ * mid-backward would leave the others waiting for its bucket). */
+static int reserve_events(int need) {
+    if (need <= events.cap) return 0;
+    cudaEvent_t *e = realloc(events.ev, sizeof *e * (size_t)need);
+    if (!e) return lathe_fail(LATHE_ENOMEM, "%d events", need);
+    events.ev = e;
+    for (; events.cap < need; events.cap++)
+        if (cudaEventCreateWithFlags(&e[events.cap], cudaEventDisableTiming) != cudaSuccess) return cuda_failed("event");
+    return 0;
+}
+
+/* Makes NCCL's stream wait for what the graph's stream holds now (one reserved event a use). */
 static int after_graph(lathe_graph *g) {
-    if (events.used == events.cap) {
-        int cap = events.cap ? 2 * events.cap : 16;
-        cudaEvent_t *e = realloc(events.ev, sizeof *e * (size_t)cap);
-        if (!e) return lathe_fail(LATHE_ENOMEM, "%d events", cap);
-        events.ev = e;
-        for (; events.cap < cap; events.cap++)
-            if (cudaEventCreateWithFlags(&e[events.cap], cudaEventDisableTiming) != cudaSuccess) return cuda_failed("event");
-    }
+    if (events.used == events.cap) return lathe_fail(LATHE_EINVAL, "more buckets than lathe_ranks_gpu_begin was told");
     cudaEvent_t ev = events.ev[events.used++];
     if (cudaEventRecord(ev, (cudaStream_t)lathe_graph_stream(g)) != cudaSuccess || cudaStreamWaitEvent(stream, ev, 0) != cudaSuccess)
         return cuda_failed("event");
     return 0;
 }
 
-int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero) {
+int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero, int buckets) {
     if (!lathe_graph_cuda(g)) return lathe_fail(LATHE_EINVAL, "the graph is not on a GPU"); /* (makes its GPU current) */
     int rc = communicator(lathe_graph_device(g));
-    if (rc) return rc;
+    if (rc || (rc = reserve_events(buckets + 1))) return rc;
     events.used = 0;
     op = ncclSum;
     ncclResult_t r = weight == 1 ? ncclSuccess : nccl.op_create(&op, &weight, ncclFloat, ncclScalarHostImmediate, comm);
@@ -135,6 +148,7 @@ int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
     int rc = after_graph(g);
     if (rc) return rc;
     ncclResult_t r = nccl.group_start();
+    if (r != ncclSuccess) return nccl_failed(r, "all-reduce");
     for (size_t i = 0; r == ncclSuccess && i < n; i++) {
         lathe_param *p = lathe_graph_param(g, idx[i]);
         r = nccl.all_reduce(p->grad_dev, p->grad_dev, p->count, ncclFloat, op, comm, stream);
@@ -143,12 +157,44 @@ int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
     return r != ncclSuccess ? nccl_failed(r, "all-reduce") : end != ncclSuccess ? nccl_failed(end, "all-reduce") : 0;
 }
 
-int lathe_ranks_gpu_finish(lathe_graph *g) {
+/* Ends the communicator at once, its queued and stuck operations too (ncclCommAbort). */
+static void abort_communicator(void) {
+    nccl.comm_abort(comm);
+    for (int i = 0; i < events.cap; i++) cudaEventDestroy(events.ev[i]);
+    free(events.ev);
+    events.ev = NULL, events.used = events.cap = 0;
+    cudaStreamDestroy(stream);
+    device = -1, op = ncclSum;
+}
+
+int lathe_ranks_gpu_finish(lathe_graph *g, int abandon) {
     lathe_graph_cuda(g);
-    int rc = cudaStreamSynchronize(stream) == cudaSuccess ? 0 : cuda_failed("all-reduce");
+    if (abandon) { /* some rank did not queue all its sums: the others' would wait forever */
+        abort_communicator();
+        return 0;
+    }
+    /* poll instead of cudaStreamSynchronize, so an error NCCL meets (a lost peer, a network fault)
+     * ends the wait instead of hanging it */
+    cudaError_t st;
+    ncclResult_t async = ncclSuccess;
+    const struct timespec pause = {0, 20000};
+    while ((st = cudaStreamQuery(stream)) == cudaErrorNotReady) {
+        if (nccl.async_error(comm, &async) != ncclSuccess || async != ncclSuccess) break;
+        nanosleep(&pause, NULL);
+    }
+    if (st != cudaErrorNotReady && st != cudaSuccess) {
+        int rc = lathe_fail(LATHE_EIO, "NCCL all-reduce on rank %d: %s", lathe_dist_rank(), cudaGetErrorString(st));
+        abort_communicator();
+        return rc;
+    }
+    if (st == cudaErrorNotReady) {
+        int rc = nccl_failed(async != ncclSuccess ? async : ncclInternalError, "all-reduce");
+        abort_communicator();
+        return rc;
+    }
     if (op != ncclSum) nccl.op_destroy(op, comm);
     op = ncclSum;
-    return rc;
+    return 0;
 }
 
 void lathe_ranks_gpu_free(void) {
@@ -163,18 +209,21 @@ void lathe_ranks_gpu_free(void) {
 #else
 int lathe_ranks_gpu_built(void) { return 0; }
 
-int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero) {
-    (void)g, (void)weight, (void)zero;
+int lathe_ranks_gpu_begin(lathe_graph *g, float weight, int zero, int buckets) {
+    (void)g, (void)weight, (void)zero, (void)buckets;
     return lathe_fail(LATHE_EUNSUPPORTED, "several ranks on GPUs need NCCL, and this lathe was built without it (CUDA, "
                                           "MPI and nccl.h): train.device=cpu trains on the CPUs with MPI");
 }
 
 int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
     (void)idx, (void)n;
-    return lathe_ranks_gpu_begin(g, 1, 0);
+    return lathe_ranks_gpu_begin(g, 1, 0, 0);
 }
 
-int lathe_ranks_gpu_finish(lathe_graph *g) { return lathe_ranks_gpu_begin(g, 1, 0); }
+int lathe_ranks_gpu_finish(lathe_graph *g, int abandon) {
+    (void)abandon;
+    return lathe_ranks_gpu_begin(g, 1, 0, 0);
+}
 
 void lathe_ranks_gpu_free(void) {}
 #endif

@@ -328,7 +328,7 @@ static int ranks_ready(loop *L, int batch, uint64_t n) {
     if (on_gpu > 0 && on_gpu < world)
         return lathe_fail(LATHE_EINVAL, "%d of the %d ranks have a GPU (one each, by the rank on its node): give every "
                                         "rank one, or train.device=cpu", (int)on_gpu, world);
-    if (on_gpu > 0 && !lathe_ranks_gpu_built()) return lathe_ranks_gpu_begin(L->g, 1, 0); /* its reason */
+    if (on_gpu > 0 && !lathe_ranks_gpu_built()) return lathe_ranks_gpu_begin(L->g, 1, 0, 0); /* its reason */
     if (on_gpu > 0 && lathe_dist_sync_bn())
         return lathe_fail(LATHE_EUNSUPPORTED, "train.sync_bn runs on CPU ranks only for now: leave it out on GPUs");
     double mb = num(L->spec, "train.bucket_mb", LATHE_TRAIN_BUCKET_MB_DEFAULT);

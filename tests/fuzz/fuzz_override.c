@@ -9,8 +9,10 @@ static const char spec_yaml[] = "model:\n  name: detector_n\n  widths: [16, 32, 
                                 "data:\n  augment:\n    flip: 0.5\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    cJSON *spec = NULL;
-    if (lathe_config_parse(spec_yaml, "spec.yaml", &spec) != 0) abort(); /* the harness's own spec */
+    static cJSON *parsed; /* the harness's own spec, parsed once (libfyaml under the full unwinder is slow) */
+    if (!parsed && lathe_config_parse(spec_yaml, "spec.yaml", &parsed) != 0) abort();
+    cJSON *spec = cJSON_Duplicate(parsed, 1);
+    if (!spec) abort();
     char *text = fuzz_text(data, size);
     int lines = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && lines < 16;
