@@ -16,105 +16,113 @@ typedef struct {
     double lo, hi;    /* K_NUM and K_INT (and K_PROB) */
     const char *words; /* K_STR: the values allowed, space-separated; NULL = any */
     /* K_TEXTS: a mapping of any keys to strings (class name -> phrase) */
+    const char *tasks; /* the tasks that read it, space-separated; NULL = every task */
 } spec_key;
+
+/* the loaders that read data.augment: the image loader (lathe_train_augment_opts: classify,
+ * contrastive, fusion) and the detector's (train_det.c); anomaly reads none */
+#define GEOMETRIC "classify detect contrastive fusion"
+#define IMAGE_ONLY "classify contrastive fusion"
 
 #define BIG 1e15
 static const spec_key keys[] = {
-    {"name", K_STR, 0, 0, NULL},
-    {"task", K_STR, 0, 0, "classify detect contrastive anomaly fusion"},
-    {"class_names", K_LIST, 0, 0, NULL},
-    {"data", K_MAP, 0, 0, NULL},
-    {"data.dataset", K_STR, 0, 0, NULL},
-    {"data.train_split", K_STR, 0, 0, "train val test"},
-    {"data.val_split", K_STR, 0, 0, "train val test"},
-    {"data.mean", K_NUM, -BIG, BIG, NULL},
-    {"data.std", K_NUM, 1e-12, BIG, NULL},
-    {"data.background", K_NUM, 1e-6, 1, NULL},
-    {"data.holdout_classes", K_NAMES, 0, 0, NULL},
-    {"data.augment", K_MAP, 0, 0, NULL},
-    {"data.augment.flip", K_PROB, 0, 1, NULL},
-    {"data.augment.flipud", K_PROB, 0, 1, NULL},
-    {"data.augment.rotate90", K_PROB, 0, 1, NULL},
-    {"data.augment.crop", K_NUM, 0, 0.999999, NULL},
-    {"data.augment.jitter", K_NUM, 0, 0.999999, NULL},
-    {"data.augment.mosaic", K_PROB, 0, 1, NULL},
-    {"data.augment.close_mosaic", K_INT, 0, 1e6, NULL},
-    {"data.augment.scale", K_NUM, 0, 0.999999, NULL},
-    {"data.augment.translate", K_NUM, 0, 0.5, NULL},
-    {"data.augment.hsv_h", K_NUM, 0, 0.5, NULL},
-    {"data.augment.hsv_s", K_NUM, 0, 1, NULL},
-    {"data.augment.hsv_v", K_NUM, 0, 1, NULL},
-    {"model", K_MAP, 0, 0, NULL},
-    {"model.input", K_LIST, 0, 0, NULL},
-    {"model.classes", K_INT, 1, 65536, NULL},
-    {"model.width", K_NUM, 1e-6, 64, NULL},
-    {"model.depth", K_NUM, 1e-6, 64, NULL},
-    {"model.bins", K_INT, 2, 256, NULL},
-    {"model.init", K_STR, 0, 0, "he torch"},
-    {"model.layers", K_LIST, 0, 0, NULL},
-    {"train", K_MAP, 0, 0, NULL},
-    {"train.epochs", K_INT, 1, 1e6, NULL},
-    {"train.batch", K_INT, 1, 65536, NULL},
-    {"train.optimizer", K_STR, 0, 0, "adamw sgd"},
-    {"train.lr", K_NUM, 0, 1e30, NULL},
-    {"train.final_lr", K_NUM, 0, 1e30, NULL},
-    {"train.schedule", K_STR, 0, 0, "cosine linear step constant"},
-    {"train.warmup_epochs", K_NUM, 0, 1e6, NULL},
-    {"train.warmup_bias_lr", K_NUM, 0, 10, NULL},
-    {"train.step_gamma", K_NUM, 1e-12, 1e6, NULL},
-    {"train.step_epochs", K_NUM, 1e-6, 1e6, NULL},
-    {"train.weight_decay", K_NUM, 0, 1e6, NULL},
-    {"train.momentum", K_NUM, 0, 0.999999, NULL},
-    {"train.nesterov", K_BOOL, 0, 0, NULL},
-    {"train.sync_bn", K_BOOL, 0, 0, NULL},
-    {"train.bucket_mb", K_NUM, 0, 65536, NULL},
-    {"train.clip", K_NUM, 0, BIG, NULL},
-    {"train.ema", K_NUM, 0, 0.999999999, NULL},
-    {"train.label_smoothing", K_NUM, 0, 0.999999, NULL},
-    {"train.seed", K_INT, 0, 9007199254740991.0, NULL},
-    {"train.checkpoint_every", K_INT, 0, 1e12, NULL},
-    {"train.max_nan_steps", K_INT, 0, 1e12, NULL},
-    {"train.init", K_STR, 0, 0, NULL},
-    {"train.init_map", K_STR, 0, 0, NULL},
-    {"train.lr_groups", K_LIST, 0, 0, NULL},
-    {"train.freeze", K_NAMES, 0, 0, NULL},
-    {"train.precision", K_STR, 0, 0, "fp32 bf16"},
-    {"train.device", K_STR, 0, 0, NULL},
-    {"train.loss", K_MAP, 0, 0, NULL},
-    {"train.loss.cls", K_NUM, 0, 1e6, NULL},
-    {"train.loss.box", K_NUM, 0, 1e6, NULL},
-    {"train.loss.dfl", K_NUM, 0, 1e6, NULL},
-    {"train.loss.cls_kind", K_STR, 0, 0, "varifocal bce focal"},
-    {"train.loss.iou_kind", K_STR, 0, 0, "ciou giou"},
-    {"train.assign", K_MAP, 0, 0, NULL},
-    {"train.assign.topk", K_INT, 1, 1000, NULL},
-    {"eval", K_MAP, 0, 0, NULL},
-    {"eval.prompt", K_NAMES, 0, 0, NULL},
-    {"eval.verdict_threshold", K_NUM, 0, 1, NULL},
-    {"eval.class_text", K_TEXTS, 0, 0, NULL},
-    {"fusion", K_MAP, 0, 0, NULL},
-    {"fusion.inputs", K_STR, 0, 0, "both image sensors"},
-    {"fusion.modality_dropout", K_MAP, 0, 0, NULL},
-    {"fusion.modality_dropout.image", K_NUM, 0, 1, NULL},
-    {"fusion.modality_dropout.sensors", K_NUM, 0, 1, NULL},
-    {"eval.baselines", K_MAP, 0, 0, NULL},
-    {"eval.baselines.image", K_STR, 0, 0, NULL},
-    {"eval.baselines.sensors", K_STR, 0, 0, NULL},
-    {"anomaly", K_MAP, 0, 0, NULL},
-    {"anomaly.input", K_STR, 0, 0, "image sensors"},
-    {"anomaly.method", K_STR, 0, 0, "patchcore gaussian"},
-    {"anomaly.coreset", K_NUM, 1e-9, 1e12, NULL},
-    {"anomaly.coreset_dims", K_INT, 1, 4096, NULL},
-    {"anomaly.k", K_INT, 1, 16, NULL},
-    {"anomaly.dims", K_INT, 0, 4096, NULL},
-    {"anomaly.blur", K_NUM, 0, 64, NULL},
-    {"anomaly.eps", K_NUM, 1e-12, 1e6, NULL},
-    {"anomaly.max_patches", K_INT, 1, 1e12, NULL},
-    {"text", K_MAP, 0, 0, NULL},
-    {"text.model", K_STR, 0, 0, NULL},
-    {"text.device", K_STR, 0, 0, NULL},
+    {"name", K_STR, 0, 0, NULL, NULL},
+    {"task", K_STR, 0, 0, "classify detect contrastive anomaly fusion", NULL},
+    {"class_names", K_LIST, 0, 0, NULL, NULL},
+    {"data", K_MAP, 0, 0, NULL, NULL},
+    {"data.dataset", K_STR, 0, 0, NULL, NULL},
+    {"data.train_split", K_STR, 0, 0, "train val test", NULL},
+    {"data.val_split", K_STR, 0, 0, "train val test", NULL},
+    {"data.mean", K_NUM, -BIG, BIG, NULL, NULL},
+    {"data.std", K_NUM, 1e-12, BIG, NULL, NULL},
+    {"data.background", K_NUM, 1e-6, 1, NULL, NULL},
+    {"data.holdout_classes", K_NAMES, 0, 0, NULL, NULL},
+    {"data.augment", K_MAP, 0, 0, NULL, NULL},
+    {"data.augment.flip", K_PROB, 0, 1, NULL, GEOMETRIC},
+    {"data.augment.flipud", K_PROB, 0, 1, NULL, GEOMETRIC},
+    {"data.augment.rotate90", K_PROB, 0, 1, NULL, GEOMETRIC},
+    {"data.augment.crop", K_NUM, 0, 0.999999, NULL, IMAGE_ONLY},
+    {"data.augment.jitter", K_NUM, 0, 0.999999, NULL, IMAGE_ONLY},
+    {"data.augment.mosaic", K_PROB, 0, 1, NULL, "detect"},
+    {"data.augment.close_mosaic", K_INT, 0, 1e6, NULL, "detect"},
+    {"data.augment.scale", K_NUM, 0, 0.999999, NULL, "detect"},
+    {"data.augment.translate", K_NUM, 0, 0.5, NULL, "detect"},
+    {"data.augment.hsv_h", K_NUM, 0, 0.5, NULL, "detect"},
+    {"data.augment.hsv_s", K_NUM, 0, 1, NULL, "detect"},
+    {"data.augment.hsv_v", K_NUM, 0, 1, NULL, "detect"},
+    {"model", K_MAP, 0, 0, NULL, NULL},
+    {"model.input", K_LIST, 0, 0, NULL, NULL},
+    {"model.classes", K_INT, 1, 65536, NULL, NULL},
+    {"model.width", K_NUM, 1e-6, 64, NULL, NULL},
+    {"model.depth", K_NUM, 1e-6, 64, NULL, NULL},
+    {"model.bins", K_INT, 2, 256, NULL, NULL},
+    {"model.init", K_STR, 0, 0, "he torch", NULL},
+    {"model.layers", K_LIST, 0, 0, NULL, NULL},
+    {"train", K_MAP, 0, 0, NULL, NULL},
+    {"train.epochs", K_INT, 1, 1e6, NULL, NULL},
+    {"train.batch", K_INT, 1, 65536, NULL, NULL},
+    {"train.optimizer", K_STR, 0, 0, "adamw sgd", NULL},
+    {"train.lr", K_NUM, 0, 1e30, NULL, NULL},
+    {"train.final_lr", K_NUM, 0, 1e30, NULL, NULL},
+    {"train.schedule", K_STR, 0, 0, "cosine linear step constant", NULL},
+    {"train.warmup_epochs", K_NUM, 0, 1e6, NULL, NULL},
+    {"train.warmup_bias_lr", K_NUM, 0, 10, NULL, NULL},
+    {"train.step_gamma", K_NUM, 1e-12, 1e6, NULL, NULL},
+    {"train.step_epochs", K_NUM, 1e-6, 1e6, NULL, NULL},
+    {"train.weight_decay", K_NUM, 0, 1e6, NULL, NULL},
+    {"train.momentum", K_NUM, 0, 0.999999, NULL, NULL},
+    {"train.nesterov", K_BOOL, 0, 0, NULL, NULL},
+    {"train.sync_bn", K_BOOL, 0, 0, NULL, NULL},
+    {"train.bucket_mb", K_NUM, 0, 65536, NULL, NULL},
+    {"train.clip", K_NUM, 0, BIG, NULL, NULL},
+    {"train.ema", K_NUM, 0, 0.999999999, NULL, NULL},
+    {"train.label_smoothing", K_NUM, 0, 0.999999, NULL, NULL},
+    {"train.seed", K_INT, 0, 9007199254740991.0, NULL, NULL},
+    {"train.checkpoint_every", K_INT, 0, 1e12, NULL, NULL},
+    {"train.max_nan_steps", K_INT, 0, 1e12, NULL, NULL},
+    {"train.init", K_STR, 0, 0, NULL, NULL},
+    {"train.init_map", K_STR, 0, 0, NULL, NULL},
+    {"train.lr_groups", K_LIST, 0, 0, NULL, NULL},
+    {"train.freeze", K_NAMES, 0, 0, NULL, NULL},
+    {"train.precision", K_STR, 0, 0, "fp32 bf16", NULL},
+    {"train.device", K_STR, 0, 0, NULL, NULL},
+    {"train.loss", K_MAP, 0, 0, NULL, NULL},
+    {"train.loss.cls", K_NUM, 0, 1e6, NULL, NULL},
+    {"train.loss.box", K_NUM, 0, 1e6, NULL, NULL},
+    {"train.loss.dfl", K_NUM, 0, 1e6, NULL, NULL},
+    {"train.loss.cls_kind", K_STR, 0, 0, "varifocal bce focal", NULL},
+    {"train.loss.iou_kind", K_STR, 0, 0, "ciou giou", NULL},
+    {"train.assign", K_MAP, 0, 0, NULL, NULL},
+    {"train.assign.topk", K_INT, 1, 1000, NULL, NULL},
+    {"eval", K_MAP, 0, 0, NULL, NULL},
+    {"eval.prompt", K_NAMES, 0, 0, NULL, NULL},
+    {"eval.verdict_threshold", K_NUM, 0, 1, NULL, NULL},
+    {"eval.class_text", K_TEXTS, 0, 0, NULL, NULL},
+    {"fusion", K_MAP, 0, 0, NULL, NULL},
+    {"fusion.inputs", K_STR, 0, 0, "both image sensors", NULL},
+    {"fusion.modality_dropout", K_MAP, 0, 0, NULL, NULL},
+    {"fusion.modality_dropout.image", K_NUM, 0, 1, NULL, NULL},
+    {"fusion.modality_dropout.sensors", K_NUM, 0, 1, NULL, NULL},
+    {"eval.baselines", K_MAP, 0, 0, NULL, NULL},
+    {"eval.baselines.image", K_STR, 0, 0, NULL, NULL},
+    {"eval.baselines.sensors", K_STR, 0, 0, NULL, NULL},
+    {"anomaly", K_MAP, 0, 0, NULL, NULL},
+    {"anomaly.input", K_STR, 0, 0, "image sensors", NULL},
+    {"anomaly.method", K_STR, 0, 0, "patchcore gaussian", NULL},
+    {"anomaly.coreset", K_NUM, 1e-9, 1e12, NULL, NULL},
+    {"anomaly.coreset_dims", K_INT, 1, 4096, NULL, NULL},
+    {"anomaly.k", K_INT, 1, 16, NULL, NULL},
+    {"anomaly.dims", K_INT, 0, 4096, NULL, NULL},
+    {"anomaly.blur", K_NUM, 0, 64, NULL, NULL},
+    {"anomaly.eps", K_NUM, 1e-12, 1e6, NULL, NULL},
+    {"anomaly.max_patches", K_INT, 1, 1e12, NULL, NULL},
+    {"text", K_MAP, 0, 0, NULL, NULL},
+    {"text.model", K_STR, 0, 0, NULL, NULL},
+    {"text.device", K_STR, 0, 0, NULL, NULL},
 };
 #undef BIG
+#undef GEOMETRIC
+#undef IMAGE_ONLY
 
 static const char *const kind_names[] = {"a number", "a whole number", "a string", "true or false (or 1 or 0)", "a number or true/false",
                                          "a list", "a name or a list of names", "a mapping",
@@ -175,8 +183,9 @@ static int check_value(const spec_key *k, const cJSON *v) {
     return rc;
 }
 
-/* Checks every key of the mapping `node` found at `path`, and the mappings below it. */
-static int check_map(const cJSON *node, const char *path) {
+/* Checks every key of the mapping `node` found at `path`, and the mappings below it, for a spec of
+ * `task`. */
+static int check_map(const cJSON *node, const char *path, const char *task) {
     const cJSON *v;
     cJSON_ArrayForEach(v, node) {
         char full[256];
@@ -188,8 +197,11 @@ static int check_map(const cJSON *node, const char *path) {
             known_under(path, known, sizeof known);
             return lathe_fail(LATHE_EINVAL, "unknown spec key %s (%s takes: %s)", full, *path ? path : "the spec", known);
         }
+        if (k->tasks && !lathe_word_listed(k->tasks, task))
+            return lathe_fail(LATHE_EINVAL, "%s is read only by the tasks: %s (this spec's task is %s: it would be ignored)",
+                              full, k->tasks, task);
         int rc = check_value(k, v);
-        if (!rc && k->kind == K_MAP) rc = check_map(v, full);
+        if (!rc && k->kind == K_MAP) rc = check_map(v, full, task);
         if (rc) return rc;
     }
     return 0;
@@ -197,5 +209,7 @@ static int check_map(const cJSON *node, const char *path) {
 
 int lathe_spec_check(const cJSON *spec) {
     if (!cJSON_IsObject(spec)) return lathe_fail(LATHE_EINVAL, "a spec is a mapping with the sections data, model and train");
-    return check_map(spec, "");
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(spec, "task");
+    int rc = task ? check_value(find("task"), task) : 0; /* first: the other keys are checked against it */
+    return rc ? rc : check_map(spec, "", task ? task->valuestring : "classify");
 }

@@ -41,6 +41,16 @@ def lathe(*args, check=True, **kw):
     return p
 
 
+def digits_dataset(src, ds):
+    """scikit-learn's handwritten digits (real scans) as class folders at src (experiments/classify/
+    make_digits.py), ingested at 16 px into the dataset ds; returns ds."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, root / "experiments" / "classify" / "make_digits.py", src], check=True,
+                   capture_output=True)
+    lathe("ingest", src, "-o", ds, "--size", 16)
+    return ds
+
+
 def mount_tmpfs(mnt, size):
     """Mounts a tmpfs of `size` (e.g. "12m") at the new folder mnt, or skips the test where that
     cannot be done (it needs root and mount rights). The caller unmounts (umount -l)."""

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fixtures import TEXT_MODEL as MODEL
-from fixtures import lathe, needs_text_model
+from fixtures import digits_dataset, lathe, needs_text_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "experiments" / "multimodal" / "digits.yaml"
@@ -111,9 +111,7 @@ def test_bad_specs_fail_clearly(run, tmp_path):
     p = lathe("train", SPEC, ds, "text.model=/nonexistent", *args, "--name", "e", check=False)
     assert p.returncode == 1 and "/nonexistent" in p.stderr, p.stderr
     # a dataset without descriptions: the classifier's digits folders
-    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", tmp_path / "plain"],
-                   check=True, capture_output=True)
-    lathe("ingest", tmp_path / "plain", "-o", tmp_path / "plain-ds", "--size", 16)
+    digits_dataset(tmp_path / "plain", tmp_path / "plain-ds")
     p = lathe("train", SPEC, f"data.dataset={tmp_path / 'plain-ds'}", "data.holdout_classes=[]", *args, "--name", "f",
               check=False)
     assert p.returncode == 1 and "no sample has a description" in p.stderr, p.stderr

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from fixtures import LATHE, TEXT_MODEL, lathe
+from fixtures import LATHE, TEXT_MODEL, digits_dataset, lathe
 
 ROOT = Path(__file__).resolve().parents[2]
 MPIRUN = shutil.which("mpirun")
@@ -79,9 +79,7 @@ def mpirun(n, *args, check=True, **kw):
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits-mpi")
-    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "src"], check=True,
-                   capture_output=True)
-    lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
+    digits_dataset(root / "src", root / "ds")
     (root / "spec.yaml").write_text(SPEC.replace("DATASET", str(root / "ds")))
     (root / "bn.yaml").write_text(BN_SPEC.replace("DATASET", str(root / "ds")))
     return root
@@ -218,7 +216,7 @@ def test_a_batch_the_ranks_do_not_divide_is_refused_once(digits, tmp_path):
 
 
 def test_tasks_the_ranks_cannot_share_are_refused(digits, tmp_path):
-    p = mpirun(2, "train", digits / "spec.yaml", "task=anomaly", "--runs", tmp_path, check=False)
+    p = mpirun(2, "train", digits / "spec.yaml", "task=anomaly", "data.augment={}", "--runs", tmp_path, check=False)
     assert p.returncode != 0 and "task anomaly trains in one process" in p.stderr, p.stderr
 
 

@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from fixtures import lathe, read_dataset
+from fixtures import digits_dataset, lathe, read_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("LATHE_BUILD", ROOT / "build"))
@@ -85,9 +85,7 @@ def pixels_of(ds, split, n):
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("export_digits")
-    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "src"], check=True,
-                   capture_output=True)
-    lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
+    digits_dataset(root / "src", root / "ds")
     lathe("train", ROOT / "experiments" / "classify" / "digits.yaml", f"data.dataset={root / 'ds'}", "train.epochs=2",
           "train.device=cpu", "--runs", root / "runs", "--name", "digits")
     (root / "attn.yaml").write_text(ATTENTION_SPEC.format(ds=root / "ds"))

@@ -6,8 +6,6 @@ import base64
 import json
 import math
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import nbformat
 import pytest
 from nbconvert.preprocessors import ExecutePreprocessor
 
-from fixtures import lathe
+from fixtures import digits_dataset, lathe
 from test_detect import shapes_source, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +32,7 @@ def made(tmp_path_factory):
           "--name", "det-slow", "--threads", 2)
     lathe("eval", root / "runs" / "det", "--split", "val")
     lathe("analyze", root / "ds", "-o", root / "analysis")
-    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "digits-src"],
-                   check=True, capture_output=True)
-    lathe("ingest", root / "digits-src", "-o", root / "digits", "--size", 16)
+    digits_dataset(root / "digits-src", root / "digits")
     lathe("train", ROOT / "experiments" / "classify" / "digits.yaml", f"data.dataset={root / 'digits'}",
           "train.epochs=2", "train.device=cpu", "--runs", root / "runs", "--name", "digits", "--threads", 2)
     lathe("eval", root / "runs" / "digits", "--split", "test")

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from fixtures import LATHE, lathe
+from fixtures import LATHE, digits_dataset, lathe
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "experiments" / "classify" / "digits.yaml"
@@ -24,9 +23,7 @@ SPEC = ROOT / "experiments" / "classify" / "digits.yaml"
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
-    subprocess.run([sys.executable, ROOT / "experiments" / "classify" / "make_digits.py", root / "src"], check=True,
-                   capture_output=True)
-    lathe("ingest", root / "src", "-o", root / "ds", "--size", 16)
+    digits_dataset(root / "src", root / "ds")
     return root
 
 
@@ -266,10 +263,17 @@ def test_spec_keys_kinds_and_ranges_are_checked(digits, tmp_path):
     for override, says in (("train.lr=abc", "train.lr must be a number"), ("train.epochs=1.9", "whole number"),
                            ("train.optimizer=1", "one of: adamw sgd"), ("train.lrr=1", "unknown spec key train.lrr"),
                            ("data.augment.flipp=1", "unknown spec key data.augment.flipp"), ("train.lr=-1", "train.lr"),
-                           ("train.label_smoothing=5", "train.label_smoothing"), ("a.b=1", "unknown spec key a")):
+                           ("train.label_smoothing=5", "train.label_smoothing"), ("a.b=1", "unknown spec key a"),
+                           # a key another task reads would be ignored here: refused, naming who reads it
+                           ("data.augment.mosaic=1", "data.augment.mosaic is read only by the tasks: detect (this "
+                                                     "spec's task is classify: it would be ignored)"),
+                           ("data.augment.hsv_v=0.4", "read only by the tasks: detect")):
         p = train(digits, tmp_path, "train.epochs=1", override, name="bad", check=False)
         assert p.returncode == 1 and says in p.stderr, (override, p.stderr)
         assert not (tmp_path / "bad").exists()  # refused before anything was written
+    p = train(digits, tmp_path, "train.epochs=1", "task=anomaly", name="bad", check=False)  # digits.yaml crops
+    assert p.returncode == 1 and "crop is read only by the tasks: classify contrastive fusion (this spec's task is " \
+                                 "anomaly" in p.stderr, p.stderr
     # found when the model is built: the run stopped at its setup, so the next try replaces it
     for override, says in (("model.layers.0.kernel=5", "conv takes no argument kernel"),
                            ("model.layers.0.out=2.5", "out must be a whole number"), ("model.classes=3", "has 10 classes")):
