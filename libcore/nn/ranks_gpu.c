@@ -157,15 +157,18 @@ int lathe_ranks_gpu_bucket(lathe_graph *g, const size_t *idx, size_t n) {
     return r != ncclSuccess ? nccl_failed(r, "all-reduce") : end != ncclSuccess ? nccl_failed(end, "all-reduce") : 0;
 }
 
-/* Ends the communicator at once, its queued and stuck operations too (ncclCommAbort). */
-static void abort_communicator(void) {
-    nccl.comm_abort(comm);
+/* Ends the communicator with `end` (ncclCommDestroy, or ncclCommAbort, which ends its queued and
+ * stuck operations too) and releases its stream and events. */
+static void end_communicator(ncclResult_t (*end)(ncclComm_t)) {
+    end(comm);
     for (int i = 0; i < events.cap; i++) cudaEventDestroy(events.ev[i]);
     free(events.ev);
     events.ev = NULL, events.used = events.cap = 0;
     cudaStreamDestroy(stream);
     device = -1, op = ncclSum;
 }
+
+static void abort_communicator(void) { end_communicator(nccl.comm_abort); }
 
 int lathe_ranks_gpu_finish(lathe_graph *g, int abandon) {
     lathe_graph_cuda(g);
@@ -198,13 +201,7 @@ int lathe_ranks_gpu_finish(lathe_graph *g, int abandon) {
 }
 
 void lathe_ranks_gpu_free(void) {
-    if (device < 0) return;
-    for (int i = 0; i < events.cap; i++) cudaEventDestroy(events.ev[i]);
-    free(events.ev);
-    events.ev = NULL, events.used = events.cap = 0;
-    nccl.comm_destroy(comm);
-    cudaStreamDestroy(stream);
-    device = -1;
+    if (device >= 0) end_communicator(nccl.comm_destroy);
 }
 #else
 int lathe_ranks_gpu_built(void) { return 0; }
