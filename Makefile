@@ -228,7 +228,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 # through ctypes and compare their forward passes with numpy. Never sanitized: Python lacks the
 # ASan runtime (as for the HDF5 plugin).
 NN_SO_SRC := kernels/cpu/nn_f32.c kernels/cpu/nn_f64.c kernels/cpu/nms.c
-$(NN_SO): $(NN_SO_SRC) kernels/cpu/nn_ops.inc kernels/nn.h kernels/nms.h
+$(NN_SO): $(NN_SO_SRC) kernels/cpu/nn_ops.inc kernels/cpu/bn_act_blocked.inc kernels/nn.h kernels/nms.h
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	@$(CC) $(filter-out -fsanitize% -fno-sanitize% -MMD -MP,$(CFLAGS)) -shared -o $@ $(NN_SO_SRC) \

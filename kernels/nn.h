@@ -21,6 +21,12 @@ typedef struct {
                              for it, and the result does not depend on it) */
 } lathe_conv_shape;
 
+/* The blocked batch norm kernels' sums: per channel, LATHE_K_BN_PARTS sample ranges x
+ * LATHE_K_BN_LANES lanes, for two sums, and two totals */
+#define LATHE_K_BN_PARTS 8
+#define LATHE_K_BN_LANES 8
+#define LATHE_K_BN_BLOCKED_SCRATCH(c) ((size_t)(c) * (2 * LATHE_K_BN_PARTS * LATHE_K_BN_LANES + 2))
+
 /* Floats of the workspace of lathe_k_sdpa_fwd: an L x L score matrix per OpenMP thread. */
 size_t lathe_k_sdpa_workspace(int l);
 /* Floats of saved activations and of backward workspace for multi-head attention. */
@@ -58,6 +64,18 @@ size_t lathe_k_conv_workspace(const lathe_conv_shape *s);
     void lathe_k_bn_act_bwd##SUF(int n, int c, int hw, int train, int act, T slope, const T *x, const T *gamma, \
                                  const T *beta, const T *saved_mean, const T *saved_invstd, const T *dy, T *dx, \
                                  int assign, T *dgamma, T *dbeta);                                              \
+    /* the same with x and dx in the channel-blocked layout (N, C / blk, H W, blk) of oneDNN's            \
+     * convolutions (blk 8 or 16, dividing c), y and dy NCHW; dx is overwritten; scratch holds          \
+     * LATHE_K_BN_BLOCKED_SCRATCH(c) doubles. Sums per fixed range of samples: the results do not depend \
+     * on the thread count, and equal the plain kernels' to rounding. */                                 \
+    void lathe_k_bn_act_fwd_blocked##SUF(int n, int c, int hw, int blk, const T *x, const T *gamma,          \
+                                         const T *beta, T *running_mean, T *running_var, T momentum, T eps,  \
+                                         int train, int act, T slope, T *saved_mean, T *saved_invstd, T *y,  \
+                                         double *scratch);                                                   \
+    void lathe_k_bn_act_bwd_blocked##SUF(int n, int c, int hw, int blk, int train, int act, T slope,          \
+                                         const T *x, const T *gamma, const T *beta, const T *saved_mean,     \
+                                         const T *saved_invstd, const T *dy, T *dx, T *dgamma, T *dbeta,     \
+                                         double *scratch);                                                   \
     /* layer norm over the last d values of each of m rows */                                              \
     void lathe_k_layernorm_fwd##SUF(int m, int d, const T *x, const T *gamma, const T *beta, T eps, T *mean,    \
                                     T *invstd, T *y);                                                      \

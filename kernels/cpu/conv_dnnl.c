@@ -37,6 +37,7 @@ typedef struct {
     operand d_dy, d_w, d_dx;               /* backward data */
     operand w_x, w_dy, w_dw, w_db;         /* backward weights */
     int dy_shared; /* both backward primitives read dy in the same layout, from the same slot */
+    int y_block;   /* B when all three primitives keep y / dy in (N, K/B, P, Q, B), B dividing K, else 0 */
 } entry;
 
 static struct {
@@ -205,6 +206,14 @@ static entry *entry_create(const lathe_conv_shape *s, int bias, dnnl_alg_kind_t 
                               (bias && operand_make(&e->w_db, &b, &b, 1, 1, 3))));
     e->dy_shared = !bad && act < 0 && e->d_dy.reorder && e->w_dy.reorder &&
                    dnnl_memory_desc_equal(md_of(dpd, dnnl_query_diff_dst_md), md_of(wpd, dnnl_query_diff_dst_md));
+    for (int blk = 16; !bad && act < 0 && blk >= 8 && !e->y_block; blk /= 2) {
+        dnnl_memory_desc_t m;
+        if (s->k % blk == 0 &&
+            dnnl_memory_desc_init_by_tag(&m, 4, y.dims, dnnl_f32, blk == 16 ? dnnl_nChw16c : dnnl_nChw8c) == dnnl_success &&
+            dnnl_memory_desc_equal(&m, md_of(fpd, dnnl_query_dst_md)) && dnnl_memory_desc_equal(&m, md_of(dpd, dnnl_query_diff_dst_md)) &&
+            dnnl_memory_desc_equal(&m, md_of(wpd, dnnl_query_diff_dst_md)))
+            e->y_block = blk;
+    }
     if (fpd) dnnl_primitive_desc_destroy(fpd);
     if (dpd) dnnl_primitive_desc_destroy(dpd);
     if (wpd) dnnl_primitive_desc_destroy(wpd);
@@ -303,17 +312,22 @@ static int weights(operand *o, const float *w, void **wcache) {
            dnnl_memory_set_data_handle(o->inner, c->data) != dnnl_success || run_reorder(o);
 }
 
+/* Points the operand's primitive side straight at the caller's buffer, which holds the primitive's
+ * own layout (no reorder runs). */
+static int point_inner(operand *o, void *data) { return dnnl_memory_set_data_handle(o->inner, data) != dnnl_success; }
+
+/* y_blocked: y is written in the entry's blocked layout (y_block), not NCHW */
 static int forward(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y, int act, float slope,
-                   void **wcache) {
+                   void **wcache, int y_blocked) {
     pthread_mutex_lock(&cache.lock);
     entry *e = ready() ? lookup(s, b != NULL, act, slope) : NULL;
-    int rc = !e;
+    int rc = !e || (y_blocked && !e->y_block);
     if (!rc) {
-        rc = point(&e->f_x, x) || weights(&e->f_w, w, wcache) || (b && point(&e->f_b, b)) || point(&e->f_y, y) ||
-             run_reorder(&e->f_x) || (b && run_reorder(&e->f_b));
+        rc = point(&e->f_x, x) || weights(&e->f_w, w, wcache) || (b && point(&e->f_b, b)) ||
+             (y_blocked ? point_inner(&e->f_y, y) : point(&e->f_y, y)) || run_reorder(&e->f_x) || (b && run_reorder(&e->f_b));
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->f_x.inner}, {DNNL_ARG_WEIGHTS, e->f_w.inner}, {DNNL_ARG_DST, e->f_y.inner},
                                 {DNNL_ARG_BIAS, b ? e->f_b.inner : NULL}};
-        rc = rc || execute(e->fwd, a, b ? 4 : 3) || run_reorder(&e->f_y) ||
+        rc = rc || execute(e->fwd, a, b ? 4 : 3) || (!y_blocked && run_reorder(&e->f_y)) ||
              dnnl_stream_wait(cache.stream) != dnnl_success;
         if (!rc && e->act_after) lathe_k_act_fwd_f32(e->act, (size_t)s->n * s->k * s->p * s->q, y, e->slope, y);
     }
@@ -322,32 +336,45 @@ static int forward(const lathe_conv_shape *s, const float *x, const float *w, co
 }
 
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
-    return forward(s, x, w, b, y, -1, 0, NULL);
+    return forward(s, x, w, b, y, -1, 0, NULL, 0);
+}
+
+int lathe_k_conv2d_dnnl_y_block(const lathe_conv_shape *s, int bias) {
+    pthread_mutex_lock(&cache.lock);
+    const entry *e = ready() ? lookup(s, bias, -1, 0) : NULL;
+    int blk = e ? e->y_block : 0;
+    pthread_mutex_unlock(&cache.lock);
+    return blk;
+}
+
+int lathe_k_conv2d_fwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    return forward(s, x, w, b, y, -1, 0, NULL, 1);
 }
 
 int lathe_k_conv2d_fwd_dnnl_const(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y,
                                   int act, float slope, void **wcache) {
-    return forward(s, x, w, b, y, act, slope, wcache);
+    return forward(s, x, w, b, y, act, slope, wcache, 0);
 }
 
-int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
-                            float *dw, float *db) {
+/* dy_blocked: dy is in the entry's blocked layout (y_block), read as it is by both primitives */
+static int backward(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                    float *db, int dy_blocked) {
     pthread_mutex_lock(&cache.lock);
     entry *e = ready() ? lookup(s, db != NULL, -1, 0) : NULL;
-    int rc = !e, dy_ready = 0;
+    int rc = !e || (dy_blocked && !e->y_block), dy_ready = dy_blocked;
     if (!rc && dx) {
-        rc = point(&e->d_dy, dy) || point(&e->d_w, w) || point(&e->d_dx, dx) || run_reorder(&e->d_dy) ||
-             run_reorder(&e->d_w);
+        rc = (dy_blocked ? point_inner(&e->d_dy, (void *)dy) : point(&e->d_dy, dy) || run_reorder(&e->d_dy)) ||
+             point(&e->d_w, w) || point(&e->d_dx, dx) || run_reorder(&e->d_w);
         dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, e->d_dy.inner}, {DNNL_ARG_WEIGHTS, e->d_w.inner},
                                 {DNNL_ARG_DIFF_SRC, e->d_dx.inner}};
         rc = rc || execute(e->bwd_data, a, 3) || run_reorder(&e->d_dx);
-        dy_ready = e->dy_shared;
+        dy_ready = dy_ready || e->dy_shared;
     }
     if (!rc && (dw || db)) {
         /* frozen weights (dw NULL): the gradient goes to scratch and is not added anywhere */
-        rc = point(&e->w_x, x) || point(&e->w_dy, dy) || point(&e->w_dw, dw) ||
-             (db && point(&e->w_db, db)) ||
-             run_reorder(&e->w_x) || (!dy_ready && run_reorder(&e->w_dy));
+        rc = point(&e->w_x, x) || (dy_blocked ? point_inner(&e->w_dy, (void *)dy) : point(&e->w_dy, dy)) ||
+             point(&e->w_dw, dw) || (db && point(&e->w_db, db)) || run_reorder(&e->w_x) ||
+             (!dy_ready && run_reorder(&e->w_dy));
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, e->w_x.inner}, {DNNL_ARG_DIFF_DST, e->w_dy.inner},
                                 {DNNL_ARG_DIFF_WEIGHTS, e->w_dw.inner}, {DNNL_ARG_DIFF_BIAS, db ? e->w_db.inner : NULL}};
         rc = rc || execute(e->bwd_weights, a, db ? 4 : 3) || (dw && run_reorder(&e->w_dw)) || (db && run_reorder(&e->w_db));
@@ -355,6 +382,16 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     rc = rc || dnnl_stream_wait(cache.stream) != dnnl_success;
     pthread_mutex_unlock(&cache.lock);
     return rc ? -1 : 0;
+}
+
+int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
+                            float *dw, float *db) {
+    return backward(s, x, w, dy, dx, dw, db, 0);
+}
+
+int lathe_k_conv2d_bwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *dy,
+                                     float *dx, float *dw, float *db) {
+    return backward(s, x, w, dy, dx, dw, db, 1);
 }
 
 void lathe_k_conv_dnnl_release(void) {

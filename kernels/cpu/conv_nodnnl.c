@@ -22,4 +22,18 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     return -1;
 }
 
+int lathe_k_conv2d_dnnl_y_block(const lathe_conv_shape *s, int bias) {
+    (void)s, (void)bias;
+    return 0;
+}
+
+int lathe_k_conv2d_fwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
+    return lathe_k_conv2d_fwd_dnnl(s, x, w, b, y);
+}
+
+int lathe_k_conv2d_bwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *dy,
+                                     float *dx, float *dw, float *db) {
+    return lathe_k_conv2d_bwd_dnnl(s, x, w, dy, dx, dw, db);
+}
+
 void lathe_k_conv_dnnl_release(void) {}

@@ -464,10 +464,16 @@ static void init_params(lathe_graph *g) {
 }
 
 /* LATHE_FUSE=0: every layer runs alone and keeps its output and gradient apart (the reference the
- * tests compare the fused, shared arena with) */
+ * tests compare the fused, shared arena with); LATHE_FUSE=plain: fused, but a conv hands its output
+ * to its bn in NCHW (the reference for the blocked handover, and its benchmark's other side) */
 static int plans_off(void) {
     const char *env = getenv("LATHE_FUSE");
     return env && !strcmp(env, "0");
+}
+
+static int blocked_off(void) {
+    const char *env = getenv("LATHE_FUSE");
+    return env && !strcmp(env, "plain");
 }
 
 /* Values per sample the CPU keeps of a layer's output: none for a bn whose act runs with it; and of
@@ -535,7 +541,9 @@ static size_t plan_gradients(lathe_graph *g) {
 /* Each bn whose only reader is an act runs with it (lathe_k_bn_act_*): one pass over memory
  * instead of three, and neither the bn's output nor its gradient is stored; where the bn is its
  * input's only reader (a conv's bn), its backward writes that gradient rather than adding to it, so
- * it needs no zeroing. */
+ * it needs no zeroing, and a conv there may keep its output and gradient in oneDNN's blocked
+ * layout (y_block): the bn reads and writes that layout as it passes over them anyway, which saves
+ * the conv's reorders of y out and dy in. */
 static void plan_bn_act(lathe_graph *g) {
     if (plans_off()) return;
     int *readers = calloc((size_t)g->nlayers, sizeof *readers), *reader = calloc((size_t)g->nlayers, sizeof *reader);
@@ -547,6 +555,7 @@ static void plan_bn_act(lathe_graph *g) {
         if (b->type != L_BN || readers[i] != 1 || a->type != L_ACT || a->nin != 1) continue;
         b->act_after = reader[i], a->in_bn = 1;
         in->dy_written = readers[b->in[0]] == 1 && in->type != L_INPUT;
+        in->y_blockable = in->dy_written && in->type == L_CONV && in->conv_act < 0 && !blocked_off();
     }
     free(readers), free(reader);
 }
@@ -651,11 +660,15 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         g->act_arena = calloc(g->act_floats, sizeof(float));
         g->int_arena = calloc(g->int_count ? g->int_count : 1, sizeof(int32_t));
         g->workspace = malloc((g->workspace_floats ? g->workspace_floats : 1) * sizeof(float));
-        int widest = 0; /* a synchronized bn's sums live in one buffer made now, not per step: a rank
-                           short of memory mid-backward would leave the others waiting in the sum */
-        for (int k = 0; g->sync_bn && k < g->nlayers; k++)
-            if (g->layers[k].type == L_BN && g->layers[k].c > widest) widest = g->layers[k].c;
-        if (widest && !(g->bn_sums = malloc((4 * (size_t)widest + 1) * sizeof *g->bn_sums))) rc = lathe_fail(LATHE_ENOMEM, "sync_bn sums");
+        /* a synchronized bn's sums live in one buffer made now, not per step: a rank short of memory
+           mid-backward would leave the others waiting in the sum; the blocked bn kernels' sums too */
+        size_t sums = 0;
+        for (int k = 0; k < g->nlayers; k++) {
+            const layer *l = &g->layers[k];
+            if (g->sync_bn && l->type == L_BN && 4 * (size_t)l->c + 1 > sums) sums = 4 * (size_t)l->c + 1;
+            if (l->y_blockable && LATHE_K_BN_BLOCKED_SCRATCH(l->c) > sums) sums = LATHE_K_BN_BLOCKED_SCRATCH(l->c);
+        }
+        if (sums && !(g->bn_sums = malloc(sums * sizeof *g->bn_sums))) rc = lathe_fail(LATHE_ENOMEM, "batch norm sums");
         else if (!g->param_arena || !g->act_arena || !g->int_arena || !g->workspace)
             rc = lathe_fail(LATHE_ENOMEM, "the model needs %.1f GiB of parameters and %.1f GiB of activations at batch %d, "
                                           "more than this machine gives (lower the batch, the input size or the widths)",
@@ -730,6 +743,11 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
+            /* the blocked handover to the bn (plan_bn_act), where oneDNN keeps y in such a layout */
+            l->y_block = l->y_blockable && !g->const_weights ? lathe_k_conv2d_dnnl_y_block(&s, l->pb >= 0) : 0;
+            if (l->y_block && lathe_k_conv2d_fwd_dnnl_yblocked(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y))
+                l->y_block = 0;
+            if (l->y_block) break;
             /* oneDNN (with constant weights: kept in its layout, the activation fused), else im2col */
             int declined = g->const_weights ? lathe_k_conv2d_fwd_dnnl_const(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y,
                                                                             l->conv_act, l->slope, &l->wcache)
@@ -742,6 +760,13 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             if (g->sync_bn && g->train) {
                 int rc = graph_bn_sync_fwd(g, l, a, n);
                 if (rc) return rc;
+                break;
+            }
+            if (l->act_after && a->type == L_CONV && a->y_block) {
+                const layer *t = &g->layers[l->act_after];
+                lathe_k_bn_act_fwd_blocked_f32(n, l->c, l->h * l->w, a->y_block, a->y, pdata(g, l->pw), pdata(g, l->pb),
+                                               pdata(g, l->prm), pdata(g, l->prv), l->momentum, l->eps, g->train, t->act,
+                                               t->slope, l->aux, l->aux + l->c, t->y, g->bn_sums);
                 break;
             }
             if (l->act_after) {
@@ -844,6 +869,11 @@ int lathe_graph_backward(lathe_graph *g, int n) {
         case L_CONV: {
             lathe_conv_shape s = l->cs;
             s.n = n;
+            if (l->y_block) { /* dy is blocked: no other kernel could read it */
+                if (lathe_k_conv2d_bwd_dnnl_yblocked(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb)))
+                    return lathe_fail(LATHE_ENOMEM, "oneDNN could not run the backward pass of conv %s", l->name);
+                break;
+            }
             if (lathe_k_conv2d_bwd_dnnl(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb)))
                 lathe_k_conv2d_bwd_f32(&s, a->y, pdata(g, l->pw), l->dy, dx, pgrad(g, l->pw), pgrad(g, l->pb),
                                        g->workspace);
@@ -853,6 +883,13 @@ int lathe_graph_backward(lathe_graph *g, int n) {
             if (g->sync_bn && g->train) {
                 int rc = graph_bn_sync_bwd(g, l, a, n, dx);
                 if (rc) return rc;
+                break;
+            }
+            if (l->act_after && a->type == L_CONV && a->y_block) {
+                const layer *t = &g->layers[l->act_after];
+                lathe_k_bn_act_bwd_blocked_f32(n, l->c, l->h * l->w, a->y_block, g->train, t->act, t->slope, a->y,
+                                               pdata(g, l->pw), pdata(g, l->pb), l->aux, l->aux + l->c, t->dy, dx,
+                                               pgrad(g, l->pw), pgrad(g, l->pb), g->bn_sums);
                 break;
             }
             if (l->act_after) {
@@ -1071,6 +1108,7 @@ int lathe_graph_layer(const lathe_graph *g, int i, lathe_layer_view *v) {
     v->tokens = l->tokens;
     v->weight = p[0], v->bias = p[1];
     v->conv_act = l->type == L_CONV ? l->conv_act : -1;
+    v->y_block = l->type == L_CONV ? l->y_block : 0;
     if (l->type == L_CONV && l->conv_act == LATHE_ACT_LEAKY) v->slope = l->slope;
     if (l->type == L_BN) v->running_mean = p[2], v->running_var = p[3];
     if (l->type == L_ATTENTION) v->out_weight = p[2], v->out_bias = p[3];

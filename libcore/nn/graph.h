@@ -136,6 +136,8 @@ typedef struct {
     int k, stride, pad;         /* CONV, MAXPOOL, AVGPOOL: square window, stride, padding per side */
     int dilation, groups;       /* CONV */
     int conv_act;               /* CONV: an activation fused into it (LATHE_ACT_*, slope above) or -1 */
+    int y_block;                /* CONV on the CPU: the channel block of oneDNN's layout its output went to its
+                                   bn in at the last forward pass (docs/ARCHITECTURE.md), 0 NCHW */
     int factor;                 /* UPSAMPLE: nearest-neighbour factor */
     int tokens;                 /* CONCAT: along the positions (each input's H x W after one another, C x L x 1) */
     int heads;                  /* ATTENTION */

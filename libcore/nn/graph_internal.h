@@ -28,6 +28,9 @@ typedef struct {
                                   reader), 0 none; such a bn keeps no y or dy of its own */
     int in_bn;                 /* act: run by its input bn (above) */
     int dy_written;            /* its only reader is such a bn, whose backward writes dy whole: not zeroed */
+    int y_blockable;           /* conv: its only reader is such a bn, so y and dy may stay in oneDNN's
+                                  channel-blocked layout between them (CPU) */
+    int y_block;               /* conv: the block of that layout its y and dy are in this step, 0 NCHW */
     int dy_first;              /* the backward step (layer index) that first writes dy, where it is
                                   zeroed: its last reader; itself when nothing reads it; nlayers for
                                   the output. dy shares memory with gradients not live meanwhile */
@@ -63,7 +66,8 @@ struct lathe_graph {
     uint64_t seed;
     int init_torch;            /* model.init: 0 he (bound sqrt(6 / fan_in)), 1 torch (1 / sqrt(fan_in)) */
     int sync_bn;               /* training batch norms take every rank's statistics (bn_sync.c), unfused */
-    double *bn_sums;           /* with sync_bn: bn_sync.c's sums, 4 C + 1 for the widest bn */
+    double *bn_sums;           /* with sync_bn: bn_sync.c's sums, 4 C + 1 for the widest bn; else the
+                                  blocked bn kernels' (nn.h) for the widest conv handing over blocked */
     struct graph_gpu *gpu;     /* NULL on the CPU (graph_cuda.c) */
     lathe_backward_hook hook;  /* lathe_graph_set_backward_hook */
     void *hook_ctx;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/nn.h"
+#include <omp.h>
 
 static uint64_t rng_state = 12345;
 static double uniform(void) { /* xorshift64*, in [-1, 1) */
@@ -301,6 +302,115 @@ static void bn_act_fused(void **state) {
     }
 }
 
+/* ---- the same with the conv's side in oneDNN's channel-blocked layout (lathe_k_bn_act_*_blocked) ---- */
+
+/* NCHW -> (N, C / blk, HW, blk) and back */
+static void to_blocked(const float *x, int n, int c, int hw, int blk, float *xb, int back) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int j = 0; j < hw; j++) {
+                size_t plain = ((size_t)i * c + ch) * hw + j;
+                size_t blocked = (((size_t)i * (c / blk) + ch / blk) * hw + j) * blk + ch % blk;
+                if (back) xb[plain] = x[blocked];
+                else xb[blocked] = x[plain];
+            }
+}
+
+static int close_to(const float *a, const float *b, size_t m, double tol) {
+    for (size_t i = 0; i < m; i++)
+        if (!(fabs((double)a[i] - b[i]) <= tol * fmax(1.0, fabs((double)a[i])))) return 0;
+    return 1;
+}
+
+typedef struct {
+    int act, train, blk;
+    double *x, *g, *b, *rm, *rv, sm[16], si[16], scratch[LATHE_K_BN_BLOCKED_SCRATCH(16)];
+} bn_blk_ctx;
+static void bn_blk_f(void *ctx, double *y) {
+    bn_blk_ctx *b = ctx;
+    double rm[16], rv[16];
+    memcpy(rm, b->rm, sizeof rm), memcpy(rv, b->rv, sizeof rv);
+    lathe_k_bn_act_fwd_blocked_f64(3, 16, 5, b->blk, b->x, b->g, b->b, rm, rv, 0.1, 1e-5, b->train, b->act, 0.1, b->sm,
+                                   b->si, y, b->scratch);
+}
+
+/* The blocked kernels: their backward against finite differences of their forward (double, x
+ * blocked, y plain), and in float against the plain kernels to rounding (1e-5 relative), for blocks
+ * of 8 and 16, several blocks, fewer samples than the sums' sample ranges and more, rows longer than
+ * a chunk with a ragged tail, every activation, training and running statistics; the same bits for
+ * one thread and two. */
+static void bn_act_blocked_layout(void **state) {
+    (void)state;
+    for (int blk = 8; blk <= 16; blk += 8)
+        for (int train = 0; train <= 1; train++) {
+            bn_blk_ctx b = {LATHE_ACT_SILU, train, blk, randv(240), randv(16), randv(16), randv(16), randv(16), {0}, {0}, {0}};
+            for (int i = 0; i < 16; i++) b.rv[i] = 1 + fabs(b.rv[i]);
+            double *r = randv(240), *y = malloc(240 * 8), *dx = malloc(240 * 8), *dg = calloc(16, 8), *db = calloc(16, 8);
+            bn_blk_f(&b, y);
+            lathe_k_bn_act_bwd_blocked_f64(3, 16, 5, blk, train, b.act, 0.1, b.x, b.g, b.b, b.sm, b.si, r, dx, dg, db,
+                                           b.scratch);
+            check_grad(train ? "blocked bn+silu dx (train)" : "blocked bn+silu dx (eval)", bn_blk_f, &b, b.x, 240, dx, r, 240);
+            check_grad("blocked bn+silu dgamma", bn_blk_f, &b, b.g, 16, dg, r, 240);
+            check_grad("blocked bn+silu dbeta", bn_blk_f, &b, b.b, 16, db, r, 240);
+            free(b.x), free(b.g), free(b.b), free(b.rm), free(b.rv), free(r), free(y), free(dx), free(dg), free(db);
+        }
+    static const char *const names[] = {"relu", "leaky", "silu", "gelu", "sigmoid"};
+    const int shapes[][4] = {{3, 16, 7, 8}, {9, 32, 1100, 16}, {2, 16, 512, 16}, {11, 24, 64, 8}}; /* n, c, hw, blk */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int n = shapes[si][0], c = shapes[si][1], hw = shapes[si][2], blk = shapes[si][3];
+        size_t m = (size_t)n * c * hw;
+        float *x = malloc(m * 4), *xb = malloc(m * 4), *dy = malloc(m * 4), *y1 = malloc(m * 4), *y2 = malloc(m * 4);
+        float *dx1 = malloc(m * 4), *dx2 = malloc(m * 4), *dx2p = malloc(m * 4), *y3 = malloc(m * 4), *dx3 = malloc(m * 4);
+        double *scratch = malloc(LATHE_K_BN_BLOCKED_SCRATCH(c) * sizeof *scratch);
+        float *gamma = malloc(c * 4), *beta = malloc(c * 4), *rm1 = malloc(c * 4), *rv1 = malloc(c * 4);
+        float *rm2 = malloc(c * 4), *rv2 = malloc(c * 4), *sm1 = malloc(c * 4), *si1 = malloc(c * 4);
+        float *sm2 = malloc(c * 4), *si2 = malloc(c * 4), *dg1 = calloc(c, 4), *db1 = calloc(c, 4), *dg2 = calloc(c, 4),
+              *db2 = calloc(c, 4);
+        assert_non_null(x && xb && dy && y1 && y2 && dx1 && dx2 && dx2p && y3 && dx3 && scratch && dg1 && db1 && dg2 && db2);
+        for (size_t i = 0; i < m; i++) x[i] = (float)(3 * uniform() + 0.5), dy[i] = (float)uniform();
+        to_blocked(x, n, c, hw, blk, xb, 0);
+        for (int k = 0; k < c; k++)
+            gamma[k] = (float)(1 + 0.5 * uniform()), beta[k] = (float)uniform(), rm1[k] = rm2[k] = (float)uniform(),
+            rv1[k] = rv2[k] = (float)(1.5 + uniform());
+        for (int act = 0; act <= LATHE_ACT_SIGMOID; act++)
+            for (int train = 0; train <= 1; train++) {
+                float rm0[32], rv0[32]; /* the running statistics before the blocked kernel's update */
+                memcpy(rm0, rm2, c * 4), memcpy(rv0, rv2, c * 4);
+                lathe_k_bn_act_fwd_f32(n, c, hw, x, gamma, beta, rm1, rv1, 0.1f, 1e-3f, train, act, 0.1f, sm1, si1, y1);
+                lathe_k_bn_act_fwd_blocked_f32(n, c, hw, blk, xb, gamma, beta, rm2, rv2, 0.1f, 1e-3f, train, act, 0.1f, sm2,
+                                               si2, y2, scratch);
+                if (!close_to(y1, y2, m, 1e-5) || !close_to(rm1, rm2, c, 1e-6) || !close_to(rv1, rv2, c, 1e-6) ||
+                    !close_to(sm1, sm2, c, 1e-6) || !close_to(si1, si2, c, 1e-6))
+                    fail_msg("blocked bn+%s forward (%s, n %d, c %d, hw %d, blk %d) differs from the plain kernel's", names[act],
+                             train ? "train" : "eval", n, c, hw, blk);
+                lathe_k_bn_act_bwd_f32(n, c, hw, train, act, 0.1f, x, gamma, beta, sm1, si1, dy, dx1, 1, dg1, db1);
+                for (size_t i = 0; i < m; i++) dx2[i] = NAN; /* written over, whatever it held */
+                lathe_k_bn_act_bwd_blocked_f32(n, c, hw, blk, train, act, 0.1f, xb, gamma, beta, sm2, si2, dy, dx2, dg2, db2,
+                                               scratch);
+                to_blocked(dx2, n, c, hw, blk, dx2p, 1);
+                if (!close_to(dx1, dx2p, m, 1e-5) || !close_to(dg1, dg2, c, 1e-5) || !close_to(db1, db2, c, 1e-5))
+                    fail_msg("blocked bn+%s backward (%s, n %d, c %d, hw %d, blk %d) differs from the plain kernel's", names[act],
+                             train ? "train" : "eval", n, c, hw, blk);
+                /* one thread: the same bits (the sums run per fixed sample range) */
+                int threads = omp_get_max_threads();
+                omp_set_num_threads(1);
+                memcpy(rm1, rm0, c * 4), memcpy(rv1, rv0, c * 4);
+                lathe_k_bn_act_fwd_blocked_f32(n, c, hw, blk, xb, gamma, beta, rm1, rv1, 0.1f, 1e-3f, train, act, 0.1f, sm1,
+                                               si1, y3, scratch);
+                lathe_k_bn_act_bwd_blocked_f32(n, c, hw, blk, train, act, 0.1f, xb, gamma, beta, sm2, si2, dy, dx3, NULL,
+                                               NULL, scratch);
+                omp_set_num_threads(threads);
+                assert_memory_equal(y2, y3, m * 4);
+                assert_memory_equal(rm1, rm2, c * 4), assert_memory_equal(rv1, rv2, c * 4);
+                assert_memory_equal(sm1, sm2, c * 4), assert_memory_equal(si1, si2, c * 4);
+                assert_memory_equal(dx2, dx3, m * 4);
+            }
+        free(x), free(xb), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dx2p), free(y3), free(dx3), free(scratch);
+        free(gamma), free(beta), free(rm1), free(rv1), free(rm2), free(rv2), free(sm1), free(si1), free(sm2), free(si2);
+        free(dg1), free(db1), free(dg2), free(db2);
+    }
+}
+
 /* ---- pooling and upsampling ---- */
 typedef struct {
     int kind; /* 0 max, 1 avg, 2 upsample */
@@ -545,7 +655,7 @@ int main(void) {
         cmocka_unit_test(pooling_gradients),
         cmocka_unit_test(loss_gradients),      cmocka_unit_test(attention_gradients),
         cmocka_unit_test(l2norm_gradients),    cmocka_unit_test(sdpa_matches_attention),
-        cmocka_unit_test(vocab_gradients),
+        cmocka_unit_test(vocab_gradients),     cmocka_unit_test(bn_act_blocked_layout),
         cmocka_unit_test(data_movement_dropout_and_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

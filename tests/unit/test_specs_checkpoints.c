@@ -348,6 +348,17 @@ static void train_step_snapshot(lathe_graph *g, float *out, size_t *len) {
     *len = n;
 }
 
+/* One eval-mode backward pass of g on train_step_snapshot's input, then the named parameters'
+ * gradients against central differences. */
+static void eval_gradients(lathe_graph *g, const char *const *names, size_t n) {
+    lathe_graph_set_train(g, 0);
+    static const int32_t labels[3] = {1, 0, 2};
+    graph_loss(g, labels);
+    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(g, NULL), labels, 0, lathe_graph_doutput(g));
+    assert_int_equal(lathe_graph_backward(g, 3), 0);
+    check_gradients(g, labels, names, n, 4);
+}
+
 /* A bn whose only reader is an activation runs fused with it on the CPU (lathe_k_bn_act_*, neither
  * the bn's output nor its gradient stored), and activation gradients share memory where their
  * lives do not overlap: the same output, gradients and running statistics, bit for bit, as with
@@ -378,14 +389,49 @@ static void graph_fuses_bn_and_act(void **state) {
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, na * sizeof(float));
     }
-    lathe_graph_set_train(fused, 0);
-    static const int32_t labels[3] = {1, 0, 2};
-    graph_loss(fused, labels);
-    lathe_k_softmax_ce_f32(3, 3, lathe_graph_output(fused, NULL), labels, 0, lathe_graph_doutput(fused));
-    assert_int_equal(lathe_graph_backward(fused, 3), 0);
     static const char *const names[] = {"b0.weight", "c1.weight", "b1.weight", "b1.bias", "b3.weight", "b4.bias"};
-    check_gradients(fused, labels, names, sizeof names / sizeof names[0], 4);
+    eval_gradients(fused, names, sizeof names / sizeof names[0]);
     lathe_graph_free(fused), lathe_graph_free(plain);
+    cJSON_Delete(m);
+}
+
+/* A conv whose only reader is its fused bn hands its output over in oneDNN's channel-blocked layout
+ * and takes its gradient back in it (16 and 32 channels here): the same output, gradients and
+ * running statistics as the NCHW handover (LATHE_FUSE=plain) to rounding (the blocked kernels sum per
+ * range of samples), over two steps, and the blocked graph's gradients against central differences. */
+static void graph_hands_conv_output_blocked(void **state) {
+    (void)state;
+    cJSON *m = model_of("input: [2, 8, 8]\nclasses: 3\nlayers:\n"
+                        "  - {name: c1, type: conv, out: 16, k: 3}\n  - {name: b1, type: bn}\n  - {type: silu, name: s1}\n"
+                        "  - {name: c2, type: conv, out: 16, k: 3}\n  - {name: b2, type: bn}\n  - {type: relu}\n"
+                        "  - {type: add, from: [-1, s1]}\n"
+                        "  - {name: c3, type: conv, out: 32, k: 3, stride: 2, bias: 0}\n  - {name: b3, type: bn}\n"
+                        "  - {type: gelu}\n  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n");
+    lathe_graph *blocked, *plain;
+    assert_int_equal(lathe_graph_build(m, 3, 7, &blocked), 0);
+    setenv("LATHE_FUSE", "plain", 1);
+    assert_int_equal(lathe_graph_build(m, 3, 7, &plain), 0);
+    unsetenv("LATHE_FUSE");
+    static float a[32768], b[32768];
+    size_t na, nb;
+    for (int step = 0; step < 2; step++) {
+        train_step_snapshot(blocked, a, &na);
+        train_step_snapshot(plain, b, &nb);
+        assert_int_equal(na, nb);
+        double worst = 0;
+        for (size_t i = 0; i < na; i++) worst = fmax(worst, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i])));
+        if (worst > 1e-4) fail_msg("step %d: the blocked handover differs from the plain one by %g", step, worst);
+    }
+    for (int i = 0; i < lathe_graph_nlayers(blocked); i++) { /* c1, c2 and c3 handed over blocked, plain's none */
+        lathe_layer_view v, w;
+        assert_int_equal(lathe_graph_layer(blocked, i, &v), 0);
+        assert_int_equal(lathe_graph_layer(plain, i, &w), 0);
+        if (v.type == LATHE_LAYER_CONV) assert_true(v.y_block == 8 || v.y_block == 16);
+        assert_int_equal(w.y_block, 0);
+    }
+    static const char *const names[] = {"c1.weight", "b1.weight", "c2.weight", "b2.bias", "c3.weight", "b3.weight"};
+    eval_gradients(blocked, names, sizeof names / sizeof names[0]);
+    lathe_graph_free(blocked), lathe_graph_free(plain);
     cJSON_Delete(m);
 }
 
@@ -487,6 +533,7 @@ int main(void) {
         cmocka_unit_test(graph_gradients_end_to_end),
         cmocka_unit_test(graph_with_two_inputs),
         cmocka_unit_test(graph_fuses_bn_and_act),
+        cmocka_unit_test(graph_hands_conv_output_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
