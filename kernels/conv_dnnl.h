@@ -29,14 +29,13 @@ void lathe_k_conv_dnnl_wcache_free(void *wcache);
  * is written (a refused shape, or no memory for its buffers, found when its primitives are made). */
 int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *db);
-/* The block B (16 or 8) of the channel-blocked layout (N, K/B, P, Q, B) in which this shape's
- * training primitives (lathe_k_conv2d_fwd_dnnl and _bwd_dnnl, b present or not as bias says) all
- * keep y and dy, B dividing K; 0 when they do not agree on one, or oneDNN is off or refuses the
- * shape. The graph then hands y to the batch norm after the conv in that layout (nn.h,
- * lathe_k_bn_act_fwd_blocked) and takes dy back in it, with no reorder either way. */
-int lathe_k_conv2d_dnnl_y_block(const lathe_conv_shape *s, int bias);
-/* lathe_k_conv2d_fwd_dnnl with y written in that layout, and lathe_k_conv2d_bwd_dnnl with dy read
- * in it; -1 as those, or when the shape has no block. */
+/* lathe_k_conv2d_fwd_dnnl with y written in the channel-blocked layout (N, K/B, P, Q, B) in which
+ * this shape's three training primitives all keep y and dy, B (16 or 8) dividing K: returns B. 0
+ * when they agree on no such block (nothing written: run lathe_k_conv2d_fwd_dnnl), -1 as that call
+ * (oneDNN off or refusing the shape, or failing). The graph hands y to the batch norm after the
+ * conv in that layout (nn.h, lathe_k_bn_act_fwd_blocked) and takes dy back in it:
+ * lathe_k_conv2d_bwd_dnnl_yblocked reads dy in it (-1 as lathe_k_conv2d_bwd_dnnl, or when the
+ * shape has no block). No reorder either way. */
 int lathe_k_conv2d_fwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y);
 int lathe_k_conv2d_bwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *dy,
                                      float *dx, float *dw, float *db);

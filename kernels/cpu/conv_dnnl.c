@@ -316,12 +316,17 @@ static int weights(operand *o, const float *w, void **wcache) {
  * own layout (no reorder runs). */
 static int point_inner(operand *o, void *data) { return dnnl_memory_set_data_handle(o->inner, data) != dnnl_success; }
 
-/* y_blocked: y is written in the entry's blocked layout (y_block), not NCHW */
+/* y_blocked: y is written in the entry's blocked layout (y_block), not NCHW; a shape without one
+ * returns 0 with nothing written. Returns 0 or -1, or with y_blocked the block. */
 static int forward(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y, int act, float slope,
                    void **wcache, int y_blocked) {
     pthread_mutex_lock(&cache.lock);
     entry *e = ready() ? lookup(s, b != NULL, act, slope) : NULL;
-    int rc = !e || (y_blocked && !e->y_block);
+    if (e && y_blocked && !e->y_block) {
+        pthread_mutex_unlock(&cache.lock);
+        return 0;
+    }
+    int rc = !e;
     if (!rc) {
         rc = point(&e->f_x, x) || weights(&e->f_w, w, wcache) || (b && point(&e->f_b, b)) ||
              (y_blocked ? point_inner(&e->f_y, y) : point(&e->f_y, y)) || run_reorder(&e->f_x) || (b && run_reorder(&e->f_b));
@@ -332,19 +337,11 @@ static int forward(const lathe_conv_shape *s, const float *x, const float *w, co
         if (!rc && e->act_after) lathe_k_act_fwd_f32(e->act, (size_t)s->n * s->k * s->p * s->q, y, e->slope, y);
     }
     pthread_mutex_unlock(&cache.lock);
-    return rc ? -1 : 0;
+    return rc ? -1 : y_blocked ? e->y_block : 0;
 }
 
 int lathe_k_conv2d_fwd_dnnl(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
     return forward(s, x, w, b, y, -1, 0, NULL, 0);
-}
-
-int lathe_k_conv2d_dnnl_y_block(const lathe_conv_shape *s, int bias) {
-    pthread_mutex_lock(&cache.lock);
-    const entry *e = ready() ? lookup(s, bias, -1, 0) : NULL;
-    int blk = e ? e->y_block : 0;
-    pthread_mutex_unlock(&cache.lock);
-    return blk;
 }
 
 int lathe_k_conv2d_fwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {

@@ -22,11 +22,6 @@ int lathe_k_conv2d_bwd_dnnl(const lathe_conv_shape *s, const float *x, const flo
     return -1;
 }
 
-int lathe_k_conv2d_dnnl_y_block(const lathe_conv_shape *s, int bias) {
-    (void)s, (void)bias;
-    return 0;
-}
-
 int lathe_k_conv2d_fwd_dnnl_yblocked(const lathe_conv_shape *s, const float *x, const float *w, const float *b, float *y) {
     return lathe_k_conv2d_fwd_dnnl(s, x, w, b, y);
 }

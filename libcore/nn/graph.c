@@ -744,9 +744,10 @@ int lathe_graph_forward(lathe_graph *g, int n, uint64_t step) {
             lathe_conv_shape s = l->cs;
             s.n = n;
             /* the blocked handover to the bn (plan_bn_act), where oneDNN keeps y in such a layout */
-            l->y_block = l->y_blockable && !g->const_weights ? lathe_k_conv2d_dnnl_y_block(&s, l->pb >= 0) : 0;
-            if (l->y_block && lathe_k_conv2d_fwd_dnnl_yblocked(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y))
-                l->y_block = 0;
+            int blk = l->y_blockable && !g->const_weights
+                          ? lathe_k_conv2d_fwd_dnnl_yblocked(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y)
+                          : 0;
+            l->y_block = blk > 0 ? blk : 0;
             if (l->y_block) break;
             /* oneDNN (with constant weights: kept in its layout, the activation fused), else im2col */
             int declined = g->const_weights ? lathe_k_conv2d_fwd_dnnl_const(&s, a->y, pdata(g, l->pw), pdata(g, l->pb), l->y,
