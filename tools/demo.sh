@@ -86,9 +86,11 @@ echo "== the anomaly head: brushed-metal surfaces, trained on good ones only, fi
 "$LATHE" predict "$OUT/runs/surfaces" "$OUT/surfaces-src/surface/test/scratch" -o "$OUT/predict-anomaly" >/dev/null
 ap50=$(sed -n 's/^mAP [0-9.]* (AP50 \([0-9.]*\)).*/\1/p' "$OUT/detector.txt")
 acc=$(sed -n 's/^image-level accuracy \([0-9.]*\) .*/\1/p' "$OUT/detector.txt")
+label_acc=$(sed -n 's/^image-level accuracy .*; \([0-9.]*\) naming the label itself.*/\1/p' "$OUT/detector.txt")
 echo "demo done in $(( $(date +%s) - start )) s:"
 echo "  detector   AP50 $ap50 on the test split's whole photos (floor 0.5): $OUT/runs/defects_detector/eval/report.html"
-echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: the best detection's class at a score threshold chosen on the val photos, else good)"
+echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: the best detection's class at a score threshold chosen on the val photos, else good;"
+echo "    right when the part shows that kind of defect; $label_acc naming the one kind each photo is labelled by)"
 echo "  dataset report $OUT/analysis/report.html; drawings of new photos in $OUT/predict/render"
 echo "  notebooks (Jupyter): the detector's run and evaluation $OUT/notebooks/defects_detector.ipynb, the dataset analysis $OUT/analysis/notebook.ipynb"
 echo "  exported detector $OUT/defects_detector.onnx and $OUT/defects_detector.lathe (docs/EXPORT.md)"

@@ -239,9 +239,10 @@ int cmd_eval(int argc, char **argv) {
             const cJSON *verdicts = cJSON_GetObjectItemCaseSensitive(report, "image_level");
             if (verdicts)
                 printf("image-level accuracy %.4f on %.0f images (verdict: the best detection's class at score >= %g, "
-                       "else %s; threshold: %s)\n", lathe_config_num(verdicts, "accuracy", -1),
+                       "else %s, right when it is the image's label or the class of one of its boxes; %.4f naming the "
+                       "label itself; threshold: %s)\n", lathe_config_num(verdicts, "accuracy", -1),
                        lathe_config_num(verdicts, "images", 0), lathe_config_num(verdicts, "score_threshold", 0),
-                       lathe_config_str(verdicts, "good_class", "good"),
+                       lathe_config_str(verdicts, "good_class", "good"), lathe_config_num(verdicts, "label_accuracy", -1),
                        !strcmp(lathe_config_str(verdicts, "threshold_from", ""), "val") ? "the best on val"
                        : !strcmp(lathe_config_str(verdicts, "threshold_from", ""), "spec") ? "eval.verdict_threshold"
                                                                                            : "the default");

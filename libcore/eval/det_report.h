@@ -54,9 +54,10 @@ int lathe_det_report_write(const cJSON *report, const char *title, const lathe_d
 struct lathe_dataset;
 /* Image-level verdicts (det_verdict.c): each of the split's source images (a tiled dataset's whole
  * images) gets the class of its best detection in d scoring >= conf, else the dataset's "good"
- * class (named good, ok, normal or pass), and is compared with its own image-level label. Adds
- * "image_level" {score_threshold, good_class, images, accuracy, labels, matrix (rows true, columns
- * verdict)} to report; adds nothing when no class is a good one or no image has a label. Returns 0,
+ * class (named good, ok, normal or pass). A verdict is right when it is the image's own label, or a
+ * class other than good of one of the image's boxes in d (a part with a dent and a scratch is rightly
+ * called either). Adds "image_level" {score_threshold, good_class, images, accuracy, label_accuracy
+ * (verdicts equal to the label), labels, matrix (rows the labels, columns the verdicts)} to report; adds nothing when no class is a good one or no image has a label. Returns 0,
  * -LATHE_EINVAL (a NULL argument), the errors of lathe_dataset_get or -LATHE_ENOMEM. */
 int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
                               cJSON *report);

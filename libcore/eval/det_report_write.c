@@ -110,10 +110,12 @@ static void verdicts_table(doc *o, const cJSON *r) {
     if (!cJSON_IsObject(v) || !cJSON_IsArray(labels) || !cJSON_IsArray(matrix) || cJSON_GetArraySize(matrix) != L || L < 1)
         return;
     heading(o, "Image-level verdicts");
-    char s[400];
-    snprintf(s, sizeof s, "Accuracy %.4f on %.0f images. An image's verdict is the class of its best detection scoring at "
-             "least %g, else %s; rows are the images' own labels, columns the verdicts.",
-             number(v, "accuracy"), number(v, "images"), number(v, "score_threshold"), string(v, "good_class"));
+    char s[512];
+    snprintf(s, sizeof s, "Accuracy %.4f on %.0f images (%.4f naming the image's own label). An image's verdict is "
+             "the class of its best detection scoring at least %g, else %s; it is right when it is the image's label "
+             "or the class of one of its boxes. Rows are the images' own labels, columns the verdicts.",
+             number(v, "accuracy"), number(v, "images"), number(v, "label_accuracy"), number(v, "score_threshold"),
+             string(v, "good_class"));
     paragraph(o, s);
     const char **cells = malloc(((size_t)L + 1) * sizeof *cells);
     char(*num)[24] = malloc((size_t)L * sizeof *num);

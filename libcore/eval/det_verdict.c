@@ -1,6 +1,9 @@
 /* det_verdict.c - image-level verdicts from a detector (det_report.h): what an inspection station
  * decides per part. An image's verdict is the class of its best detection when that scores at least
- * the threshold, else the "good" class; verdicts are compared with the images' own labels. */
+ * the threshold, else the "good" class; verdicts are compared with the images' own labels. A part
+ * with two kinds of defect carries one label (lathe synth's: the kind it was made with first), so a
+ * verdict naming the other kind, which one of its boxes shows, is right too; the exact label's
+ * accuracy is reported beside. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -46,11 +49,19 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
     image_label *labels = NULL;
     double *best = NULL, *cm = NULL;
     int *verdict = NULL;
+    unsigned char *shown = NULL; /* (n, K): 1 where one of the image's boxes is of the class */
+    size_t exact = 0;
     rc = split_labels(ds, split, &labels, &n);
     if (!rc && (!(best = malloc((n + 1) * sizeof *best)) || !(verdict = malloc((n + 1) * sizeof *verdict)) ||
-                !(cm = calloc(K * K + 1, sizeof *cm))))
+                !(cm = calloc(K * K + 1, sizeof *cm)) || !(shown = calloc(n * K + 1, 1))))
         rc = lathe_fail(LATHE_ENOMEM, "verdicts of %zu images", n);
     for (size_t i = 0; !rc && i < n; i++) best[i] = -1, verdict[i] = good;
+    for (size_t j = 0; !rc && j < d->ngt; j++) {
+        const lathe_coco_ann *a = &d->gt[j];
+        image_label key = {a->image_id, 0};
+        const image_label *hit = bsearch(&key, labels, n, sizeof key, cmp_image);
+        if (hit && a->category_id >= 0 && a->category_id < (int64_t)K) shown[(size_t)(hit - labels) * K + (size_t)a->category_id] = 1;
+    }
     for (size_t j = 0; !rc && j < d->ndt; j++) { /* each image's best detection at or above conf */
         const lathe_coco_ann *a = &d->dt[j];
         image_label key = {a->image_id, 0};
@@ -61,7 +72,9 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
     }
     for (size_t i = 0; !rc && i < n; i++) {
         if (labels[i].label < 0 || labels[i].label >= (int32_t)K) continue; /* unlabelled images are not judged */
-        judged++, correct += verdict[i] == labels[i].label;
+        int v = verdict[i];
+        judged++, exact += v == labels[i].label;
+        correct += v == labels[i].label || (v != good && shown[i * K + (size_t)v]);
         cm[(size_t)labels[i].label * K + (size_t)verdict[i]]++;
     }
     if (!rc && judged) {
@@ -72,6 +85,7 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
              cJSON_AddStringToObject(o, "good_class", d->category_names[good]) &&
              cJSON_AddNumberToObject(o, "images", (double)judged) &&
              cJSON_AddNumberToObject(o, "accuracy", (double)correct / (double)judged) &&
+             cJSON_AddNumberToObject(o, "label_accuracy", (double)exact / (double)judged) &&
              cJSON_AddItemToObject(o, "labels", cJSON_CreateStringArray((const char *const *)d->category_names, (int)K));
         if (ok && (ok = cJSON_AddItemToObject(o, "matrix", matrix))) matrix = NULL;
         cJSON_Delete(matrix);
@@ -80,6 +94,6 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
         else rc = lathe_fail(LATHE_ENOMEM, "verdict report");
         cJSON_Delete(o);
     }
-    free(labels), free(best), free(verdict), free(cm);
+    free(labels), free(best), free(verdict), free(cm), free(shown);
     return rc;
 }

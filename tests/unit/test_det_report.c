@@ -442,12 +442,69 @@ static void samples_from_dataset(void **state) {
     free(dir);
 }
 
+/* Five val images of a line (good, scratch, dent; label = the image's id % 3 below): verdicts
+ * from the best detection at 0.25, right when they are the label or a class of one of the image's
+ * boxes. */
+static size_t fill_labelled(void *ctx, uint64_t g, int split, uint8_t *px, lathe_box *boxes, lathe_meta *meta,
+                            int32_t *label) {
+    static const int32_t labels[] = {0, 1, 1, 2, 0};
+    (void)ctx, (void)split, (void)boxes;
+    memset(px, 128, (size_t)16 * 16 * 3);
+    *label = labels[g];
+    meta->image_id = (int64_t)g;
+    return 0;
+}
+
+static void verdicts_accept_any_kind_shown(void **state) {
+    (void)state;
+    static const char *const classes[] = {"good", "scratch", "dent"};
+    static const test_shard shards[] = {{LATHE_SPLIT_VAL, 5}};
+    char *dir = test_write_pixels_dataset("det-verdicts", 16, 16, classes, 3, shards, 1, fill_labelled, NULL);
+    lathe_dataset *ds;
+    assert_int_equal(lathe_dataset_open(dir, &ds), 0);
+    static char good[] = "good", scratch[] = "scratch", dent[] = "dent";
+    char *line[] = {good, scratch, dent};
+    /* 0 good, nothing detected: right. 1 scratch with a scratch and a dent, called dent: right, not
+     * the label. 2 scratch, called dent at 0.9 over a scratch at 0.6: wrong. 3 dent, found at 0.2
+     * only: called good, wrong. 4 good, a scratch at 0.5: wrong. A box of image 9 (not in the
+     * dataset) and a detection there change nothing. */
+    int64_t img[] = {0, 1, 2, 3, 4, 9}, cats[] = {0, 1, 2};
+    lathe_coco_ann g[] = {gt_box(1, 1, 1, 0, 0, 4, 4, 0), gt_box(2, 1, 2, 8, 8, 4, 4, 0), gt_box(3, 2, 1, 0, 0, 4, 4, 0),
+                          gt_box(4, 3, 2, 0, 0, 4, 4, 0), gt_box(5, 9, 2, 0, 0, 4, 4, 0)};
+    lathe_coco_ann t[] = {dt_box(1, 1, 2, 8, 8, 4, 4, 0.8), dt_box(2, 2, 2, 0, 0, 4, 4, 0.9),
+                          dt_box(3, 2, 1, 0, 0, 4, 4, 0.6), dt_box(4, 3, 2, 0, 0, 4, 4, 0.2),
+                          dt_box(5, 4, 1, 0, 0, 4, 4, 0.5), dt_box(6, 9, 1, 0, 0, 4, 4, 0.9)};
+    lathe_coco_data d = {img, 6, cats, line, 3, g, t, 5, 6};
+    cJSON *report = cJSON_CreateObject();
+    assert_int_equal(lathe_det_report_verdicts(ds, LATHE_SPLIT_VAL, &d, 0.25, report), 0);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(report, "image_level");
+    assert_non_null(v);
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "images")->valuedouble, 5, 0);
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "accuracy")->valuedouble, 0.4, 1e-12);
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "label_accuracy")->valuedouble, 0.2, 1e-12);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, "matrix");
+    static const double want[3][3] = {{1, 1, 0}, {0, 0, 2}, {1, 0, 0}}; /* rows labels, columns verdicts */
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+            assert_float_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(m, r), c)->valuedouble, want[r][c], 0);
+    /* at 0.1 image 3's dent counts: three right, two of them the label */
+    assert_int_equal(lathe_det_report_verdicts(ds, LATHE_SPLIT_VAL, &d, 0.1, report), 0);
+    v = cJSON_GetObjectItemCaseSensitive(report, "image_level");
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "accuracy")->valuedouble, 0.6, 1e-12);
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "label_accuracy")->valuedouble, 0.4, 1e-12);
+    cJSON_Delete(report);
+    lathe_dataset_close(ds);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(confusion_by_hand),    cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
         cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
         cmocka_unit_test(samples_from_dataset), cmocka_unit_test(nearby_matching_equals_every_pair),
+        cmocka_unit_test(verdicts_accept_any_kind_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
