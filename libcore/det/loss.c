@@ -87,20 +87,30 @@ static double loss_decoded(const lathe_det_loss_opts *o, int A, const float *poi
                            const float *out, const float *gt, const int32_t *gt_labels, const int32_t *assigned,
                            const float *score, const float *boxes, float *dout, double parts[3]) {
     int B = o->bins, C = o->classes, per = 4 * B + C;
-    size_t ac = (size_t)A * C;
+    /* the class loss runs over the K classes kept (all but cls_skip's), column k being class kept[k] */
+    int *kept = malloc(sizeof(int) * ((size_t)C + 1)), *column = malloc(sizeof(int) * ((size_t)C + 1)), K = 0;
+    for (int c = 0; kept && column && c < C; c++) {
+        column[c] = o->cls_skip && o->cls_skip[c] ? -1 : K;
+        if (column[c] >= 0) kept[K++] = c;
+    }
+    size_t ac = (size_t)A * K;
     float *cls_logit = malloc(sizeof(float) * (ac + 1)), *q = calloc(ac + 1, sizeof(float));
     float *dcls = malloc(sizeof(float) * (ac + 1));
-    if (!cls_logit || !q || !dcls) {
-        free(cls_logit), free(q), free(dcls);
+    if (!kept || !column || !cls_logit || !q || !dcls) {
+        free(kept), free(column), free(cls_logit), free(q), free(dcls);
         return (double)lathe_fail(LATHE_ENOMEM, "detector loss of %d anchors", A);
     }
     for (int a = 0; a < A; a++)
-        for (int c = 0; c < C; c++) cls_logit[(size_t)a * C + c] = out[(size_t)a * per + 4 * B + c];
+        for (int k = 0; k < K; k++) cls_logit[(size_t)a * K + k] = out[(size_t)a * per + 4 * B + kept[k]];
     int npos = 0;
     for (int a = 0; a < A; a++) npos += assigned[a] >= 0;
     double total = 0, norm = 0;
-    for (int a = 0; a < A; a++)
-        if (assigned[a] >= 0) q[(size_t)a * C + gt_labels[assigned[a]]] = score[a], norm += score[a];
+    for (int a = 0; a < A; a++) {
+        if (assigned[a] < 0) continue;
+        int k = column[gt_labels[assigned[a]]];
+        if (k >= 0) q[(size_t)a * K + k] = score[a];
+        norm += score[a];
+    }
     if (o->norm > 0) norm = o->norm; /* a batch's shared normalizer */
     else if (norm < 1) norm = 1;
     double l_cls;
@@ -147,7 +157,8 @@ static double loss_decoded(const lathe_det_loss_opts *o, int A, const float *poi
         if (dout) {
             memset(dout, 0, sizeof(float) * (size_t)A * per);
             for (int a = 0; a < A; a++)
-                for (int c = 0; c < C; c++) dout[(size_t)a * per + 4 * B + c] = (float)(o->w_cls * dcls[(size_t)a * C + c] / norm);
+                for (int j = 0; j < K; j++)
+                    dout[(size_t)a * per + 4 * B + kept[j]] = (float)(o->w_cls * dcls[(size_t)a * K + j] / norm);
             for (int i = 0; i < npos; i++) {
                 int a = idx[i];
                 float *d = dout + (size_t)a * per;
@@ -169,6 +180,6 @@ static double loss_decoded(const lathe_det_loss_opts *o, int A, const float *poi
     }
     if (parts) parts[0] = l_cls, parts[1] = l_iou, parts[2] = l_dfl;
     free(pb), free(tb), free(w), free(dbox), free(pl), free(dist), free(dpl), free(pp), free(ps), free(idx);
-    free(cls_logit), free(q), free(dcls);
+    free(kept), free(column), free(cls_logit), free(q), free(dcls);
     return total;
 }

@@ -27,6 +27,9 @@ typedef struct {
     int iou_kind;               /* LATHE_IOU_CIOU (default) or LATHE_IOU_GIOU (kernels/det_loss.h) */
     double norm;                /* 0: normalize by the image's target-score sum (at least 1); > 0: by
                                    this (a batch trainer passes the batch's sum, as YOLOv8 does) */
+    const unsigned char *cls_skip; /* (C) or NULL: 1 for a class outside the class loss (no loss, zero
+                                   gradient): an open-vocabulary detector's held-out classes, which
+                                   training must not teach to be absent everywhere */
     lathe_assign_opts assign;
 } lathe_det_loss_opts;
 

@@ -198,6 +198,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     t.loss.w_iou = (float)num(spec, "train.loss.box", t.loss.w_iou);
     t.loss.w_dfl = (float)num(spec, "train.loss.dfl", t.loss.w_dfl);
     t.loss.assign.topk = (int)num(spec, "train.assign.topk", t.loss.assign.topk);
+    t.loss.cls_skip = t.held; /* a held-out class is neither a target nor a negative: its name stays unseen */
     const char *cls_kind = lathe_config_str(spec, "train.loss.cls_kind", "bce");
     const char *iou_kind = lathe_config_str(spec, "train.loss.iou_kind", "ciou");
     t.loss.cls_kind = !strcmp(cls_kind, "focal") ? LATHE_CLS_FOCAL : !strcmp(cls_kind, "varifocal") ? LATHE_CLS_VARIFOCAL : LATHE_CLS_BCE;

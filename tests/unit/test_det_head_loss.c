@@ -4,7 +4,8 @@
  * tolerance), the varifocal class gradient is varifocal's with its weights held constant, and an
  * image without boxes pushes every class score down (varifocal: 0.75 p^2-weighted; BCE: fully); and
  * the whole loss for fixed targets (class, CIoU, DFL parts and the weighted total) equals a value
- * written out in double from the definition, independent of lathe's kernels. */
+ * written out in double from the definition, independent of lathe's kernels; a skipped class
+ * (cls_skip) leaves the loss and gradient those of a head without it. */
 #include "testutil.h"
 
 #include <math.h>
@@ -186,12 +187,50 @@ static void whole_loss_equals_its_definition(void **state) {
     }
 }
 
+/* A class in cls_skip (an open-vocabulary detector's held-out class) is outside the class loss:
+ * the loss and gradient equal those of the same head without that class's column, for every class
+ * loss, and the skipped column's gradient is zero. */
+static void skipped_class_is_left_out(void **state) {
+    (void)state;
+    enum { C2 = C - 1, PER2 = 4 * B + C2 };
+    int strides[] = {8, 16};
+    int A = lathe_det_anchors(32, 32, strides, 2, NULL, NULL);
+    float points[2 * 64], stride[64], out[64 * PER], out2[64 * PER2], dout[64 * PER], dout2[64 * PER2];
+    lathe_det_anchors(32, 32, strides, 2, points, stride);
+    for (int i = 0; i < A * PER; i++) out[i] = 1.2f * (uni() - 0.5f);
+    for (int a = 0; a < A; a++) { /* out without class 1's column */
+        memcpy(out2 + a * PER2, out + a * PER, sizeof(float) * (4 * B + 1));
+        out2[a * PER2 + 4 * B + 1] = out[a * PER + 4 * B + 2];
+    }
+    float gt[] = {2, 3, 20, 18, 12, 10, 30, 31};
+    int32_t labels[] = {0, 2}, labels2[] = {0, 1};
+    const unsigned char skip[C] = {0, 1, 0};
+    for (int kind = LATHE_CLS_VARIFOCAL; kind <= LATHE_CLS_FOCAL; kind++) {
+        lathe_det_loss_opts o, o2;
+        lathe_det_loss_defaults(&o, C, B);
+        lathe_det_loss_defaults(&o2, C2, B);
+        o.cls_kind = o2.cls_kind = kind, o.cls_skip = skip;
+        double parts[3], parts2[3];
+        double loss = lathe_det_loss_image(&o, A, points, stride, out, 2, gt, labels, dout, parts);
+        double loss2 = lathe_det_loss_image(&o2, A, points, stride, out2, 2, gt, labels2, dout2, parts2);
+        assert_true(loss > 0);
+        assert_float_equal(loss, loss2, 1e-6 * loss2);
+        for (int k = 0; k < 3; k++) assert_float_equal(parts[k], parts2[k], 1e-6 * parts2[k]);
+        for (int a = 0; a < A; a++) {
+            assert_memory_equal(dout + a * PER, dout2 + a * PER2, sizeof(float) * (4 * B + 1));
+            assert_true(dout[a * PER + 4 * B + 1] == 0);
+            assert_true(dout[a * PER + 4 * B + 2] == dout2[a * PER2 + 4 * B + 1]);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(box_gradient_matches_finite_differences),
         cmocka_unit_test(whole_loss_equals_its_definition),
         cmocka_unit_test(focal_and_bce_class_gradients_match_finite_differences),
         cmocka_unit_test(class_gradient_and_empty_images),
+        cmocka_unit_test(skipped_class_is_left_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
