@@ -1,6 +1,7 @@
 /* analyze_report.c - report.html (self-contained, plots inline) and report.md (plots linked from
  * plots/) of an analysis document. Both are written through one set of calls (heading, paragraph,
  * table, plot), so the two always hold the same content. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -406,11 +407,12 @@ int lathe_analyze_write_reports(const cJSON *a, const char *dir) {
     if (rc) return rc;
     snprintf(tmp_html, sizeof tmp_html, "%s/report.html.tmp", dir);
     snprintf(tmp_md, sizeof tmp_md, "%s/report.md.tmp", dir);
-    report r = {fopen(tmp_html, "w"), fopen(tmp_md, "w"), dir, 0};
-    if (!r.html || !r.md) {
+    report r = {fopen(tmp_html, "w"), NULL, dir, 0};
+    int err = r.html ? 0 : errno;
+    if (r.html && !(r.md = fopen(tmp_md, "w"))) err = errno;
+    if (err) { /* EMFILE, ENOSPC, EACCES...: the reason goes with the message */
         if (r.html) fclose(r.html);
-        if (r.md) fclose(r.md);
-        return lathe_fail(LATHE_EIO, "cannot write the reports in %s", dir);
+        return lathe_fail(LATHE_EIO, "cannot write the reports in %s: %s", dir, strerror(err));
     }
     const cJSON *ds = get(a, "dataset");
     const char *name = cJSON_IsString(ds) ? ds->valuestring : "?";
