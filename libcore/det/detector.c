@@ -326,9 +326,9 @@ static int base_and_novel(const lathe_detector *d, cJSON *r) {
 
 /* The image-level verdict's score threshold: eval.verdict_threshold when the spec sets it; else,
  * evaluating another split than val, the one of 0.05, 0.10, .., 0.95 with the best image-level
- * accuracy on the val split's images (ties: the nearest 0.25), as an operating point is chosen on
- * held-out data; else (no val images with labels) 0.25. *from says which, *val_accuracy (-1 when
- * not from val) what it reached there. */
+ * accuracy on the val split's images (of several, the middle of the longest run of them:
+ * lathe_det_verdict_pick), as an operating point is chosen on held-out data; else (no val images
+ * with labels) 0.25. *from says which, *val_accuracy (-1 when not from val) what it reached there. */
 static int verdict_threshold(lathe_detector *d, const cJSON *spec, int sp, double *t, const char **from,
                              double *val_accuracy) {
     *t = LATHE_DET_CONFUSION_SCORE, *from = "default", *val_accuracy = -1;
@@ -341,16 +341,17 @@ static int verdict_threshold(lathe_detector *d, const cJSON *spec, int sp, doubl
     lathe_coco_data data = {0};
     lathe_coco_result res = {0};
     int rc = lathe_detector_score(d, LATHE_SPLIT_VAL, &data, &res);
-    for (int k = 1; !rc && k <= 19; k++) {
-        double cand = k / 20.0;
+    double cand[19], acc[19];
+    for (int k = 0; !rc && k < 19; k++) {
+        cand[k] = (k + 1) / 20.0;
         cJSON *tmp = cJSON_CreateObject();
-        rc = tmp ? lathe_det_report_verdicts(d->ds, LATHE_SPLIT_VAL, &data, cand, tmp) : lathe_fail(LATHE_ENOMEM, "verdicts");
-        double acc = lathe_config_num(tmp, "image_level.accuracy", -1);
-        if (!rc && acc >= 0 && (acc > *val_accuracy || (acc == *val_accuracy && fabs(cand - 0.25) < fabs(*t - 0.25))))
-            *t = cand, *val_accuracy = acc, *from = "val";
+        rc = tmp ? lathe_det_report_verdicts(d->ds, LATHE_SPLIT_VAL, &data, cand[k], tmp) : lathe_fail(LATHE_ENOMEM, "verdicts");
+        acc[k] = lathe_config_num(tmp, "image_level.accuracy", -1);
         cJSON_Delete(tmp);
     }
-    if (!rc && *val_accuracy < 0) *t = LATHE_DET_CONFUSION_SCORE; /* no labelled val image: the default */
+    int pick = rc ? -1 : lathe_det_verdict_pick(acc, cand, 19);
+    if (pick >= 0 && acc[pick] >= 0) /* else no labelled val image: the default */
+        *t = cand[pick], *val_accuracy = acc[pick], *from = "val";
     lathe_coco_result_free(&res);
     lathe_coco_data_free(&data);
     return rc;

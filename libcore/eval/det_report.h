@@ -62,6 +62,12 @@ struct lathe_dataset;
 int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
                               cJSON *report);
 
+/* The verdict threshold to keep of n ascending candidates with the accuracies they reach on held-out
+ * images: the middle of the longest run of consecutive candidates that reach the best accuracy (the
+ * operating point farthest from where accuracy falls off; of two middles, or of equally long runs,
+ * the one nearer 0.25). Returns its index, -1 when n < 1. */
+int lathe_det_verdict_pick(const double *accuracy, const double *threshold, int n);
+
 /* Builds up to max_images sample images of one split of ds: the images of d with ground truth or a
  * detection scoring >= score_thr, those with the most errors first (then by image id), each drawn
  * at its stored pixels with its predictions >= score_thr and its ground truth. Errors: a missed

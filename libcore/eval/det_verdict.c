@@ -4,6 +4,7 @@
  * with two kinds of defect carries one label (lathe synth's: the kind it was made with first), so a
  * verdict naming the other kind, which one of its boxes shows, is right too; the exact label's
  * accuracy is reported beside. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -96,4 +97,25 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
     }
     free(labels), free(best), free(verdict), free(cm), free(shown);
     return rc;
+}
+
+int lathe_det_verdict_pick(const double *accuracy, const double *threshold, int n) {
+    double top = -1;
+    for (int k = 0; k < n; k++) top = accuracy[k] > top ? accuracy[k] : top;
+    int pick = -1, pick_len = 0;
+    for (int k = 0; k < n;) {
+        if (accuracy[k] != top) {
+            k++;
+            continue;
+        }
+        int end = k;
+        while (end < n && accuracy[end] == top) end++;
+        /* the run k..end-1: its middle, the nearer to 0.25 of two middles */
+        int mid = k + (end - 1 - k) / 2;
+        if ((end - k) % 2 == 0 && fabs(threshold[mid + 1] - 0.25) < fabs(threshold[mid] - 0.25)) mid++;
+        if (end - k > pick_len || (end - k == pick_len && fabs(threshold[mid] - 0.25) < fabs(threshold[pick] - 0.25)))
+            pick = mid, pick_len = end - k;
+        k = end;
+    }
+    return pick;
 }

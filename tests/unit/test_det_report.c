@@ -498,13 +498,33 @@ static void verdicts_accept_any_kind_shown(void **state) {
     free(dir);
 }
 
+/* The verdict threshold kept from val's accuracies: the middle of the longest run of the best. */
+static void verdict_threshold_is_the_middle_of_the_best_run(void **state) {
+    (void)state;
+    double t[19];
+    for (int k = 0; k < 19; k++) t[k] = (k + 1) / 20.0;
+    /* the stop-40 demo's val photos: 0.949 from 0.25 to 0.50; of the middles 0.35 and 0.40, 0.35 */
+    const double demo[19] = {.797, .847, .915, .932, .949, .949, .949, .949, .949, .949,
+                             .932, .932, .915, .932, .864, .763, .661, .525, .390};
+    assert_int_equal(lathe_det_verdict_pick(demo, t, 19), 6);
+    /* two runs of the best: 0.20-0.25 and the longer 0.50-0.65, whose middles are 0.55 and 0.60 */
+    const double two[19] = {.46, .58, .65, .69, .69, .65, .65, .65, .65, .69, .69, .69, .69, .65, .58, .58, .54, .46, .46};
+    assert_int_equal(lathe_det_verdict_pick(two, t, 19), 10);
+    /* single best points at 0.15 and 0.30: the nearer 0.25; one best point: it */
+    const double apart[19] = {.56, .63, .64, .63, .63, .64, .59, .54, .52, .51, .47, .46, .42, .41, .37, .37, .37, .34, .32};
+    assert_int_equal(lathe_det_verdict_pick(apart, t, 19), 5);
+    const double one[3] = {.5, .7, .6};
+    assert_int_equal(lathe_det_verdict_pick(one, t, 3), 1);
+    assert_int_equal(lathe_det_verdict_pick(one, t, 0), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(confusion_by_hand),    cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
         cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
         cmocka_unit_test(samples_from_dataset), cmocka_unit_test(nearby_matching_equals_every_pair),
-        cmocka_unit_test(verdicts_accept_any_kind_shown),
+        cmocka_unit_test(verdicts_accept_any_kind_shown), cmocka_unit_test(verdict_threshold_is_the_middle_of_the_best_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
