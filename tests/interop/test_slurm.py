@@ -86,14 +86,19 @@ def test_a_two_task_training_job_gives_one_process_weights(cluster, digits, tmp_
     assert log.count("epoch 3/3: loss") == 1, log  # rank 0 reports, once
 
 
+EPOCHS = 150
+
+
 def test_a_job_stopped_before_its_time_limit_requeues_and_ends_as_an_uninterrupted_one(cluster, digits, tmp_path):
     folder, env = cluster
     ref = dict(env, RUNS=str(tmp_path / "ref"))
+    # an epoch of the digits takes ~0.07 s: 150 of them leave the signal ~10 s to arrive mid-run (12
+    # left under one second, and a loaded machine's scancel sometimes came after the last epoch)
     subprocess.run(["sbatch", "--wait", "-n", "2", "-o", tmp_path / "ref.log", SLURM / "train_cpu.sbatch",
-                    digits / "spec.yaml", "train.epochs=12"], check=True, capture_output=True, env=ref)
+                    digits / "spec.yaml", f"train.epochs={EPOCHS}"], check=True, capture_output=True, env=ref)
     env = dict(env, RUNS=str(tmp_path / "runs"))
     job = subprocess.run(["sbatch", "--parsable", "-n", "2", "-o", tmp_path / "job.log", SLURM / "train_cpu.sbatch",
-                          digits / "spec.yaml", "train.epochs=12"], check=True, capture_output=True, text=True,
+                          digits / "spec.yaml", f"train.epochs={EPOCHS}"], check=True, capture_output=True, text=True,
                          env=env).stdout.strip()
     log = tmp_path / "runs" / "nobn" / "log.jsonl"
     deadline = time.time() + 120
@@ -105,10 +110,10 @@ def test_a_job_stopped_before_its_time_limit_requeues_and_ends_as_an_uninterrupt
     _, fields = job_state(env, job)
     assert fields["Restarts"] == "1"
     text = (tmp_path / "job.log").read_text()
-    assert "requeueing job" in text and text.count("epoch 12/12: loss") == 1, text
+    assert "requeueing job" in text and text.count(f"epoch {EPOCHS}/{EPOCHS}: loss") == 1, text
     a = load_file(tmp_path / "ref" / "nobn" / "checkpoints" / "last.safetensors")
     b = load_file(tmp_path / "runs" / "nobn" / "checkpoints" / "last.safetensors")
     for k in a:  # the same two ranks: the same sums, bit for bit
         assert np.array_equal(a[k], b[k]), k
     lines = [json.loads(l) for l in log.read_text().splitlines()]
-    assert [e["epoch"] for e in lines] == list(range(1, 13))  # no epoch logged twice across the restart
+    assert [e["epoch"] for e in lines] == list(range(1, EPOCHS + 1))  # no epoch logged twice across the restart
