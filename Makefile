@@ -219,7 +219,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
 	@echo "  TOOL  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
