@@ -57,8 +57,9 @@ struct lathe_dataset;
  * class (named good, ok, normal or pass). A verdict is right when it is the image's own label, or a
  * class other than good of one of the image's boxes in d (a part with a dent and a scratch is rightly
  * called either). Adds "image_level" {score_threshold, good_class, images, accuracy, label_accuracy
- * (verdicts equal to the label), labels, matrix (rows the labels, columns the verdicts)} to report; adds nothing when no class is a good one or no image has a label. Returns 0,
- * -LATHE_EINVAL (a NULL argument), the errors of lathe_dataset_get or -LATHE_ENOMEM. */
+ * (verdicts equal to the label), labels, matrix (rows the labels, columns the verdicts)} to report;
+ * adds nothing when no class is a good one or no image has a label. Returns 0, -LATHE_EINVAL (a
+ * NULL argument), the errors of lathe_dataset_get or -LATHE_ENOMEM. */
 int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_coco_data *d, double conf,
                               cJSON *report);
 
