@@ -38,6 +38,12 @@ int lathe_word_listed(const char *words, const char *w);
 const cJSON *lathe_config_get(const cJSON *root, const char *path);
 double lathe_config_num(const cJSON *root, const char *path, double def);
 const char *lathe_config_str(const cJSON *root, const char *path, const char *def);
+/* A JSON number as an int for a count or size that is checked after: truncated toward zero and held
+ * to [-2^30, 2^30] (NaN: 0), so a file's 1e40 becomes a value the check refuses, not an undefined
+ * conversion. */
+static inline int lathe_json_int(double v) {
+    return v != v ? 0 : v > 1073741824.0 ? 1073741824 : v < -1073741824.0 ? -1073741824 : (int)v;
+}
 /* A probability: the number, when_true for true, 0 for false, def when absent or of another type. */
 double lathe_config_prob(const cJSON *root, const char *path, double def, double when_true);
 /* Removes every null-valued key of every mapping in the tree: a spec's `key: ~` (or a child spec's,

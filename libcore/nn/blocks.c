@@ -298,7 +298,8 @@ static const block_kind *kind_of(const cJSON *d) {
 /* Graph layers a primitive entry becomes: its repeat times model.depth, counted as graph.c does. */
 static int copies(const cJSON *d, double depth) {
     const cJSON *r = get(d, "repeat");
-    int rep = cJSON_IsNumber(r) ? (int)r->valuedouble : 1;
+    int rep = cJSON_IsNumber(r) ? lathe_json_int(r->valuedouble) : 1;
+    rep = rep > 1000 ? 1000 : rep; /* graph.c refuses more */
     return rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
 }
 
@@ -389,9 +390,9 @@ int lathe_blocks_expand(const cJSON *model, cJSON **out) {
     const cJSON *layers = get(model, "layers"), *d;
     /* width and depth read as graph.c reads them (as floats), so both count repeats alike */
     const cJSON *w = get(model, "width"), *dp = get(model, "depth");
-    expansion x = {.width = cJSON_IsNumber(w) ? (float)w->valuedouble : 1.0f,
-                   .depth = cJSON_IsNumber(dp) ? (float)dp->valuedouble : 1.0f, .pos = 1};
-    if (!cJSON_IsArray(layers) || !(x.width > 0) || !(x.depth > 0)) return 0; /* graph.c refuses them */
+    double wd = cJSON_IsNumber(w) ? w->valuedouble : 1, dd = cJSON_IsNumber(dp) ? dp->valuedouble : 1;
+    if (!cJSON_IsArray(layers) || !(wd > 0 && wd <= 64) || !(dd > 0 && dd <= 64)) return 0; /* graph.c refuses them */
+    expansion x = {.width = (float)wd, .depth = (float)dd, .pos = 1};
     int old_layers = 1, blocks = 0;
     cJSON_ArrayForEach(d, layers) {
         blocks += kind_of(d) != NULL;

@@ -14,6 +14,7 @@
 #include "graph_internal.h"
 #include "kernels/conv_dnnl.h"
 #include "kernels/nn.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/dist/dist.h"
 
@@ -21,17 +22,33 @@
 
 static int get_int(const cJSON *o, const char *key, int def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def; /* flags: true/false too */
+    return cJSON_IsNumber(v) ? lathe_json_int(v->valuedouble) : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def; /* flags too */
+}
+static double get_num(const cJSON *o, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 static float get_float(const cJSON *o, const char *key, float def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? (float)v->valuedouble : def;
 }
 
+/* A [C, H, W] list of whole numbers 1..65536 into c, h, w; 0 when it is not one. */
+static int shape_of(const cJSON *shape, int *c, int *h, int *w) {
+    int v[3], ok = cJSON_IsArray(shape) && cJSON_GetArraySize(shape) == 3;
+    for (int k = 0; ok && k < 3; k++) {
+        const cJSON *x = cJSON_GetArrayItem(shape, k);
+        ok = cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) && x->valuedouble >= 1 && x->valuedouble <= 65536;
+        if (ok) v[k] = (int)x->valuedouble;
+    }
+    if (ok) *c = v[0], *h = v[1], *w = v[2];
+    return ok;
+}
+
 /* `out` of conv and linear (and vocab's `box`): a number, `classes` (model.classes) or `distances` (4 x model.bins,
  * a detection head's box branch); -1 when none of them */
 static int out_of_key(const cJSON *v, const cJSON *model) {
-    if (cJSON_IsNumber(v)) return (int)v->valuedouble;
+    if (cJSON_IsNumber(v)) return lathe_json_int(v->valuedouble);
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "classes")) return get_int(model, "classes", -1);
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) return 4 * get_int(model, "bins", 16);
     return -1;
@@ -183,7 +200,7 @@ static int add_input(lathe_graph *g, int i, const cJSON *item) {
     layer *l = &g->layers[i];
     if (l->nin == 8) return lathe_fail(LATHE_EINVAL, "layer %s: more than 8 inputs", l->name);
     int at = -1;
-    if (cJSON_IsNumber(item)) at = item->valuedouble < 0 ? i + (int)item->valuedouble : (int)item->valuedouble + 1;
+    if (cJSON_IsNumber(item)) at = item->valuedouble < 0 ? i + lathe_json_int(item->valuedouble) : lathe_json_int(item->valuedouble) + 1;
     else if (cJSON_IsString(item)) at = find_layer(g, i, item->valuestring);
     if (at < 0 || at >= i)
         return lathe_fail(LATHE_EINVAL, "layer %s: input %s is not an earlier layer", l->name,
@@ -317,8 +334,8 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     case L_INPUT: {
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(d, "shape");
         if (!cJSON_IsArray(shape)) return lathe_fail(LATHE_EINVAL, "layer %s: an input needs shape: [C, H, W]", l->name);
-        l->c = (int)cJSON_GetArrayItem(shape, 0)->valuedouble, l->h = (int)cJSON_GetArrayItem(shape, 1)->valuedouble;
-        l->w = (int)cJSON_GetArrayItem(shape, 2)->valuedouble;
+        if (!shape_of(shape, &l->c, &l->h, &l->w))
+            return lathe_fail(LATHE_EINVAL, "layer %s: shape must be [C, H, W] of whole numbers 1..65536", l->name);
         break;
     }
     case L_UPSAMPLE:
@@ -586,23 +603,27 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return lathe_fail(LATHE_EINVAL, "model.layers must be a non-empty list");
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "batch must be >= 1");
-    double width = get_float(model, "width", 1.0f), depth = get_float(model, "depth", 1.0f);
-    if (!(width > 0) || !(depth > 0)) return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be > 0");
+    /* as a spec's check has them (spec_check.c), for models that come without one (an engine's) */
+    double width = get_num(model, "width", 1), depth = get_num(model, "depth", 1);
+    if (!(width > 0 && width <= 64) || !(depth > 0 && depth <= 64))
+        return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be in (0, 64]");
+    width = (float)width, depth = (float)depth; /* read as floats, as blocks.c reads them */
     /* he: Kaiming uniform with ReLU's gain (bound sqrt(6 / fan_in)); torch: PyTorch's default for
      * nn.Conv2d and nn.Linear weights (kaiming_uniform_ with a = sqrt(5): bound 1 / sqrt(fan_in)), what
      * YOLOv8 trains from. Under batch norm the scale sets how far an Adam step moves a filter's direction. */
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(model, "init");
     if (init && !(cJSON_IsString(init) && (!strcmp(init->valuestring, "he") || !strcmp(init->valuestring, "torch"))))
         return lathe_fail(LATHE_EINVAL, "model.init: he or torch");
-    int total = 1;
+    size_t total = 1;
     const cJSON *d;
     cJSON_ArrayForEach(d, layers) {
         int rep = get_int(d, "repeat", 1);
         rep = rep > 1000 ? 1000 : rep; /* more is refused below, with the layer named */
-        total += rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
+        total += rep > 1 ? (size_t)fmax(1, lround(rep * depth)) : 1;
     }
+    if (total > (1 << 20)) return lathe_fail(LATHE_EINVAL, "model: %zu layers (with repeats), more than 2^20", total);
     lathe_graph *g = calloc(1, sizeof *g);
-    if (!g || !(g->layers = calloc((size_t)total, sizeof *g->layers))) {
+    if (!g || !(g->layers = calloc(total, sizeof *g->layers))) {
         free(g);
         return lathe_fail(LATHE_ENOMEM, "graph");
     }
@@ -612,14 +633,15 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     layer *in = &g->layers[0];
     snprintf(in->name, sizeof in->name, "input");
     in->type = L_INPUT, in->pw = in->pb = in->prm = in->prv = -1;
-    in->c = (int)cJSON_GetArrayItem(input, 0)->valuedouble, in->h = (int)cJSON_GetArrayItem(input, 1)->valuedouble;
-    in->w = (int)cJSON_GetArrayItem(input, 2)->valuedouble;
-    int rc = in->c > 0 && in->h > 0 && in->w > 0 ? 0 : lathe_fail(LATHE_EINVAL, "model.input must be positive");
+    int rc = shape_of(input, &in->c, &in->h, &in->w)
+                 ? 0
+                 : lathe_fail(LATHE_EINVAL, "model.input must be [C, H, W] of whole numbers 1..65536");
     size_t cap = 0;
     int i = 1, entry = 0;
     cJSON_ArrayForEach(d, layers) {
         if (rc) break;
         int rep = get_int(d, "repeat", 1);
+        rep = rep > 1000 ? 1000 : rep; /* as counted above; the first copy's check refuses it */
         rep = rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "type");
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");
@@ -647,7 +669,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
         }
         entry++;
     }
-    g->nlayers = rc ? i : total;
+    g->nlayers = rc ? i : (int)total;
     if (!rc) {
         if (!g->sync_bn) plan_bn_act(g); /* a synchronized bn runs apart (bn_sync.c) */
         g->act_floats = g->grad_floats = plan_gradients(g);

@@ -56,7 +56,7 @@ classify() {
 # -max_len per target: a little above the largest realistic input the parser sees in a test.
 max_len() {
   case $1 in
-    jpeg|png) echo 16384 ;;
+    jpeg|png|engine) echo 16384 ;;
     shard) echo 65536 ;;
     notebook) echo 24576 ;;
     archive) echo 8192 ;;

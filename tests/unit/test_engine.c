@@ -277,6 +277,20 @@ static void broken_files_are_clear_errors(void **state) {
     tamper(path, bad, "{\"input\": [3, 16, 16], \"layers\": [{\"type\": \"nonsense\"}]}", 0, 0);
     assert_int_equal(lathe_engine_open(bad, "cpu", 1, &e), -LATHE_EFORMAT);
     assert_non_null(strstr(lathe_last_error(), "does not build"));
+    /* numbers no model has (found by fuzz_engine: the first was an undefined conversion to int) */
+    static const char *const hostile[] = {
+        "{\"input\": [3, 1e46, 16], \"layers\": [{\"type\": \"gap\"}]}",
+        "{\"input\": [3, 16.5, 16], \"layers\": [{\"type\": \"gap\"}]}",
+        "{\"input\": [3, 16, 16], \"width\": 1e300, \"layers\": [{\"type\": \"gap\"}]}",
+        "{\"input\": [3, 16, 16], \"depth\": 1e15, \"layers\": [{\"type\": \"relu\", \"repeat\": 1e12}]}",
+        "{\"input\": [3, 16, 16], \"layers\": [{\"type\": \"conv\", \"out\": -1e40, \"k\": 1e40}]}",
+        "{\"input\": [3, 16, 16], \"layers\": [{\"type\": \"relu\", \"from\": -1e40}]}",
+    };
+    for (size_t k = 0; k < sizeof hostile / sizeof *hostile; k++) {
+        tamper(path, bad, hostile[k], 0, 0);
+        assert_int_equal(lathe_engine_open(bad, "cpu", 1, &e), -LATHE_EFORMAT);
+        assert_non_null(strstr(lathe_last_error(), "does not build"));
+    }
     tamper(path, bad, "not json", 0, 0);
     assert_int_equal(lathe_engine_open(bad, "cpu", 1, &e), -LATHE_EFORMAT);
     tamper(path, bad, NULL, 1, 0);
