@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/io/safetensors.h"
 #include "libcore/nn/graph.h"
@@ -81,7 +82,8 @@ static int open_file(lathe_engine *e, const lathe_st_file *f, const char *path, 
     }
     int rc = lathe_graph_build(model, max_batch, 0, &e->g);
     const cJSON *bins = cJSON_GetObjectItemCaseSensitive(model, "bins"), *classes = cJSON_GetObjectItemCaseSensitive(model, "classes");
-    int nbins = cJSON_IsNumber(bins) ? (int)bins->valuedouble : 0, nclasses = cJSON_IsNumber(classes) ? (int)classes->valuedouble : 0;
+    int nbins = cJSON_IsNumber(bins) ? lathe_json_int(bins->valuedouble) : 0;
+    int nclasses = cJSON_IsNumber(classes) ? lathe_json_int(classes->valuedouble) : 0;
     cJSON_Delete(model);
     if (rc) return lathe_fail(LATHE_EFORMAT, "%s: its model does not build: %s", path, lathe_last_error());
     rc = load_weights(e->g, f, path);

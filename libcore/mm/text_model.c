@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <glob.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,7 +82,7 @@ static int config_int(const cJSON *cfg, const char *key, int def, int lo, int hi
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < lo || v->valuedouble > hi)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble))
         return lathe_fail(LATHE_EFORMAT, "text model config.json: \"%s\" must be an integer in [%d, %d]", key, lo, hi);
     *out = (int)v->valuedouble;
     return 0;

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -788,7 +789,7 @@ static int load_json(lathe_wordpiece *t, const cJSON *j, char **unk) {
             t->prefix_len = strlen(t->prefix);
         }
         if (mx && !cJSON_IsNull(mx)) {
-            if (!cJSON_IsNumber(mx) || mx->valuedouble < 0 || mx->valuedouble != (double)(long long)mx->valuedouble)
+            if (!cJSON_IsNumber(mx) || !(mx->valuedouble >= 0) || mx->valuedouble != floor(mx->valuedouble))
                 return lathe_fail(LATHE_EFORMAT, "\"max_input_chars_per_word\" is not a count");
             t->max_word_chars = mx->valuedouble > INT_MAX - 2 ? INT_MAX - 2 : (int)mx->valuedouble;
         }

@@ -87,6 +87,9 @@ for t in "${targets[@]}"; do
   case $t in
     config|override|yolo) asan="$asan:fast_unwind_on_malloc=0:malloc_context_size=12" ;;
     shard) asan="$asan:fast_unwind_on_malloc=0" ;;
+    # an engine may declare a model of any size: one allocation above 256 MiB fails (NULL), so a large
+    # model meets lathe's out-of-memory path, as on a machine short of memory, not libFuzzer's RSS cap
+    engine) asan="$asan:max_allocation_size_mb=256" ;;
   esac
   fork=()
   [ "$t" = shard ] && fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1)

@@ -147,7 +147,11 @@ def test_bad_inputs_fail_clearly(tmp_path):
     (bad / "config.json").write_text(json.dumps(cfg))
     p = lathe("embed", "--text-file", f, "-o", tmp_path / "e.npy", "--text-model", bad, check=False)
     assert p.returncode == 1 and "hidden_act relu" in p.stderr
-    cfg["hidden_act"] = "gelu"
+    cfg["hidden_act"], cfg["num_hidden_layers"] = "gelu", 1e40  # once an undefined cast to int
+    (bad / "config.json").write_text(json.dumps(cfg))
+    p = lathe("embed", "--text-file", f, "-o", tmp_path / "e.npy", "--text-model", bad, check=False)
+    assert p.returncode == 1 and "num_hidden_layers" in p.stderr, p.stderr
+    cfg["num_hidden_layers"] = 6
     (bad / "config.json").write_text(json.dumps(cfg))
     data = (bad / "model.safetensors").read_bytes()
     (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
