@@ -116,7 +116,7 @@ static int read_config(lathe_text_encoder *e, const char *dir) {
     snprintf(p, sizeof p, "%s/sentence_bert_config.json", dir);
     if (!access(p, R_OK)) {
         if ((rc = lathe_json_load(p, 1 << 20, &cfg))) return rc;
-        int m = (int)lathe_config_num(cfg, "max_seq_length", e->max_pos);
+        int m = lathe_json_int(lathe_config_num(cfg, "max_seq_length", e->max_pos)); /* 1e40: held, then ignored */
         e->max_tokens = m >= 2 && m < e->max_pos ? m : e->max_pos;
         cJSON_Delete(cfg);
     }

@@ -153,6 +153,10 @@ def test_bad_inputs_fail_clearly(tmp_path):
     assert p.returncode == 1 and "num_hidden_layers" in p.stderr, p.stderr
     cfg["num_hidden_layers"] = 6
     (bad / "config.json").write_text(json.dumps(cfg))
+    (bad / "sentence_bert_config.json").write_text('{"max_seq_length": 1e40}')  # no limit: the model's own
+    p = lathe("embed", "--text-file", f, "-o", tmp_path / "e.npy", "--text-model", bad, check=False)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "e.npy").unlink()
     data = (bad / "model.safetensors").read_bytes()
     (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
     p = lathe("embed", "--text-file", f, "-o", tmp_path / "e.npy", "--text-model", bad, check=False)
