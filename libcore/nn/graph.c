@@ -50,7 +50,10 @@ static int shape_of(const cJSON *shape, int *c, int *h, int *w) {
 static int out_of_key(const cJSON *v, const cJSON *model) {
     if (cJSON_IsNumber(v)) return lathe_json_int(v->valuedouble);
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "classes")) return get_int(model, "classes", -1);
-    if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) return 4 * get_int(model, "bins", 16);
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) {
+        int bins = get_int(model, "bins", 16);
+        return bins >= 2 && bins <= 256 ? 4 * bins : -1; /* model.bins' range in a spec */
+    }
     return -1;
 }
 static int out_of(const cJSON *d, const cJSON *model) { return out_of_key(cJSON_GetObjectItemCaseSensitive(d, "out"), model); }
