@@ -343,8 +343,9 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     }
     case L_UPSAMPLE:
         l->factor = get_int(d, "factor", 2);
-        ok = l->factor >= 1;
-        l->h *= l->factor, l->w *= l->factor;
+        ok = l->factor >= 1 && (int64_t)l->h * l->factor <= 65536 && (int64_t)l->w * l->factor <= 65536;
+        why = "upsampled past 65536 positions a side";
+        if (ok) l->h *= l->factor, l->w *= l->factor;
         break;
     case L_FILM: {
         const layer *p = l->nin == 2 ? &g->layers[l->in[1]] : NULL;
@@ -356,20 +357,24 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
     case L_CONCAT:
         l->tokens = get_int(d, "tokens", 0);
         if (l->tokens) { /* every input's positions one after another, as tokens of C features: C x L x 1 */
-            l->h = 0, l->w = 1;
+            int64_t len = 0;
             for (int k = 0; k < l->nin; k++) {
                 const layer *b = &g->layers[l->in[k]];
                 ok &= b->c == a->c, why = "concat with tokens: 1 needs inputs of one channel count";
-                l->h += b->h * b->w;
+                len += (int64_t)b->h * b->w;
             }
+            if (ok && len > (1 << 30)) ok = 0, why = "more than 2^30 tokens";
+            l->h = ok ? (int)len : 0, l->w = 1;
             break;
         }
-        l->c = 0;
+        int64_t channels = 0;
         for (int k = 0; k < l->nin; k++) {
             const layer *b = &g->layers[l->in[k]];
             ok &= b->h == a->h && b->w == a->w, why = "concat needs inputs of one height and width";
-            l->c += b->c;
+            channels += b->c;
         }
+        if (ok && channels > (1 << 24)) ok = 0, why = "more than 2^24 channels";
+        l->c = ok ? (int)channels : 0;
         break;
     case L_ADD:
         for (int k = 1; k < l->nin; k++) {
@@ -669,6 +674,10 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
                 rc = lathe_fail(LATHE_EINVAL, "layer %s: %s needs at least two inputs (from)", l->name,
                                 t->valuestring);
             if (!rc) rc = plan_layer(g, i, d, model, width, &cap);
+            /* so that the arena sums below cannot wrap: 2^40 floats is far past any machine's memory */
+            if (!rc && per_sample(&g->layers[i]) > ((size_t)1 << 40) / (size_t)batch)
+                rc = lathe_fail(LATHE_ENOMEM, "layer %s: %zu values a sample at batch %d, more than memory holds",
+                                g->layers[i].name, per_sample(&g->layers[i]), batch);
         }
         entry++;
     }
