@@ -238,13 +238,17 @@ def test_an_image_text_head_takes_its_negatives_from_every_rank(tmp_path):
             "train.device=cpu", "train.epochs=2", "train.optimizer=sgd", "train.lr=0.05", "--name", "text"]
     lathe(*args, "--runs", tmp_path / "one", "--threads", 1)
     mpirun(2, *args, "train.sync_bn=true", "--runs", tmp_path / "two")
-    # the step losses agree to 1e-8; the weights less closely: behind five batch norms the stem's
-    # gradient is a difference of nearly equal sums, whose rounding (per rank, then summed) shows
+    # The losses agree closely and the weights less so: behind five batch norms the stem's gradient
+    # is a difference of nearly equal sums, whose rounding (per rank, then summed) shows, and how much
+    # depends on the CPU: on an AVX-512 VM the losses agreed to 1e-8 and the weights to 1e-3; on an
+    # AVX2 one (oneDNN's kernels for a batch of 32 and of 64 differ there) the first epoch's loss to
+    # 2.2e-6, the second's to 1.5e-4, the weights to 0.007 (the stem), the bn statistics to 2.4%. Each
+    # rank's negatives alone would move the first loss by ~log 2 (17%): it stays the sharp check.
     a, b = weights(tmp_path / "one" / "text"), weights(tmp_path / "two" / "text")
     for k in (k for k in a if not k.startswith("optim.")):
-        np.testing.assert_allclose(b[k], a[k], rtol=1e-3, atol=1e-3, err_msg=k)
+        np.testing.assert_allclose(b[k], a[k], rtol=5e-2, atol=2e-2, err_msg=k)
     for e1, e2 in zip(log(tmp_path / "one" / "text"), log(tmp_path / "two" / "text")):
-        assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-6)
+        assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-5 if e1["epoch"] == 1 else 1e-3)
         assert e2["val_zero_shot_accuracy"] == pytest.approx(e1["val_zero_shot_accuracy"], abs=0.01)
 
 
