@@ -99,7 +99,8 @@ static int open_file(lathe_engine *e, const lathe_st_file *f, const char *path, 
     if (!(in->std > 0)) return lathe_fail(LATHE_EFORMAT, "%s: lathe.std must be above 0", path);
     if (in->detector) {
         in->classes = nclasses;
-        if (nbins < 2 || nbins > 256 || nclasses < 1 || nclasses > 65536 || (k % (4 * nbins + nclasses)))
+        if (nbins < 2 || nbins > LATHE_MODEL_BINS_MAX || nclasses < 1 || nclasses > LATHE_MODEL_CLASSES_MAX ||
+            (k % (4 * nbins + nclasses)))
             return lathe_fail(LATHE_EFORMAT, "%s: a detector without a valid bins/classes record", path);
         rc = lathe_det_head_init(&e->head, in->h, in->w, strides, levels, nbins, nclasses);
         if (!rc && e->head.A * (4 * nbins + nclasses) != k)

@@ -299,7 +299,7 @@ static const block_kind *kind_of(const cJSON *d) {
 static int copies(const cJSON *d, double depth) {
     const cJSON *r = get(d, "repeat");
     int rep = cJSON_IsNumber(r) ? lathe_json_int(r->valuedouble) : 1;
-    rep = rep > 1000 ? 1000 : rep; /* graph.c refuses more */
+    rep = rep > LATHE_MODEL_REPEAT_MAX ? LATHE_MODEL_REPEAT_MAX : rep; /* graph.c refuses more */
     return rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
 }
 
@@ -391,7 +391,8 @@ int lathe_blocks_expand(const cJSON *model, cJSON **out) {
     /* width and depth read as graph.c reads them (as floats), so both count repeats alike */
     const cJSON *w = get(model, "width"), *dp = get(model, "depth");
     double wd = cJSON_IsNumber(w) ? w->valuedouble : 1, dd = cJSON_IsNumber(dp) ? dp->valuedouble : 1;
-    if (!cJSON_IsArray(layers) || !(wd > 0 && wd <= 64) || !(dd > 0 && dd <= 64)) return 0; /* graph.c refuses them */
+    if (!cJSON_IsArray(layers) || !(wd > 0 && wd <= LATHE_MODEL_SCALE_MAX) || !(dd > 0 && dd <= LATHE_MODEL_SCALE_MAX))
+        return 0; /* graph.c refuses them */
     expansion x = {.width = (float)wd, .depth = (float)dd, .pos = 1};
     int old_layers = 1, blocks = 0;
     cJSON_ArrayForEach(d, layers) {

@@ -33,12 +33,13 @@ static float get_float(const cJSON *o, const char *key, float def) {
     return cJSON_IsNumber(v) ? (float)v->valuedouble : def;
 }
 
-/* A [C, H, W] list of whole numbers 1..65536 into c, h, w; 0 when it is not one. */
+/* A [C, H, W] list of whole numbers 1..LATHE_MODEL_SIDE_MAX into c, h, w; 0 when it is not one. */
 static int shape_of(const cJSON *shape, int *c, int *h, int *w) {
     int v[3], ok = cJSON_IsArray(shape) && cJSON_GetArraySize(shape) == 3;
     for (int k = 0; ok && k < 3; k++) {
         const cJSON *x = cJSON_GetArrayItem(shape, k);
-        ok = cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) && x->valuedouble >= 1 && x->valuedouble <= 65536;
+        ok = cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) && x->valuedouble >= 1 &&
+             x->valuedouble <= LATHE_MODEL_SIDE_MAX;
         if (ok) v[k] = (int)x->valuedouble;
     }
     if (ok) *c = v[0], *h = v[1], *w = v[2];
@@ -52,7 +53,7 @@ static int out_of_key(const cJSON *v, const cJSON *model) {
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "classes")) return get_int(model, "classes", -1);
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "distances")) {
         int bins = get_int(model, "bins", 16);
-        return bins >= 2 && bins <= 256 ? 4 * bins : -1; /* model.bins' range in a spec */
+        return bins >= 2 && bins <= LATHE_MODEL_BINS_MAX ? 4 * bins : -1;
     }
     return -1;
 }
@@ -156,7 +157,7 @@ static int check_layer_args(const cJSON *d, int type, int act, int entry, const 
     cJSON_ArrayForEach(v, d) {
         const char *key = v->string;
         if (!strcmp(key, "type") || !strcmp(key, "name") || !strcmp(key, "from")) continue;
-        const layer_arg *a = args_of(type, act), repeat = {"repeat", ARG_INT, 1, 1000};
+        const layer_arg *a = args_of(type, act), repeat = {"repeat", ARG_INT, 1, LATHE_MODEL_REPEAT_MAX};
         while (a->key && strcmp(a->key, key)) a++;
         if (!strcmp(key, "repeat")) a = &repeat;
         if (!a->key) {
@@ -338,12 +339,14 @@ static int plan_layer(lathe_graph *g, int i, const cJSON *d, const cJSON *model,
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(d, "shape");
         if (!cJSON_IsArray(shape)) return lathe_fail(LATHE_EINVAL, "layer %s: an input needs shape: [C, H, W]", l->name);
         if (!shape_of(shape, &l->c, &l->h, &l->w))
-            return lathe_fail(LATHE_EINVAL, "layer %s: shape must be [C, H, W] of whole numbers 1..65536", l->name);
+            return lathe_fail(LATHE_EINVAL, "layer %s: shape must be [C, H, W] of whole numbers 1..%d", l->name,
+                              LATHE_MODEL_SIDE_MAX);
         break;
     }
     case L_UPSAMPLE:
         l->factor = get_int(d, "factor", 2);
-        ok = l->factor >= 1 && (int64_t)l->h * l->factor <= 65536 && (int64_t)l->w * l->factor <= 65536;
+        ok = l->factor >= 1 && (int64_t)l->h * l->factor <= LATHE_MODEL_SIDE_MAX &&
+             (int64_t)l->w * l->factor <= LATHE_MODEL_SIDE_MAX;
         why = "upsampled past 65536 positions a side";
         if (ok) l->h *= l->factor, l->w *= l->factor;
         break;
@@ -613,8 +616,8 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "batch must be >= 1");
     /* as a spec's check has them (spec_check.c), for models that come without one (an engine's) */
     double width = get_num(model, "width", 1), depth = get_num(model, "depth", 1);
-    if (!(width > 0 && width <= 64) || !(depth > 0 && depth <= 64))
-        return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be in (0, 64]");
+    if (!(width > 0 && width <= LATHE_MODEL_SCALE_MAX) || !(depth > 0 && depth <= LATHE_MODEL_SCALE_MAX))
+        return lathe_fail(LATHE_EINVAL, "model.width and model.depth must be in (0, %d]", LATHE_MODEL_SCALE_MAX);
     width = (float)width, depth = (float)depth; /* read as floats, as blocks.c reads them */
     /* he: Kaiming uniform with ReLU's gain (bound sqrt(6 / fan_in)); torch: PyTorch's default for
      * nn.Conv2d and nn.Linear weights (kaiming_uniform_ with a = sqrt(5): bound 1 / sqrt(fan_in)), what
@@ -626,7 +629,7 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     const cJSON *d;
     cJSON_ArrayForEach(d, layers) {
         int rep = get_int(d, "repeat", 1);
-        rep = rep > 1000 ? 1000 : rep; /* more is refused below, with the layer named */
+        rep = rep > LATHE_MODEL_REPEAT_MAX ? LATHE_MODEL_REPEAT_MAX : rep; /* more is refused below, naming the layer */
         total += rep > 1 ? (size_t)fmax(1, lround(rep * depth)) : 1;
     }
     if (total > (1 << 20)) return lathe_fail(LATHE_EINVAL, "model: %zu layers (with repeats), more than 2^20", total);
@@ -643,13 +646,13 @@ static int build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out
     in->type = L_INPUT, in->pw = in->pb = in->prm = in->prv = -1;
     int rc = shape_of(input, &in->c, &in->h, &in->w)
                  ? 0
-                 : lathe_fail(LATHE_EINVAL, "model.input must be [C, H, W] of whole numbers 1..65536");
+                 : lathe_fail(LATHE_EINVAL, "model.input must be [C, H, W] of whole numbers 1..%d", LATHE_MODEL_SIDE_MAX);
     size_t cap = 0;
     int i = 1, entry = 0;
     cJSON_ArrayForEach(d, layers) {
         if (rc) break;
         int rep = get_int(d, "repeat", 1);
-        rep = rep > 1000 ? 1000 : rep; /* as counted above; the first copy's check refuses it */
+        rep = rep > LATHE_MODEL_REPEAT_MAX ? LATHE_MODEL_REPEAT_MAX : rep; /* as counted above; refused below */
         rep = rep > 1 ? (int)fmax(1, lround(rep * depth)) : 1;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "type");
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");

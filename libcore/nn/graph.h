@@ -38,6 +38,17 @@ typedef struct {
  * an unknown input name, a bad block argument), or -LATHE_ENOMEM. Parameters are initialized from
  * `seed` (Kaiming uniform for conv and linear weights, zero biases, BN gamma 1 beta 0). */
 int lathe_graph_build(const cJSON *model, int batch, uint64_t seed, lathe_graph **out);
+/* The model's bounds, one set for a spec's check (spec_check.c), the builder (which also reads
+ * models that come without a spec: an engine's) and the block expansion: model.width and
+ * model.depth in (0, SCALE_MAX], a layer's repeat 1..REPEAT_MAX, an input or upsampled side
+ * 1..SIDE_MAX, model.bins 2..BINS_MAX, model.classes 1..CLASSES_MAX. */
+enum {
+    LATHE_MODEL_SCALE_MAX = 64,
+    LATHE_MODEL_REPEAT_MAX = 1000,
+    LATHE_MODEL_SIDE_MAX = 65536,
+    LATHE_MODEL_BINS_MAX = 256,
+    LATHE_MODEL_CLASSES_MAX = 65536
+};
 void lathe_graph_free(lathe_graph *g);
 
 /* The input buffer (batch, C, H, W) to fill before forward, and its shape. */

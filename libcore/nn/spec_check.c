@@ -7,6 +7,7 @@
 
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/nn/graph.h"
 
 enum { K_NUM, K_INT, K_STR, K_BOOL, K_PROB, K_LIST, K_NAMES, K_MAP, K_TEXTS };
 
@@ -52,10 +53,10 @@ static const spec_key keys[] = {
     {"data.augment.hsv_v", K_NUM, 0, 1, NULL, "detect"},
     {"model", K_MAP, 0, 0, NULL, NULL},
     {"model.input", K_LIST, 0, 0, NULL, NULL},
-    {"model.classes", K_INT, 1, 65536, NULL, NULL},
-    {"model.width", K_NUM, 1e-6, 64, NULL, NULL},
-    {"model.depth", K_NUM, 1e-6, 64, NULL, NULL},
-    {"model.bins", K_INT, 2, 256, NULL, NULL},
+    {"model.classes", K_INT, 1, LATHE_MODEL_CLASSES_MAX, NULL, NULL},
+    {"model.width", K_NUM, 1e-6, LATHE_MODEL_SCALE_MAX, NULL, NULL},
+    {"model.depth", K_NUM, 1e-6, LATHE_MODEL_SCALE_MAX, NULL, NULL},
+    {"model.bins", K_INT, 2, LATHE_MODEL_BINS_MAX, NULL, NULL},
     {"model.init", K_STR, 0, 0, "he torch", NULL},
     {"model.layers", K_LIST, 0, 0, NULL, NULL},
     {"train", K_MAP, 0, 0, NULL, NULL},
