@@ -117,21 +117,26 @@ void lathe_det_loader_letterbox(const lathe_det_loader *l, float *scale, float *
 static double uniform(uint64_t *s, double a, double b) { return a + (b - a) * lathe_rng_unit(s); }
 
 /* Decides an item: which images, where, and the transform (the split's order holds epoch's). */
+/* One image letterboxed to the input, nothing else (what evaluation sees). */
+static void plain_plan(const lathe_det_loader *l, uint64_t sample, plan *p) {
+    double W = l->o.w, H = l->o.h, iw = l->sw * l->r, ih = l->sh * l->r;
+    memset(p, 0, sizeof *p);
+    p->sx = p->sy = 1, p->gs = p->gv = 1;
+    p->ntiles = 1, p->cw = W, p->ch = H;
+    tile *t = &p->t[0];
+    t->sample = sample, t->off_x = (W - iw) / 2, t->off_y = (H - ih) / 2;
+    t->x0 = t->off_x, t->y0 = t->off_y, t->x1 = t->off_x + iw, t->y1 = t->off_y + ih;
+}
+
 static void make_plan(const lathe_det_loader *l, int epoch, uint64_t pos, plan *p) {
     const lathe_det_loader_opts *o = &l->o;
     double W = o->w, H = o->h, r = l->r, iw = l->sw * r, ih = l->sh * r;
-    memset(p, 0, sizeof *p);
-    p->sx = p->sy = 1, p->gs = p->gv = 1;
     uint64_t s = lathe_mix64(o->seed ^ lathe_mix64((uint64_t)epoch * 0x1000003ull + pos + 11));
     uint64_t first = l->split.index[l->split.order[pos]];
+    plain_plan(l, first, p);
     int mosaic_on = o->augment && (o->mosaic_epochs < 0 || epoch < o->mosaic_epochs);
     p->mosaic = mosaic_on && lathe_rng_unit(&s) < o->mosaic;
-    if (!p->mosaic) {
-        p->ntiles = 1, p->cw = W, p->ch = H;
-        tile *t = &p->t[0];
-        t->sample = first, t->off_x = (W - iw) / 2, t->off_y = (H - ih) / 2;
-        t->x0 = t->off_x, t->y0 = t->off_y, t->x1 = t->off_x + iw, t->y1 = t->off_y + ih;
-    } else {
+    if (p->mosaic) {
         p->ntiles = 4, p->cw = 2 * W, p->ch = 2 * H;
         p->xc = uniform(&s, 0.5 * W, 1.5 * W), p->yc = uniform(&s, 0.5 * H, 1.5 * H);
         for (int k = 0; k < 4; k++) {
@@ -251,25 +256,23 @@ static int place_boxes(const lathe_det_loader *l, const plan *p, const lathe_dat
     return kept;
 }
 
-/* One item: pixels into dst, boxes into a new array (*boxes, 5 floats each). */
-static int make_item(lathe_det_loader *l, int epoch, uint64_t pos, uint8_t *const *img, size_t frame, float *dst,
-                     float **boxes, int *nboxes, uint64_t *sample) {
-    plan p;
-    make_plan(l, epoch, pos, &p);
-    *sample = p.t[0].sample, *boxes = NULL, *nboxes = 0;
+/* One item as plan p says: pixels into dst, boxes into a new array (*boxes, 5 floats each). */
+static int make_item(lathe_det_loader *l, const plan *p, uint8_t *const *img, size_t frame, float *dst, float **boxes,
+                     int *nboxes, uint64_t *sample) {
+    *sample = p->t[0].sample, *boxes = NULL, *nboxes = 0;
     lathe_dataset_sample s[MAX_TILES];
     memset(s, 0, sizeof s);
     size_t total = 0;
     int rc = 0;
-    for (int k = 0; k < p.ntiles && !rc; k++) {
-        rc = lathe_dataset_get(l->ds, p.t[k].sample, LATHE_READ_BOXES, &s[k]);
-        if (!rc) rc = lathe_dataset_read_pixels(l->ds, p.t[k].sample, img[k], frame);
+    for (int k = 0; k < p->ntiles && !rc; k++) {
+        rc = lathe_dataset_get(l->ds, p->t[k].sample, LATHE_READ_BOXES, &s[k]);
+        if (!rc) rc = lathe_dataset_read_pixels(l->ds, p->t[k].sample, img[k], frame);
         total += s[k].nboxes;
     }
     if (!rc && total && !(*boxes = malloc(total * 5 * sizeof **boxes))) rc = lathe_fail(LATHE_ENOMEM, "boxes of an item");
-    for (int k = 0; k < p.ntiles && !rc && *boxes; k++) *nboxes += place_boxes(l, &p, &s[k], &p.t[k], *boxes + 5 * *nboxes);
-    for (int k = 0; k < p.ntiles; k++) lathe_dataset_sample_free(&s[k]);
-    if (!rc) render(l, &p, img, dst);
+    for (int k = 0; k < p->ntiles && !rc && *boxes; k++) *nboxes += place_boxes(l, p, &s[k], &p->t[k], *boxes + 5 * *nboxes);
+    for (int k = 0; k < p->ntiles; k++) lathe_dataset_sample_free(&s[k]);
+    if (!rc) render(l, p, img, dst);
     return rc;
 }
 
@@ -296,13 +299,8 @@ static int gather(lathe_det_batch *b, int n, float **items, const int *counts) {
     return 0;
 }
 
-int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n, lathe_det_batch *b) {
-    /* epoch -1 would match the split order's "no order yet"; a negative n would pass the clip below */
-    if (epoch < 0 || n < 0) return lathe_fail(LATHE_EINVAL, "detection batch: epoch %d, %d items", epoch, n);
-    if (first >= l->split.n) return 0;
-    if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
-    if (n > b->cap) n = b->cap;
-    lathe_split_order_epoch(&l->split, epoch);
+/* Items [first, first + n) of epoch's order, or (samples not NULL) those samples plain, into b. */
+static int load_items(lathe_det_loader *l, int epoch, uint64_t first, const uint64_t *samples, int n, lathe_det_batch *b) {
     size_t frame = (size_t)l->sw * l->sh * 3, per = (size_t)3 * l->o.h * l->o.w;
     float **items = calloc((size_t)n + 1, sizeof *items);
     int *counts = calloc((size_t)n + 1, sizeof *counts), failed = 0;
@@ -318,8 +316,10 @@ int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n
         for (int k = 0; k < MAX_TILES; k++) ok &= (img[k] = malloc(frame)) != NULL;
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            int rc = ok ? make_item(l, epoch, first + (uint64_t)i, img, frame, b->x + (size_t)i * per, &items[i],
-                                    &counts[i], &b->samples[i])
+            plan p;
+            if (samples) plain_plan(l, samples[i], &p);
+            else make_plan(l, epoch, first + (uint64_t)i, &p);
+            int rc = ok ? make_item(l, &p, img, frame, b->x + (size_t)i * per, &items[i], &counts[i], &b->samples[i])
                         : lathe_fail(LATHE_ENOMEM, "image buffers");
             if (rc) {
 #pragma omp critical(det_loader_failure)
@@ -332,4 +332,32 @@ int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n
     for (int i = 0; i < n; i++) free(items[i]);
     free(items), free(counts);
     return rc ? rc : n;
+}
+
+int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n, lathe_det_batch *b) {
+    /* epoch -1 would match the split order's "no order yet"; a negative n would pass the clip below */
+    if (epoch < 0 || n < 0) return lathe_fail(LATHE_EINVAL, "detection batch: epoch %d, %d items", epoch, n);
+    if (first >= l->split.n) return 0;
+    if ((uint64_t)n > l->split.n - first) n = (int)(l->split.n - first);
+    if (n > b->cap) n = b->cap;
+    lathe_split_order_epoch(&l->split, epoch);
+    return load_items(l, epoch, first, NULL, n, b);
+}
+
+int lathe_det_loader_samples(lathe_det_loader *l, const uint64_t *samples, int n, lathe_det_batch *b) {
+    uint64_t count = lathe_dataset_count(l->ds);
+    if (n < 0 || n > b->cap) return lathe_fail(LATHE_EINVAL, "detection batch: %d items for %d places", n, b->cap);
+    for (int i = 0; i < n; i++)
+        if (samples[i] >= count) return lathe_fail(LATHE_EINVAL, "sample %llu of %llu", (unsigned long long)samples[i], (unsigned long long)count);
+    return n ? load_items(l, 0, 0, samples, n, b) : 0;
+}
+
+uint64_t lathe_det_loader_background(const lathe_det_loader *l, const uint64_t **samples, uint64_t *draw) {
+    *samples = l->split.all_empty;
+    *draw = l->split.all_empty ? l->split.n - l->split.nboxed : 0;
+    return l->split.all_empty ? l->split.nempty : 0;
+}
+
+int lathe_det_loader_prefer_background(lathe_det_loader *l, const uint64_t *samples, uint64_t n) {
+    return lathe_split_order_prefer_background(&l->split, samples, n);
 }

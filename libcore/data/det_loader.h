@@ -62,6 +62,15 @@ uint64_t lathe_det_loader_size(const lathe_det_loader *l);
 /* Fills b with the items at positions [first, first + n) of epoch's order (n clipped at the end;
  * at most b->cap). Returns how many, or a negative LATHE_E* code. Items run on all cores. */
 int lathe_det_loader_batch(lathe_det_loader *l, int epoch, uint64_t first, int n, lathe_det_batch *b);
+/* Fills b with the given dataset samples letterboxed and unaugmented, as evaluation sees them
+ * (n at most b->cap). Returns n or a negative LATHE_E* code. */
+int lathe_det_loader_samples(lathe_det_loader *l, const uint64_t *samples, int n, lathe_det_batch *b);
+/* Background sampling (background < 1): the split's samples without boxes (*samples, in dataset
+ * order; the count is returned) and how many of them each epoch draws (*draw). 0 without it. */
+uint64_t lathe_det_loader_background(const lathe_det_loader *l, const uint64_t **samples, uint64_t *draw);
+/* Hard negatives: the next epochs' draws of samples without boxes start with these (order.h,
+ * lathe_split_order_prefer_background). Returns 0 or a negative LATHE_E* code. */
+int lathe_det_loader_prefer_background(lathe_det_loader *l, const uint64_t *samples, uint64_t n);
 /* The letterbox of unaugmented items: input = stored * scale + pad. */
 void lathe_det_loader_letterbox(const lathe_det_loader *l, float *scale, float *pad_x, float *pad_y);
 

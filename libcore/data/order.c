@@ -59,19 +59,42 @@ int lathe_split_order_sample_background(lathe_split_order *s, lathe_dataset *ds,
     return 0;
 }
 
+static int by_value(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int lathe_split_order_prefer_background(lathe_split_order *s, const uint64_t *samples, uint64_t n) {
+    if (!s->all_empty) return lathe_fail(LATHE_EINVAL, "hard negatives need background sampling (a share below 1)");
+    if (!s->preferred && !(s->preferred = calloc(s->nempty + 1, 1))) return lathe_fail(LATHE_ENOMEM, "hard negatives");
+    memset(s->preferred, 0, s->nempty);
+    uint64_t room = s->n - s->nboxed; /* the draw's size */
+    s->npreferred = 0;
+    for (uint64_t i = 0; i < n && s->npreferred < room; i++) {
+        const uint64_t *at = bsearch(&samples[i], s->all_empty, s->nempty, sizeof *at, by_value);
+        if (at && !s->preferred[at - s->all_empty]) s->preferred[at - s->all_empty] = 1, s->npreferred++;
+    }
+    s->epoch = -1; /* the next epoch's draw is computed anew */
+    return 0;
+}
+
 void lathe_split_order_free(lathe_split_order *s) {
-    free(s->index), free(s->labels), free(s->order), free(s->all_empty);
+    free(s->index), free(s->labels), free(s->order), free(s->all_empty), free(s->preferred);
     memset(s, 0, sizeof *s);
 }
 
 const uint64_t *lathe_split_order_epoch(lathe_split_order *s, int epoch) {
     if (s->epoch == epoch) return s->order;
-    if (s->all_empty) { /* this epoch's samples without boxes: the first of a shuffle of all of them */
-        uint64_t *pick = s->index + s->nboxed, r = lathe_mix64(~s->seed ^ lathe_mix64((uint64_t)epoch + 1));
-        memcpy(pick, s->all_empty, s->nempty * sizeof *pick);
-        for (uint64_t i = s->nempty - 1; s->nempty > 1 && i > 0; i--) {
-            uint64_t j = (uint64_t)(lathe_rng_unit(&r) * (double)(i + 1)), t = pick[i];
-            pick[i] = pick[j], pick[j] = t;
+    if (s->all_empty) { /* this epoch's samples without boxes: the preferred ones, then a shuffle of the rest */
+        uint64_t *pick = s->index + s->nboxed, r = lathe_mix64(~s->seed ^ lathe_mix64((uint64_t)epoch + 1)), k = 0;
+        for (uint64_t i = 0; s->preferred && i < s->nempty; i++)
+            if (s->preferred[i]) pick[k++] = s->all_empty[i];
+        uint64_t *rest = pick + k, m = 0;
+        for (uint64_t i = 0; i < s->nempty; i++)
+            if (!s->preferred || !s->preferred[i]) rest[m++] = s->all_empty[i];
+        for (uint64_t i = m - 1; m > 1 && i > 0; i--) {
+            uint64_t j = (uint64_t)(lathe_rng_unit(&r) * (double)(i + 1)), t = rest[i];
+            rest[i] = rest[j], rest[j] = t;
         }
     }
     for (uint64_t i = 0; i < s->n; i++) s->order[i] = i;

@@ -16,9 +16,11 @@ typedef struct {
     uint64_t n, seed;
     int shuffle, epoch; /* epoch -1: no order computed yet */
     /* background sampling (lathe_split_order_sample_background): index holds the samples with boxes,
-     * then the epoch's draw of those without; all_empty lists every sample without boxes */
+     * then the epoch's draw of those without; all_empty lists every sample without boxes (in
+     * dataset order), preferred marks those the next draw takes first (hard negatives) */
     uint64_t *all_empty;
-    uint64_t nboxed, nempty;
+    unsigned char *preferred;
+    uint64_t nboxed, nempty, npreferred;
 } lathe_split_order;
 
 /* Lists split's samples (labelled_only: those whose label is >= 0; with_labels: keep the labels).
@@ -31,6 +33,11 @@ void lathe_split_order_free(lathe_split_order *s);
  * epoch's size. share 1 keeps everything, as without this call. Returns 0, -LATHE_EINVAL (share
  * outside (0, 1]) or the reader's errors. */
 int lathe_split_order_sample_background(lathe_split_order *s, lathe_dataset *ds, double share);
+/* Hard negatives: the draws of samples without boxes from the next epoch on take these (dataset
+ * indices of all_empty; others are ignored, and beyond the draw's size the first ones) before
+ * filling up at random from the rest; n 0 goes back to plain random draws. Returns 0, or
+ * -LATHE_EINVAL without background sampling / -LATHE_ENOMEM. */
+int lathe_split_order_prefer_background(lathe_split_order *s, const uint64_t *samples, uint64_t n);
 /* Epoch's order (positions 0..n-1, shuffled from (seed, epoch) when shuffle is set; with background
  * sampling, also the epoch's draw of samples without boxes into index), computed when the epoch
  * changes. One caller at a time. */

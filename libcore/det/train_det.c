@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "detector.h"
+#include "hard_negatives.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/data/det_loader.h"
@@ -24,6 +25,7 @@ typedef struct {
     unsigned char *held;      /* (classes) 1: data.holdout_classes, whose boxes are not trained on */
     double parts[3];          /* the epoch's class, box (CIoU) and DFL loss sums, and the steps they cover */
     double part_steps;
+    lathe_hard_negatives hard; /* data.hard_background */
 } det_trainer;
 
 static double num(const cJSON *spec, const char *path, double def) { return lathe_config_num(spec, path, def); }
@@ -68,6 +70,10 @@ static void drop_held_out(const det_trainer *t, lathe_det_batch *b) {
 
 static int task_load(void *ctx, int slot, int epoch, uint64_t pos, int n) {
     det_trainer *t = ctx;
+    if (t->hard.k && t->hard.epoch != epoch) { /* a resumed run's first batch */
+        int rc = lathe_hard_negatives_restore(&t->hard, t->train, epoch);
+        if (rc) return rc;
+    }
     int got = lathe_det_loader_batch(t->train, epoch, pos, n, &t->batch[slot]);
     if (got > 0 && t->held) drop_held_out(t, &t->batch[slot]);
     return got;
@@ -143,6 +149,8 @@ static int task_validate(void *ctx, lathe_graph *g, cJSON *entry, double *metric
         lathe_coco_result_free(&res);
         lathe_coco_data_free(&data);
     }
+    if (!rc && t->hard.k) /* entry's epoch counts from 1: the next one's index */
+        rc = lathe_hard_negatives_mine(&t->hard, &t->d, t->train, &t->batch[0], (int)lathe_config_num(entry, "epoch", 0));
     return rc;
 }
 
@@ -181,6 +189,11 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
         rc = lathe_fail(LATHE_EINVAL, "data.train_split / data.val_split: train, val or test");
     lo.h = t.d.h, lo.w = t.d.w, lo.mean = t.d.mean, lo.std = t.d.std, lo.seed = (uint64_t)num(spec, "train.seed", 0);
     if (!rc) rc = augment_options(spec, &lo);
+    t.hard = (lathe_hard_negatives){(int)num(spec, "data.hard_background", 0), lo.seed, (int)num(spec, "train.epochs", 10),
+                                    run_dir, NULL, -1, NULL};
+    if (!rc && t.hard.k && (t.hard.k < 2 || !(lo.background < 1)))
+        rc = lathe_fail(LATHE_EINVAL, "data.hard_background scores that many candidates per place of the background draw: "
+                                      "0 (off) or 2..16, with data.background below 1");
     if (!rc && lathe_config_get(spec, "data.holdout_classes")) {
         t.held = calloc((size_t)t.d.classes, 1);
         rc = t.held ? lathe_holdout_classes(spec, (const char *const *)t.d.class_names, t.d.classes, t.held)
@@ -199,6 +212,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     t.loss.w_dfl = (float)num(spec, "train.loss.dfl", t.loss.w_dfl);
     t.loss.assign.topk = (int)num(spec, "train.assign.topk", t.loss.assign.topk);
     t.loss.cls_skip = t.held; /* a held-out class is neither a target nor a negative: its name stays unseen */
+    t.hard.held = t.held;
     const char *cls_kind = lathe_config_str(spec, "train.loss.cls_kind", "bce");
     const char *iou_kind = lathe_config_str(spec, "train.loss.iou_kind", "ciou");
     t.loss.cls_kind = !strcmp(cls_kind, "focal") ? LATHE_CLS_FOCAL : !strcmp(cls_kind, "varifocal") ? LATHE_CLS_VARIFOCAL : LATHE_CLS_BCE;
@@ -214,6 +228,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     if (!rc) rc = lathe_trainer_run(spec, t.d.g, &task, run_dir, resume, stop);
     for (int s = 0; s < 2; s++) lathe_det_batch_free(&t.batch[s]);
     free(t.assigned), free(t.score), free(t.held);
+    lathe_hard_negatives_free(&t.hard);
     lathe_det_loader_free(t.train);
     lathe_detector_close(&t.d);
     return rc;

@@ -37,6 +37,7 @@ static const spec_key keys[] = {
     {"data.mean", K_NUM, -BIG, BIG, NULL, NULL},
     {"data.std", K_NUM, 1e-12, BIG, NULL, NULL},
     {"data.background", K_NUM, 1e-6, 1, NULL, NULL},
+    {"data.hard_background", K_INT, 0, 16, NULL, "detect"},
     {"data.holdout_classes", K_NAMES, 0, 0, NULL, NULL},
     {"data.augment", K_MAP, 0, 0, NULL, NULL},
     {"data.augment.flip", K_PROB, 0, 1, NULL, GEOMETRIC},

@@ -8,7 +8,7 @@ ingested, a small detector of experiments/detect/models/yolo_like.yaml is traine
   - fine-tuning with --init on a dataset with another class list loads everything but the class
     convolutions, and train.freeze=backbone leaves the backbone's tensors untouched;
   - a detector run killed (SIGKILL) mid-epoch and resumed ends with the same bytes as one never
-    interrupted (the loader's mosaic and affine draws included)."""
+    interrupted (the loader's mosaic and affine draws included), with hard-negative mining too."""
 import json
 import os
 import shutil
@@ -31,16 +31,16 @@ MODEL = ROOT / "experiments" / "detect" / "models" / "yolo_like.yaml"
 COLORS = [(220, 30, 30), (30, 60, 220), (30, 200, 60)]
 
 
-def shapes_source(root, n, classes, seed):
+def shapes_source(root, n, classes, seed, empty_every=0):
     """COCO folder: 96x72 noisy grey images (letterboxed on ingest) with 1-3 objects: class 0 squares, class 1 wide bars,
-    class 2 (when asked) tall bars, each in its own colour."""
+    class 2 (when asked) tall bars, each in its own colour; with empty_every, every such image has no object."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     (root / "images").mkdir(parents=True)
     images, anns = [], []
     for i in range(n):
         arr = rng.integers(90, 140, size=(72, 96, 3)).astype(np.uint8)
-        for _ in range(rng.integers(1, 4)):
+        for _ in range(0 if empty_every and i % empty_every == 0 else rng.integers(1, 4)):
             c = int(rng.integers(0, classes))
             w, h = [(24, 24), (36, 14), (14, 36)][c]
             x, y = int(rng.integers(0, 96 - w)), int(rng.integers(0, 72 - h))
@@ -278,32 +278,63 @@ def test_focal_and_giou_losses_train_too(trained, tmp_path):
     assert bad.returncode == 1 and "cls_kind" in bad.stderr
 
 
+def kill_training_after(spec, args, run, ready, delay=0.0):
+    """Starts `lathe train` into run, SIGKILLs it `delay` seconds after the file `ready` appears, and checks that
+    the file is there to resume from. A run that still ended first (metrics.json is its last write) proves
+    nothing: it is run again, three times at most."""
+    for _ in range(3):
+        shutil.rmtree(run, ignore_errors=True)
+        p = subprocess.Popen([LATHE, "train", str(spec), *args, "--runs", str(run.parent), "--name", run.name],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not ready.exists() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate(timeout=60)
+        ended = (run / "metrics.json").exists()
+        if not ended:
+            break
+    assert not ended, "every run ended before the kill: the test proved nothing"
+    assert p.returncode == -signal.SIGKILL, err.decode()
+    assert ready.exists()
+
+
 def test_killed_and_resumed_detector_equals_uninterrupted(trained, tmp_path):
     root, _, spec = trained
     args = ["train.epochs=3", "train.checkpoint_every=4", "train.ema=0.99", "--threads", "2"]
     lathe("train", spec, *args, "--runs", tmp_path, "--name", "whole")
     last = tmp_path / "cut" / "checkpoints" / "last.safetensors"
-    # killed at once after the first checkpoint (step 4 of 18), the earliest moment with one to resume
-    # from; a run that still ended first (metrics.json is its last write) proves nothing: run it again
-    for _ in range(3):
-        shutil.rmtree(tmp_path / "cut", ignore_errors=True)
-        p = subprocess.Popen([LATHE, "train", str(spec), *args, "--runs", str(tmp_path), "--name", "cut"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while not last.exists() and p.poll() is None and time.monotonic() < deadline:  # wait for a mid-run checkpoint
-            time.sleep(0.02)
-        p.send_signal(signal.SIGKILL)
-        _, err = p.communicate(timeout=60)
-        ended = (tmp_path / "cut" / "metrics.json").exists()
-        if not ended:
-            break
-    assert not ended, "every run ended before the kill: the test proved nothing"
-    assert p.returncode == -signal.SIGKILL, err.decode()
-    assert last.exists()  # a checkpoint to resume from
+    # killed at once after the first checkpoint (step 4 of 18), the earliest moment with one to resume from
+    kill_training_after(spec, args, tmp_path / "cut", last)
     p = lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
     assert "resuming at epoch" in p.stderr, p.stderr
     whole = (tmp_path / "whole" / "checkpoints" / "last.safetensors").read_bytes()
     assert whole == last.read_bytes()
+
+
+def test_hard_negatives_are_empty_images_and_survive_a_kill(tmp_path):
+    """data.hard_background: each epoch's draw of images without boxes is chosen by the model, kept in
+    checkpoints/hard_background.json (only images without boxes, the draw's size), and a run killed after a
+    choice and resumed ends with the same bytes as one never interrupted."""
+    shapes_source(tmp_path / "src", 48, 2, seed=6, empty_every=2)  # 24 images without boxes
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 64, "--split", "1,0,0")
+    spec = write_spec(tmp_path / "spec.yaml", tmp_path / "ds", epochs=4)
+    args = ["data.background=0.25", "data.hard_background=3", "train.checkpoint_every=2", "--threads", "2"]
+    lathe("train", spec, *args, "--runs", tmp_path, "--name", "whole")
+    kept = json.loads((tmp_path / "whole" / "checkpoints" / "hard_background.json").read_text())
+    assert sorted(kept) == ["2", "3"]  # the last two epochs' choices (none after the last epoch)
+    for samples in kept.values():
+        assert len(samples) == 6 == len(set(samples))  # round(0.25 x 24)
+        assert all(s % 2 == 0 for s in samples)  # ingest keeps the source order: the even images are the empty ones
+    # killed a little after the first choice: in the next epoch, past a checkpoint or two
+    kill_training_after(spec, args, tmp_path / "cut", tmp_path / "cut" / "checkpoints" / "hard_background.json", 0.3)
+    lathe("train", spec, "--resume", "--runs", tmp_path, "--name", "cut", "--threads", "2")
+    for name in ("last.safetensors", "hard_background.json"):
+        assert (tmp_path / "whole" / "checkpoints" / name).read_bytes() == (tmp_path / "cut" / "checkpoints" / name).read_bytes()
+    for bad in (["data.hard_background=1"], ["data.hard_background=2", "data.background=1"], ["data.hard_background=17"]):
+        p = lathe("train", spec, *bad, "--runs", tmp_path, "--name", "bad", check=False)
+        assert p.returncode == 1 and "hard_background" in p.stderr, p.stderr
 
 
 def test_predict_needs_no_dataset_and_bad_bases_are_refused(trained, tmp_path):

@@ -387,6 +387,84 @@ static void background_share_is_drawn_each_epoch(void **state) {
     close_fixture(&f);
 }
 
+/* Hard negatives (data.hard_background): the samples without boxes are listed with the draw's size,
+ * a preferred one is drawn in every epoch until the preference is cleared, a sample that is not
+ * an empty one of the split is ignored, and clearing gives back the plain draws. */
+static void preferred_background_is_drawn_first(void **state) {
+    (void)state;
+    fixture f = open_main();
+    lathe_det_loader_opts o = identity_augment_opts(64, 64);
+    o.seed = 3, o.background = 0.5f;
+    lathe_det_loader *l = make_loader(&f, &o), *plain = make_loader(&f, &o);
+    const uint64_t *empty;
+    uint64_t draw;
+    assert_int_equal(lathe_det_loader_background(l, &empty, &draw), 2);
+    assert_int_equal(empty[0], 2);
+    assert_int_equal(empty[1], 8);
+    assert_int_equal(draw, 1);
+    lathe_det_batch b;
+    assert_int_equal(lathe_det_batch_init(&b, NTRAIN, 64, 64), 0);
+    for (uint64_t want = 2; want <= 8; want += 6) {
+        const uint64_t prefer[] = {5, want}; /* 5 is a val sample: not a candidate */
+        assert_int_equal(lathe_det_loader_prefer_background(l, prefer, 2), 0);
+        for (int epoch = 0; epoch < 6; epoch++) {
+            load(l, epoch, 0, NTRAIN, &b, NTRAIN - 1);
+            int count[10] = {0};
+            for (int i = 0; i < b.n; i++) count[b.samples[i]]++;
+            assert_int_equal(count[want], 1);
+            assert_int_equal(count[want == 2 ? 8 : 2], 0);
+        }
+    }
+    assert_int_equal(lathe_det_loader_prefer_background(l, NULL, 0), 0); /* cleared: the plain draws */
+    lathe_det_batch a;
+    assert_int_equal(lathe_det_batch_init(&a, NTRAIN, 64, 64), 0);
+    for (int epoch = 0; epoch < 6; epoch++) {
+        load(l, epoch, 0, NTRAIN, &a, NTRAIN - 1);
+        load(plain, epoch, 0, NTRAIN, &b, NTRAIN - 1);
+        assert_memory_equal(a.samples, b.samples, (NTRAIN - 1) * sizeof *a.samples);
+    }
+    lathe_det_loader_free(l), lathe_det_loader_free(plain);
+    o.background = 1; /* no sampling: nothing to prefer */
+    l = make_loader(&f, &o);
+    assert_int_equal(lathe_det_loader_background(l, &empty, &draw), 0);
+    assert_int_equal(lathe_det_loader_prefer_background(l, train_samples, 1), -LATHE_EINVAL);
+    lathe_det_loader_free(l);
+    lathe_det_batch_free(&a), lathe_det_batch_free(&b);
+    close_fixture(&f);
+}
+
+/* lathe_det_loader_samples: the given samples as the unaugmented loader has them, whatever the
+ * loader's own augmentation; samples past the dataset and more than the batch holds are refused. */
+static void samples_load_as_evaluation_sees_them(void **state) {
+    (void)state;
+    fixture f = open_main();
+    lathe_det_loader_opts po = plain_opts(LATHE_SPLIT_TRAIN, 64, 64), ao = po;
+    ao.augment = 1, ao.seed = 5;
+    lathe_det_loader *plain = make_loader(&f, &po), *aug = make_loader(&f, &ao);
+    lathe_det_batch a, b;
+    assert_int_equal(lathe_det_batch_init(&a, NTRAIN, 64, 64), 0);
+    assert_int_equal(lathe_det_batch_init(&b, NTRAIN, 64, 64), 0);
+    load(plain, 0, 0, NTRAIN, &a, NTRAIN);
+    const uint64_t pick[] = {train_samples[4], train_samples[1]};
+    assert_int_equal(lathe_det_loader_samples(aug, pick, 2, &b), 2);
+    size_t per = (size_t)3 * 64 * 64;
+    const int at[] = {4, 1};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(b.samples[i], pick[i]);
+        assert_memory_equal(b.x + i * per, a.x + at[i] * per, per * sizeof *b.x);
+        int n = b.offsets[i + 1] - b.offsets[i];
+        assert_int_equal(n, a.offsets[at[i] + 1] - a.offsets[at[i]]);
+        if (n) assert_memory_equal(b.boxes + 4 * b.offsets[i], a.boxes + 4 * a.offsets[at[i]], 4 * (size_t)n * sizeof *b.boxes);
+    }
+    const uint64_t past[] = {0, 10};
+    assert_int_equal(lathe_det_loader_samples(aug, past, 2, &b), -LATHE_EINVAL);
+    assert_int_equal(lathe_det_loader_samples(aug, train_samples, NTRAIN + 1, &b), -LATHE_EINVAL);
+    assert_int_equal(lathe_det_loader_samples(aug, train_samples, 0, &b), 0);
+    lathe_det_loader_free(plain), lathe_det_loader_free(aug);
+    lathe_det_batch_free(&a), lathe_det_batch_free(&b);
+    close_fixture(&f);
+}
+
 /* Every augmented box lies inside the input and is at least 2 pixels wide and high, with a valid
  * label, over several epochs and batches, for a square and a non-square input. */
 static void augmented_boxes_stay_valid(void **state) {
@@ -616,6 +694,8 @@ int main(void) {
         cmocka_unit_test(batch_arguments),
         cmocka_unit_test(bad_options_refused),
         cmocka_unit_test(background_share_is_drawn_each_epoch),
+        cmocka_unit_test(preferred_background_is_drawn_first),
+        cmocka_unit_test(samples_load_as_evaluation_sees_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
