@@ -3,7 +3,7 @@
 # line photos whose defects are small, ingest it twice (as full-resolution tiles for the detector,
 # and whole photos letterboxed for the dataset report), verify, describe and analyze it, train a
 # defect detector on the tiles and evaluate it on the test split's whole photos (COCO metrics, and
-# the image-level verdict per photo: its best detection's class, else good), run it on new photos,
+# the image-level verdict per photo: the class its detections score most for, else good), run it on new photos,
 # export it to ONNX and to a lathe engine, train an open-vocabulary detector with a class held out
 # and run it with a new vocabulary, train image-text heads (line photos, real digit scans)
 # and score them zero-shot from class prompts, train an image + sensor fusion head and its
@@ -89,7 +89,7 @@ acc=$(sed -n 's/^image-level accuracy \([0-9.]*\) .*/\1/p' "$OUT/detector.txt")
 label_acc=$(sed -n 's/^image-level accuracy .*; \([0-9.]*\) naming the label itself.*/\1/p' "$OUT/detector.txt")
 echo "demo done in $(( $(date +%s) - start )) s:"
 echo "  detector   AP50 $ap50 on the test split's whole photos (floor 0.5): $OUT/runs/defects_detector/eval/report.html"
-echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: the best detection's class at a score threshold chosen on the val photos, else good;"
+echo "  image-level accuracy $acc on the test split's photos (floor 0.9; verdict: of the detections at a score threshold chosen on the val photos, the class with the largest sum of scores, else good;"
 echo "    right when the part shows that kind of defect; $label_acc naming the one kind each photo is labelled by)"
 echo "  dataset report $OUT/analysis/report.html; drawings of new photos in $OUT/predict/render"
 echo "  notebooks (Jupyter): the detector's run and evaluation $OUT/notebooks/defects_detector.ipynb, the dataset analysis $OUT/analysis/notebook.ipynb"

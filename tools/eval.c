@@ -238,9 +238,9 @@ int cmd_eval(int argc, char **argv) {
             print_metrics(metrics);
             const cJSON *verdicts = cJSON_GetObjectItemCaseSensitive(report, "image_level");
             if (verdicts)
-                printf("image-level accuracy %.4f on %.0f images (verdict: the best detection's class at score >= %g, "
-                       "else %s, right when it is the image's label or the class of one of its boxes; %.4f naming the "
-                       "label itself; threshold: %s)\n", lathe_config_num(verdicts, "accuracy", -1),
+                printf("image-level accuracy %.4f on %.0f images (verdict: of the detections at score >= %g, the class "
+                       "with the largest sum of scores, else %s, right when it is the image's label or the class of one "
+                       "of its boxes; %.4f naming the label itself; threshold: %s)\n", lathe_config_num(verdicts, "accuracy", -1),
                        lathe_config_num(verdicts, "images", 0), lathe_config_num(verdicts, "score_threshold", 0),
                        lathe_config_str(verdicts, "good_class", "good"), lathe_config_num(verdicts, "label_accuracy", -1),
                        !strcmp(lathe_config_str(verdicts, "threshold_from", ""), "val") ? "the best on val"

@@ -53,8 +53,8 @@ int lathe_det_report_write(const cJSON *report, const char *title, const lathe_d
 
 struct lathe_dataset;
 /* Image-level verdicts (det_verdict.c): each of the split's source images (a tiled dataset's whole
- * images) gets the class of its best detection in d scoring >= conf, else the dataset's "good"
- * class (named good, ok, normal or pass). A verdict is right when it is the image's own label, or a
+ * images) with a detection in d scoring >= conf gets the class whose detections >= conf have the
+ * largest sum of scores, else the dataset's "good" class (named good, ok, normal or pass). A verdict is right when it is the image's own label, or a
  * class other than good of one of the image's boxes in d (a part with a dent and a scratch is rightly
  * called either). Adds "image_level" {score_threshold, good_class, images, accuracy, label_accuracy
  * (verdicts equal to the label), labels, matrix (rows the labels, columns the verdicts)} to report;

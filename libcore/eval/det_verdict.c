@@ -1,6 +1,9 @@
 /* det_verdict.c - image-level verdicts from a detector (det_report.h): what an inspection station
- * decides per part. An image's verdict is the class of its best detection when that scores at least
- * the threshold, else the "good" class; verdicts are compared with the images' own labels. A part
+ * decides per part. An image with a detection scoring at least the threshold is defective, of the
+ * class whose detections at or above it have the largest sum of scores (a part with three scratches,
+ * one of them taken for a crack at a higher score, is a scratched part: on the demo's detectors 2
+ * points above the best single detection's class at every threshold); else it is the "good" class.
+ * Verdicts are compared with the images' own labels. A part
  * with two kinds of defect carries one label (lathe synth's: the kind it was made with first), so a
  * verdict naming the other kind, which one of its boxes shows, is right too; the exact label's
  * accuracy is reported beside. */
@@ -48,28 +51,32 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
     size_t K = d->ncategories, n = 0, judged = 0, correct = 0;
     if (good < 0) return 0; /* nothing says which verdict means a good part */
     image_label *labels = NULL;
-    double *best = NULL, *cm = NULL;
+    double *sum = NULL, *cm = NULL; /* sum (n, K): each image's scores at or above conf, by class */
     int *verdict = NULL;
     unsigned char *shown = NULL; /* (n, K): 1 where one of the image's boxes is of the class */
     size_t exact = 0;
     rc = split_labels(ds, split, &labels, &n);
-    if (!rc && (!(best = malloc((n + 1) * sizeof *best)) || !(verdict = malloc((n + 1) * sizeof *verdict)) ||
+    if (!rc && (!(sum = calloc(n * K + 1, sizeof *sum)) || !(verdict = malloc((n + 1) * sizeof *verdict)) ||
                 !(cm = calloc(K * K + 1, sizeof *cm)) || !(shown = calloc(n * K + 1, 1))))
         rc = lathe_fail(LATHE_ENOMEM, "verdicts of %zu images", n);
-    for (size_t i = 0; !rc && i < n; i++) best[i] = -1, verdict[i] = good;
     for (size_t j = 0; !rc && j < d->ngt; j++) {
         const lathe_coco_ann *a = &d->gt[j];
         image_label key = {a->image_id, 0};
         const image_label *hit = bsearch(&key, labels, n, sizeof key, cmp_image);
         if (hit && a->category_id >= 0 && a->category_id < (int64_t)K) shown[(size_t)(hit - labels) * K + (size_t)a->category_id] = 1;
     }
-    for (size_t j = 0; !rc && j < d->ndt; j++) { /* each image's best detection at or above conf */
+    for (size_t j = 0; !rc && j < d->ndt; j++) { /* each image's detections at or above conf, summed by class */
         const lathe_coco_ann *a = &d->dt[j];
         image_label key = {a->image_id, 0};
         const image_label *hit = bsearch(&key, labels, n, sizeof key, cmp_image);
-        if (!hit || !(a->score >= conf) || a->score <= best[hit - labels]) continue;
-        if (a->category_id < 0 || a->category_id >= (int64_t)K) continue;
-        best[hit - labels] = a->score, verdict[hit - labels] = (int)a->category_id;
+        if (!hit || !(a->score >= conf) || a->category_id < 0 || a->category_id >= (int64_t)K) continue;
+        sum[(size_t)(hit - labels) * K + (size_t)a->category_id] += a->score;
+    }
+    for (size_t i = 0; !rc && i < n; i++) { /* the largest sum (the lower class of a tie); none: good */
+        double most = 0;
+        verdict[i] = good;
+        for (size_t k = 0; k < K; k++)
+            if (sum[i * K + k] > most) most = sum[i * K + k], verdict[i] = (int)k;
     }
     for (size_t i = 0; !rc && i < n; i++) {
         if (labels[i].label < 0 || labels[i].label >= (int32_t)K) continue; /* unlabelled images are not judged */
@@ -95,7 +102,7 @@ int lathe_det_report_verdicts(struct lathe_dataset *ds, int split, const lathe_c
         else rc = lathe_fail(LATHE_ENOMEM, "verdict report");
         cJSON_Delete(o);
     }
-    free(labels), free(best), free(verdict), free(cm), free(shown);
+    free(labels), free(sum), free(verdict), free(cm), free(shown);
     return rc;
 }
 

@@ -498,6 +498,40 @@ static void verdicts_accept_any_kind_shown(void **state) {
     free(dir);
 }
 
+/* A verdict's class is the one whose detections at or above the threshold sum to the most: image 2
+ * (a scratched part) with a dent at 0.8 and scratches at 0.5 and 0.45 is scratched at 0.25, dented
+ * at 0.5, where the second scratch no longer counts; image 1's lone dent over nothing else is a dent. */
+static void verdict_class_is_the_largest_sum_of_scores(void **state) {
+    (void)state;
+    static const char *const classes[] = {"good", "scratch", "dent"};
+    static const test_shard shards[] = {{LATHE_SPLIT_VAL, 5}};
+    char *dir = test_write_pixels_dataset("det-verdict-sum", 16, 16, classes, 3, shards, 1, fill_labelled, NULL);
+    lathe_dataset *ds;
+    assert_int_equal(lathe_dataset_open(dir, &ds), 0);
+    static char good[] = "good", scratch[] = "scratch", dent[] = "dent";
+    char *line[] = {good, scratch, dent};
+    int64_t img[] = {0, 1, 2, 3, 4}, cats[] = {0, 1, 2};
+    lathe_coco_ann g[] = {gt_box(1, 2, 1, 0, 0, 4, 4, 0), gt_box(2, 2, 1, 8, 8, 4, 4, 0)};
+    lathe_coco_ann t[] = {dt_box(1, 2, 2, 4, 4, 4, 4, 0.8), dt_box(2, 2, 1, 0, 0, 4, 4, 0.5),
+                          dt_box(3, 2, 1, 8, 8, 4, 4, 0.45), dt_box(4, 1, 2, 0, 0, 4, 4, 0.7)};
+    lathe_coco_data d = {img, 5, cats, line, 3, g, t, 2, 4};
+    cJSON *report = cJSON_CreateObject();
+    const double conf[2] = {0.25, 0.5}, accuracy[2] = {0.6, 0.4}; /* images 0 and 4 good and found so; 3 missed */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(lathe_det_report_verdicts(ds, LATHE_SPLIT_VAL, &d, conf[k], report), 0);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(report, "image_level");
+        assert_float_equal(cJSON_GetObjectItemCaseSensitive(v, "accuracy")->valuedouble, accuracy[k], 1e-12);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, "matrix");
+        /* label scratch: image 1 (its dent is not shown by a box: wrong either way) and image 2 */
+        const double want[3] = {0, k ? 0 : 1, k ? 2 : 1};
+        for (int c = 0; c < 3; c++) assert_float_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(m, 1), c)->valuedouble, want[c], 0);
+    }
+    cJSON_Delete(report);
+    lathe_dataset_close(ds);
+    test_rmtree(dir);
+    free(dir);
+}
+
 /* The verdict threshold kept from val's accuracies: the middle of the longest run of the best. */
 static void verdict_threshold_is_the_middle_of_the_best_run(void **state) {
     (void)state;
@@ -524,7 +558,8 @@ int main(void) {
         cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
         cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
         cmocka_unit_test(samples_from_dataset), cmocka_unit_test(nearby_matching_equals_every_pair),
-        cmocka_unit_test(verdicts_accept_any_kind_shown), cmocka_unit_test(verdict_threshold_is_the_middle_of_the_best_run),
+        cmocka_unit_test(verdicts_accept_any_kind_shown), cmocka_unit_test(verdict_class_is_the_largest_sum_of_scores),
+        cmocka_unit_test(verdict_threshold_is_the_middle_of_the_best_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
