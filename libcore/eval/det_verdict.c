@@ -1,8 +1,8 @@
 /* det_verdict.c - image-level verdicts from a detector (det_report.h): what an inspection station
  * decides per part. An image with a detection scoring at least the threshold is defective, of the
  * class whose detections at or above it have the largest sum of scores (a part with three scratches,
- * one of them taken for a crack at a higher score, is a scratched part: on the demo's detectors 2
- * points above the best single detection's class at every threshold); else it is the "good" class.
+ * one of them taken for a crack at a higher score, is a scratched part: on three demo detectors
+ * never below the best single detection's class and up to 2 points above); else it is "good".
  * Verdicts are compared with the images' own labels. A part
  * with two kinds of defect carries one label (lathe synth's: the kind it was made with first), so a
  * verdict naming the other kind, which one of its boxes shows, is right too; the exact label's

@@ -258,7 +258,7 @@ def test_a_detector_trains_on_two_ranks(tmp_path):
     spec = ROOT / "experiments" / "detect" / "defects.yaml"
     args = ["train", spec, f"data.dataset={tmp_path / 'ds'}", "train.epochs=3", "train.batch=6", "model.input=[3,64,64]",
             "train.device=cpu", "data.augment.scale=0", "data.augment.mosaic=0", "train.optimizer=sgd", "train.lr=0.01",
-            "--name", "det"]
+            "data.hard_background=0", "--name", "det"]  # mining's choice could flip on a rounding: checked below
     mpirun(2, *args, "train.sync_bn=true", "--runs", tmp_path / "two")
     lathe(*args, "--runs", tmp_path / "one", "--threads", 1)
     l2, l1 = log(tmp_path / "two" / "det"), log(tmp_path / "one" / "det")
@@ -271,3 +271,7 @@ def test_a_detector_trains_on_two_ranks(tmp_path):
         assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-4)
         assert e2["val_detections"] == pytest.approx(e1["val_detections"], rel=0.02)
         assert e2["val_map"] == pytest.approx(e1["val_map"], abs=0.01)
+    # hard-negative mining on two ranks: each scores its share of the candidates, all draw alike
+    mpirun(2, *args[:-3], "data.hard_background=4", "data.background=0.5", "--name", "hard", "--runs", tmp_path / "two")
+    kept = json.loads((tmp_path / "two" / "hard" / "checkpoints" / "hard_background.json").read_text())
+    assert sorted(kept) == ["1", "2"] and all(kept.values())
