@@ -68,11 +68,10 @@ int lathe_split_order_prefer_background(lathe_split_order *s, const uint64_t *sa
     if (!s->all_empty) return lathe_fail(LATHE_EINVAL, "hard negatives need background sampling (a share below 1)");
     if (!s->preferred && !(s->preferred = calloc(s->nempty + 1, 1))) return lathe_fail(LATHE_ENOMEM, "hard negatives");
     memset(s->preferred, 0, s->nempty);
-    uint64_t room = s->n - s->nboxed; /* the draw's size */
-    s->npreferred = 0;
-    for (uint64_t i = 0; i < n && s->npreferred < room; i++) {
+    uint64_t room = s->n - s->nboxed, taken = 0; /* the draw's size, and how much of it is chosen */
+    for (uint64_t i = 0; i < n && taken < room; i++) {
         const uint64_t *at = bsearch(&samples[i], s->all_empty, s->nempty, sizeof *at, by_value);
-        if (at && !s->preferred[at - s->all_empty]) s->preferred[at - s->all_empty] = 1, s->npreferred++;
+        if (at && !s->preferred[at - s->all_empty]) s->preferred[at - s->all_empty] = 1, taken++;
     }
     s->epoch = -1; /* the next epoch's draw is computed anew */
     return 0;

@@ -20,7 +20,7 @@ typedef struct {
      * dataset order), preferred marks those the next draw takes first (hard negatives) */
     uint64_t *all_empty;
     unsigned char *preferred;
-    uint64_t nboxed, nempty, npreferred;
+    uint64_t nboxed, nempty;
 } lathe_split_order;
 
 /* Lists split's samples (labelled_only: those whose label is >= 0; with_labels: keep the labels).
