@@ -65,20 +65,28 @@ void cli_set_threads(int n) {
     if (n > 0) omp_set_num_threads(n), openblas_set_num_threads(n);
 }
 
-int cli_set_device(cJSON *spec, const char *device) {
-    cJSON *train = cJSON_GetObjectItemCaseSensitive(spec, "train");
-    if (!cJSON_IsObject(train)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(spec, "train");
-        train = cJSON_AddObjectToObject(spec, "train");
+/* spec.section.key = value (taken over; a section of another type is replaced). */
+static int set_in_section(cJSON *spec, const char *section, const char *key, cJSON *value) {
+    cJSON *sec = cJSON_GetObjectItemCaseSensitive(spec, section);
+    if (!cJSON_IsObject(sec)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, section);
+        sec = cJSON_AddObjectToObject(spec, section);
     }
-    cJSON *value = cJSON_CreateString(device);
-    if (!train || !value) {
+    if (!sec || !value) {
         cJSON_Delete(value);
         return lathe_fail(LATHE_ENOMEM, "spec");
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(train, "device");
-    cJSON_AddItemToObject(train, "device", value);
+    cJSON_DeleteItemFromObjectCaseSensitive(sec, key);
+    cJSON_AddItemToObject(sec, key, value);
     return 0;
+}
+
+int cli_set_device(cJSON *spec, const char *device) { return set_in_section(spec, "train", "device", cJSON_CreateString(device)); }
+
+int cli_set_flip(cJSON *spec, const char *on_off) {
+    int on = !strcmp(on_off, "on");
+    if (!on && strcmp(on_off, "off")) return lathe_fail(LATHE_EINVAL, "--flip takes on or off, not '%s'", on_off);
+    return set_in_section(spec, "eval", "flip", cJSON_CreateBool(on));
 }
 
 static volatile sig_atomic_t stop_requested;

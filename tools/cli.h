@@ -28,6 +28,9 @@ int cli_parse_double(const char *s, double min, double max, double *out);
 void cli_set_threads(int n);
 /* --device D: sets the run spec's train.device (checked when the graph moves there). 0 or -LATHE_ENOMEM. */
 int cli_set_device(cJSON *spec, const char *device);
+/* --flip on|off of eval and predict: sets the run spec's eval.flip (a detector's test-time mirror,
+ * libcore/det/flip_fuse.h). 0, -LATHE_EINVAL for another value, or -LATHE_ENOMEM. */
+int cli_set_flip(cJSON *spec, const char *on_off);
 /* From now on SIGINT, SIGTERM and SIGUSR1 set the returned flag instead of killing the process, so a long
  * command stops at a safe point and keeps its work. */
 volatile sig_atomic_t *cli_stop_on_signals(void);

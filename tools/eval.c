@@ -64,6 +64,10 @@ static void usage(FILE *out) {
                  "  --dataset D         another dataset with the same classes (default: the run's)\n"
                  "  -o, --output DIR    where the report goes (default RUN/eval)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
+                 "  --flip on|off       a detector's test-time mirror: each image is also scored flipped left to\n"
+                 "                      right and the two views' detections fused (a box both views find keeps\n"
+                 "                      the mean score, one view's alone half its score); twice the time\n"
+                 "                      (default: the run's eval.flip, else off)\n"
                  "  --notebook          also write DIR/notebook.ipynb: the report as a Jupyter notebook that\n"
                  "                      renders as it is and reruns (lathe notebook, docs/CLI.md)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
@@ -73,7 +77,8 @@ static void usage(FILE *out) {
 static const struct option options[] = {
     {"checkpoint", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
     {"dataset", required_argument, NULL, 'd'},    {"output", required_argument, NULL, 'o'},
-    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
+    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'},
+    {"flip", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
     {"detections", required_argument, NULL, 'D'}, {"gt", required_argument, NULL, 'g'},
     {"baseline", required_argument, NULL, 'b'},   {"max-drop", required_argument, NULL, 'x'},
     {"notebook", no_argument, NULL, 'N'},
@@ -179,7 +184,7 @@ static int eval_detections(const char *dets, const char *gt, const char *dataset
 
 int cmd_eval(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *dets = NULL, *gt = NULL;
-    const char *baseline = NULL, *device = NULL;
+    const char *baseline = NULL, *device = NULL, *flip = NULL;
     double max_drop = 0.01;
     int opt;
     optind = 1;
@@ -197,6 +202,7 @@ int cmd_eval(int argc, char **argv) {
             if (cli_parse_double(optarg, 0, 1, &max_drop)) return cli_usage_error("eval", "--max-drop needs 0..1");
             break;
         case 'V': device = optarg; break;
+        case 'F': flip = optarg; break;
         case 'N': notebook = 1; break;
         case 'l':
             if (cli_set_log_format(optarg)) return cli_usage_error("eval", "unknown --log-format '%s'", optarg);
@@ -222,6 +228,9 @@ int cmd_eval(int argc, char **argv) {
     if (!rc && engine && !dataset)
         rc = lathe_fail(LATHE_EINVAL, "an engine records no dataset: give --dataset (and --split)");
     if (!rc && device) rc = cli_set_device(spec, device);
+    if (!rc && flip && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
+        rc = lathe_fail(LATHE_EINVAL, "--flip is a detector's: %s is a %s run", run, lathe_config_str(spec, "task", "classify"));
+    if (!rc && flip) rc = cli_set_flip(spec, flip);
     lathe_lock *lock = NULL; /* one writer of the report folder; the report replaced whole */
     lathe_output_set set = {.stage = ""};
     if (!rc) rc = lathe_folder_lock(outdir, &lock);
@@ -250,8 +259,9 @@ int cmd_eval(int argc, char **argv) {
             if (ov)
                 printf("open vocabulary: base classes AP50 %.4f, novel classes (named only in text) AP50 %.4f\n",
                        lathe_config_num(ov, "base.AP50", -1), lathe_config_num(ov, "novel.AP50", -1));
-            printf("mAP %.4f (AP50 %.4f) on %s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
-                   lathe_config_num(metrics, "AP50", -1), split, outdir);
+            printf("mAP %.4f (AP50 %.4f) on %s%s; report: %s/report.html\n", lathe_config_num(metrics, "AP", -1),
+                   lathe_config_num(metrics, "AP50", -1), split,
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(report, "flip")) ? " (test-time mirror)" : "", outdir);
         }
     } else if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "contrastive")) {
         rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "engines of image-text runs are not made yet: evaluate the run")

@@ -66,6 +66,10 @@ static void usage(FILE *out) {
                  "                      image too large to draw is said and left undrawn\n"
                  "  --threads N         CPU threads (default: all cores)\n"
                  "  --device D          cpu, cuda, cuda:N or auto (default: the run's train.device, else auto)\n"
+                 "  --flip on|off       a detector's test-time mirror: each image is also scored flipped left to\n"
+                 "                      right and the two views' detections fused (a box both views find keeps\n"
+                 "                      the mean score, one view's alone half its score); twice the time\n"
+                 "                      (default: the run's eval.flip, else off)\n"
                  "  --classes LIST      an open-vocabulary detector (a `vocab` head, docs/MULTIMODAL.md): detect\n"
                  "                      these comma-separated classes instead of the trained ones, named in text\n"
                  "                      (\"scratch,dent,oil stain\"; category_id = the position in LIST); image files\n"
@@ -79,6 +83,7 @@ static const struct option options[] = {
     {"conf", required_argument, NULL, 'C'},       {"iou", required_argument, NULL, 'I'},
     {"max-det", required_argument, NULL, 'M'},    {"render", no_argument, NULL, 'r'},
     {"threads", required_argument, NULL, 't'},    {"log-format", required_argument, NULL, 'l'}, {"device", required_argument, NULL, 'V'},
+    {"flip", required_argument, NULL, 'F'},
     {"tile", required_argument, NULL, 'T'},       {"overlap", required_argument, NULL, 'O'},
     {"classes", required_argument, NULL, 'K'},
     {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -455,6 +460,7 @@ static int predict_anomaly(const char *run, const cJSON *spec, const char *ck, i
 
 int cmd_predict(int argc, char **argv) {
     const char *checkpoint = "best", *split = "val", *dataset = NULL, *out = NULL, *device = NULL, *vocabulary = NULL;
+    const char *flip = NULL;
     lathe_det_predict_opts o;
     lathe_det_predict_defaults(&o);
     o.conf = 0.25f;
@@ -483,6 +489,7 @@ int cmd_predict(int argc, char **argv) {
             if (cli_parse_int(optarg, 1, 1024, &threads)) return cli_usage_error("predict", "--threads needs 1..1024");
             break;
         case 'V': device = optarg; break;
+        case 'F': flip = optarg; break;
         case 'K': vocabulary = optarg; break;
         case 'T':
             if (cli_parse_int(optarg, 0, 16384, &tile) || (tile > 0 && tile < 8))
@@ -520,8 +527,9 @@ int cmd_predict(int argc, char **argv) {
     results res = {0};
     int skipped = 0;
     if (!rc && device) rc = cli_set_device(spec, device);
+    if (!rc && flip) rc = cli_set_flip(spec, flip);
     if (!rc && !strcmp(lathe_config_str(spec, "task", "classify"), "anomaly")) {
-        rc = predict_anomaly(run, spec, ck, engine, dataset || vocabulary || tile >= 0 || overlap >= 0 || draw,
+        rc = predict_anomaly(run, spec, ck, engine, dataset || vocabulary || tile >= 0 || overlap >= 0 || draw || flip,
                              argv + optind + 1, argc - optind - 1, outdir);
         cJSON_Delete(images);
         cJSON_Delete(spec);

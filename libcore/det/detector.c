@@ -10,6 +10,7 @@
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "det_gather.h"
+#include "flip_fuse.h"
 #include "libcore/data/det_loader.h"
 #include "libcore/dist/dist.h"
 #include "libcore/eval/det_report.h"
@@ -39,6 +40,7 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
     memset(d, 0, sizeof *d);
     d->spec = spec, d->batch = batch;
     d->mean = (float)lathe_config_num(spec, "data.mean", 0), d->std = (float)lathe_config_num(spec, "data.std", 1);
+    d->flip = lathe_config_prob(spec, "eval.flip", 0, 1) > 0; /* true/false or 1/0 */
     const char *dir = dataset ? dataset : lathe_config_str(spec, "data.dataset", NULL);
     if (!dataset && !need_dataset && lathe_config_get(spec, "model.classes")) dir = NULL; /* the run recorded them */
     if (!dir && need_dataset) return lathe_fail(LATHE_EINVAL, "data.dataset is required");
@@ -90,10 +92,8 @@ void lathe_detector_close(lathe_detector *d) {
     memset(d, 0, sizeof *d);
 }
 
-int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
-    lathe_graph_set_train(d->g, 0);
-    int rc = lathe_graph_forward(d->g, n, 0);
-    if (rc) return rc;
+/* The detections of the n images of the graph's output into dets (n x o->max_det), counts (n). */
+static int detections(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
     const float *out = lathe_graph_output(d->g, NULL);
     size_t per = (size_t)d->head.A * (4 * d->bins + d->classes);
     int failed = 0;
@@ -106,6 +106,39 @@ int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o
         }
     }
     return failed ? lathe_fail(LATHE_ENOMEM, "detections") : 0;
+}
+
+/* The mirrored view: a second forward of the inputs flipped, each image's detections fused with
+ * the plain view's in dets / counts. */
+static int add_mirrored_view(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
+    size_t m = (size_t)o->max_det;
+    lathe_detection *mirrored = malloc(sizeof *mirrored * m * (size_t)n), *fused = malloc(sizeof *fused * 2 * m);
+    int *mcounts = malloc(sizeof *mcounts * (size_t)n);
+    float *x = lathe_graph_input(d->g, NULL, NULL, NULL);
+    int rc = mirrored && fused && mcounts ? 0 : lathe_fail(LATHE_ENOMEM, "the mirrored view's detections");
+    if (!rc) {
+        lathe_det_flip_inputs(x, n, d->c, d->h, d->w);
+        rc = lathe_graph_forward(d->g, n, 0);
+        lathe_det_flip_inputs(x, n, d->c, d->h, d->w);
+    }
+    if (!rc) rc = detections(d, n, o, mirrored, mcounts);
+    for (int i = 0; !rc && i < n; i++) {
+        lathe_detection *a = dets + (size_t)i * m, *b = mirrored + (size_t)i * m;
+        lathe_det_unflip(b, mcounts[i], d->w);
+        int k = lathe_det_fuse_views(a, counts[i], b, mcounts[i], o->max_det, fused);
+        if (k < 0) rc = k;
+        else memcpy(a, fused, sizeof *a * (size_t)k), counts[i] = k;
+    }
+    free(mirrored), free(fused), free(mcounts);
+    return rc;
+}
+
+int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
+    lathe_graph_set_train(d->g, 0);
+    int rc = lathe_graph_forward(d->g, n, 0);
+    if (!rc) rc = detections(d, n, o, dets, counts);
+    if (!rc && d->flip) rc = add_mirrored_view(d, n, o, dets, counts);
+    return rc;
 }
 
 void lathe_det_to_source(const lathe_detection *det, int n, const lathe_meta *mt, int64_t image_id, float r, float px,
@@ -388,6 +421,7 @@ int lathe_eval_detector(const cJSON *spec, const char *checkpoint, const char *d
     if (!rc) {
         cJSON_AddStringToObject(r, "checkpoint", checkpoint);
         cJSON_AddStringToObject(r, "split", split);
+        cJSON_AddBoolToObject(r, "flip", d.flip);
         cJSON *curves = training_curves(training_log);
         if (curves) cJSON_AddItemToObject(r, "training", curves);
         lathe_det_samples samples = {0};

@@ -23,6 +23,7 @@ typedef struct {
     lathe_det_head head;
     int classes, bins, batch, c, h, w;
     float mean, std;          /* input normalization (data.mean 0, data.std 1) */
+    int flip;                 /* eval.flip: lathe_detector_run also scores each input mirrored (flip_fuse.h) */
     char **class_names;       /* classes entries */
 } lathe_detector;
 
@@ -35,7 +36,8 @@ int lathe_detector_open(lathe_detector *d, const cJSON *spec, const char *datase
 void lathe_detector_close(lathe_detector *d);
 
 /* Forward (eval mode) over the n images in the graph's input, then detections per image into
- * dets (n x o->max_det) with counts (n). Returns 0 or a negative code. */
+ * dets (n x o->max_det) with counts (n); with d->flip a second forward of the inputs mirrored, each
+ * image's two views fused (flip_fuse.h; the input is as it was after). Returns 0 or a negative code. */
 int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts);
 
 /* Detections on every sample of a split, as COCO results in source pixels (image_id as the dataset's

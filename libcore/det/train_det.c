@@ -180,6 +180,7 @@ int lathe_train_detector(const cJSON *spec, const char *run_dir, int resume, vol
     int batch = lathe_trainer_local_batch(spec); /* this rank's share of train.batch */
     if (batch < 1) return lathe_fail(LATHE_EINVAL, "train.batch must be >= 1");
     int rc = lathe_detector_open(&t.d, spec, NULL, 1, batch);
+    t.d.flip = 0; /* eval.flip is for evaluation and prediction: an epoch's validation scores the plain view */
     lathe_det_loader_opts lo;
     lathe_det_loader_defaults(&lo);
     const char *train_split = lathe_config_str(spec, "data.train_split", "train");

@@ -99,6 +99,7 @@ static const spec_key keys[] = {
     {"eval", K_MAP, 0, 0, NULL, NULL},
     {"eval.prompt", K_NAMES, 0, 0, NULL, NULL},
     {"eval.verdict_threshold", K_NUM, 0, 1, NULL, NULL},
+    {"eval.flip", K_BOOL, 0, 0, NULL, NULL},
     {"eval.class_text", K_TEXTS, 0, 0, NULL, NULL},
     {"fusion", K_MAP, 0, 0, NULL, NULL},
     {"fusion.inputs", K_STR, 0, 0, "both image sensors", NULL},

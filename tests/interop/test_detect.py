@@ -181,6 +181,42 @@ def test_predict_folder_with_render(trained, tmp_path):
         assert Image.open(tmp_path / "out" / "render" / drawn[str(i["id"])]).size == (i["width"], i["height"])
 
 
+def test_flip_scores_an_image_and_its_mirror_alike(trained, tmp_path):
+    """--flip on (eval.flip): each image is also scored mirrored and the two views fused, so an image
+    and its mirror image get mirrored detections (64 x 64 crops: the model's input as it is, no
+    resampling); and the fused detections are not the plain ones."""
+    root, _, _ = trained
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        crop = Image.open(root / "src" / "images" / f"img{i:03d}.png").crop((16, 4, 80, 68))
+        crop.save(folder / f"{i}a.png")
+        crop.transpose(Image.FLIP_LEFT_RIGHT).save(folder / f"{i}b.png")
+    lathe("predict", root / "runs" / "a", folder, "--flip", "on", "--conf", "0.05", "-o", tmp_path / "flip")
+    lathe("predict", root / "runs" / "a", folder, "--conf", "0.05", "-o", tmp_path / "plain")
+
+    def by_name(out):
+        names = {i["id"]: Path(i["file_name"]).name for i in json.loads((out / "images.json").read_text())}
+        per = {name: [] for name in names.values()}
+        for d in json.loads((out / "predictions.json").read_text()):
+            per[names[d["image_id"]]].append(d)
+        return per
+
+    flip, plain = by_name(tmp_path / "flip"), by_name(tmp_path / "plain")
+    for i in range(4):
+        a = [d for d in flip[f"{i}a.png"] if d["score"] > 0.1]
+        b = [dict(d, bbox=[64 - d["bbox"][0] - d["bbox"][2]] + d["bbox"][1:]) for d in flip[f"{i}b.png"] if d["score"] > 0.1]
+        assert a and len(a) == len(b), (a, b)
+        for d in a:  # its mirror twin: the same class, score and (mapped back) box
+            twin = min(b, key=lambda e: (e["category_id"] != d["category_id"], abs(e["score"] - d["score"]),
+                                         np.abs(np.subtract(e["bbox"], d["bbox"])).max()))
+            assert twin["category_id"] == d["category_id"] and twin["score"] == pytest.approx(d["score"], abs=2e-3)
+            assert twin["bbox"] == pytest.approx(d["bbox"], abs=1e-2)
+    assert flip != plain
+    p = lathe("predict", root / "runs" / "a", folder, "--flip", "yes", "-o", tmp_path / "bad", check=False)
+    assert p.returncode != 0 and "--flip takes on or off" in p.stderr
+
+
 def test_predict_replaces_its_output_folder_as_a_whole(trained, tmp_path):
     """predict's folder is one output set (docs/RELIABILITY.md): a rerun without --render leaves no
     drawings of the run before, and a folder of someone else's files is refused, untouched."""
