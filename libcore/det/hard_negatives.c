@@ -54,23 +54,34 @@ static int keep(lathe_hard_negatives *h, int epoch, const uint64_t *samples, uin
     return lathe_dist_writer() ? lathe_json_save(path, h->kept) : 0;
 }
 
-int lathe_hard_negatives_restore(lathe_hard_negatives *h, lathe_det_loader *l, int epoch) {
-    char key[32], path[4200];
+int lathe_hard_negatives_list(const cJSON *kept, int epoch, const char *what, uint64_t **samples, uint64_t *n) {
+    char key[32];
     snprintf(key, sizeof key, "%d", epoch);
-    kept_path(h, path, sizeof path);
-    cJSON *json = NULL;
-    int rc = access(path, F_OK) ? 0 : lathe_json_load(path, (size_t)1 << 28, &json);
-    const cJSON *list = json ? cJSON_GetObjectItemCaseSensitive(json, key) : NULL;
-    uint64_t n = (uint64_t)cJSON_GetArraySize(list), k = 0, *samples = malloc((n + 1) * sizeof *samples);
-    if (!rc && !samples) rc = lathe_fail(LATHE_ENOMEM, "hard negatives");
+    const cJSON *list = cJSON_IsObject(kept) ? cJSON_GetObjectItemCaseSensitive(kept, key) : NULL;
+    *n = 0;
+    if (kept && !cJSON_IsObject(kept)) return lathe_fail(LATHE_EFORMAT, "%s is not a mapping of epochs to lists", what);
+    if (list && !cJSON_IsArray(list)) return lathe_fail(LATHE_EFORMAT, "%s: epoch %s is not a list", what, key);
+    if (!(*samples = malloc(((uint64_t)cJSON_GetArraySize(list) + 1) * sizeof **samples)))
+        return lathe_fail(LATHE_ENOMEM, "hard negatives");
     const cJSON *v;
     cJSON_ArrayForEach(v, list) {
-        if (rc) break;
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 9007199254740992.0))
-            rc = lathe_fail(LATHE_EFORMAT, "%s: epoch %s lists something other than sample numbers", path, key);
-        else samples[k++] = (uint64_t)v->valuedouble;
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 9007199254740992.0)) {
+            free(*samples), *samples = NULL, *n = 0;
+            return lathe_fail(LATHE_EFORMAT, "%s: epoch %s lists something other than sample numbers", what, key);
+        }
+        (*samples)[(*n)++] = (uint64_t)v->valuedouble;
     }
-    if (!rc) rc = lathe_det_loader_prefer_background(l, samples, k);
+    return 0;
+}
+
+int lathe_hard_negatives_restore(lathe_hard_negatives *h, lathe_det_loader *l, int epoch) {
+    char path[4200];
+    kept_path(h, path, sizeof path);
+    cJSON *json = NULL;
+    uint64_t *samples = NULL, n = 0;
+    int rc = access(path, F_OK) ? 0 : lathe_json_load(path, (size_t)1 << 28, &json);
+    if (!rc) rc = lathe_hard_negatives_list(json, epoch, path, &samples, &n);
+    if (!rc) rc = lathe_det_loader_prefer_background(l, samples, n);
     if (!rc) cJSON_Delete(h->kept), h->epoch = epoch, h->kept = json, json = NULL;
     cJSON_Delete(json), free(samples);
     return rc;

@@ -32,9 +32,13 @@ typedef struct {
  * its share and all get every score. Returns 0 or a negative LATHE_E* code. */
 int lathe_hard_negatives_mine(lathe_hard_negatives *h, lathe_detector *d, lathe_det_loader *l, lathe_det_batch *b,
                               int next_epoch);
+/* The sample numbers kept (the file's JSON; NULL: no file) list for epoch into *samples (malloc'd,
+ * *n of them; none when there is no list for it). what names the file in messages. Returns 0,
+ * -LATHE_EFORMAT (not a mapping of lists of sample numbers) or -LATHE_ENOMEM. */
+int lathe_hard_negatives_list(const cJSON *kept, int epoch, const char *what, uint64_t **samples, uint64_t *n);
 /* The choice the file keeps for epoch (none when it has no list for it) into the loader: for a
- * run resumed in that epoch. Returns 0, -LATHE_EFORMAT (a list of something other than sample
- * numbers) or the file's errors. */
+ * run resumed in that epoch. Returns 0, -LATHE_EFORMAT (lathe_hard_negatives_list) or the file's
+ * errors. */
 int lathe_hard_negatives_restore(lathe_hard_negatives *h, lathe_det_loader *l, int epoch);
 void lathe_hard_negatives_free(lathe_hard_negatives *h);
 
