@@ -109,8 +109,9 @@ static int detections(lathe_detector *d, int n, const lathe_det_predict_opts *o,
 }
 
 /* The mirrored view: a second forward of the inputs flipped, each image's detections fused with
- * the plain view's in dets / counts. */
-static int add_mirrored_view(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
+ * the plain view's in dets / counts (both views' found with o), those under min_score dropped. */
+static int add_mirrored_view(lathe_detector *d, int n, const lathe_det_predict_opts *o, float min_score,
+                             lathe_detection *dets, int *counts) {
     size_t m = (size_t)o->max_det;
     lathe_detection *mirrored = malloc(sizeof *mirrored * m * (size_t)n), *fused = malloc(sizeof *fused * 2 * m);
     int *mcounts = malloc(sizeof *mcounts * (size_t)n);
@@ -126,6 +127,7 @@ static int add_mirrored_view(lathe_detector *d, int n, const lathe_det_predict_o
         lathe_detection *a = dets + (size_t)i * m, *b = mirrored + (size_t)i * m;
         lathe_det_unflip(b, mcounts[i], d->w);
         int k = lathe_det_fuse_views(a, counts[i], b, mcounts[i], o->max_det, fused);
+        while (k > 0 && fused[k - 1].score < min_score) k--; /* by score, descending */
         if (k < 0) rc = k;
         else memcpy(a, fused, sizeof *a * (size_t)k), counts[i] = k;
     }
@@ -134,10 +136,14 @@ static int add_mirrored_view(lathe_detector *d, int n, const lathe_det_predict_o
 }
 
 int lathe_detector_run(lathe_detector *d, int n, const lathe_det_predict_opts *o, lathe_detection *dets, int *counts) {
+    /* with the mirror each view goes down to evaluation's floor: a view's detection under o->conf
+     * still counts when the other view sees the object too; the fused score meets o->conf */
+    lathe_det_predict_opts view = *o;
+    if (d->flip && view.conf > LATHE_FLIP_VIEW_CONF) view.conf = LATHE_FLIP_VIEW_CONF;
     lathe_graph_set_train(d->g, 0);
     int rc = lathe_graph_forward(d->g, n, 0);
-    if (!rc) rc = detections(d, n, o, dets, counts);
-    if (!rc && d->flip) rc = add_mirrored_view(d, n, o, dets, counts);
+    if (!rc) rc = detections(d, n, &view, dets, counts);
+    if (!rc && d->flip) rc = add_mirrored_view(d, n, &view, o->conf, dets, counts);
     return rc;
 }
 

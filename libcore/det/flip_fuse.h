@@ -13,6 +13,9 @@ extern "C" {
 #endif
 
 #define LATHE_FLIP_MATCH_IOU 0.5f
+/* Each view's score floor (evaluation's): a detection one view scores under the caller's floor
+ * still pairs with the other view's, and the fused score is held to the caller's floor after. */
+#define LATHE_FLIP_VIEW_CONF 0.001f
 
 /* Mirrors the images of a batch (n, c channels of h x w, planar) left to right, in place. */
 void lathe_det_flip_inputs(float *x, int n, int c, int h, int w);

@@ -184,7 +184,7 @@ def test_predict_folder_with_render(trained, tmp_path):
 def test_flip_scores_an_image_and_its_mirror_alike(trained, tmp_path):
     """--flip on (eval.flip): each image is also scored mirrored and the two views fused, so an image
     and its mirror image get mirrored detections (64 x 64 crops: the model's input as it is, no
-    resampling); and the fused detections are not the plain ones."""
+    resampling); the fused detections are not the plain ones, and --conf applies to the fused score."""
     root, _, _ = trained
     folder = tmp_path / "in"
     folder.mkdir()
@@ -213,6 +213,13 @@ def test_flip_scores_an_image_and_its_mirror_alike(trained, tmp_path):
             assert twin["category_id"] == d["category_id"] and twin["score"] == pytest.approx(d["score"], abs=2e-3)
             assert twin["bbox"] == pytest.approx(d["bbox"], abs=1e-2)
     assert flip != plain
+    # each view goes down to evaluation's floor and --conf holds for the fused score: a higher --conf
+    # keeps exactly the detections that reach it
+    lathe("predict", root / "runs" / "a", folder, "--flip", "on", "--conf", "0.3", "-o", tmp_path / "flip3")
+    high = by_name(tmp_path / "flip3")
+    for name, dets in flip.items():
+        assert high[name] == [d for d in dets if d["score"] >= 0.3]
+    assert any(high.values())
     p = lathe("predict", root / "runs" / "a", folder, "--flip", "yes", "-o", tmp_path / "bad", check=False)
     assert p.returncode != 0 and "--flip takes on or off" in p.stderr
 
