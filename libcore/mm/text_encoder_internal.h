@@ -30,6 +30,10 @@ struct lathe_text_encoder {
 
 /* text_model.c: reads dir's config and weights into e (tok, shapes, weights). */
 int text_model_load(lathe_text_encoder *e, const char *dir);
+/* text_model.c: dir's config.json (BERT shapes), sentence_bert_config.json (max_seq_length),
+ * 1_Pooling/config.json (mean or CLS) and modules.json (Normalize) into e's shapes and flags; the
+ * last three may be absent. Returns 0 or a negative code naming the file and key. */
+int text_model_read_config(lathe_text_encoder *e, const char *dir);
 
 /* text_encoder_cuda.c: places e's weights on the GPU `ordinal` (-1: "auto", which may keep the CPU
  * with a log line); runs the transformer layers over x (b, l, dim) in place; frees the GPU state. */

@@ -88,8 +88,7 @@ static int config_int(const cJSON *cfg, const char *key, int def, int lo, int hi
     return 0;
 }
 
-/* config.json (BERT shapes), sentence_bert_config.json, 1_Pooling/config.json, modules.json */
-static int read_config(lathe_text_encoder *e, const char *dir) {
+int text_model_read_config(lathe_text_encoder *e, const char *dir) {
     char p[4096];
     cJSON *cfg = NULL;
     snprintf(p, sizeof p, "%s/config.json", dir);
@@ -221,7 +220,7 @@ static int allocate(lathe_text_encoder *e) {
 }
 
 int text_model_load(lathe_text_encoder *e, const char *dir) {
-    int rc = read_config(e, dir);
+    int rc = text_model_read_config(e, dir);
     if (!rc) rc = lathe_wordpiece_open(dir, &e->tok);
     if (!rc && lathe_wordpiece_vocab_size(e->tok) > e->vocab)
         rc = lathe_fail(LATHE_EFORMAT, "text model %s: vocab.txt has %d tokens, config.json vocab_size %d", dir,
