@@ -2,10 +2,10 @@
  * image's detections per view, which max_det keeps small. */
 #include "flip_fuse.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/nms.h"
 #include "libcore/base/error.h"
 
 void lathe_det_flip_inputs(float *x, int n, int c, int h, int w) {
@@ -23,13 +23,6 @@ void lathe_det_unflip(lathe_detection *d, int n, int w) {
         float x1 = d[i].box[0];
         d[i].box[0] = (float)w - d[i].box[2], d[i].box[2] = (float)w - x1;
     }
-}
-
-static float iou(const float *p, const float *q) {
-    float w = fminf(p[2], q[2]) - fmaxf(p[0], q[0]), h = fminf(p[3], q[3]) - fmaxf(p[1], q[1]);
-    if (!(w > 0 && h > 0)) return 0;
-    float inter = w * h, ap = (p[2] - p[0]) * (p[3] - p[1]), aq = (q[2] - q[0]) * (q[3] - q[1]);
-    return inter / (ap + aq - inter);
 }
 
 static int by_score(const void *x, const void *y) { /* descending; ties by label then box: stable everywhere */
@@ -65,7 +58,7 @@ int lathe_det_fuse_views(const lathe_detection *a, int na, const lathe_detection
     size_t np = 0;
     for (int i = 0; i < na; i++)
         for (int j = 0; j < nb; j++) {
-            float o = a[i].label == b[j].label ? iou(a[i].box, b[j].box) : 0;
+            float o = a[i].label == b[j].label ? lathe_k_box_iou(a[i].box, b[j].box) : 0;
             if (o >= LATHE_FLIP_MATCH_IOU) pairs[np++] = (pair){o, a[i].score + b[j].score, i, j};
         }
     qsort(pairs, np, sizeof *pairs, by_overlap);
