@@ -13,6 +13,7 @@
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
 #include "libcore/base/utf8.h"
+#include "libcore/base/yaml_scalar.h"
 
 /* More classes than any real dataset has; guards against "nc: 1000000000" and, because the catalog
  * looks classes up linearly, against quadratic time on hostile input. */
@@ -271,7 +272,7 @@ static int node_line(struct fy_node *node) {
 static int scalar_text(struct fy_node *node, char *buf, size_t cap) {
     if (!node || !fy_node_is_scalar(node) || fy_node_is_alias(node)) return -1;
     size_t len;
-    const char *s = fy_node_get_scalar(node, &len);
+    const char *s = lathe_yaml_scalar(node, &len);
     if (!s || len >= cap || memchr(s, '\0', len)) return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';

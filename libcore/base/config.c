@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "yaml_scalar.h"
 #include "fsutil.h"
 #include "utf8.h"
 
@@ -41,7 +42,7 @@ static cJSON *convert(struct fy_node *node, const char *name) {
     switch (fy_node_get_type(node)) {
     case FYNT_SCALAR: {
         size_t n;
-        const char *s = fy_node_get_scalar(node, &n);
+        const char *s = lathe_yaml_scalar(node, &n);
         if (fy_node_is_alias(node)) {
             lathe_fail(LATHE_EFORMAT, "%s: YAML aliases are not supported in specs", name);
             return NULL;
@@ -73,7 +74,7 @@ static cJSON *convert(struct fy_node *node, const char *name) {
         while (o && (pair = fy_node_mapping_iterate(node, &it))) {
             struct fy_node *k = fy_node_pair_key(pair);
             size_t n;
-            const char *key = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, &n) : NULL;
+            const char *key = k && fy_node_is_scalar(k) ? lathe_yaml_scalar(k, &n) : NULL;
             if (!key) {
                 lathe_fail(LATHE_EFORMAT, "%s: a mapping key is not a scalar", name);
                 cJSON_Delete(o);
