@@ -4,14 +4,20 @@
 # executions and findings per target and one summary line; exits 1 when any target crashed, leaked,
 # hung or tripped a sanitizer. Arguments name targets (coco, yolo, ...); none means all.
 # Environment: FUZZ_BUILD (build/fuzz), FUZZ_SECONDS (60), FUZZ_WORK (FUZZ_BUILD/work: the grown
-# corpora, kept between runs, and the crash artifacts), FUZZ_FLAGS (more libFuzzer flags).
+# corpora, kept between runs, and the crash artifacts), FUZZ_FLAGS (more libFuzzer flags), FUZZ_TMP
+# (where harnesses write their inputs as files; /dev/shm when writable, else /tmp).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${FUZZ_BUILD:-build/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 WORK=${FUZZ_WORK:-$BUILD/work}
 mkdir -p "$WORK/corpus" "$WORK/artifacts"
-export TMPDIR=$(mktemp -d /tmp/lathe-fuzz.XXXXXX) # harnesses write their files under here only
+# Harnesses write their files under TMPDIR only: on a tmpfs (/dev/shm) where there is one, as on a
+# disk the file system's own work is most of a file-reading target's time (safetensors 1,960 ->
+# 15,012 executions a second, text_config 900 -> 8,486). FUZZ_TMP names another folder.
+tmp_root=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && tmp_root=/dev/shm
+export TMPDIR=$(mktemp -d "${FUZZ_TMP:-$tmp_root}/lathe-fuzz.XXXXXX")
 trap 'rm -rf "$TMPDIR"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
