@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 
 #include "error.h"
-#include "yaml_scalar.h"
 #include "fsutil.h"
 #include "utf8.h"
+#include "yaml_scalar.h"
 
 /* A plain scalar under YAML 1.2's core schema. */
 static cJSON *plain_scalar(const char *s, size_t n) {
