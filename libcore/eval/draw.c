@@ -117,7 +117,7 @@ int lathe_draw_boxes(const uint8_t *rgb, int w, int h, const lathe_drawn_box *bo
             if (pass == 1 && b->kind == LATHE_DRAWN_PREDICTION) outline(&p, b, r);
             if (pass == 2 && b->kind != LATHE_DRAWN_TRUTH) tag(&p, b, r, class_names, nclasses);
         }
-    int rc = plot_surface_png(s, out);
+    int rc = plot_surface_png(s, lathe_png_encode_small, out); /* a photo a report keeps */
     cairo_destroy(cr);
     cairo_surface_destroy(s);
     return rc;

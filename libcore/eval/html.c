@@ -14,15 +14,20 @@ void lathe_html_escape(FILE *f, const char *s) {
     }
 }
 
+/* through a small buffer: a chart is tens of kilobytes, and fputc takes the stream's lock per byte */
 void lathe_base64_write(FILE *f, const unsigned char *data, size_t len) {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char buf[4096];
+    size_t n = 0;
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)data[i] << 16 | (i + 1 < len ? (unsigned)data[i + 1] << 8 : 0) | (i + 2 < len ? data[i + 2] : 0);
-        fputc(digits[v >> 18 & 63], f);
-        fputc(digits[v >> 12 & 63], f);
-        fputc(i + 1 < len ? digits[v >> 6 & 63] : '=', f);
-        fputc(i + 2 < len ? digits[v & 63] : '=', f);
+        buf[n++] = digits[v >> 18 & 63];
+        buf[n++] = digits[v >> 12 & 63];
+        buf[n++] = i + 1 < len ? digits[v >> 6 & 63] : '=';
+        buf[n++] = i + 2 < len ? digits[v & 63] : '=';
+        if (n == sizeof buf) fwrite(buf, 1, n, f), n = 0;
     }
+    fwrite(buf, 1, n, f);
 }
 
 void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt) {

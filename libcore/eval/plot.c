@@ -12,6 +12,7 @@
 
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/io/image.h"
 
 enum { MARGIN_L = 70, MARGIN_R = 20, MARGIN_T = 40, MARGIN_B = 60, LEGEND_W = 130 };
 
@@ -114,30 +115,35 @@ static void legend(canvas *c, const char *const *series, int nseries, double x) 
     }
 }
 
-static cairo_status_t append_png(void *closure, const unsigned char *data, unsigned int len) {
-    lathe_png *p = closure;
-    unsigned char *grown = realloc(p->data, p->len + len);
-    if (!grown) return CAIRO_STATUS_NO_MEMORY;
-    memcpy(grown + p->len, data, len);
-    p->data = grown;
-    p->len += len;
-    return CAIRO_STATUS_SUCCESS;
-}
-
-int plot_surface_png(cairo_surface_t *surface, lathe_png *out) {
+/* through lathe's PNG encoders, the caller's pick: charts with lathe_png_encode_graphics, 2x faster
+ * and 12% smaller than cairo's own writer (libpng's defaults), which was 80% of a notebook's time
+ * (docs/PERFORMANCE.md, "Report pictures") */
+int plot_surface_png(cairo_surface_t *surface, plot_png_encoder encode, lathe_png *out) {
     out->data = NULL;
     out->len = 0;
     cairo_surface_flush(surface);
-    cairo_status_t st = cairo_surface_write_to_png_stream(surface, append_png, out);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        lathe_png_free(out);
-        return lathe_fail(LATHE_ENOMEM, "PNG encoding: %s", cairo_status_to_string(st));
+    if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS)
+        return lathe_fail(LATHE_ENOMEM, "PNG encoding: %s", cairo_status_to_string(cairo_surface_status(surface)));
+    const unsigned char *px = cairo_image_surface_get_data(surface);
+    int w = cairo_image_surface_get_width(surface), h = cairo_image_surface_get_height(surface);
+    int stride = cairo_image_surface_get_stride(surface);
+    if (!px || cairo_image_surface_get_format(surface) != CAIRO_FORMAT_RGB24 || w < 1 || h < 1)
+        return lathe_fail(LATHE_EINVAL, "PNG encoding: not an RGB image surface");
+    lathe_image rgb = {w, h, 3, malloc((size_t)w * h * 3)};
+    if (!rgb.pixels) return lathe_fail(LATHE_ENOMEM, "PNG encoding of %dx%d", w, h);
+    for (int y = 0; y < h; y++) { /* RGB24 is one native-endian 32-bit word a pixel, 0x00RRGGBB */
+        const uint32_t *row = (const uint32_t *)(px + (size_t)y * stride);
+        uint8_t *dst = rgb.pixels + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++, dst += 3)
+            dst[0] = (uint8_t)(row[x] >> 16), dst[1] = (uint8_t)(row[x] >> 8), dst[2] = (uint8_t)row[x];
     }
-    return 0;
+    int rc = encode(&rgb, &out->data, &out->len);
+    free(rgb.pixels);
+    return rc;
 }
 
 static int canvas_close(canvas *c, lathe_png *out) {
-    int rc = plot_surface_png(c->surface, out);
+    int rc = plot_surface_png(c->surface, lathe_png_encode_graphics, out);
     cairo_destroy(c->cr);
     cairo_surface_destroy(c->surface);
     return rc;

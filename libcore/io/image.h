@@ -48,6 +48,10 @@ int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts 
 /* Encodes to JPEG (quality 1..100, 4:2:0) or PNG; *out is malloc'ed. Returns 0 or a negative code. */
 int lathe_jpeg_encode(const lathe_image *img, int quality, uint8_t **out, size_t *len);
 int lathe_png_encode(const lathe_image *img, uint8_t **out, size_t *len);
+/* PNG for drawn graphics (charts: flat colour, sharp edges): on those, smaller than the other two, and fast. */
+int lathe_png_encode_graphics(const lathe_image *img, uint8_t **out, size_t *len);
+/* PNG as small as libpng makes it (every filter tried, level 6): photos kept in reports. Slow. */
+int lathe_png_encode_small(const lathe_image *img, uint8_t **out, size_t *len);
 
 /* EXIF orientation (1..8) found in a JPEG's APP1 segment, 1 when absent or unreadable. */
 int lathe_jpeg_exif_orientation(const uint8_t *data, size_t len);

@@ -1,14 +1,15 @@
 /* test_det_report.c - the detection report beyond COCO: confusion cells and best-F1 points on
  * hand-built data checked against values worked out by hand, boxes drawn into valid PNGs whatever
  * the coordinates, sample images picked and drawn from a small dataset written here (their boxes
- * land where meta maps them), line charts, and the three report files; matching only nearby boxes
- * equals comparing every pair. */
+ * land where meta maps them; a drawing's PNG keeps the pixels), line charts, base64 (RFC 4648), and
+ * the three report files; matching only nearby boxes equals comparing every pair. */
 #include <math.h>
 
 #include "libcore/base/error.h"
 #include "libcore/eval/coco.h"
 #include "libcore/eval/det_report.h"
 #include "libcore/eval/draw.h"
+#include "libcore/eval/html.h"
 #include "libcore/io/dataset.h"
 #include "libcore/io/image.h"
 #include "testdata.h"
@@ -270,6 +271,62 @@ static void draw_survives_bad_boxes(void **state) {
     test_rmtree(dir);
     free(dir);
     free(px);
+}
+
+/* the PNG of a drawing with nothing drawn holds the image's own pixels: cairo's 0x00RRGGBB words
+ * reach the encoder in R, G, B order on every row (a width whose stride is padded included) */
+static void drawn_png_keeps_the_pixels(void **state) {
+    (void)state;
+    enum { W = 37, H = 11 };
+    uint8_t px[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++) px[i] = (uint8_t)(i * 7 + i / 3);
+    lathe_png png;
+    assert_int_equal(lathe_draw_boxes(px, W, H, NULL, 0, NULL, 0, &png), 0);
+    lathe_image back = {0};
+    lathe_decode_opts opts = {0, 0, 0, 3};
+    assert_int_equal(lathe_image_decode(png.data, png.len, &opts, &back, NULL), 0);
+    assert_int_equal(back.width, W);
+    assert_int_equal(back.height, H);
+    assert_memory_equal(back.pixels, px, sizeof px);
+    lathe_image_free(&back);
+    lathe_png_free(&png);
+}
+
+/* RFC 4648's vectors, and a long input that passes the writer's buffer, against a plain encoder */
+static void base64_vectors(void **state) {
+    (void)state;
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    char *text = NULL;
+    size_t len = 0;
+    for (int i = 0; i < 7; i++) {
+        FILE *f = open_memstream(&text, &len);
+        assert_non_null(f);
+        lathe_base64_write(f, (const unsigned char *)in[i], strlen(in[i]));
+        fclose(f);
+        assert_string_equal(text, want[i]);
+        free(text);
+    }
+    enum { N = 10001 };
+    static unsigned char data[N];
+    static char expect[(N + 2) / 3 * 4 + 1];
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < N; i++) data[i] = (unsigned char)(i * 31 + 7);
+    size_t o = 0;
+    for (int i = 0; i < N; i += 3) {
+        int b1 = i + 1 < N ? data[i + 1] : 0, b2 = i + 2 < N ? data[i + 2] : 0;
+        expect[o++] = digits[data[i] >> 2];
+        expect[o++] = digits[(data[i] & 3) << 4 | b1 >> 4];
+        expect[o++] = i + 1 < N ? digits[(b1 & 15) << 2 | b2 >> 6] : '=';
+        expect[o++] = i + 2 < N ? digits[b2 & 63] : '=';
+    }
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    lathe_base64_write(f, data, N);
+    fclose(f);
+    assert_int_equal(len, o);
+    assert_memory_equal(text, expect, o);
+    free(text);
 }
 
 static void plot_lines_png(void **state) {
@@ -557,6 +614,7 @@ int main(void) {
         cmocka_unit_test(confusion_by_hand),    cmocka_unit_test(best_f1_by_hand),
         cmocka_unit_test(best_f1_without_hits), cmocka_unit_test(draw_survives_bad_boxes),
         cmocka_unit_test(plot_lines_png),       cmocka_unit_test(report_files),
+        cmocka_unit_test(drawn_png_keeps_the_pixels), cmocka_unit_test(base64_vectors),
         cmocka_unit_test(samples_from_dataset), cmocka_unit_test(nearby_matching_equals_every_pair),
         cmocka_unit_test(verdicts_accept_any_kind_shown), cmocka_unit_test(verdict_class_is_the_largest_sum_of_scores),
         cmocka_unit_test(verdict_threshold_is_the_middle_of_the_best_run),
