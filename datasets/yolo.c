@@ -13,6 +13,7 @@
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
 #include "libcore/base/utf8.h"
+#include "libcore/base/yaml_check.h"
 #include "libcore/base/yaml_scalar.h"
 
 /* More classes than any real dataset has; guards against "nc: 1000000000" and, because the catalog
@@ -370,6 +371,11 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
         lathe_utf8_line_column((const char *)data, bad, &line, &col);
         return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", path,
                           line, col, data[bad]);
+    }
+    if ((bad = lathe_yaml_explicit_key((const char *)data, len)) < len) {
+        size_t line, col;
+        lathe_utf8_line_column((const char *)data, bad, &line, &col);
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: %s", path, line, col, LATHE_YAML_EXPLICIT_KEY_WHY);
     }
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);

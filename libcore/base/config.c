@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "utf8.h"
+#include "yaml_check.h"
 #include "yaml_scalar.h"
 
 /* A plain scalar under YAML 1.2's core schema. */
@@ -127,6 +128,11 @@ static int parse_text(const char *src, size_t len, const char *name, cJSON **out
         lathe_utf8_line_column(src, bad, &line, &col);
         return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", name, line,
                           col, (unsigned char)src[bad]);
+    }
+    if ((bad = lathe_yaml_explicit_key(src, len)) < len) {
+        size_t line, col;
+        lathe_utf8_line_column(src, bad, &line, &col);
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: %s", name, line, col, LATHE_YAML_EXPLICIT_KEY_WHY);
     }
     diag_capture cap = {{0}};
     struct fy_diag_cfg dcfg;

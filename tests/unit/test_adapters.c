@@ -192,6 +192,9 @@ static void test_yolo_bad_yaml(void **state) {
     assert_int_equal(parse_text(a, cat, "e2/data.yaml", "names: [a\x01]\n"), -LATHE_EFORMAT);
     assert_int_equal(parse_text(a, cat, "e3/data.yaml", "names: [\xc3\xa9, \xed\xa0\x80]\n"), -LATHE_EFORMAT);
     assert_int_equal(parse_text(a, cat, "e4/data.yaml", "names: [\xc0\xaf]\n"), -LATHE_EFORMAT);
+    /* an explicit key with a tab after its `a:` crashed libfyaml 0.7.12 (fuzz_override): refused first */
+    assert_int_equal(parse_text(a, cat, "e5/data.yaml", "names: [a]\n? a:\t-"), -LATHE_EFORMAT);
+    assert_error_mentions("e5/data.yaml", "line 2 column 1: '?' starts an explicit (complex) key");
     assert_int_equal(lathe_catalog_nclasses(cat), 0);
     const char *utf8 = "\xEF\xBB\xBF" "names: [\xc3\xa9" "crou, \xe8\x9e\xba\xe6\xa0\x93]\n"; /* BOM, é, CJK */
     assert_int_equal(parse_text(a, cat, "ok/data.yaml", utf8), 0);

@@ -10,6 +10,7 @@
 #include "kernels/preprocess.h"
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/yaml_check.h"
 #include "libcore/io/safetensors.h"
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/graph.h"
@@ -60,9 +61,64 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_int_equal(lathe_config_parse("a: 1\n", "t", &c), 0);
     assert_int_equal(lathe_config_override(c, "a=%\xd2\xf5\x9d"), 0); /* kept as plain text */
     assert_true(cJSON_IsString(lathe_config_get(c, "a")));
+    /* an explicit key whose `a:` a tab and an indicator follow crashed libfyaml 0.7.12 (a NULL write
+     * in its error path; found by fuzz_override): explicit keys are refused before libfyaml */
+    assert_int_equal(lathe_config_override(c, "t5=? dm:\t\t\t-"), 0); /* not YAML: kept as text */
+    assert_string_equal(cJSON_GetStringValue(lathe_config_get(c, "t5")), "? dm:\t\t\t-");
     cJSON_Delete(c);
+    assert_int_equal(lathe_config_parse("? a:\t-", "crash", &c), -LATHE_EFORMAT);
+    assert_non_null(strstr(lathe_last_error(), "crash: line 1 column 1: '?' starts an explicit (complex) key"));
+    assert_int_equal(lathe_config_parse("x:\n  y: 1\n  z: ? dm:\t\t\t-\n", "crash", &c), -LATHE_EFORMAT);
+    assert_non_null(strstr(lathe_last_error(), "line 3 column 6"));
+    assert_int_equal(test_write_file(path, "a: 1\n- ? a:\t:\n", strlen("a: 1\n- ? a:\t:\n")), 0);
+    assert_int_equal(lathe_config_load(path, &c), -LATHE_EFORMAT);
+    assert_non_null(strstr(lathe_last_error(), "line 2 column 3"));
     test_rmtree(dir);
     free(dir);
+}
+
+/* Where lathe_yaml_explicit_key finds a `?` that starts an explicit key, and where it must not:
+ * text in quotes, comments, block scalars and plain scalars. */
+static void yaml_explicit_keys(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        long at; /* -1: none */
+    } cases[] = {
+        {"? a: b", 0},
+        {"a:\n  ? b\n  : c\n", 5},
+        {"a: ? b", 3},
+        {"- ? b", 2},
+        {"[a, ? b]", 4},
+        {"{? a: b}", 1},
+        {"a: &x ? b", 6},
+        {"a: !!str ?\n", 9},
+        {"--- ? a", 4},
+        {"\xEF\xBB\xBF? a", 3},
+        {"a:\t? b", 3},
+        {"a: 'x\n  y' ? b\n? c", 15},
+        {"a: |\n  ? text\nb: ? c", 17},
+        {"a: what? yes", -1},
+        {"a: b ? c", -1},
+        {"a: ?b", -1},
+        {"a: '? b'", -1},
+        {"a: \"? b \\\" ? c\"", -1},
+        {"a: 'it''s ? b'", -1},
+        {"a: it's ? b", -1},
+        {"a: 1 # ? b", -1},
+        {"# ? b\n", -1},
+        {"a: |\n  ? text\n\n  - ? more\nb: 1", -1},
+        {"a: >-\n  ? folded\n", -1},
+        {"a: \"multi\n  ? line\"", -1},
+        {"a: -? b", -1},
+        {"a: x#? b", -1},
+        {"", -1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        size_t n = strlen(cases[k].text), at = lathe_yaml_explicit_key(cases[k].text, n);
+        if ((cases[k].at < 0 && at != n) || (cases[k].at >= 0 && at != (size_t)cases[k].at))
+            fail_msg("case %zu \"%s\": found at %zu, expected %ld", k, cases[k].text, at, cases[k].at);
+    }
 }
 
 /* Writes a raw safetensors file: header JSON, then `data_len` zero bytes. */
@@ -525,7 +581,7 @@ static void graph_with_two_inputs(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(yaml_typing_overrides_round_trip),
+        cmocka_unit_test(yaml_typing_overrides_round_trip), cmocka_unit_test(yaml_explicit_keys),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
         cmocka_unit_test(weight_init_bounds),
