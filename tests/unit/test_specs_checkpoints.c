@@ -70,6 +70,19 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_non_null(strstr(lathe_last_error(), "crash: line 1 column 1: '?' starts an explicit (complex) key"));
     assert_int_equal(lathe_config_parse("x:\n  y: 1\n  z: ? dm:\t\t\t-\n", "crash", &c), -LATHE_EFORMAT);
     assert_non_null(strstr(lathe_last_error(), "line 3 column 6"));
+    /* libfyaml 0.7.12 read through a wild pointer while printing this text's error with its source
+     * line (fy_diag_error_atom_display; fuzz_override): errors are collected now, never printed */
+    static const char wild[] =
+        "n'll\t=nl=nl\t)\t\tl\t\tY\t\t=n\tl=n\tll\t\tl\t)\t\tl\t\tl\t\t\t=n\tl\to/)\t\t\t\t-\t,=ai\t\t\tm"
+        "\t\tY\t\t=nl\t)\t\tl\t\tY\tl=\t=n\tn\tll\t\t\tu\t\t\to\t\t\t)\t\tl:\t\tY\t\t\tl\t\tY\t\t=n\t\t\t"
+        "\t\tY\t\t=nl\t)\t\tl\t\tY\tl=\t=n\tn\tll\t\t\tu\t\t\to\t\t\tl\tn\tn\tll\t\t\tu\t\t\to\x0d\t\tl\t"
+        "\tY\t\t=u\tl\to/\t\t\t\t\t\tl\t\tY\t\t=n\t\t\tm\t\tY\t\t=nl\t)\t\tl\t\tY\tl=\t=n\tn\tll\t\t\tu\t"
+        "\t\to\t\t\tl\t\tY\t\t=nai\t\t\tm\tnl\tW)\t\tl:\t\tY\t\t\tl\t\tY\t\t=n\tl\to/\t\t\t\t-\t\t=ai\t\t"
+        "\tm\t\tY\t\t=nl\t)\t\tl\t\tY\tl=\t=n\tn\tll\t\t\tu\t\t\tY\t\t=n\tl\to/\t\t\t\t-\t`=ai\t\t\tm\tnl"
+        "\t)\t\tl:\t\tY\t\t\tl\t\tY\t\t=n\tl\to/\t\t\t\t-\t\t=ai\t\t\tm\t\tY\t\t=nl\t)\t\tl\t\tY\tl=\t=n\t"
+        "n\tll\t\t\tu\t\t\to/\t\t\t\t\t=!alse\n";
+    assert_int_equal(lathe_config_parse(wild, "wild", &c), -LATHE_EFORMAT);
+    assert_non_null(strstr(lathe_last_error(), "wild: not valid YAML: line 1 column 112: "));
     assert_int_equal(test_write_file(path, "a: 1\n- ? a:\t:\n", strlen("a: 1\n- ? a:\t:\n")), 0);
     assert_int_equal(lathe_config_load(path, &c), -LATHE_EFORMAT);
     assert_non_null(strstr(lathe_last_error(), "line 2 column 3"));
