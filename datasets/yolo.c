@@ -12,7 +12,6 @@
 
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
-#include "libcore/base/utf8.h"
 #include "libcore/base/yaml_check.h"
 #include "libcore/base/yaml_scalar.h"
 
@@ -332,13 +331,6 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
     return rc;
 }
 
-static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
-    (void)diag;
-    (void)user;
-    (void)buf;
-    (void)len;
-}
-
 /* data.yaml's train:/val:/test: (a path or a list of paths, relative to path:): each folder named
  * holds images of that split (lathe_catalog_split_folder), each list file (*.txt) names them
  * (lathe_catalog_name_list: every .txt outside labels/ was kept for this, yolo_parse). */
@@ -365,40 +357,9 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     if (len > YOLO_MAX_YAML_BYTES)
         return lathe_fail(LATHE_ELIMIT, "%s: %zu bytes, more than a data.yaml can be (%d)", path, len,
                           YOLO_MAX_YAML_BYTES);
-    size_t bad = lathe_utf8_yaml_unprintable((const char *)data, len);
-    if (bad < len) {
-        size_t line, col;
-        lathe_utf8_line_column((const char *)data, bad, &line, &col);
-        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", path,
-                          line, col, data[bad]);
-    }
-    if ((bad = lathe_yaml_explicit_key((const char *)data, len)) < len) {
-        size_t line, col;
-        lathe_utf8_line_column((const char *)data, bad, &line, &col);
-        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: %s", path, line, col, LATHE_YAML_EXPLICIT_KEY_WHY);
-    }
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = ignore_diag; /* errors are collected and reported through lathe_fail */
-    dcfg.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag) return lathe_fail(LATHE_ENOMEM, "%s: YAML diagnostics", path);
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = {.search_path = NULL, .flags = FYPCF_QUIET, .userdata = NULL, .diag = diag};
-    struct fy_document *doc = fy_document_build_from_string(&pcfg, (const char *)data, len);
-    int rc = 0;
-    if (!doc) {
-        void *iter = NULL;
-        struct fy_diag_error *err = fy_diag_errors_iterate(diag, &iter);
-        if (err)
-            rc = lathe_fail(LATHE_EFORMAT, "%s: line %d column %d: %s", path, err->line, err->column,
-                            err->msg ? err->msg : "invalid YAML");
-        else
-            rc = lathe_fail(LATHE_EFORMAT, "%s: line 1: empty or unreadable YAML", path);
-        fy_diag_destroy(diag);
-        return rc;
-    }
+    struct fy_document *doc;
+    int rc = lathe_yaml_parse((const char *)data, len, path, &doc);
+    if (rc) return rc;
     struct fy_node *root = fy_document_root(doc);
     struct fy_node *names = NULL, *names_key = NULL, *nc_node = NULL, *nc_key = NULL;
     if (!root || !fy_node_is_mapping(root) || fy_node_is_alias(root)) {
@@ -454,7 +415,6 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     }
 done:
     fy_document_destroy(doc);
-    fy_diag_destroy(diag);
     return rc;
 }
 

@@ -13,7 +13,6 @@
 
 #include "error.h"
 #include "fsutil.h"
-#include "utf8.h"
 #include "yaml_check.h"
 #include "yaml_scalar.h"
 
@@ -103,49 +102,14 @@ static cJSON *convert(struct fy_node *node, const char *name) {
     }
 }
 
-/* libfyaml prints nothing (library code prints nothing): its errors are collected and the first is
- * reported through lathe_fail. Collected, not printed: printing draws the offending source line,
- * and that code of libfyaml 0.7.12 reads through a wild pointer on some invalid text
- * (docs/RELIABILITY.md, finding 19). */
-static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
-    (void)diag, (void)user, (void)buf, (void)len;
-}
-
 /* A spec is a few kilobytes; anything this size is not one. */
 #define SPEC_MAX_BYTES ((size_t)16 << 20)
 
 static int parse_text(const char *src, size_t len, const char *name, cJSON **out) {
     *out = NULL;
-    size_t bad = lathe_utf8_yaml_unprintable(src, len);
-    if (bad < len) {
-        size_t line, col;
-        lathe_utf8_line_column(src, bad, &line, &col);
-        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", name, line,
-                          col, (unsigned char)src[bad]);
-    }
-    if ((bad = lathe_yaml_explicit_key(src, len)) < len) {
-        size_t line, col;
-        lathe_utf8_line_column(src, bad, &line, &col);
-        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: %s", name, line, col, LATHE_YAML_EXPLICIT_KEY_WHY);
-    }
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL, dcfg.output_fn = ignore_diag, dcfg.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag) return lathe_fail(LATHE_ENOMEM, "%s: YAML diagnostics", name);
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, src, len);
-    if (!doc) {
-        void *iter = NULL;
-        struct fy_diag_error *err = fy_diag_errors_iterate(diag, &iter);
-        int rc = err ? lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: line %d column %d: %s", name, err->line,
-                                  err->column, err->msg ? err->msg : "parse error")
-                     : lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: parse error", name);
-        fy_diag_destroy(diag);
-        return rc;
-    }
-    fy_diag_destroy(diag);
+    struct fy_document *doc;
+    int rc = lathe_yaml_parse(src, len, name, &doc);
+    if (rc) return rc;
     lathe_clear_error();
     cJSON *tree = convert(fy_document_root(doc), name);
     fy_document_destroy(doc);

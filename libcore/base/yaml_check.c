@@ -1,10 +1,13 @@
-/* yaml_check.c - see yaml_check.h. A line scanner that knows as much of YAML as it must to tell a
+/* yaml_check.c - see yaml_check.h. lathe_yaml_explicit_key is a line scanner that knows as much of YAML as it must to tell a
  * `?` indicator from text: where a node may begin (a line's start, after `- `, `: `, `? `, `[`, `{`,
  * `,`, a document marker, an anchor or a tag), quoted scalars (which may span lines), comments and
  * block scalars (`|` or `>`: the lines indented deeper than the one that opened them). */
 #include "yaml_check.h"
 
 #include <string.h>
+
+#include "error.h"
+#include "utf8.h"
 
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -67,4 +70,41 @@ size_t lathe_yaml_explicit_key(const char *s, size_t n) {
         i = eol + 1;
     }
     return n;
+}
+
+static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {
+    (void)diag, (void)user, (void)buf, (void)len;
+}
+
+int lathe_yaml_parse(const char *text, size_t len, const char *name, struct fy_document **doc) {
+    *doc = NULL;
+    size_t bad = lathe_utf8_yaml_unprintable(text, len), line, col;
+    if (bad < len) {
+        lathe_utf8_line_column(text, bad, &line, &col);
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: byte 0x%02x is not printable UTF-8 text", name, line,
+                          col, (unsigned char)text[bad]);
+    }
+    if ((bad = lathe_yaml_explicit_key(text, len)) < len) {
+        lathe_utf8_line_column(text, bad, &line, &col);
+        return lathe_fail(LATHE_EFORMAT, "%s: line %zu column %zu: '?' starts an explicit (complex) key, which lathe "
+                          "does not accept (quote the text if it is a value)", name, line, col);
+    }
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL, dcfg.output_fn = ignore_diag, dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) return lathe_fail(LATHE_ENOMEM, "%s: YAML diagnostics", name);
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
+    *doc = fy_document_build_from_string(&cfg, text, len);
+    int rc = 0;
+    if (!*doc) {
+        void *iter = NULL;
+        struct fy_diag_error *err = fy_diag_errors_iterate(diag, &iter);
+        rc = err ? lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: line %d column %d: %s", name, err->line, err->column,
+                              err->msg ? err->msg : "parse error")
+                 : lathe_fail(LATHE_EFORMAT, "%s: not valid YAML: line 1: empty or unreadable", name);
+    }
+    fy_diag_destroy(diag);
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* yaml_check.h - what lathe refuses in a YAML text before libfyaml parses it. libfyaml 0.7.12
+/* yaml_check.h - how lathe hands YAML to libfyaml, and what it refuses first. libfyaml 0.7.12
  * (Debian) crashes on some invalid YAML inside an explicit key: `? a:` followed by a tab and `-`,
  * `:` or `?` ends in a NULL write in its error path (fy_indent_vacuum_internal, from
  * fy_parse_cleanup; upstream's issue pantoniou/libfyaml#57 is of that family), from a spec, an
@@ -6,6 +6,7 @@
  * explicit keys, so they are refused, with their place, before libfyaml sees the text. */
 #ifndef LATHE_BASE_YAML_CHECK_H
 #define LATHE_BASE_YAML_CHECK_H
+#include <libfyaml.h>
 #include <stddef.h>
 #ifdef __cplusplus
 extern "C" {
@@ -15,9 +16,13 @@ extern "C" {
  * or the line's end), outside quoted scalars, comments and block scalars; n when there is none.
  * It errs on the side of refusing: a `?` after a comma inside a block plain scalar counts too. */
 size_t lathe_yaml_explicit_key(const char *s, size_t n);
-/* The reason to print beside the place. */
-#define LATHE_YAML_EXPLICIT_KEY_WHY \
-    "'?' starts an explicit (complex) key, which lathe does not accept (quote the text if it is a value)"
+/* The one way lathe hands a YAML text to libfyaml (specs, overrides, data.yaml): the text must be
+ * YAML-printable UTF-8 (lathe_utf8_yaml_unprintable: libfyaml loops forever on some invalid UTF-8)
+ * without explicit keys, and libfyaml's errors are collected, never printed (printing draws the
+ * source line, and that code reads through a wild pointer on some texts: docs/RELIABILITY.md,
+ * finding 19). On success *doc is the document (fy_document_destroy it); else -LATHE_EFORMAT
+ * naming `name`, the line and column, or -LATHE_ENOMEM. */
+int lathe_yaml_parse(const char *text, size_t len, const char *name, struct fy_document **doc);
 
 #ifdef __cplusplus
 }
