@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,9 @@ typedef struct {
     chunk_layout layout;
     int refs;           /* readers holding the file open */
     uint64_t last_use;
+    uint64_t xxh64;     /* the manifest's hash of the file */
+    _Atomic int hashed; /* 0 not yet, 1 the file's bytes matched xxh64, -1 they did not (skip_file_check: 1) */
+    _Atomic uint64_t got_xxh64; /* what the file hashed to, when it did not match */
     shard_data data;    /* caches: written under the mutex, read-only once set */
 } shard;
 
@@ -651,13 +655,37 @@ static int check_loaded(const lathe_dataset *ds, shard *sh, int labels, int boxe
     return rc;
 }
 
-/* Makes shard sh ready: loads the caches `what` needs (labels always) and, with hold, keeps the file
- * open for chunk reads until release(). */
+/* A shard's bytes are checked against the manifest's xxh64 before libhdf5 first reads them, once per
+ * dataset handle: a flipped bit anywhere in the file, in HDF5's own structures too (the global heap,
+ * object headers, B-trees, which no dataset checksum covers and where libhdf5 1.10 can crash:
+ * docs/RELIABILITY.md, finding 7), is an error naming the shard. Hashed outside the mutex, so
+ * other threads go on reading other shards; two threads may hash one shard at once, harmlessly. A
+ * mismatch is remembered, so a caller that goes on (analyze counts every sample) does not rehash. */
+static int check_file_hash(shard *sh) {
+    int state = atomic_load(&sh->hashed);
+    if (!state) {
+        uint64_t got = 0;
+        int rc = lathe_file_xxh64(sh->path, &got, NULL);
+        if (rc) return rc; /* cannot be read (EMFILE, EIO): not remembered, the next read tries again */
+        atomic_store(&sh->got_xxh64, got);
+        state = got == sh->xxh64 ? 1 : -1;
+        atomic_store(&sh->hashed, state);
+    }
+    if (state > 0) return 0;
+    return lathe_fail(LATHE_EFORMAT, "%s: the file's xxh64 is %016" PRIx64 ", the manifest says %016" PRIx64
+                      " (changed after ingest: a flipped bit or an edit; not handed to HDF5; lathe verify lists what changed)",
+                      sh->path, (uint64_t)atomic_load(&sh->got_xxh64), sh->xxh64);
+}
+
 /* acquire()'s `what` for the diagnostics (stats, like verify, count bad labels rather than fail on
  * them): the file opened and held, no cache loaded or checked. */
 #define ACQUIRE_FILE_ONLY (1u << 31)
 
+/* Makes shard sh ready: checks its file's hash (the first time), loads the caches `what` needs (labels
+ * always) and, with hold, keeps the file open for chunk reads until release(). */
 static int acquire(lathe_dataset *ds, shard *sh, unsigned what, int hold) {
+    int hash_rc = check_file_hash(sh);
+    if (hash_rc) return hash_rc;
     pthread_mutex_lock(&ds->mu);
     shard_data *d = &sh->data;
     if (what & ACQUIRE_FILE_ONLY) {
@@ -825,6 +853,8 @@ static int open_impl(const char *dir, const lathe_dataset_options *opts, lathe_d
         sh->name = m->shards[i].file;
         sh->n = m->shards[i].samples;
         sh->split = m->shards[i].split;
+        sh->xxh64 = m->shards[i].xxh64;
+        atomic_init(&sh->hashed, opts && opts->skip_file_check ? 1 : 0);
         size_t len = strlen(dir) + strlen(sh->name) + 2;
         if (!(sh->path = malloc(len))) {
             lathe_dataset_close(ds);

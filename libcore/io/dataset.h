@@ -54,12 +54,16 @@ typedef struct lathe_dataset lathe_dataset;
 
 typedef struct {
     int max_open_files;  /* HDF5 files kept open at once (0 = 64) */
-    int skip_file_check; /* 1: do not check at open that every shard exists with its manifest size
-                            (lathe verify, which reports those problems itself) */
+    int skip_file_check; /* 1: do not check the shard files against the manifest: that each exists with
+                            its size (at open) and that its bytes hash to its xxh64 (before HDF5 first
+                            reads it). For lathe verify, which reports those problems itself and then
+                            looks inside the changed file to say what changed */
 } lathe_dataset_options;
 
 /* Opens the dataset in dir: loads manifest.json, registers the zstd filter and checks that every
- * shard file exists with the size the manifest records. Shards themselves open on first use.
+ * shard file exists with the size the manifest records. Shards themselves open on first use, after
+ * their bytes are checked against the manifest's xxh64 (a changed shard is -LATHE_EFORMAT naming it,
+ * and libhdf5 never reads it).
  * Returns 0, -LATHE_ENOTFOUND (no manifest, or a shard file is missing), -LATHE_EFORMAT (bad
  * manifest, or a shard file of the wrong size), or -LATHE_ENOMEM, with a message. */
 int lathe_dataset_open(const char *dir, lathe_dataset **out);

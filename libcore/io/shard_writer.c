@@ -467,7 +467,7 @@ int lathe_file_xxh64(const char *path, uint64_t *hash, uint64_t *bytes) {
         XXH64_update(st, buf, n);
         total += n;
     }
-    int rc = ferror(f) ? lathe_fail(LATHE_EIO, "%s: read error", path) : 0;
+    int rc = ferror(f) ? lathe_fail(LATHE_EIO, "%s: %s", path, strerror(errno)) : 0;
     fclose(f);
     *hash = XXH64_digest(st);
     if (bytes) *bytes = total;

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures import lathe, read_dataset
+from fixtures import lathe, read_dataset, reseal_shard
 
 SPLITS = ["train", "val", "test"]
 ORIGINALS = 8  # planted families
@@ -313,6 +313,7 @@ def corrupt_one_chunk(ds, shard_file, row):
     with open(ds / shard_file, "r+b") as fh:
         fh.seek(info.byte_offset + info.size // 2)
         fh.write(b"\xde\xad\xbe\xef" * 8)
+    reseal_shard(ds, shard_file)  # else the whole shard is refused as changed (test_checksums.py)
 
 
 def test_corrupt_chunk_is_reported_not_crashed_on(planted, tmp_path):

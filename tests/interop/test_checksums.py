@@ -1,8 +1,10 @@
-"""Silent corruption (issue 18): every small dataset of a shard (boxes, box labels/flags/ids/areas/
-offsets, labels, meta, sensors, text) carries an xxh64 attribute that every reader checks, so one
-flipped bit is an error naming the shard and the dataset in analyze and train, not only in verify
-(the manifest's whole-file hashes are left stale on purpose: readers must notice on their own).
-Checkpoints carry a content hash, checked on load."""
+"""Silent corruption (issue 18), in two layers. Every reader hashes a shard's bytes against the
+manifest's xxh64 before libhdf5 first reads it, so a flipped bit anywhere in the file (in HDF5's own
+structures too, where libhdf5 can crash) is an error naming the shard in every command. Under that,
+every small dataset of a shard (boxes, box labels/flags/ids/areas/offsets, labels, meta, sensors,
+text) carries an xxh64 attribute that every reader checks, which names the dataset too: the tests of
+that layer re-seal the manifest after flipping the bit, as a file corrupted before its whole-file
+hash was taken would be. Checkpoints carry a content hash, checked on load."""
 import json
 import os
 import shutil
@@ -11,8 +13,9 @@ from pathlib import Path
 import h5py
 import hdf5plugin
 import pytest
+import xxhash
 
-from fixtures import lathe
+from fixtures import lathe, reseal_shard
 from test_detect import write_spec
 
 SMALL = ["boxes", "box_labels", "box_flags", "box_ids", "box_areas", "box_offsets", "labels", "meta", "sensors", "text"]
@@ -29,15 +32,72 @@ def dataset(tmp_path_factory):
     return root, chunks
 
 
-def flipped(root, chunks, name, tmp_path, at=0.5):
+def flip_bit(root, tmp_path, offset, reseal):
+    """A copy of the dataset with one bit of its shard flipped at offset; with reseal the manifest's
+    xxh64 is brought up to date with the changed file, so only the per-dataset hashes can notice."""
     ds = tmp_path / "ds"
     shutil.copytree(root / "ds", ds)
-    off, size = chunks[name]
     shard = ds / "shard-00000.h5"
     data = bytearray(shard.read_bytes())
-    data[off + int((size - 1) * at)] ^= 0x08
+    data[offset] ^= 0x08
     shard.write_bytes(data)
+    if reseal:
+        reseal_shard(ds, "shard-00000.h5")
     return ds
+
+
+def flipped(root, chunks, name, tmp_path, at=0.5):
+    off, size = chunks[name]
+    return flip_bit(root, tmp_path, off + int((size - 1) * at), reseal=True)
+
+
+def test_the_manifest_hash_is_xxh64_of_the_file(dataset):
+    """What the readers compare (and what the re-sealing above writes) is XXH64, seed 0, of the bytes."""
+    root, _ = dataset
+    manifest = json.loads((root / "ds" / "manifest.json").read_text())
+    data = (root / "ds" / "shard-00000.h5").read_bytes()
+    assert manifest["shards"][0]["xxh64"] == xxhash.xxh64_hexdigest(data)
+
+
+def spread_offsets(size, count=24):
+    """Offsets over the whole file: its first 4 KiB (superblock, root group, object headers) densely,
+    then evenly to the last byte."""
+    head = [0, 9, 40, 100, 300, 700, 1100, 1600, 2300, 3100, 4000]
+    return sorted(set(head + [4096 + (size - 4097) * k // (count - len(head)) for k in range(count - len(head) + 1)]))
+
+
+def test_a_flipped_bit_anywhere_in_a_shard_is_an_error_naming_it(dataset, tmp_path):
+    """Whether the bit lands in a dataset, in an image chunk, in HDF5's own structures or in bytes no
+    reader looks at, analyze (which reads everything a shard holds) reports the shard as changed and
+    exits 3; nothing crashes, nothing passes silently."""
+    root, _ = dataset
+    size = (root / "ds" / "shard-00000.h5").stat().st_size
+    for offset in spread_offsets(size):
+        run = tmp_path / f"at{offset}"
+        ds = flip_bit(root, run, offset, reseal=False)
+        p = lathe("analyze", ds, "-o", run / "an", "--fail-on", "corrupt", check=False)
+        assert p.returncode == 3, (offset, p.returncode, p.stderr[-2000:])
+        errors = json.loads((run / "an" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
+        assert errors and all("shard-00000.h5" in e["message"] and "changed after ingest" in e["message"]
+                              for e in errors), (offset, errors[:2])
+        shutil.rmtree(run)
+
+
+def test_train_and_eval_refuse_a_changed_shard(dataset, tmp_path):
+    """A bit of HDF5's own structures (the root group's object header, early in the file): training
+    and evaluation stop with the shard's name before libhdf5 reads the file; verify says the same and
+    still looks inside."""
+    root, _ = dataset
+    spec = write_spec(tmp_path / "spec.yaml", root / "ds", epochs=1)
+    lathe("train", spec, "--runs", tmp_path / "runs", "--name", "r", "model.classes=8")
+    ds = flip_bit(root, tmp_path / "bad", 300, reseal=False)
+    p = lathe("train", write_spec(tmp_path / "bad.yaml", ds, epochs=1), "--runs", tmp_path / "runs", "--name", "b",
+              "model.classes=8", check=False)
+    assert p.returncode == 1 and "shard-00000.h5" in p.stderr and "changed after ingest" in p.stderr, p.stderr
+    p = lathe("eval", tmp_path / "runs" / "r", "--dataset", ds, "-o", tmp_path / "ev", check=False)
+    assert p.returncode == 1 and "shard-00000.h5" in p.stderr and "changed after ingest" in p.stderr, p.stderr
+    p = lathe("verify", ds, check=False)
+    assert p.returncode != 0 and "the file changed after ingest" in p.stdout + p.stderr, (p.stdout, p.stderr)
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -109,6 +169,7 @@ def test_readers_check_labels_and_splits_against_the_manifest(dataset, tmp_path)
         labels[0] = 99
         f["labels"][:] = labels
         del f["labels"].attrs["xxh64"]
+    reseal_shard(bad, "shard-00000.h5")  # a writer's mistake, sealed as its own
     p = lathe("analyze", bad, "-o", tmp_path / "an1", "--fail-on", "corrupt", check=False)
     assert p.returncode == 3, p.stderr
     errors = json.loads((tmp_path / "an1" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
