@@ -2,7 +2,10 @@
  * problem: the manifest, each shard's size and xxh64, each shard's HDF5 schema against the
  * manifest (lathe_dataset_check_shard), every image and mask chunk through the reader, every box
  * inside its image, and leftover files. Exit 0 when clean, 1 with the problems listed.
- * Hashing and the chunk pass use every core (OpenMP); problems are sorted before printing. */
+ * Hashing and the chunk pass use every core (OpenMP); problems are sorted before printing. A shard
+ * whose size or hash differs from the manifest's is looked inside by a child process
+ * (libcore/base/isolate.h): libhdf5 can crash or loop on a damaged file, and verify must still
+ * report it. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <inttypes.h>
@@ -17,6 +20,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "libcore/base/error.h"
+#include "libcore/base/isolate.h"
 #include "libcore/base/log.h"
 #include "libcore/io/dataset.h"
 #include "libcore/io/image.h"
@@ -43,6 +47,7 @@ typedef struct {
     problem *v;
     size_t n, cap;
     int oom;
+    int emit_fd; /* in a child looking inside a changed shard: problems go to this pipe (else -1) */
 } verifier;
 
 static void add(verifier *vf, int group, size_t shard, int64_t row, const char *file, const char *fmt, ...)
@@ -53,6 +58,10 @@ static void add(verifier *vf, int group, size_t shard, int64_t row, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (vf->emit_fd >= 0) { /* the child's problems are all of its one shard */
+        lathe_isolated_line(vf->emit_fd, "problem %" PRId64 " %s", row, msg);
+        return;
+    }
 #pragma omp critical(verify_problems)
     {
         if (vf->n == vf->cap) {
@@ -128,8 +137,10 @@ static void check_manifest(verifier *vf) {
 
 /* ---- shard files: presence, size, checksum ---- */
 
-/* Checks shard s's size and (unless quick) its xxh64. Returns 1 when the file exists, so that the
- * deeper checks still run on a changed file and say what changed. */
+enum { FILE_MISSING = 0, FILE_AS_LISTED = 1, FILE_CHANGED = 2 };
+
+/* Checks shard s's size and (unless quick) its xxh64. Returns FILE_MISSING, FILE_AS_LISTED or
+ * FILE_CHANGED (its size or hash differs: the deeper checks look inside it in a child process). */
 static int check_file(verifier *vf, size_t s, int quick) {
     const lathe_manifest_shard *sh = &vf->m->shards[s];
     char path[4200];
@@ -137,32 +148,32 @@ static int check_file(verifier *vf, size_t s, int quick) {
     struct stat st;
     if (stat(path, &st) != 0) {
         add(vf, GROUP_SHARD, s, -1, sh->file, "missing (the manifest lists it)");
-        return 0;
+        return FILE_MISSING;
     }
     if ((uint64_t)st.st_size != sh->bytes) {
         add(vf, GROUP_SHARD, s, -1, sh->file, "%lld bytes, the manifest says %" PRIu64 " (truncated or replaced)",
             (long long)st.st_size, sh->bytes);
-        return 1;
+        return FILE_CHANGED;
     }
-    if (quick) return 1;
+    if (quick) return FILE_AS_LISTED;
     uint64_t hash = 0, bytes = 0;
     if (lathe_file_xxh64(path, &hash, &bytes)) {
         add(vf, GROUP_SHARD, s, -1, sh->file, "cannot be read: %s", lathe_last_error());
-        return 1;
+        return FILE_AS_LISTED; /* a read error, not a change: the reader's own errors will say more */
     }
-    if (hash != sh->xxh64)
-        add(vf, GROUP_SHARD, s, -1, sh->file, "xxh64 is %016" PRIx64 ", the manifest says %016" PRIx64
-            " (the file changed after ingest)", hash, sh->xxh64);
-    return 1;
+    if (hash == sh->xxh64) return FILE_AS_LISTED;
+    add(vf, GROUP_SHARD, s, -1, sh->file, "xxh64 is %016" PRIx64 ", the manifest says %016" PRIx64
+        " (the file changed after ingest)", hash, sh->xxh64);
+    return FILE_CHANGED;
 }
 
-static void check_files(verifier *vf, int quick, int threads, int *file_ok) {
+static void check_files(verifier *vf, int quick, int threads, int *file_state) {
     const lathe_manifest *m = vf->m;
     lathe_progress *p = quick ? NULL : lathe_progress_start("verify: checksums (shards)", m->nshards);
     _Atomic uint64_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t i = 0; i < (int64_t)m->nshards; i++) {
-        file_ok[i] = check_file(vf, (size_t)i, quick);
+        file_state[i] = check_file(vf, (size_t)i, quick);
         uint64_t now = atomic_fetch_add(&done, 1) + 1;
         if (omp_get_thread_num() == 0) lathe_progress_update(p, now);
     }
@@ -246,6 +257,63 @@ static uint64_t check_samples(verifier *vf, const int *shard_ok, int quick, int 
     }
     lathe_progress_finish(p, atomic_load(&done));
     return atomic_load(&boxes);
+}
+
+/* ---- a changed shard, looked inside by a child process ---- */
+
+typedef struct {
+    verifier *vf;
+    size_t shard;
+    int quick;
+    uint64_t nboxes;
+} inspection;
+
+/* In the child: the checks the parent makes of an unchanged shard, its schema and then (when that
+ * holds) every sample, each problem and a progress line per sample written to the pipe. */
+static void inspect_in_child(void *ctx, int fd) {
+    inspection *in = ctx;
+    verifier *vf = in->vf;
+    vf->emit_fd = fd;
+    if (lathe_dataset_check_shard(vf->ds, in->shard, shard_problem, vf) != 0) return;
+    uint64_t first = lathe_dataset_shard_first(vf->ds, in->shard), nboxes = 0;
+    for (uint64_t r = 0; r < vf->m->shards[in->shard].samples; r++) {
+        check_sample(vf, first + r, in->quick, &nboxes);
+        lathe_isolated_line(fd, "sample %" PRIu64, r); /* progress, for the parent's watchdog */
+    }
+    lathe_isolated_line(fd, "boxes %" PRIu64, nboxes);
+}
+
+static void inspection_line(void *ctx, const char *line) {
+    inspection *in = ctx;
+    long long row;
+    unsigned long long nboxes;
+    int used = 0;
+    if (sscanf(line, "problem %lld %n", &row, &used) == 1 && used > 0)
+        add(in->vf, GROUP_SHARD, in->shard, row, in->vf->m->shards[in->shard].file, "%s", line + used);
+    else if (sscanf(line, "boxes %llu", &nboxes) == 1)
+        in->nboxes = nboxes;
+}
+
+/* Looks inside changed shard s in a child process; what the child found is listed as if found
+ * here, and a crash or a loop inside libhdf5 becomes one more problem. Returns the boxes counted. */
+static uint64_t inspect_changed(verifier *vf, size_t s, int quick, int stall_seconds) {
+    inspection in = {vf, s, quick, 0};
+    lathe_isolated_end end;
+    const char *file = vf->m->shards[s].file;
+    if (lathe_run_isolated(inspect_in_child, &in, stall_seconds, inspection_line, &in, &end)) {
+        add(vf, GROUP_SHARD, s, -1, file, "not looked inside: %s", lathe_last_error());
+        return 0;
+    }
+    if (end.how == LATHE_ISOLATED_SIGNALED)
+        add(vf, GROUP_SHARD, s, -1, file, "looking inside the changed file crashed the HDF5 library (signal %d, %s): "
+            "the damage is in HDF5's own structures", end.code, strsignal(end.code));
+    else if (end.how == LATHE_ISOLATED_STALLED)
+        add(vf, GROUP_SHARD, s, -1, file, "looking inside the changed file made no progress for %d s (the HDF5 library "
+            "loops on a damaged structure): stopped", end.code);
+    else if (end.code != 0)
+        add(vf, GROUP_SHARD, s, -1, file, "looking inside the changed file failed: its process exited with status %d",
+            end.code);
+    return in.nboxes;
 }
 
 /* ---- the folder: temporaries and shards the manifest does not list ---- */
@@ -336,22 +404,27 @@ static int print_json(const verifier *vf, size_t nshards, uint64_t nsamples, uin
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: lathe verify DATASET [--json] [--quick] [--threads N] [--log-format text|json]\n\n"
+    fprintf(out, "usage: lathe verify DATASET [--json] [--quick] [--threads N] [--inspect-timeout S]\n"
+                 "                    [--log-format text|json]\n\n"
                  "Checks a dataset written by `lathe ingest` and lists every problem: the manifest; each\n"
                  "shard's presence, size and xxh64; each shard's HDF5 schema against the manifest; every image\n"
                  "and mask chunk decompressing to its size; every box inside its image with a positive size;\n"
-                 "leftover temporary files and shards the manifest does not list.\n"
+                 "leftover temporary files and shards the manifest does not list. A shard whose size or\n"
+                 "xxh64 differs from the manifest's is looked inside by a separate process, so that a crash\n"
+                 "or an endless loop of the HDF5 library on a damaged file is listed as a problem too.\n"
                  "Exit status: 0 clean, 1 problems found (or the dataset cannot be read), 2 bad usage.\n\n"
                  "  --json              print one JSON object on stdout (ok, counts, problems)\n"
                  "  --quick             skip the checksums and the chunk pass (sizes, schema, boxes only)\n"
                  "  --threads N         threads for hashing and chunks (default: all cores)\n"
+                 "  --inspect-timeout S stop looking inside a changed shard when it makes no progress\n"
+                 "                      for S seconds (default 60)\n"
                  "  --log-format FMT    text (default) or json log lines on stderr\n"
                  "  -h, --help          this help\n");
 }
 
 int cmd_verify(int argc, char **argv) {
     const char *dir = NULL;
-    int json = 0, quick = 0, threads = omp_get_max_threads();
+    int json = 0, quick = 0, threads = omp_get_max_threads(), inspect_timeout = 60;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -367,6 +440,12 @@ int cmd_verify(int argc, char **argv) {
             if (!v || cli_parse_int(v, 1, 1024, &n))
                 return cli_usage_error("verify", "--threads needs a number 1..1024");
             threads = (int)n;
+        } else if (strcmp(a, "--inspect-timeout") == 0 || strncmp(a, "--inspect-timeout=", 18) == 0) {
+            const char *v = a[17] == '=' ? a + 18 : i + 1 < argc ? argv[++i] : NULL;
+            long long n;
+            if (!v || cli_parse_int(v, 1, 86400, &n))
+                return cli_usage_error("verify", "--inspect-timeout needs seconds 1..86400");
+            inspect_timeout = (int)n;
         } else if (strcmp(a, "--log-format") == 0 || strncmp(a, "--log-format=", 13) == 0) {
             const char *v = a[12] == '=' ? a + 13 : i + 1 < argc ? argv[++i] : NULL;
             if (!v) return cli_usage_error("verify", "--log-format needs a value (text or json)");
@@ -390,21 +469,24 @@ int cmd_verify(int argc, char **argv) {
         return EXIT_FAIL;
     }
     const lathe_manifest *m = lathe_dataset_manifest(ds);
-    verifier vf = {dir, m, ds, NULL, 0, 0, 0};
-    int *file_ok = calloc(m->nshards ? m->nshards : 1, sizeof *file_ok);
+    verifier vf = {dir, m, ds, NULL, 0, 0, 0, -1};
+    int *file_state = calloc(m->nshards ? m->nshards : 1, sizeof *file_state);
     int *shard_ok = calloc(m->nshards ? m->nshards : 1, sizeof *shard_ok);
-    if (!file_ok || !shard_ok) {
-        free(file_ok);
+    if (!file_state || !shard_ok) {
+        free(file_state);
         free(shard_ok);
         lathe_dataset_close(ds);
         cli_error(what, "out of memory");
         return EXIT_FAIL;
     }
     check_manifest(&vf);
-    check_files(&vf, quick, threads, file_ok);
-    for (size_t s = 0; s < m->nshards; s++)
-        shard_ok[s] = file_ok[s] && lathe_dataset_check_shard(ds, s, shard_problem, &vf) == 0;
-    uint64_t nboxes = check_samples(&vf, shard_ok, quick, threads);
+    check_files(&vf, quick, threads, file_state);
+    uint64_t nboxes = 0;
+    for (size_t s = 0; s < m->nshards; s++) {
+        if (file_state[s] == FILE_CHANGED) nboxes += inspect_changed(&vf, s, quick, inspect_timeout);
+        else shard_ok[s] = file_state[s] == FILE_AS_LISTED && lathe_dataset_check_shard(ds, s, shard_problem, &vf) == 0;
+    }
+    nboxes += check_samples(&vf, shard_ok, quick, threads);
     check_folder(&vf);
     if (vf.n) qsort(vf.v, vf.n, sizeof *vf.v, compare_problems);
 
@@ -427,7 +509,7 @@ int cmd_verify(int argc, char **argv) {
     }
     for (size_t i = 0; i < vf.n; i++) free(vf.v[i].file), free(vf.v[i].message);
     free(vf.v);
-    free(file_ok);
+    free(file_state);
     free(shard_ok);
     lathe_dataset_close(ds);
     return rc;

@@ -32,14 +32,14 @@ def dataset(tmp_path_factory):
     return root, chunks
 
 
-def flip_bit(root, tmp_path, offset, reseal):
+def flip_bit(root, tmp_path, offset, reseal, bit=0x08):
     """A copy of the dataset with one bit of its shard flipped at offset; with reseal the manifest's
     xxh64 is brought up to date with the changed file, so only the per-dataset hashes can notice."""
     ds = tmp_path / "ds"
     shutil.copytree(root / "ds", ds)
     shard = ds / "shard-00000.h5"
     data = bytearray(shard.read_bytes())
-    data[offset] ^= 0x08
+    data[offset] ^= bit
     shard.write_bytes(data)
     if reseal:
         reseal_shard(ds, "shard-00000.h5")
@@ -98,6 +98,52 @@ def test_train_and_eval_refuse_a_changed_shard(dataset, tmp_path):
     assert p.returncode == 1 and "shard-00000.h5" in p.stderr and "changed after ingest" in p.stderr, p.stderr
     p = lathe("verify", ds, check=False)
     assert p.returncode != 0 and "the file changed after ingest" in p.stdout + p.stderr, (p.stdout, p.stderr)
+
+
+def test_verify_lists_a_crash_inside_hdf5_as_a_problem(dataset, tmp_path):
+    """One bit of the size of the first object in the shard's global heap (where the class names,
+    texts and source paths live): libhdf5 1.10 reads past its buffer and crashes (RELIABILITY.md,
+    finding 7; `lathe verify` itself died of SIGSEGV on this file before stop 47). verify looks
+    inside a changed shard in a child process: it exits 1 listing the change, what it found inside
+    before the crash, and the crash."""
+    root, _ = dataset
+    heap = (root / "ds" / "shard-00000.h5").read_bytes().find(b"GCOL")
+    assert heap > 0, "the shard has no global heap collection"
+    ds = flip_bit(root, tmp_path, heap + 24, reseal=False, bit=0x80)
+    p = lathe("verify", ds, "--json", check=False, timeout=300)
+    assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+    messages = [q["message"] for q in json.loads(p.stdout)["problems"]]
+    assert any("the file changed after ingest" in m for m in messages), messages
+    inside = [m for m in messages if m.startswith("looking inside the changed file")]
+    assert all("crashed the HDF5 library" in m or "exited with status" in m for m in inside), inside
+    p = lathe("analyze", ds, "-o", tmp_path / "an", "--fail-on", "corrupt", check=False, timeout=300)
+    assert p.returncode == 3, (p.returncode, p.stderr[-2000:])  # readers refuse it before HDF5 sees it
+
+
+def test_verify_stops_a_loop_inside_hdf5(tmp_path):
+    """A shard on which libhdf5 1.10 loops for ever (H5HG__protect on a damaged global heap, finding
+    8; data/heap-loop-shard.h5 is the input fuzz_shard found, with the harness's manifest and a stale
+    hash): verify stops looking inside when the child makes no progress for --inspect-timeout
+    seconds, lists that and exits 1 (before stop 47 it hung)."""
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    shard = Path(__file__).parent / "data" / "heap-loop-shard.h5"
+    shutil.copy(shard, ds / "shard-00000.h5")
+    manifest = {"lathe_schema": 1, "created_by": "fuzz", "complete": True, "store": "pixels",
+                "image_size": [16, 16], "channels": 3,
+                "class_names": ["good", "scratch", "dent", "crack", "missing_hole", "bearing_wear", "overheating"],
+                "masks": False, "text": True,
+                "sensors": {"steps": 4, "channels": ["vib_x", "vib_y", "vib_z", "temperature", "current"]},
+                "source_format": "coco", "args": {}, "samples": 3, "rejected": 0,
+                "shards": [{"file": "shard-00000.h5", "split": "train", "samples": 3,
+                            "bytes": shard.stat().st_size, "xxh64": "0000000000000000"}],
+                "resume": {"train": 3, "val": 0, "test": 0}}
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    p = lathe("verify", ds, "--inspect-timeout", "2", check=False, timeout=120)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "the file changed after ingest" in p.stdout and "made no progress for 2 s" in p.stdout, p.stdout
+    p = lathe("analyze", ds, "-o", tmp_path / "an", "--fail-on", "corrupt", check=False, timeout=120)
+    assert p.returncode == 3, (p.returncode, p.stderr)
 
 
 @pytest.mark.parametrize("name", SMALL)
