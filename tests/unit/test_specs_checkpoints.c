@@ -495,7 +495,11 @@ static void graph_hands_conv_output_blocked(void **state) {
         lathe_layer_view v, w;
         assert_int_equal(lathe_graph_layer(blocked, i, &v), 0);
         assert_int_equal(lathe_graph_layer(plain, i, &w), 0);
+#ifdef LATHE_NO_DNNL /* im2col convolutions (DNNL=0: the TSan build) hand over plain: both graphs are the plain one */
+        if (v.type == LATHE_LAYER_CONV) assert_int_equal(v.y_block, 0);
+#else
         if (v.type == LATHE_LAYER_CONV) assert_true(v.y_block == 8 || v.y_block == 16);
+#endif
         assert_int_equal(w.y_block, 0);
     }
     static const char *const names[] = {"c1.weight", "b1.weight", "c2.weight", "b2.bias", "c3.weight", "b3.weight"};
