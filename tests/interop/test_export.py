@@ -263,7 +263,9 @@ def test_open_vocabulary_engine_detects_as_the_run(shapes, tmp_path):
     lathe("eval", tmp_path / "ov.lathe", "--dataset", ds, "--split", "train", "-o", tmp_path / "eng",
           env={**os.environ, "LATHE_TEXT_MODEL": str(tmp_path / "no-such-model")})
     want, got = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("run", "eng"))
-    assert got["detections"] == want["detections"] > 0
+    # equal in the default build; a build that sums in another order (the TSan build: clang, no
+    # oneDNN) flipped one detection of 12,338 at the score threshold, so a count within 0.1%
+    assert want["detections"] > 0 and abs(got["detections"] - want["detections"]) <= want["detections"] // 1000
     for key in ("AP", "AP50", "AR100"):
         assert got["metrics"][key] == pytest.approx(want["metrics"][key], abs=1e-4), key
 
