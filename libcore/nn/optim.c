@@ -1,5 +1,7 @@
 /* optim.c - SGD and AdamW (optim.h). Updates run per parameter tensor in a fixed order, each
- * element independent, so results do not depend on thread count. */
+ * element independent and the elements shared among the threads; each tensor's squared-gradient
+ * sum runs in element order, and the sums are added in tensor order, so results do not depend on
+ * the thread count. */
 #include "optim.h"
 
 #include <math.h>
@@ -29,8 +31,9 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
     for (size_t i = 0; i < np; i++)
         if (lathe_graph_param(g, i)->grad) floats += per * lathe_graph_param(g, i)->count;
     if (op && op->state) op->arena = calloc(floats ? floats : 1, sizeof(float));
-    if (!op || !op->state || !op->arena) {
-        if (op) free(op->state), free(op);
+    if (op && op->arena) op->sumsq = calloc(np ? np : 1, sizeof(double));
+    if (!op || !op->state || !op->arena || !op->sumsq) {
+        if (op) free(op->arena), free(op->state), free(op);
         return lathe_fail(LATHE_ENOMEM, "optimizer state of %zu floats", floats);
     }
     op->g = g, op->o = *o;
@@ -60,7 +63,7 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
 void lathe_optim_free(lathe_optim *o) {
     if (!o) return;
     optim_dev_free(o);
-    free(o->arena), free(o->state), free(o);
+    free(o->arena), free(o->sumsq), free(o->state), free(o);
 }
 
 long lathe_optim_steps(const lathe_optim *o) { return o->steps; }
@@ -91,26 +94,77 @@ int optim_is_bias(const lathe_param *p) {
 
 int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) { return lathe_optim_step_lrs(o, lr, lr, grad_norm); }
 
+/* Below this many values a step runs on one thread (the threads' start costs more). */
+enum { THREADED_VALUES = 1 << 16 };
+
+/* The global gradient norm: each tensor's sum in element order (tensors in parallel), added in
+ * tensor order. */
+static double grad_norm_cpu(lathe_optim *o, size_t np) {
+    size_t values = 0;
+    for (size_t i = 0; i < np; i++) values += lathe_graph_param(o->g, i)->count;
+#pragma omp parallel for schedule(dynamic, 1) if (values > THREADED_VALUES)
+    for (size_t i = 0; i < np; i++) {
+        const lathe_param *p = lathe_graph_param(o->g, i);
+        double s = 0;
+        for (size_t k = 0; p->grad && !p->frozen && k < p->count; k++) s += (double)p->grad[k] * p->grad[k];
+        o->sumsq[i] = s;
+    }
+    double sq = 0;
+    for (size_t i = 0; i < np; i++) sq += o->sumsq[i];
+    return sqrt(sq);
+}
+
+/* One tensor's update, in blocks shared among the threads of the enclosing parallel region (nowait:
+ * no element depends on another); the EMA follows each block while it is in L1. restrict and
+ * -fno-math-errno let the loops vectorize. */
+enum { BLOCK = 2048 };
+
+static void ema_blend(size_t first, size_t end, const float *restrict w, float *restrict ema, float decay) {
+    for (size_t k = first; k < end; k++) ema[k] = decay * ema[k] + (1 - decay) * w[k];
+}
+
+static void update_sgd(size_t n, float *restrict w, const float *restrict g, float *restrict m, float *restrict ema,
+                       float scale, float wd, float lr, float mu, int nesterov, float decay) {
+#pragma omp for schedule(static) nowait
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t end = n - b < BLOCK ? n : b + BLOCK;
+        for (size_t k = b; k < end; k++) {
+            float gk = g[k] * scale + wd * w[k];
+            m[k] = mu * m[k] + gk;
+            w[k] -= lr * (nesterov ? gk + mu * m[k] : m[k]);
+        }
+        if (ema) ema_blend(b, end, w, ema, decay);
+    }
+}
+
+static void update_adamw(size_t n, float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                         float *restrict ema, float scale, float wd, float lr, float b1, float b2, float step,
+                         float denom_c, float eps, float decay) {
+#pragma omp for schedule(static) nowait
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t end = n - b < BLOCK ? n : b + BLOCK;
+        for (size_t k = b; k < end; k++) {
+            float gk = g[k] * scale;
+            m[k] = b1 * m[k] + (1 - b1) * gk;
+            v[k] = b2 * v[k] + (1 - b2) * gk * gk;
+            w[k] -= lr * wd * w[k]; /* decoupled weight decay */
+            w[k] -= step * m[k] / (sqrtf(v[k]) / denom_c + eps);
+        }
+        if (ema) ema_blend(b, end, w, ema, decay);
+    }
+}
+
 int lathe_optim_step_lrs(lathe_optim *o, double lr, double bias_lr, double *grad_norm) {
     if (o->arena_dev) return optim_dev_step(o, lr, bias_lr, grad_norm);
     if (lathe_graph_cuda(o->g))
         return lathe_fail(LATHE_EINVAL, "the optimizer was created before its graph moved to the GPU: create it after");
-    size_t np = lathe_graph_nparams(o->g);
-    double sq = 0;
-    for (size_t i = 0; i < np; i++) {
-        lathe_param *p = lathe_graph_param(o->g, i);
-        if (!p->grad || p->frozen) continue;
-        double s = 0;
-        for (size_t k = 0; k < p->count; k++) s += (double)p->grad[k] * p->grad[k];
-        sq += s;
-    }
+    size_t np = lathe_graph_nparams(o->g), values = 0;
     optim_step st;
-    if (optim_begin_step(o, sqrt(sq), grad_norm, &st)) return 1;
-    float scale = st.scale, decay = st.decay;
-    double b1 = o->o.beta1, b2 = o->o.beta2, c1 = st.c1, c2 = st.c2;
-    size_t si = 0;
+    if (optim_begin_step(o, grad_norm_cpu(o, np), grad_norm, &st)) return 1;
+    for (size_t i = 0; i < np; i++) values += lathe_graph_param(o->g, i)->count;
     int per = optim_slots(&o->o);
-    for (size_t i = 0; i < np; i++) {
+#pragma omp parallel if (values > THREADED_VALUES)
+    for (size_t i = 0, si = 0; i < np; i++) { /* every thread walks the tensors, sharing each one's elements */
         lathe_param *p = lathe_graph_param(o->g, i);
         if (!p->grad) continue;
         float *m = o->state[si].data, *v = o->o.kind == LATHE_OPT_ADAMW ? o->state[si + 1].data : NULL;
@@ -119,25 +173,11 @@ int lathe_optim_step_lrs(lathe_optim *o, double lr, double bias_lr, double *grad
         if (p->frozen) continue;
         double plr = optim_is_bias(p) ? bias_lr : lr;
         float wd = p->decay ? (float)o->o.weight_decay : 0.0f, flr = (float)plr * p->lr_scale;
-        if (o->o.kind == LATHE_OPT_SGD) {
-            float mu = (float)o->o.momentum;
-            for (size_t k = 0; k < p->count; k++) {
-                float gk = p->grad[k] * scale + wd * p->data[k];
-                m[k] = mu * m[k] + gk;
-                p->data[k] -= flr * (o->o.nesterov ? gk + mu * m[k] : m[k]);
-            }
-        } else {
-            float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o->o.eps;
-            float step = (float)(plr * p->lr_scale / c1), denom_c = (float)sqrt(c2);
-            for (size_t k = 0; k < p->count; k++) {
-                float gk = p->grad[k] * scale;
-                m[k] = fb1 * m[k] + (1 - fb1) * gk;
-                v[k] = fb2 * v[k] + (1 - fb2) * gk * gk;
-                p->data[k] -= flr * wd * p->data[k]; /* decoupled weight decay */
-                p->data[k] -= step * m[k] / (sqrtf(v[k]) / denom_c + eps);
-            }
-        }
-        for (size_t k = 0; ema && k < p->count; k++) ema[k] = decay * ema[k] + (1 - decay) * p->data[k];
+        if (o->o.kind == LATHE_OPT_SGD)
+            update_sgd(p->count, p->data, p->grad, m, ema, st.scale, wd, flr, (float)o->o.momentum, o->o.nesterov, st.decay);
+        else
+            update_adamw(p->count, p->data, p->grad, m, v, ema, st.scale, wd, flr, (float)o->o.beta1, (float)o->o.beta2,
+                         (float)(plr * p->lr_scale / st.c1), (float)sqrt(st.c2), (float)o->o.eps, st.decay);
     }
     return 0;
 }

@@ -16,6 +16,7 @@ struct lathe_optim {
     float *arena, *arena_dev; /* arena_dev: the state on the GPU, when the graph is there */
     double *norms_dev;        /* device: each parameter's sum of squared gradients */
     double *norms;            /* their host copy */
+    double *sumsq;            /* CPU: each parameter's sum of squared gradients, added in order */
     state_tensor *state;      /* per parameter: 1 (SGD) or 2 (AdamW) tensors (+1 with EMA), in order */
     size_t nstate;
     long steps;

@@ -2,10 +2,12 @@
  * documented update rules (torch.optim.SGD with momentum and Nesterov, torch.optim.AdamW), over
  * several steps: weight decay only on conv and linear weights, per-parameter learning-rate scales,
  * frozen parameters left alone, the biases' own rate (YOLO's bias warmup), global-norm clipping, the EMA of the weights and its swap, the
- * NaN/Inf guard (the step is skipped and nothing changes), and the learning-rate schedules. */
+ * NaN/Inf guard (the step is skipped and nothing changes), and the learning-rate schedules; on a
+ * graph large enough for the threaded step too, whose results must not depend on the thread count. */
 #include "testutil.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
@@ -23,17 +25,25 @@ typedef struct {
     double bias_factor;   /* > 0: biases (c.bias, n.bias, fc.bias) step at this times the weights' rate */
 } optim_case;
 
-static lathe_graph *small_graph(void) {
+static lathe_graph *graph_of(const char *input, int conv_out, int k) {
+    char text[512];
+    snprintf(text, sizeof text,
+             "input: %s\nclasses: 3\nlayers:\n  - {name: c, type: conv, out: %d, k: %d}\n"
+             "  - {name: n, type: bn}\n  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n",
+             input, conv_out, k);
     cJSON *m;
-    assert_int_equal(lathe_config_parse("input: [2, 3, 3]\nclasses: 3\nlayers:\n  - {name: c, type: conv, out: 2, k: 1}\n"
-                                        "  - {name: n, type: bn}\n  - {type: gap}\n  - {name: fc, type: linear, out: classes}\n",
-                                        "model", &m),
-                     0);
+    assert_int_equal(lathe_config_parse(text, "model", &m), 0);
     lathe_graph *g;
     assert_int_equal(lathe_graph_build(m, 2, 3, &g), 0);
     cJSON_Delete(m);
     return g;
 }
+
+static lathe_graph *small_graph(void) { return graph_of("[2, 3, 3]", 2, 1); }
+
+/* 74,523 values: over the size where a step shares its elements among threads, and not a whole
+ * number of the step's blocks */
+static lathe_graph *large_graph(void) { return graph_of("[64, 4, 4]", 128, 3); }
 
 /* The reference's copy of every trainable parameter and its state, in float64. */
 typedef struct {
@@ -43,11 +53,12 @@ typedef struct {
 
 static double grad_value(size_t param, size_t k, int step) { return sin(0.37 * (double)(k + 1) + 1.3 * param + 0.71 * step); }
 
-static void check_case(const optim_case *oc) {
-    lathe_graph *g = small_graph();
+static void check_case(const optim_case *oc, lathe_graph *(*build)(void)) {
+    lathe_graph *g = build();
     if (oc->freeze_conv) assert_int_equal(lathe_graph_freeze(g, "c"), 2);
     size_t np = lathe_graph_nparams(g), nr = 0;
     ref_param ref[16];
+    assert_true(np <= 16);
     for (size_t i = 0; i < np; i++) {
         lathe_param *p = lathe_graph_param(g, i);
         if (!p->grad) continue; /* running statistics */
@@ -132,7 +143,71 @@ static void updates_match_the_reference(void **state) {
         {"adamw, biases at 20x, fc at half rate", LATHE_OPT_ADAMW, 0, 0.01, 0, 0, 0, 0.5f, 20},
         {"sgd, biases at 3x", LATHE_OPT_SGD, 0, 0.01, 0, 0, 0, 1, 3},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], small_graph);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], large_graph);
+}
+
+/* STEPS steps of the large graph on `threads` threads; returns its weights and every state tensor,
+ * one after another. */
+static float *steps_on(const optim_case *oc, int threads, size_t *n) {
+    omp_set_num_threads(threads);
+    lathe_graph *g = large_graph();
+    lathe_optim_opts o;
+    lathe_optim_defaults(&o);
+    o.kind = oc->kind, o.nesterov = oc->nesterov, o.weight_decay = oc->wd, o.clip = oc->clip, o.ema = oc->ema;
+    lathe_optim *opt;
+    assert_int_equal(lathe_optim_create(g, &o, &opt), 0);
+    size_t np = lathe_graph_nparams(g), total = 0;
+    for (int t = 1; t <= STEPS; t++) {
+        for (size_t i = 0; i < np; i++) {
+            lathe_param *p = lathe_graph_param(g, i);
+            for (size_t k = 0; p->grad && k < p->count; k++) p->grad[k] = (float)grad_value(i, k, t);
+        }
+        assert_int_equal(lathe_optim_step(opt, 0.05 / t, NULL), 0);
+    }
+    for (size_t i = 0; i < np; i++) total += lathe_graph_param(g, i)->count;
+    for (size_t i = 0; i < lathe_optim_nstate(opt); i++) {
+        size_t count;
+        assert_non_null(lathe_optim_state(opt, i, NULL, &count));
+        total += count;
+    }
+    float *all = malloc(total * sizeof *all), *at = all;
+    for (size_t i = 0; i < np; i++) {
+        const lathe_param *p = lathe_graph_param(g, i);
+        memcpy(at, p->data, p->count * sizeof *at), at += p->count;
+    }
+    for (size_t i = 0; i < lathe_optim_nstate(opt); i++) {
+        size_t count;
+        const float *st = lathe_optim_state(opt, i, NULL, &count);
+        memcpy(at, st, count * sizeof *at), at += count;
+    }
+    lathe_optim_free(opt);
+    lathe_graph_free(g);
+    *n = total;
+    return all;
+}
+
+/* The weights and the state after several steps are the same bits on 1, 2 and 3 threads. */
+static void results_do_not_depend_on_the_thread_count(void **state) {
+    (void)state;
+    static const optim_case cases[] = {
+        {"sgd nesterov, decay, clipping, ema", LATHE_OPT_SGD, 1, 0.01, 0.5, 0.99, 0, 1, 0},
+        {"adamw, decay, clipping, ema", LATHE_OPT_ADAMW, 0, 0.01, 0.5, 0.9, 0, 1, 0},
+    };
+    int before = omp_get_max_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t n1, n;
+        float *one = steps_on(&cases[c], 1, &n1);
+        for (int threads = 2; threads <= 3; threads++) {
+            float *many = steps_on(&cases[c], threads, &n);
+            assert_int_equal(n, n1);
+            if (memcmp(one, many, n * sizeof *one))
+                fail_msg("%s: %d threads give other bits than one", cases[c].what, threads);
+            free(many);
+        }
+        free(one);
+    }
+    omp_set_num_threads(before);
 }
 
 /* A NaN or Inf anywhere in the gradients: the step is skipped and says so (1); weights, state and
@@ -225,6 +300,7 @@ static void schedules(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(updates_match_the_reference), cmocka_unit_test(nan_guard_skips_the_step),
+                                       cmocka_unit_test(results_do_not_depend_on_the_thread_count),
                                        cmocka_unit_test(bad_settings_are_refused), cmocka_unit_test(schedules)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
