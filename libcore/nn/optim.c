@@ -99,9 +99,7 @@ enum { THREADED_VALUES = 1 << 16 };
 
 /* The global gradient norm: each tensor's sum in element order (tensors in parallel), added in
  * tensor order. */
-static double grad_norm_cpu(lathe_optim *o, size_t np) {
-    size_t values = 0;
-    for (size_t i = 0; i < np; i++) values += lathe_graph_param(o->g, i)->count;
+static double grad_norm_cpu(lathe_optim *o, size_t np, size_t values) {
 #pragma omp parallel for schedule(dynamic, 1) if (values > THREADED_VALUES)
     for (size_t i = 0; i < np; i++) {
         const lathe_param *p = lathe_graph_param(o->g, i);
@@ -159,9 +157,9 @@ int lathe_optim_step_lrs(lathe_optim *o, double lr, double bias_lr, double *grad
     if (lathe_graph_cuda(o->g))
         return lathe_fail(LATHE_EINVAL, "the optimizer was created before its graph moved to the GPU: create it after");
     size_t np = lathe_graph_nparams(o->g), values = 0;
-    optim_step st;
-    if (optim_begin_step(o, grad_norm_cpu(o, np), grad_norm, &st)) return 1;
     for (size_t i = 0; i < np; i++) values += lathe_graph_param(o->g, i)->count;
+    optim_step st;
+    if (optim_begin_step(o, grad_norm_cpu(o, np, values), grad_norm, &st)) return 1;
     int per = optim_slots(&o->o);
 #pragma omp parallel if (values > THREADED_VALUES)
     for (size_t i = 0, si = 0; i < np; i++) { /* every thread walks the tensors, sharing each one's elements */
