@@ -31,8 +31,8 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
     for (size_t i = 0; i < np; i++)
         if (lathe_graph_param(g, i)->grad) floats += per * lathe_graph_param(g, i)->count;
     if (op && op->state) op->arena = calloc(floats ? floats : 1, sizeof(float));
-    if (op && op->arena) op->sumsq = calloc(np ? np : 1, sizeof(double));
-    if (!op || !op->state || !op->arena || !op->sumsq) {
+    if (op && op->arena) op->norms = calloc(np ? np : 1, sizeof(double));
+    if (!op || !op->state || !op->arena || !op->norms) {
         if (op) free(op->arena), free(op->state), free(op);
         return lathe_fail(LATHE_ENOMEM, "optimizer state of %zu floats", floats);
     }
@@ -63,7 +63,7 @@ int lathe_optim_create(lathe_graph *g, const lathe_optim_opts *o, lathe_optim **
 void lathe_optim_free(lathe_optim *o) {
     if (!o) return;
     optim_dev_free(o);
-    free(o->arena), free(o->sumsq), free(o->state), free(o);
+    free(o->arena), free(o->norms), free(o->state), free(o);
 }
 
 long lathe_optim_steps(const lathe_optim *o) { return o->steps; }
@@ -97,19 +97,25 @@ int lathe_optim_step(lathe_optim *o, double lr, double *grad_norm) { return lath
 /* Below this many values a step runs on one thread (the threads' start costs more). */
 enum { THREADED_VALUES = 1 << 16 };
 
-/* The global gradient norm: each tensor's sum in element order (tensors in parallel), added in
- * tensor order. */
+double optim_norm(const lathe_optim *o) {
+    double sq = 0;
+    for (size_t i = 0; i < lathe_graph_nparams(o->g); i++) {
+        const lathe_param *p = lathe_graph_param(o->g, i);
+        if (p->grad && !p->frozen) sq += o->norms[i];
+    }
+    return sqrt(sq);
+}
+
+/* The global gradient norm: each tensor's sum in element order (tensors in parallel). */
 static double grad_norm_cpu(lathe_optim *o, size_t np, size_t values) {
 #pragma omp parallel for schedule(dynamic, 1) if (values > THREADED_VALUES)
     for (size_t i = 0; i < np; i++) {
         const lathe_param *p = lathe_graph_param(o->g, i);
         double s = 0;
         for (size_t k = 0; p->grad && !p->frozen && k < p->count; k++) s += (double)p->grad[k] * p->grad[k];
-        o->sumsq[i] = s;
+        o->norms[i] = s;
     }
-    double sq = 0;
-    for (size_t i = 0; i < np; i++) sq += o->sumsq[i];
-    return sqrt(sq);
+    return optim_norm(o);
 }
 
 /* One tensor's update, in blocks shared among the threads of the enclosing parallel region (nowait:

@@ -30,8 +30,7 @@ int optim_dev_create(lathe_optim *o) {
     if (!c) return 0;
     size_t floats = arena_floats(o), np = lathe_graph_nparams(o->g);
     if (cudaMalloc((void **)&o->arena_dev, (floats ? floats : 1) * sizeof(float)) != cudaSuccess ||
-        cudaMalloc((void **)&o->norms_dev, (np ? np : 1) * sizeof(double)) != cudaSuccess ||
-        !(o->norms = calloc(np ? np : 1, sizeof(double))))
+        cudaMalloc((void **)&o->norms_dev, (np ? np : 1) * sizeof(double)) != cudaSuccess)
         return lathe_fail(LATHE_ENOMEM, "optimizer state of %zu floats on the GPU", floats);
     if (cudaMemset(o->arena_dev, 0, (floats ? floats : 1) * sizeof(float)) != cudaSuccess)
         return dev_fail("state", cudaGetErrorString(cudaGetLastError()));
@@ -55,8 +54,8 @@ int optim_dev_create(lathe_optim *o) {
 
 void optim_dev_free(lathe_optim *o) {
     if (!o->arena_dev && !o->norms_dev) return;
-    cudaFree(o->arena_dev), cudaFree(o->norms_dev), free(o->norms);
-    o->arena_dev = NULL, o->norms_dev = NULL, o->norms = NULL;
+    cudaFree(o->arena_dev), cudaFree(o->norms_dev);
+    o->arena_dev = NULL, o->norms_dev = NULL;
 }
 
 int optim_dev_step(lathe_optim *o, double lr, double bias_lr, double *grad_norm) {
@@ -71,13 +70,8 @@ int optim_dev_step(lathe_optim *o, double lr, double bias_lr, double *grad_norm)
     if (lathe_graph_wait(o->g)) return -LATHE_EIO; /* wait for the sums */
     if (cudaMemcpy(o->norms, o->norms_dev, np * sizeof(double), cudaMemcpyDeviceToHost) != cudaSuccess)
         return dev_fail("gradient norm", cudaGetErrorString(cudaGetLastError()));
-    double sq = 0;
-    for (size_t i = 0; i < np; i++) {
-        lathe_param *p = lathe_graph_param(o->g, i);
-        if (p->grad && !p->frozen) sq += o->norms[i];
-    }
     optim_step st;
-    if (optim_begin_step(o, sqrt(sq), grad_norm, &st)) return 1;
+    if (optim_begin_step(o, optim_norm(o), grad_norm, &st)) return 1;
     int per = optim_slots(&o->o);
     size_t si = 0;
     for (size_t i = 0; i < np; i++) {

@@ -15,8 +15,7 @@ struct lathe_optim {
     lathe_optim_opts o;
     float *arena, *arena_dev; /* arena_dev: the state on the GPU, when the graph is there */
     double *norms_dev;        /* device: each parameter's sum of squared gradients */
-    double *norms;            /* their host copy */
-    double *sumsq;            /* CPU: each parameter's sum of squared gradients, added in order */
+    double *norms;            /* on the host (a GPU's copied from norms_dev), added in order */
     state_tensor *state;      /* per parameter: 1 (SGD) or 2 (AdamW) tensors (+1 with EMA), in order */
     size_t nstate;
     long steps;
@@ -35,6 +34,10 @@ typedef struct {
 
 /* 1 for a bias (its name ends in "bias": conv, linear and norm biases, attention's in_proj_bias) */
 int optim_is_bias(const lathe_param *p);
+
+/* The global gradient norm from norms: the trained parameters' sums added in parameter order,
+ * the same on either device and for any thread count. */
+double optim_norm(const lathe_optim *o);
 
 /* Records the norm; returns 1 when it is not finite (skip the step), else counts the step and fills st. */
 int optim_begin_step(lathe_optim *o, double norm, double *grad_norm, optim_step *st);

@@ -53,6 +53,14 @@ typedef struct {
 
 static double grad_value(size_t param, size_t k, int step) { return sin(0.37 * (double)(k + 1) + 1.3 * param + 0.71 * step); }
 
+/* The optimizer a case describes: the defaults with its kind, Nesterov, decay, clipping and EMA */
+static lathe_optim_opts case_opts(const optim_case *oc) {
+    lathe_optim_opts o;
+    lathe_optim_defaults(&o);
+    o.kind = oc->kind, o.nesterov = oc->nesterov, o.weight_decay = oc->wd, o.clip = oc->clip, o.ema = oc->ema;
+    return o;
+}
+
 static void check_case(const optim_case *oc, lathe_graph *(*build)(void)) {
     lathe_graph *g = build();
     if (oc->freeze_conv) assert_int_equal(lathe_graph_freeze(g, "c"), 2);
@@ -71,9 +79,7 @@ static void check_case(const optim_case *oc, lathe_graph *(*build)(void)) {
         r->ema = calloc(p->count, 8);
         for (size_t k = 0; k < p->count; k++) r->w[k] = r->ema[k] = p->data[k];
     }
-    lathe_optim_opts o;
-    lathe_optim_defaults(&o);
-    o.kind = oc->kind, o.nesterov = oc->nesterov, o.weight_decay = oc->wd, o.clip = oc->clip, o.ema = oc->ema;
+    lathe_optim_opts o = case_opts(oc);
     lathe_optim *opt;
     assert_int_equal(lathe_optim_create(g, &o, &opt), 0);
     for (int t = 1; t <= STEPS; t++) {
@@ -152,9 +158,7 @@ static void updates_match_the_reference(void **state) {
 static float *steps_on(const optim_case *oc, int threads, size_t *n) {
     omp_set_num_threads(threads);
     lathe_graph *g = large_graph();
-    lathe_optim_opts o;
-    lathe_optim_defaults(&o);
-    o.kind = oc->kind, o.nesterov = oc->nesterov, o.weight_decay = oc->wd, o.clip = oc->clip, o.ema = oc->ema;
+    lathe_optim_opts o = case_opts(oc);
     lathe_optim *opt;
     assert_int_equal(lathe_optim_create(g, &o, &opt), 0);
     size_t np = lathe_graph_nparams(g), total = 0;
