@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ struct lathe_archive {
     size_t npaths, cappaths, next;
     /* archive */
     struct archive *ar;
-    char *name; /* normalised current entry name */
+    locale_t utf8; /* C.UTF-8 for reading entry headers ((locale_t)0 where the system has none) */
+    char *name;    /* normalised current entry name */
     int data_read;
     /* both */
     char *current;
@@ -86,6 +88,7 @@ static int open_file(lathe_archive *a, const char *src) {
     if (access(src, R_OK) != 0) return lathe_fail(LATHE_ENOTFOUND, "%s: %s", src, strerror(errno));
     a->ar = archive_read_new();
     if (!a->ar) return lathe_fail(LATHE_ENOMEM, "archive reader");
+    a->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
     archive_read_support_filter_all(a->ar);
     archive_read_support_format_all(a->ar);
     if (archive_read_open_filename(a->ar, src, 1 << 16) != ARCHIVE_OK)
@@ -159,22 +162,31 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
     }
     for (;;) {
         struct archive_entry *ae;
+        /* libarchive converts a name the archive marks as UTF-8 (a zip's flag bit 11, which Python's
+         * zipfile sets on non-ASCII names; a pax header's path) into the thread's locale; in the C
+         * locale lathe runs in, a non-ASCII name has no conversion and the entry comes back nameless.
+         * Headers are read in C.UTF-8 instead, this thread only, so such names arrive as the UTF-8
+         * that a folder's or a GNU tar's raw names already are. */
+        locale_t caller = a->utf8 ? uselocale(a->utf8) : (locale_t)0;
         int r = archive_read_next_header(a->ar, &ae);
+        const char *raw = r >= ARCHIVE_WARN ? archive_entry_pathname(ae) : NULL;
+        int hardlink = r >= ARCHIVE_WARN && archive_entry_hardlink(ae) != NULL;
+        if (a->utf8) uselocale(caller);
         if (r == ARCHIVE_EOF) return 0;
         if (r < ARCHIVE_WARN) return lathe_fail(LATHE_EFORMAT, "damaged archive: %s", archive_error_string(a->ar));
         mode_t type = archive_entry_filetype(ae);
         if (type == AE_IFDIR) continue;
         const char *detail;
-        const char *reason = normalise(a, archive_entry_pathname(ae), &detail);
+        const char *reason = normalise(a, raw, &detail);
         entry->path = a->name ? a->name : "";
         entry->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
         if (reason) {
             entry->reject_reason = reason;
             entry->reject_detail = detail;
-        } else if (archive_entry_hardlink(ae) || type != AE_IFREG) {
+        } else if (hardlink || type != AE_IFREG) {
             entry->reject_reason = "not_regular_file";
             entry->reject_detail = type == AE_IFLNK ? "symbolic link (not followed)"
-                                   : archive_entry_hardlink(ae) ? "hard link (not followed)"
+                                   : hardlink       ? "hard link (not followed)"
                                                                 : "device, fifo or socket";
         }
         return 1;
@@ -267,6 +279,7 @@ int lathe_archive_read(lathe_archive *a, uint64_t max_bytes, uint8_t **data, siz
 void lathe_archive_close(lathe_archive *a) {
     if (!a) return;
     if (a->ar) archive_read_free(a->ar);
+    if (a->utf8) freelocale(a->utf8);
     for (size_t i = 0; i < a->npaths; i++) free(a->paths[i]);
     free(a->paths);
     free(a->root);
