@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "adapters.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/hashmap.h"
 
@@ -161,12 +162,9 @@ static int parse_annotations(lathe_catalog *cat, const char *path, const cJSON *
 }
 
 static int coco_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts((const char *)data, len, &end, 0);
-    if (!root) {
-        size_t at = end ? (size_t)(end - (const char *)data) : 0;
-        return lathe_fail(LATHE_EFORMAT, "%s: invalid JSON near byte %zu", path, at);
-    }
+    size_t at;
+    cJSON *root = lathe_json_parse((const char *)data, len, &at);
+    if (!root) return lathe_fail(LATHE_EFORMAT, "%s: invalid JSON near byte %zu", path, at);
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(root, "images");
     if (!cJSON_IsArray(images)) { /* some other JSON file (metadata): not a COCO label file */
         cJSON_Delete(root);

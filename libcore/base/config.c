@@ -338,15 +338,25 @@ const char *lathe_config_str(const cJSON *root, const char *path, const char *de
     return cJSON_IsString(v) ? v->valuestring : def;
 }
 
+cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    size_t at = end ? (size_t)(end - text) : 0;
+    while (root && at < len && (unsigned char)text[at] <= ' ' && text[at]) at++; /* cJSON's whitespace */
+    if (root && at < len) cJSON_Delete(root), root = NULL;
+    if (error_at) *error_at = at;
+    return root;
+}
+
 int lathe_json_load(const char *path, size_t max_bytes, cJSON **out) {
     *out = NULL;
     char *text;
-    size_t len;
+    size_t len, at;
     int rc = lathe_read_file(path, max_bytes, &text, &len);
     if (rc) return rc;
-    *out = cJSON_ParseWithLength(text, len);
+    *out = lathe_json_parse(text, len, &at);
     free(text);
-    return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON", path);
+    return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON (at byte %zu)", path, at);
 }
 
 int lathe_json_save(const char *path, const cJSON *json) {

@@ -23,8 +23,13 @@ int lathe_config_override(cJSON *root, const char *assignment);
 /* Block YAML of the tree (strings double-quoted); NULL on allocation failure. free() it. */
 char *lathe_config_to_yaml(const cJSON *root);
 
+/* The one JSON value of text[0, len) (cJSON_Delete it), or NULL when it is not valid JSON or when
+ * anything but whitespace follows the value (two files joined by `cat`: json.load refuses them, and
+ * reading the first alone would drop the rest unsaid). *error_at, when given, is the byte offset
+ * where parsing failed or where the extra data starts. */
+cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at);
 /* Reads a JSON file of at most max_bytes. Returns 0 with *out (cJSON_Delete it), the errors of
- * lathe_read_file, or -LATHE_EFORMAT when the text is not JSON. */
+ * lathe_read_file, or -LATHE_EFORMAT when the text is not one JSON value (lathe_json_parse). */
 int lathe_json_load(const char *path, size_t max_bytes, cJSON **out);
 /* Writes json, indented, to path durably (lathe_write_atomic). Returns 0, -LATHE_ENOMEM or its errors. */
 int lathe_json_save(const char *path, const cJSON *json);

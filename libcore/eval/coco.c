@@ -13,6 +13,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
+#include "libcore/base/log.h"
 #include "libcore/io/dataset.h"
 
 #define MAXDET 100
@@ -38,13 +39,53 @@ static int num_field(const cJSON *o, const char *key, double *v) {
     return 1;
 }
 
-/* An id: a number whose integer part fits int64 (pycocotools takes any number; lathe keys by the
- * integer part, as it always has). 1e300 or infinity is refused, not cast (undefined behaviour). */
+/* An id: a whole number under 2^53 in magnitude, which a double holds exactly (1.0 is 1). pycocotools
+ * keys by the number itself, so ids that the parser's double rounds together (2^53 + 1 reads as 2^53)
+ * or fractional ones (1.5) cannot be keyed alike here: they are refused (-1) with the field named
+ * (id_error), not merged or truncated. 0 when the field is absent or not a number. */
 static int id_field(const cJSON *o, const char *key, int64_t *id) {
     double v;
-    if (!num_field(o, key, &v) || !(fabs(v) < 9.2e18)) return 0;
+    if (!num_field(o, key, &v)) return 0;
+    if (!(fabs(v) < 9007199254740992.0) || v != floor(v)) return -1;
     *id = (int64_t)v;
     return 1;
+}
+
+/* The error of a record whose id fields did not all read (id_field 1): names the first bad field. */
+static int id_error(const char *path, const char *what, size_t k, const cJSON *o, const char *const *keys, int n) {
+    for (int i = 0; i < n; i++) {
+        int64_t id;
+        int r = id_field(o, keys[i], &id);
+        if (r == 0) return lathe_fail(LATHE_EFORMAT, "%s: %s %zu has no numeric %s", path, what, k, keys[i]);
+        double v = r < 0 ? cJSON_GetObjectItemCaseSensitive(o, keys[i])->valuedouble : 0;
+        if (r < 0)
+            return lathe_fail(LATHE_EFORMAT, v == floor(v) ? "%s: %s %zu: %s %.0f is not a whole number under 2^53"
+                                                           : "%s: %s %zu: %s %.15g is not a whole number under 2^53",
+                              path, what, k, keys[i], v);
+    }
+    return lathe_fail(LATHE_EFORMAT, "%s: %s %zu lacks a field", path, what, k);
+}
+
+/* iscrowd as pycocotools reads it: the region is ignored when the value is true (any number but 0,
+ * or true), and matched as a crowd (IoU over the detection's area, many matches) when int() of it
+ * is 1; so 0.5 is ignored but matched as a box. Absent is 0. Returns 0, or -1 for another type. */
+static int crowd_field(const cJSON *o, lathe_coco_ann *a) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "iscrowd");
+    double v = !x ? 0 : cJSON_IsBool(x) ? cJSON_IsTrue(x) : cJSON_IsNumber(x) ? x->valuedouble : NAN;
+    if (isnan(v)) return -1;
+    a->ignore = v != 0;          /* pycocotools' _prepare: ignore = iscrowd for bbox evaluation */
+    a->iscrowd = trunc(v) != 0; /* evaluateImg: int(o['iscrowd']) */
+    return 0;
+}
+
+static int cmp_i64(const void *x, const void *y);
+
+/* The first id that appears twice among n (sorted in place), or 0 with *dup unset. */
+static int first_repeat(int64_t *ids, size_t n, int64_t *dup) {
+    if (n) qsort(ids, n, sizeof *ids, cmp_i64);
+    for (size_t i = 1; i < n; i++)
+        if (ids[i] == ids[i - 1]) return *dup = ids[i], 1;
+    return 0;
 }
 
 static int bbox_of(const cJSON *o, lathe_coco_ann *a) {
@@ -90,8 +131,9 @@ static int read_results(lathe_coco_data *d, const cJSON *dt, const char *dt_path
         lathe_coco_ann *a = &d->dt[k];
         int64_t img, cat;
         double score;
-        if (!id_field(it, "image_id", &img) || !id_field(it, "category_id", &cat) || !bbox_of(it, a) ||
-            !num_field(it, "score", &score))
+        static const char *const keys[2] = {"image_id", "category_id"};
+        if (id_field(it, keys[0], &img) != 1 || id_field(it, keys[1], &cat) != 1) return id_error(dt_path, "result", k, it, keys, 2);
+        if (!bbox_of(it, a) || !num_field(it, "score", &score))
             return lathe_fail(LATHE_EFORMAT, "%s: result %zu lacks image_id, category_id, bbox or score", dt_path, k);
         a->id = (int64_t)k + 1, a->image_id = img, a->category_id = cat, a->score = score;
         a->area = a->w * a->h;
@@ -120,6 +162,26 @@ int lathe_coco_set_detections(lathe_coco_data *d, const lathe_coco_ann *dt, size
     return 0;
 }
 
+/* Annotation ids must be unique: pycocotools looks annotations up by id, so of two with one id it
+ * evaluates the later in place of both (on the earlier one's image too), which no one means. Id 0
+ * is allowed but said: pycocotools records a match as the ground truth's id and tests it for truth,
+ * so a detection matching annotation 0 is never a true positive; lathe does the same to agree. */
+static int check_annotation_ids(const lathe_coco_data *d, const char *gt_path) {
+    int64_t *ids = malloc((d->ngt + 1) * sizeof *ids), dup;
+    if (!ids) return lathe_fail(LATHE_ENOMEM, "annotation ids");
+    for (size_t i = 0; i < d->ngt; i++) ids[i] = d->gt[i].id;
+    int rc = first_repeat(ids, d->ngt, &dup)
+                 ? lathe_fail(LATHE_EFORMAT, "%s: annotation id %lld appears twice", gt_path, (long long)dup)
+                 : 0;
+    if (!rc && find_i64(ids, d->ngt, 0) >= 0)
+        lathe_log(LATHE_LOG_WARN, "eval.gt",
+                  "%s: an annotation has id 0; pycocotools never counts a detection that matches it as a true "
+                  "positive, and lathe agrees with pycocotools: number annotations from 1",
+                  gt_path);
+    free(ids);
+    return rc;
+}
+
 int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d) {
     memset(d, 0, sizeof *d);
     cJSON *gt = NULL, *dt = NULL;
@@ -145,8 +207,9 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
     size_t k = 0;
     if (!rc) cJSON_ArrayForEach(it, images) {
             int64_t id;
-            if (!id_field(it, "id", &id)) {
-                rc = lathe_fail(LATHE_EFORMAT, "%s: image %zu has no numeric id", gt_path, k);
+            static const char *const keys[1] = {"id"};
+            if (id_field(it, "id", &id) != 1) {
+                rc = id_error(gt_path, "image", k, it, keys, 1);
                 break;
             }
             d->images[k++] = id;
@@ -158,8 +221,9 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
     if (!rc) cJSON_ArrayForEach(it, cats) {
             int64_t id;
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-            if (!id_field(it, "id", &id)) {
-                rc = lathe_fail(LATHE_EFORMAT, "%s: category %zu has no numeric id", gt_path, k);
+            static const char *const keys[1] = {"id"};
+            if (id_field(it, "id", &id) != 1) {
+                rc = id_error(gt_path, "category", k, it, keys, 1);
                 break;
             }
             d->categories[k] = id;
@@ -169,6 +233,13 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
             }
             d->ncategories = ++k; /* so that lathe_coco_data_free frees the names read so far */
         }
+    if (!rc) { /* a repeated category id: pycocotools keeps the last name and weighs the id twice */
+        int64_t *ids = malloc((nc + 1) * sizeof *ids), dup;
+        if (!ids) rc = lathe_fail(LATHE_ENOMEM, "category ids");
+        else if (memcpy(ids, d->categories, nc * sizeof *ids), first_repeat(ids, nc, &dup))
+            rc = lathe_fail(LATHE_EFORMAT, "%s: category id %lld appears twice", gt_path, (long long)dup);
+        free(ids);
+    }
     if (!rc) { /* sorted ids, names following */
         d->ncategories = nc;
         for (size_t i = 1; i < nc; i++)
@@ -184,18 +255,25 @@ int lathe_coco_load(const char *gt_path, const char *dt_path, lathe_coco_data *d
             lathe_coco_ann *a = &d->gt[k];
             int64_t id, img, cat;
             double v;
-            if (!id_field(it, "id", &id) || !id_field(it, "image_id", &img) || !id_field(it, "category_id", &cat) ||
-                !bbox_of(it, a)) {
-                rc = lathe_fail(LATHE_EFORMAT, "%s: annotation %zu lacks id, image_id, category_id or bbox", gt_path, k);
+            static const char *const keys[3] = {"id", "image_id", "category_id"};
+            if (id_field(it, keys[0], &id) != 1 || id_field(it, keys[1], &img) != 1 || id_field(it, keys[2], &cat) != 1) {
+                rc = id_error(gt_path, "annotation", k, it, keys, 3);
+                break;
+            }
+            if (!bbox_of(it, a)) {
+                rc = lathe_fail(LATHE_EFORMAT, "%s: annotation %zu lacks a bbox of 4 numbers", gt_path, k);
+                break;
+            }
+            if (crowd_field(it, a)) {
+                rc = lathe_fail(LATHE_EFORMAT, "%s: annotation %zu: iscrowd is not a number or a boolean", gt_path, k);
                 break;
             }
             a->id = id, a->image_id = img, a->category_id = cat;
             a->area = num_field(it, "area", &v) ? v : a->w * a->h;
-            a->iscrowd = num_field(it, "iscrowd", &v) && v != 0;
-            a->ignore = a->iscrowd; /* pycocotools' _prepare: ignore = iscrowd for bbox evaluation */
             k++;
         }
     d->ngt = rc ? 0 : k;
+    if (!rc) rc = check_annotation_ids(d, gt_path);
     if (!rc) rc = read_results(d, dt, dt_path);
     cJSON_Delete(gt);
     cJSON_Delete(dt);
@@ -358,14 +436,14 @@ static void evaluate_image(const ref *g, int ng, const ref *dt, int nd, const do
                 iou = v, m = j;
             }
             size_t at = (e->off + i) * LATHE_COCO_T + t;
-            pl->matched[at] = m > -1;
-            if (m > -1) {
-                pl->ignored[at] = gt_ig[m];
-                sc->gtm[m] = dt[i].a->id;
-            } else { /* unmatched detections outside the area range are ignored */
-                const lathe_coco_ann *da = dt[i].a;
-                pl->ignored[at] = da->area < area_lo[area] || da->area > area_hi[area];
-            }
+            const lathe_coco_ann *da = dt[i].a;
+            /* pycocotools keeps the matched ground truth's id and counts it as a match when the id is
+             * true: a match to annotation 0 uses that annotation up but counts as none */
+            int credited = m > -1 && g[order[m]].a->id != 0;
+            pl->matched[at] = credited;
+            /* ignored: matched to an ignored ground truth, or not credited and outside the area range */
+            pl->ignored[at] = (m > -1 && gt_ig[m]) || (!credited && (da->area < area_lo[area] || da->area > area_hi[area]));
+            if (m > -1) sc->gtm[m] = da->id;
         }
     }
 }

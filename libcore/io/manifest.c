@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/config.h"
 #include "../base/error.h"
 #include "../base/fsutil.h"
 #include "shard.h"
@@ -156,7 +157,7 @@ int lathe_manifest_load(const char *dir, lathe_manifest *m) {
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     int rc = lathe_read_file(path, MANIFEST_MAX_BYTES, &text, &len);
     if (rc) return rc;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = lathe_json_parse(text, len, NULL);
     free(text);
     if (!root) return lathe_fail(LATHE_EFORMAT, "%s: not valid JSON", path);
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "image_size");

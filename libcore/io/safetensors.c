@@ -10,6 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 
@@ -189,7 +190,7 @@ static int cmp_begin(const void *a, const void *b) {
 }
 
 static int parse_header(lathe_st_file *f, const char *path, const char *json, size_t hlen) {
-    cJSON *h = cJSON_ParseWithLength(json, hlen);
+    cJSON *h = lathe_json_parse(json, hlen, NULL); /* the header's padding is spaces */
     if (!cJSON_IsObject(h)) {
         cJSON_Delete(h);
         return lathe_fail(LATHE_EFORMAT, "%s: the header is not a JSON object", path);

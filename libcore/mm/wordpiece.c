@@ -20,6 +20,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/fsutil.h"
 #include "libcore/base/hashmap.h"
@@ -902,7 +903,7 @@ int lathe_wordpiece_open(const char *dir, lathe_wordpiece **out) {
                 if (lathe_wordpiece_id(t, bert_specials[i]) >= 0) rc = add_token(t, bert_specials[i], 0, 0);
         } else if (r) {
             rc = r;
-        } else if (!(j = cJSON_ParseWithLength(json, jlen))) {
+        } else if (!(j = lathe_json_parse(json, jlen, NULL))) {
             rc = lathe_fail(LATHE_EFORMAT, "%s: not valid JSON", path);
         } else if ((rc = load_json(t, j, &unk))) {
             if (rc != -LATHE_ENOMEM) rc = lathe_fail_context(-rc, "%s", path);

@@ -134,6 +134,92 @@ def test_bad_inputs(tmp_path):
     assert p.returncode == 2
 
 
+def one_image_gt(anns, categories=({"id": 1, "name": "a"},)):
+    return {"images": [{"id": 1}, {"id": 2}], "categories": list(categories),
+            "annotations": [dict({"image_id": 1, "category_id": 1, "iscrowd": 0}, **a) for a in anns]}
+
+
+def eval_both(tmp_path, gt, dets, name):
+    gt_path, dt_path = tmp_path / f"{name}-gt.json", tmp_path / f"{name}-dt.json"
+    gt_path.write_text(json.dumps(gt))
+    dt_path.write_text(json.dumps(dets))
+    ref = pycoco(gt_path, dt_path)
+    p = lathe("eval", "--detections", dt_path, "--gt", gt_path, "-o", tmp_path / name)
+    ours = list(json.loads((tmp_path / name / "report.json").read_text())["metrics"].values())
+    np.testing.assert_allclose(ours, ref.stats, atol=1e-12, rtol=0)
+    return p, ref
+
+
+@pytest.mark.parametrize("crowd", [True, 1, 0.5, False])
+def test_iscrowd_as_pycocotools_reads_it(tmp_path, crowd):
+    """pycocotools ignores a region whose iscrowd is true (true, 1, 0.5) and matches it as a crowd
+    (IoU over the detection's area, many matches) when int(iscrowd) is 1 (true, 1; not 0.5). lathe
+    read `true` as 0 until 2026-12-07: AP 0.25 where pycocotools says 1.0."""
+    gt = one_image_gt([{"id": 1, "bbox": [0, 0, 40, 40], "area": 1600, "iscrowd": crowd},
+                       {"id": 2, "bbox": [60, 60, 20, 20], "area": 400}])
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 20], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 38], "score": 0.85},
+            {"image_id": 1, "category_id": 1, "bbox": [60, 60, 20, 20], "score": 0.8}]
+    eval_both(tmp_path, gt, dets, "crowd")
+
+
+def test_annotation_id_0_scores_as_pycocotools_and_is_said(tmp_path):
+    """pycocotools records a detection's match as the ground truth's id and tests it for truth: a
+    detection matching annotation 0 uses it up but is a false positive. lathe agrees, and warns."""
+    gt = one_image_gt([{"id": 0, "bbox": [0, 0, 10, 10], "area": 100},
+                       {"id": 1, "bbox": [0, 0, 10, 10], "area": 100, "image_id": 2},
+                       {"id": 2, "bbox": [200, 0, 200, 200], "area": 40000}])
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 10], "score": 0.7},
+            {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.8},
+            {"image_id": 1, "category_id": 1, "bbox": [200, 0, 200, 190], "score": 0.6}]
+    p, ref = eval_both(tmp_path, gt, dets, "id0")
+    assert 0 < ref.stats[0] < 1  # the quirk shows: not every perfect box counts
+    assert "annotation has id 0" in p.stderr
+
+
+@pytest.mark.parametrize("name,gt_change,dt_change,message", [
+    ("duplicate annotation id", lambda g: g["annotations"][1].update(id=5) or g["annotations"][0].update(id=5), None,
+     "annotation id 5 appears twice"),
+    ("duplicate category id", lambda g: g["categories"].append({"id": 1, "name": "b"}), None, "category id 1 appears twice"),
+    ("image id past 2^53", lambda g: g["images"].append({"id": 2 ** 53 + 1}), None,
+     "id 9007199254740992 is not a whole number under 2^53"),
+    ("fractional image id", lambda g: g["images"].append({"id": 1.5}), None, "id 1.5 is not a whole number"),
+    ("fractional result category", None, lambda d: d[0].update(category_id=1.5), "category_id 1.5 is not a whole number"),
+    ("string iscrowd", lambda g: g["annotations"][0].update(iscrowd="yes"), None, "iscrowd is not a number or a boolean"),
+])
+def test_ids_pycocotools_would_key_differently_are_refused(tmp_path, name, gt_change, dt_change, message):
+    """Inputs that pycocotools reads into numbers no one meant (the later of two annotations with one
+    id evaluated twice, a category weighed twice, ids a double rounds together, 1.5 as an image) are
+    refused naming the record, where lathe used to merge, truncate or duplicate them with exit 0."""
+    gt = one_image_gt([{"id": 1, "bbox": [0, 0, 10, 10], "area": 100}, {"id": 2, "bbox": [50, 0, 10, 10], "area": 100}])
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
+    if gt_change:
+        gt_change(gt)
+    if dt_change:
+        dt_change(dets)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dets))
+    p = lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o",
+              check=False)
+    assert p.returncode == 1 and message in p.stderr, (name, p.stderr)
+
+
+def test_data_after_the_json_value_is_refused(tmp_path):
+    """Two results files joined by `cat`: Python's json.load refuses them ("Extra data"); lathe read
+    the first list alone and dropped the rest with exit 0. Every JSON file lathe reads is held to it."""
+    gt = one_image_gt([{"id": 1, "bbox": [0, 0, 10, 10], "area": 100}])
+    (tmp_path / "gt.json").write_text(json.dumps(gt) + "\n\t ")  # whitespace after the value is fine
+    first = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}]
+    second = [{"image_id": 1, "category_id": 1, "bbox": [50, 50, 10, 10], "score": 0.9}]
+    (tmp_path / "dt.json").write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    p = lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o",
+              check=False)
+    assert p.returncode == 1 and "dt.json is not valid JSON (at byte" in p.stderr
+    (tmp_path / "dt.json").write_text(json.dumps(first) + "\n")
+    lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o")
+
+
 def test_baseline_gate(tmp_path):
     rng = np.random.default_rng(9)
     gt = make_gt(rng)
