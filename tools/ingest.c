@@ -34,7 +34,8 @@ static void usage(FILE *out) {
             "  --store pixels|encoded  decoded, letterboxed pixels (default) or the source bytes as they are\n"
             "  --size N                letterbox side in pixels (default 640)\n"
             "  --tile T                cut images into T x T tiles at full resolution instead of letterboxing\n"
-            "  --overlap O             tile overlap in pixels (default 0)\n"
+            "                          (the pixels store only)\n"
+            "  --overlap O             tile overlap in pixels, less than T (default 0)\n"
             "  --min-visibility F      tiles: keep a clipped box when F of its area shows (default 0.25)\n"
             "  --shard-size N          samples per shard (default 1000)\n"
             "  --split SPLIT           where each sample's split comes from. source: the source's own train/,\n"
@@ -265,6 +266,9 @@ int cmd_ingest(int argc, char **argv) {
         if (rc) return rc;
     }
     if (!o.out) return cli_usage_error("ingest", "-o DATASET is required");
+    if (o.tile && o.overlap >= o.tile) return cli_usage_error("ingest", "--overlap must be less than --tile");
+    if (o.tile && o.store == LATHE_STORE_ENCODED)
+        return cli_usage_error("ingest", "--tile cuts decoded pixels: it does not go with --store encoded");
     lathe_ingest_summary sum;
     int rc;
     if (merge) {

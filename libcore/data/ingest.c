@@ -601,6 +601,8 @@ static int validate(const lathe_ingest_opts *o) {
         return lathe_fail(LATHE_EINVAL, "size %d is outside 8..16384", o->size);
     if (o->tile && (o->tile < 8 || o->tile > 16384 || o->overlap < 0 || o->overlap >= o->tile))
         return lathe_fail(LATHE_EINVAL, "tile %d with overlap %d (need 8 <= tile, 0 <= overlap < tile)", o->tile, o->overlap);
+    if (o->tile && o->store != LATHE_STORE_PIXELS) /* tiles are cut from decoded pixels; the encoded store keeps sources whole */
+        return lathe_fail(LATHE_EINVAL, "tiles (tile %d) are cut from decoded pixels: not with the encoded store", o->tile);
     if (o->shard_size < 1) return lathe_fail(LATHE_EINVAL, "shard size must be at least 1");
     double sum = o->split[0] + o->split[1] + o->split[2];
     if (o->split[0] < 0 || o->split[1] < 0 || o->split[2] < 0 || sum < 0.999 || sum > 1.001)

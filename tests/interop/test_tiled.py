@@ -235,3 +235,17 @@ def test_verify_checks_the_whole_image_boxes(tiled, tmp_path):
         del f["source_boxes"].attrs["xxh64"]  # a writer's bad box, not a flipped bit (test_checksums.py)
     p = lathe("verify", copy, check=False)
     assert p.returncode != 0 and "source box 0" in p.stdout + p.stderr and "not inside" in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--tile", 64, "--overlap", 64], "--overlap must be less than --tile"),
+    (["--tile", 64, "--overlap", 200], "--overlap must be less than --tile"),
+    (["--tile", 64, "--store", "encoded"], "does not go with --store encoded"),
+])
+def test_tiling_options_that_cannot_hold_are_usage_errors(tiled, tmp_path, args, message):
+    """Exit 2 before anything is written. `--tile` with `--store encoded` used to exit 0 with whole
+    images and a manifest that said tiled; an overlap as large as the tile exited 1 (a run failure)."""
+    root, _ = tiled
+    p = lathe("ingest", root / "src", "-o", tmp_path / "ds", *args, check=False)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert not (tmp_path / "ds").exists()
