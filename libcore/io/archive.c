@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../base/error.h"
+#include "../base/utf8.h"
 
 struct lathe_archive {
     /* folder */
@@ -27,8 +28,13 @@ struct lathe_archive {
     locale_t utf8; /* C.UTF-8 for reading entry headers ((locale_t)0 where the system has none) */
     char *name;    /* normalised current entry name */
     int data_read;
+    long headers;     /* entry headers read so far */
+    int ended;        /* the archive broke off: no entry follows */
+    int skipping;     /* damaged headers are being skipped (one damaged_entry for the run of them) */
+    char detail[640]; /* a damaged_entry's detail */
     /* both */
     char *current;
+    char *shown; /* the current name with invalid UTF-8 repaired (NULL when it was valid) */
 };
 
 int lathe_archive_is_folder(const char *src) {
@@ -129,7 +135,9 @@ static const char *normalise(lathe_archive *a, const char *raw, const char **det
         *detail = "absolute path";
         return "unsafe_path";
     }
-    /* every component: no "..", no backslash tricks */
+    /* every component: no "..", no backslash tricks; empty and "." components dropped, so that
+     * a//b.jpg and a/./b.jpg are the a/b.jpg an extractor would write (a duplicate_entry) */
+    char *out = a->name;
     for (const char *p = a->name; *p;) {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -137,9 +145,52 @@ static const char *normalise(lathe_archive *a, const char *raw, const char **det
             *detail = "path leaves the archive root";
             return "unsafe_path";
         }
+        if (n && !(n == 1 && p[0] == '.')) {
+            if (out != a->name) *out++ = '/';
+            memmove(out, p, n), out += n;
+        }
         p += n + (end ? 1 : 0);
     }
+    *out = 0;
+    if (!*a->name) {
+        *detail = "entry without a name";
+        return "unsafe_path";
+    }
     return NULL;
+}
+
+/* name as valid UTF-8: as it is, or with each byte that starts no valid sequence made U+FFFD (a
+ * GNU tar or a folder may hold Latin-1 names; rejects.jsonl and the shards' UTF-8 strings may not) */
+static const char *utf8_name(lathe_archive *a, const char *name) {
+    free(a->shown);
+    a->shown = NULL;
+    if (lathe_utf8_valid(name, strlen(name))) return name;
+    a->shown = lathe_utf8_repair(name);
+    return a->shown ? a->shown : name;
+}
+
+/* libarchive's own finding about the data (a truncated file, a bad header), not an I/O error: its
+ * ARCHIVE_ERRNO_FILE_FORMAT and ARCHIVE_ERRNO_MISC, which are EILSEQ and -1 on Linux (defined in
+ * its archive_platform.h, which is not installed) */
+static int format_error(struct archive *ar) {
+    int e = archive_errno(ar);
+    return e == EILSEQ || e == -1 || e == 0;
+}
+
+/* A damaged_entry for what could not be read after the current entry (where the archive broke off,
+ * or a header libarchive skipped): good entries before it are still ingested, as bad input never
+ * stops the run; a broken first header is no archive at all and fails (lathe_archive_next). */
+static int damaged_after(lathe_archive *a, lathe_entry *entry, int retry) {
+    snprintf(a->detail, sizeof a->detail, "%s: %s",
+             retry ? "a damaged header after this entry was skipped" : "the archive breaks off after this entry",
+             archive_error_string(a->ar));
+    entry->path = a->name ? utf8_name(a, a->name) : "(the archive's first entry)";
+    entry->size = -1;
+    entry->reject_reason = "damaged_entry";
+    entry->reject_detail = a->detail;
+    a->data_read = 1; /* nothing to read */
+    a->ended = !retry;
+    return 1;
 }
 
 int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
@@ -148,7 +199,7 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
     if (!a->ar) {
         if (a->next >= a->npaths) return 0;
         a->current = a->paths[a->next++];
-        entry->path = a->current;
+        entry->path = utf8_name(a, a->current);
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", a->root, a->current);
         struct stat st;
@@ -160,7 +211,7 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
         }
         return 1;
     }
-    for (;;) {
+    while (!a->ended) {
         struct archive_entry *ae;
         /* libarchive converts a name the archive marks as UTF-8 (a zip's flag bit 11, which Python's
          * zipfile sets on non-ASCII names; a pax header's path) into the thread's locale; in the C
@@ -173,12 +224,16 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
         int hardlink = r >= ARCHIVE_WARN && archive_entry_hardlink(ae) != NULL;
         if (a->utf8) uselocale(caller);
         if (r == ARCHIVE_EOF) return 0;
+        if (r == ARCHIVE_RETRY && a->skipping) continue;
+        if (r == ARCHIVE_RETRY || (r < ARCHIVE_WARN && a->headers > 0 && format_error(a->ar)))
+            return a->skipping = 1, damaged_after(a, entry, r == ARCHIVE_RETRY);
         if (r < ARCHIVE_WARN) return lathe_fail(LATHE_EFORMAT, "damaged archive: %s", archive_error_string(a->ar));
+        a->headers++, a->skipping = 0;
         mode_t type = archive_entry_filetype(ae);
         if (type == AE_IFDIR) continue;
         const char *detail;
         const char *reason = normalise(a, raw, &detail);
-        entry->path = a->name ? a->name : "";
+        entry->path = a->name ? utf8_name(a, a->name) : "";
         entry->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
         if (reason) {
             entry->reject_reason = reason;
@@ -191,6 +246,7 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
         }
         return 1;
     }
+    return 0;
 }
 
 static int read_folder_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **data, size_t *len) {
@@ -237,8 +293,12 @@ static int read_archive_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **da
     if (!buf) return lathe_fail(LATHE_ENOMEM, "entry buffer");
     for (;;) {
         if (got == cap) {
-            if (cap >= max_bytes) {
+            if (cap >= max_bytes) { /* full: an entry of exactly max_bytes ends here */
+                uint8_t probe;
+                la_ssize_t more = archive_read_data(a->ar, &probe, 1);
+                if (more == 0) break;
                 free(buf);
+                if (more < 0) return lathe_fail(LATHE_EFORMAT, "damaged entry: %s", archive_error_string(a->ar));
                 return lathe_fail(LATHE_ELIMIT, "more than %llu bytes (entry limit)", (unsigned long long)max_bytes);
             }
             size_t cap2 = cap * 2 > max_bytes ? (size_t)max_bytes : cap * 2;
@@ -284,5 +344,6 @@ void lathe_archive_close(lathe_archive *a) {
     free(a->paths);
     free(a->root);
     free(a->name);
+    free(a->shown);
     free(a);
 }

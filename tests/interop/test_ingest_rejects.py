@@ -1,6 +1,10 @@
 """Every kind of bad input is skipped with its reason in rejects.jsonl, and no good sample is lost."""
+import gzip
+import io
 import json
 import struct
+import tarfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -143,3 +147,105 @@ def test_malformed_annotation_file_is_a_clear_error(tmp_path):
     p = lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", check=False)
     assert p.returncode == 1
     assert "annotations.json" in p.stderr and "invalid JSON" in p.stderr
+
+
+def yolo_members(rng, n=3):
+    """n good YOLO samples: (name, bytes) archive members with their data.yaml."""
+    members = [("data.yaml", b"names: ['cat']\n")]
+    for i in range(n):
+        members += [(f"images/train/g{i}.jpg", jpeg_bytes(image_array(rng, 64, 48))),
+                    (f"labels/train/g{i}.txt", b"0 0.5 0.5 0.2 0.2\n")]
+    return members
+
+
+def tar_bytes(members, fmt=tarfile.GNU_FORMAT):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("packing", ["tar", "tar.gz", "zip"])
+def test_an_archive_that_breaks_off_keeps_the_entries_before(tmp_path, packing):
+    """A download cut short: the good samples before the break are ingested and the break is a
+    damaged_entry naming the entry after which nothing could be read. Until 2026-12-07 the whole run
+    failed ("damaged archive: Truncated input file"), no dataset written."""
+    rng = np.random.default_rng(11)
+    members = yolo_members(rng) + [("images/train/last.jpg", jpeg_bytes(image_array(rng, 64, 48)) * 40)]
+    if packing == "zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in members:
+                z.writestr(name, data)
+        data = buf.getvalue()
+        cut = data.find(b"PK\x03\x04", data.find(b"images/train/last.jpg") - 40) + 200  # inside last.jpg
+    else:
+        data = tar_bytes(members)
+        cut = data.find(b"images/train/last.jpg") + 512 + 3000  # the header whole, the data cut
+    data = data[:cut]
+    if packing == "tar.gz":
+        data = gzip.compress(data)
+    src = tmp_path / f"cut.{packing}"
+    src.write_bytes(data)
+    p = lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32)
+    manifest, samples = read_dataset(tmp_path / "ds")
+    assert sorted(s["meta"]["source"].decode() for s in samples) == [f"images/train/g{i}.jpg" for i in range(3)]
+    got = rejects(tmp_path / "ds")
+    assert got and all(r["reason"] == "damaged_entry" and r["path"] == "images/train/last.jpg" for r in got), got
+    assert any("breaks off after this entry" in r["detail"] for r in got), got
+    assert "rejected" in p.stdout
+    # a file that is no archive from its first header on is still an error, not an empty dataset
+    (tmp_path / "junk.tar").write_bytes(b"\x01\x02 not an archive" * 100)
+    p = lathe("ingest", tmp_path / "junk.tar", "-o", tmp_path / "junk", check=False)
+    assert p.returncode == 1
+
+
+def test_damaged_headers_are_one_reject_and_names_are_canonical_utf8(tmp_path):
+    """A member whose data libarchive reads as a run of damaged headers (a regular file named "./")
+    is one damaged_entry, not one per header it skips; a//b.jpg and a/./b.jpg are the a/b.jpg an
+    extractor would write (duplicate_entry, not extra samples); a name that is not UTF-8 (a GNU tar
+    of Latin-1 names) is stored with U+FFFD for its bad bytes, so rejects.jsonl stays JSON and the
+    shards' UTF-8 strings decode."""
+    rng = np.random.default_rng(12)
+    good = yolo_members(rng)
+    odd = [("./", jpeg_bytes(image_array(rng, 64, 48))),
+           ("images/train//g1.jpg", good[3][1]), ("images/train/./g2.jpg", good[5][1]),
+           ("images/train/caf\udce9.jpg", jpeg_bytes(image_array(rng, 64, 48))),
+           ("labels/train/caf\udce9.txt", b"0 0.5 0.5 0.2 0.2\n"),
+           ("other/bad\udcff\udcfe.jpg", jpeg_bytes(image_array(rng, 64, 48)))]
+    (tmp_path / "odd.tar").write_bytes(tar_bytes(good + odd))
+    lathe("ingest", tmp_path / "odd.tar", "-o", tmp_path / "ds", "--size", 32)
+    lines = (tmp_path / "ds" / "rejects.jsonl").read_bytes().decode("utf-8").splitlines()
+    got = [json.loads(line) for line in lines]
+    reasons = sorted((r["path"], r["reason"]) for r in got)
+    assert ("images/train/g1.jpg", "duplicate_entry") in reasons and ("images/train/g2.jpg", "duplicate_entry") in reasons
+    assert ("other/bad\ufffd\ufffd.jpg", "not_in_labels") in reasons
+    assert sum(r["reason"] == "damaged_entry" for r in got) == 1, got
+    _, samples = read_dataset(tmp_path / "ds")
+    assert sorted(s["meta"]["source"].decode() for s in samples) == sorted(
+        [f"images/train/g{i}.jpg" for i in range(3)] + ["images/train/caf\ufffd.jpg"])
+
+
+@pytest.mark.parametrize("packing", ["folder", "tar"])
+def test_an_entry_of_exactly_the_limit_is_kept(tmp_path, packing):
+    """--max-entry-bytes N rejects entries larger than N: one of exactly N bytes is kept from an
+    archive as from a folder (the archive reader refused it when its buffer filled at N)."""
+    rng = np.random.default_rng(13)
+    members = yolo_members(rng)
+    image = members[1][1]
+    members[1] = (members[1][0], image + b"\0" * (65536 - len(image)))  # bytes after the JPEG's end
+    if packing == "tar":
+        (tmp_path / "src.tar").write_bytes(tar_bytes(members))
+        src = tmp_path / "src.tar"
+    else:
+        src = tmp_path / "src"
+        for name, data in members:
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(data)
+    lathe("ingest", src, "-o", tmp_path / "ds", "--size", 32, "--max-entry-bytes", 65536)
+    assert rejects(tmp_path / "ds") == []
+    lathe("ingest", src, "-o", tmp_path / "small", "--size", 32, "--max-entry-bytes", 65535)
+    assert [r["reason"] for r in rejects(tmp_path / "small")] == ["entry_too_large"]
