@@ -183,7 +183,9 @@ static void classes_section(report *r, const cJSON *a) {
         const cJSON *im = get(c, "images"), *bx = get(c, "boxes"), *st = get(c, "box_stats"), *sz = get(st, "sizes");
         snprintf(images, sizeof images, "%.0f / %.0f / %.0f", num(im, "train"), num(im, "val"), num(im, "test"));
         snprintf(boxes, sizeof boxes, "%.0f / %.0f / %.0f", num(bx, "train"), num(bx, "val"), num(bx, "test"));
-        snprintf(wh, sizeof wh, "%.1f x %.1f", num(get(st, "width"), "mean"), num(get(st, "height"), "mean"));
+        double mw = num(get(st, "width"), "mean"), mh = num(get(st, "height"), "mean");
+        if (isnan(mw) || isnan(mh)) snprintf(wh, sizeof wh, "-"); /* a class without boxes */
+        else snprintf(wh, sizeof wh, "%.1f x %.1f", mw, mh);
         snprintf(sizes, sizeof sizes, "%.0f / %.0f / %.0f", num(sz, "small"), num(sz, "medium"), num(sz, "large"));
         const char *cells[] = {get(c, "name")->valuestring, images, boxes, wh, sizes};
         row(r, 0, 5, cells, NULL);

@@ -42,6 +42,9 @@ void lathe_md_cell(FILE *f, const char *s) {
     for (; s && *s; s++) {
         if (*s == '|') fputs("\\|", f);
         else if (*s == '\n' || *s == '\r') fputc(' ', f);
+        else if (*s == '<') fputs("&lt;", f); /* Markdown passes HTML through: a class named <script> would run */
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
         else fputc(*s, f);
     }
 }

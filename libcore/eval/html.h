@@ -14,7 +14,8 @@ void lathe_html_escape(FILE *f, const char *s);
 void lathe_base64_write(FILE *f, const unsigned char *data, size_t len);
 /* Writes <img src="data:image/png;base64,..." alt="ALT"> for PNG bytes. */
 void lathe_html_png(FILE *f, const unsigned char *png, size_t len, const char *alt);
-/* Writes s for a Markdown table cell (| and newlines escaped). */
+/* Writes s for a Markdown table cell: | escaped, newlines as spaces, and <, > and & as HTML entities
+ * (Markdown renders raw HTML). */
 void lathe_md_cell(FILE *f, const char *s);
 
 #ifdef __cplusplus

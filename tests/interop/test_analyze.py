@@ -474,3 +474,22 @@ def test_tiny_and_border_findings_at_their_thresholds(tmp_path):
     f = json.loads((tmp_path / "out" / "analysis.json").read_text())["findings"]
     assert f["tiny-box"]["samples"] == [index["tiny_under"]]
     assert sorted(f["border-box"]["samples"]) == sorted([index["left_at"], index["right_at"]])
+
+
+def test_markdown_report_escapes_class_names_and_has_no_nan(tmp_path):
+    """report.md renders in VS Code, GitLab or mkdocs, which pass HTML through: a class named
+    <img onerror=...> must arrive as text there, as it does in report.html. A class without boxes (every
+    class of a class-folder dataset) shows "-" for its mean box size, not "nan x nan"."""
+    rng = np.random.default_rng(4)
+    hostile = "<img src=x onerror=alert(1)> & <b>co"  # a folder name: no slash
+    for cls in (hostile, "ok"):
+        (tmp_path / "src" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "src" / cls / f"{i}.png")
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 16, "--format", "folders")
+    lathe("analyze", tmp_path / "ds", "-o", tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;co" in md
+    assert "<img src=x" not in md and "<b>" not in md
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "nan x nan" not in md + html and "| - |" in md
