@@ -162,6 +162,28 @@ int cli_record_classes(cJSON *spec) {
     return names ? 0 : lathe_fail(LATHE_ENOMEM, "class names");
 }
 
+int cli_check_dataset_classes(const cJSON *spec, const char *dataset) {
+    const cJSON *names = lathe_config_get(spec, "class_names");
+    const char *task = lathe_config_str(spec, "task", "classify");
+    if (!dataset || !cJSON_IsArray(names) || (strcmp(task, "classify") && strcmp(task, "detect"))) return 0;
+    lathe_dataset *ds;
+    int rc = lathe_dataset_open(dataset, &ds);
+    if (rc) return rc;
+    const lathe_manifest *m = lathe_dataset_manifest(ds);
+    int n = cJSON_GetArraySize(names);
+    if (m->nclasses != n)
+        rc = lathe_fail(LATHE_EINVAL, "%s has %d classes and the run %d: --dataset needs the run's classes, in its order",
+                        dataset, m->nclasses, n);
+    for (int k = 0; !rc && k < n; k++) {
+        const cJSON *name = cJSON_GetArrayItem(names, k);
+        if (cJSON_IsString(name) && strcmp(name->valuestring, m->class_names[k]))
+            rc = lathe_fail(LATHE_EINVAL, "%s names class %d \"%s\" where the run has \"%s\": --dataset needs the run's "
+                            "classes, in its order", dataset, k, m->class_names[k], name->valuestring);
+    }
+    lathe_dataset_close(ds);
+    return rc;
+}
+
 /* A JSON metadata value of an engine, parsed (NULL when absent or not JSON). */
 static cJSON *engine_json(const lathe_st_file *f, const char *key) {
     const char *v = lathe_st_meta(f, key);

@@ -57,6 +57,11 @@ void cli_run_tiling(const cJSON *spec, int *tile, int *overlap);
 /* Records model.classes and class_names from the spec's data.dataset into the spec (a run's
  * config.yaml), unless class_names is there already. Returns 0 or the dataset's error. */
 int cli_record_classes(cJSON *spec);
+/* --dataset D for a classifier's or a detector's run: 0 when D names the classes the run recorded
+ * (class_names), in its order, or when the run recorded none; else -LATHE_EINVAL naming the first
+ * difference (the model's outputs are the run's classes: scored under D's names they would be
+ * mislabelled, exit 0). Other tasks name their classes in text and take any dataset. */
+int cli_check_dataset_classes(const cJSON *spec, const char *dataset);
 
 /* --notebook of train, eval and analyze: the notebook of folder dir (what lathe notebook writes for
  * it) as dir/file, its paths relative to dir. Returns 0 or the notebook's error. */

@@ -227,6 +227,7 @@ int cmd_eval(int argc, char **argv) {
     snprintf(what, sizeof what, "eval %s", run);
     if (!rc && engine && !dataset)
         rc = lathe_fail(LATHE_EINVAL, "an engine records no dataset: give --dataset (and --split)");
+    if (!rc) rc = cli_check_dataset_classes(spec, dataset);
     if (!rc && device) rc = cli_set_device(spec, device);
     if (!rc && flip && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "--flip is a detector's: %s is a %s run", run, lathe_config_str(spec, "task", "classify"));

@@ -538,6 +538,7 @@ int cmd_predict(int argc, char **argv) {
     }
     if (!rc && strcmp(lathe_config_str(spec, "task", "classify"), "detect"))
         rc = lathe_fail(LATHE_EINVAL, "%s is not a detector or anomaly run (task: detect or anomaly)", run);
+    if (!rc) rc = cli_check_dataset_classes(spec, dataset);
     if (!rc && vocabulary) rc = engine ? lathe_fail(LATHE_EUNSUPPORTED, "--classes needs the run, not an engine")
                                        : name_classes(spec, vocabulary);
     if (!rc && !dataset) rc = collect(&files, argv + optind + 1, argc - optind - 1);

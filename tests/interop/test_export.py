@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from PIL import Image
 
 from fixtures import digits_dataset, lathe, read_dataset
 
@@ -240,6 +241,15 @@ def test_engine_file_scores_the_map_lathe_eval_does(shapes, tmp_path, precision,
         assert got[key] == pytest.approx(want[key], abs=tolerance), key
     lathe("predict", tmp_path / "e.lathe", shapes / "src" / "images", "-o", tmp_path / "pred")
     assert json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    # a dataset of other classes is refused: the model's outputs would be scored under its names
+    for cls in ("p", "q"):
+        (tmp_path / "other" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (20, 20), (40 * i, 90, 90)).save(tmp_path / "other" / cls / f"{i}.png")
+    lathe("ingest", tmp_path / "other", "-o", tmp_path / "other-ds", "--size", 16, "--split", "1,0,0")
+    for cmd in (["eval", tmp_path / "e.lathe"], ["eval", run], ["predict", run]):
+        p = lathe(*cmd, "--dataset", tmp_path / "other-ds", "--split", "train", "-o", tmp_path / "x", check=False)
+        assert p.returncode == 1 and "--dataset needs the run's classes" in p.stderr, (cmd, p.stderr)
     p = lathe("predict", tmp_path / "e.lathe", shapes / "src" / "images", "--checkpoint", "last", check=False)
     assert p.returncode == 1 and "engine" in p.stderr
     # an ONNX file, a truncated engine: clear errors, not crashes
