@@ -2,6 +2,7 @@
  * Besides the standard keys it reads an image's "label" (image-level category id) and
  * "description"/"caption" (text). Annotations with broken fields are rejected one by one. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +165,8 @@ static int parse_annotations(lathe_catalog *cat, const char *path, const cJSON *
 static int coco_parse(lathe_catalog *cat, const char *path, const uint8_t *data, size_t len) {
     size_t at;
     cJSON *root = lathe_json_parse((const char *)data, len, &at);
+    if (!root && errno == ENOMEM)
+        return lathe_fail(LATHE_ENOMEM, "%s: out of memory for its JSON tree (%zu bytes of text)", path, len);
     if (!root) return lathe_fail(LATHE_EFORMAT, "%s: invalid JSON near byte %zu", path, at);
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(root, "images");
     if (!cJSON_IsArray(images)) { /* some other JSON file (metadata): not a COCO label file */

@@ -340,11 +340,14 @@ const char *lathe_config_str(const cJSON *root, const char *path, const char *de
 
 cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at) {
     const char *end = NULL;
+    errno = 0; /* malloc's ENOMEM tells an allocation failure from bad text */
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    int parse_errno = errno;
     size_t at = end ? (size_t)(end - text) : 0;
     while (root && at < len && (unsigned char)text[at] <= ' ' && text[at]) at++; /* cJSON's whitespace */
-    if (root && at < len) cJSON_Delete(root), root = NULL;
+    if (root && at < len) cJSON_Delete(root), root = NULL, parse_errno = 0;
     if (error_at) *error_at = at;
+    errno = parse_errno;
     return root;
 }
 
@@ -355,7 +358,9 @@ int lathe_json_load(const char *path, size_t max_bytes, cJSON **out) {
     int rc = lathe_read_file(path, max_bytes, &text, &len);
     if (rc) return rc;
     *out = lathe_json_parse(text, len, &at);
+    int oom = !*out && errno == ENOMEM;
     free(text);
+    if (oom) return lathe_fail(LATHE_ENOMEM, "%s: out of memory for its JSON tree (%zu bytes of text)", path, len);
     return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON (at byte %zu)", path, at);
 }
 

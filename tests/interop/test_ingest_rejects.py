@@ -2,6 +2,8 @@
 import gzip
 import io
 import json
+import os
+import resource
 import struct
 import tarfile
 import zipfile
@@ -249,3 +251,20 @@ def test_an_entry_of_exactly_the_limit_is_kept(tmp_path, packing):
     assert rejects(tmp_path / "ds") == []
     lathe("ingest", src, "-o", tmp_path / "small", "--size", 32, "--max-entry-bytes", 65535)
     assert [r["reason"] for r in rejects(tmp_path / "small")] == ["entry_too_large"]
+
+
+@pytest.mark.skipif(bool(os.environ.get("LATHE_SANITIZE")), reason="sanitizers reserve more address space than the cap")
+def test_a_label_file_too_large_for_memory_says_so(tmp_path):
+    """A 90 MB COCO file of 30 million empty lists (a 90 KB zip) needs ~2 GB as a cJSON tree: under
+    a 1.5 GB address-space cap ingest exits 1 saying it ran out of memory for that file, where it
+    said "invalid JSON near byte N" of a valid file."""
+    rng = np.random.default_rng(14)
+    coco = {"images": [{"id": 1, "file_name": "g.jpg", "width": 64, "height": 48}], "categories": [{"id": 1, "name": "c"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 10, 10]}]}
+    text = json.dumps(coco)[:-1].encode() + b', "x": [' + b"[]," * 30_000_000 + b"[]]}"
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("annotations/instances_train.json", text)
+        z.writestr("train/g.jpg", jpeg_bytes(image_array(rng, 64, 48)))
+    cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20))  # noqa: E731
+    p = lathe("ingest", tmp_path / "big.zip", "-o", tmp_path / "ds", "--threads", 1, check=False, preexec_fn=cap)
+    assert p.returncode == 1 and "instances_train.json: out of memory for its JSON tree" in p.stderr, p.stderr
