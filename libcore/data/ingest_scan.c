@@ -164,7 +164,7 @@ static int read_entry(ingest_ctx *c, lathe_archive *a, int64_t idx, const char *
         ingest_reject(c, idx, path, "damaged_entry", -1, -1, -1, "%s", lathe_last_error());
         return 1;
     }
-    return rc;
+    return rc ? lathe_fail_context(-rc, "%s", path) : 0; /* out of memory, an I/O error: which entry */
 }
 
 static int keep_sidecar(ingest_ctx *c, lathe_archive *a, int64_t idx, const char *path, char kind, const char *key) {

@@ -305,7 +305,7 @@ static int read_archive_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **da
             uint8_t *p = realloc(buf, cap2 + 1);
             if (!p) {
                 free(buf);
-                return lathe_fail(LATHE_ENOMEM, "entry buffer of %zu bytes", cap2);
+                return lathe_fail(LATHE_ENOMEM, "out of memory for an entry buffer of %zu bytes", cap2);
             }
             buf = p;
             cap = cap2;
