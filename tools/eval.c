@@ -57,7 +57,8 @@ static void usage(FILE *out) {
                  "  --dataset D         with --detections: a lathe dataset's --split as ground truth (category_id =\n"
                  "                      class index, image_id = the source's COCO id, boxes in source pixels)\n"
                  "  --baseline FILE     a report.json to gate on: exit 3 with a table of every metric (overall\n"
-                 "                      and per class) that fell by more than --max-drop\n"
+                 "                      and per class) that fell by more than --max-drop; exit 1 when FILE\n"
+                 "                      cannot gate this report (not one, another kind, no metric defined)\n"
                  "  --max-drop X        allowed absolute drop per metric (default 0.01)\n"
                  "  --checkpoint C      best (default), last, or a .safetensors path\n"
                  "  --split S           train, val (default) or test\n"
@@ -109,7 +110,7 @@ static void print_metrics(const cJSON *metrics) {
 }
 
 /* The CI gate: 0 when nothing regressed (or no baseline), EXIT_REGRESSION with a table, EXIT_FAIL
- * when the baseline cannot be read. */
+ * when the baseline cannot be read or cannot gate this report (lathe_gate_compare). */
 static int gate(const cJSON *report, const char *baseline, double max_drop) {
     if (!baseline) return EXIT_OK;
     cJSON *b;
@@ -117,7 +118,14 @@ static int gate(const cJSON *report, const char *baseline, double max_drop) {
         cli_error("reading the baseline", NULL);
         return EXIT_FAIL;
     }
-    cJSON *reg = lathe_gate_compare(report, b, max_drop);
+    cJSON *reg;
+    if (lathe_gate_compare(report, b, max_drop, &reg)) {
+        char what[4300];
+        snprintf(what, sizeof what, "gating on %s", baseline);
+        cli_error(what, NULL);
+        cJSON_Delete(b);
+        return EXIT_FAIL;
+    }
     int n = cJSON_GetArraySize(reg);
     if (n) lathe_gate_print(reg, max_drop, stderr);
     else printf("baseline %s: no metric fell by more than %g\n", baseline, max_drop);

@@ -11,8 +11,11 @@
 extern "C" {
 #endif
 
-/* Returns the regressions as a JSON list of {metric, baseline, value, drop} (empty when none). */
-cJSON *lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max_drop);
+/* The regressions as a JSON list of {metric, baseline, value, drop} (empty when none) into
+ * *regressions (cJSON_Delete it). Returns 0, or -LATHE_EFORMAT when the baseline cannot gate this
+ * report: not an evaluation report, one of another kind (a classifier's against a detector's), two
+ * classes of one name on either side, or no metric it defines; or -LATHE_ENOMEM. */
+int lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max_drop, cJSON **regressions);
 /* Prints the regressions as a table. */
 void lathe_gate_print(const cJSON *regressions, double max_drop, FILE *out);
 

@@ -220,13 +220,19 @@ def test_data_after_the_json_value_is_refused(tmp_path):
     lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o")
 
 
-def test_baseline_gate(tmp_path):
-    rng = np.random.default_rng(9)
+def evaluated(tmp_path, seed):
+    """A random ground truth and results evaluated into tmp_path/out; returns the eval arguments."""
+    rng = np.random.default_rng(seed)
     gt = make_gt(rng)
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text(json.dumps(results(rng, gt, "random")))
     args = ["eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "out"]
     lathe(*args)
+    return args
+
+
+def test_baseline_gate(tmp_path):
+    args = evaluated(tmp_path, 9)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     (tmp_path / "same.json").write_text(json.dumps(report))
     assert lathe(*args, "--baseline", tmp_path / "same.json").returncode == 0
@@ -239,6 +245,27 @@ def test_baseline_gate(tmp_path):
     assert "AP50" in p.stderr and "AP[class1]" in p.stderr and "metric(s) fell" in p.stderr
     assert "AP75" not in p.stderr
     assert lathe(*args, "--baseline", tmp_path / "better.json", "--max-drop", "0.06").returncode == 0
+
+
+@pytest.mark.parametrize("baseline,message", [
+    ({}, "not a lathe evaluation report"),
+    ([{"metrics": {"AP": 0.5}}], "not a lathe evaluation report"),
+    ({"metrics": [0.5]}, "not a lathe evaluation report"),  # crashed the gate (exit 139)
+    ({"accuracy": 0.9, "classes": []}, "the baseline is a classifier's report and this evaluation a detector's"),
+    ({"metrics": {"AP": None, "AP50": "0.9"}, "classes": [{"name": "class0", "AP": -1}]}, "defines no metric"),
+    ("twice", "the baseline names two classes class0"),
+])
+def test_a_baseline_that_cannot_gate_is_an_error_not_a_pass(tmp_path, baseline, message):
+    """A baseline the gate cannot use exits 1 saying why: it used to pass (exit 0, "no metric fell")
+    for {}, a list, metrics as null or strings, or a classifier's report, and to compare both of two
+    classes of one name with the first."""
+    args = evaluated(tmp_path, 10)
+    if baseline == "twice":
+        baseline = json.loads((tmp_path / "out" / "report.json").read_text())
+        baseline["classes"].append(dict(baseline["classes"][0]))
+    (tmp_path / "base.json").write_text(json.dumps(baseline))
+    p = lathe(*args, "--baseline", tmp_path / "base.json", check=False)
+    assert p.returncode == 1 and message in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("store", ["pixels", "encoded"])
