@@ -1,6 +1,7 @@
 /* analyze_compare.c - `lathe analyze A --compare B`: how analysis A differs from reference B in
  * class mix, box sizes, brightness and sensor channels, from the two documents alone. */
 #include <math.h>
+#include <string.h>
 
 #include "analyze_internal.h"
 #include "libcore/base/config.h"
@@ -58,6 +59,31 @@ static double class_mix(cJSON *out, const cJSON *ca, const cJSON *cb) {
     return tv;
 }
 
+/* A list of named things (classes, sensor channels) to match by name: each an object with a string
+ * name, no name twice. Returns 0 or -LATHE_EFORMAT naming the list of doc. */
+static int check_named(const cJSON *list, const char *what, const char *doc) {
+    const cJSON *k, *j;
+    int i = 0;
+    cJSON_ArrayForEach(k, list) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(k, "name");
+        if (!cJSON_IsString(n)) return lathe_fail(LATHE_EFORMAT, "%s: %s %d has no name", doc, what, i);
+        for (j = list->child; j != k; j = j->next)
+            if (!strcmp(cJSON_GetObjectItemCaseSensitive(j, "name")->valuestring, n->valuestring))
+                return lathe_fail(LATHE_EFORMAT, "%s: two %ss are named %s (they are matched by name)", doc, what,
+                                  n->valuestring);
+        i++;
+    }
+    return 0;
+}
+
+/* How far mean a moved from reference mean b, in reference standard deviations s: against a
+ * constant reference (s 0) any move is infinitely far. NAN when a number is missing. */
+static double shift_in_std(double a, double b, double s) {
+    if (isnan(a) || isnan(b) || isnan(s)) return NAN;
+    if (s > 0) return (a - b) / s;
+    return a == b ? 0 : a > b ? INFINITY : -INFINITY;
+}
+
 static void mark(cJSON *findings, const char *kind, int hit, const char *what) {
     cJSON *f = finding_add(findings, kind, "");
     cJSON *items = cJSON_GetObjectItemCaseSensitive(f, "items");
@@ -72,6 +98,16 @@ int lathe_analyze_compare(cJSON *analysis, const cJSON *reference, const char *r
     if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(reference, "lathe_analysis")) ||
         !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(reference, "classes")))
         return lathe_fail(LATHE_EFORMAT, "%s is not a lathe analysis", reference_name);
+    const cJSON *ref_channels = at(reference, "sensors", "channels", NULL);
+    int bad = check_named(at(reference, "classes", NULL, NULL), "class", reference_name);
+    if (!bad && ref_channels) bad = check_named(ref_channels, "sensor channel", reference_name);
+    if (!bad && num(at(reference, "images", "brightness", "std")) < 0)
+        bad = lathe_fail(LATHE_EFORMAT, "%s: images.brightness.std is negative", reference_name);
+    const cJSON *ch;
+    cJSON_ArrayForEach(ch, ref_channels) if (!bad && num(cJSON_GetObjectItemCaseSensitive(ch, "std")) < 0) bad =
+        lathe_fail(LATHE_EFORMAT, "%s: sensor channel %s has a negative std", reference_name,
+                   cJSON_GetObjectItemCaseSensitive(ch, "name")->valuestring);
+    if (bad) return bad;
     cJSON *findings = cJSON_GetObjectItemCaseSensitive(analysis, "findings");
     cJSON *cmp = cJSON_CreateObject();
     if (!cmp || !findings) return lathe_fail(LATHE_ENOMEM, "comparison");
@@ -114,15 +150,14 @@ int lathe_analyze_compare(cJSON *analysis, const cJSON *reference, const char *r
     put(bright, "reference_mean", mb);
     put(bright, "median", num(at(analysis, "images", "brightness", "median")));
     put(bright, "reference_median", num(at(reference, "images", "brightness", "median")));
-    double shift = sb > 0 ? (ma - mb) / sb : NAN;
-    put(bright, "shift_std", shift);
+    double shift = shift_in_std(ma, mb, sb);
+    put(bright, "shift_std", shift); /* null when infinite: JSON has no infinity */
     mark(findings, "brightness-shift", fabs(shift) > 0.5, "mean brightness");
 
     cJSON *sens = cJSON_AddArrayToObject(cmp, "sensors");
-    const cJSON *ch;
     cJSON_ArrayForEach(ch, at(analysis, "sensors", "channels", NULL)) {
         const char *name = cJSON_GetObjectItemCaseSensitive(ch, "name")->valuestring;
-        const cJSON *rc = lathe_json_named(at(reference, "sensors", "channels", NULL), name); /* names are unique */
+        const cJSON *rc = lathe_json_named(ref_channels, name); /* names are unique (check_named) */
         if (!rc) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", name);
@@ -132,7 +167,7 @@ int lathe_analyze_compare(cJSON *analysis, const cJSON *reference, const char *r
         put(o, "reference_mean", b);
         put(o, "nan_share", num(cJSON_GetObjectItemCaseSensitive(ch, "nan_share")));
         put(o, "reference_nan_share", num(cJSON_GetObjectItemCaseSensitive(rc, "nan_share")));
-        double sh = s > 0 ? (a - b) / s : NAN;
+        double sh = shift_in_std(a, b, s);
         put(o, "shift_std", sh);
         cJSON_AddItemToArray(sens, o);
         mark(findings, "sensor-shift", fabs(sh) > 1.0, name);

@@ -378,6 +378,35 @@ def test_compare_reports_shifts(planted, tmp_path):
     assert "Compared with the reference" in (tmp_path / "diff" / "report.md").read_text()
 
 
+def test_compare_with_a_constant_or_broken_reference(planted, tmp_path):
+    """A reference whose brightness or channel was constant (std 0) makes any move a shift (it was
+    never one: a constant sensor could not drift); a reference class without a name, a repeated
+    class name or a negative std is an error naming the file (a nameless class crashed analyze)."""
+    ref = json.loads((planted["out"] / "analysis.json").read_text())
+    ref["images"]["brightness"]["std"] = 0
+    ref["images"]["brightness"]["mean"] += 1
+    ch = ref["sensors"]["channels"][0]
+    ch["std"], ch["mean"] = 0, ch["mean"] + 0.5
+    (tmp_path / "const.json").write_text(json.dumps(ref))
+    p = lathe("analyze", planted["ds"], "-o", tmp_path / "c", "--compare", tmp_path / "const.json",
+              "--fail-on", "brightness-shift,sensor-shift", check=False)
+    assert p.returncode == 3, p.stderr
+    a = json.loads((tmp_path / "c" / "analysis.json").read_text())
+    assert a["findings"]["brightness-shift"]["count"] == 1 and a["findings"]["sensor-shift"]["items"] == [ch["name"]]
+    assert a["compare"]["brightness"]["shift_std"] is None  # infinite: JSON has no infinity
+    good = json.loads((planted["out"] / "analysis.json").read_text())
+    breakages = {"nameless class": lambda r: r["classes"][0].pop("name"),
+                 "class name not a string": lambda r: r["classes"][0].update(name=7),
+                 "class twice": lambda r: r["classes"].append(dict(r["classes"][0])),
+                 "negative std": lambda r: r["images"]["brightness"].update(std=-5)}
+    for what, breakage in breakages.items():
+        ref = json.loads(json.dumps(good))
+        breakage(ref)
+        (tmp_path / "bad.json").write_text(json.dumps(ref))
+        p = lathe("analyze", planted["ds"], "-o", tmp_path / "b", "--compare", tmp_path / "bad.json", check=False)
+        assert p.returncode == 1 and "bad.json" in p.stderr and p.stderr.count("\n") <= 3, (what, p.stderr)
+
+
 def findings_fixture(root, store):
     """A COCO folder where each quality finding has exactly one known culprit; returns its dataset
     (ingested with `store`) and {source name: index} read back with h5py."""
