@@ -82,6 +82,12 @@ static int read_lines(const char *path, char **data, char ***lines, size_t *n) {
         char *stop = nl ? nl : end;
         if (stop > s && stop[-1] == '\r') stop[-1] = 0;
         *stop = 0;
+        /* NUL bytes out, as BERT's normalizer drops them: the encoder takes C strings, which ended
+         * at a line's first NUL and embedded only what came before it */
+        char *w = s;
+        for (char *r = s; r < stop; r++)
+            if (*r) *w++ = *r;
+        if (w < stop) *w = 0;
         (*lines)[(*n)++] = s;
         s = stop + 1;
         if (!nl) break;
