@@ -66,6 +66,18 @@ int nb_table_emit(nb_table *t, cJSON **outputs) {
     return rc;
 }
 
+/* s into buf, cut (when it must be) before a UTF-8 character rather than inside one: a notebook
+ * with half a character in it is no UTF-8, and Jupyter cannot open it */
+static void copy_text(char *buf, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n], the first byte left out, continues a character */
+    }
+    memcpy(buf, s, n);
+    buf[n] = 0;
+}
+
 void nb_value_text(const cJSON *v, char *buf, size_t cap) {
     if (cJSON_IsNumber(v)) {
         double x = v->valuedouble;
@@ -74,12 +86,12 @@ void nb_value_text(const cJSON *v, char *buf, size_t cap) {
     } else if (!v || cJSON_IsNull(v)) {
         snprintf(buf, cap, "NaN");
     } else if (cJSON_IsString(v)) {
-        snprintf(buf, cap, "%s", v->valuestring);
+        copy_text(buf, cap, v->valuestring);
     } else if (cJSON_IsBool(v)) {
         snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "True" : "False");
     } else {
         char *s = cJSON_PrintUnformatted(v);
-        snprintf(buf, cap, "%s", s ? s : "");
+        copy_text(buf, cap, s ? s : "");
         free(s);
     }
 }

@@ -93,11 +93,11 @@ static int detect_classes(const cJSON *report, cJSON **outputs) {
     cJSON_ArrayForEach(c, item(report, "classes")) {
         char text[7][64];
         const char *row[7];
-        snprintf(text[0], 64, "%s", cJSON_IsString(item(c, "name")) ? item(c, "name")->valuestring : "?");
+        row[0] = cJSON_IsString(item(c, "name")) ? item(c, "name")->valuestring : "?"; /* whole: not cut mid-character */
         nb_value_text(item(c, "AP"), text[1], 64);
         nb_value_text(item(c, "AP50"), text[2], 64);
         for (int k = 0; k < 4; k++) nb_value_text(item(item(c, "best_f1"), best_keys[k]), text[3 + k], 64);
-        for (int k = 0; k < 7; k++) row[k] = text[k];
+        for (int k = 1; k < 7; k++) row[k] = text[k];
         if ((rc = nb_table_row(&t, row))) break;
     }
     return rc ? (nb_table_free(&t), rc) : nb_table_emit(&t, outputs);

@@ -239,7 +239,10 @@ int lathe_analyze_run(lathe_dataset *ds, const lathe_analyze_opts *o, cJSON **ou
     cJSON *findings = NULL;
     if (!rc) {
         cJSON_AddNumberToObject(root, "lathe_analysis", 1);
-        cJSON_AddStringToObject(root, "dataset", lathe_dataset_dir(ds));
+        /* absolute, so a notebook written from another folder finds the same dataset (or none) */
+        char *where = realpath(lathe_dataset_dir(ds), NULL);
+        cJSON_AddStringToObject(root, "dataset", where ? where : lathe_dataset_dir(ds));
+        free(where);
         cJSON_AddNumberToObject(root, "samples", (double)c.n);
         cJSON_AddItemToObject(root, "options", options_json(o));
         findings = cJSON_CreateObject();

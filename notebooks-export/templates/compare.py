@@ -14,6 +14,10 @@ import pandas as pd
 import yaml
 
 pd.set_option("display.max_colwidth", None)  # whole texts, as lathe stores them
+pd.set_option("display.max_rows", None)  # every row and column, as lathe stores them
+pd.set_option("display.max_columns", None)
+if "text.parse_math" in plt.rcParams:  # a name with two $ signs is text, not mathtext
+    plt.rcParams["text.parse_math"] = False
 
 RUNS = {name: Path(path) for name, path in json.loads({{runs}}).items()}
 
@@ -62,7 +66,7 @@ def flatten(value, prefix=""):
     elif isinstance(value, list):
         items = enumerate(value)
     else:
-        return {prefix: json.dumps(value)}
+        return {prefix: json.dumps(value, ensure_ascii=False)}  # UTF-8 as lathe writes it, not ASCII escapes
     out = {}
     for key, item in items:
         out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))

@@ -15,6 +15,10 @@ from IPython.display import Image, display
 EVAL = Path({{path}})
 report = json.loads((EVAL / "report.json").read_text())
 
+pd.set_option("display.max_colwidth", None)  # whole texts, as lathe stores them
+pd.set_option("display.max_rows", None)  # every row and column, as lathe stores them
+pd.set_option("display.max_columns", None)
+
 # %% [markdown]
 # ## Summary
 #

@@ -16,6 +16,10 @@ EVAL = Path({{path}})
 report = json.loads((EVAL / "report.json").read_text())
 
 pd.set_option("display.max_colwidth", None)  # whole texts, as lathe stores them
+pd.set_option("display.max_rows", None)  # every row and column, as lathe stores them
+pd.set_option("display.max_columns", None)
+if "text.parse_math" in plt.rcParams:  # a name with two $ signs is text, not mathtext
+    plt.rcParams["text.parse_math"] = False
 
 # %% [markdown]
 # ## Summary

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbconvert.preprocessors import ExecutePreprocessor
+from PIL import Image
 
 from fixtures import digits_dataset, lathe
 from test_detect import shapes_source, write_spec
@@ -210,6 +211,54 @@ def test_several_runs_are_compared(made, tmp_path):
     assert set(side) == {"det", "det-slow"}
     assert len(images_of(cell_with(nb, "logs[name]"))) == 2
     assert_reruns_to_the_same_tables(nb, execute(out))
+
+
+def test_names_that_stress_the_notebook_rerun_to_the_same_tables(made, tmp_path):
+    """Class and run names a user may have: two $ signs (matplotlib read them as mathtext and the
+    rerun failed), 40 accented letters (cut inside a character: the file was no UTF-8), a long name
+    (cut at 63 bytes), non-ASCII spec values (json.dumps escaped them on rerun), more than 60 classes
+    (pandas showed 10 of them on rerun); an analysis written into a notebook from another folder
+    (its dataset was looked up from the notebook command's folder)."""
+    names = ["$x^$", "é" * 40, "a" * 70 + "END"] + [f"c{i:02d}" for i in range(62)]
+    root = tmp_path / "src"
+    (root / "images").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(4):
+        Image.new("RGB", (200, 160), (90 + 20 * i, 90, 90)).save(root / "images" / f"im{i}.png")
+        images.append({"id": i + 1, "file_name": f"im{i}.png", "width": 200, "height": 160})
+        for k in range(len(names)):
+            x, y = 12 * (k % 16), 12 * (k // 16) + i
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": k + 1, "bbox": [x, y, 8, 8],
+                         "area": 64, "iscrowd": 0})
+    coco = {"images": images, "annotations": anns,
+            "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)]}
+    (root / "annotations.json").write_text(json.dumps(coco, ensure_ascii=False), encoding="utf-8")
+    # a detector's evaluation of 65 classes
+    dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9} for a in anns]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    lathe("eval", "--detections", tmp_path / "dets.json", "--gt", root / "annotations.json", "-o", tmp_path / "ev")
+    nb = notebook(tmp_path / "ev", out=tmp_path / "ev.ipynb")
+    (tmp_path / "ev.ipynb").read_text(encoding="utf-8")  # valid UTF-8
+    assert all(n in str(nb) for n in names)
+    assert_reruns_to_the_same_tables(nb, execute(tmp_path / "ev.ipynb"))
+    # an analysis of those classes, written from another folder than analyze ran in
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    lathe("ingest", root, "-o", tmp_path / "here" / "ds", "--size", 64, "--split", "1,0,0")
+    lathe("analyze", "ds", "-o", "an", cwd=tmp_path / "here")
+    lathe("notebook", "../here/an", "-o", "an.ipynb", cwd=tmp_path / "elsewhere")
+    nb = nbformat.read(tmp_path / "elsewhere" / "an.ipynb", as_version=4)
+    assert 'DATASET = Path("../here/ds")' in cell_with(nb, "DATASET = Path").source  # from the notebook's folder
+    assert_reruns_to_the_same_tables(nb, execute(tmp_path / "elsewhere" / "an.ipynb"))
+    # two runs whose specs differ in a non-ASCII value
+    shutil.copytree(made / "runs" / "det", tmp_path / "runs" / "dét")
+    config = tmp_path / "runs" / "dét" / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert '  - "bar"\n' in text
+    config.write_text(text.replace('  - "bar"\n', '  - "bär café"\n'), encoding="utf-8")
+    nb = notebook(made / "runs" / "det", tmp_path / "runs" / "dét", out=tmp_path / "cmp.ipynb")
+    assert "bär café" in str(nb)
+    assert_reruns_to_the_same_tables(nb, execute(tmp_path / "cmp.ipynb"))
 
 
 def test_a_run_still_training_or_stopped_has_a_notebook(made, tmp_path):
