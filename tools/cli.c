@@ -123,9 +123,15 @@ void cli_exit_on_signals(void) {
 
 void cli_stem(const char *path, char *out, size_t cap) {
     const char *base = strrchr(path, '/');
-    snprintf(out, cap, "%s", base ? base + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    if (n >= cap) { /* cut before a UTF-8 character, never inside one */
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)base[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(out, base, n);
+    out[n] = 0;
 }
 
 void cli_run_files(const char *run, const char *checkpoint, char *cfg, size_t cfg_cap, char *ck, size_t ck_cap) {

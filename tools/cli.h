@@ -38,7 +38,8 @@ volatile sig_atomic_t *cli_stop_on_signals(void);
  * where a script started it in the background with SIGINT ignored: for commands whose output is
  * published whole at the end (analyze, eval, predict), so the earlier output stays as it was. */
 void cli_exit_on_signals(void);
-/* The file name of path without its last extension ("a/b/run.yaml" -> "run"). */
+/* The file name of path without its last extension ("a/b/run.yaml" -> "run"), cut to fit cap before
+ * a UTF-8 character rather than inside one. */
 void cli_stem(const char *path, char *out, size_t cap);
 /* A run folder's resolved spec (RUN/config.yaml) and checkpoint: "best" or "last"
  * (RUN/checkpoints/<name>.safetensors), anything else a path taken as it is. */

@@ -170,6 +170,8 @@ static int collect(file_list *l, char **args, int n) {
             if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
             char path[4400];
             snprintf(path, sizeof path, "%s/%s", args[i], e->d_name);
+            struct stat est;
+            if (stat(path, &est) == 0 && S_ISDIR(est.st_mode)) continue; /* not recursive, whatever a folder is named */
             rc = list_add(l, path);
         }
         closedir(dir);
@@ -255,9 +257,22 @@ typedef struct {
 
 /* One image's detections from its tiles (lathe_tile_origins, as ingest cuts them), each tile
  * letterboxed into the model's input, mapped to source pixels and merged (lathe_tile_merge). */
+enum { MAX_AXIS = 4096 }; /* tiles a side of one image */
+
+/* An image too long for the tiling (a side of more than MAX_AXIS tiles) is refused like an
+ * unreadable one: that image skipped, the others predicted. */
+static int tiles_fit(const tiling *tl, const lathe_image *img) {
+    if (!tl->tile) return 0;
+    int nx = lathe_tile_origins(img->width, tl->tile, tl->overlap, NULL, 0);
+    int ny = lathe_tile_origins(img->height, tl->tile, tl->overlap, NULL, 0);
+    return nx > MAX_AXIS || ny > MAX_AXIS
+               ? lathe_fail(LATHE_ELIMIT, "%dx%d would make more than %d tiles of %d a side (--tile 0 letterboxes it whole)",
+                            img->width, img->height, MAX_AXIS, tl->tile)
+               : 0;
+}
+
 static int predict_tiled(lathe_detector *d, const lathe_image *img, const tiling *tl, const lathe_det_predict_opts *o,
                          int64_t id, uint8_t *canvas, results *res) {
-    enum { MAX_AXIS = 4096 };
     int xs[MAX_AXIS], ys[MAX_AXIS], T = tl->tile;
     int nx = lathe_tile_origins(img->width, T, tl->overlap, xs, MAX_AXIS);
     int ny = lathe_tile_origins(img->height, T, tl->overlap, ys, MAX_AXIS);
@@ -334,7 +349,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const tiling
             int r = lathe_read_file(files->paths[next], MAX_FILE_BYTES, &data, &len);
             if (!r) r = lathe_image_decode((const uint8_t *)data, len, &dopt, &imgs[n], NULL);
             free(data);
-            if (!r && !tl->tile) r = load_input(d, &imgs[n], n, canvas, &plans[n]);
+            if (!r) r = tl->tile ? tiles_fit(tl, &imgs[n]) : load_input(d, &imgs[n], n, canvas, &plans[n]);
             if (r) {
                 cli_error(files->paths[next], NULL);
                 lathe_image_free(&imgs[n]);
@@ -355,7 +370,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const tiling
             size_t first = res->n;
             if (!rc && tl->tile) rc = predict_tiled(d, &imgs[i], tl, o, ids[i], canvas, res);
             else if (!rc) rc = results_add(res, dets + (size_t)i * o->max_det, counts[i], &plans[i], &imgs[i], ids[i]);
-            char stem[240], name[300];
+            char stem[200], name[300]; /* with its id, .png and lathe_write_atomic's temporary name: under 255 bytes */
             cli_stem(files->paths[ids[i]], stem, sizeof stem);
             snprintf(name, sizeof name, "%lld-%s", (long long)ids[i], stem); /* unique: a.png and a.jpg both drawn */
             if (!rc && draw && (rc = render(d, &imgs[i], res->dt + first, res->n - first, out, name)) == -LATHE_EINVAL) {

@@ -220,6 +220,30 @@ def test_predict_draws_whole_images_and_tiles_image_files(trained, tmp_path):
         assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-2)
 
 
+def test_predict_skips_one_bad_file_and_keeps_the_others(trained, tmp_path):
+    """One file among good ones: an image too long for the tiling (more than 4096 tiles a side) is
+    skipped with its name, a legal 242-byte file name gets its drawing (its temporary name passed
+    255 bytes and the whole run failed, nothing written), and a folder named like an image is not
+    taken for one (predict does not recurse)."""
+    root, _, run = trained
+    good = sorted((root / "src" / "images").glob("*.png"))[0].read_bytes()
+    folder = tmp_path / "files"
+    (folder / "sub.png").mkdir(parents=True)
+    (folder / "a.png").write_bytes(good)
+    (folder / ("é" * 80 + "a" * 78 + ".png")).write_bytes(good)  # 242 bytes
+    Image.new("RGB", (TILE * 4200, 8), (100, 100, 100)).save(folder / "long.png")
+    p = lathe("predict", run, folder, "--render", "-o", tmp_path / "p", check=False)
+    assert p.returncode == 1 and "long.png" in p.stderr and "tiles" in p.stderr, p.stderr
+    images = json.loads((tmp_path / "p" / "images.json").read_text())
+    assert sorted(Path(i["file_name"]).name for i in images) == sorted(["a.png", "é" * 80 + "a" * 78 + ".png"])
+    drawn = sorted(f.name for f in (tmp_path / "p" / "render").iterdir())
+    assert len(drawn) == 2 and all(len(n.encode()) < 255 for n in drawn)
+    ok = tmp_path / "ok"
+    (ok / "x.png").mkdir(parents=True)
+    (ok / "a.png").write_bytes(good)
+    lathe("predict", run, ok, "-o", tmp_path / "q")  # exit 0: the folder x.png is no image
+
+
 def test_verify_checks_the_whole_image_boxes(tiled, tmp_path):
     root, _ = tiled
     copy = tmp_path / "ds"
