@@ -243,17 +243,17 @@ static uint64_t check_samples(verifier *vf, const int *shard_ok, int quick, int 
         if (shard_ok[s]) total += m->shards[s].samples;
     lathe_progress *p = lathe_progress_start(quick ? "verify: boxes" : "verify: chunks and boxes", total);
     _Atomic uint64_t done = 0, boxes = 0;
-    uint64_t count = lathe_dataset_count(vf->ds);
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
-    for (int64_t i = 0; i < (int64_t)count; i++) {
-        size_t s;
-        uint64_t row, nb = 0;
-        lathe_dataset_locate(vf->ds, (uint64_t)i, &s, &row);
+    uint64_t first = 0; /* the shard's first sample; a bad shard is skipped whole, whatever count it claims */
+    for (size_t s = 0; s < m->nshards; first += m->shards[s].samples, s++) {
         if (!shard_ok[s]) continue;
-        check_sample(vf, (uint64_t)i, quick, &nb);
-        atomic_fetch_add(&boxes, nb);
-        uint64_t now = atomic_fetch_add(&done, 1) + 1;
-        if (omp_get_thread_num() == 0) lathe_progress_update(p, now);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+        for (int64_t row = 0; row < (int64_t)m->shards[s].samples; row++) {
+            uint64_t nb = 0;
+            check_sample(vf, first + (uint64_t)row, quick, &nb);
+            atomic_fetch_add(&boxes, nb);
+            uint64_t now = atomic_fetch_add(&done, 1) + 1;
+            if (omp_get_thread_num() == 0) lathe_progress_update(p, now);
+        }
     }
     lathe_progress_finish(p, atomic_load(&done));
     return atomic_load(&boxes);

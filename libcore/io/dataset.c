@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/error.h"
+#include "../base/log.h"
 #include "h5z_zstd.h"
 #include "image.h"
 #include "shard.h"
@@ -802,6 +803,10 @@ static int check_manifest(const lathe_manifest *m, const char *dir) {
 static int check_files(const lathe_dataset *ds) {
     for (size_t i = 0; i < ds->m.nshards; i++) {
         const shard *sh = &ds->shards[i];
+        for (size_t j = 0; j < i; j++) /* listed twice, its samples would be read twice */
+            if (!strcmp(ds->shards[j].name, sh->name))
+                return lathe_fail(LATHE_EFORMAT, "dataset %s: the manifest lists shard %s twice (%zu and %zu)", ds->dir,
+                                  sh->name, j, i);
         struct stat st;
         if (stat(sh->path, &st) != 0)
             return lathe_fail(errno == ENOENT ? LATHE_ENOTFOUND : LATHE_EIO, "dataset %s: shard %s: %s", ds->dir,
@@ -867,6 +872,10 @@ static int open_impl(const char *dir, const lathe_dataset_options *opts, lathe_d
         lathe_dataset_close(ds);
         return rc;
     }
+    if (!m->complete && !(opts && opts->skip_file_check)) /* a reader of a dataset still (or no longer) being written */
+        lathe_log(LATHE_LOG_WARN, "dataset.incomplete",
+                  "%s: its ingest has not finished (%" PRIu64 " samples so far): rerun the ingest to complete it", dir,
+                  ds->first[m->nshards]);
     *out = ds;
     return 0;
 }

@@ -230,3 +230,35 @@ def test_readers_check_labels_and_splits_against_the_manifest(dataset, tmp_path)
     p = lathe("analyze", moved, "-o", tmp_path / "an2", "--fail-on", "corrupt", check=False)
     errors = json.loads((tmp_path / "an2" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
     assert p.returncode == 3 and "but the manifest lists the shard under" in errors[0]["message"], (p.stderr, errors[:1])
+
+
+def test_readers_refuse_a_shard_listed_twice_and_say_an_ingest_is_unfinished(dataset, tmp_path):
+    """A manifest that lists one shard twice was read twice by train, eval, info and analyze (exit 0,
+    its samples counted double); only verify said so. A manifest with a bogus count of 2^36 samples
+    in a shard made verify walk every one of them (minutes); it now skips the bad shard whole. A
+    dataset whose ingest has not finished is read with a warning that says so."""
+    root, _ = dataset
+    twice = tmp_path / "twice"
+    shutil.copytree(root / "ds", twice)
+    manifest = json.loads((twice / "manifest.json").read_text())
+    manifest["shards"].append(dict(manifest["shards"][0]))
+    (twice / "manifest.json").write_text(json.dumps(manifest))
+    for cmd in (["info", twice], ["analyze", twice, "-o", tmp_path / "an"]):
+        p = lathe(*cmd, check=False)
+        assert p.returncode == 1 and "lists shard shard-00000.h5 twice" in p.stderr, (cmd, p.stderr)
+    p = lathe("verify", twice, check=False)
+    assert p.returncode == 1 and "are both shard-00000.h5" in p.stdout + p.stderr
+    huge = tmp_path / "huge"
+    shutil.copytree(root / "ds", huge)
+    manifest = json.loads((huge / "manifest.json").read_text())
+    manifest["shards"][0]["samples"] = 2 ** 36
+    (huge / "manifest.json").write_text(json.dumps(manifest))
+    p = lathe("verify", huge, check=False, timeout=60)
+    assert p.returncode == 1, p.stdout
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(root / "ds", unfinished)
+    manifest = json.loads((unfinished / "manifest.json").read_text())
+    manifest["complete"] = False
+    (unfinished / "manifest.json").write_text(json.dumps(manifest))
+    p = lathe("analyze", unfinished, "-o", tmp_path / "an3")
+    assert "its ingest has not finished" in p.stderr
