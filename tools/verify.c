@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/isolate.h"
 #include "libcore/base/log.h"
@@ -122,14 +123,21 @@ static void check_manifest(verifier *vf) {
             add(vf, GROUP_MANIFEST, 0, -1, f, "%" PRIu64 " rejected, but rejects.jsonl is missing", m->rejected);
         return;
     }
-    uint64_t lines = 0;
-    int c, last = '\n';
-    while ((c = getc(r)) != EOF) {
-        if (c == '\n') lines++;
-        last = c;
+    uint64_t lines = 0, bad = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, r)) >= 0) { /* each a JSON object with the reason and the path */
+        lines++;
+        cJSON *o = lathe_json_parse(line, (size_t)len, NULL);
+        if (!bad && !(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "reason")) &&
+                      cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "path"))))
+            bad = lines;
+        cJSON_Delete(o);
     }
-    if (last != '\n') lines++;
+    free(line);
     fclose(r);
+    if (bad) add(vf, GROUP_MANIFEST, 0, -1, f, "rejects.jsonl line %" PRIu64 " is not a reject record", bad);
     if (m->complete && lines != m->rejected)
         add(vf, GROUP_MANIFEST, 0, -1, f, "%" PRIu64 " rejected, but rejects.jsonl has %" PRIu64 " lines", m->rejected,
             lines);

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import h5py
 import hdf5plugin
+import numpy as np
 import pytest
 import xxhash
+from PIL import Image
 
 from fixtures import lathe, reseal_shard
 from test_detect import write_spec
@@ -262,3 +264,17 @@ def test_readers_refuse_a_shard_listed_twice_and_say_an_ingest_is_unfinished(dat
     (unfinished / "manifest.json").write_text(json.dumps(manifest))
     p = lathe("analyze", unfinished, "-o", tmp_path / "an3")
     assert "its ingest has not finished" in p.stderr
+
+
+def test_verify_reads_each_reject_line(tmp_path):
+    """rejects.jsonl is checked line by line, not only counted: as many lines of garbage passed."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "src" / "a" / f"{i}.png")
+    (tmp_path / "src" / "a" / "bad.png").write_bytes(b"\x89PNG not really")
+    lathe("ingest", tmp_path / "src", "-o", tmp_path / "ds", "--size", 16, "--format", "folders")
+    lathe("verify", tmp_path / "ds")
+    (tmp_path / "ds" / "rejects.jsonl").write_text("garbage\n")
+    p = lathe("verify", tmp_path / "ds", check=False)
+    assert p.returncode == 1 and "rejects.jsonl line 1 is not a reject record" in p.stdout + p.stderr
