@@ -219,9 +219,9 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
          * Headers are read in C.UTF-8 instead, this thread only, so such names arrive as the UTF-8
          * that a folder's or a GNU tar's raw names already are. */
         locale_t caller = a->utf8 ? uselocale(a->utf8) : (locale_t)0;
-        int r = archive_read_next_header(a->ar, &ae);
-        const char *raw = r >= ARCHIVE_WARN ? archive_entry_pathname(ae) : NULL;
-        int hardlink = r >= ARCHIVE_WARN && archive_entry_hardlink(ae) != NULL;
+        int r = archive_read_next_header(a->ar, &ae), got = r == ARCHIVE_OK || r == ARCHIVE_WARN;
+        const char *raw = got ? archive_entry_pathname(ae) : NULL;
+        int hardlink = got && archive_entry_hardlink(ae) != NULL;
         if (a->utf8) uselocale(caller);
         if (r == ARCHIVE_EOF) return 0;
         if (r == ARCHIVE_RETRY && a->skipping) continue;
