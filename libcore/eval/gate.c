@@ -65,9 +65,9 @@ int lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max_dr
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(report, "classes");
     int rc = check_class_names(base_classes, "the baseline");
     if (!rc) rc = check_class_names(classes, "this evaluation");
-    gate_run g = {cJSON_CreateArray(), max_drop, 0};
-    if (!rc && !g.out) rc = lathe_fail(LATHE_ENOMEM, "gate");
     if (rc) return rc;
+    gate_run g = {cJSON_CreateArray(), max_drop, 0};
+    if (!g.out) return lathe_fail(LATHE_ENOMEM, "gate");
     const cJSON *m, *rm = cJSON_GetObjectItemCaseSensitive(report, "metrics");
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(baseline, "metrics"))
         check(&g, m->string, m, cJSON_GetObjectItemCaseSensitive(rm, m->string));
