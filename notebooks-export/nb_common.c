@@ -7,6 +7,7 @@
 
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
+#include "libcore/base/utf8.h"
 #include "nb_internal.h"
 
 enum { MAX_JSON = 1 << 30 }; /* report.json of a large evaluation holds every PR curve: generous */
@@ -69,11 +70,7 @@ int nb_table_emit(nb_table *t, cJSON **outputs) {
 /* s into buf, cut (when it must be) before a UTF-8 character rather than inside one: a notebook
  * with half a character in it is no UTF-8, and Jupyter cannot open it */
 static void copy_text(char *buf, size_t cap, const char *s) {
-    size_t n = strlen(s);
-    if (n >= cap) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n], the first byte left out, continues a character */
-    }
+    size_t n = lathe_utf8_cut(s, strlen(s), cap);
     memcpy(buf, s, n);
     buf[n] = 0;
 }

@@ -14,6 +14,7 @@
 #include "libcore/base/config.h"
 #include "libcore/base/error.h"
 #include "libcore/base/log.h"
+#include "libcore/base/utf8.h"
 #include "libcore/io/dataset.h"
 #include "libcore/io/manifest.h"
 #include "libcore/io/safetensors.h"
@@ -125,11 +126,7 @@ void cli_stem(const char *path, char *out, size_t cap) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     const char *dot = strrchr(base, '.');
-    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    if (n >= cap) { /* cut before a UTF-8 character, never inside one */
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)base[n] & 0xC0) == 0x80) n--;
-    }
+    size_t n = lathe_utf8_cut(base, dot && dot != base ? (size_t)(dot - base) : strlen(base), cap);
     memcpy(out, base, n);
     out[n] = 0;
 }

@@ -1,7 +1,6 @@
 /* analyze_compare.c - `lathe analyze A --compare B`: how analysis A differs from reference B in
  * class mix, box sizes, brightness and sensor channels, from the two documents alone. */
 #include <math.h>
-#include <string.h>
 
 #include "analyze_internal.h"
 #include "libcore/base/config.h"
@@ -62,18 +61,11 @@ static double class_mix(cJSON *out, const cJSON *ca, const cJSON *cb) {
 /* A list of named things (classes, sensor channels) to match by name: each an object with a string
  * name, no name twice. Returns 0 or -LATHE_EFORMAT naming the list of doc. */
 static int check_named(const cJSON *list, const char *what, const char *doc) {
-    const cJSON *k, *j;
-    int i = 0;
-    cJSON_ArrayForEach(k, list) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(k, "name");
-        if (!cJSON_IsString(n)) return lathe_fail(LATHE_EFORMAT, "%s: %s %d has no name", doc, what, i);
-        for (j = list->child; j != k; j = j->next)
-            if (!strcmp(cJSON_GetObjectItemCaseSensitive(j, "name")->valuestring, n->valuestring))
-                return lathe_fail(LATHE_EFORMAT, "%s: two %ss are named %s (they are matched by name)", doc, what,
-                                  n->valuestring);
-        i++;
-    }
-    return 0;
+    const char *repeated;
+    int k = lathe_json_names_problem(list, &repeated);
+    if (k < 0) return 0;
+    return repeated ? lathe_fail(LATHE_EFORMAT, "%s: two %ss are named %s (they are matched by name)", doc, what, repeated)
+                    : lathe_fail(LATHE_EFORMAT, "%s: %s %d has no name", doc, what, k);
 }
 
 /* How far mean a moved from reference mean b, in reference standard deviations s: against a

@@ -380,6 +380,21 @@ const cJSON *lathe_json_named(const cJSON *list, const char *name) {
     return NULL;
 }
 
+int lathe_json_names_problem(const cJSON *list, const char **repeated) {
+    const cJSON *item, *earlier;
+    int k = 0;
+    *repeated = NULL;
+    cJSON_ArrayForEach(item, list) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
+        if (!cJSON_IsString(n)) return k;
+        for (earlier = list->child; earlier != item; earlier = earlier->next)
+            if (!strcmp(cJSON_GetObjectItemCaseSensitive(earlier, "name")->valuestring, n->valuestring))
+                return *repeated = n->valuestring, k;
+        k++;
+    }
+    return -1;
+}
+
 int lathe_word_listed(const char *words, const char *w) {
     size_t n = strlen(w);
     for (const char *p = n ? strstr(words, w) : NULL; p; p = strstr(p + 1, w))

@@ -36,6 +36,10 @@ int lathe_json_load(const char *path, size_t max_bytes, cJSON **out);
 int lathe_json_save(const char *path, const cJSON *json);
 /* The first object of a JSON list whose "name" is the string name, or NULL. */
 const cJSON *lathe_json_named(const cJSON *list, const char *name);
+/* What stops matching a list's items by name (lathe_json_named): the index of the first item without
+ * a string "name" (*repeated NULL), or of the first whose name an earlier item has (*repeated that
+ * name); -1 when each item has a name of its own. */
+int lathe_json_names_problem(const cJSON *list, const char **repeated);
 
 /* 1 when w is one of the space-separated words ("cosine linear step"); never for an empty w. */
 int lathe_word_listed(const char *words, const char *w);

@@ -27,6 +27,13 @@ int lathe_utf8_valid(const char *s, size_t n) {
     return 1;
 }
 
+size_t lathe_utf8_cut(const char *s, size_t n, size_t cap) {
+    if (n < cap) return n;
+    n = cap ? cap - 1 : 0;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n], the first byte left out, continues a character */
+    return n;
+}
+
 char *lathe_utf8_repair(const char *s) {
     size_t n = strlen(s);
     char *out = malloc(3 * n + 1), *at = out; /* each byte becomes at most the 3 bytes of U+FFFD */

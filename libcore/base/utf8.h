@@ -9,6 +9,9 @@ extern "C" {
 
 /* 1 when the n bytes of s are valid UTF-8 without NUL bytes. */
 int lathe_utf8_valid(const char *s, size_t n);
+/* The length of s[0, n) kept when it must fit cap - 1 bytes: n when it does, else the longest
+ * prefix that ends before a character, never inside one (half a character is no UTF-8). */
+size_t lathe_utf8_cut(const char *s, size_t n, size_t cap);
 /* A copy of the NUL-terminated s with each byte that starts no valid sequence replaced by U+FFFD;
  * NULL when out of memory. free() it. */
 char *lathe_utf8_repair(const char *s);

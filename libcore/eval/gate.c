@@ -41,16 +41,10 @@ static const char *report_kind(const cJSON *r) {
 
 /* Classes are matched by name: each must have one, and no name may repeat. */
 static int check_class_names(const cJSON *classes, const char *whose) {
-    const cJSON *c, *d;
-    cJSON_ArrayForEach(c, classes) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
-        if (!cJSON_IsString(n)) return lathe_fail(LATHE_EFORMAT, "%s has a class without a name", whose);
-        for (d = classes->child; d != c; d = d->next)
-            if (!strcmp(cJSON_GetObjectItemCaseSensitive(d, "name")->valuestring, n->valuestring))
-                return lathe_fail(LATHE_EFORMAT, "%s names two classes %s: the gate matches classes by name", whose,
-                                  n->valuestring);
-    }
-    return 0;
+    const char *repeated;
+    if (lathe_json_names_problem(classes, &repeated) < 0) return 0;
+    return repeated ? lathe_fail(LATHE_EFORMAT, "%s names two classes %s: the gate matches classes by name", whose, repeated)
+                    : lathe_fail(LATHE_EFORMAT, "%s has a class without a name", whose);
 }
 
 int lathe_gate_compare(const cJSON *report, const cJSON *baseline, double max_drop, cJSON **regressions) {

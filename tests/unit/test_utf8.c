@@ -27,7 +27,19 @@ static void repair(void **state) {
     free(r);
 }
 
+/* a prefix that fits cap - 1 bytes ends before a character, never inside one */
+static void cut(void **state) {
+    (void)state;
+    const char *s = "a\xc3\xa9\xe6\x97\xa5"; /* a, é (2 bytes), 日 (3 bytes) */
+    assert_int_equal(lathe_utf8_cut(s, 6, 7), 6);  /* fits whole */
+    assert_int_equal(lathe_utf8_cut(s, 6, 6), 3);  /* 5 bytes would cut 日 */
+    assert_int_equal(lathe_utf8_cut(s, 6, 3), 1);  /* 2 bytes would cut é */
+    assert_int_equal(lathe_utf8_cut(s, 6, 4), 3);
+    assert_int_equal(lathe_utf8_cut(s, 6, 1), 0);
+    assert_int_equal(lathe_utf8_cut(s, 6, 0), 0);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(strictness), cmocka_unit_test(repair)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(strictness), cmocka_unit_test(repair), cmocka_unit_test(cut)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
