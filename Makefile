@@ -73,7 +73,7 @@ ifeq ($(FUZZ),1)
   BUILD := $(BUILD_DIR)/fuzz
   # the sanitizers' checks keep clang from vectorizing `omp simd` loops, which it reports as a warning
   CFLAGS_BASE += -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
-    -Wno-pass-failed
+    -Wno-pass-failed -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
   LDLIBS += -fsanitize=address,undefined
 else ifeq ($(SANITIZE),1)
   BUILD := $(BUILD_DIR)/san

@@ -208,7 +208,13 @@ int lathe_png_encode(const lathe_image *img, uint8_t **out, size_t *len) {
  * each row, level 6) and 12% smaller; level 3 was 5.8x faster but 11% larger, and a chart costs
  * milliseconds either way (experiments/bench/charts) */
 int lathe_png_encode_graphics(const lathe_image *img, uint8_t **out, size_t *len) {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* a fuzzing build parses, it does not ship charts: zlib's level 6 was a third of the notebook
+     * target's time (docs/ARCHITECTURE.md, "Fuzzing") */
+    return png_encode(img, 1, PNG_FILTER_NONE, Z_RLE, out, len);
+#else
     return png_encode(img, 6, PNG_FILTER_NONE, Z_DEFAULT_STRATEGY, out, len);
+#endif
 }
 
 /* libpng's own defaults, as cairo's writer uses them: every filter tried on each row, level 6. The
