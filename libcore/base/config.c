@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "error.h"
 #include "fsutil.h"
+#include "hashmap.h"
 #include "yaml_check.h"
 #include "yaml_scalar.h"
 
@@ -338,6 +340,37 @@ const char *lathe_config_str(const cJSON *root, const char *path, const char *de
     return cJSON_IsString(v) ? v->valuestring : def;
 }
 
+/* Of a key an object holds twice, the later value takes the earlier's place, as Python's json
+ * (and so pycocotools, and every script beside lathe) reads it; cJSON's lookups would find the
+ * first. Objects of many keys find repeats through a map. Returns 0, or -1 out of memory. */
+static int json_keep_last_values(cJSON *node) {
+    size_t n = 0;
+    for (cJSON *c = node->child; c; c = c->next, n++)
+        if (json_keep_last_values(c)) return -1; /* depth is cJSON's nesting limit, 1000 */
+    if (!cJSON_IsObject(node) || n < 2) return 0;
+    lathe_hashmap *seen = n > 16 ? lathe_hashmap_create() : NULL;
+    if (n > 16 && !seen) return -1;
+    for (cJSON *c = node->child, *next; c; c = next) {
+        next = c->next;
+        cJSON *earlier = NULL;
+        size_t at;
+        if (seen) {
+            if (lathe_hashmap_get(seen, c->string, &at)) earlier = (cJSON *)(uintptr_t)at;
+            else if (lathe_hashmap_put(seen, c->string, (uintptr_t)c)) return lathe_hashmap_free(seen), -1;
+        } else {
+            for (cJSON *e = node->child; e != c && !earlier; e = e->next)
+                if (!strcmp(e->string, c->string)) earlier = e;
+        }
+        if (earlier) { /* the map keeps pointing at `earlier`'s place, which c now takes */
+            cJSON_DetachItemViaPointer(node, c);
+            cJSON_ReplaceItemViaPointer(node, earlier, c);
+            if (seen && lathe_hashmap_put(seen, c->string, (uintptr_t)c)) return lathe_hashmap_free(seen), -1;
+        }
+    }
+    lathe_hashmap_free(seen);
+    return 0;
+}
+
 cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at) {
     const char *end = NULL;
     errno = 0; /* malloc's ENOMEM tells an allocation failure from bad text */
@@ -346,6 +379,7 @@ cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at) {
     size_t at = end ? (size_t)(end - text) : 0;
     while (root && at < len && (unsigned char)text[at] <= ' ' && text[at]) at++; /* cJSON's whitespace */
     if (root && at < len) cJSON_Delete(root), root = NULL, parse_errno = 0;
+    if (root && json_keep_last_values(root)) cJSON_Delete(root), root = NULL, parse_errno = ENOMEM;
     if (error_at) *error_at = at;
     errno = parse_errno;
     return root;

@@ -220,6 +220,29 @@ def test_data_after_the_json_value_is_refused(tmp_path):
     lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o")
 
 
+def test_repeated_keys_read_as_pycocotools_reads_them(tmp_path):
+    """A key an object holds twice (a tool that appends a corrected "bbox" or "score"): Python's json
+    keeps the last value, so pycocotools scores the later box. lathe read the first until
+    2026-12-07 (AP 0 here where pycocotools says 1: the box it read is missed, and the detection
+    that finds the other ranks below a false alarm); every JSON file it reads now keeps the last."""
+    gt = ('{"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "a", "id": 1}],'
+          ' "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 100,'
+          ' "bbox": [60, 60, 10, 10], "bbox": [0, 0, 10, 10]}]}')
+    dets = ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.1, "score": 0.9},'
+            ' {"image_id": 1, "category_id": 1, "bbox": [100, 100, 10, 10], "score": 0.5}]')
+    (tmp_path / "gt.json").write_text(gt)
+    (tmp_path / "dt.json").write_text(dets)
+    p = lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o",
+              check=False)
+    assert p.returncode == 1 and "category id 1 appears twice" in p.stderr  # the category's later id counts
+    (tmp_path / "gt.json").write_text(gt.replace(', {"id": 2, "name": "a", "id": 1}', ""))
+    ref = pycoco(tmp_path / "gt.json", tmp_path / "dt.json")
+    assert ref.stats[0] > 0.999  # the later box, found by the detection its later score ranks first
+    lathe("eval", "--detections", tmp_path / "dt.json", "--gt", tmp_path / "gt.json", "-o", tmp_path / "o")
+    ours = list(json.loads((tmp_path / "o" / "report.json").read_text())["metrics"].values())
+    np.testing.assert_allclose(ours, ref.stats, atol=1e-12, rtol=0)
+
+
 def evaluated(tmp_path, seed):
     """A random ground truth and results evaluated into tmp_path/out; returns the eval arguments."""
     rng = np.random.default_rng(seed)

@@ -134,6 +134,43 @@ static void yaml_explicit_keys(void **state) {
     }
 }
 
+/* A key an object repeats: the last value at the first's place, as Python's json.loads gives
+ * (the expected texts are what json.dumps(json.loads(text), separators=(",", ":")) prints), in
+ * objects small and large (a map finds the repeats past 16 keys) and nested; ids not renumbered. */
+static void json_repeated_keys_read_as_python_does(void **state) {
+    (void)state;
+    char big[2048], big_expected[2048];
+    size_t b = 0, e = 0;
+    b += (size_t)snprintf(big + b, sizeof big - b, "{\"k7\":0");
+    e += (size_t)snprintf(big_expected + e, sizeof big_expected - e, "{\"k7\":40");
+    for (int k = 0; k < 40; k++) {
+        b += (size_t)snprintf(big + b, sizeof big - b, ",\"k%d\":%d", k, k);
+        if (k != 7) e += (size_t)snprintf(big_expected + e, sizeof big_expected - e, ",\"k%d\":%d", k, k);
+    }
+    snprintf(big + b, sizeof big - b, ",\"k7\":40}");
+    snprintf(big_expected + e, sizeof big_expected - e, "}");
+    static const struct {
+        const char *text, *expected;
+    } cases[] = {
+        {"{\"a\":1,\"b\":2,\"a\":3}", "{\"a\":3,\"b\":2}"},
+        {"{\"a\":1,\"a\":2,\"a\":{\"x\":1,\"x\":[1,{\"y\":1,\"y\":2}]}}", "{\"a\":{\"x\":[1,{\"y\":2}]}}"},
+        {"[{\"id\":1,\"bbox\":[0,0,1,1],\"bbox\":[0,0,5,5]},{\"id\":1}]",
+         "[{\"id\":1,\"bbox\":[0,0,5,5]},{\"id\":1}]"},
+        {"{\"a\":1,\"A\":2}", "{\"a\":1,\"A\":2}"},
+        {"{}", "{}"},
+    };
+    for (size_t k = 0; k <= sizeof cases / sizeof *cases; k++) {
+        const char *text = k < sizeof cases / sizeof *cases ? cases[k].text : big;
+        const char *expected = k < sizeof cases / sizeof *cases ? cases[k].expected : big_expected;
+        cJSON *j = lathe_json_parse(text, strlen(text), NULL);
+        assert_non_null(j);
+        char *printed = cJSON_PrintUnformatted(j);
+        assert_string_equal(printed, expected);
+        cJSON_free(printed);
+        cJSON_Delete(j);
+    }
+}
+
 /* Writes a raw safetensors file: header JSON, then `data_len` zero bytes. */
 static void raw_st(const char *path, const char *header, size_t data_len) {
     size_t h = strlen(header);
@@ -599,6 +636,7 @@ static void graph_with_two_inputs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(yaml_typing_overrides_round_trip), cmocka_unit_test(yaml_explicit_keys),
+        cmocka_unit_test(json_repeated_keys_read_as_python_does),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
         cmocka_unit_test(weight_init_bounds),
