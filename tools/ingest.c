@@ -55,6 +55,7 @@ static void usage(FILE *out) {
             "  --sensor-nan keep|reject  a sensor window with NaN values is kept (default) or rejected\n"
             "  --max-pixels N          reject images with more pixels (default 100000000)\n"
             "  --max-entry-bytes N     reject entries larger than this (default 268435456)\n"
+            "  --max-label-bytes N     fail when the label files hold more bytes in all (default 4294967296)\n"
             "  --threads N             worker threads (default: all CPUs)\n"
             "  --zstd-level N          compression level 1..19 (default 1)\n"
             "  --strict                exit 4 when anything was rejected\n"
@@ -130,7 +131,7 @@ static void print_summary(const char *out, const lathe_ingest_summary *s) {
 
 enum {
     OPT_FORMAT = 256, OPT_STORE, OPT_SIZE, OPT_TILE, OPT_OVERLAP, OPT_MINVIS, OPT_SHARD, OPT_SPLIT, OPT_GROUP,
-    OPT_PART, OPT_MERGE, OPT_BOX, OPT_NAN, OPT_MAXPIX, OPT_MAXBYTES, OPT_THREADS, OPT_LEVEL, OPT_STRICT,
+    OPT_PART, OPT_MERGE, OPT_BOX, OPT_NAN, OPT_MAXPIX, OPT_MAXBYTES, OPT_MAXLABEL, OPT_THREADS, OPT_LEVEL, OPT_STRICT,
     OPT_OVERWRITE, OPT_LOG,
 };
 
@@ -143,6 +144,7 @@ static const struct option options[] = {
     {"part", required_argument, 0, OPT_PART}, {"merge", no_argument, 0, OPT_MERGE},
     {"box-policy", required_argument, 0, OPT_BOX}, {"sensor-nan", required_argument, 0, OPT_NAN},
     {"max-pixels", required_argument, 0, OPT_MAXPIX}, {"max-entry-bytes", required_argument, 0, OPT_MAXBYTES},
+    {"max-label-bytes", required_argument, 0, OPT_MAXLABEL},
     {"threads", required_argument, 0, OPT_THREADS}, {"zstd-level", required_argument, 0, OPT_LEVEL},
     {"strict", no_argument, 0, OPT_STRICT}, {"overwrite", no_argument, 0, OPT_OVERWRITE},
     {"log-format", required_argument, 0, OPT_LOG}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
@@ -220,6 +222,10 @@ static int apply_option(int opt, const char *arg, lathe_ingest_opts *o, int *mer
     case OPT_MAXBYTES:
         if (cli_parse_int(arg, 1, (long long)1 << 40, &v)) return cli_usage_error("ingest", "--max-entry-bytes must be positive");
         o->max_entry_bytes = (uint64_t)v;
+        return 0;
+    case OPT_MAXLABEL:
+        if (cli_parse_int(arg, 1, (long long)1 << 50, &v)) return cli_usage_error("ingest", "--max-label-bytes must be positive");
+        o->max_label_bytes = (uint64_t)v;
         return 0;
     case OPT_THREADS:
         if (cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error("ingest", "--threads must be 1..1024");

@@ -34,6 +34,7 @@ void lathe_ingest_defaults(lathe_ingest_opts *o) {
     o->box_policy = LATHE_BOX_CLIP;
     o->max_pixels = 100000000;
     o->max_entry_bytes = 256u << 20;
+    o->max_label_bytes = (uint64_t)4 << 30;
     o->zstd_level = 1;
 }
 

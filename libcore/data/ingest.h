@@ -37,6 +37,8 @@ typedef struct {
     int reject_nan_sensors;                /* 1: a sensor window with NaN rejects the sample */
     uint64_t max_pixels;                   /* decompression-bomb limit per image */
     uint64_t max_entry_bytes;              /* largest entry read into memory */
+    uint64_t max_label_bytes;              /* label files are held in memory through the scan: their
+                                              sum past this fails the run (a bomb of many labels) */
     int threads;                           /* workers; 0 = number of CPUs */
     int zstd_level;
     int overwrite;                         /* replace a dataset made with other arguments */

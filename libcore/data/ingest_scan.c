@@ -183,6 +183,7 @@ static int keep_sidecar(ingest_ctx *c, lathe_archive *a, int64_t idx, const char
 }
 
 static int scan_entries(ingest_ctx *c, scan_lists *l) {
+    uint64_t label_bytes = 0;
     lathe_archive *a;
     int rc = lathe_archive_open(c->o->src, &a);
     if (rc) return rc;
@@ -217,6 +218,12 @@ static int scan_entries(ingest_ctx *c, scan_lists *l) {
             int r = read_entry(c, a, idx, e.path, &lf->data, &lf->len);
             if (r < 0) rc = r;
             else if (r == 0) l->nlabels++;
+            /* not a reject: a run without some of its label files would lose their boxes unsaid */
+            if (r == 0 && (label_bytes += lf->len) > c->o->max_label_bytes)
+                rc = lathe_fail(LATHE_ELIMIT,
+                                "the source's label files pass %llu bytes in all at %s (--max-label-bytes: "
+                                "they are held in memory while the source is scanned)",
+                                (unsigned long long)c->o->max_label_bytes, e.path);
         } else if (role == LATHE_ENTRY_MASK) {
             rc = keep_sidecar(c, a, idx, e.path, 'm', e.path);
         } else if (ingest_sidecar_key(e.path, 's', key, sizeof key)) {

@@ -253,6 +253,28 @@ def test_an_entry_of_exactly_the_limit_is_kept(tmp_path, packing):
     assert [r["reason"] for r in rejects(tmp_path / "small")] == ["entry_too_large"]
 
 
+def test_label_files_past_their_sum_cap_fail_the_run_clearly(tmp_path):
+    """Label files are held in memory while the source is scanned, so an archive of many that each
+    pass --max-entry-bytes' check (a bomb of YOLO labels) could take all the memory. Their sum is
+    capped (--max-label-bytes, 4 GiB by default): past it the run fails naming the file and the
+    option, keeping no partial dataset, and a rerun with room completes."""
+    rng = np.random.default_rng(21)
+    members = [("data.yaml", b"names: [a]\n")]
+    for k in range(12):
+        members.append((f"images/train/i{k}.jpg", jpeg_bytes(image_array(rng, 32, 24))))
+        members.append((f"labels/train/i{k}.txt", b"0 0.5 0.5 0.2 0.2\n" + b" " * 1000))
+    tar_with(tmp_path / "src.tar", members)
+    p = lathe("ingest", tmp_path / "src.tar", "-o", tmp_path / "ds", "--size", 32, "--max-label-bytes", 10000,
+              check=False)
+    assert p.returncode == 1, p.stderr
+    assert "label files pass 10000 bytes in all at labels/train/i9.txt (--max-label-bytes" in p.stderr, p.stderr
+    assert not (tmp_path / "ds" / "manifest.json").exists()
+    lathe("ingest", tmp_path / "src.tar", "-o", tmp_path / "ds", "--size", 32, "--max-label-bytes", 12 * 1020)
+    samples = read_dataset(tmp_path / "ds")[1]
+    assert len(samples) == 12 and all(len(s["boxes"]) == 1 for s in samples) and rejects(tmp_path / "ds") == []
+    assert lathe("ingest", tmp_path / "src.tar", "-o", tmp_path / "x", "--max-label-bytes", 0, check=False).returncode == 2
+
+
 @pytest.mark.skipif(os.environ.get("LATHE_SANITIZE", "0") != "0", reason="sanitizers reserve more address space than the cap")
 def test_a_label_file_too_large_for_memory_says_so(tmp_path):
     """A 90 MB COCO file of 30 million empty lists (a 90 KB zip) needs ~2 GB as a cJSON tree: under
