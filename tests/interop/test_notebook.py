@@ -276,6 +276,22 @@ def test_a_run_still_training_or_stopped_has_a_notebook(made, tmp_path):
     assert_reruns_to_the_same_tables(nb, execute(out))
 
 
+def test_epochs_past_a_steps_precision_draw_in_bounded_time(made, tmp_path):
+    """A log whose epochs are near 2^53 (8.8e15: a step of 0.2 no longer moves a double there)
+    hung the chart's tick loop for good; found by the notebook fuzz target. Ticks are now counted
+    from their index and end where a value stops growing."""
+    run = tmp_path / "run"
+    shutil.copytree(made / "runs" / "det", run)
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    for k, line in enumerate(lines):
+        line["epoch"] = 8808888888888881 + k
+    (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines[:1]))
+    lathe("notebook", run, "-o", tmp_path / "one.ipynb", timeout=120)
+    (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    lathe("notebook", run, "-o", tmp_path / "all.ipynb", timeout=120)
+    nbformat.validate(nbformat.read(tmp_path / "all.ipynb", as_version=4))
+
+
 def test_read_only_notebook_and_absolute_paths(made, tmp_path):
     nb = notebook(made / "runs" / "det", out=tmp_path / "ro.ipynb", extra=("--no-code",))
     assert {c.cell_type for c in nb.cells} == {"markdown"}
