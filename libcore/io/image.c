@@ -20,6 +20,15 @@ int lathe_image_alloc(lathe_image *img, int width, int height, int channels) {
     return 0;
 }
 
+void lathe_image_rgb_to_luma(lathe_image *img) {
+    size_t n = (size_t)img->width * img->height;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img->pixels + 3 * i;
+        img->pixels[i] = (uint8_t)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+    }
+    img->channels = 1;
+}
+
 void lathe_image_free(lathe_image *img) {
     if (!img) return;
     free(img->pixels);

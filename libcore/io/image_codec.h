@@ -6,6 +6,8 @@
 int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info);
 int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                       lathe_image_info *info);
+/* ITU-R 601-2 luma with Pillow's integer rounding, in place, for channels = 1 from colour sources. */
+void lathe_image_rgb_to_luma(lathe_image *img);
 int lathe_png_probe(const uint8_t *data, size_t len, lathe_image_info *info);
 int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                      lathe_image_info *info);

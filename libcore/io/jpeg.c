@@ -101,6 +101,35 @@ static tjscalingfactor pick_scale(int w, int h, int need_w, int need_h) {
     return best;
 }
 
+/* CMYK as stored (Adobe's inverted samples: 255 is no ink) into RGB as Pillow's convert("RGB") makes
+ * it, which, like OpenCV, takes every CMYK JPEG to be stored Adobe's way: with k the stored K and
+ * i = 255 - stored C (the ink), R = k - round(i * k / 255), the same for G and B. */
+static void cmyk_to_rgb(const uint8_t *cmyk, size_t n, uint8_t *rgb) {
+    for (size_t p = 0; p < n; p++, cmyk += 4, rgb += 3) {
+        int k = cmyk[3];
+        for (int c = 0; c < 3; c++) {
+            int t = (255 - cmyk[c]) * k + 128;
+            rgb[c] = (uint8_t)(k - (((t >> 8) + t) >> 8));
+        }
+    }
+}
+
+/* A CMYK or YCCK JPEG (print and Photoshop workflows) decoded by TurboJPEG as CMYK, into img's
+ * 3 channels. */
+static int decode_cmyk(tjhandle tj, const uint8_t *data, size_t len, lathe_image *img) {
+    size_t n = (size_t)img->width * img->height;
+    uint8_t *cmyk = malloc(n * 4);
+    if (!cmyk) return lathe_fail(LATHE_ENOMEM, "CMYK jpeg of %dx%d", img->width, img->height);
+    int rc = 0;
+    if (tjDecompress2(tj, data, (unsigned long)len, cmyk, img->width, img->width * 4, img->height, TJPF_CMYK,
+                      TJFLAG_STOPONWARNING) != 0)
+        rc = tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
+    else
+        cmyk_to_rgb(cmyk, n, img->pixels);
+    free(cmyk);
+    return rc;
+}
+
 int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                       lathe_image_info *info) {
     int rc = lathe_jpeg_probe(data, len, info);
@@ -108,13 +137,12 @@ int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *
     if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels)
         return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,
                           (unsigned long long)opts->max_pixels);
-    if (info->source_channels == 4) return lathe_fail(LATHE_EUNSUPPORTED, "CMYK jpeg");
     int swap = info->orientation >= 5;
     int stored_w = swap ? info->height : info->width, stored_h = swap ? info->width : info->height;
     tjscalingfactor f = pick_scale(stored_w, stored_h, swap ? opts->min_height : opts->min_width,
                                    swap ? opts->min_width : opts->min_height);
     int sw = TJSCALED(stored_w, f), sh = TJSCALED(stored_h, f);
-    int channels = opts->channels == 1 ? 1 : 3;
+    int cmyk = info->source_channels == 4, channels = opts->channels == 1 && !cmyk ? 1 : 3;
     rc = lathe_image_alloc(img, sw, sh, channels);
     if (rc) return rc;
     tjhandle tj = tjInitDecompress();
@@ -123,13 +151,18 @@ int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *
         return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
     }
     /* Warnings (a truncated file, a corrupt segment) are failures: a damaged image is rejected. */
-    if (tjDecompress2(tj, data, (unsigned long)len, img->pixels, sw, sw * channels, sh,
-                      channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+    if (cmyk) {
+        rc = decode_cmyk(tj, data, len, img);
+    } else if (tjDecompress2(tj, data, (unsigned long)len, img->pixels, sw, sw * channels, sh,
+                             channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
         rc = tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
-        lathe_image_free(img);
     }
     tjDestroy(tj);
-    if (rc) return rc;
+    if (rc) {
+        lathe_image_free(img);
+        return rc;
+    }
+    if (cmyk && opts->channels == 1) lathe_image_rgb_to_luma(img);
     rc = lathe_image_orient(img, info->orientation);
     if (rc) lathe_image_free(img);
     return rc;

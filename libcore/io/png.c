@@ -88,16 +88,6 @@ int lathe_png_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     return 0;
 }
 
-/* ITU-R 601-2 luma with Pillow's integer rounding, for channels = 1 from colour sources. */
-static void rgb_to_luma(lathe_image *img) {
-    size_t n = (size_t)img->width * img->height;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = img->pixels + 3 * i;
-        img->pixels[i] = (uint8_t)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
-    }
-    img->channels = 1;
-}
-
 int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                      lathe_image_info *info) {
     png_source src = {data, len, 0, ""};
@@ -136,7 +126,7 @@ int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *o
     png_read_image(r.png, r.rows);
     png_read_end(r.png, NULL);
     reader_close(&r);
-    if (opts->channels == 1 && img->channels == 3) rgb_to_luma(img);
+    if (opts->channels == 1 && img->channels == 3) lathe_image_rgb_to_luma(img);
     return 0;
 }
 

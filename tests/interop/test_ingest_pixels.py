@@ -1,5 +1,6 @@
 """What lathe stores equals what Pillow decodes: every PNG colour type and depth, JPEG with each
-EXIF orientation (at the original size, letterbox scale 1); tiles and the encoded store."""
+EXIF orientation, gray, progressive and CMYK (turned into RGB as Pillow's convert("RGB") does; lathe
+rejected CMYK until 2026-12-07) (at the original size, letterbox scale 1); tiles and the encoded store."""
 import io
 import json
 
@@ -46,6 +47,10 @@ def variants(rng):
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=90, progressive=True)
     out["jpeg_progressive.jpg"] = buf.getvalue()
+    for o in (1, 6):  # CMYK, as print and Photoshop workflows save (Adobe's inverted samples)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).convert("CMYK").save(buf, "JPEG", quality=92, exif=exif_orientation(o))
+        out[f"jpeg_cmyk_o{o}.jpg"] = buf.getvalue()
     return out
 
 

@@ -2,6 +2,8 @@
  * and every way a damaged or hostile image must fail (with the right code, never a crash). */
 #include "testutil.h"
 
+#include <turbojpeg.h>
+
 #include "libcore/base/error.h"
 #include "libcore/io/image.h"
 
@@ -70,6 +72,44 @@ static void jpeg_decodes_close_and_scales(void **state) {
     lathe_image_free(&back);
     free(jpg);
     lathe_image_free(&img);
+}
+
+/* A CMYK source as TurboJPEG writes it (YCCK, Adobe's inverted samples): no black ink and the
+ * colour inks 255 - RGB, so what a print workflow would show is the RGB itself. Decoded as RGB it
+ * is close to that RGB; decoded as gray, the luma of its RGB decoding (Pillow's weights). */
+static void cmyk_jpeg_decodes_to_rgb_and_gray(void **state) {
+    (void)state;
+    lathe_image img = gradient(64, 48, 3), rgb, gray;
+    size_t n = (size_t)64 * 48;
+    uint8_t *cmyk = malloc(n * 4), *jpg = NULL;
+    for (size_t i = 0; i < n; i++) /* stored inverted: 255 - ink = the RGB value; K stored 255, no ink */
+        memcpy(cmyk + 4 * i, img.pixels + 3 * i, 3), cmyk[4 * i + 3] = 255;
+    tjhandle tj = tjInitCompress();
+    unsigned long len = 0;
+    assert_int_equal(tjCompress2(tj, cmyk, 64, 64 * 4, 48, TJPF_CMYK, &jpg, &len, TJSAMP_444, 100, 0), 0);
+    tjDestroy(tj);
+    lathe_image_info info;
+    assert_int_equal(lathe_image_decode(jpg, len, NULL, &rgb, &info), 0);
+    assert_int_equal(info.source_channels, 4);
+    assert_int_equal(rgb.channels, 3);
+    int worst = 0;
+    for (size_t i = 0; i < n * 3; i++) {
+        int d = abs((int)rgb.pixels[i] - (int)img.pixels[i]);
+        worst = d > worst ? d : worst;
+    }
+    assert_true(worst <= 3);
+    lathe_decode_opts opts = {0, 0, 0, 1};
+    assert_int_equal(lathe_image_decode(jpg, len, &opts, &gray, NULL), 0);
+    assert_int_equal(gray.channels, 1);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = rgb.pixels + 3 * i;
+        assert_int_equal(gray.pixels[i], (p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+    }
+    lathe_image_free(&gray);
+    lathe_image_free(&rgb);
+    lathe_image_free(&img);
+    tjFree(jpg);
+    free(cmyk);
 }
 
 /* A JPEG with an APP1 Exif segment holding only the orientation tag, inserted after SOI. */
@@ -175,6 +215,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(png_round_trip_is_exact),
         cmocka_unit_test(jpeg_decodes_close_and_scales),
+        cmocka_unit_test(cmyk_jpeg_decodes_to_rgb_and_gray),
         cmocka_unit_test(exif_orientation_is_applied),
         cmocka_unit_test(damaged_inputs_fail_cleanly),
         cmocka_unit_test(png_bomb_is_refused_before_decoding),
