@@ -65,7 +65,9 @@ static int tj_failure(tjhandle tj, int code, const char *what) {
 int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     tjhandle tj = tjInitDecompress();
     if (!tj) return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
-    int w, h, subsamp, colorspace;
+    /* TurboJPEG 2.1 can return 0 without setting these (a datastream cut after SOI: tables only),
+     * so they start as a size the check below refuses, never as stack garbage */
+    int w = 0, h = 0, subsamp = -1, colorspace = -1;
     int rc = 0;
     if (len > ULONG_MAX || tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0)
         rc = tj_failure(tj, LATHE_EFORMAT, "corrupt jpeg header");
