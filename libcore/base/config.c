@@ -361,7 +361,7 @@ static int json_keep_last_values(cJSON *node) {
             for (cJSON *e = node->child; e != c && !earlier; e = e->next)
                 if (!strcmp(e->string, c->string)) earlier = e;
         }
-        if (earlier) { /* the map keeps pointing at `earlier`'s place, which c now takes */
+        if (earlier) { /* c takes `earlier`'s place and `earlier` is freed: the map now names c */
             cJSON_DetachItemViaPointer(node, c);
             cJSON_ReplaceItemViaPointer(node, earlier, c);
             if (seen && lathe_hashmap_put(seen, c->string, (uintptr_t)c)) return lathe_hashmap_free(seen), -1;

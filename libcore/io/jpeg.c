@@ -62,6 +62,12 @@ static int tj_failure(tjhandle tj, int code, const char *what) {
     return lathe_fail(code, "%s: %s", what, tj ? tjGetErrorStr2(tj) : tjGetErrorStr2(NULL));
 }
 
+/* tjDecompress2 failed. Warnings (a truncated file, a corrupt segment) are failures too: a damaged
+ * image is rejected. */
+static int decompress_failure(tjhandle tj) {
+    return tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
+}
+
 int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     tjhandle tj = tjInitDecompress();
     if (!tj) return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
@@ -125,7 +131,7 @@ static int decode_cmyk(tjhandle tj, const uint8_t *data, size_t len, lathe_image
     int rc = 0;
     if (tjDecompress2(tj, data, (unsigned long)len, cmyk, img->width, img->width * 4, img->height, TJPF_CMYK,
                       TJFLAG_STOPONWARNING) != 0)
-        rc = tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
+        rc = decompress_failure(tj);
     else
         cmyk_to_rgb(cmyk, n, img->pixels);
     free(cmyk);
@@ -152,12 +158,11 @@ int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *
         lathe_image_free(img);
         return tj_failure(NULL, LATHE_ENOMEM, "jpeg decoder");
     }
-    /* Warnings (a truncated file, a corrupt segment) are failures: a damaged image is rejected. */
     if (cmyk) {
         rc = decode_cmyk(tj, data, len, img);
     } else if (tjDecompress2(tj, data, (unsigned long)len, img->pixels, sw, sw * channels, sh,
                              channels == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
-        rc = tj_failure(tj, LATHE_EFORMAT, tjGetErrorCode(tj) == TJERR_WARNING ? "damaged jpeg" : "corrupt jpeg");
+        rc = decompress_failure(tj);
     }
     tjDestroy(tj);
     if (rc) {
