@@ -149,7 +149,7 @@ NN_SO := $(BUILD)/liblathe_nn.so
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all test fuzz fuzz-build fuzz-smoke demo bench bench-train bench-export bench-text bench-dist deps install clean gpu-check gpu-bundle probe print-%
+.PHONY: all test fuzz fuzz-build fuzz-smoke fuzz-memcheck demo bench bench-train bench-export bench-text bench-dist deps install clean gpu-check gpu-bundle probe print-%
 all: probe $(LATHE) $(PLUGIN) $(TEST_BIN) $(GPU_TEST_BIN) $(TEST_TOOL_BIN) $(NN_SO)
 
 probe:
@@ -319,6 +319,19 @@ endif
 fuzz: fuzz-build
 	FUZZ_BUILD=$(BUILD_DIR)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_FLAGS="$(FUZZ_FLAGS)" tests/fuzz/run.sh $(FUZZ_TARGETS)
 
+# `make fuzz-memcheck` (on demand, in neither `make test` nor .ci/run): each target linked with
+# tests/fuzz/replay.c against the plain library and replayed under valgrind's memcheck over its seed
+# corpus and the corpus `make fuzz` grew (tests/fuzz/memcheck.sh): reads of values a library left
+# unset, which the sanitizers of `make fuzz` do not see. FUZZ_TARGETS picks some.
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay/%)
+$(BUILD)/tests/replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h tests/fuzz/fuzz_one.h $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  REPLAY $@"
+	@$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
+
+fuzz-memcheck: $(REPLAY_BIN)
+	FUZZ_REPLAY=$(BUILD)/tests/replay FUZZ_WORK=$(BUILD_DIR)/fuzz/work tests/fuzz/memcheck.sh $(FUZZ_TARGETS)
+
 # fuzz-smoke, the round .ci/run runs, starts libFuzzer from a fixed seed so CI does not turn red by
 # chance on a new input; `make fuzz` draws a fresh seed each run, to explore.
 fuzz-smoke:
@@ -370,7 +383,7 @@ gpu-check: probe $(filter-out $(GPU_LIB_TESTS),$(GPU_TEST_BIN))
 APT_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libturbojpeg0-dev libpng-dev libzstd-dev \
   zstd libarchive-dev libcjson-dev libfyaml-dev libxml2-dev libxxhash-dev libcmocka-dev libcairo2-dev libdnnl-dev \
   libopenblas-openmp-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libutf8proc-dev \
-  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev libopenmpi-dev openmpi-bin \
+  chromium python3 python3-venv python3-pip clang libclang-rt-dev libomp-dev libopenmpi-dev openmpi-bin valgrind \
   slurm-wlm munge
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
