@@ -98,6 +98,7 @@ static int print_json(const char *dir, const lathe_dataset *ds, const lathe_data
     cJSON_AddItemToObject(root, "boxes", split_counts(st->total_boxes));
     cJSON_AddItemToObject(root, "unlabeled", split_counts(st->unlabeled));
     cJSON_AddNumberToObject(root, "invalid_labels", (double)st->bad_labels);
+    cJSON_AddNumberToObject(root, "split_mismatches", (double)st->split_mismatches);
 
     cJSON *shards = cJSON_AddArrayToObject(root, "shards");
     for (size_t i = 0; i < m->nshards; i++) {
@@ -181,6 +182,10 @@ static int print_text(const char *dir, const lathe_dataset *ds, const lathe_data
     printf("  %4s  %-*s  %-24s  %s\n", "", width, "no label", "", buf2);
     if (st->bad_labels)
         printf("  warning: %" PRIu64 " labels outside the classes (run `lathe verify`)\n", st->bad_labels);
+    if (st->split_mismatches)
+        printf("  warning: %" PRIu64 " samples whose /meta split is not the one the manifest lists their shard under: the "
+               "split counts above are the manifest's (run `lathe verify`)\n",
+               st->split_mismatches);
 
     printf("\nshards\n  %-20s  %-5s  %8s  %12s\n", "file", "split", "samples", "bytes");
     for (size_t i = 0; i < m->nshards; i++) {

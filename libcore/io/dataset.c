@@ -1084,6 +1084,25 @@ int lathe_dataset_read_pixels(lathe_dataset *ds, uint64_t i, uint8_t *dst, size_
 
 /* ---- statistics ---- */
 
+/* Counts into *mismatches the samples of sh whose /meta split is not the split the manifest lists the
+ * shard under. Only that member of the rows is read, so not checked against the dataset's xxh64
+ * (taken over whole rows); the reader's whole-file hash has covered the bytes. */
+static int count_split_mismatches(hid_t file, const shard *sh, uint64_t *mismatches) {
+    uint8_t *splits = alloc_array(sh->n, 1);
+    if (!splits) return lathe_fail(LATHE_ENOMEM, "splits of %" PRIu64 " samples", sh->n);
+    hid_t type = H5Tcreate(H5T_COMPOUND, 1);
+    hid_t d = H5Dopen2(file, "meta", H5P_DEFAULT);
+    int rc = type >= 0 && H5Tinsert(type, "split", 0, H5T_NATIVE_UINT8) >= 0 && d >= 0 &&
+                     H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, splits) >= 0
+                 ? 0
+                 : lathe_fail(LATHE_EFORMAT, "/meta cannot be read (corrupt?)");
+    for (uint64_t i = 0; !rc && i < sh->n; i++) *mismatches += splits[i] != sh->split;
+    if (d >= 0) H5Dclose(d);
+    if (type >= 0) H5Tclose(type);
+    free(splits);
+    return rc;
+}
+
 static int stats_impl(lathe_dataset *ds, lathe_dataset_stats *st) {
     memset(st, 0, sizeof *st);
     int nc = ds->m.nclasses;
@@ -1101,6 +1120,7 @@ static int stats_impl(lathe_dataset *ds, lathe_dataset_stats *st) {
         rc = labels && image_labels ? read_whole(sh->file, "box_labels", H5T_NATIVE_INT32, labels, m)
                                     : lathe_fail(LATHE_ENOMEM, "%" PRIu64 " box labels", m);
         if (!rc) rc = read_whole(sh->file, "labels", H5T_NATIVE_INT32, image_labels, sh->n);
+        if (!rc) rc = count_split_mismatches(sh->file, sh, &st->split_mismatches);
         release(ds, sh);
         if (rc) {
             free(labels), free(image_labels);

@@ -128,10 +128,11 @@ typedef struct {
     uint64_t total_boxes[LATHE_NSPLITS];
     uint64_t unlabeled[LATHE_NSPLITS]; /* samples with label -1 */
     uint64_t bad_labels;               /* image or box labels outside the classes */
+    uint64_t split_mismatches;         /* samples whose /meta split is not their shard's in the manifest */
 } lathe_dataset_stats;
 
-/* Counts boxes and image labels per class and split over every shard (reads the label arrays,
- * keeps nothing). Returns 0 or the errors of lathe_dataset_get; free with lathe_dataset_stats_free. */
+/* Counts boxes and image labels per class and split over every shard (reads the label arrays and
+ * each sample's /meta split, keeps nothing). Returns 0 or the errors of lathe_dataset_get; free with lathe_dataset_stats_free. */
 int lathe_dataset_stats_compute(lathe_dataset *ds, lathe_dataset_stats *st);
 void lathe_dataset_stats_free(lathe_dataset_stats *st);
 

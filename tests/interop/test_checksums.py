@@ -232,6 +232,14 @@ def test_readers_check_labels_and_splits_against_the_manifest(dataset, tmp_path)
     p = lathe("analyze", moved, "-o", tmp_path / "an2", "--fail-on", "corrupt", check=False)
     errors = json.loads((tmp_path / "an2" / "analysis.json").read_text())["findings"]["corrupt"]["errors"]
     assert p.returncode == 3 and "but the manifest lists the shard under" in errors[0]["message"], (p.stderr, errors[:1])
+    # info describes rather than refuses: its split counts are the manifest's, and it says they disagree
+    # with the samples' own (it printed them as if all were well)
+    samples = first["samples"]
+    info = json.loads(lathe("info", moved, "--json").stdout)
+    assert info["split_mismatches"] == samples and info["invalid_labels"] == 0, info
+    text = lathe("info", moved).stdout
+    assert f"warning: {samples} samples whose /meta split is not the one the manifest lists their shard under" in text
+    assert json.loads(lathe("info", root / "ds", "--json").stdout)["split_mismatches"] == 0
 
 
 def test_readers_refuse_a_shard_listed_twice_and_say_an_ingest_is_unfinished(dataset, tmp_path):
