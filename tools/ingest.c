@@ -2,6 +2,7 @@
  * libcore's ingest pipeline, handles Ctrl-C, and prints the summary. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <inttypes.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -19,6 +20,8 @@
 #include "libcore/io/shard.h"
 
 static void usage(FILE *out) {
+    lathe_ingest_opts d; /* the defaults the help states are the library's, never copies of them */
+    lathe_ingest_defaults(&d);
     fprintf(out,
             "usage: lathe ingest SRC -o DATASET [options]\n"
             "       lathe ingest --merge -o DATASET PART_DATASET...\n\n"
@@ -32,12 +35,12 @@ static void usage(FILE *out) {
     fprintf(out,
             "\n"
             "  --store pixels|encoded  decoded, letterboxed pixels (default) or the source bytes as they are\n"
-            "  --size N                letterbox side in pixels (default 640)\n"
+            "  --size N                letterbox side in pixels (default %d)\n"
             "  --tile T                cut images into T x T tiles at full resolution instead of letterboxing\n"
             "                          (the pixels store only)\n"
-            "  --overlap O             tile overlap in pixels, less than T (default 0)\n"
-            "  --min-visibility F      tiles: keep a clipped box when F of its area shows (default 0.25)\n"
-            "  --shard-size N          samples per shard (default 1000)\n"
+            "  --overlap O             tile overlap in pixels, less than T (default %d)\n"
+            "  --min-visibility F      tiles: keep a clipped box when F of its area shows (default %g)\n"
+            "  --shard-size N          samples per shard (default %zu)\n"
             "  --split SPLIT           where each sample's split comes from. source: the source's own train/,\n"
             "                          val/ and test/ folders (also training, valid, validation, testing,\n"
             "                          val2017...; the deepest such folder of the path) or split label files\n"
@@ -45,7 +48,7 @@ static void usage(FILE *out) {
             "                          the source has any (docs/FORMAT.md, Splits). source,X: the same,\n"
             "                          and a share X of train becomes the split the source lacks (val, else\n"
             "                          test), by the stable hash. A,B,C: train,val,test shares by a stable\n"
-            "                          hash of the key (the default otherwise: 0.8,0.1,0.1)\n"
+            "                          hash of the key (the default otherwise: %g,%g,%g)\n"
             "  --group-by REGEX        split (and part) by the regex's first group (or match) of the path,\n"
             "                          so related images (one part, one session) share a split\n"
             "  --part I/N              ingest only the stable slice I of N (a Slurm array task)\n"
@@ -53,16 +56,18 @@ static void usage(FILE *out) {
             "  --box-policy clip|reject  boxes outside the image or of negative size: clip (drop what is\n"
             "                          empty, default) or reject the sample\n"
             "  --sensor-nan keep|reject  a sensor window with NaN values is kept (default) or rejected\n"
-            "  --max-pixels N          reject images with more pixels (default 100000000)\n"
-            "  --max-entry-bytes N     reject entries larger than this (default 268435456)\n"
-            "  --max-label-bytes N     fail when the label files hold more bytes in all (default 4294967296)\n"
+            "  --max-pixels N          reject images with more pixels (default %" PRIu64 ")\n"
+            "  --max-entry-bytes N     reject entries larger than this (default %" PRIu64 ")\n"
+            "  --max-label-bytes N     fail when the label files hold more bytes in all (default %" PRIu64 ")\n"
             "  --threads N             worker threads (default: all CPUs)\n"
-            "  --zstd-level N          compression level 1..19 (default 1)\n"
+            "  --zstd-level N          compression level 1..19 (default %d)\n"
             "  --strict                exit 4 when anything was rejected\n"
             "  --overwrite             replace a dataset that was made with other arguments\n"
             "  --log-format text|json  progress and messages on stderr as text or JSON lines\n"
             "  -h, --help              this help\n\n"
-            "exit codes: 0 ok, 1 failure, 2 usage, 4 rejects under --strict, 130 interrupted\n");
+            "exit codes: 0 ok, 1 failure, 2 usage, 4 rejects under --strict, 130 interrupted\n",
+            d.size, d.overlap, d.min_visibility, d.shard_size, d.split[0], d.split[1], d.split[2], d.max_pixels,
+            d.max_entry_bytes, d.max_label_bytes, d.zstd_level);
 }
 
 static int parse_split(const char *s, double out[3]) {
