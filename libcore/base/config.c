@@ -187,6 +187,31 @@ static int is_index(const char *s) {
     return 1;
 }
 
+static int is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* 1 when YAML would read part of an override's value as a comment: a '#' at its start or after a
+ * blank, outside a quoted scalar (a quote opens one only where a scalar starts). On a command line
+ * that is text the user typed (name=run #3), never a comment to drop. */
+static int has_yaml_comment(const char *s) {
+    char quote = 0, last = 0; /* last: the previous character that is not a blank (0 at the start) */
+    for (const char *p = s; *p; p++) {
+        if (quote) {
+            if ((*p == '\\' && quote == '"' && p[1]) || (*p == '\'' && quote == '\'' && p[1] == '\''))
+                p++; /* an escaped character inside: \" or '' */
+            else if (*p == quote) quote = 0, last = *p;
+        } else if (*p == '#' && (p == s || is_blank(p[-1]))) {
+            return 1;
+        } else if ((*p == '"' || *p == '\'') && (!last || strchr("[{,:-?", last))) {
+            quote = *p;
+        } else if (!is_blank(*p)) {
+            last = *p;
+        }
+    }
+    return 0;
+}
+
 int lathe_config_override(cJSON *root, const char *assignment) {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment) return lathe_fail(LATHE_EINVAL, "'%s' is not key=value", assignment);
@@ -214,7 +239,8 @@ int lathe_config_override(cJSON *root, const char *assignment) {
         }
         if (!next) {
             cJSON *v = NULL; /* a YAML value ([3, 64, 64], {a: 1}, 0.5, text); plain text if it is not YAML */
-            if (lathe_config_parse(eq + 1, "override", &v) || !v) v = plain_scalar(eq + 1, strlen(eq + 1));
+            if (has_yaml_comment(eq + 1) || lathe_config_parse(eq + 1, "override", &v) || !v)
+                v = plain_scalar(eq + 1, strlen(eq + 1));
             if (!v) return lathe_fail(LATHE_ENOMEM, "override");
             if (cJSON_IsArray(node)) cJSON_ReplaceItemInArray(node, atoi(part), v);
             else if (child) cJSON_ReplaceItemInObjectCaseSensitive(node, part, v);

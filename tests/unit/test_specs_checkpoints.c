@@ -36,6 +36,21 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_true(lathe_config_num(c, "model.layers.0.out", 0) == 16);
     assert_true(lathe_config_num(c, "model.input.0", 0) == 1);
     assert_string_equal(lathe_config_str(c, "data.new.key", ""), "hello world");
+    /* a '#' that YAML would read as a comment is text the user typed on the command line: YAML kept
+     * "run" of "run #3"; a '#' inside a quoted value or a word stays YAML's as before */
+    assert_int_equal(lathe_config_override(c, "name=run #3"), 0);
+    assert_string_equal(lathe_config_str(c, "name", ""), "run #3");
+    assert_int_equal(lathe_config_override(c, "data.note=#1"), 0);
+    assert_string_equal(lathe_config_str(c, "data.note", ""), "#1");
+    assert_int_equal(lathe_config_override(c, "train.epochs=5 # five"), 0);
+    assert_string_equal(lathe_config_str(c, "train.epochs", ""), "5 # five"); /* a spec check then refuses it */
+    assert_int_equal(lathe_config_override(c, "data.note=\"a # b\""), 0);
+    assert_string_equal(lathe_config_str(c, "data.note", ""), "a # b");
+    assert_int_equal(lathe_config_override(c, "data.note=[\"x #\", 'it''s #']"), 0);
+    assert_string_equal(lathe_config_str(c, "data.note.1", ""), "it's #");
+    assert_int_equal(lathe_config_override(c, "data.note=C#"), 0);
+    assert_string_equal(lathe_config_str(c, "data.note", ""), "C#");
+    assert_int_equal(lathe_config_override(c, "train.epochs=3"), 0);
     assert_int_equal(lathe_config_override(c, "noequals"), -LATHE_EINVAL);
     assert_int_equal(lathe_config_override(c, "model.layers.9.out=1"), -LATHE_EINVAL);
     assert_int_equal(lathe_config_override(c, "name.sub=1"), -LATHE_EINVAL); /* through a string */
