@@ -38,18 +38,20 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_string_equal(lathe_config_str(c, "data.new.key", ""), "hello world");
     /* a '#' that YAML would read as a comment is text the user typed on the command line: YAML kept
      * "run" of "run #3"; a '#' inside a quoted value or a word stays YAML's as before */
-    assert_int_equal(lathe_config_override(c, "name=run #3"), 0);
-    assert_string_equal(lathe_config_str(c, "name", ""), "run #3");
-    assert_int_equal(lathe_config_override(c, "data.note=#1"), 0);
-    assert_string_equal(lathe_config_str(c, "data.note", ""), "#1");
-    assert_int_equal(lathe_config_override(c, "train.epochs=5 # five"), 0);
-    assert_string_equal(lathe_config_str(c, "train.epochs", ""), "5 # five"); /* a spec check then refuses it */
-    assert_int_equal(lathe_config_override(c, "data.note=\"a # b\""), 0);
-    assert_string_equal(lathe_config_str(c, "data.note", ""), "a # b");
-    assert_int_equal(lathe_config_override(c, "data.note=[\"x #\", 'it''s #']"), 0);
-    assert_string_equal(lathe_config_str(c, "data.note.1", ""), "it's #");
-    assert_int_equal(lathe_config_override(c, "data.note=C#"), 0);
-    assert_string_equal(lathe_config_str(c, "data.note", ""), "C#");
+    static const struct {
+        const char *assignment, *key, *text;
+    } hashes[] = {
+        {"name=run #3", "name", "run #3"},
+        {"data.note=#1", "data.note", "#1"},
+        {"train.epochs=5 # five", "train.epochs", "5 # five"}, /* a spec check then refuses it */
+        {"data.note=\"a # b\"", "data.note", "a # b"},
+        {"data.note=[\"x #\", 'it''s #']", "data.note.1", "it's #"},
+        {"data.note=C#", "data.note", "C#"},
+    };
+    for (size_t i = 0; i < sizeof hashes / sizeof *hashes; i++) {
+        assert_int_equal(lathe_config_override(c, hashes[i].assignment), 0);
+        assert_string_equal(lathe_config_str(c, hashes[i].key, ""), hashes[i].text);
+    }
     assert_int_equal(lathe_config_override(c, "train.epochs=3"), 0);
     assert_int_equal(lathe_config_override(c, "noequals"), -LATHE_EINVAL);
     assert_int_equal(lathe_config_override(c, "model.layers.9.out=1"), -LATHE_EINVAL);
