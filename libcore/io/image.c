@@ -80,6 +80,33 @@ int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts 
     }
 }
 
+static uint16_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static uint32_t read32(const uint8_t *p, int little) {
+    return little ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+                  : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+int lathe_exif_orientation(const uint8_t *tiff, size_t len) {
+    if (len < 8) return 1;
+    int little;
+    if (tiff[0] == 'I' && tiff[1] == 'I') little = 1;
+    else if (tiff[0] == 'M' && tiff[1] == 'M') little = 0;
+    else return 1;
+    uint32_t ifd = read32(tiff + 4, little);
+    if (ifd > len - 2) return 1;
+    uint16_t count = read16(tiff + ifd, little);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t at = (size_t)ifd + 2 + (size_t)i * 12;
+        if (at + 12 > len) return 1;
+        if (read16(tiff + at, little) != 0x0112) continue;
+        uint16_t type = read16(tiff + at + 2, little);
+        if (type != 3) return 1; /* SHORT */
+        uint16_t v = read16(tiff + at + 8, little);
+        return v >= 1 && v <= 8 ? v : 1;
+    }
+    return 1;
+}
+
 /* Source pixel (sx, sy) for output pixel (ox, oy) under EXIF orientation o of a W x H source. */
 static void source_of(int o, int W, int H, int ox, int oy, int *sx, int *sy) {
     switch (o) {

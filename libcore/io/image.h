@@ -1,6 +1,7 @@
 /* image.h - decoded images and the JPEG/PNG codecs (libjpeg-turbo's TurboJPEG API, libpng).
  * Pixels are 8-bit, row-major (H, W, C), C = 1 (gray) or 3 (RGB). Decoding applies the EXIF
- * orientation of JPEGs, so width/height are those of the image as it is meant to be seen. */
+ * orientation (a JPEG's APP1, a PNG's eXIf chunk), so width/height are those of the image as it is
+ * meant to be seen. */
 #ifndef LATHE_IO_IMAGE_H
 #define LATHE_IO_IMAGE_H
 #include <stddef.h>

@@ -8,34 +8,6 @@
 #include "../base/error.h"
 #include "image_codec.h"
 
-static uint16_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
-static uint32_t read32(const uint8_t *p, int little) {
-    return little ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
-                  : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Orientation tag (0x0112) of IFD0 in a TIFF block; 1 when absent or malformed. */
-static int tiff_orientation(const uint8_t *tiff, size_t len) {
-    if (len < 8) return 1;
-    int little;
-    if (tiff[0] == 'I' && tiff[1] == 'I') little = 1;
-    else if (tiff[0] == 'M' && tiff[1] == 'M') little = 0;
-    else return 1;
-    uint32_t ifd = read32(tiff + 4, little);
-    if (ifd > len - 2) return 1;
-    uint16_t count = read16(tiff + ifd, little);
-    for (uint32_t i = 0; i < count; i++) {
-        size_t at = (size_t)ifd + 2 + (size_t)i * 12;
-        if (at + 12 > len) return 1;
-        if (read16(tiff + at, little) != 0x0112) continue;
-        uint16_t type = read16(tiff + at + 2, little);
-        if (type != 3) return 1; /* SHORT */
-        uint16_t v = read16(tiff + at + 8, little);
-        return v >= 1 && v <= 8 ? v : 1;
-    }
-    return 1;
-}
-
 int lathe_jpeg_exif_orientation(const uint8_t *data, size_t len) {
     if (len < 4 || data[0] != 0xFF || data[1] != 0xD8) return 1;
     size_t at = 2;
@@ -52,7 +24,7 @@ int lathe_jpeg_exif_orientation(const uint8_t *data, size_t len) {
         const uint8_t *seg = data + at + 4;
         size_t body = seglen - 2;
         if (marker == 0xE1 && body >= 6 && memcmp(seg, "Exif\0\0", 6) == 0)
-            return tiff_orientation(seg + 6, body - 6);
+            return lathe_exif_orientation(seg + 6, body - 6);
         at += 2 + seglen;
     }
     return 1;

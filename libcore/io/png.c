@@ -1,6 +1,6 @@
 /* png.c - PNG through libpng's classic API: every colour type and bit depth decoded to 8-bit
  * gray or RGB the way Pillow's convert() does it (palette expanded, 16-bit keeps the high byte,
- * alpha dropped, no gamma), and 8-bit encoding. Errors longjmp back into lathe's return codes. */
+ * alpha dropped, no gamma) and turned as its eXIf orientation says, and 8-bit encoding. Errors longjmp back into lathe's return codes. */
 #include <png.h>
 #include <zlib.h>
 #include <setjmp.h>
@@ -62,12 +62,23 @@ static int reader_open(png_reader *r, png_source *src) {
     return 0;
 }
 
+/* The EXIF orientation of an eXIf chunk before the pixels, as Pillow's exif_transpose reads it; 1
+ * without one. (One after IDAT is not read: the image is meant to be shown before it arrives.) */
+static int exif_orientation(png_structp png, png_infop pinfo) {
+    png_uint_32 n = 0;
+    png_bytep exif = NULL;
+    if (!(png_get_eXIf_1(png, pinfo, &n, &exif) & PNG_INFO_eXIf) || !exif) return 1;
+    return lathe_exif_orientation(exif, n);
+}
+
+/* info's size is the image's as shown, after its orientation; decoding reads the stored size. */
 static void fill_info(png_structp png, png_infop pinfo, lathe_image_info *info) {
     int type = png_get_color_type(png, pinfo);
+    int w = (int)png_get_image_width(png, pinfo), h = (int)png_get_image_height(png, pinfo);
     info->format = LATHE_FORMAT_PNG;
-    info->width = (int)png_get_image_width(png, pinfo);
-    info->height = (int)png_get_image_height(png, pinfo);
-    info->orientation = 1;
+    info->orientation = exif_orientation(png, pinfo);
+    info->width = info->orientation >= 5 ? h : w;
+    info->height = info->orientation >= 5 ? w : h;
     info->bit_depth = png_get_bit_depth(png, pinfo) == 16 ? 16 : 8;
     info->source_channels = type == PNG_COLOR_TYPE_GRAY ? 1 : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
                             : type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 3;
@@ -119,15 +130,18 @@ int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *o
     png_read_update_info(r.png, r.info);
     int got = png_get_channels(r.png, r.info);
     if (got != 1 && got != 3) png_error(r.png, "unexpected channel count after expansion");
-    if (lathe_image_alloc(img, info->width, info->height, got)) png_error(r.png, "out of memory for pixels");
-    r.rows = malloc(sizeof *r.rows * (size_t)info->height);
+    int w = (int)png_get_image_width(r.png, r.info), h = (int)png_get_image_height(r.png, r.info);
+    if (lathe_image_alloc(img, w, h, got)) png_error(r.png, "out of memory for pixels");
+    r.rows = malloc(sizeof *r.rows * (size_t)h);
     if (!r.rows) png_error(r.png, "out of memory for rows");
-    for (int y = 0; y < info->height; y++) r.rows[y] = img->pixels + (size_t)y * info->width * got;
+    for (int y = 0; y < h; y++) r.rows[y] = img->pixels + (size_t)y * w * got;
     png_read_image(r.png, r.rows);
     png_read_end(r.png, NULL);
     reader_close(&r);
     if (opts->channels == 1 && img->channels == 3) lathe_image_rgb_to_luma(img);
-    return 0;
+    rc = lathe_image_orient(img, info->orientation);
+    if (rc) lathe_image_free(img);
+    return rc;
 }
 
 typedef struct {

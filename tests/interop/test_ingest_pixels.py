@@ -1,5 +1,5 @@
-"""What lathe stores equals what Pillow decodes: every PNG colour type and depth, JPEG with each
-EXIF orientation, gray, progressive and CMYK (turned into RGB as Pillow's convert("RGB") does; lathe
+"""What lathe stores equals what Pillow decodes: every PNG colour type and depth (and PNG's eXIf
+orientation), JPEG with each EXIF orientation, gray, progressive and CMYK (turned into RGB as Pillow's convert("RGB") does; lathe
 rejected CMYK until 2026-12-07) (at the original size, letterbox scale 1); tiles and the encoded store."""
 import io
 import json
@@ -37,6 +37,10 @@ def variants(rng):
     buf = io.BytesIO()
     Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(buf, "PNG")  # 16-bit gray
     out["png_16gray.png"] = buf.getvalue()
+    for mode, o in (("RGB", 3), ("RGB", 6), ("RGBA", 8), ("L", 5), ("P", 7)):  # an eXIf chunk (lathe ignored it until stop 51)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).convert(mode).save(buf, "PNG", exif=exif_orientation(o))
+        out[f"png_{mode}_o{o}.png"] = buf.getvalue()
     for o in range(1, 9):
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, "JPEG", quality=92, exif=exif_orientation(o))
