@@ -191,22 +191,44 @@ static int is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* 1 when YAML would read part of an override's value as a comment: a '#' at its start or after a
- * blank, outside a quoted scalar (a quote opens one only where a scalar starts). On a command line
- * that is text the user typed (name=run #3), never a comment to drop. */
+/* 1 when YAML would drop part of a one-line override value as a comment: a '#' at its start or
+ * after a blank, outside a quoted scalar. On a command line that is text the user typed (name=run
+ * #3), not a comment. A quote opens a quoted scalar only where YAML starts a node: at the start,
+ * after a tag or an anchor (!!str "a", &x "a"), after a mapping's "key: " or a lone - or ?, and in a
+ * flow collection after [, { or ,. A value of several lines is YAML the user composed (a file's text
+ * through $(cat ...)), its comments meant as comments: 0. */
 static int has_yaml_comment(const char *s) {
-    char quote = 0, last = 0; /* last: the previous character that is not a blank (0 at the start) */
+    if (strpbrk(s, "\n\r")) return 0;
+    char quote = 0;
+    int may_open = 1, depth = 0, leading = 1; /* leading: only lone - or ? before this word */
+    const char *word = NULL;                  /* where the current run of non-blanks began */
     for (const char *p = s; *p; p++) {
+        char c = *p;
         if (quote) {
-            if ((*p == '\\' && quote == '"' && p[1]) || (*p == '\'' && quote == '\'' && p[1] == '\''))
+            if ((c == '\\' && quote == '"' && p[1]) || (c == '\'' && quote == '\'' && p[1] == '\''))
                 p++; /* an escaped character inside: \" or '' */
-            else if (*p == quote) quote = 0, last = *p;
-        } else if (*p == '#' && (p == s || is_blank(p[-1]))) {
-            return 1;
-        } else if ((*p == '"' || *p == '\'') && (!last || strchr("[{,:-?", last))) {
-            quote = *p;
-        } else if (!is_blank(*p)) {
-            last = *p;
+            else if (c == quote) quote = 0, may_open = 0, leading = 0;
+            continue;
+        }
+        if (c == '#' && (p == s || is_blank(p[-1]))) return 1;
+        if (is_blank(c)) {
+            if (word) {
+                int lone = p - word == 1 && (*word == '-' || *word == '?');
+                if (*word == '!' || *word == '&' || p[-1] == ':' || (lone && leading)) may_open = 1;
+                leading = leading && lone;
+            }
+            word = NULL;
+        } else if ((c == '"' || c == '\'') && may_open) {
+            quote = c;
+        } else if ((c == '[' || c == '{') && may_open) {
+            depth++, leading = 0;
+        } else if (c == ',' && depth) {
+            may_open = 1, word = NULL;
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--, may_open = 0, word = NULL;
+        } else {
+            if (!word) word = p;
+            may_open = 0;
         }
     }
     return 0;

@@ -36,21 +36,36 @@ static void yaml_typing_overrides_round_trip(void **state) {
     assert_true(lathe_config_num(c, "model.layers.0.out", 0) == 16);
     assert_true(lathe_config_num(c, "model.input.0", 0) == 1);
     assert_string_equal(lathe_config_str(c, "data.new.key", ""), "hello world");
-    /* a '#' that YAML would read as a comment is text the user typed on the command line: YAML kept
-     * "run" of "run #3"; a '#' inside a quoted value or a word stays YAML's as before */
+    /* a '#' that YAML would read as a comment on one line is text the user typed: YAML kept "run" of
+     * "run #3". Quoted scalars wherever YAML starts one, a '#' inside a word and values of several
+     * lines (YAML composed as YAML) read as before. Each expected value as cJSON prints it. */
     static const struct {
-        const char *assignment, *key, *text;
+        const char *assignment, *key, *json;
     } hashes[] = {
-        {"name=run #3", "name", "run #3"},
-        {"data.note=#1", "data.note", "#1"},
-        {"train.epochs=5 # five", "train.epochs", "5 # five"}, /* a spec check then refuses it */
-        {"data.note=\"a # b\"", "data.note", "a # b"},
-        {"data.note=[\"x #\", 'it''s #']", "data.note.1", "it's #"},
-        {"data.note=C#", "data.note", "C#"},
+        {"name=run #3", "name", "\"run #3\""},
+        {"name=run\t#3", "name", "\"run\\t#3\""},
+        {"data.note=#1", "data.note", "\"#1\""},
+        {"train.epochs=5 # five", "train.epochs", "\"5 # five\""}, /* a spec check then refuses it */
+        {"data.note=[a, b] # c", "data.note", "\"[a, b] # c\""},
+        {"data.note=x-'y #z", "data.note", "\"x-'y #z\""},
+        {"data.note=a,'b #c", "data.note", "\"a,'b #c\""},
+        {"data.note=C#", "data.note", "\"C#\""},
+        {"data.note=http://host/p#part", "data.note", "\"http://host/p#part\""},
+        {"data.note=\"a # b\"", "data.note", "\"a # b\""},
+        {"data.note=[\"x #\", 'it''s #']", "data.note", "[\"x #\",\"it's #\"]"},
+        {"data.note={a: 'x #y', \"b\": 'z #'}", "data.note", "{\"a\":\"x #y\",\"b\":\"z #\"}"},
+        {"data.note=a: 'x #y'", "data.note", "{\"a\":\"x #y\"}"},
+        {"data.note=- 'x #y'", "data.note", "[\"x #y\"]"},
+        {"data.note=!!str \"a #b\"", "data.note", "\"a #b\""},
+        {"data.note=&x 'a #b'", "data.note", "\"a #b\""},
+        {"data.note=a: 1\n# a comment\nb: 2", "data.note", "{\"a\":1,\"b\":2}"},
     };
     for (size_t i = 0; i < sizeof hashes / sizeof *hashes; i++) {
         assert_int_equal(lathe_config_override(c, hashes[i].assignment), 0);
-        assert_string_equal(lathe_config_str(c, hashes[i].key, ""), hashes[i].text);
+        char *got = cJSON_PrintUnformatted(lathe_config_get(c, hashes[i].key));
+        assert_non_null(got);
+        if (strcmp(got, hashes[i].json)) fail_msg("%s: got %s, want %s", hashes[i].assignment, got, hashes[i].json);
+        free(got);
     }
     assert_int_equal(lathe_config_override(c, "train.epochs=3"), 0);
     assert_int_equal(lathe_config_override(c, "noequals"), -LATHE_EINVAL);
