@@ -329,7 +329,12 @@ $(BUILD)/tests/replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h te
 	@echo "  REPLAY $@"
 	@$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
 
-fuzz-memcheck: $(REPLAY_BIN)
+ifneq ($(filter fuzz-memcheck,$(MAKECMDGOALS)),)
+ifneq ($(BUILD),$(BUILD_DIR))
+$(error fuzz-memcheck runs the plain build under valgrind: without SANITIZE or FUZZ)
+endif
+endif
+fuzz-memcheck: $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/tests/replay/fuzz_%),$(REPLAY_BIN))
 	FUZZ_REPLAY=$(BUILD)/tests/replay FUZZ_WORK=$(BUILD_DIR)/fuzz/work tests/fuzz/memcheck.sh $(FUZZ_TARGETS)
 
 # fuzz-smoke, the round .ci/run runs, starts libFuzzer from a fixed seed so CI does not turn red by

@@ -49,6 +49,7 @@ static int replay_file(const char *path) {
     /* an exact-size copy, so that a read one byte past the input is past a heap block */
     uint8_t *input = malloc(size ? size : 1);
     if (!input) {
+        fprintf(stderr, "%s: out of memory\n", path);
         free(data);
         return -1;
     }
@@ -80,12 +81,14 @@ static long replay_dir(const char *dir) {
             cap = cap ? cap * 2 : 256;
             char **grown = realloc(names, cap * sizeof *names);
             if (!grown) {
+                fprintf(stderr, "%s: out of memory for its file names\n", dir);
                 result = -1;
                 break;
             }
             names = grown;
         }
         if (!(names[n] = strdup(e->d_name))) {
+            fprintf(stderr, "%s: out of memory for its file names\n", dir);
             result = -1;
             break;
         }
