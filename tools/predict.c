@@ -340,7 +340,7 @@ static int predict_files(lathe_detector *d, const file_list *files, const tiling
     lathe_letterbox *plans = calloc((size_t)d->batch, sizeof *plans);
     int64_t *ids = calloc((size_t)d->batch, sizeof *ids);
     int rc = canvas && dets && counts && imgs && plans && ids ? 0 : lathe_fail(LATHE_ENOMEM, "prediction buffers");
-    lathe_decode_opts dopt = {MAX_PIXELS, 0, 0, 3};
+    lathe_decode_opts dopt = {.max_pixels = MAX_PIXELS, .channels = 3};
     for (size_t next = 0; !rc && next < files->n;) {
         int n = 0;
         for (; next < files->n && n < d->batch; next++) {

@@ -90,7 +90,7 @@ int lathe_predict_anomaly(const cJSON *spec, const char *checkpoint, const char 
     else cJSON_AddNullToObject(out, "threshold");
     float *scores = rc ? NULL : malloc(sizeof(float) * (n + 1));
     if (!rc && !scores) rc = lathe_fail(LATHE_ENOMEM, "scores");
-    lathe_decode_opts dopt = {AD_MAX_PIXELS, 0, 0, 3};
+    lathe_decode_opts dopt = {.max_pixels = AD_MAX_PIXELS, .channels = 3};
     for (size_t i = 0; !rc && i < n; i++) {
         char *data = NULL;
         size_t len = 0;

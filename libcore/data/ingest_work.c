@@ -133,7 +133,7 @@ static int load_sidecars(ingest_ctx *c, ingest_result *r, lathe_image *mask, int
     if (rc) return rc;
     if (c->has_masks && r->job.rec->mask_file && ingest_sidecar_find(c, 'm', r->job.rec->mask_file, &ref)) {
         if ((rc = ingest_spool_read(c, ref, &data))) return rc;
-        lathe_decode_opts mo = {c->o->max_pixels, 0, 0, 1};
+        lathe_decode_opts mo = {.max_pixels = c->o->max_pixels, .channels = 1};
         if (lathe_image_decode(data, ref.len, &mo, mask, NULL)) rc = reject(c, r, "corrupt_mask", lathe_last_error()) + 1;
         else if (mask->width != W || mask->height != H) {
             char detail[160];
@@ -241,7 +241,7 @@ int ingest_process(ingest_ctx *c, void *cctx, ingest_result *r) {
     const lathe_ingest_opts *o = c->o;
     lathe_image img = {0}, mask = {0};
     lathe_image_info info;
-    lathe_decode_opts opts = {o->max_pixels, 0, 0, 3};
+    lathe_decode_opts opts = {.max_pixels = o->max_pixels, .channels = 3};
     int rc = 0;
     r->label = r->job.rec->label;
     if (r->job.len == 0) return reject(c, r, "empty_file", "the image file is empty");

@@ -1008,10 +1008,14 @@ static int read_chunked(const lathe_dataset *ds, const shard *sh, uint64_t row, 
     return 0;
 }
 
+/* The encoded bytes as pixels, turned by the orientation the ingest recorded in /meta (out->meta:
+ * get_impl reads it for a decode), not by what today's decoder finds in the file: boxes were stored
+ * in the frame the ingest saw (a PNG's eXIf orientation was not applied before stop 51). */
 static int decode_encoded(const lathe_dataset *ds, lathe_dataset_sample *out) {
     lathe_decode_opts opts = {0};
     opts.max_pixels = MAX_DECODE_PIXELS;
     opts.channels = ds->m.channels == 1 ? 1 : 3;
+    opts.orientation = out->meta.orientation >= 1 && out->meta.orientation <= 8 ? out->meta.orientation : 1;
     lathe_image img = {0};
     int rc = lathe_image_decode(out->encoded, out->encoded_len, &opts, &img, NULL);
     if (rc) return rc;
@@ -1038,6 +1042,7 @@ static int get_impl(lathe_dataset *ds, uint64_t i, unsigned what, lathe_dataset_
     if (rc) return rc;
     shard *sh = &ds->shards[s];
     what = available(ds, what);
+    if (what & LATHE_READ_DECODE) what |= LATHE_READ_META; /* the orientation decode_encoded applies */
     int hold = (what & (LATHE_READ_PIXELS | LATHE_READ_MASK)) != 0;
     out->index = i, out->shard = s, out->row = row, out->split = sh->split;
     int held = !(rc = acquire(ds, sh, what, hold)) && hold;

@@ -69,7 +69,7 @@ int lathe_image_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
 int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                        lathe_image_info *info) {
     lathe_image_info local;
-    lathe_decode_opts defaults = {0, 0, 0, 3};
+    lathe_decode_opts defaults = {.channels = 3};
     if (!info) info = &local;
     if (!opts) opts = &defaults;
     img->pixels = NULL;
@@ -105,6 +105,14 @@ int lathe_exif_orientation(const uint8_t *tiff, size_t len) {
         return v >= 1 && v <= 8 ? v : 1;
     }
     return 1;
+}
+
+void lathe_image_info_orient_as(lathe_image_info *info, const lathe_decode_opts *opts) {
+    if (opts->orientation < 1 || opts->orientation > 8) return;
+    int swap = info->orientation >= 5, w = swap ? info->height : info->width, h = swap ? info->width : info->height;
+    info->orientation = opts->orientation;
+    info->width = info->orientation >= 5 ? h : w;
+    info->height = info->orientation >= 5 ? w : h;
 }
 
 /* Source pixel (sx, sy) for output pixel (ox, oy) under EXIF orientation o of a W x H source. */

@@ -22,6 +22,8 @@ typedef struct {
     int min_width;        /* JPEG: decode at the smallest scale (1/8..1) whose size still covers */
     int min_height;       /*   min_width x min_height after orientation; 0 = full size */
     int channels;         /* 3 = RGB (gray is replicated, alpha dropped), 1 = luma */
+    int orientation;      /* 0: the file's own EXIF orientation; 1..8: this one instead (a dataset's
+                             encoded store turns an image as its ingest recorded) */
 } lathe_decode_opts;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* png.c - PNG through libpng's classic API: every colour type and bit depth decoded to 8-bit
  * gray or RGB the way Pillow's convert() does it (palette expanded, 16-bit keeps the high byte,
- * alpha dropped, no gamma) and turned as its eXIf orientation says, and 8-bit encoding. Errors longjmp back into lathe's return codes. */
+ * alpha dropped, no gamma) and turned as its eXIf orientation says; and 8-bit encoding. Errors
+ * longjmp back into lathe's return codes. */
 #include <png.h>
 #include <zlib.h>
 #include <setjmp.h>
@@ -62,8 +63,11 @@ static int reader_open(png_reader *r, png_source *src) {
     return 0;
 }
 
-/* The EXIF orientation of an eXIf chunk before the pixels, as Pillow's exif_transpose reads it; 1
- * without one. (One after IDAT is not read: the image is meant to be shown before it arrives.) */
+/* The EXIF orientation of an eXIf chunk before the pixels, read as Pillow's exif_transpose reads it;
+ * 1 without one. Where lathe and Pillow part: an eXIf after IDAT is not read (the probe stops at the
+ * pixels, and probe and decode must agree on the size; Pillow reads it), one that starts with
+ * "Exif\0\0" is dropped by libpng as a bad byte order (Pillow skips the prefix), and of two eXIf
+ * chunks libpng keeps the first (Pillow the last). */
 static int exif_orientation(png_structp png, png_infop pinfo) {
     png_uint_32 n = 0;
     png_bytep exif = NULL;
@@ -113,6 +117,7 @@ int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *o
     }
     png_read_info(r.png, r.info);
     fill_info(r.png, r.info, info);
+    lathe_image_info_orient_as(info, opts);
     if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels) {
         reader_close(&r);
         return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,

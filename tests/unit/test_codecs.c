@@ -28,7 +28,7 @@ static void png_round_trip_is_exact(void **state) {
         uint8_t *png;
         size_t len;
         assert_int_equal(encoders[e](&img, &png, &len), 0);
-        lathe_decode_opts opts = {0, 0, 0, c};
+        lathe_decode_opts opts = {.channels = c};
         lathe_image_info info;
         assert_int_equal(lathe_image_decode(png, len, &opts, &back, &info), 0);
         assert_int_equal(info.format, LATHE_FORMAT_PNG);
@@ -64,7 +64,7 @@ static void jpeg_decodes_close_and_scales(void **state) {
     assert_true(err / (128.0 * 96 * 3) < 6.0);
     lathe_image_free(&back);
     /* asking for at least 60x40 picks the 1/2 scale: 64x48 */
-    lathe_decode_opts opts = {0, 60, 40, 3};
+    lathe_decode_opts opts = {.min_width = 60, .min_height = 40, .channels = 3};
     assert_int_equal(lathe_image_decode(jpg, len, &opts, &back, &info), 0);
     assert_int_equal(back.width, 64);
     assert_int_equal(back.height, 48);
@@ -98,7 +98,7 @@ static void cmyk_jpeg_decodes_to_rgb_and_gray(void **state) {
         worst = d > worst ? d : worst;
     }
     assert_true(worst <= 3);
-    lathe_decode_opts opts = {0, 0, 0, 1};
+    lathe_decode_opts opts = {.channels = 1};
     assert_int_equal(lathe_image_decode(jpg, len, &opts, &gray, NULL), 0);
     assert_int_equal(gray.channels, 1);
     for (size_t i = 0; i < n; i++) {
@@ -153,6 +153,17 @@ static void exif_orientation_is_applied(void **state) {
             assert_int_equal(lathe_image_orient(&want, o), 0);
             assert_memory_equal(got.pixels, want.pixels, (size_t)40 * 24 * 3);
             lathe_image_free(&got);
+            /* an orientation the caller names wins over the file's (a dataset's recorded one) */
+            lathe_decode_opts as_recorded = {.channels = 3, .orientation = 9 - o};
+            assert_int_equal(lathe_image_decode(oj, olen, &as_recorded, &got, &info), 0);
+            assert_int_equal(info.orientation, 9 - o);
+            assert_int_equal(info.width, 9 - o >= 5 ? 24 : 40);
+            memcpy(want.pixels, plain.pixels, (size_t)40 * 24 * 3);
+            want.width = 40, want.height = 24;
+            assert_int_equal(lathe_image_orient(&want, 9 - o), 0);
+            assert_int_equal(got.width, want.width);
+            assert_memory_equal(got.pixels, want.pixels, (size_t)40 * 24 * 3);
+            lathe_image_free(&got);
             lathe_image_free(&want);
             free(oj);
         }
@@ -192,7 +203,7 @@ static void damaged_inputs_fail_cleanly(void **state) {
     png[plen / 2] ^= 0x55;
     assert_int_equal(lathe_image_decode(png, plen, NULL, &out, NULL), -LATHE_EFORMAT);
     /* pixel limit, checked before decoding */
-    lathe_decode_opts small = {64 * 63, 0, 0, 3};
+    lathe_decode_opts small = {.max_pixels = 64 * 63, .channels = 3};
     assert_int_equal(lathe_image_decode(jpg, jlen, &small, &out, NULL), -LATHE_ELIMIT);
     free(jpg);
     free(png);
@@ -205,7 +216,7 @@ static void png_bomb_is_refused_before_decoding(void **state) {
     static const uint8_t header[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
                                      0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 0, 0, 0, 0, 0x51, 0x47, 0x2e, 0x1c};
     lathe_image out;
-    lathe_decode_opts opts = {100000000, 0, 0, 3};
+    lathe_decode_opts opts = {.max_pixels = 100000000, .channels = 3};
     int rc = lathe_image_decode(header, sizeof header, &opts, &out, NULL);
     assert_true(rc == -LATHE_ELIMIT || rc == -LATHE_EFORMAT); /* the CRC above is not computed: either is safe */
     assert_null(out.pixels);

@@ -283,7 +283,7 @@ static void drawn_png_keeps_the_pixels(void **state) {
     lathe_png png;
     assert_int_equal(lathe_draw_boxes(px, W, H, NULL, 0, NULL, 0, &png), 0);
     lathe_image back = {0};
-    lathe_decode_opts opts = {0, 0, 0, 3};
+    lathe_decode_opts opts = {.channels = 3};
     assert_int_equal(lathe_image_decode(png.data, png.len, &opts, &back, NULL), 0);
     assert_int_equal(back.width, W);
     assert_int_equal(back.height, H);
