@@ -13,7 +13,6 @@
 #include "datasets/adapters.h"
 #include "libcore/base/error.h"
 #include "libcore/base/yaml_check.h"
-#include "libcore/base/yaml_scalar.h"
 
 /* More classes than any real dataset has; guards against "nc: 1000000000" and, because the catalog
  * looks classes up linearly, against quadratic time on hostile input. */
@@ -268,20 +267,21 @@ static int node_line(struct fy_node *node) {
     return mark ? mark->line + 1 : 0;
 }
 
-/* The text of a plain scalar node (not an alias, no NUL byte) copied into buf; -1 otherwise. */
-static int scalar_text(struct fy_node *node, char *buf, size_t cap) {
+/* The text of a scalar node of the document parsed from src (not an alias, no NUL byte) copied into
+ * buf; -1 otherwise (out of memory too: the file is then refused as if malformed). */
+static int scalar_text(struct fy_node *node, const lathe_yaml_source *src, char *buf, size_t cap) {
     if (!node || !fy_node_is_scalar(node) || fy_node_is_alias(node)) return -1;
     size_t len;
-    const char *s = lathe_yaml_scalar(node, &len);
-    if (!s || len >= cap || memchr(s, '\0', len)) return -1;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    return 0;
+    char *s = lathe_yaml_scalar_copy(node, src, &len);
+    int rc = s && len < cap && !memchr(s, '\0', len) ? 0 : -1;
+    if (!rc) memcpy(buf, s, len + 1);
+    free(s);
+    return rc;
 }
 
-static int scalar_int(struct fy_node *node, int64_t *out) {
+static int scalar_int(struct fy_node *node, const lathe_yaml_source *src, int64_t *out) {
     char buf[64], *end;
-    if (scalar_text(node, buf, sizeof buf)) return -1;
+    if (scalar_text(node, src, buf, sizeof buf)) return -1;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     if (end == buf || *end || errno == ERANGE) return -1;
@@ -291,7 +291,8 @@ static int scalar_int(struct fy_node *node, int64_t *out) {
 
 /* Declares the classes of a names: sequence or id -> name mapping (key is the names: key, for
  * positions). A single bad entry is rejected; returns a negative code only when out of memory. */
-static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_node *names, struct fy_node *key) {
+static int declare_yaml_names(lathe_catalog *cat, const char *path, const lathe_yaml_source *src, struct fy_node *names,
+                              struct fy_node *key) {
     char name[512];
     void *iter = NULL;
     int rc = 0;
@@ -299,7 +300,7 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
     if (is_seq) {
         struct fy_node *item;
         for (int64_t i = 0; !rc && (item = fy_node_sequence_iterate(names, &iter)); i++) {
-            if (scalar_text(item, name, sizeof name)) {
+            if (scalar_text(item, src, name, sizeof name)) {
                 lathe_catalog_reject(cat, path, "malformed_label", "line %d: names[%lld] is not a plain string",
                                      node_line(item) ? node_line(item) : node_line(key), (long long)i);
                 rc = lathe_catalog_declare_class(cat, i, NULL);
@@ -314,12 +315,12 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
     while (!rc && (pair = fy_node_mapping_iterate(names, &iter))) {
         struct fy_node *k = fy_node_pair_key(pair), *v = fy_node_pair_value(pair);
         int64_t id;
-        if (scalar_int(k, &id) || id < 0 || id > INT32_MAX) {
+        if (scalar_int(k, src, &id) || id < 0 || id > INT32_MAX) {
             lathe_catalog_reject(cat, path, "malformed_label", "line %d: class key is not a non-negative integer id",
                                  node_line(k) ? node_line(k) : node_line(key));
             continue;
         }
-        if (scalar_text(v, name, sizeof name)) {
+        if (scalar_text(v, src, name, sizeof name)) {
             lathe_catalog_reject(cat, path, "malformed_label", "line %d: the name of class %lld is not a plain string",
                                  node_line(k), (long long)id);
             rc = lathe_catalog_declare_class(cat, id, NULL);
@@ -334,17 +335,17 @@ static int declare_yaml_names(lathe_catalog *cat, const char *path, struct fy_no
 /* data.yaml's train:/val:/test: (a path or a list of paths, relative to path:): each folder named
  * holds images of that split (lathe_catalog_split_folder), each list file (*.txt) names them
  * (lathe_catalog_name_list: every .txt outside labels/ was kept for this, yolo_parse). */
-static int split_folders(lathe_catalog *cat, struct fy_node *value, int split) {
+static int split_folders(lathe_catalog *cat, const lathe_yaml_source *src, struct fy_node *value, int split) {
     char text[1024];
     int rc = 0;
-    if (value && fy_node_is_scalar(value) && !scalar_text(value, text, sizeof text)) {
+    if (value && fy_node_is_scalar(value) && !scalar_text(value, src, text, sizeof text)) {
         rc = lathe_path_ends_with(text, ".txt") ? lathe_catalog_name_list(cat, text, split)
                                                 : lathe_catalog_split_folder(cat, text, split);
     } else if (value && fy_node_is_sequence(value)) {
         void *iter = NULL;
         struct fy_node *item;
         while (!rc && (item = fy_node_sequence_iterate(value, &iter))) /* paths only: no nesting */
-            if (!scalar_text(item, text, sizeof text))
+            if (!scalar_text(item, src, text, sizeof text))
                 rc = lathe_path_ends_with(text, ".txt") ? lathe_catalog_name_list(cat, text, split)
                                                         : lathe_catalog_split_folder(cat, text, split);
     }
@@ -360,6 +361,7 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     struct fy_document *doc;
     int rc = lathe_yaml_parse((const char *)data, len, path, &doc);
     if (rc) return rc;
+    const lathe_yaml_source src = {(const char *)data, len};
     struct fy_node *root = fy_document_root(doc);
     struct fy_node *names = NULL, *names_key = NULL, *nc_node = NULL, *nc_key = NULL;
     if (!root || !fy_node_is_mapping(root) || fy_node_is_alias(root)) {
@@ -372,9 +374,9 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
     char key[16];
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
         struct fy_node *k = fy_node_pair_key(pair);
-        if (scalar_text(k, key, sizeof key)) continue;
+        if (scalar_text(k, &src, key, sizeof key)) continue;
         int split = !strcmp(key, "train") ? 0 : !strcmp(key, "val") ? 1 : !strcmp(key, "test") ? 2 : -1;
-        if (split >= 0 && (rc = split_folders(cat, fy_node_pair_value(pair), split))) goto done;
+        if (split >= 0 && (rc = split_folders(cat, &src, fy_node_pair_value(pair), split))) goto done;
         if (strcmp(key, "names") == 0) {
             names_key = k;
             names = fy_node_pair_value(pair);
@@ -384,7 +386,7 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
         }
     }
     int64_t nc = -1, count = -1;
-    if (nc_key && (scalar_int(nc_node, &nc) || nc < 0)) {
+    if (nc_key && (scalar_int(nc_node, &src, &nc) || nc < 0)) {
         rc = lathe_fail(LATHE_EFORMAT, "%s: line %d: nc is not a class count", path, node_line(nc_key));
         goto done;
     }
@@ -407,7 +409,7 @@ static int parse_yaml(lathe_catalog *cat, const char *path, const uint8_t *data,
             rc = lathe_fail(LATHE_ELIMIT, "%s: line %d: %lld class names, more than %d", path, node_line(names_key),
                             (long long)count, YOLO_MAX_CLASSES);
         else
-            rc = declare_yaml_names(cat, path, names, names_key);
+            rc = declare_yaml_names(cat, path, &src, names, names_key);
     } else if (nc >= 0) {
         for (int64_t i = 0; !rc && i < nc; i++) rc = lathe_catalog_declare_class(cat, i, NULL);
     } else {

@@ -16,7 +16,6 @@
 #include "fsutil.h"
 #include "hashmap.h"
 #include "yaml_check.h"
-#include "yaml_scalar.h"
 
 /* A plain scalar under YAML 1.2's core schema. */
 static cJSON *plain_scalar(const char *s, size_t n) {
@@ -39,28 +38,32 @@ static cJSON *plain_scalar(const char *s, size_t n) {
     return str;
 }
 
-static cJSON *convert(struct fy_node *node, const char *name) {
+/* Where the nodes convert() reads come from: the file's name for messages and the text parsed. */
+typedef struct {
+    const char *name;
+    lathe_yaml_source src;
+} yaml_origin;
+
+static cJSON *convert(struct fy_node *node, const yaml_origin *from) {
     if (!node) return cJSON_CreateNull();
     switch (fy_node_get_type(node)) {
     case FYNT_SCALAR: {
-        size_t n;
-        const char *s = lathe_yaml_scalar(node, &n);
         if (fy_node_is_alias(node)) {
-            lathe_fail(LATHE_EFORMAT, "%s: YAML aliases are not supported in specs", name);
+            lathe_fail(LATHE_EFORMAT, "%s: YAML aliases are not supported in specs", from->name);
             return NULL;
         }
-        if (fy_node_get_style(node) == FYNS_PLAIN) return plain_scalar(s, n);
-        char *copy = strndup(s, n);
-        cJSON *str = copy ? cJSON_CreateString(copy) : NULL;
-        free(copy);
-        return str;
+        size_t n;
+        char *s = lathe_yaml_scalar_copy(node, &from->src, &n);
+        cJSON *v = !s ? NULL : fy_node_get_style(node) == FYNS_PLAIN ? plain_scalar(s, n) : cJSON_CreateString(s);
+        free(s);
+        return v;
     }
     case FYNT_SEQUENCE: {
         cJSON *a = cJSON_CreateArray();
         void *it = NULL;
         struct fy_node *item;
         while (a && (item = fy_node_sequence_iterate(node, &it))) {
-            cJSON *v = convert(item, name);
+            cJSON *v = convert(item, from);
             if (!v) {
                 cJSON_Delete(a);
                 return NULL;
@@ -75,21 +78,20 @@ static cJSON *convert(struct fy_node *node, const char *name) {
         struct fy_node_pair *pair;
         while (o && (pair = fy_node_mapping_iterate(node, &it))) {
             struct fy_node *k = fy_node_pair_key(pair);
+            if (!k || !fy_node_is_scalar(k)) {
+                lathe_fail(LATHE_EFORMAT, "%s: a mapping key is not a scalar", from->name);
+                cJSON_Delete(o);
+                return NULL;
+            }
             size_t n;
-            const char *key = k && fy_node_is_scalar(k) ? lathe_yaml_scalar(k, &n) : NULL;
-            if (!key) {
-                lathe_fail(LATHE_EFORMAT, "%s: a mapping key is not a scalar", name);
-                cJSON_Delete(o);
-                return NULL;
-            }
-            char *kc = strndup(key, n);
-            if (!strcmp(kc, "<<")) {
+            char *kc = lathe_yaml_scalar_copy(k, &from->src, &n);
+            if (!kc || !strcmp(kc, "<<")) {
+                if (kc) lathe_fail(LATHE_EFORMAT, "%s: YAML merge keys are not supported in specs", from->name);
                 free(kc);
-                lathe_fail(LATHE_EFORMAT, "%s: YAML merge keys are not supported in specs", name);
                 cJSON_Delete(o);
                 return NULL;
             }
-            cJSON *v = convert(fy_node_pair_value(pair), name);
+            cJSON *v = convert(fy_node_pair_value(pair), from);
             if (!v) {
                 free(kc);
                 cJSON_Delete(o);
@@ -113,7 +115,8 @@ static int parse_text(const char *src, size_t len, const char *name, cJSON **out
     int rc = lathe_yaml_parse(src, len, name, &doc);
     if (rc) return rc;
     lathe_clear_error();
-    cJSON *tree = convert(fy_document_root(doc), name);
+    yaml_origin from = {name, {src, len}};
+    cJSON *tree = convert(fy_document_root(doc), &from);
     fy_document_destroy(doc);
     if (!tree) return lathe_last_error()[0] ? -LATHE_EFORMAT : lathe_fail(LATHE_ENOMEM, "%s", name);
     *out = tree;

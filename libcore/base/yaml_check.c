@@ -4,10 +4,12 @@
  * block scalars (`|` or `>`: the lines indented deeper than the one that opened them). */
 #include "yaml_check.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "utf8.h"
+#include "yaml_scalar.h"
 
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -107,4 +109,52 @@ int lathe_yaml_parse(const char *text, size_t len, const char *name, struct fy_d
     }
     fy_diag_destroy(diag);
     return rc;
+}
+
+/* The value of a single-quoted scalar from its text between the quotes (YAML 1.2, 7.3.2): '' is a
+ * quote; a line break with the blanks around it folds to a space, k > 1 breaks (empty lines
+ * between) to k - 1 newlines. out holds n bytes at least; returns the value's length. */
+static size_t single_quoted_value(const char *raw, size_t n, char *out) {
+    size_t o = 0, line = 0; /* line: where the current line's text begins in out */
+    for (size_t i = 0; i < n;) {
+        char c = raw[i];
+        if (c == '\'' && i + 1 < n && raw[i + 1] == '\'') {
+            out[o++] = '\'';
+            i += 2;
+        } else if (c == '\n' || c == '\r') {
+            while (o > line && (out[o - 1] == ' ' || out[o - 1] == '\t')) o--;
+            size_t breaks = 0;
+            for (; i < n && (blank(raw[i]) || raw[i] == '\n'); i++)
+                breaks += raw[i] == '\n' || (raw[i] == '\r' && !(i + 1 < n && raw[i + 1] == '\n'));
+            if (breaks == 1) out[o++] = ' ';
+            for (size_t k = 1; k < breaks; k++) out[o++] = '\n';
+            line = o;
+        } else {
+            out[o++] = c;
+            i++;
+        }
+    }
+    return o;
+}
+
+char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len) {
+    struct fy_token *tok = fy_node_get_style(node) == FYNS_SINGLE_QUOTED ? fy_node_get_scalar_token(node) : NULL;
+    const struct fy_mark *a = tok ? fy_token_start_mark(tok) : NULL, *b = tok ? fy_token_end_mark(tok) : NULL;
+    /* the marks bound the text between the quotes; anything else and libfyaml's text is taken */
+    if (a && b && src && a->input_pos >= 1 && a->input_pos <= b->input_pos && b->input_pos < src->len &&
+        src->text[a->input_pos - 1] == '\'' && src->text[b->input_pos] == '\'') {
+        char *out = malloc(b->input_pos - a->input_pos + 1);
+        if (!out) return NULL;
+        *len = single_quoted_value(src->text + a->input_pos, b->input_pos - a->input_pos, out);
+        out[*len] = '\0';
+        return out;
+    }
+    size_t n = 0;
+    const char *s = lathe_yaml_scalar(node, &n);
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    if (n) memcpy(out, s, n);
+    out[n] = '\0';
+    *len = n;
+    return out;
 }

@@ -24,6 +24,18 @@ size_t lathe_yaml_explicit_key(const char *s, size_t n);
  * naming `name`, the line and column, or -LATHE_ENOMEM. */
 int lathe_yaml_parse(const char *text, size_t len, const char *name, struct fy_document **doc);
 
+/* The text a document was parsed from, for lathe_yaml_scalar_copy. */
+typedef struct {
+    const char *text;
+    size_t len;
+} lathe_yaml_source;
+
+/* The value of a scalar node of the document parsed from src, as a malloc'ed copy with a NUL after
+ * its *len bytes; NULL only when out of memory. A single-quoted scalar is read from src itself:
+ * libfyaml 0.7.12 misreads two or more '' escapes in a row ('a''''b' came back as a''' and longer
+ * runs with bytes it never wrote: docs/RELIABILITY.md, finding 21); other styles are libfyaml's. */
+char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,9 +93,10 @@ static void test_yolo_data_yaml_map(void **state) {
     lathe_catalog *cat = lathe_catalog_create();
     const char *text = "3 0.5 0.5 0.5 0.5\n1 0.5 0.5 0.5 0.5\n0 0.5 0.5 0.5 0.5\n";
     assert_int_equal(parse_text(a, cat, "labels/x.txt", text), 0);
-    assert_int_equal(parse_text(a, cat, "dataset.yaml", "names:\n  0: person\n  3: 'hard hat'\n"), 0);
+    /* two '' escapes in a row: libfyaml 0.7.12 read 'hard '''' hat' as "hard ''''" (finding 21) */
+    assert_int_equal(parse_text(a, cat, "dataset.yaml", "names:\n  0: person\n  3: 'hard '''' hat'\n"), 0);
     assert_int_equal(lathe_catalog_finish(cat), 0);
-    const char *names[] = {"person", "hard hat"};
+    const char *names[] = {"person", "hard '' hat"};
     assert_classes(cat, names, 2);
     const lathe_record *r = record(cat, "images/x");
     assert_int_equal(r->nboxes, 2);
