@@ -85,7 +85,7 @@ static int open_file(lathe_engine *e, const lathe_st_file *f, const char *path, 
     int nbins = cJSON_IsNumber(bins) ? lathe_json_int(bins->valuedouble) : 0;
     int nclasses = cJSON_IsNumber(classes) ? lathe_json_int(classes->valuedouble) : 0;
     cJSON_Delete(model);
-    if (rc) return lathe_fail(LATHE_EFORMAT, "%s: its model does not build: %s", path, lathe_last_error());
+    if (rc) return lathe_fail_context(LATHE_EFORMAT, "%s: its model does not build", path);
     rc = load_weights(e->g, f, path);
     if (rc) return rc;
     lathe_engine_info *in = &e->info;
