@@ -24,7 +24,7 @@ static int run_one(lathe_engine *e, const char *path) {
     int ok = data && fread(data, 1, (size_t)len, f) == (size_t)len;
     fclose(f);
     lathe_image img = {0};
-    lathe_decode_opts opts = {100000000ull, 0, 0, 3};
+    lathe_decode_opts opts = {.max_pixels = 100000000ull, .channels = 3};
     if (!ok || lathe_image_decode(data, (size_t)len, &opts, &img, NULL)) {
         fprintf(stderr, "%s: %s\n", path, ok ? lathe_last_error() : "cannot read");
         free(data);

@@ -1015,9 +1015,9 @@ static int decode_encoded(const lathe_dataset *ds, lathe_dataset_sample *out) {
     lathe_decode_opts opts = {0};
     opts.max_pixels = MAX_DECODE_PIXELS;
     opts.channels = ds->m.channels == 1 ? 1 : 3;
-    opts.orientation = out->meta.orientation >= 1 && out->meta.orientation <= 8 ? out->meta.orientation : 1;
+    int orientation = out->meta.orientation >= 1 && out->meta.orientation <= 8 ? out->meta.orientation : 1;
     lathe_image img = {0};
-    int rc = lathe_image_decode(out->encoded, out->encoded_len, &opts, &img, NULL);
+    int rc = lathe_image_decode_as(out->encoded, out->encoded_len, &opts, orientation, &img, NULL);
     if (rc) return rc;
     out->pixels = img.pixels;
     out->width = img.width, out->height = img.height, out->channels = img.channels;

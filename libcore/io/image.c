@@ -66,18 +66,23 @@ int lathe_image_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     }
 }
 
-int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
-                       lathe_image_info *info) {
+int lathe_image_decode_as(const uint8_t *data, size_t len, const lathe_decode_opts *opts, int orientation,
+                          lathe_image *img, lathe_image_info *info) {
     lathe_image_info local;
     lathe_decode_opts defaults = {.channels = 3};
     if (!info) info = &local;
     if (!opts) opts = &defaults;
     img->pixels = NULL;
     switch (lathe_image_sniff(data, len)) {
-    case LATHE_FORMAT_JPEG: return lathe_jpeg_decode(data, len, opts, img, info);
-    case LATHE_FORMAT_PNG: return lathe_png_decode(data, len, opts, img, info);
+    case LATHE_FORMAT_JPEG: return lathe_jpeg_decode(data, len, opts, orientation, img, info);
+    case LATHE_FORMAT_PNG: return lathe_png_decode(data, len, opts, orientation, img, info);
     default: return unknown_format(data, len);
     }
+}
+
+int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
+                       lathe_image_info *info) {
+    return lathe_image_decode_as(data, len, opts, 0, img, info);
 }
 
 static uint16_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
@@ -107,10 +112,10 @@ int lathe_exif_orientation(const uint8_t *tiff, size_t len) {
     return 1;
 }
 
-void lathe_image_info_orient_as(lathe_image_info *info, const lathe_decode_opts *opts) {
-    if (opts->orientation < 1 || opts->orientation > 8) return;
+void lathe_image_info_orient_as(lathe_image_info *info, int orientation) {
+    if (orientation < 1 || orientation > 8) return;
     int swap = info->orientation >= 5, w = swap ? info->height : info->width, h = swap ? info->width : info->height;
-    info->orientation = opts->orientation;
+    info->orientation = orientation;
     info->width = info->orientation >= 5 ? h : w;
     info->height = info->orientation >= 5 ? w : h;
 }

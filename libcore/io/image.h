@@ -22,8 +22,6 @@ typedef struct {
     int min_width;        /* JPEG: decode at the smallest scale (1/8..1) whose size still covers */
     int min_height;       /*   min_width x min_height after orientation; 0 = full size */
     int channels;         /* 3 = RGB (gray is replicated, alpha dropped), 1 = luma */
-    int orientation;      /* 0: the file's own EXIF orientation; 1..8: this one instead (a dataset's
-                             encoded store turns an image as its ingest recorded) */
 } lathe_decode_opts;
 
 typedef struct {
@@ -47,6 +45,10 @@ int lathe_image_probe(const uint8_t *data, size_t len, lathe_image_info *info);
  * failure *img is left empty. info may be NULL. */
 int lathe_image_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
                        lathe_image_info *info);
+/* As lathe_image_decode, but turned by orientation (1..8) whatever EXIF orientation the file holds:
+ * a dataset's encoded store decodes each image as its ingest recorded it in /meta. */
+int lathe_image_decode_as(const uint8_t *data, size_t len, const lathe_decode_opts *opts, int orientation,
+                          lathe_image *img, lathe_image_info *info);
 
 /* Encodes to JPEG (quality 1..100, 4:2:0) or PNG; *out is malloc'ed. Returns 0 or a negative code. */
 int lathe_jpeg_encode(const lathe_image *img, int quality, uint8_t **out, size_t *len);

@@ -110,11 +110,11 @@ static int decode_cmyk(tjhandle tj, const uint8_t *data, size_t len, lathe_image
     return rc;
 }
 
-int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
-                      lathe_image_info *info) {
+int lathe_jpeg_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, int orientation,
+                      lathe_image *img, lathe_image_info *info) {
     int rc = lathe_jpeg_probe(data, len, info);
     if (rc) return rc;
-    lathe_image_info_orient_as(info, opts);
+    lathe_image_info_orient_as(info, orientation);
     if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels)
         return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,
                           (unsigned long long)opts->max_pixels);

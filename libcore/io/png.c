@@ -103,8 +103,8 @@ int lathe_png_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     return 0;
 }
 
-int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, lathe_image *img,
-                     lathe_image_info *info) {
+int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *opts, int orientation,
+                     lathe_image *img, lathe_image_info *info) {
     png_source src = {data, len, 0, ""};
     png_reader r;
     int rc = reader_open(&r, &src);
@@ -117,7 +117,7 @@ int lathe_png_decode(const uint8_t *data, size_t len, const lathe_decode_opts *o
     }
     png_read_info(r.png, r.info);
     fill_info(r.png, r.info, info);
-    lathe_image_info_orient_as(info, opts);
+    lathe_image_info_orient_as(info, orientation);
     if (opts->max_pixels && (uint64_t)info->width * (uint64_t)info->height > opts->max_pixels) {
         reader_close(&r);
         return lathe_fail(LATHE_ELIMIT, "%dx%d pixels is over the limit of %llu", info->width, info->height,
