@@ -132,7 +132,8 @@ typedef struct {
 } lathe_dataset_stats;
 
 /* Counts boxes and image labels per class and split over every shard (reads the label arrays and
- * each sample's /meta split, keeps nothing). Returns 0 or the errors of lathe_dataset_get; free with lathe_dataset_stats_free. */
+ * each sample's /meta split, keeps nothing). Returns 0 or the errors of lathe_dataset_get; free
+ * with lathe_dataset_stats_free. */
 int lathe_dataset_stats_compute(lathe_dataset *ds, lathe_dataset_stats *st);
 void lathe_dataset_stats_free(lathe_dataset_stats *st);
 

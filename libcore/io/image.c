@@ -112,12 +112,16 @@ int lathe_exif_orientation(const uint8_t *tiff, size_t len) {
     return 1;
 }
 
+void lathe_image_info_set_shown(lathe_image_info *info, int w, int h, int orientation) {
+    info->orientation = orientation;
+    info->width = orientation >= 5 ? h : w;
+    info->height = orientation >= 5 ? w : h;
+}
+
 void lathe_image_info_orient_as(lathe_image_info *info, int orientation) {
     if (orientation < 1 || orientation > 8) return;
-    int swap = info->orientation >= 5, w = swap ? info->height : info->width, h = swap ? info->width : info->height;
-    info->orientation = orientation;
-    info->width = info->orientation >= 5 ? h : w;
-    info->height = info->orientation >= 5 ? w : h;
+    int swap = info->orientation >= 5;
+    lathe_image_info_set_shown(info, swap ? info->height : info->width, swap ? info->width : info->height, orientation);
 }
 
 /* Source pixel (sx, sy) for output pixel (ox, oy) under EXIF orientation o of a W x H source. */

@@ -52,11 +52,8 @@ int lathe_jpeg_probe(const uint8_t *data, size_t len, lathe_image_info *info) {
     tjDestroy(tj);
     if (rc) return rc;
     if (w <= 0 || h <= 0) return lathe_fail(LATHE_EFORMAT, "jpeg of size %dx%d", w, h);
-    int orientation = lathe_jpeg_exif_orientation(data, len);
     info->format = LATHE_FORMAT_JPEG;
-    info->orientation = orientation;
-    info->width = orientation >= 5 ? h : w;
-    info->height = orientation >= 5 ? w : h;
+    lathe_image_info_set_shown(info, w, h, lathe_jpeg_exif_orientation(data, len));
     info->source_channels = colorspace == TJCS_GRAY ? 1 : colorspace == TJCS_CMYK || colorspace == TJCS_YCCK ? 4 : 3;
     info->bit_depth = 8;
     return 0;

@@ -80,9 +80,7 @@ static void fill_info(png_structp png, png_infop pinfo, lathe_image_info *info) 
     int type = png_get_color_type(png, pinfo);
     int w = (int)png_get_image_width(png, pinfo), h = (int)png_get_image_height(png, pinfo);
     info->format = LATHE_FORMAT_PNG;
-    info->orientation = exif_orientation(png, pinfo);
-    info->width = info->orientation >= 5 ? h : w;
-    info->height = info->orientation >= 5 ? w : h;
+    lathe_image_info_set_shown(info, w, h, exif_orientation(png, pinfo));
     info->bit_depth = png_get_bit_depth(png, pinfo) == 16 ? 16 : 8;
     info->source_channels = type == PNG_COLOR_TYPE_GRAY ? 1 : type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
                             : type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 3;

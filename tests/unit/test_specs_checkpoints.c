@@ -15,6 +15,14 @@
 #include "libcore/nn/checkpoint.h"
 #include "libcore/nn/graph.h"
 
+/* Fails the test, naming the input, unless v prints (unformatted) as the JSON text want. */
+static void expect_json(const cJSON *v, const char *want, const char *input) {
+    char *got = cJSON_PrintUnformatted(v);
+    assert_non_null(got);
+    if (strcmp(got, want)) fail_msg("%s: got %s, want %s", input, got, want);
+    free(got);
+}
+
 static void yaml_typing_overrides_round_trip(void **state) {
     (void)state;
     cJSON *c;
@@ -62,10 +70,7 @@ static void yaml_typing_overrides_round_trip(void **state) {
     };
     for (size_t i = 0; i < sizeof hashes / sizeof *hashes; i++) {
         assert_int_equal(lathe_config_override(c, hashes[i].assignment), 0);
-        char *got = cJSON_PrintUnformatted(lathe_config_get(c, hashes[i].key));
-        assert_non_null(got);
-        if (strcmp(got, hashes[i].json)) fail_msg("%s: got %s, want %s", hashes[i].assignment, got, hashes[i].json);
-        free(got);
+        expect_json(lathe_config_get(c, hashes[i].key), hashes[i].json, hashes[i].assignment);
     }
     assert_int_equal(lathe_config_override(c, "train.epochs=3"), 0);
     assert_int_equal(lathe_config_override(c, "noequals"), -LATHE_EINVAL);
@@ -146,10 +151,7 @@ static void yaml_single_quoted_scalars(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         cJSON *c;
         assert_int_equal(lathe_config_parse(cases[i].yaml, "quoted", &c), 0);
-        char *got = cJSON_PrintUnformatted(c);
-        assert_non_null(got);
-        if (strcmp(got, cases[i].json)) fail_msg("%s: got %s, want %s", cases[i].yaml, got, cases[i].json);
-        free(got);
+        expect_json(c, cases[i].json, cases[i].yaml);
         cJSON_Delete(c);
     }
 }
