@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "utf8.h"
+#include "yaml_block.h"
 #include "yaml_scalar.h"
 
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -137,7 +138,96 @@ static size_t single_quoted_value(const char *raw, size_t n, char *out) {
     return o;
 }
 
+/* Where a node that begins at t[at] (its properties included) stands on its line: what comes
+ * before it must be spaces and `-` indicators (ASCII: their bytes are columns) and node properties
+ * (`&anchor`, `!tag`). Sets *line to the line's start and *node to where the spaces and `-`s end
+ * (the node's first property, or the node); -1 when other text comes first. */
+static int node_place(const char *t, size_t at, size_t *line, size_t *node) {
+    size_t s = at;
+    while (s > 0 && t[s - 1] != '\n' && t[s - 1] != '\r') s--;
+    size_t p = s, q;
+    while (p < at && (t[p] == ' ' || t[p] == '-')) p++;
+    for (q = p; q < at && (t[q] == '&' || t[q] == '!');) {
+        while (q < at && t[q] != ' ' && t[q] != '\t') q++; /* the property */
+        while (q < at && (t[q] == ' ' || t[q] == '\t')) q++; /* its separation */
+    }
+    if (q != at || p - s > 1000) return -1;
+    *line = s, *node = p;
+    return 0;
+}
+
+/* The indentation of the collection holding the block scalar node whose header line is
+ * t[line_start, line_end) (-1 at the document's root), and where on that line its indicator is;
+ * -1 when this cannot be told from the text (a key or a `-` behind other text, or on another
+ * line than the scalar's header). PyYAML's rule: a mapping is indented where its key's first
+ * property or the key begins, a sequence where the item's `-` is. */
+static int block_parent(struct fy_node *node, const char *t, size_t line_start, size_t line_end, int *indent,
+                        size_t *indicator) {
+    struct fy_node *parent = fy_node_get_parent(node);
+    size_t from = line_start, s, p;
+    *indent = -1;
+    if (parent && fy_node_is_mapping(parent)) {
+        void *it = NULL;
+        struct fy_node_pair *pair;
+        while ((pair = fy_node_mapping_iterate(parent, &it)) && fy_node_pair_value(pair) != node) {}
+        struct fy_node *key = pair ? fy_node_pair_key(pair) : NULL;
+        struct fy_token *tok = key && fy_node_is_scalar(key) ? fy_node_get_scalar_token(key) : NULL;
+        if (!tok) return -1;
+        size_t ks = fy_token_start_mark(tok)->input_pos, ke = fy_token_end_mark(tok)->input_pos;
+        int quoted = fy_node_get_style(key) == FYNS_SINGLE_QUOTED || fy_node_get_style(key) == FYNS_DOUBLE_QUOTED;
+        if (ks < (size_t)quoted || ke > line_end) return -1;
+        ks -= quoted, ke += quoted; /* the marks of a quoted key are inside its quotes */
+        if (node_place(t, ks, &s, &p)) return -1;
+        *indent = (int)(p - s);
+        if (ke >= line_start) from = ke;
+    }
+    *indicator = lathe_yaml_block_header(t, from, line_end);
+    if (*indicator == line_end) return -1;
+    if (parent && fy_node_is_sequence(parent)) { /* the item's `-` is the last before its properties */
+        if (node_place(t, *indicator, &s, &p) || s != line_start) return -1;
+        while (p > s && t[p - 1] != '-') p--;
+        if (p == s) return -1;
+        *indent = (int)(p - 1 - s);
+    }
+    return 0;
+}
+
+/* A block scalar's value read from the text (yaml_block.h says why); NULL where the text does not
+ * say it plainly, and libfyaml's value stands. */
+static char *block_scalar_copy(struct fy_node *node, struct fy_token *tok, const lathe_yaml_source *src, size_t *len,
+                               int *oom) {
+    const char *t = src->text;
+    size_t start = fy_token_start_mark(tok)->input_pos, end = fy_token_end_mark(tok)->input_pos;
+    if (start > src->len || end > src->len) return NULL;
+    size_t line_end = start;
+    if (start > 0 && (t[start - 1] == '\n' || t[start - 1] == '\r'))
+        line_end = start - 1 - (start >= 2 && t[start - 2] == '\r' && t[start - 1] == '\n');
+    else if (start != src->len)
+        return NULL;
+    size_t line_start = line_end, indicator;
+    while (line_start > 0 && t[line_start - 1] != '\n' && t[line_start - 1] != '\r') line_start--;
+    int indent;
+    if (block_parent(node, t, line_start, line_end, &indent, &indicator)) return NULL;
+    char *out = malloc(src->len - start + 1);
+    if (!out) {
+        *oom = 1;
+        return NULL;
+    }
+    if (lathe_yaml_block_value(t, src->len, indicator, start, end, indent, out, len)) {
+        free(out);
+        return NULL;
+    }
+    out[*len] = '\0';
+    return out;
+}
+
 char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len) {
+    enum fy_node_style style = fy_node_get_style(node);
+    if ((style == FYNS_LITERAL || style == FYNS_FOLDED) && src && fy_node_get_scalar_token(node)) {
+        int oom = 0;
+        char *out = block_scalar_copy(node, fy_node_get_scalar_token(node), src, len, &oom);
+        if (out || oom) return out;
+    }
     struct fy_token *tok = fy_node_get_style(node) == FYNS_SINGLE_QUOTED ? fy_node_get_scalar_token(node) : NULL;
     const struct fy_mark *a = tok ? fy_token_start_mark(tok) : NULL, *b = tok ? fy_token_end_mark(tok) : NULL;
     /* the marks bound the text between the quotes; anything else and libfyaml's text is taken */

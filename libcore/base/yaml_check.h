@@ -33,7 +33,9 @@ typedef struct {
 /* The value of a scalar node of the document parsed from src, as a malloc'ed copy with a NUL after
  * its *len bytes; NULL only when out of memory. A single-quoted scalar is read from src itself:
  * libfyaml 0.7.12 misreads two or more '' escapes in a row ('a''''b' came back as a''' and longer
- * runs with bytes it never wrote: docs/RELIABILITY.md, finding 21); other styles are libfyaml's. */
+ * runs with bytes it never wrote: docs/RELIABILITY.md, finding 21), and so is a block scalar (`|`
+ * or `>`, yaml_block.h: libfyaml misformats some, finding 23) where its header and the collection
+ * holding it can be told from the text; other styles are libfyaml's. */
 char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len);
 
 #ifdef __cplusplus

@@ -132,11 +132,23 @@ static void yaml_typing_overrides_round_trip(void **state) {
 /* Single-quoted scalars read as YAML reads them: libfyaml 0.7.12 turned two or more '' escapes in
  * a row into a run of quotes and unwritten bytes ('x''''y' came back as x''' and the long case with
  * heap garbage; finding 21, by make fuzz-memcheck). The expected values are PyYAML's. */
+/* A YAML text and the JSON lathe_config_parse must read it as. */
+typedef struct {
+    const char *yaml, *json;
+} yaml_case;
+
+static void expect_parsed(const yaml_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        cJSON *c;
+        assert_int_equal(lathe_config_parse(cases[i].yaml, "case", &c), 0);
+        expect_json(c, cases[i].json, cases[i].yaml);
+        cJSON_Delete(c);
+    }
+}
+
 static void yaml_single_quoted_scalars(void **state) {
     (void)state;
-    static const struct {
-        const char *yaml, *json;
-    } cases[] = {
+    static const yaml_case cases[] = {
         {"a: 'x''''y'", "{\"a\":\"x''y\"}"},
         {"a: '''''''''''''''XXXXXXXXXXXXX'''", "{\"a\":\"'''''''XXXXXXXXXXXXX'\"}"},
         {"a: 'p  \n   q\n\n  r'", "{\"a\":\"p q\\nr\"}"},
@@ -148,12 +160,44 @@ static void yaml_single_quoted_scalars(void **state) {
         {"a: 'x\r\n  y'", "{\"a\":\"x y\"}"},
         {"a: 'tab\t\n  next'", "{\"a\":\"tab next\"}"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        cJSON *c;
-        assert_int_equal(lathe_config_parse(cases[i].yaml, "quoted", &c), 0);
-        expect_json(c, cases[i].json, cases[i].yaml);
-        cJSON_Delete(c);
-    }
+    expect_parsed(cases, sizeof cases / sizeof *cases);
+}
+
+/* Block scalars are read from the text (yaml_block.h): libfyaml 0.7.12 formats some wrongly, the
+ * first ones from bytes it never wrote (docs/RELIABILITY.md, finding 23). Expected values are
+ * PyYAML 6's. */
+static void yaml_block_scalars(void **state) {
+    (void)state;
+    static const yaml_case cases[] = {
+        {"a: |\n  ", "{\"a\":\"\"}"},
+        {"a: >\n  ", "{\"a\":\"\"}"},
+        {"a: |2\n   ", "{\"a\":\" \"}"},
+        {"a: |+\n", "{\"a\":\"\"}"},
+        {"a: |+\n  ", "{\"a\":\"\"}"},
+        {"a: |\n \t", "{\"a\":\"\\t\"}"},
+        {"a: |+\n \n \n ", "{\"a\":\"\\n\\n\"}"},
+        {"a: |\n  x", "{\"a\":\"x\"}"},
+        {"a: >\n  x\n  y", "{\"a\":\"x y\"}"},
+        {"a: |+\n  x\n\n", "{\"a\":\"x\\n\\n\"}"},
+        {"a: |-\n  x\n\n", "{\"a\":\"x\"}"},
+        {"a: >\n  x\n  y\n\n   z\n  w\n", "{\"a\":\"x y\\n\\n z\\nw\\n\"}"},
+        {"a: >\n\n  x\n   y\n  z\n", "{\"a\":\"\\nx\\n y\\nz\\n\"}"},
+        {"a: >-\n  x \n  y\t\n  z\n", "{\"a\":\"x  y\\t z\"}"},
+        {"a: >\r\n  x\r\n  y\r\n\r\n  z\r\n", "{\"a\":\"x y\\nz\\n\"}"},
+        {"a: | # c |\n  x\n", "{\"a\":\"x\\n\"}"},
+        {"'k | # c': |\n  v", "{\"k | # c\":\"v\"}"},
+        {"a: |2-\n   x\n\n", "{\"a\":\" x\"}"},
+        {"- |1\n  x", "[\" x\"]"},
+        {"- - |1\n    x", "[[\" x\"]]"},
+        {"- &a k: |1\n    x", "[{\"k\":\" x\"}]"},
+        {"&a !!str k: |1\n   x", "{\"k\":\"  x\"}"},
+        {"--- >-\n x\n y\n", "\"x y\""},
+        {"a:\n  b: |+\n  #\nb: 1", "{\"a\":{\"b\":\"\"},\"b\":1}"},
+        {"a: |+\n  x\n\n # c\n\nb: 2", "{\"a\":\"x\\n\\n\",\"b\":2}"},
+        {"a: |\n  \xc3\xa9t\xc3\xa9\n  \xc3\xbc", "{\"a\":\"\xc3\xa9t\xc3\xa9\\n\xc3\xbc\"}"},
+        {"a: |\n  # not a comment\n", "{\"a\":\"# not a comment\\n\"}"},
+    };
+    expect_parsed(cases, sizeof cases / sizeof *cases);
 }
 
 static void yaml_explicit_keys(void **state) {
@@ -700,6 +744,7 @@ static void graph_with_two_inputs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(yaml_typing_overrides_round_trip), cmocka_unit_test(yaml_explicit_keys), cmocka_unit_test(yaml_single_quoted_scalars),
+        cmocka_unit_test(yaml_block_scalars),
         cmocka_unit_test(json_repeated_keys_read_as_python_does),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
