@@ -77,7 +77,7 @@ int lathe_yaml_block_value(const char *t, size_t len, size_t header, size_t star
     block_header hd;
     size_t after = line_end;
     if (header >= len || read_header(t, header, line_end, &hd) || (take_break(t, len, &after), after != start) ||
-        end < start || end > len)
+        end < start || end > len || (hd.increment && parent_indent == LATHE_YAML_INDENT_UNKNOWN))
         return -1;
     int min_indent = parent_indent + 1 > 1 ? parent_indent + 1 : 1, indent, col = 0;
     size_t i = start, o = 0, breaks = 0;

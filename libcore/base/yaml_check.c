@@ -157,37 +157,34 @@ static int node_place(const char *t, size_t at, size_t *line, size_t *node) {
 }
 
 /* The indentation of the collection holding the block scalar node whose header line is
- * t[line_start, line_end) (-1 at the document's root), and where on that line its indicator is;
- * -1 when this cannot be told from the text (a key or a `-` behind other text, or on another
- * line than the scalar's header). PyYAML's rule: a mapping is indented where its key's first
- * property or the key begins, a sequence where the item's `-` is. */
+ * t[line_start, line_end) (-1 at the document's root; LATHE_YAML_INDENT_UNKNOWN when the text does
+ * not say it plainly: a key or a `-` behind other text, or on another line than the header), and
+ * where on that line its indicator is; -1 when there is none. PyYAML's rule: a mapping is indented
+ * where its key's first property or the key begins, a sequence where the item's `-` is. */
 static int block_parent(struct fy_node *node, const char *t, size_t line_start, size_t line_end, int *indent,
                         size_t *indicator) {
     struct fy_node *parent = fy_node_get_parent(node);
     size_t from = line_start, s, p;
-    *indent = -1;
+    *indent = parent ? LATHE_YAML_INDENT_UNKNOWN : -1;
     if (parent && fy_node_is_mapping(parent)) {
         void *it = NULL;
         struct fy_node_pair *pair;
         while ((pair = fy_node_mapping_iterate(parent, &it)) && fy_node_pair_value(pair) != node) {}
         struct fy_node *key = pair ? fy_node_pair_key(pair) : NULL;
         struct fy_token *tok = key && fy_node_is_scalar(key) ? fy_node_get_scalar_token(key) : NULL;
-        if (!tok) return -1;
-        size_t ks = fy_token_start_mark(tok)->input_pos, ke = fy_token_end_mark(tok)->input_pos;
-        int quoted = fy_node_get_style(key) == FYNS_SINGLE_QUOTED || fy_node_get_style(key) == FYNS_DOUBLE_QUOTED;
-        if (ks < (size_t)quoted || ke > line_end) return -1;
-        ks -= quoted, ke += quoted; /* the marks of a quoted key are inside its quotes */
-        if (node_place(t, ks, &s, &p)) return -1;
-        *indent = (int)(p - s);
-        if (ke >= line_start) from = ke;
+        size_t ks = tok ? fy_token_start_mark(tok)->input_pos : 0, ke = tok ? fy_token_end_mark(tok)->input_pos : 0;
+        int quoted = tok && (fy_node_get_style(key) == FYNS_SINGLE_QUOTED || fy_node_get_style(key) == FYNS_DOUBLE_QUOTED);
+        if (tok && ks >= (size_t)quoted && ke + quoted <= line_end) {
+            ks -= quoted, ke += quoted; /* the marks of a quoted key are inside its quotes */
+            if (!node_place(t, ks, &s, &p)) *indent = (int)(p - s);
+            if (ke >= line_start) from = ke;
+        }
     }
     *indicator = lathe_yaml_block_header(t, from, line_end);
     if (*indicator == line_end) return -1;
-    if (parent && fy_node_is_sequence(parent)) { /* the item's `-` is the last before its properties */
-        if (node_place(t, *indicator, &s, &p) || s != line_start) return -1;
-        while (p > s && t[p - 1] != '-') p--;
-        if (p == s) return -1;
-        *indent = (int)(p - 1 - s);
+    if (parent && fy_node_is_sequence(parent) && !node_place(t, *indicator, &s, &p) && s == line_start) {
+        while (p > s && t[p - 1] != '-') p--; /* the item's `-` is the last before its properties */
+        if (p > s) *indent = (int)(p - 1 - s);
     }
     return 0;
 }
