@@ -1,7 +1,11 @@
 /* yaml_check.c - see yaml_check.h. lathe_yaml_explicit_key is a line scanner that knows as much of YAML as it must to tell a
- * `?` indicator from text: where a node may begin (a line's start, after `- `, `: `, `? `, `[`, `{`,
- * `,`, a document marker, an anchor or a tag), quoted scalars (which may span lines), comments and
- * block scalars (`|` or `>`: the lines indented deeper than the one that opened them). */
+ * `?` indicator from text: where a node may begin (a line's start, after `- `, `: `, `? `, a
+ * document marker, an anchor or a tag, and inside flow collections after `[`, `{` and `,`),
+ * quoted scalars (which may span lines), comments and block scalars (`|` or `>`: the lines indented
+ * deeper than the one that opened them). Lines end at \n or \r, as YAML's do. A quote it takes for
+ * a quoted scalar's start may be text inside a plain scalar continued from the line before (`a: x`
+ * then `  "y`), which would hide the lines after it; so it scans twice, the second time trusting
+ * only quotes that close on their own line, and takes the first `?` either pass finds. */
 #include "yaml_check.h"
 
 #include <stdlib.h>
@@ -14,13 +18,29 @@
 
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-size_t lathe_yaml_explicit_key(const char *s, size_t n) {
+static int line_break(char c) { return c == '\n' || c == '\r'; }
+
+/* Where the quoted scalar opened by s[at] closes on its own line, or eol where it does not. */
+static size_t quote_close(const char *s, size_t at, size_t eol) {
+    for (size_t i = at + 1; i < eol; i++) {
+        if (s[at] == '"' && s[i] == '\\') i++;
+        else if (s[at] == '\'' && s[i] == '\'' && i + 1 < eol && s[i + 1] == '\'') i++;
+        else if (s[i] == s[at]) return i;
+    }
+    return eol;
+}
+
+/* One pass of lathe_yaml_explicit_key's scan. With trust_multiline set, a quote where a node may
+ * begin opens a quoted scalar that may span lines; without it, only one closed on its own line
+ * does, and any other is read as plain text (the lines after it scanned as YAML). */
+static size_t explicit_key_scan(const char *s, size_t n, int trust_multiline) {
     char quote = 0;   /* '\'' or '"' inside a quoted scalar */
     long block = -1;  /* inside a block scalar: the indentation of the line that opened it */
+    long flow = 0;    /* inside how many flow collections ([ or {) */
     size_t i = n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* after a byte order mark */
     while (i < n) {
         size_t line = i, indent = 0, eol = i;
-        while (eol < n && s[eol] != '\n') eol++;
+        while (eol < n && !line_break(s[eol])) eol++;
         while (i < eol && s[i] == ' ') i++, indent++;
         if (block >= 0) {
             size_t j = i;
@@ -34,7 +54,7 @@ size_t lathe_yaml_explicit_key(const char *s, size_t n) {
         int node = !quote; /* a node may begin here */
         if (!quote && i == line && eol - i >= 3 && (s[i] == '-' || s[i] == '.') && s[i + 1] == s[i] &&
             s[i + 2] == s[i] && (eol - i == 3 || blank(s[i + 3])))
-            i += 3; /* a document marker, `---` or `...`: a node may follow on its line */
+            i += 3, flow = 0; /* a document marker, `---` or `...`: a node may follow on its line */
         for (; i < eol; i++) {
             char c = s[i];
             if (quote == '"') {
@@ -53,7 +73,7 @@ size_t lathe_yaml_explicit_key(const char *s, size_t n) {
             if (node) {
                 if (c == '?' && blank_after) return i;
                 if (c == '-' && blank_after) continue; /* a sequence entry: a node follows */
-                if (c == '"' || c == '\'') {
+                if ((c == '"' || c == '\'') && (trust_multiline || quote_close(s, i, eol) < eol)) {
                     quote = c;
                     continue;
                 }
@@ -65,14 +85,25 @@ size_t lathe_yaml_explicit_key(const char *s, size_t n) {
                     while (i + 1 < eol && !blank(s[i + 1])) i++;
                     continue;
                 }
-                if (c == '[' || c == '{' || c == ',') continue;
+                if (c == '[' || c == '{') {
+                    flow++;
+                    continue;
+                }
                 node = 0; /* a plain scalar or an alias */
             }
-            if ((c == ':' && blank_after) || c == '[' || c == '{' || c == ',') node = 1;
+            /* in a block plain scalar, brackets and commas are text; in a flow collection they end it */
+            if (flow > 0 && (c == '[' || c == '{')) flow++;
+            if (flow > 0 && (c == ']' || c == '}')) flow--;
+            if ((c == ':' && blank_after) || (flow > 0 && (c == ',' || c == '[' || c == '{'))) node = 1;
         }
         i = eol + 1;
     }
     return n;
+}
+
+size_t lathe_yaml_explicit_key(const char *s, size_t n) {
+    size_t trusting = explicit_key_scan(s, n, 1), wary = explicit_key_scan(s, n, 0);
+    return trusting < wary ? trusting : wary;
 }
 
 static void ignore_diag(struct fy_diag *diag, void *user, const char *buf, size_t len) {

@@ -14,7 +14,8 @@ extern "C" {
 
 /* Offset of the first explicit-key indicator of s (a `?` where a node begins, followed by a blank
  * or the line's end), outside quoted scalars, comments and block scalars; n when there is none.
- * It errs on the side of refusing: a `?` after a comma inside a block plain scalar counts too. */
+ * It errs on the side of refusing: a quoted scalar that spans lines is also read as if its quote
+ * were text, so a `?` starting one of its later lines counts too. */
 size_t lathe_yaml_explicit_key(const char *s, size_t n);
 /* The one way lathe hands a YAML text to libfyaml (specs, overrides, data.yaml): the text must be
  * YAML-printable UTF-8 (lathe_utf8_yaml_unprintable: libfyaml loops forever on some invalid UTF-8)

@@ -230,7 +230,15 @@ static void yaml_explicit_keys(void **state) {
         {"# ? b\n", -1},
         {"a: |\n  ? text\n\n  - ? more\nb: 1", -1},
         {"a: >-\n  ? folded\n", -1},
-        {"a: \"multi\n  ? line\"", -1},
+        {"a: \"multi\n  ? line\"", 12}, /* erring on the side of refusing: the quote might be text */
+        {"a:\r? b:\t-", 3},                    /* \r ends a line */
+        {"7:\r?\r :x:\t>", 3},
+        {"n,\"names: [a]\n? a:\t-", 14},      /* a comma in a block plain scalar is text, so no quote opens */
+        {"k: a[\"\n? a:\t-\n", 7},              /* and a bracket */
+        {"a: word\n  \"x\n? b:\t-", 13},       /* a quote in a plain scalar's continued line */
+        {"a: {b: [c, d], e: ? f}", 18},
+        {"a: x, 'y' ? b", -1},
+        {"a: [b, {c: d}], ? e", -1},
         {"a: -? b", -1},
         {"a: x#? b", -1},
         {"", -1},
