@@ -54,6 +54,7 @@ static cJSON *convert(struct fy_node *node, const yaml_origin *from) {
         }
         size_t n;
         char *s = lathe_yaml_scalar_copy(node, &from->src, &n);
+        if (!s && lathe_last_error()[0]) lathe_fail_context(LATHE_EFORMAT, "%s", from->name);
         cJSON *v = !s ? NULL : fy_node_get_style(node) == FYNS_PLAIN ? plain_scalar(s, n) : cJSON_CreateString(s);
         free(s);
         return v;

@@ -15,11 +15,12 @@
  * text[header]) and whose content the parser ended at text[end], inside a collection indented
  * parent_indent columns (-1 at the document's root; LATHE_YAML_INDENT_UNKNOWN where that cannot be
  * told, which matters only with an indentation indicator). Writes at most len - start bytes to out
- * and their count to *olen. Returns 0, or -1 when the header is not one this reader knows, it has
- * an indentation indicator and the collection's indentation is unknown, or its own reading of the
- * content ends elsewhere than end (but for comment lines the parser took as content): the caller
- * then keeps the parser's value. Without an indicator an unknown indentation is safe: when this
- * reading ends where the parser's did, the content's own indentation decided it. */
+ * and their count to *olen. Returns 0, or -1 when the header is not one YAML allows, it has an
+ * indentation indicator and the collection's indentation is unknown, or this reading of the
+ * content ends elsewhere than end (but for comment lines the parser took as content): libfyaml
+ * accepts such texts, which YAML does not, and the caller refuses them. Without an indicator an
+ * unknown indentation is safe: when this reading ends where the parser's did, the content's own
+ * indentation decided it. */
 #define LATHE_YAML_INDENT_UNKNOWN (-2)
 int lathe_yaml_block_value(const char *text, size_t len, size_t header, size_t start, size_t end, int parent_indent,
                            char *out, size_t *olen);

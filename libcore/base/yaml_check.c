@@ -187,6 +187,23 @@ static int node_place(const char *t, size_t at, size_t *line, size_t *node) {
     return 0;
 }
 
+/* The column of the `-` of the sequence item whose node begins at t[at], on the line starting at
+ * line: the last `-` before the node's properties, on that line or, where only spaces come before
+ * them, ending the line before (`-` then the node indented below it); LATHE_YAML_INDENT_UNKNOWN
+ * where the text shows neither. */
+static int item_dash(const char *t, size_t line, size_t at) {
+    size_t s, p;
+    if (node_place(t, at, &s, &p) || s != line) return LATHE_YAML_INDENT_UNKNOWN;
+    while (p > s && t[p - 1] != '-') p--; /* the item's `-` is the last before its properties */
+    if (p == s && line > 0) { /* none before the node here: the line before must end with it */
+        size_t end = line - 1 - (line >= 2 && t[line - 2] == '\r' && t[line - 1] == '\n');
+        while (end > 0 && (t[end - 1] == ' ' || t[end - 1] == '\t')) end--;
+        if (node_place(t, end, &s, &p)) return LATHE_YAML_INDENT_UNKNOWN;
+        while (p > s && t[p - 1] != '-') p--;
+    }
+    return p > s ? (int)(p - 1 - s) : LATHE_YAML_INDENT_UNKNOWN;
+}
+
 /* The indentation of the collection holding the block scalar node whose header line is
  * t[line_start, line_end) (-1 at the document's root; LATHE_YAML_INDENT_UNKNOWN when the text does
  * not say it plainly: a key or a `-` behind other text, or on another line than the header), and
@@ -204,7 +221,8 @@ static int block_parent(struct fy_node *node, const char *t, size_t line_start, 
         struct fy_node *key = pair ? fy_node_pair_key(pair) : NULL;
         struct fy_token *tok = key && fy_node_is_scalar(key) ? fy_node_get_scalar_token(key) : NULL;
         size_t ks = tok ? fy_token_start_mark(tok)->input_pos : 0, ke = tok ? fy_token_end_mark(tok)->input_pos : 0;
-        int quoted = tok && (fy_node_get_style(key) == FYNS_SINGLE_QUOTED || fy_node_get_style(key) == FYNS_DOUBLE_QUOTED);
+        enum fy_node_style style = tok ? fy_node_get_style(key) : FYNS_ANY;
+        int quoted = style == FYNS_SINGLE_QUOTED || style == FYNS_DOUBLE_QUOTED;
         if (tok && ks >= (size_t)quoted && ke + quoted <= line_end) {
             ks -= quoted, ke += quoted; /* the marks of a quoted key are inside its quotes */
             if (!node_place(t, ks, &s, &p)) *indent = (int)(p - s);
@@ -213,49 +231,46 @@ static int block_parent(struct fy_node *node, const char *t, size_t line_start, 
     }
     *indicator = lathe_yaml_block_header(t, from, line_end);
     if (*indicator == line_end) return -1;
-    if (parent && fy_node_is_sequence(parent) && !node_place(t, *indicator, &s, &p) && s == line_start) {
-        while (p > s && t[p - 1] != '-') p--; /* the item's `-` is the last before its properties */
-        if (p > s) *indent = (int)(p - 1 - s);
-    }
+    if (parent && fy_node_is_sequence(parent)) *indent = item_dash(t, line_start, *indicator);
     return 0;
 }
 
-/* A block scalar's value read from the text (yaml_block.h says why); NULL where the text does not
- * say it plainly, and libfyaml's value stands. */
-static char *block_scalar_copy(struct fy_node *node, struct fy_token *tok, const lathe_yaml_source *src, size_t *len,
-                               int *oom) {
+/* A block scalar's value read from the text (yaml_block.h says why). NULL when out of memory, or
+ * with -LATHE_EFORMAT's message where the text does not say it by YAML's rules: libfyaml 0.7.12
+ * accepts some block scalars YAML does not (a header `|2#`, content no deeper than its key's) and
+ * formats some of those from bytes it never wrote (docs/RELIABILITY.md, finding 23), so they are
+ * refused, as is the rare valid one whose indentation indicator needs a collection indentation the
+ * text does not show plainly. */
+static char *block_scalar_copy(struct fy_node *node, struct fy_token *tok, const lathe_yaml_source *src, size_t *len) {
     const char *t = src->text;
-    size_t start = fy_token_start_mark(tok)->input_pos, end = fy_token_end_mark(tok)->input_pos;
-    if (start > src->len || end > src->len) return NULL;
-    size_t line_end = start;
+    const struct fy_mark *a = fy_token_start_mark(tok);
+    size_t start = a->input_pos, end = fy_token_end_mark(tok)->input_pos, line_end = start, line_start, indicator;
+    int indent, header_line = a->line + (a->column != 0); /* 1-based: the line before the content's */
+    if (start > src->len || end > src->len) goto refuse;
     if (start > 0 && (t[start - 1] == '\n' || t[start - 1] == '\r'))
         line_end = start - 1 - (start >= 2 && t[start - 2] == '\r' && t[start - 1] == '\n');
     else if (start != src->len)
-        return NULL;
-    size_t line_start = line_end, indicator;
-    while (line_start > 0 && t[line_start - 1] != '\n' && t[line_start - 1] != '\r') line_start--;
-    int indent;
-    if (block_parent(node, t, line_start, line_end, &indent, &indicator)) return NULL;
+        goto refuse;
+    for (line_start = line_end; line_start > 0 && t[line_start - 1] != '\n' && t[line_start - 1] != '\r';) line_start--;
+    if (block_parent(node, t, line_start, line_end, &indent, &indicator)) goto refuse;
     char *out = malloc(src->len - start + 1);
-    if (!out) {
-        *oom = 1;
-        return NULL;
-    }
+    if (!out) return NULL;
     if (lathe_yaml_block_value(t, src->len, indicator, start, end, indent, out, len)) {
         free(out);
-        return NULL;
+        goto refuse;
     }
     out[*len] = '\0';
     return out;
+refuse:
+    lathe_fail(LATHE_EFORMAT, "line %d: a block scalar (| or >) that lathe cannot read as YAML does: check its header (a "
+               "space before any comment) and indent its text deeper than its key", header_line);
+    return NULL;
 }
 
 char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len) {
     enum fy_node_style style = fy_node_get_style(node);
-    if ((style == FYNS_LITERAL || style == FYNS_FOLDED) && src && fy_node_get_scalar_token(node)) {
-        int oom = 0;
-        char *out = block_scalar_copy(node, fy_node_get_scalar_token(node), src, len, &oom);
-        if (out || oom) return out;
-    }
+    struct fy_token *block = style == FYNS_LITERAL || style == FYNS_FOLDED ? fy_node_get_scalar_token(node) : NULL;
+    if (block && src) return block_scalar_copy(node, block, src, len);
     struct fy_token *tok = fy_node_get_style(node) == FYNS_SINGLE_QUOTED ? fy_node_get_scalar_token(node) : NULL;
     const struct fy_mark *a = tok ? fy_token_start_mark(tok) : NULL, *b = tok ? fy_token_end_mark(tok) : NULL;
     /* the marks bound the text between the quotes; anything else and libfyaml's text is taken */

@@ -32,11 +32,12 @@ typedef struct {
 } lathe_yaml_source;
 
 /* The value of a scalar node of the document parsed from src, as a malloc'ed copy with a NUL after
- * its *len bytes; NULL only when out of memory. A single-quoted scalar is read from src itself:
- * libfyaml 0.7.12 misreads two or more '' escapes in a row ('a''''b' came back as a''' and longer
- * runs with bytes it never wrote: docs/RELIABILITY.md, finding 21), and so is a block scalar (`|`
- * or `>`, yaml_block.h: libfyaml misformats some, finding 23) where its header and the collection
- * holding it can be told from the text; other styles are libfyaml's. */
+ * its *len bytes; NULL when out of memory (no message set) or, with -LATHE_EFORMAT's message
+ * naming the line, for a block scalar lathe cannot read as YAML's rules say (yaml_check.c). A single-quoted scalar is read
+ * from src itself: libfyaml 0.7.12 misreads two or more '' escapes in a row ('a''''b' came back
+ * as a''' and longer runs with bytes it never wrote: docs/RELIABILITY.md, finding 21), and so is a
+ * block scalar (`|` or `>`, yaml_block.h: libfyaml misformats some, and formats some it should
+ * have refused from bytes it never wrote: finding 23); other styles are libfyaml's. */
 char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src, size_t *len);
 
 #ifdef __cplusplus

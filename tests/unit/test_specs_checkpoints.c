@@ -200,6 +200,31 @@ static void yaml_block_scalars(void **state) {
     expect_parsed(cases, sizeof cases / sizeof *cases);
 }
 
+/* Block scalars libfyaml accepts but YAML does not (text no deeper than its key or its `-`, a
+ * comment glued to the header): refused with the header's line, where libfyaml read some of them
+ * from bytes it never wrote. PyYAML refuses each too. */
+static void yaml_block_scalars_refused(void **state) {
+    (void)state;
+    static const struct {
+        const char *yaml;
+        int line;
+    } cases[] = {
+        {"a:\n  b: >-\n  x\n", 2},
+        {"names:\n  - |\n  x", 2},
+        {"- >+1# #x", 1},
+        {"x: 1\ny:\n  - |\n  z: 2", 3},
+        {"del:\n  backbone:\n    - a\n  l0: |\n\n  : \n    x\n    y", 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *c = NULL;
+        assert_int_equal(lathe_config_parse(cases[i].yaml, "spec.yaml", &c), -LATHE_EFORMAT);
+        assert_null(c);
+        char want[64];
+        snprintf(want, sizeof want, "spec.yaml: line %d: a block scalar", cases[i].line);
+        if (strncmp(lathe_last_error(), want, strlen(want))) fail_msg("%s: %s", cases[i].yaml, lathe_last_error());
+    }
+}
+
 static void yaml_explicit_keys(void **state) {
     (void)state;
     static const struct {
@@ -753,6 +778,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(yaml_typing_overrides_round_trip), cmocka_unit_test(yaml_explicit_keys), cmocka_unit_test(yaml_single_quoted_scalars),
         cmocka_unit_test(yaml_block_scalars),
+        cmocka_unit_test(yaml_block_scalars_refused),
         cmocka_unit_test(json_repeated_keys_read_as_python_does),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
