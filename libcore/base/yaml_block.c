@@ -58,8 +58,11 @@ static size_t take_breaks(const char *t, size_t len, size_t *i, int *col, int in
     }
 }
 
-/* Whether t[i, end) is only blanks, line breaks and comments: libfyaml takes a comment line
- * indented less than the content as content (`a:` `  b: |` `  # c`), where YAML ends the scalar. */
+/* Whether t[i, end) is only blanks, line breaks and comments. Where libfyaml and YAML end a block
+ * scalar in different places with only such lines between, no other node is there: libfyaml takes
+ * a comment line less indented than the content as content (`a:` `  b: |` `  # c`) and one under
+ * an item whose `-` is on the line before (`-` `  |` ` # c`) as a comment, where YAML does the
+ * opposite. */
 static int only_comments(const char *t, size_t i, size_t end) {
     while (i < end) {
         while (i < end && is_blank(t[i])) i++;
@@ -115,5 +118,5 @@ int lathe_yaml_block_value(const char *t, size_t len, size_t header, size_t star
     if (hd.chomp == '+')
         for (; breaks; breaks--) out[o++] = '\n';
     *olen = o;
-    return i == end || only_comments(t, i, end) ? 0 : -1;
+    return i < end ? only_comments(t, i, end) - 1 : only_comments(t, end, i) - 1;
 }

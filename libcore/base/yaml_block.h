@@ -17,7 +17,7 @@
  * told, which matters only with an indentation indicator). Writes at most len - start bytes to out
  * and their count to *olen. Returns 0, or -1 when the header is not one YAML allows, it has an
  * indentation indicator and the collection's indentation is unknown, or this reading of the
- * content ends elsewhere than end (but for comment lines the parser took as content): libfyaml
+ * content ends elsewhere than end (but for comment lines the two read differently): libfyaml
  * accepts such texts, which YAML does not, and the caller refuses them. Without an indicator an
  * unknown indentation is safe: when this reading ends where the parser's did, the content's own
  * indentation decided it. */

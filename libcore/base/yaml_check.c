@@ -2,7 +2,7 @@
  * `?` indicator from text: where a node may begin (a line's start, after `- `, `: `, `? `, a
  * document marker, an anchor or a tag, and inside flow collections after `[`, `{` and `,`),
  * quoted scalars (which may span lines), comments and block scalars (`|` or `>`: the lines indented
- * deeper than the one that opened them). Lines end at \n or \r, as YAML's do. A quote it takes for
+ * deeper than the key or `-` their header's line began last). Lines end at \n or \r, as YAML's do. A quote it takes for
  * a quoted scalar's start may be text inside a plain scalar continued from the line before (`a: x`
  * then `  "y`), which would hide the lines after it; so it scans twice, the second time trusting
  * only quotes that close on their own line, and takes the first `?` either pass finds. */
@@ -51,7 +51,8 @@ static size_t explicit_key_scan(const char *s, size_t n, int trust_multiline) {
             }
             block = -1;
         }
-        int node = !quote; /* a node may begin here */
+        int node = !quote;   /* a node may begin here */
+        size_t begun = indent; /* the column of the last node begun on this line (a key, an item) */
         if (!quote && i == line && eol - i >= 3 && (s[i] == '-' || s[i] == '.') && s[i + 1] == s[i] &&
             s[i + 2] == s[i] && (eol - i == 3 || blank(s[i + 3])))
             i += 3, flow = 0; /* a document marker, `---` or `...`: a node may follow on its line */
@@ -72,17 +73,18 @@ static size_t explicit_key_scan(const char *s, size_t n, int trust_multiline) {
             if (c == '#' && (i == line || blank(s[i - 1]))) break; /* a comment, to the line's end */
             if (node) {
                 if (c == '?' && blank_after) return i;
-                if (c == '-' && blank_after) continue; /* a sequence entry: a node follows */
-                if ((c == '"' || c == '\'') && (trust_multiline || quote_close(s, i, eol) < eol)) {
-                    quote = c;
-                    continue;
-                }
-                if (c == '|' || c == '>') { /* a block scalar: its header, then deeper lines */
-                    block = (long)indent;
+                if (c == '|' || c == '>') { /* a block scalar: its header, then the lines deeper than */
+                    block = (long)begun; /* the collection it is in, whose key or item began last */
                     break;
                 }
                 if (c == '&' || c == '!') { /* an anchor or a tag: the node follows it */
-                    while (i + 1 < eol && !blank(s[i + 1])) i++;
+                    while (i + 1 < eol && !blank(s[i + 1]) && !(flow > 0 && strchr(",[]{}", s[i + 1]))) i++;
+                    continue;
+                }
+                begun = i - line;
+                if (c == '-' && blank_after) continue; /* a sequence entry: a node follows */
+                if ((c == '"' || c == '\'') && (trust_multiline || quote_close(s, i, eol) < eol)) {
+                    quote = c;
                     continue;
                 }
                 if (c == '[' || c == '{') {
@@ -94,7 +96,7 @@ static size_t explicit_key_scan(const char *s, size_t n, int trust_multiline) {
             /* in a block plain scalar, brackets and commas are text; in a flow collection they end it */
             if (flow > 0 && (c == '[' || c == '{')) flow++;
             if (flow > 0 && (c == ']' || c == '}')) flow--;
-            if ((c == ':' && blank_after) || (flow > 0 && (c == ',' || c == '[' || c == '{'))) node = 1;
+            if ((c == ':' && (blank_after || flow > 0)) || (flow > 0 && (c == ',' || c == '[' || c == '{'))) node = 1;
         }
         i = eol + 1;
     }

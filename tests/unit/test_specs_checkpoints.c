@@ -264,6 +264,10 @@ static void yaml_explicit_keys(void **state) {
         {"a: {b: [c, d], e: ? f}", 18},
         {"a: x, 'y' ? b", -1},
         {"a: [b, {c: d}], ? e", -1},
+        {"- a: |\n    x\n  ? b:\t-", 15},        /* a block scalar ends at its collection's indentation */
+        {"- - |\n     x\n  - ? b:\t-", 17},
+        {"[&a,? b: c]", 4},                      /* a property ends at a flow indicator */
+        {"{\"a\":? b}", 5},                       /* a value after a JSON-like key */
         {"a: -? b", -1},
         {"a: x#? b", -1},
         {"", -1},
