@@ -51,6 +51,10 @@ static size_t explicit_key_scan(const char *s, size_t n, int trust_multiline) {
             }
             block = -1;
         }
+        if (!quote && indent == 0 && i < eol && s[i] == '%') { /* a directive: no node, no scalar opens */
+            i = eol + 1;
+            continue;
+        }
         int node = !quote;   /* a node may begin here */
         size_t begun = indent; /* the column of the last node begun on this line (a key, an item) */
         if (!quote && i == line && eol - i >= 3 && (s[i] == '-' || s[i] == '.') && s[i + 1] == s[i] &&

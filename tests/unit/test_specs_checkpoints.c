@@ -268,6 +268,7 @@ static void yaml_explicit_keys(void **state) {
         {"- - |\n     x\n  - ? b:\t-", 17},
         {"[&a,? b: c]", 4},                      /* a property ends at a flow indicator */
         {"{\"a\":? b}", 5},                       /* a value after a JSON-like key */
+        {"%? {> a: |\n\n  ? b:\t-", 14},          /* a directive line opens nothing */
         {"a: -? b", -1},
         {"a: x#? b", -1},
         {"", -1},
