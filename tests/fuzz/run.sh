@@ -98,10 +98,12 @@ for t in "${targets[@]}"; do
   esac
   fork=()
   [ "$t" = shard ] && fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1)
+  dict=() # YAML's indicators, for the targets whose inputs libfyaml and lathe's YAML checks read
+  case $t in config|override|yolo) dict=(-dict=tests/fuzz/yaml.dict) ;; esac
   art=$WORK/artifacts/$t.$(date +%Y%m%d-%H%M%S) # this run's saved inputs
   mkdir -p "$art"
   ASAN_OPTIONS=$asan "$bin" -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$art/" "${fork[@]}" ${FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$art/" "${fork[@]}" "${dict[@]}" ${FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1
   rc=$?
   if [ ${#fork[@]} = 0 ]; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
