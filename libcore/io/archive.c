@@ -31,6 +31,7 @@ struct lathe_archive {
     long headers;     /* entry headers read so far */
     int ended;        /* the archive broke off: no entry follows */
     int skipping;     /* damaged headers are being skipped (one damaged_entry for the run of them) */
+    int64_t sparse_size; /* a sparse entry's size (libarchive returns no bytes for one all hole); else -1 */
     char detail[640]; /* a damaged_entry's detail */
     /* both */
     char *current;
@@ -235,6 +236,7 @@ int lathe_archive_next(lathe_archive *a, lathe_entry *entry) {
         const char *reason = normalise(a, raw, &detail);
         entry->path = a->name ? utf8_name(a, a->name) : "";
         entry->size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+        a->sparse_size = archive_entry_sparse_count(ae) > 0 ? entry->size : -1;
         if (reason) {
             entry->reject_reason = reason;
             entry->reject_detail = detail;
@@ -318,7 +320,19 @@ static int read_archive_entry(lathe_archive *a, uint64_t max_bytes, uint8_t **da
         }
         got += (size_t)n;
     }
-    if (got > max_bytes) {
+    if (a->sparse_size > (int64_t)got && (uint64_t)a->sparse_size <= max_bytes) {
+        /* a sparse entry that is all hole reads as no bytes (libarchive 3.6; a trailing hole after
+         * data is filled): its bytes are zeros, as tar extracts them and Python's tarfile reads them */
+        uint8_t *p = realloc(buf, (size_t)a->sparse_size + 1);
+        if (!p) {
+            free(buf);
+            return lathe_fail(LATHE_ENOMEM, "out of memory for an entry of %lld bytes", (long long)a->sparse_size);
+        }
+        buf = p;
+        memset(buf + got, 0, (size_t)a->sparse_size - got);
+        got = (size_t)a->sparse_size;
+    }
+    if (got > max_bytes || a->sparse_size > (int64_t)max_bytes) {
         free(buf);
         return lathe_fail(LATHE_ELIMIT, "more than %llu bytes (entry limit)", (unsigned long long)max_bytes);
     }

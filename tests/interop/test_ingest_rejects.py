@@ -5,6 +5,7 @@ import json
 import os
 import resource
 import struct
+import subprocess
 import tarfile
 import zipfile
 import zlib
@@ -290,3 +291,37 @@ def test_a_label_file_too_large_for_memory_says_so(tmp_path):
     cap = lambda: resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20))  # noqa: E731
     p = lathe("ingest", tmp_path / "big.zip", "-o", tmp_path / "ds", "--threads", 1, check=False, preexec_fn=cap)
     assert p.returncode == 1 and "instances_train.json: out of memory for its JSON tree" in p.stderr, p.stderr
+
+
+def test_a_sparse_entry_reads_as_its_zeros(tmp_path):
+    """A GNU tar of sparse files (tar --sparse): an entry that is all hole comes back from libarchive
+    as no bytes at all, which lathe rejected as empty_file; its bytes are zeros, as tar extracts them
+    and Python's tarfile reads them (no image format: unsupported_format), and a JPEG followed by a
+    hole is a sample. A truly empty file is still empty_file."""
+    rng = np.random.default_rng(14)
+    src = tmp_path / "src"
+    members = yolo_members(rng) + [("labels/train/hole.txt", b"0 0.5 0.5 0.2 0.2\n"),
+                                   ("labels/train/tail.txt", b"0 0.5 0.5 0.2 0.2\n"),
+                                   ("labels/train/empty.txt", b"0 0.5 0.5 0.2 0.2\n"),
+                                   ("images/train/empty.jpg", b"")]
+    for name, data in members:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    with open(src / "images/train/hole.jpg", "wb") as f:
+        f.truncate(8192)
+    tail = jpeg_bytes(image_array(rng, 64, 48))
+    with open(src / "images/train/tail.jpg", "wb") as f:
+        f.write(tail)
+        f.truncate(len(tail) + 65536)
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", tar, "-C", src, "."], check=True)
+    with tarfile.open(tar) as t:
+        sparse = {m.name.lstrip("./"): m for m in t.getmembers() if m.issparse()}
+        if "images/train/hole.jpg" not in sparse:
+            pytest.skip("this file system keeps no holes, so tar stored no sparse entry")
+        assert len(t.extractfile(sparse["images/train/hole.jpg"]).read()) == 8192
+    lathe("ingest", tar, "-o", tmp_path / "ds", "--size", 32)
+    got = {r["path"]: r["reason"] for r in rejects(tmp_path / "ds")}
+    assert got == {"images/train/hole.jpg": "unsupported_format", "images/train/empty.jpg": "empty_file"}, got
+    _, samples = read_dataset(tmp_path / "ds")
+    assert "images/train/tail.jpg" in {s["meta"]["source"].decode() for s in samples}
