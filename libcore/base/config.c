@@ -423,7 +423,26 @@ static int json_keep_last_values(cJSON *node) {
     return 0;
 }
 
+/* Where text holds a NUL character, as a byte or as the escape \u0000; len when it holds none. cJSON
+ * keeps strings NUL-terminated, so "a\u0000b" would come back as "a": a key that collides with
+ * another, a file name that matches another file. */
+static size_t json_nul_at(const char *text, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (!text[i]) return i;
+        if (text[i] != '\\') continue;
+        if (i + 5 < len && !memcmp(text + i + 1, "u0000", 5)) return i;
+        i++; /* an escape is two bytes at least: \\ is one backslash, never the start of another */
+    }
+    return len;
+}
+
 cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at) {
+    size_t nul = json_nul_at(text, len);
+    if (nul < len) {
+        if (error_at) *error_at = nul;
+        errno = 0;
+        return NULL;
+    }
     const char *end = NULL;
     errno = 0; /* malloc's ENOMEM tells an allocation failure from bad text */
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -444,9 +463,10 @@ int lathe_json_load(const char *path, size_t max_bytes, cJSON **out) {
     int rc = lathe_read_file(path, max_bytes, &text, &len);
     if (rc) return rc;
     *out = lathe_json_parse(text, len, &at);
-    int oom = !*out && errno == ENOMEM;
+    int oom = !*out && errno == ENOMEM, nul = !*out && at < len && json_nul_at(text + at, len - at) == 0;
     free(text);
     if (oom) return lathe_fail(LATHE_ENOMEM, "%s: out of memory for its JSON tree (%zu bytes of text)", path, len);
+    if (nul) return lathe_fail(LATHE_EFORMAT, "%s: a NUL character (\\u0000) at byte %zu, which lathe does not read", path, at);
     return *out ? 0 : lathe_fail(LATHE_EFORMAT, "%s is not valid JSON (at byte %zu)", path, at);
 }
 

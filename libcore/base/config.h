@@ -28,7 +28,9 @@ char *lathe_config_to_yaml(const cJSON *root);
  * reading the first alone would drop the rest unsaid). *error_at, when given, is the byte offset
  * where parsing failed or where the extra data starts. After NULL, errno is ENOMEM when the parse
  * ran out of memory (cJSON says only that it failed: a tree of small values takes ~25x the text).
- * A key an object repeats has its last value, at its first place, as Python's json reads it. */
+ * A key an object repeats has its last value, at its first place, as Python's json reads it. A NUL
+ * character (a byte, or the escape \u0000) is refused there (NULL, errno 0): cJSON's strings end
+ * at one, so "a\u0000b" would read as "a", another key or file name than the text says. */
 cJSON *lathe_json_parse(const char *text, size_t len, size_t *error_at);
 /* Reads a JSON file of at most max_bytes. Returns 0 with *out (cJSON_Delete it), the errors of
  * lathe_read_file, or -LATHE_EFORMAT when the text is not one JSON value (lathe_json_parse). */

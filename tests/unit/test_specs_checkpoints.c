@@ -317,6 +317,44 @@ static void json_repeated_keys_read_as_python_does(void **state) {
     }
 }
 
+/* A NUL character cuts a cJSON string, so "a\u0000b" would be read as the key or name "a": refused,
+ * at its place, as a byte or as the escape; an escaped backslash before "u0000" is text. */
+static void json_nul_characters_are_refused(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len, at; /* at == len: read */
+    } cases[] = {
+        {"{\"a\\u0000b\":1,\"a\":2}", 20, 3},
+        {"[\"x.jpg\\u0000\"]", 15, 7},
+        {"{\"a\":\"\0\"}", 9, 6},
+        {"[\"\\\\u0000\"]", 11, 11},
+        {"[\"\\u00000\",\"\\\\\"]", 16, 2},
+        {"[\"\\u0001\"]", 10, 10},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        size_t at = 0;
+        cJSON *j = lathe_json_parse(cases[k].text, cases[k].len, &at);
+        if (cases[k].at == cases[k].len) {
+            assert_non_null(j);
+        } else {
+            assert_null(j);
+            assert_int_equal(at, cases[k].at);
+        }
+        cJSON_Delete(j);
+    }
+    char dir[] = "/tmp/lathe-json-nul-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.json", dir);
+    assert_int_equal(test_write_file(path, "{\"images\\u0000x\":[]}", 20), 0);
+    cJSON *j = NULL;
+    assert_int_equal(lathe_json_load(path, 1 << 20, &j), -LATHE_EFORMAT);
+    assert_null(j);
+    assert_non_null(strstr(lathe_last_error(), "a NUL character (\\u0000) at byte 8"));
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Writes a raw safetensors file: header JSON, then `data_len` zero bytes. */
 static void raw_st(const char *path, const char *header, size_t data_len) {
     size_t h = strlen(header);
@@ -785,6 +823,7 @@ int main(void) {
         cmocka_unit_test(yaml_block_scalars),
         cmocka_unit_test(yaml_block_scalars_refused),
         cmocka_unit_test(json_repeated_keys_read_as_python_does),
+        cmocka_unit_test(json_nul_characters_are_refused),
         cmocka_unit_test(safetensors_round_trip_and_hostile_files),
         cmocka_unit_test(graph_errors_and_checkpoints),
         cmocka_unit_test(weight_init_bounds),
