@@ -2,10 +2,11 @@
  * `?` indicator from text: where a node may begin (a line's start, after `- `, `: `, `? `, a
  * document marker, an anchor or a tag, and inside flow collections after `[`, `{` and `,`),
  * quoted scalars (which may span lines), comments and block scalars (`|` or `>`: the lines indented
- * deeper than the key or `-` their header's line began last). Lines end at \n or \r, as YAML's do. A quote it takes for
- * a quoted scalar's start may be text inside a plain scalar continued from the line before (`a: x`
- * then `  "y`), which would hide the lines after it; so it scans twice, the second time trusting
- * only quotes that close on their own line, and takes the first `?` either pass finds. */
+ * deeper than the key or `-` their header's line began last). Lines end at \n or \r, as YAML's
+ * do. A quote it takes for a quoted scalar's start may be text inside a plain scalar continued from
+ * the line before (`a: x` then `  "y`), which would hide the lines after it; so it scans twice, the
+ * second time trusting only quotes that close on their own line, and takes the first `?` either
+ * pass finds. */
 #include "yaml_check.h"
 
 #include <stdlib.h>
@@ -19,6 +20,17 @@
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 static int line_break(char c) { return c == '\n' || c == '\r'; }
+
+/* Where the line holding t[at] begins. */
+static size_t line_start_of(const char *t, size_t at) {
+    while (at > 0 && !line_break(t[at - 1])) at--;
+    return at;
+}
+
+/* Where the text of the line before the one beginning at t[line] (line > 0) ends: at its break. */
+static size_t line_before_end(const char *t, size_t line) {
+    return line - 1 - (line >= 2 && t[line - 2] == '\r' && t[line - 1] == '\n');
+}
 
 /* Where the quoted scalar opened by s[at] closes on its own line, or eol where it does not. */
 static size_t quote_close(const char *s, size_t at, size_t eol) {
@@ -180,9 +192,7 @@ static size_t single_quoted_value(const char *raw, size_t n, char *out) {
  * (`&anchor`, `!tag`). Sets *line to the line's start and *node to where the spaces and `-`s end
  * (the node's first property, or the node); -1 when other text comes first. */
 static int node_place(const char *t, size_t at, size_t *line, size_t *node) {
-    size_t s = at;
-    while (s > 0 && t[s - 1] != '\n' && t[s - 1] != '\r') s--;
-    size_t p = s, q;
+    size_t s = line_start_of(t, at), p = s, q;
     while (p < at && (t[p] == ' ' || t[p] == '-')) p++;
     for (q = p; q < at && (t[q] == '&' || t[q] == '!');) {
         while (q < at && t[q] != ' ' && t[q] != '\t') q++; /* the property */
@@ -202,7 +212,7 @@ static int item_dash(const char *t, size_t line, size_t at) {
     if (node_place(t, at, &s, &p) || s != line) return LATHE_YAML_INDENT_UNKNOWN;
     while (p > s && t[p - 1] != '-') p--; /* the item's `-` is the last before its properties */
     if (p == s && line > 0) { /* none before the node here: the line before must end with it */
-        size_t end = line - 1 - (line >= 2 && t[line - 2] == '\r' && t[line - 1] == '\n');
+        size_t end = line_before_end(t, line);
         while (end > 0 && (t[end - 1] == ' ' || t[end - 1] == '\t')) end--;
         if (node_place(t, end, &s, &p)) return LATHE_YAML_INDENT_UNKNOWN;
         while (p > s && t[p - 1] != '-') p--;
@@ -253,11 +263,11 @@ static char *block_scalar_copy(struct fy_node *node, struct fy_token *tok, const
     size_t start = a->input_pos, end = fy_token_end_mark(tok)->input_pos, line_end = start, line_start, indicator;
     int indent, header_line = a->line + (a->column != 0); /* 1-based: the line before the content's */
     if (start > src->len || end > src->len) goto refuse;
-    if (start > 0 && (t[start - 1] == '\n' || t[start - 1] == '\r'))
-        line_end = start - 1 - (start >= 2 && t[start - 2] == '\r' && t[start - 1] == '\n');
+    if (start > 0 && line_break(t[start - 1]))
+        line_end = line_before_end(t, start);
     else if (start != src->len)
         goto refuse;
-    for (line_start = line_end; line_start > 0 && t[line_start - 1] != '\n' && t[line_start - 1] != '\r';) line_start--;
+    line_start = line_start_of(t, line_end);
     if (block_parent(node, t, line_start, line_end, &indent, &indicator)) goto refuse;
     char *out = malloc(src->len - start + 1);
     if (!out) return NULL;
@@ -268,8 +278,9 @@ static char *block_scalar_copy(struct fy_node *node, struct fy_token *tok, const
     out[*len] = '\0';
     return out;
 refuse:
-    lathe_fail(LATHE_EFORMAT, "line %d: a block scalar (| or >) that lathe cannot read as YAML does: check its header (a "
-               "space before any comment) and indent its text deeper than its key", header_line);
+    lathe_fail(LATHE_EFORMAT,
+               "line %d: a block scalar (| or >) that lathe cannot read as YAML does: check its header (a space "
+               "before any comment) and indent its text deeper than its key", header_line);
     return NULL;
 }
 
@@ -277,7 +288,7 @@ char *lathe_yaml_scalar_copy(struct fy_node *node, const lathe_yaml_source *src,
     enum fy_node_style style = fy_node_get_style(node);
     struct fy_token *block = style == FYNS_LITERAL || style == FYNS_FOLDED ? fy_node_get_scalar_token(node) : NULL;
     if (block && src) return block_scalar_copy(node, block, src, len);
-    struct fy_token *tok = fy_node_get_style(node) == FYNS_SINGLE_QUOTED ? fy_node_get_scalar_token(node) : NULL;
+    struct fy_token *tok = style == FYNS_SINGLE_QUOTED ? fy_node_get_scalar_token(node) : NULL;
     const struct fy_mark *a = tok ? fy_token_start_mark(tok) : NULL, *b = tok ? fy_token_end_mark(tok) : NULL;
     /* the marks bound the text between the quotes; anything else and libfyaml's text is taken */
     if (a && b && src && a->input_pos >= 1 && a->input_pos <= b->input_pos && b->input_pos < src->len &&

@@ -127,11 +127,6 @@ static void yaml_typing_overrides_round_trip(void **state) {
     free(dir);
 }
 
-/* Where lathe_yaml_explicit_key finds a `?` that starts an explicit key, and where it must not:
- * text in quotes, comments, block scalars and plain scalars. */
-/* Single-quoted scalars read as YAML reads them: libfyaml 0.7.12 turned two or more '' escapes in
- * a row into a run of quotes and unwritten bytes ('x''''y' came back as x''' and the long case with
- * heap garbage; finding 21, by make fuzz-memcheck). The expected values are PyYAML's. */
 /* A YAML text and the JSON lathe_config_parse must read it as. */
 typedef struct {
     const char *yaml, *json;
@@ -146,6 +141,9 @@ static void expect_parsed(const yaml_case *cases, size_t n) {
     }
 }
 
+/* Single-quoted scalars read as YAML reads them: libfyaml 0.7.12 turned two or more '' escapes in
+ * a row into a run of quotes and unwritten bytes ('x''''y' came back as x''' and the long case with
+ * heap garbage; finding 21, by make fuzz-memcheck). The expected values are PyYAML's. */
 static void yaml_single_quoted_scalars(void **state) {
     (void)state;
     static const yaml_case cases[] = {
@@ -225,6 +223,8 @@ static void yaml_block_scalars_refused(void **state) {
     }
 }
 
+/* Where lathe_yaml_explicit_key finds a `?` that starts an explicit key, and where it must not:
+ * text in quotes, comments, block scalars and plain scalars. */
 static void yaml_explicit_keys(void **state) {
     (void)state;
     static const struct {
